@@ -1,0 +1,23 @@
+//! `secflow schema`: JSON Schema (draft 2020-12) of the recipe format and of each record
+//! kind, derived from the same Rust types that read and write them.
+
+use clap::ValueEnum;
+
+use super::SchemaArgs;
+use crate::exit;
+
+/// Record kinds with a published schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordKind {
+    /// run.json
+    Run,
+}
+
+pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
+    let schema = match args.record {
+        None => schemars::schema_for!(crate::recipe::RawRecipe),
+        Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
+    };
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(exit::SUCCESS)
+}

@@ -1,0 +1,12 @@
+//! secflow: a command-line workflow runner with built-in observability.
+//!
+//! Data flows one way, each stage with its own type:
+//! [`recipe`] (YAML with source spans) → [`plan`] (validated DAG) → engine → telemetry
+//! sinks → store → analysis → report. [`cli`] wires the stages to commands.
+
+pub mod cli;
+pub mod diag;
+pub mod exit;
+pub mod plan;
+pub mod recipe;
+pub mod store;

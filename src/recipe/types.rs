@@ -1,0 +1,251 @@
+//! Raw recipe types: exactly what the YAML says, with source spans, before any validation.
+//!
+//! These types are the single definition of the recipe format (version "1.0"): serde reads
+//! them from YAML with `deny_unknown_fields`, and schemars derives the JSON Schema that
+//! `secflow schema` prints from the same definitions. Semantic checks live in [`crate::plan`].
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A value with the place in the recipe it came from.
+pub type S<T> = Spanned<T>;
+
+/// A whole recipe file.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "secflow recipe",
+    description = "A secflow workflow recipe (format 1.0)."
+)]
+pub struct RawRecipe {
+    /// Recipe format version; must be "1.0".
+    #[schemars(with = "String")]
+    pub version: S<String>,
+    /// Workflow name, shown in history and reports.
+    #[schemars(with = "String")]
+    pub name: S<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Variables for `{{ vars.X }}` templates, overridable with `--var k=v`.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Scalar>")]
+    pub vars: BTreeMap<String, S<String>>,
+    /// Environment for every node, applied after secflow's own.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Scalar>")]
+    pub env: BTreeMap<String, S<String>>,
+    /// Start every node from an empty environment (but `PATH`, `HOME`, `LANG`).
+    #[serde(default)]
+    pub env_clear: Option<bool>,
+    /// Names of environment variables passed through to nodes and masked everywhere.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub secrets: Vec<S<String>>,
+    /// How many nodes run at once (default: the executor's own).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub concurrency: Option<S<u32>>,
+    /// Workflow-wide retry policy; nodes may override it.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// Checkpointing, resume and cache settings.
+    #[serde(default)]
+    pub state: Option<RawState>,
+    /// Default seconds between SIGTERM and SIGKILL when a node is stopped.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub kill_grace: Option<S<String>>,
+    /// Default executor: `local` or `slurm`.
+    #[serde(default)]
+    #[schemars(with = "Option<ExecutorName>")]
+    pub executor: Option<S<String>>,
+    /// Options for the Slurm executor.
+    #[serde(default)]
+    pub slurm: Option<RawSlurm>,
+    /// The nodes of the DAG.
+    pub nodes: Vec<RawNode>,
+}
+
+/// One node: a tool invocation.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    /// Unique id: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}`.
+    #[schemars(with = "String")]
+    pub id: S<String>,
+    /// `exec`, or a plugin node type such as `discovery.ferox` (default `exec`).
+    #[serde(default, rename = "type")]
+    #[schemars(with = "Option<String>")]
+    pub kind: Option<S<String>>,
+    /// Plugin configuration; string values may use templates.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    pub config: BTreeMap<String, S<serde_json::Value>>,
+    /// Datasets this node reads (each produced by another node's `outputs`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub inputs: Vec<S<String>>,
+    /// Datasets this node writes.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub outputs: Vec<S<String>>,
+    /// Shell command, run through `sh -c` (exec nodes).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub run: Option<S<String>>,
+    /// Command as an argv list, run without a shell (exec nodes).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub command: Option<S<Vec<S<String>>>>,
+    /// Extra edges beside data flow.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub depends_on: Vec<S<String>>,
+    /// Environment for this node, after the workflow's.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, Scalar>")]
+    pub env: BTreeMap<String, S<String>>,
+    /// Start from an empty environment (overrides the workflow's setting).
+    #[serde(default)]
+    pub env_clear: Option<bool>,
+    /// Working directory (default: where secflow was started).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub workdir: Option<S<String>>,
+    /// Per-attempt time limit: seconds, or a duration such as "5m".
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub timeout: Option<S<String>>,
+    /// Seconds between SIGTERM and SIGKILL.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub kill_grace: Option<S<String>>,
+    /// A failure lets dependants run and does not fail the run.
+    #[serde(default)]
+    pub continue_on_error: Option<bool>,
+    /// Per-node retry policy, overriding the workflow's field by field.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+    /// Executor for this node: `local` or `slurm`.
+    #[serde(default)]
+    #[schemars(with = "Option<ExecutorName>")]
+    pub executor: Option<S<String>>,
+    /// Slurm options for this node, over the workflow's.
+    #[serde(default)]
+    pub slurm: Option<RawSlurm>,
+}
+
+/// Retry policy. `max_attempts` counts the first attempt.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts in all, first included (1 = no retry).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 100))]
+    pub max_attempts: Option<S<u32>>,
+    /// Multiplier of the delay between successive retries.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>", range(min = 1.0))]
+    pub backoff_factor: Option<S<f64>>,
+    /// Seconds before the first retry.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub base_delay: Option<S<String>>,
+    /// Upper bound of any delay, in seconds.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub max_delay: Option<S<String>>,
+    /// Which failures are retried: exit codes and/or `timeout`, `signal`, `any`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<Scalar>>")]
+    pub retry_on: Option<Vec<S<String>>>,
+}
+
+/// Checkpoint, resume and cache settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// Seconds between checkpoints of run.json and the metrics snapshot (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub checkpoint_interval: Option<S<String>>,
+    /// A plain run of a recipe whose latest run failed resumes it.
+    #[serde(default)]
+    pub resume_on_failure: Option<bool>,
+    /// Cache node outputs keyed by their inputs and definition.
+    #[serde(default)]
+    pub cache_intermediate: Option<bool>,
+}
+
+/// Options for the Slurm executor.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlurm {
+    /// Partition (`sbatch --partition`).
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Time limit as Slurm reads it (`sbatch --time`), e.g. "10:00".
+    #[serde(default)]
+    pub time: Option<String>,
+    /// CPUs per task.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub cpus: Option<S<u32>>,
+    /// Memory as Slurm reads it (`sbatch --mem`), e.g. "512M".
+    #[serde(default)]
+    pub mem: Option<String>,
+    /// Extra `sbatch` arguments.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    /// Seconds between polls of the queue.
+    #[serde(default)]
+    #[schemars(with = "Option<DurationValue>")]
+    pub poll_interval: Option<S<String>>,
+}
+
+/// Schema of a duration: a number of seconds, or text such as `500ms`, `30s`, `5m`, `1h30m`.
+pub enum DurationValue {}
+
+impl JsonSchema for DurationValue {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Seconds as a number, or text such as `500ms`, `30s`, `5m`, `1h30m`.",
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": "^\\s*([0-9]+(\\.[0-9]+)?\\s*(ms|s|m|h|d)?\\s*)+$"}
+            ]
+        })
+    }
+}
+
+/// Schema of a YAML scalar: string, number or boolean (read as text).
+pub enum Scalar {}
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> Cow<'static, str> {
+        "Scalar".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": ["string", "number", "boolean"]})
+    }
+}
+
+/// Schema of an executor name.
+pub enum ExecutorName {}
+
+impl JsonSchema for ExecutorName {
+    fn schema_name() -> Cow<'static, str> {
+        "Executor".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "enum": ["local", "slurm"]})
+    }
+}
