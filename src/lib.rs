@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod diag;
+pub mod engine;
 pub mod exit;
 pub mod plan;
 pub mod recipe;
