@@ -11,3 +11,4 @@ pub mod exit;
 pub mod plan;
 pub mod recipe;
 pub mod store;
+pub mod telemetry;

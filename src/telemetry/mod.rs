@@ -1,0 +1,4 @@
+//! Telemetry sinks: what subscribes to the engine's events and writes the run's record
+//! (logs, spans, console), plus the W3C trace-context ids they share.
+
+pub mod trace;
