@@ -11,4 +11,5 @@ pub mod exit;
 pub mod plan;
 pub mod recipe;
 pub mod store;
+pub mod stub;
 pub mod telemetry;

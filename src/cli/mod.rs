@@ -2,6 +2,7 @@
 //! generated from it), one file per command, and the one place errors become exit codes.
 
 mod completions;
+mod plugins;
 mod schema;
 mod validate;
 
@@ -28,6 +29,29 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// List the node types available and where each comes from.
+    Plugins(PluginsArgs),
+    /// Simulate one of SecFlow's tools (used by the built-in plugins).
+    #[command(hide = true)]
+    Stub {
+        #[arg(value_enum)]
+        tool: crate::stub::Tool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    #[command(subcommand)]
+    pub command: PluginsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Node types: type, plugin, version, category, source.
+    List {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 /// Output format of commands that print data.
@@ -113,5 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::ValidateRecipe(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Plugins(args) => plugins::run(&args),
+        Command::Stub { tool } => crate::stub::run(tool),
     }
 }

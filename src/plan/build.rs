@@ -37,7 +37,7 @@ pub fn build(
     };
     let plan = cx.plan(raw, options);
     let mut diags = cx.diags;
-    diags.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    diags.sort_by_key(|d| (d.line, d.column));
     match plan {
         Some(plan) if !diags.iter().any(Diagnostic::is_error) => Ok((plan, diags)),
         _ => Err(diags),
@@ -417,6 +417,9 @@ impl Checker<'_> {
             }
             config.insert(key.clone(), value.value.clone());
         }
+        if let Some(plugin) = plugin {
+            config = self.plugin_config(node, plugin, config);
+        }
 
         let timeout = self.duration_opt(node.timeout.as_ref(), "timeout");
         if let (Some(t), Some(span)) = (timeout, node.timeout.as_ref())
@@ -471,6 +474,53 @@ impl Checker<'_> {
             slurm,
             level: 0,
         })
+    }
+
+    /// Checks a plugin node's config against the plugin's keys; returns it with defaults.
+    fn plugin_config(
+        &mut self,
+        node: &crate::recipe::RawNode,
+        plugin: &plugins::Plugin,
+        config: BTreeMap<String, serde_json::Value>,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let (full, problems) = plugins::check_config(plugin, &config);
+        let key_pos = |key: &str| node.config.get(key).map_or(pos(&node.id), pos);
+        for problem in problems {
+            match problem {
+                plugins::ConfigProblem::Unknown { key, suggestion } => {
+                    let known: Vec<&str> = plugin.config.iter().map(|k| k.name).collect();
+                    let hint = match suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("`{}` accepts: {}", plugin.node_type, known.join(", ")),
+                    };
+                    self.error(
+                        key_pos(&key),
+                        "unknown-config-key",
+                        format!(
+                            "unknown config key `{key}` for node type `{}`",
+                            plugin.node_type
+                        ),
+                        Some(hint),
+                    );
+                }
+                plugins::ConfigProblem::WrongType { key, expected } => self.error(
+                    key_pos(&key),
+                    "config-type",
+                    format!("config key `{key}` must be of type {}", expected.as_str()),
+                    None,
+                ),
+                plugins::ConfigProblem::Missing { key } => self.error(
+                    pos(&node.id),
+                    "missing-config-key",
+                    format!(
+                        "node `{}` of type `{}` needs config key `{key}`",
+                        node.id.value, plugin.node_type
+                    ),
+                    None,
+                ),
+            }
+        }
+        full
     }
 
     /// Parses a template and checks that each reference names something.
@@ -715,7 +765,7 @@ impl Scope<'_> {
                 ));
             }
         };
-        if known.iter().any(|k| *k == r.key) {
+        if known.contains(&r.key) {
             return None;
         }
         let hint = match did_you_mean(&r.key, known.iter().map(String::as_str)) {
