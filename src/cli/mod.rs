@@ -51,6 +51,15 @@ pub enum PluginsCommand {
     List {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also search `plugins/` beside this recipe.
+        #[arg(long, value_name = "FILE")]
+        recipe: Option<PathBuf>,
+        /// Extra directories of plugin manifests, searched last.
+        #[arg(long, value_name = "DIR")]
+        plugin_dir: Vec<PathBuf>,
+        /// State directory (its `plugins/` is searched).
+        #[arg(long, env = "SECFLOW_HOME", default_value = ".secflow")]
+        state_dir: PathBuf,
     },
 }
 

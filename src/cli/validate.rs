@@ -25,13 +25,29 @@ pub fn check(path: &std::path::Path, limits: &Limits) -> Checked {
             };
         }
     };
-    let diags = match parse(&source, limits) {
-        Err(d) => vec![d],
-        Ok(raw) => match build(&source, &raw, &BuildOptions::default()) {
-            Ok((_, warnings)) => warnings,
-            Err(all) => all,
-        },
+    let state_dir = std::env::var_os("SECFLOW_HOME")
+        .map_or_else(|| ".secflow".into(), std::path::PathBuf::from);
+    let dirs = crate::plan::plugins::search_dirs(path, Some(&state_dir), &[]);
+    let (plugins, mut diags) = match crate::plan::plugins::Registry::load(&dirs) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            return Checked {
+                source: Some(source.text),
+                diags: errors,
+            };
+        }
     };
+    let options = BuildOptions {
+        plugins,
+        ..BuildOptions::default()
+    };
+    match parse(&source, limits) {
+        Err(d) => diags.push(d),
+        Ok(raw) => match build(&source, &raw, &options) {
+            Ok((_, warnings)) => diags.extend(warnings),
+            Err(all) => diags.extend(all),
+        },
+    }
     Checked {
         source: Some(source.text),
         diags,
@@ -49,7 +65,15 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
         if args.format == Format::Human {
             let mut err = stderr.lock();
             for d in &checked.diags {
-                write!(err, "{}", d.render(checked.source.as_deref()))?;
+                // Diagnostics of a plugin manifest show that file's line, not the recipe's.
+                let other = (d.file != path.display().to_string())
+                    .then(|| std::fs::read_to_string(&d.file).ok())
+                    .flatten();
+                write!(
+                    err,
+                    "{}",
+                    d.render(other.as_deref().or(checked.source.as_deref()))
+                )?;
             }
             let errors = checked.diags.iter().filter(|d| d.is_error()).count();
             let warnings = checked.diags.len() - errors;

@@ -22,6 +22,8 @@ use crate::recipe::{RawRecipe, RawRetry, RawSlurm, Source, parse_duration};
 pub struct BuildOptions {
     /// `--var k=v`, applied over the recipe's `vars` (and allowed to add new ones).
     pub vars: Vec<(String, String)>,
+    /// The plugins node types resolve against (default: the built-ins).
+    pub plugins: plugins::Registry,
 }
 
 /// Validates `raw` and builds the plan. On success, also returns the warnings; on failure,
@@ -33,6 +35,7 @@ pub fn build(
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut cx = Checker {
         source,
+        plugins: &options.plugins,
         diags: Vec::new(),
     };
     let plan = cx.plan(raw, options);
@@ -46,6 +49,7 @@ pub fn build(
 
 struct Checker<'a> {
     source: &'a Source,
+    plugins: &'a plugins::Registry,
     diags: Vec<Diagnostic>,
 }
 
@@ -310,9 +314,10 @@ impl Checker<'_> {
         let at = pos(&node.id);
         let kind = node.kind.as_ref().map_or("exec", |k| k.value.as_str());
         let kind_at = node.kind.as_ref().map_or(at, pos);
-        let plugin = plugins::find(kind);
+        let plugins = self.plugins;
+        let plugin = plugins.find(kind);
         if kind != "exec" && plugin.is_none() {
-            let known: Vec<&str> = plugins::known_types().collect();
+            let known = plugins.known_types();
             let hint = match did_you_mean(kind, known.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? known types: {}", known.join(", ")),
                 None => format!("known types: {}", known.join(", ")),
@@ -454,9 +459,9 @@ impl Checker<'_> {
         Some(PlanNode {
             id: node.id.value.clone(),
             kind: kind.to_string(),
-            plugin_name: plugin.map_or("exec", |p| p.name).to_string(),
+            plugin_name: plugin.map_or("exec", |p| p.name.as_str()).to_string(),
             plugin_version: plugin
-                .map_or(env!("CARGO_PKG_VERSION"), |p| p.version)
+                .map_or(env!("CARGO_PKG_VERSION"), |p| p.version.as_str())
                 .to_string(),
             action: action?,
             config,
@@ -488,7 +493,7 @@ impl Checker<'_> {
         for problem in problems {
             match problem {
                 plugins::ConfigProblem::Unknown { key, suggestion } => {
-                    let known: Vec<&str> = plugin.config.iter().map(|k| k.name).collect();
+                    let known: Vec<&str> = plugin.config.iter().map(|k| k.name.as_str()).collect();
                     let hint = match suggestion {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("`{}` accepts: {}", plugin.node_type, known.join(", ")),

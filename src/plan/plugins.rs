@@ -1,23 +1,49 @@
-//! The node types secflow knows besides `exec`: built-in plugins and their config keys.
+//! Plugins: the node types secflow knows besides `exec`, read from manifests.
 //!
-//! Each built-in simulates one of SecFlow's tools deterministically through the hidden
-//! `secflow stub` subcommand, so the sample recipes run on a machine with nothing else
-//! installed. A plugin's command is an argv template; its first element `secflow` means this
-//! binary. Config is checked against the plugin's keys ([`check_config`]) and defaults are
-//! filled in, so SecFlow's original recipes run unchanged.
+//! A manifest (YAML) names the plugin, its version and category, the node `type` it
+//! provides, an argv command template, its accepted `config` keys with types and defaults,
+//! and the outputs it writes. Built-in manifests (`plugins/*.yaml` in the source tree) are
+//! embedded in the binary; then come `plugins/` beside the recipe, `$SECFLOW_HOME/plugins`
+//! and each `--plugin-dir`, a later one overriding an earlier one with a warning. A bad
+//! manifest is a located diagnostic, like a bad recipe.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::diag::{Diagnostic, Pos, did_you_mean};
+use crate::recipe::{Limits, Source};
+
+/// The built-in manifests, embedded at build time.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "plugins/ferox-stub.yaml",
+        include_str!("../../plugins/ferox-stub.yaml"),
+    ),
+    (
+        "plugins/nuclei-stub.yaml",
+        include_str!("../../plugins/nuclei-stub.yaml"),
+    ),
+    (
+        "plugins/cve-stub.yaml",
+        include_str!("../../plugins/cve-stub.yaml"),
+    ),
+];
 
 /// The JSON type a config key takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ConfigType {
     String,
     Integer,
     Number,
-    Bool,
+    #[serde(alias = "bool")]
+    Boolean,
     List,
+    Map,
 }
 
 impl ConfigType {
@@ -26,8 +52,9 @@ impl ConfigType {
             ConfigType::String => "string",
             ConfigType::Integer => "integer",
             ConfigType::Number => "number",
-            ConfigType::Bool => "boolean",
+            ConfigType::Boolean => "boolean",
             ConfigType::List => "list",
+            ConfigType::Map => "map",
         }
     }
 
@@ -39,163 +66,316 @@ impl ConfigType {
             (ConfigType::String, Value::String(_)) => true,
             (ConfigType::Integer, Value::Number(n)) => n.is_i64() || n.is_u64(),
             (ConfigType::Number, Value::Number(_)) => true,
-            (ConfigType::Bool, Value::Bool(_)) => true,
+            (ConfigType::Boolean, Value::Bool(_)) => true,
             (ConfigType::List, Value::Array(_)) => true,
+            (ConfigType::Map, Value::Object(_)) => true,
             _ => false,
         }
     }
 }
 
 /// One accepted config key.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConfigKey {
-    pub name: &'static str,
+    pub name: String,
     pub kind: ConfigType,
-    /// JSON text of the default; `None` means the key is required.
-    pub default: Option<&'static str>,
-    pub help: &'static str,
+    /// `None` with `required` false means "absent unless given".
+    pub default: Option<Value>,
+    pub required: bool,
+    pub help: String,
 }
 
-/// A plugin that provides a node type.
-#[derive(Debug, Clone, Copy)]
-pub struct Plugin {
-    /// The node `type` it provides.
-    pub node_type: &'static str,
-    pub name: &'static str,
-    pub version: &'static str,
-    pub category: &'static str,
-    /// argv template; `secflow` as the first element is this binary.
-    pub command: &'static [&'static str],
-    pub config: &'static [ConfigKey],
-    /// The outputs it writes (a node may name them as it likes; these are the usual names).
-    pub outputs: &'static [&'static str],
+/// Where a plugin's manifest came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    BuiltIn,
+    File(PathBuf),
 }
 
-const fn key(
-    name: &'static str,
-    kind: ConfigType,
-    default: &'static str,
-    help: &'static str,
-) -> ConfigKey {
-    ConfigKey {
-        name,
-        kind,
-        default: Some(default),
-        help,
+impl std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::BuiltIn => f.write_str("built-in"),
+            PluginSource::File(p) => write!(f, "{}", p.display()),
+        }
     }
 }
 
-/// Simulation keys every built-in accepts.
-macro_rules! sim_keys {
-    ($($extra:expr),* $(,)?) => {
-        &[
-            $($extra,)*
-            key("seed", ConfigType::Integer, "42", "seed of the deterministic simulation"),
-            key("latency_ms", ConfigType::Number, "2", "simulated milliseconds per item"),
-            key("failure_rate", ConfigType::Number, "0", "probability (0-1) that an attempt fails, to exercise retries"),
-            key("timeout", ConfigType::Number, "30", "the tool's own timeout in seconds (accepted for SecFlow recipes)"),
-        ]
-    };
+/// A plugin that provides a node type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plugin {
+    /// The node `type` it provides.
+    pub node_type: String,
+    pub name: String,
+    pub version: String,
+    pub category: String,
+    pub description: Option<String>,
+    /// argv template; `secflow` as the first element is this binary.
+    pub command: Vec<String>,
+    pub config: Vec<ConfigKey>,
+    /// The outputs it usually writes (a node may name its outputs as it likes).
+    pub outputs: Vec<String>,
+    pub source: PluginSource,
 }
 
-/// The built-in plugins, embedded in the binary.
-pub const BUILTIN: &[Plugin] = &[
-    Plugin {
-        node_type: "discovery.ferox",
-        name: "ferox-stub",
-        version: "0.1.0",
-        category: "discovery",
-        command: &["secflow", "stub", "discovery"],
-        config: sim_keys![
-            key(
-                "target",
-                ConfigType::String,
-                "\"http://127.0.0.1:8080\"",
-                "base URL to discover paths under"
-            ),
-            key(
-                "wordlist",
-                ConfigType::String,
-                "\"res://wordlists/common:latest\"",
-                "wordlist (an opaque resource name)"
-            ),
-            key("threads", ConfigType::Integer, "10", "concurrent requests"),
-            key(
-                "count",
-                ConfigType::Integer,
-                "25",
-                "how many URLs to discover"
-            ),
-        ],
-        outputs: &["urls"],
-    },
-    Plugin {
-        node_type: "scan.nuclei",
-        name: "nuclei-stub",
-        version: "0.1.0",
-        category: "scan",
-        command: &["secflow", "stub", "scan"],
-        config: sim_keys![
-            key(
-                "templates",
-                ConfigType::String,
-                "\"res://nuclei-templates:latest\"",
-                "template set (an opaque resource name)"
-            ),
-            key(
-                "rate_limit",
-                ConfigType::Integer,
-                "150",
-                "requests per second"
-            ),
-            key(
-                "max_findings_per_url",
-                ConfigType::Integer,
-                "2",
-                "upper bound of findings per URL"
-            ),
-        ],
-        outputs: &["findings"],
-    },
-    Plugin {
-        node_type: "enrich.cve",
-        name: "cve-stub",
-        version: "0.1.0",
-        category: "enrichment",
-        command: &["secflow", "stub", "enrich"],
-        config: sim_keys![key(
-            "sources",
-            ConfigType::List,
-            "[\"nvd\"]",
-            "advisory sources to consult"
-        )],
-        outputs: &["enriched_findings"],
-    },
-];
-
-/// The plugin providing `node_type`, if any.
-pub fn find(node_type: &str) -> Option<&'static Plugin> {
-    BUILTIN.iter().find(|p| p.node_type == node_type)
+/// The plugins available to a recipe, by node type.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    plugins: Vec<Plugin>,
 }
 
-/// Every node type a recipe may use, `exec` first.
-pub fn known_types() -> impl Iterator<Item = &'static str> {
-    std::iter::once("exec").chain(BUILTIN.iter().map(|p| p.node_type))
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
+    }
 }
 
-/// A problem with one config key.
+impl Registry {
+    /// Only the built-in plugins.
+    pub fn builtin() -> Registry {
+        let mut registry = Registry {
+            plugins: Vec::new(),
+        };
+        for (path, text) in BUILTIN {
+            let source = Source {
+                path: (*path).to_string(),
+                text: (*text).to_string(),
+                sha256: String::new(),
+            };
+            let plugin = parse_manifest(&source, PluginSource::BuiltIn)
+                .unwrap_or_else(|d| panic!("built-in manifest is invalid: {}", d[0].message));
+            registry.plugins.push(plugin);
+        }
+        registry
+    }
+
+    /// Built-ins, then the manifests (`*.yaml`, `*.yml`) in each directory in order; a
+    /// missing directory is passed over. Returns the registry and warnings (overrides), or
+    /// every problem found in the manifests.
+    pub fn load(dirs: &[PathBuf]) -> Result<(Registry, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let mut registry = Registry::builtin();
+        let mut warnings = Vec::new();
+        let mut errors = Vec::new();
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            files.sort();
+            for file in files {
+                match read_manifest(&file) {
+                    Ok(plugin) => {
+                        if let Some(w) = registry.insert(plugin) {
+                            warnings.push(w);
+                        }
+                    }
+                    Err(mut d) => errors.append(&mut d),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok((registry, warnings))
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Adds `plugin`, replacing one for the same node type (with a warning).
+    fn insert(&mut self, plugin: Plugin) -> Option<Diagnostic> {
+        let PluginSource::File(path) = &plugin.source else {
+            self.plugins.push(plugin);
+            return None;
+        };
+        let file = path.display().to_string();
+        let warning = self.find(&plugin.node_type).map(|old| {
+            Diagnostic::warning(
+                &file,
+                Pos::default(),
+                "plugin-override",
+                format!(
+                    "plugin `{}` {} overrides `{}` {} ({}) for node type `{}`",
+                    plugin.name,
+                    plugin.version,
+                    old.name,
+                    old.version,
+                    old.source,
+                    plugin.node_type
+                ),
+            )
+        });
+        self.plugins.retain(|p| p.node_type != plugin.node_type);
+        self.plugins.push(plugin);
+        warning
+    }
+
+    /// The plugin providing `node_type`, if any.
+    pub fn find(&self, node_type: &str) -> Option<&Plugin> {
+        self.plugins.iter().find(|p| p.node_type == node_type)
+    }
+
+    /// Every plugin, in load order.
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// Every node type a recipe may use, `exec` first.
+    pub fn known_types(&self) -> Vec<&str> {
+        std::iter::once("exec")
+            .chain(self.plugins.iter().map(|p| p.node_type.as_str()))
+            .collect()
+    }
+}
+
+/// The plugin directories for a recipe, in search order (built-ins come first, implicitly).
+pub fn search_dirs(recipe: &Path, state_dir: Option<&Path>, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(parent) = recipe.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        dirs.push(parent.join("plugins"));
+    }
+    if let Some(state) = state_dir {
+        dirs.push(state.join("plugins"));
+    }
+    dirs.extend(extra.iter().cloned());
+    dirs
+}
+
+fn read_manifest(path: &Path) -> Result<Plugin, Vec<Diagnostic>> {
+    let source = crate::recipe::read_source(path, &Limits::default()).map_err(|d| vec![d])?;
+    parse_manifest(&source, PluginSource::File(path.to_path_buf()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: Spanned<String>,
+    version: Spanned<String>,
+    #[serde(default)]
+    category: Option<String>,
+    provides: Spanned<String>,
+    #[serde(default)]
+    description: Option<String>,
+    command: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    outputs: Vec<String>,
+    #[serde(default)]
+    config: BTreeMap<String, Spanned<RawConfigKey>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfigKey {
+    #[serde(rename = "type")]
+    kind: ConfigType,
+    #[serde(default)]
+    default: Option<Value>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    help: String,
+}
+
+/// Parses and checks one manifest.
+pub fn parse_manifest(source: &Source, origin: PluginSource) -> Result<Plugin, Vec<Diagnostic>> {
+    let raw: RawManifest =
+        crate::recipe::parse_yaml(source, &Limits::default()).map_err(|d| vec![d])?;
+    let file = source.path.as_str();
+    let mut errors = Vec::new();
+    let at = |s: Pos| s;
+    for (what, value) in [("name", &raw.name), ("provides", &raw.provides)] {
+        if !crate::plan::is_valid_name(&value.value) {
+            errors.push(Diagnostic::error(
+                file,
+                at(Pos::from(value.referenced)),
+                "bad-manifest",
+                format!("`{what}` `{}` is not a valid name", value.value),
+            ));
+        }
+    }
+    if raw.provides.value == "exec" {
+        errors.push(Diagnostic::error(
+            file,
+            Pos::from(raw.provides.referenced),
+            "bad-manifest",
+            "a plugin cannot provide the built-in type `exec`",
+        ));
+    }
+    if raw.command.value.is_empty() {
+        errors.push(Diagnostic::error(
+            file,
+            Pos::from(raw.command.referenced),
+            "bad-manifest",
+            "`command` is an empty list",
+        ));
+    }
+    for part in &raw.command.value {
+        if let Err(e) = super::Template::parse(&part.value) {
+            errors.push(
+                Diagnostic::error(file, Pos::from(part.referenced), "bad-template", e.message)
+                    .with_hint(e.hint.unwrap_or_default()),
+            );
+        }
+    }
+    let mut config = Vec::new();
+    for (name, key) in &raw.config {
+        let k = &key.value;
+        if let Some(default) = &k.default
+            && !k.kind.accepts(default)
+        {
+            errors.push(Diagnostic::error(
+                file,
+                Pos::from(key.referenced),
+                "bad-manifest",
+                format!(
+                    "default of config key `{name}` is not of type {}",
+                    k.kind.as_str()
+                ),
+            ));
+        }
+        config.push(ConfigKey {
+            name: name.clone(),
+            kind: k.kind,
+            default: k.default.clone(),
+            required: k.required,
+            help: k.help.clone(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Plugin {
+        node_type: raw.provides.value,
+        name: raw.name.value,
+        version: raw.version.value,
+        category: raw.category.unwrap_or_else(|| "other".into()),
+        description: raw.description,
+        command: raw.command.value.into_iter().map(|s| s.value).collect(),
+        config,
+        outputs: raw.outputs,
+        source: origin,
+    })
+}
+
+/// A problem with one config key of a node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigProblem {
     Unknown {
         key: String,
-        suggestion: Option<&'static str>,
+        suggestion: Option<String>,
     },
     WrongType {
         key: String,
         expected: ConfigType,
     },
     Missing {
-        key: &'static str,
+        key: String,
     },
 }
 
@@ -205,12 +385,12 @@ pub fn check_config(
     config: &BTreeMap<String, Value>,
 ) -> (BTreeMap<String, Value>, Vec<ConfigProblem>) {
     let mut problems = Vec::new();
-    let names = plugin.config.iter().map(|k| k.name);
     for (name, value) in config {
-        match plugin.config.iter().find(|k| k.name == name) {
+        match plugin.config.iter().find(|k| k.name == *name) {
             None => problems.push(ConfigProblem::Unknown {
                 key: name.clone(),
-                suggestion: crate::diag::did_you_mean(name, names.clone()),
+                suggestion: did_you_mean(name, plugin.config.iter().map(|k| k.name.as_str()))
+                    .map(str::to_string),
             }),
             Some(k) if !k.kind.accepts(value) => problems.push(ConfigProblem::WrongType {
                 key: name.clone(),
@@ -220,18 +400,18 @@ pub fn check_config(
         }
     }
     let mut full = config.clone();
-    for k in plugin.config {
-        if full.contains_key(k.name) {
+    for k in &plugin.config {
+        if full.contains_key(&k.name) {
             continue;
         }
-        match k.default {
-            Some(text) => {
-                full.insert(
-                    k.name.to_string(),
-                    serde_json::from_str(text).unwrap_or(json!(null)),
-                );
+        match &k.default {
+            Some(v) => {
+                full.insert(k.name.clone(), v.clone());
             }
-            None => problems.push(ConfigProblem::Missing { key: k.name }),
+            None if k.required => problems.push(ConfigProblem::Missing {
+                key: k.name.clone(),
+            }),
+            None => {}
         }
     }
     (full, problems)
@@ -239,21 +419,24 @@ pub fn check_config(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
-    fn defaults_parse_and_match_their_types() {
-        for p in BUILTIN {
-            for k in p.config {
-                let v: Value = serde_json::from_str(k.default.unwrap()).unwrap();
-                assert!(k.kind.accepts(&v), "{}: {}", p.name, k.name);
-            }
-        }
+    fn builtins_load() {
+        let r = Registry::builtin();
+        assert_eq!(
+            r.known_types(),
+            ["exec", "discovery.ferox", "scan.nuclei", "enrich.cve"]
+        );
+        assert_eq!(r.find("scan.nuclei").unwrap().name, "nuclei-stub");
     }
 
     #[test]
     fn reports_unknown_wrong_and_fills_defaults() {
-        let p = find("discovery.ferox").unwrap();
+        let r = Registry::builtin();
+        let p = r.find("discovery.ferox").unwrap();
         let mut config = BTreeMap::new();
         config.insert("thread".to_string(), json!(5));
         config.insert("count".to_string(), json!("many"));
@@ -267,10 +450,27 @@ mod tests {
                 },
                 ConfigProblem::Unknown {
                     key: "thread".into(),
-                    suggestion: Some("threads")
+                    suggestion: Some("threads".into())
                 },
             ]
         );
         assert_eq!(full["seed"], json!(42));
+    }
+
+    #[test]
+    fn a_bad_manifest_is_located() {
+        let source = Source {
+            path: "m.yaml".into(),
+            text: "name: x\nversion: 1\nprovides: t.x\ncommand: [a]\nconfig:\n  k: { type: integer, default: \"no\" }\n".into(),
+            sha256: String::new(),
+        };
+        let errors = parse_manifest(&source, PluginSource::BuiltIn).unwrap_err();
+        assert_eq!(errors[0].line, 6);
+        let source = Source {
+            text: "name: x\nversion: 1\nprovides: t.x\ncomand: [a]\n".into(),
+            ..source
+        };
+        let errors = parse_manifest(&source, PluginSource::BuiltIn).unwrap_err();
+        assert_eq!(errors[0].code, "unknown-field");
     }
 }

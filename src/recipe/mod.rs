@@ -109,16 +109,7 @@ fn too_large(file: &str, size: u64, max: u64) -> Diagnostic {
 /// Parses a recipe's YAML into the raw model. Stops at the first syntax, type or
 /// unknown-field error (serde cannot go on past one).
 pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> {
-    let mut options = serde_saphyr::Options::default();
-    options.with_snippet = false;
-    let mut budget = serde_saphyr::Budget::default();
-    budget.max_depth = limits.max_depth;
-    // Scale the event budget with the node limit: ~40 YAML events a node is generous.
-    budget.max_events = budget.max_events.max(limits.max_nodes.saturating_mul(40));
-    budget.max_nodes = budget.max_nodes.max(limits.max_nodes.saturating_mul(20));
-    options.budget = Some(budget);
-    let recipe: RawRecipe = serde_saphyr::from_str_with_options(&source.text, options)
-        .map_err(|e| yaml_error(&source.path, &e))?;
+    let recipe: RawRecipe = parse_yaml(source, limits)?;
     if recipe.nodes.len() > limits.max_nodes {
         return Err(Diagnostic::error(
             &source.path,
@@ -133,6 +124,24 @@ pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> 
         .with_hint("raise the limit with --max-nodes"));
     }
     Ok(recipe)
+}
+
+/// Parses any YAML document of secflow's (recipe, plugin manifest) with the parser's
+/// budget set from `limits`, turning the first error into a located diagnostic.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    source: &Source,
+    limits: &Limits,
+) -> Result<T, Diagnostic> {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = limits.max_depth;
+    // Scale the event budget with the node limit: ~40 YAML events a node is generous.
+    budget.max_events = budget.max_events.max(limits.max_nodes.saturating_mul(40));
+    budget.max_nodes = budget.max_nodes.max(limits.max_nodes.saturating_mul(20));
+    options.budget = Some(budget);
+    serde_saphyr::from_str_with_options(&source.text, options)
+        .map_err(|e| yaml_error(&source.path, &e))
 }
 
 /// Turns a parser error into a diagnostic with a code and, where possible, a hint.
