@@ -8,6 +8,7 @@ pub mod cli;
 pub mod diag;
 pub mod engine;
 pub mod exit;
+pub mod otlp;
 pub mod plan;
 pub mod recipe;
 pub mod store;
