@@ -3,6 +3,10 @@
 //! One serde type per record kind, shared by the writer (the engine's sinks) and every
 //! reader (`runs`, `performance-analysis`), so the two can never drift apart.
 
+pub mod layout;
+pub mod recorder;
+mod run_json;
 mod run_record;
 
+pub use run_json::RunJsonSink;
 pub use run_record::*;
