@@ -140,10 +140,16 @@ mod tests {
     fn masks_whole_and_split_secrets() {
         assert_eq!(mask(&["s3cr3t"], &["a s3cr3t b"]), "a [REDACTED] b");
         assert_eq!(mask(&["s3cr3t"], &["a s3c", "r3t b"]), "a [REDACTED] b");
-        assert_eq!(mask(&["s3cr3t"], &["a s", "3", "c", "r3", "t"]), "a [REDACTED]");
+        assert_eq!(
+            mask(&["s3cr3t"], &["a s", "3", "c", "r3", "t"]),
+            "a [REDACTED]"
+        );
         assert_eq!(mask(&["s3cr3t"], &["s3cr3", "x"]), "s3cr3x");
         assert_eq!(mask(&["s3cr3t"], &["end s3cr"]), "end s3cr");
-        assert_eq!(mask(&["ab", "abc"], &["xabcx ab"]), "x[REDACTED]x [REDACTED]");
+        assert_eq!(
+            mask(&["ab", "abc"], &["xabcx ab"]),
+            "x[REDACTED]x [REDACTED]"
+        );
         assert_eq!(mask(&["aab"], &["aaab"]), "a[REDACTED]");
         assert_eq!(mask(&[], &["plain"]), "plain");
         assert_eq!(mask(&[""], &["plain"]), "plain");
@@ -154,7 +160,10 @@ mod tests {
         let text = "before TOKEN-123 middle TOKEN-123 after";
         for cut in 0..text.len() {
             let out = mask(&["TOKEN-123"], &[&text[..cut], &text[cut..]]);
-            assert_eq!(out, "before [REDACTED] middle [REDACTED] after", "cut {cut}");
+            assert_eq!(
+                out, "before [REDACTED] middle [REDACTED] after",
+                "cut {cut}"
+            );
         }
     }
 }

@@ -61,7 +61,11 @@ pub fn check_written(outputs: &[(String, PathBuf)]) -> Result<(), String> {
     match missing.as_slice() {
         [] => Ok(()),
         [one] => {
-            let path = &outputs.iter().find(|(n, _)| n == one).map(|(_, p)| p.display().to_string()).unwrap_or_default();
+            let path = &outputs
+                .iter()
+                .find(|(n, _)| n == one)
+                .map(|(_, p)| p.display().to_string())
+                .unwrap_or_default();
             Err(format!(
                 "declared output `{one}` was not written (expected a file at {path}; use {{{{ outputs.{one} }}}} or $SECFLOW_OUTPUT_{})",
                 crate::plan::env_name(one)
@@ -69,7 +73,10 @@ pub fn check_written(outputs: &[(String, PathBuf)]) -> Result<(), String> {
         }
         many => Err(format!(
             "declared outputs {} were not written",
-            many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -123,6 +130,8 @@ mod tests {
         assert_eq!(count_records(&p).unwrap(), 3);
         std::fs::write(&p, "").unwrap();
         assert_eq!(count_records(&p).unwrap(), 0);
-        assert!(is_findings("findings") && is_findings("all_findings") && !is_findings("findingsx"));
+        assert!(
+            is_findings("findings") && is_findings("all_findings") && !is_findings("findingsx")
+        );
     }
 }

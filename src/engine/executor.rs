@@ -74,7 +74,8 @@ pub trait Executor: Send + Sync {
     /// `local`, `slurm`, …, as recorded in run.json.
     fn name(&self) -> &'static str;
     /// Starts an attempt. Returns once it is running (or submitted).
-    fn start(&self, spec: AttemptSpec) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>>;
+    fn start(&self, spec: AttemptSpec)
+    -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>>;
 }
 
 /// One started attempt.

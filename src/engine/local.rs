@@ -106,9 +106,9 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
         let outcome = match (info, out, err) {
             (Ok(info), Ok(_), Ok(_)) => Ok(info),
             (Err(e), _, _) => Err(e),
-            (_, Err(e), _) | (_, _, Err(e)) => Err(ExecError::Watch(format!(
-                "capturing output failed: {e}"
-            ))),
+            (_, Err(e), _) | (_, _, Err(e)) => {
+                Err(ExecError::Watch(format!("capturing output failed: {e}")))
+            }
         };
         let _ = tx.send(outcome);
     });
@@ -179,7 +179,10 @@ async fn reap(pid: i32) -> Result<ExitInfo, ExecError> {
     if fd >= 0 {
         // SAFETY: the syscall returned a fresh fd that nothing else owns.
         let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        if let Ok(async_fd) = AsyncFd::new(owned) {
+        // SAFETY: `owned` is a valid open fd, owned by the AsyncFd until it is dropped.
+        let registered =
+            unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) };
+        if let Ok(async_fd) = registered {
             let _ = async_fd.readable().await;
             // The process has exited: wait4 returns at once.
             return wait4(pid);
@@ -205,7 +208,8 @@ fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
             return Err(ExecError::Watch(format!("wait4({pid}): {err}")));
         }
     }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+    let tv =
+        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
     Ok(ExitInfo {
         exit_code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
@@ -223,7 +227,8 @@ pub fn self_usage() -> (Duration, Duration, u64) {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: usage points to a live, writable value.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+    let tv =
+        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
     (
         tv(usage.ru_utime),
         tv(usage.ru_stime),

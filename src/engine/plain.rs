@@ -104,7 +104,12 @@ impl Sink for PlainConsole {
                     .join("stderr.log");
                 let tail = tail_lines(&path, 10);
                 if !tail.is_empty() {
-                    writeln!(err, "--- {} stderr (last lines of {}):", n.node_id, path.display())?;
+                    writeln!(
+                        err,
+                        "--- {} stderr (last lines of {}):",
+                        n.node_id,
+                        path.display()
+                    )?;
                     for l in tail {
                         writeln!(err, "    {l}")?;
                     }

@@ -147,12 +147,24 @@ pub fn prepare(
     }
     set(&mut vars, "SECFLOW_RUN_ID".into(), ids.run_id.into());
     set(&mut vars, "SECFLOW_NODE_ID".into(), node.id.clone().into());
-    set(&mut vars, "SECFLOW_ATTEMPT".into(), ids.attempt.to_string().into());
+    set(
+        &mut vars,
+        "SECFLOW_ATTEMPT".into(),
+        ids.attempt.to_string().into(),
+    );
     for (name, path) in &inputs {
-        set(&mut vars, format!("SECFLOW_INPUT_{}", env_name(name)), path.into());
+        set(
+            &mut vars,
+            format!("SECFLOW_INPUT_{}", env_name(name)),
+            path.into(),
+        );
     }
     for (name, path) in &outputs {
-        set(&mut vars, format!("SECFLOW_OUTPUT_{}", env_name(name)), path.into());
+        set(
+            &mut vars,
+            format!("SECFLOW_OUTPUT_{}", env_name(name)),
+            path.into(),
+        );
     }
     let lookup_base = Lookup {
         plan,
@@ -188,7 +200,11 @@ pub fn prepare(
                 .iter()
                 .map(|t| t.render(|r| lookup.value(r), |v| v.to_string()))
                 .collect::<Result<_, _>>()?;
-            let display = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+            let display = argv
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
             if node.kind != "exec" && argv.first().is_some_and(|a| a == "secflow") {
                 argv[0] = env.exe.to_string_lossy().into_owned();
             }

@@ -242,10 +242,7 @@ impl Scheduler {
     }
 
     fn halt_is_not_timeout(&self) -> bool {
-        !matches!(
-            self.halt,
-            Some(Halt::RunTimeout(_)) | Some(Halt::Cancelled)
-        )
+        !matches!(self.halt, Some(Halt::RunTimeout(_)) | Some(Halt::Cancelled))
     }
 
     /// Nothing left that could start.
@@ -305,8 +302,8 @@ impl Scheduler {
             attempt,
             traceparent: &traceparent,
         };
-        let prepared = prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets)
-            .and_then(|p| {
+        let prepared =
+            prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
                 let out_dir = self.paths.attempt_dir(&node.id, attempt).join("out");
                 std::fs::create_dir_all(&out_dir)
                     .map(|()| p)
@@ -384,7 +381,10 @@ impl Scheduler {
             Some((FailureKind::Other, msg))
         } else if e.timed_out {
             let t = node.timeout.unwrap_or_default();
-            Some((FailureKind::Timeout, format!("timed out after {}", human(t))))
+            Some((
+                FailureKind::Timeout,
+                format!("timed out after {}", human(t)),
+            ))
         } else if e.stopped {
             let why = match &self.halt {
                 Some(Halt::RunTimeout(t)) => format!("run timed out after {}", human(*t)),
@@ -393,7 +393,10 @@ impl Scheduler {
             };
             Some((FailureKind::Other, why))
         } else if let Some(sig) = signal {
-            Some((FailureKind::Signal(sig), format!("killed by signal {sig} ({})", signal_name(sig))))
+            Some((
+                FailureKind::Signal(sig),
+                format!("killed by signal {sig} ({})", signal_name(sig)),
+            ))
         } else if exit_code != Some(0) {
             let code = exit_code.unwrap_or(-1);
             Some((FailureKind::Exit(code), format!("exited with code {code}")))
@@ -583,7 +586,11 @@ impl Scheduler {
             }
             _ => {
                 self.halt = Some(Halt::Cancelled);
-                self.message(Level::Warn, None, "killing every running attempt now".into());
+                self.message(
+                    Level::Warn,
+                    None,
+                    "killing every running attempt now".into(),
+                );
                 let _ = self.stop_tx.send(Stop::Kill);
             }
         }
@@ -611,9 +618,13 @@ impl Scheduler {
             Some(Halt::Failure(id)) => format!(
                 "not started: the run stopped after node `{id}` failed (--keep-going runs independent nodes)"
             ),
-            Some(Halt::FailFast(id)) => format!("not started: --fail-fast after node `{id}` failed"),
+            Some(Halt::FailFast(id)) => {
+                format!("not started: --fail-fast after node `{id}` failed")
+            }
             Some(Halt::Cancelled) => "cancelled: the run was interrupted".into(),
-            Some(Halt::RunTimeout(t)) => format!("cancelled: the run timed out after {}", human(*t)),
+            Some(Halt::RunTimeout(t)) => {
+                format!("cancelled: the run timed out after {}", human(*t))
+            }
             None => "not started".into(),
         }
     }
@@ -690,7 +701,7 @@ pub fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", d.as_secs_f64())

@@ -34,7 +34,9 @@ pub enum Msg {
     },
     Ended(Box<Ended>),
     /// A retry's delay has passed.
-    RetryDue { node: usize },
+    RetryDue {
+        node: usize,
+    },
 }
 
 /// How an attempt ended.
@@ -100,7 +102,9 @@ pub async fn supervise(
     let mut timed_out = false;
     let mut stopped = false;
     // When the next escalation is due: the timeout, then the end of the grace period.
-    let mut next = job.timeout.map(|t| tokio::time::Instant::from_std(started.0 + t));
+    let mut next = job
+        .timeout
+        .map(|t| tokio::time::Instant::from_std(started.0 + t));
     let mut terminating = false;
     let mut stop_open = true;
     let grace = job.grace;

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::RunRecord;
 use super::layout::write_atomic;
 use super::recorder::RecordBuilder;
-use super::RunRecord;
 use crate::engine::{Event, RunContext, Sink};
 
 /// Keeps `<run-dir>/run.json` current. Put it last among the sinks: its `finish` writes the
