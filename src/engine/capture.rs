@@ -20,6 +20,8 @@ const READ_BUF: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Masker {
     secrets: Arc<[Vec<u8>]>,
+    /// Bytes that start some secret: everything else is copied without a closer look.
+    first: [bool; 256],
     carry: Vec<u8>,
     work: Vec<u8>,
 }
@@ -27,8 +29,13 @@ pub struct Masker {
 impl Masker {
     /// Empty secrets are ignored.
     pub fn new(secrets: Arc<[Vec<u8>]>) -> Self {
+        let mut first = [false; 256];
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            first[usize::from(s[0])] = true;
+        }
         Masker {
             secrets,
+            first,
             carry: Vec::new(),
             work: Vec::new(),
         }
@@ -52,6 +59,10 @@ impl Masker {
         let mut i = 0;
         let mut plain_from = 0;
         'scan: while i < buf.len() {
+            match buf[i..].iter().position(|&b| self.first[usize::from(b)]) {
+                Some(skip) => i += skip,
+                None => break,
+            }
             let rest = &buf[i..];
             // Longest full match first, so overlapping secrets mask the most.
             let mut matched = 0;
