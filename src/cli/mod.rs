@@ -3,6 +3,7 @@
 
 mod completions;
 mod plugins;
+mod run;
 mod schema;
 mod validate;
 
@@ -25,6 +26,9 @@ pub enum Command {
     /// Check recipes and report every problem with file:line:col.
     #[command(visible_alias = "validate")]
     ValidateRecipe(ValidateArgs),
+    /// Run a workflow and record it under <state-dir>/runs/<run-id>/.
+    #[command(visible_alias = "run")]
+    RunWorkflow(RunArgs),
     /// Print the JSON Schema of the recipe format (or of a record kind).
     Schema(SchemaArgs),
     /// Print shell completions.
@@ -104,6 +108,80 @@ pub struct ValidateArgs {
     pub limits: LimitArgs,
 }
 
+/// When to draw the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Never,
+    /// Only on a terminal.
+    Auto,
+    Always,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The recipe to run.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the plan (levels, commands, env names, data paths) and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Override a recipe variable (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Most attempts running at once (default: the recipe's, else the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// After a failure, still run every node whose inputs exist.
+    #[arg(long, conflicts_with = "fail_fast")]
+    pub keep_going: bool,
+    /// After a failure, terminate running nodes too.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SECFLOW_HOME",
+        default_value = ".secflow"
+    )]
+    pub state_dir: Option<PathBuf>,
+    /// Extra directories of plugin manifests, searched after `plugins/` beside the recipe
+    /// and `<state-dir>/plugins`.
+    #[arg(long, value_name = "DIR")]
+    pub plugin_dir: Vec<PathBuf>,
+    /// Use this run id instead of a new ULID.
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Time limit for the whole run (`90`, `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub timeout: Option<std::time::Duration>,
+    /// Run only this node and everything upstream of it.
+    #[arg(long, value_name = "NODE")]
+    pub target: Option<String>,
+    /// Only failures and the summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// When to draw the progress display.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+    /// `json` prints run.json on stdout when the run ends.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    crate::recipe::parse_duration(s)
+}
+
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// Print the schema of a record kind instead of the recipe format.
@@ -144,6 +222,7 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::ValidateRecipe(args) => validate::run(&args),
+        Command::RunWorkflow(args) => run::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Plugins(args) => plugins::run(&args),

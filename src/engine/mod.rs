@@ -1,6 +1,26 @@
 //! The engine: schedules a [`Plan`](crate::plan::Plan)'s nodes onto an executor, supervises
 //! attempts (retries, timeouts, cancellation) and emits [`Event`]s. It never prints.
+//!
+//! - [`executor`]: the contract every executor meets (start, watch, stop, usage).
+//! - [`local`]: local processes, one process group per attempt, rusage from `wait4`.
+//! - [`scheduler`]: dependency order, concurrency, retries, failure policy, cancellation.
+//! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
+//! - [`capture`]: stdout/stderr into log files with secrets masked.
+//! - [`datasets`]: output promotion and record counts.
+//! - [`plain`]: a plain one-line-per-event console sink.
 
+pub mod capture;
+pub mod datasets;
 pub mod event;
+pub mod executor;
+pub mod local;
+pub mod plain;
+pub mod prepare;
+pub mod scheduler;
+mod supervise;
 
 pub use event::{Event, Level, RunContext, Sink, TraceIds};
+pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
+pub use local::LocalExecutor;
+pub use prepare::{Environment, RunPaths};
+pub use scheduler::{Control, EngineConfig, FailurePolicy, Outcome, execute};

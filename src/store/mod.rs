@@ -4,6 +4,10 @@
 //! reader (`runs`, `performance-analysis`), so the two can never drift apart.
 
 pub mod cache;
+pub mod layout;
+pub mod recorder;
+mod run_json;
 mod run_record;
 
+pub use run_json::RunJsonSink;
 pub use run_record::*;

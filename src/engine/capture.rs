@@ -1,0 +1,180 @@
+//! Output capture: a child's stdout/stderr streamed through secflow into a log file, with
+//! the values of declared secrets masked as `[REDACTED]`.
+//!
+//! Guarantees: memory is bounded by one fixed read buffer plus the longest secret, whatever
+//! the output's size; the pipe is drained as fast as the disk takes it, so the child never
+//! blocks on a full pipe because of secflow; a secret split across two reads is still masked.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio::io::AsyncReadExt;
+
+/// What replaces a secret's value.
+pub const REDACTED: &[u8] = b"[REDACTED]";
+
+const READ_BUF: usize = 64 * 1024;
+
+/// A streaming masker: feed chunks, get masked bytes; a possible prefix of a secret at the
+/// end of a chunk is held back until the next chunk decides it.
+#[derive(Debug)]
+pub struct Masker {
+    secrets: Arc<[Vec<u8>]>,
+    /// Bytes that start some secret: everything else is copied without a closer look.
+    first: [bool; 256],
+    carry: Vec<u8>,
+    work: Vec<u8>,
+}
+
+impl Masker {
+    /// Empty secrets are ignored.
+    pub fn new(secrets: Arc<[Vec<u8>]>) -> Self {
+        let mut first = [false; 256];
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            first[usize::from(s[0])] = true;
+        }
+        Masker {
+            secrets,
+            first,
+            carry: Vec::new(),
+            work: Vec::new(),
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.secrets.iter().any(|s| !s.is_empty())
+    }
+
+    /// Masks `chunk` (after whatever was held back) and appends the decided bytes to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if !self.active() {
+            out.extend_from_slice(chunk);
+            return;
+        }
+        self.work.clear();
+        self.work.extend_from_slice(&self.carry);
+        self.work.extend_from_slice(chunk);
+        self.carry.clear();
+        let buf = &self.work;
+        let mut i = 0;
+        let mut plain_from = 0;
+        'scan: while i < buf.len() {
+            match buf[i..].iter().position(|&b| self.first[usize::from(b)]) {
+                Some(skip) => i += skip,
+                None => break,
+            }
+            let rest = &buf[i..];
+            // Longest full match first, so overlapping secrets mask the most.
+            let mut matched = 0;
+            let mut partial = false;
+            for s in self.secrets.iter().filter(|s| !s.is_empty()) {
+                if s[0] != rest[0] {
+                    continue;
+                }
+                if rest.len() >= s.len() {
+                    if rest.starts_with(s) && s.len() > matched {
+                        matched = s.len();
+                    }
+                } else if s.starts_with(rest) {
+                    partial = true;
+                }
+            }
+            if matched > 0 {
+                out.extend_from_slice(&buf[plain_from..i]);
+                out.extend_from_slice(REDACTED);
+                i += matched;
+                plain_from = i;
+                continue 'scan;
+            }
+            if partial {
+                // The tail from here might still become a secret: decide it with more input.
+                out.extend_from_slice(&buf[plain_from..i]);
+                self.carry.extend_from_slice(rest);
+                return;
+            }
+            i += 1;
+        }
+        out.extend_from_slice(&buf[plain_from..]);
+    }
+
+    /// Emits what is still held back (the stream ended, so it is not a secret).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.carry);
+    }
+}
+
+/// Copies `reader` to `file` through a [`Masker`] until end of file. Returns bytes read.
+pub async fn pump(
+    mut reader: tokio::net::unix::pipe::Receiver,
+    mut file: std::fs::File,
+    secrets: Arc<[Vec<u8>]>,
+) -> std::io::Result<u64> {
+    let mut masker = Masker::new(secrets);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out = Vec::with_capacity(READ_BUF + 256);
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        out.clear();
+        masker.feed(&buf[..n], &mut out);
+        // Page-cache writes: fast enough to do inline; never holds more than one chunk.
+        file.write_all(&out)?;
+    }
+    out.clear();
+    masker.finish(&mut out);
+    file.write_all(&out)?;
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask(secrets: &[&str], chunks: &[&str]) -> String {
+        let secrets: Arc<[Vec<u8>]> = secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
+        let mut m = Masker::new(secrets);
+        let mut out = Vec::new();
+        for c in chunks {
+            m.feed(c.as_bytes(), &mut out);
+        }
+        m.finish(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn masks_whole_and_split_secrets() {
+        assert_eq!(mask(&["s3cr3t"], &["a s3cr3t b"]), "a [REDACTED] b");
+        assert_eq!(mask(&["s3cr3t"], &["a s3c", "r3t b"]), "a [REDACTED] b");
+        assert_eq!(
+            mask(&["s3cr3t"], &["a s", "3", "c", "r3", "t"]),
+            "a [REDACTED]"
+        );
+        assert_eq!(mask(&["s3cr3t"], &["s3cr3", "x"]), "s3cr3x");
+        assert_eq!(mask(&["s3cr3t"], &["end s3cr"]), "end s3cr");
+        assert_eq!(
+            mask(&["ab", "abc"], &["xabcx ab"]),
+            "x[REDACTED]x [REDACTED]"
+        );
+        assert_eq!(mask(&["aab"], &["aaab"]), "a[REDACTED]");
+        assert_eq!(mask(&[], &["plain"]), "plain");
+        assert_eq!(mask(&[""], &["plain"]), "plain");
+    }
+
+    #[test]
+    fn every_split_point_is_masked() {
+        let text = "before TOKEN-123 middle TOKEN-123 after";
+        for cut in 0..text.len() {
+            let out = mask(&["TOKEN-123"], &[&text[..cut], &text[cut..]]);
+            assert_eq!(
+                out, "before [REDACTED] middle [REDACTED] after",
+                "cut {cut}"
+            );
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The local executor: each attempt a child process in its own process group.
+//!
+//! Guarantees: stdin is `/dev/null`; the environment is exactly the spec's; stdout/stderr
+//! are pipes drained into the log files by [`capture::pump`]; the child is reaped with
+//! `wait4` (woken by a pidfd, no polling) so its rusage — CPU time, peak RSS and block I/O of
+//! the process and its reaped descendants — is recorded. When the group leader exits, any
+//! process it left behind in its group is killed, so no attempt leaves an orphan holding
+//! its pipes open.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::oneshot;
+
+use super::capture;
+use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
+
+/// Runs attempts as local processes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalExecutor;
+
+impl Executor for LocalExecutor {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn start(
+        &self,
+        spec: AttemptSpec,
+    ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
+        Box::pin(async move { start(spec).map(|a| Box::new(a) as Box<dyn RunningAttempt>) })
+    }
+}
+
+type Outcome = Result<ExitInfo, ExecError>;
+
+struct LocalAttempt {
+    pid: i32,
+    started: (Instant, SystemTime),
+    rx: oneshot::Receiver<Outcome>,
+    done: Option<Outcome>,
+}
+
+fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
+    let capture_err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| ExecError::Capture { path, source }
+    };
+    let out_file =
+        std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
+    let err_file =
+        std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
+    let program = spec.argv.first().cloned().unwrap_or_default();
+    let mut cmd = Command::new(&program);
+    cmd.args(spec.argv.iter().skip(1))
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let spawn_err = |source| ExecError::Spawn {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    let started = (Instant::now(), SystemTime::now());
+    let pid = child.id() as i32;
+    let pipes = child.stdout.take().zip(child.stderr.take());
+    // `child` is dropped without waiting: we reap it ourselves with wait4.
+    drop(child);
+    let Some((stdout, stderr)) = pipes else {
+        kill_group(pid, libc::SIGKILL);
+        return Err(ExecError::Watch("child has no output pipes".into()));
+    };
+    let receivers = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stdout))
+        .and_then(|o| {
+            tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stderr)).map(|e| (o, e))
+        });
+    let (out_rx, err_rx) = match receivers {
+        Ok(r) => r,
+        Err(e) => {
+            kill_group(pid, libc::SIGKILL);
+            return Err(ExecError::Watch(format!("cannot watch output pipes: {e}")));
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    let secrets = spec.secrets;
+    tokio::spawn(async move {
+        let reaped = async {
+            let info = reap(pid).await;
+            // Whatever the leader left in its group would hold the pipes open: end it.
+            kill_group(pid, libc::SIGKILL);
+            info
+        };
+        let (info, out, err) = tokio::join!(
+            reaped,
+            capture::pump(out_rx, out_file, Arc::clone(&secrets)),
+            capture::pump(err_rx, err_file, secrets),
+        );
+        let outcome = match (info, out, err) {
+            (Ok(info), Ok(_), Ok(_)) => Ok(info),
+            (Err(e), _, _) => Err(e),
+            (_, Err(e), _) | (_, _, Err(e)) => {
+                Err(ExecError::Watch(format!("capturing output failed: {e}")))
+            }
+        };
+        let _ = tx.send(outcome);
+    });
+    Ok(LocalAttempt {
+        pid,
+        started,
+        rx,
+        done: None,
+    })
+}
+
+impl RunningAttempt for LocalAttempt {
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid as u32)
+    }
+
+    fn job_id(&self) -> Option<String> {
+        None
+    }
+
+    fn started(&self) -> (Instant, SystemTime) {
+        self.started
+    }
+
+    fn wait(&mut self) -> BoxFuture<'_, Outcome> {
+        Box::pin(async move {
+            if self.done.is_none() {
+                let outcome = (&mut self.rx)
+                    .await
+                    .unwrap_or_else(|_| Err(ExecError::Watch("the watcher task ended".into())));
+                self.done = Some(outcome);
+            }
+            match self.done.as_ref() {
+                Some(Ok(info)) => Ok(info.clone()),
+                Some(Err(e)) => Err(ExecError::Watch(e.to_string())),
+                None => Err(ExecError::Watch("no outcome".into())),
+            }
+        })
+    }
+
+    fn terminate(&mut self) {
+        if self.done.is_none() {
+            kill_group(self.pid, libc::SIGTERM);
+        }
+    }
+
+    fn kill(&mut self) {
+        if self.done.is_none() {
+            kill_group(self.pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Sends `signal` to process group `pgid`; a group that is already gone is not an error.
+pub fn kill_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: killpg has no memory-safety preconditions.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+/// Waits for `pid` to exit without polling (pidfd, else a blocking thread) and reaps it.
+async fn reap(pid: i32) -> Result<ExitInfo, ExecError> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd >= 0 {
+        // SAFETY: the syscall returned a fresh fd that nothing else owns.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        // SAFETY: `owned` is a valid open fd, owned by the AsyncFd until it is dropped.
+        let registered =
+            unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) };
+        if let Ok(async_fd) = registered {
+            let _ = async_fd.readable().await;
+            // The process has exited: wait4 returns at once.
+            return wait4(pid);
+        }
+    }
+    tokio::task::spawn_blocking(move || wait4(pid))
+        .await
+        .map_err(|e| ExecError::Watch(e.to_string()))?
+}
+
+fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
+    let mut status = 0;
+    // SAFETY: zeroed rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: status and usage point to live, writable values.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if r == pid {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(ExecError::Watch(format!("wait4({pid}): {err}")));
+        }
+    }
+    let tv =
+        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+    Ok(ExitInfo {
+        exit_code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        cpu_user: tv(usage.ru_utime),
+        cpu_system: tv(usage.ru_stime),
+        peak_rss_bytes: Some(usage.ru_maxrss.max(0) as u64 * 1024),
+        read_bytes: Some(usage.ru_inblock.max(0) as u64 * 512),
+        write_bytes: Some(usage.ru_oublock.max(0) as u64 * 512),
+    })
+}
+
+/// secflow's own rusage: (user, system, peak RSS bytes).
+pub fn self_usage() -> (Duration, Duration, u64) {
+    // SAFETY: zeroed rusage is valid; getrusage writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: usage points to a live, writable value.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv =
+        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+    (
+        tv(usage.ru_utime),
+        tv(usage.ru_stime),
+        usage.ru_maxrss.max(0) as u64 * 1024,
+    )
+}

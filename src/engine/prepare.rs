@@ -1,0 +1,299 @@
+//! Turning a plan node into a runnable attempt: paths, environment and command line.
+//!
+//! One function renders both a real attempt and the `--dry-run` view, so what the plan
+//! prints is exactly what would run. Environment order (later wins): secflow's own
+//! environment (or only `PATH`, `HOME`, `LANG` with `env_clear`), workflow `env`, node `env`,
+//! declared secrets, then `SECFLOW_*` and `TRACEPARENT`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::executor::AttemptSpec;
+use crate::plan::template::{Namespace, Reference, Template, shell_quote};
+use crate::plan::{Action, Plan, PlanNode, env_name};
+
+/// Where a run keeps its files; every path handed to a process is absolute.
+#[derive(Debug, Clone)]
+pub struct RunPaths {
+    pub run_dir: PathBuf,
+}
+
+impl RunPaths {
+    pub fn dataset(&self, name: &str) -> PathBuf {
+        self.run_dir.join("datasets").join(format!("{name}.jsonl"))
+    }
+
+    /// `datasets/<name>.jsonl`, relative to the run directory (as run.json records it).
+    pub fn dataset_rel(name: &str) -> String {
+        format!("datasets/{name}.jsonl")
+    }
+
+    pub fn attempt_dir(&self, node_id: &str, attempt: u32) -> PathBuf {
+        self.run_dir
+            .join("nodes")
+            .join(node_id)
+            .join(attempt.to_string())
+    }
+
+    /// Where an attempt writes output `name` before it is promoted.
+    pub fn scratch_output(&self, node_id: &str, attempt: u32, name: &str) -> PathBuf {
+        self.attempt_dir(node_id, attempt)
+            .join("out")
+            .join(format!("{name}.jsonl"))
+    }
+}
+
+/// What stays fixed for a whole run.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// secflow's environment when the run started.
+    pub base: Vec<(OsString, OsString)>,
+    /// Declared secrets: name and value.
+    pub secrets: Vec<(String, String)>,
+    /// secflow's working directory (the default `workdir`).
+    pub cwd: PathBuf,
+    /// This binary, for plugin commands starting with `secflow`.
+    pub exe: PathBuf,
+}
+
+impl Environment {
+    /// Captures the process environment; fails listing every declared secret that is unset.
+    pub fn capture(plan: &Plan) -> Result<Environment, Vec<String>> {
+        let mut secrets = Vec::new();
+        let mut missing = Vec::new();
+        for name in &plan.secrets {
+            match std::env::var(name) {
+                Ok(v) => secrets.push((name.clone(), v)),
+                Err(_) => missing.push(name.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        Ok(Environment {
+            base: std::env::vars_os().collect(),
+            secrets,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("secflow")),
+        })
+    }
+
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secrets.iter().map(|(_, v)| v.clone()).collect()
+    }
+}
+
+/// Identity of the attempt being prepared.
+#[derive(Debug, Clone)]
+pub struct AttemptIds<'a> {
+    pub run_id: &'a str,
+    pub attempt: u32,
+    pub traceparent: &'a str,
+}
+
+/// A rendered attempt: what to run, plus where its outputs will be.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub spec: AttemptSpec,
+    /// (dataset name, scratch path) per declared output.
+    pub outputs: Vec<(String, PathBuf)>,
+    /// Names of the variables secflow set beyond its own environment, sorted.
+    pub env_names: Vec<String>,
+    /// The command for people: `sh -c '…'` or the argv, shell-quoted.
+    pub display: String,
+}
+
+/// Renders `node`'s attempt. `secrets` are the values to mask in its output.
+pub fn prepare(
+    plan: &Plan,
+    node: &PlanNode,
+    env: &Environment,
+    paths: &RunPaths,
+    ids: &AttemptIds<'_>,
+    secrets: &Arc<[Vec<u8>]>,
+) -> Result<Prepared, String> {
+    let outputs: Vec<(String, PathBuf)> = node
+        .outputs
+        .iter()
+        .map(|o| (o.clone(), paths.scratch_output(&node.id, ids.attempt, o)))
+        .collect();
+    let inputs: Vec<(String, PathBuf)> = node
+        .inputs
+        .iter()
+        .map(|i| (i.clone(), paths.dataset(i)))
+        .collect();
+
+    let mut vars: BTreeMap<OsString, OsString> = if node.env_clear {
+        env.base
+            .iter()
+            .filter(|(k, _)| k == "PATH" || k == "HOME" || k == "LANG")
+            .cloned()
+            .collect()
+    } else {
+        env.base.iter().cloned().collect()
+    };
+    let mut names: Vec<String> = Vec::new();
+    let mut set = |vars: &mut BTreeMap<OsString, OsString>, k: String, v: OsString| {
+        names.push(k.clone());
+        vars.insert(k.into(), v);
+    };
+    for (k, v) in &node.env {
+        set(&mut vars, k.clone(), v.into());
+    }
+    for (k, v) in &env.secrets {
+        set(&mut vars, k.clone(), v.into());
+    }
+    set(&mut vars, "SECFLOW_RUN_ID".into(), ids.run_id.into());
+    set(&mut vars, "SECFLOW_NODE_ID".into(), node.id.clone().into());
+    set(
+        &mut vars,
+        "SECFLOW_ATTEMPT".into(),
+        ids.attempt.to_string().into(),
+    );
+    for (name, path) in &inputs {
+        set(
+            &mut vars,
+            format!("SECFLOW_INPUT_{}", env_name(name)),
+            path.into(),
+        );
+    }
+    for (name, path) in &outputs {
+        set(
+            &mut vars,
+            format!("SECFLOW_OUTPUT_{}", env_name(name)),
+            path.into(),
+        );
+    }
+    let lookup_base = Lookup {
+        plan,
+        inputs: &inputs,
+        outputs: &outputs,
+        env: &vars,
+        config: None,
+        run_id: ids.run_id,
+    };
+    let config = render_config(node, &lookup_base)?;
+    let config_json = serde_json::to_string(&config).map_err(|e| e.to_string())?;
+    set(&mut vars, "SECFLOW_NODE_CONFIG".into(), config_json.into());
+    set(&mut vars, "TRACEPARENT".into(), ids.traceparent.into());
+    names.sort();
+    names.dedup();
+
+    let lookup = Lookup {
+        plan,
+        inputs: &inputs,
+        outputs: &outputs,
+        env: &vars,
+        config: Some(&config),
+        run_id: ids.run_id,
+    };
+    let (argv, display): (Vec<OsString>, String) = match &node.action {
+        Action::Shell(t) => {
+            let line = t.render(|r| lookup.value(r), shell_quote)?;
+            let display = format!("sh -c {}", shell_quote(&line));
+            (vec!["sh".into(), "-c".into(), line.into()], display)
+        }
+        Action::Argv(parts) => {
+            let mut argv: Vec<String> = parts
+                .iter()
+                .map(|t| t.render(|r| lookup.value(r), |v| v.to_string()))
+                .collect::<Result<_, _>>()?;
+            let display = argv
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if node.kind != "exec" && argv.first().is_some_and(|a| a == "secflow") {
+                argv[0] = env.exe.to_string_lossy().into_owned();
+            }
+            (argv.into_iter().map(OsString::from).collect(), display)
+        }
+    };
+    let cwd = match &node.workdir {
+        Some(w) if w.is_absolute() => w.clone(),
+        Some(w) => env.cwd.join(w),
+        None => env.cwd.clone(),
+    };
+    let dir = paths.attempt_dir(&node.id, ids.attempt);
+    Ok(Prepared {
+        spec: AttemptSpec {
+            node_id: node.id.clone(),
+            attempt: ids.attempt,
+            argv,
+            env: vars.into_iter().collect(),
+            cwd,
+            stdout_path: dir.join("stdout.log"),
+            stderr_path: dir.join("stderr.log"),
+            secrets: Arc::clone(secrets),
+        },
+        outputs,
+        env_names: names,
+        display,
+    })
+}
+
+/// Resolves template references for one attempt.
+struct Lookup<'a> {
+    plan: &'a Plan,
+    inputs: &'a [(String, PathBuf)],
+    outputs: &'a [(String, PathBuf)],
+    env: &'a BTreeMap<OsString, OsString>,
+    config: Option<&'a BTreeMap<String, serde_json::Value>>,
+    run_id: &'a str,
+}
+
+impl Lookup<'_> {
+    fn value(&self, r: &Reference) -> Result<String, String> {
+        let path = |list: &[(String, PathBuf)]| {
+            list.iter()
+                .find(|(n, _)| *n == r.key)
+                .map(|(_, p)| p.to_string_lossy().into_owned())
+        };
+        let found = match r.namespace {
+            Namespace::Inputs => path(self.inputs),
+            Namespace::Outputs => path(self.outputs),
+            Namespace::Vars => self.plan.vars.get(&r.key).cloned(),
+            Namespace::Env => self
+                .env
+                .get(std::ffi::OsStr::new(&r.key))
+                .map(|v| v.to_string_lossy().into_owned()),
+            Namespace::Config => self.config.and_then(|c| c.get(&r.key)).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            Namespace::Run => (r.key == "id").then(|| self.run_id.to_string()),
+        };
+        found.ok_or_else(|| format!("template `{{{{ {r} }}}}` has no value at run time"))
+    }
+}
+
+fn render_config(
+    node: &PlanNode,
+    lookup: &Lookup<'_>,
+) -> Result<BTreeMap<String, serde_json::Value>, String> {
+    let mut out = BTreeMap::new();
+    for (key, value) in &node.config {
+        let rendered = match value {
+            serde_json::Value::String(text) => {
+                let t = Template::parse(text).map_err(|e| e.message)?;
+                serde_json::Value::String(t.render(|r| lookup.value(r), |v| v.to_string())?)
+            }
+            other => other.clone(),
+        };
+        out.insert(key.clone(), rendered);
+    }
+    Ok(out)
+}
+
+/// Makes `p` absolute against the current directory.
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}

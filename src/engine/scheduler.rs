@@ -1,0 +1,725 @@
+//! The scheduler: runs a plan's nodes in dependency order on an [`Executor`], up to the
+//! concurrency limit, with retries, per-attempt and whole-run timeouts, the failure policy
+//! and cancellation, and emits every step as an [`Event`].
+//!
+//! Guarantees: every node reaches a terminal status and every sink's `finish` is called on
+//! every exit path; nothing is printed; per node the hot path does no fsync and no run.json
+//! write (sinks decide when to write).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use super::event::{Event, Level, RunContext, Sink};
+use super::executor::Executor;
+use super::prepare::{AttemptIds, Environment, RunPaths, prepare};
+use super::supervise::{Ended, Job, Msg, Stop, supervise};
+use super::{datasets, local};
+use crate::exit;
+use crate::plan::FailureKind;
+use crate::store::recorder::RecordBuilder;
+use crate::store::{AttemptRecord, NodeStatus, RunRecord, RunStatus, SelfUsage};
+use crate::telemetry::trace::{format_traceparent, new_span_id};
+
+/// What to do when a node fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailurePolicy {
+    /// Stop scheduling new nodes; let running ones finish.
+    #[default]
+    Stop,
+    /// Also terminate running nodes.
+    FailFast,
+    /// Run every node whose inputs exist.
+    KeepGoing,
+}
+
+/// Run-wide settings from the command line.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub concurrency: usize,
+    pub policy: FailurePolicy,
+    /// `--timeout`: the whole run.
+    pub run_timeout: Option<Duration>,
+    /// ±25 % jitter on retry delays (off with `SECFLOW_RETRY_JITTER=0`).
+    pub jitter: bool,
+}
+
+/// Requests from outside the engine (signal handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// SIGINT/SIGTERM: stop scheduling, terminate every process group with grace.
+    Cancel,
+    /// A second SIGINT: kill every process group now.
+    Kill,
+}
+
+/// The end of a run: its final record and the errors sinks reported while finishing.
+#[derive(Debug)]
+pub struct Outcome {
+    pub record: RunRecord,
+    pub exit_code: i32,
+    pub sink_errors: Vec<anyhow::Error>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Ready,
+    Running,
+    RetryWait,
+    Done(NodeStatus),
+}
+
+struct NodeState {
+    state: State,
+    attempt: u32,
+    waiting_on: usize,
+    queued: (Instant, SystemTime),
+    retry_delay: Option<Duration>,
+    node_span: Option<String>,
+    attempt_span: String,
+}
+
+/// Why the run stopped starting nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Halt {
+    Failure(String),
+    FailFast(String),
+    Cancelled,
+    RunTimeout(Duration),
+}
+
+/// Runs `ctx.plan` to the end and finishes every sink. `control` carries signal requests.
+pub async fn execute(
+    ctx: Arc<RunContext>,
+    config: EngineConfig,
+    executor: Arc<dyn Executor>,
+    env: Arc<Environment>,
+    sinks: Vec<Box<dyn Sink>>,
+    control: mpsc::UnboundedReceiver<Control>,
+) -> Outcome {
+    let n = ctx.plan.nodes.len();
+    let mut dependants = vec![Vec::new(); n];
+    for (i, node) in ctx.plan.nodes.iter().enumerate() {
+        for &d in &node.deps {
+            dependants[d].push(i);
+        }
+    }
+    let now = (Instant::now(), SystemTime::now());
+    let nodes = ctx
+        .plan
+        .nodes
+        .iter()
+        .map(|node| NodeState {
+            state: State::Waiting,
+            attempt: 0,
+            waiting_on: node.deps.len(),
+            queued: now,
+            retry_delay: None,
+            node_span: None,
+            attempt_span: String::new(),
+        })
+        .collect();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, _) = watch::channel(Stop::No);
+    let secrets: Arc<[Vec<u8>]> = ctx
+        .secret_values
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let mut s = Scheduler {
+        builder: RecordBuilder::new(&ctx),
+        paths: Arc::new(RunPaths {
+            run_dir: ctx.run_dir.clone(),
+        }),
+        ctx,
+        config,
+        executor,
+        env,
+        sinks,
+        nodes,
+        dependants,
+        ready: BTreeSet::new(),
+        retry_ready: BTreeSet::new(),
+        running: 0,
+        retry_waiting: 0,
+        halt: None,
+        failed: false,
+        stop_tx,
+        tx,
+        secrets,
+    };
+    s.run(rx, control).await
+}
+
+struct Scheduler {
+    ctx: Arc<RunContext>,
+    config: EngineConfig,
+    executor: Arc<dyn Executor>,
+    env: Arc<Environment>,
+    sinks: Vec<Box<dyn Sink>>,
+    builder: RecordBuilder,
+    paths: Arc<RunPaths>,
+    nodes: Vec<NodeState>,
+    dependants: Vec<Vec<usize>>,
+    /// First attempts waiting for a slot, in plan order.
+    ready: BTreeSet<usize>,
+    /// Retries waiting for a slot (still started after a failure halted the run).
+    retry_ready: BTreeSet<usize>,
+    running: usize,
+    retry_waiting: usize,
+    halt: Option<Halt>,
+    /// A failure not allowed by `continue_on_error` happened.
+    failed: bool,
+    stop_tx: watch::Sender<Stop>,
+    tx: mpsc::UnboundedSender<Msg>,
+    secrets: Arc<[Vec<u8>]>,
+}
+
+impl Scheduler {
+    fn emit(&mut self, event: Event) {
+        self.builder.apply(&event);
+        for sink in &mut self.sinks {
+            sink.event(&self.ctx, &event);
+        }
+    }
+
+    fn message(&mut self, level: Level, node: Option<usize>, text: String) {
+        self.emit(Event::Message {
+            level,
+            node,
+            text,
+            at: SystemTime::now(),
+        });
+    }
+
+    async fn run(
+        &mut self,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
+        mut control: mpsc::UnboundedReceiver<Control>,
+    ) -> Outcome {
+        self.emit(Event::RunStarted {
+            at: self.ctx.started_at,
+        });
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].waiting_on == 0 {
+                self.queue(i);
+            }
+        }
+        let deadline = self
+            .config
+            .run_timeout
+            .map(|t| tokio::time::Instant::now() + t);
+        let mut control_open = true;
+        loop {
+            self.start_ready();
+            if self.running == 0 && self.retry_waiting == 0 && self.idle() {
+                break;
+            }
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(Msg::Started { node, attempt, pid, job_id, at }) => {
+                        self.started(node, attempt, pid, job_id, at)
+                    }
+                    Some(Msg::Ended(ended)) => self.ended(*ended),
+                    Some(Msg::RetryDue { node }) => self.retry_due(node),
+                    None => break,
+                },
+                c = control.recv(), if control_open => match c {
+                    Some(c) => self.control(c),
+                    None => control_open = false,
+                },
+                _ = sleep_until(deadline), if deadline.is_some() && self.halt_is_not_timeout() => {
+                    let t = self.config.run_timeout.unwrap_or_default();
+                    self.stop_all(Halt::RunTimeout(t), Stop::Terminate);
+                }
+            }
+        }
+        self.finish().await
+    }
+
+    fn halt_is_not_timeout(&self) -> bool {
+        !matches!(self.halt, Some(Halt::RunTimeout(_)) | Some(Halt::Cancelled))
+    }
+
+    /// Nothing left that could start.
+    fn idle(&self) -> bool {
+        self.retry_ready.is_empty() && (self.ready.is_empty() || self.halt.is_some())
+    }
+
+    fn queue(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.state = State::Ready;
+        node.attempt += 1;
+        node.queued = (Instant::now(), SystemTime::now());
+        let attempt = node.attempt;
+        let at = node.queued.1;
+        if attempt == 1 {
+            self.ready.insert(i);
+        } else {
+            self.retry_ready.insert(i);
+        }
+        self.emit(Event::NodeQueued {
+            node: i,
+            attempt,
+            at,
+        });
+    }
+
+    fn start_ready(&mut self) {
+        let cancelled = matches!(
+            self.halt,
+            Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::FailFast(_))
+        );
+        while self.running < self.config.concurrency && !cancelled {
+            let next = match self.retry_ready.pop_first() {
+                Some(i) => i,
+                None if self.halt.is_none() => match self.ready.pop_first() {
+                    Some(i) => i,
+                    None => return,
+                },
+                None => return,
+            };
+            self.start(next);
+        }
+    }
+
+    fn start(&mut self, i: usize) {
+        let plan = Arc::clone(&self.ctx.plan);
+        let node = &plan.nodes[i];
+        let state = &mut self.nodes[i];
+        state.state = State::Running;
+        state.node_span.get_or_insert_with(new_span_id);
+        state.attempt_span = new_span_id();
+        let attempt = state.attempt;
+        let traceparent = format_traceparent(&self.ctx.trace.trace_id, &state.attempt_span);
+        self.running += 1;
+        let ids = AttemptIds {
+            run_id: &self.ctx.run_id,
+            attempt,
+            traceparent: &traceparent,
+        };
+        let prepared =
+            prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
+                let out_dir = self.paths.attempt_dir(&node.id, attempt).join("out");
+                std::fs::create_dir_all(&out_dir)
+                    .map(|()| p)
+                    .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))
+            });
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(error) => {
+                let now = (Instant::now(), SystemTime::now());
+                let _ = self.tx.send(Msg::Ended(Box::new(Ended {
+                    node: i,
+                    attempt,
+                    info: Err(error),
+                    started: None,
+                    ended: now,
+                    timed_out: false,
+                    stopped: false,
+                    outputs: None,
+                })));
+                return;
+            }
+        };
+        let job = Job {
+            node: i,
+            attempt,
+            timeout: node.timeout,
+            grace: node.kill_grace,
+            paths: Arc::clone(&self.paths),
+        };
+        tokio::spawn(supervise(
+            Arc::clone(&self.executor),
+            job,
+            prepared,
+            self.stop_tx.subscribe(),
+            self.tx.clone(),
+        ));
+    }
+
+    fn started(
+        &mut self,
+        node: usize,
+        attempt: u32,
+        pid: Option<u32>,
+        job_id: Option<String>,
+        at: SystemTime,
+    ) {
+        let state = &self.nodes[node];
+        let event = Event::AttemptStarted {
+            node,
+            attempt,
+            node_span_id: state.node_span.clone().unwrap_or_default(),
+            span_id: state.attempt_span.clone(),
+            pid,
+            executor_job_id: job_id,
+            at,
+        };
+        self.emit(event);
+    }
+
+    fn ended(&mut self, e: Ended) {
+        self.running -= 1;
+        let i = e.node;
+        let plan = Arc::clone(&self.ctx.plan);
+        let node = &plan.nodes[i];
+        let state = &self.nodes[i];
+        let (info, start_error) = match &e.info {
+            Ok(info) => (Some(info), None),
+            Err(msg) => (None, Some(msg.clone())),
+        };
+        let exit_code = info.and_then(|i| i.exit_code);
+        let signal = info.and_then(|i| i.signal);
+        let run_timeout = matches!(self.halt, Some(Halt::RunTimeout(_)));
+        // What went wrong, if anything, and how it counts for `retry_on`.
+        let failure: Option<(FailureKind, String)> = if let Some(msg) = start_error {
+            Some((FailureKind::Other, msg))
+        } else if e.timed_out {
+            let t = node.timeout.unwrap_or_default();
+            Some((
+                FailureKind::Timeout,
+                format!("timed out after {}", human(t)),
+            ))
+        } else if e.stopped {
+            let why = match &self.halt {
+                Some(Halt::RunTimeout(t)) => format!("run timed out after {}", human(*t)),
+                Some(Halt::FailFast(id)) => format!("terminated: --fail-fast after `{id}` failed"),
+                _ => "cancelled".to_string(),
+            };
+            Some((FailureKind::Other, why))
+        } else if let Some(sig) = signal {
+            Some((
+                FailureKind::Signal(sig),
+                format!("killed by signal {sig} ({})", signal_name(sig)),
+            ))
+        } else if exit_code != Some(0) {
+            let code = exit_code.unwrap_or(-1);
+            Some((FailureKind::Exit(code), format!("exited with code {code}")))
+        } else {
+            match &e.outputs {
+                Some(Err(msg)) => Some((FailureKind::Other, msg.clone())),
+                _ => None,
+            }
+        };
+        let status = match &failure {
+            None => NodeStatus::Succeeded,
+            Some(_) if e.timed_out || (e.stopped && run_timeout) => NodeStatus::TimedOut,
+            Some(_) if e.stopped => NodeStatus::Cancelled,
+            Some(_) => NodeStatus::Failed,
+        };
+        let started_at = e.started.map(|s| s.1);
+        let record = AttemptRecord {
+            attempt: e.attempt,
+            status,
+            exit_code,
+            signal,
+            queued_at: crate::store::layout::rfc3339_ms(state.queued.1),
+            started_at: started_at.map(crate::store::layout::rfc3339_ms),
+            ended_at: Some(crate::store::layout::rfc3339_ms(e.ended.1)),
+            queue_wait_ms: e
+                .started
+                .map(|s| s.0.saturating_duration_since(state.queued.0).as_millis() as u64),
+            duration_ms: e
+                .started
+                .map(|s| e.ended.0.saturating_duration_since(s.0).as_millis() as u64),
+            cpu_user_ms: info.map(|i| i.cpu_user.as_millis() as u64),
+            cpu_system_ms: info.map(|i| i.cpu_system.as_millis() as u64),
+            peak_rss_bytes: info.and_then(|i| i.peak_rss_bytes),
+            retry_delay_ms: state.retry_delay.map(|d| d.as_millis() as u64),
+            executor_job_id: None,
+            error: failure.as_ref().map(|(_, m)| m.clone()),
+            read_bytes: info.and_then(|i| i.read_bytes),
+            write_bytes: info.and_then(|i| i.write_bytes),
+        };
+        self.emit(Event::AttemptFinished {
+            node: i,
+            record,
+            at: e.ended.1,
+        });
+
+        let Some((kind, error)) = failure else {
+            let promoted = match e.outputs {
+                Some(Ok(p)) => p,
+                _ => datasets::Promoted::default(),
+            };
+            if !promoted.outputs.is_empty() {
+                self.emit(Event::NodeOutputs {
+                    node: i,
+                    outputs: promoted.outputs,
+                    at: e.ended.1,
+                });
+            }
+            self.finish_node(i, NodeStatus::Succeeded, None, promoted.findings);
+            self.release(i);
+            return;
+        };
+        if e.stopped {
+            self.finish_node(i, status, Some(error), 0);
+            return;
+        }
+        let policy = &node.retry;
+        let may_retry = e.attempt < policy.max_attempts
+            && policy.retry_on.allows(kind)
+            && self.halt_is_not_timeout()
+            && !matches!(self.halt, Some(Halt::FailFast(_)));
+        if may_retry {
+            let mut delay = policy.delay(e.attempt);
+            if self.config.jitter {
+                delay = jitter(delay);
+            }
+            self.nodes[i].state = State::RetryWait;
+            self.nodes[i].retry_delay = Some(delay);
+            self.retry_waiting += 1;
+            self.emit(Event::NodeRetrying {
+                node: i,
+                next_attempt: e.attempt + 1,
+                delay,
+                error,
+                at: SystemTime::now(),
+            });
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.send(Msg::RetryDue { node: i });
+            });
+            return;
+        }
+        if node.continue_on_error {
+            match datasets::empty_outputs(&self.paths, &node.outputs) {
+                Ok(p) if !p.outputs.is_empty() => self.emit(Event::NodeOutputs {
+                    node: i,
+                    outputs: p.outputs,
+                    at: SystemTime::now(),
+                }),
+                Ok(_) => {}
+                Err(err) => self.message(
+                    Level::Error,
+                    Some(i),
+                    format!("cannot create empty outputs of `{}`: {err}", node.id),
+                ),
+            }
+            self.finish_node(i, status, Some(format!("{error} (continue_on_error)")), 0);
+            self.release(i);
+            return;
+        }
+        self.failed = true;
+        self.finish_node(i, status, Some(error), 0);
+        self.skip_dependants(i);
+        match self.config.policy {
+            FailurePolicy::KeepGoing => {}
+            FailurePolicy::Stop => {
+                if self.halt.is_none() {
+                    self.halt = Some(Halt::Failure(node.id.clone()));
+                }
+            }
+            FailurePolicy::FailFast => {
+                if self.halt_is_not_timeout() {
+                    self.stop_all(Halt::FailFast(node.id.clone()), Stop::Terminate);
+                }
+            }
+        }
+    }
+
+    fn retry_due(&mut self, i: usize) {
+        if self.nodes[i].state != State::RetryWait {
+            return;
+        }
+        self.retry_waiting -= 1;
+        self.queue(i);
+    }
+
+    fn finish_node(&mut self, i: usize, status: NodeStatus, reason: Option<String>, findings: u64) {
+        self.nodes[i].state = State::Done(status);
+        self.emit(Event::NodeFinished {
+            node: i,
+            status,
+            reason,
+            findings_count: findings,
+            at: SystemTime::now(),
+        });
+    }
+
+    /// A node's outputs exist: its dependants may become ready.
+    fn release(&mut self, i: usize) {
+        for k in 0..self.dependants[i].len() {
+            let d = self.dependants[i][k];
+            let n = &mut self.nodes[d];
+            n.waiting_on = n.waiting_on.saturating_sub(1);
+            if n.waiting_on == 0 && n.state == State::Waiting {
+                self.queue(d);
+            }
+        }
+    }
+
+    fn skip_dependants(&mut self, failed: usize) {
+        let id = self.ctx.plan.nodes[failed].id.clone();
+        let mut stack: Vec<usize> = self.dependants[failed].clone();
+        while let Some(d) = stack.pop() {
+            if matches!(self.nodes[d].state, State::Waiting | State::Ready) {
+                self.ready.remove(&d);
+                self.finish_node(
+                    d,
+                    NodeStatus::Skipped,
+                    Some(format!("upstream node `{id}` did not succeed")),
+                    0,
+                );
+                stack.extend(self.dependants[d].iter().copied());
+            }
+        }
+    }
+
+    fn control(&mut self, c: Control) {
+        match c {
+            Control::Cancel if self.halt != Some(Halt::Cancelled) => {
+                let running = self.running;
+                self.message(
+                    Level::Warn,
+                    None,
+                    format!("cancelling: terminating {running} running attempt(s)"),
+                );
+                self.stop_all(Halt::Cancelled, Stop::Terminate);
+            }
+            _ => {
+                self.halt = Some(Halt::Cancelled);
+                self.message(
+                    Level::Warn,
+                    None,
+                    "killing every running attempt now".into(),
+                );
+                let _ = self.stop_tx.send(Stop::Kill);
+            }
+        }
+    }
+
+    /// Stops scheduling and asks every running attempt to stop; retry waits end now.
+    fn stop_all(&mut self, halt: Halt, stop: Stop) {
+        self.halt = Some(halt);
+        let _ = self.stop_tx.send(stop);
+        let reason = self.halt_reason();
+        let status = self.unstarted_status();
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].state == State::RetryWait {
+                self.retry_waiting -= 1;
+                self.finish_node(i, status, Some(reason.clone()), 0);
+            }
+        }
+        for i in std::mem::take(&mut self.retry_ready) {
+            self.finish_node(i, status, Some(reason.clone()), 0);
+        }
+    }
+
+    fn halt_reason(&self) -> String {
+        match &self.halt {
+            Some(Halt::Failure(id)) => format!(
+                "not started: the run stopped after node `{id}` failed (--keep-going runs independent nodes)"
+            ),
+            Some(Halt::FailFast(id)) => {
+                format!("not started: --fail-fast after node `{id}` failed")
+            }
+            Some(Halt::Cancelled) => "cancelled: the run was interrupted".into(),
+            Some(Halt::RunTimeout(t)) => {
+                format!("cancelled: the run timed out after {}", human(*t))
+            }
+            None => "not started".into(),
+        }
+    }
+
+    fn unstarted_status(&self) -> NodeStatus {
+        match self.halt {
+            Some(Halt::Cancelled | Halt::RunTimeout(_)) => NodeStatus::Cancelled,
+            _ => NodeStatus::Skipped,
+        }
+    }
+
+    async fn finish(&mut self) -> Outcome {
+        let reason = self.halt_reason();
+        let status = self.unstarted_status();
+        for i in 0..self.nodes.len() {
+            if !matches!(self.nodes[i].state, State::Done(_)) {
+                self.finish_node(i, status, Some(reason.clone()), 0);
+            }
+        }
+        let (run_status, exit_code) = match &self.halt {
+            Some(Halt::Cancelled) => (RunStatus::Cancelled, exit::INTERRUPTED),
+            Some(Halt::RunTimeout(_)) => (RunStatus::Failed, exit::FAILURE),
+            _ if self.failed => (RunStatus::Failed, exit::FAILURE),
+            _ => (RunStatus::Succeeded, exit::SUCCESS),
+        };
+        self.emit(Event::RunFinished {
+            status: run_status,
+            exit_code,
+            at: SystemTime::now(),
+        });
+        let mut record = self.builder.record().clone();
+        record.reason = match &self.halt {
+            Some(Halt::Failure(id) | Halt::FailFast(id)) => Some(format!("node `{id}` failed")),
+            Some(Halt::Cancelled) => Some("interrupted".into()),
+            Some(Halt::RunTimeout(t)) => Some(format!("the run timed out after {}", human(*t))),
+            None => None,
+        };
+        let (user, system, rss) = local::self_usage();
+        record.self_usage = Some(SelfUsage {
+            cpu_user_ms: user.as_millis() as u64,
+            cpu_system_ms: system.as_millis() as u64,
+            peak_rss_bytes: rss,
+        });
+        let mut sink_errors = Vec::new();
+        let ctx = Arc::clone(&self.ctx);
+        for sink in &mut self.sinks {
+            if let Err(e) = sink.finish(&ctx, &mut record) {
+                sink_errors.push(e);
+            }
+        }
+        Outcome {
+            record,
+            exit_code,
+            sink_errors,
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// ±25 % around `d`.
+fn jitter(d: Duration) -> Duration {
+    let r = u64::from_str_radix(&new_span_id(), 16).unwrap_or(0) as f64 / u64::MAX as f64;
+    d.mul_f64(0.75 + r * 0.5)
+}
+
+/// `1.5s`, `250ms`, `2m`.
+pub fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+/// `SIGTERM`, `SIGKILL`, … for messages.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGBUS => "SIGBUS",
+        _ => "signal",
+    }
+}

@@ -1,0 +1,181 @@
+//! One attempt from start to end: start it on the executor, enforce its timeout, obey the
+//! scheduler's stop requests (terminate with grace, then kill), then check and promote its
+//! outputs. Reports back to the scheduler through messages; never touches sinks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch};
+
+use super::datasets::{self, Promoted};
+use super::executor::{Executor, ExitInfo, RunningAttempt};
+use super::prepare::{Prepared, RunPaths};
+
+/// What the scheduler asks of every running attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep running.
+    No,
+    /// SIGTERM the group, wait the node's grace, then SIGKILL.
+    Terminate,
+    /// SIGKILL now.
+    Kill,
+}
+
+/// A supervisor's report.
+#[derive(Debug)]
+pub enum Msg {
+    Started {
+        node: usize,
+        attempt: u32,
+        pid: Option<u32>,
+        job_id: Option<String>,
+        at: SystemTime,
+    },
+    Ended(Box<Ended>),
+    /// A retry's delay has passed.
+    RetryDue {
+        node: usize,
+    },
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub struct Ended {
+    pub node: usize,
+    pub attempt: u32,
+    /// The executor's figures, or why there are none (could not start, lost track).
+    pub info: Result<ExitInfo, String>,
+    pub started: Option<(Instant, SystemTime)>,
+    pub ended: (Instant, SystemTime),
+    /// The attempt's own timeout fired.
+    pub timed_out: bool,
+    /// The scheduler stopped it.
+    pub stopped: bool,
+    /// On a clean exit: the promoted outputs, or why they could not be.
+    pub outputs: Option<Result<Promoted, String>>,
+}
+
+/// What the supervisor needs besides the prepared attempt.
+pub struct Job {
+    pub node: usize,
+    pub attempt: u32,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub paths: Arc<RunPaths>,
+}
+
+/// Runs one attempt to its end and reports through `tx`.
+pub async fn supervise(
+    executor: Arc<dyn Executor>,
+    job: Job,
+    prepared: Prepared,
+    mut stop: watch::Receiver<Stop>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let outputs = prepared.outputs;
+    let mut running = match executor.start(prepared.spec).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Msg::Ended(Box::new(Ended {
+                node: job.node,
+                attempt: job.attempt,
+                info: Err(e.to_string()),
+                started: None,
+                ended: (Instant::now(), SystemTime::now()),
+                timed_out: false,
+                stopped: false,
+                outputs: None,
+            })));
+            return;
+        }
+    };
+    let started = running.started();
+    let _ = tx.send(Msg::Started {
+        node: job.node,
+        attempt: job.attempt,
+        pid: running.pid(),
+        job_id: running.job_id(),
+        at: started.1,
+    });
+
+    let mut timed_out = false;
+    let mut stopped = false;
+    // When the next escalation is due: the timeout, then the end of the grace period.
+    let mut next = job
+        .timeout
+        .map(|t| tokio::time::Instant::from_std(started.0 + t));
+    let mut terminating = false;
+    let mut stop_open = true;
+    let grace = job.grace;
+    let apply = |s: Stop,
+                 running: &mut Box<dyn RunningAttempt>,
+                 terminating: &mut bool,
+                 next: &mut Option<tokio::time::Instant>| match s {
+        Stop::No => {}
+        Stop::Terminate if !*terminating => {
+            running.terminate();
+            *terminating = true;
+            *next = Some(tokio::time::Instant::now() + grace);
+        }
+        Stop::Terminate => {}
+        Stop::Kill => {
+            running.kill();
+            *terminating = true;
+            *next = None;
+        }
+    };
+    let current = *stop.borrow_and_update();
+    if current != Stop::No {
+        stopped = true;
+        apply(current, &mut running, &mut terminating, &mut next);
+    }
+    let info = loop {
+        tokio::select! {
+            r = running.wait() => break r.map_err(|e| e.to_string()),
+            _ = sleep_until(next), if next.is_some() => {
+                if terminating {
+                    running.kill();
+                    next = None;
+                } else {
+                    timed_out = true;
+                    apply(Stop::Terminate, &mut running, &mut terminating, &mut next);
+                }
+            }
+            changed = stop.changed(), if stop_open => {
+                if changed.is_err() {
+                    stop_open = false;
+                } else {
+                    let s = *stop.borrow_and_update();
+                    stopped |= s != Stop::No;
+                    apply(s, &mut running, &mut terminating, &mut next);
+                }
+            }
+        }
+    };
+    let ended = (Instant::now(), SystemTime::now());
+    let clean = matches!(&info, Ok(i) if i.exit_code == Some(0)) && !timed_out && !stopped;
+    let outputs = clean.then(|| {
+        datasets::check_written(&outputs).and_then(|()| {
+            datasets::promote(&job.paths, &outputs)
+                .map_err(|e| format!("cannot promote outputs into datasets/: {e}"))
+        })
+    });
+    let _ = tx.send(Msg::Ended(Box::new(Ended {
+        node: job.node,
+        attempt: job.attempt,
+        info,
+        started: Some(started),
+        ended,
+        timed_out,
+        stopped,
+        outputs,
+    })));
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

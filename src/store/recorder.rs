@@ -1,0 +1,189 @@
+//! Folding the engine's event stream into a [`RunRecord`] (the content of `run.json`).
+//!
+//! Pure bookkeeping, no I/O: the engine keeps one to hand the final record to every sink,
+//! and the run.json sink keeps one for its checkpoints. Nodes stay in plan (topological)
+//! order; a running attempt appears with status `running` until it ends.
+
+use std::time::SystemTime;
+
+use super::layout::{host_name, ms_between, rfc3339_ms};
+use super::{
+    AttemptRecord, Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus,
+    WorkflowRef,
+};
+use crate::engine::{Event, RunContext};
+
+/// Builds a run's record from its events.
+#[derive(Debug, Clone)]
+pub struct RecordBuilder {
+    record: RunRecord,
+    queued_at: Vec<Option<SystemTime>>,
+    started_at: SystemTime,
+}
+
+impl RecordBuilder {
+    /// The record of a run that just started: every node `pending`.
+    pub fn new(ctx: &RunContext) -> Self {
+        let plan = &ctx.plan;
+        let nodes = plan
+            .nodes
+            .iter()
+            .map(|n| NodeRecord {
+                node_id: n.id.clone(),
+                kind: n.kind.clone(),
+                plugin_name: n.plugin_name.clone(),
+                status: NodeStatus::Pending,
+                reason: None,
+                findings_count: 0,
+                outputs: Default::default(),
+                cache_key: None,
+                attempts: Vec::new(),
+            })
+            .collect();
+        RecordBuilder {
+            record: RunRecord {
+                schema_version: RUN_SCHEMA_VERSION,
+                run_id: ctx.run_id.clone(),
+                workflow: WorkflowRef {
+                    name: plan.name.clone(),
+                    recipe_path: plan.recipe_path.clone(),
+                    recipe_sha256: plan.recipe_sha256.clone(),
+                },
+                status: RunStatus::Running,
+                exit_code: None,
+                started_at: rfc3339_ms(ctx.started_at),
+                ended_at: None,
+                duration_ms: None,
+                executor: ctx.executor.clone(),
+                concurrency: ctx.concurrency as u32,
+                vars: plan.vars.clone(),
+                resumed_from: ctx.resumed_from.clone(),
+                trace_id: ctx.trace.trace_id.clone(),
+                pid: std::process::id(),
+                host: host_name(),
+                nodes,
+                counts: Counts::default(),
+                findings_count: 0,
+                audit: None,
+                telemetry: None,
+                reason: None,
+                self_usage: None,
+            },
+            queued_at: vec![None; plan.nodes.len()],
+            started_at: ctx.started_at,
+        }
+    }
+
+    pub fn record(&self) -> &RunRecord {
+        &self.record
+    }
+
+    pub fn into_record(self) -> RunRecord {
+        self.record
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::NodeQueued { node, at, .. } => {
+                if let Some(q) = self.queued_at.get_mut(*node) {
+                    *q = Some(*at);
+                }
+            }
+            Event::AttemptStarted {
+                node,
+                attempt,
+                executor_job_id,
+                at,
+                ..
+            } => {
+                let queued = self.queued_at.get(*node).copied().flatten().unwrap_or(*at);
+                if let Some(n) = self.record.nodes.get_mut(*node) {
+                    n.status = NodeStatus::Running;
+                    n.attempts.push(AttemptRecord {
+                        attempt: *attempt,
+                        status: NodeStatus::Running,
+                        exit_code: None,
+                        signal: None,
+                        queued_at: rfc3339_ms(queued),
+                        started_at: Some(rfc3339_ms(*at)),
+                        ended_at: None,
+                        queue_wait_ms: Some(ms_between(queued, *at)),
+                        duration_ms: None,
+                        cpu_user_ms: None,
+                        cpu_system_ms: None,
+                        peak_rss_bytes: None,
+                        retry_delay_ms: None,
+                        executor_job_id: executor_job_id.clone(),
+                        error: None,
+                        read_bytes: None,
+                        write_bytes: None,
+                    });
+                }
+            }
+            Event::AttemptFinished { node, record, .. } => {
+                if let Some(n) = self.record.nodes.get_mut(*node) {
+                    match n.attempts.iter_mut().find(|a| a.attempt == record.attempt) {
+                        Some(a) => *a = record.clone(),
+                        None => n.attempts.push(record.clone()),
+                    }
+                }
+            }
+            Event::NodeRetrying { node, .. } => {
+                if let Some(n) = self.record.nodes.get_mut(*node) {
+                    n.status = NodeStatus::Pending;
+                }
+            }
+            Event::NodeOutputs { node, outputs, .. } => {
+                if let Some(n) = self.record.nodes.get_mut(*node) {
+                    n.outputs = outputs.clone();
+                }
+            }
+            Event::NodeFinished {
+                node,
+                status,
+                reason,
+                findings_count,
+                ..
+            } => {
+                if let Some(n) = self.record.nodes.get_mut(*node) {
+                    n.status = *status;
+                    n.reason = reason.clone();
+                    n.findings_count = *findings_count;
+                }
+                self.recount();
+            }
+            Event::RunFinished {
+                status,
+                exit_code,
+                at,
+            } => {
+                self.record.status = *status;
+                self.record.exit_code = Some(*exit_code);
+                self.record.ended_at = Some(rfc3339_ms(*at));
+                self.record.duration_ms = Some(ms_between(self.started_at, *at));
+                self.recount();
+            }
+            Event::RunStarted { .. } | Event::Message { .. } => {}
+        }
+    }
+
+    fn recount(&mut self) {
+        let mut c = Counts::default();
+        let mut findings = 0;
+        for n in &self.record.nodes {
+            findings += n.findings_count;
+            match n.status {
+                NodeStatus::Succeeded => c.succeeded += 1,
+                NodeStatus::Failed => c.failed += 1,
+                NodeStatus::Skipped => c.skipped += 1,
+                NodeStatus::Cached => c.cached += 1,
+                NodeStatus::Cancelled => c.cancelled += 1,
+                NodeStatus::TimedOut => c.timed_out += 1,
+                NodeStatus::Pending | NodeStatus::Running => {}
+            }
+        }
+        self.record.counts = c;
+        self.record.findings_count = findings;
+    }
+}
