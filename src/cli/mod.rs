@@ -1,6 +1,7 @@
 //! The command line: every flag defined once here (help, man page and completions are
 //! generated from it), one file per command, and the one place errors become exit codes.
 
+mod audit;
 mod completions;
 mod schema;
 mod validate;
@@ -28,6 +29,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Check a run's tamper-evident audit trail.
+    Audit(AuditArgs),
 }
 
 /// Output format of commands that print data.
@@ -85,6 +88,40 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a run's audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key,
+    /// 3 unfinished run.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
+    #[arg(value_name = "RUN|FILE")]
+    pub run: Option<String>,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        env = "SECFLOW_HOME",
+        value_name = "DIR",
+        default_value = ".secflow"
+    )]
+    pub state_dir: PathBuf,
+    /// The audit key file (used when SECFLOW_AUDIT_KEY is not set; default
+    /// `<state-dir>/audit.key`).
+    #[arg(long, value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -113,5 +150,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::ValidateRecipe(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Audit(args) => audit::run(&args.command),
     }
 }
