@@ -161,11 +161,15 @@ pub enum Ending {
 /// Writes `<state>/runs/<RUN_ID>/{audit.jsonl,run.json}` for a run of `nodes` nodes and
 /// returns the run directory.
 pub fn write_run(state: &Path, nodes: usize, ending: Ending) -> PathBuf {
+    write_run_with(state, nodes, ending, &key())
+}
+
+/// [`write_run`] with a given key.
+pub fn write_run_with(state: &Path, nodes: usize, ending: Ending, key: &AuditKey) -> PathBuf {
     let run_dir = state.join("runs").join(RUN_ID);
     let ctx = context(&run_dir, plan(nodes));
-    let key = key();
     let origin = Origin::discover(state);
-    let mut sink = AuditSink::create(&ctx, &key, &origin).expect("audit sink");
+    let mut sink = AuditSink::create(&ctx, key, &origin).expect("audit sink");
     let mut all = events(&ctx);
     if ending == Ending::Crashed {
         all.truncate(all.len() - 1);
