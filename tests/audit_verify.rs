@@ -1,11 +1,19 @@
 //! `secflow audit verify` on chains written by the real `AuditSink`: intact, each kind of
-//! tampering (named with the right seq), wrong key, unfinished and torn chains.
+//! tampering (named with the right seq), wrong key, unfinished and torn chains, a long chain
+//! in bounded memory; and the figures `bench/audit.sh` prints (`bench_audit`, ignored).
 
 mod audit_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
-use audit_support::{Ending, KEY_HEX, read_lines, secflow, verify_json, write_lines, write_run};
+use audit_support::{
+    Ending, KEY_HEX, RUN_ID, context, key, plan, read_lines, run_record, secflow, verify_json,
+    write_json, write_lines, write_run,
+};
+use secflow::audit::{AuditSink, Origin};
+use secflow::engine::{Event, RunContext, Sink as _};
+use secflow::store::RunStatus;
 
 /// 5 nodes: started, plugin.loaded, secret.accessed, 2 per node, 2 more for the retried
 /// node, completed.
@@ -268,4 +276,149 @@ fn a_thousand_node_run_verifies() {
     let (code, json) = verify_json(&run, Some(KEY_HEX));
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["events"], 3 + 2 * 1000 + 2 + 1);
+}
+
+/// Writes a finished run of exactly `events` audit events (at least 5) under `state`.
+fn long_chain(state: &Path, events: u64) -> PathBuf {
+    let run_dir = state.join("runs").join(RUN_ID);
+    let ctx = context(&run_dir, plan(3));
+    let mut sink = AuditSink::create(&ctx, &key(), &Origin::discover(state)).unwrap();
+    let t0 = ctx.started_at;
+    sink.event(&ctx, &Event::RunStarted { at: t0 });
+    // started, plugin.loaded, secret.accessed = 3; the terminal event is the last.
+    let mut attempt = 1u32;
+    while sink.events() < events - 1 {
+        let node = attempt as usize % 3;
+        let at = t0 + Duration::from_millis(u64::from(attempt));
+        let event = if attempt % 2 == 1 {
+            Event::AttemptStarted {
+                node,
+                attempt,
+                node_span_id: format!("{:016x}", node + 1),
+                span_id: format!("{:016x}", attempt),
+                pid: Some(4242),
+                executor_job_id: None,
+                at,
+            }
+        } else {
+            Event::NodeRetrying {
+                node,
+                next_attempt: attempt + 1,
+                delay: Duration::from_millis(10),
+                error: "exit code 1".into(),
+                at,
+            }
+        };
+        sink.event(&ctx, &event);
+        attempt += 1;
+    }
+    sink.event(
+        &ctx,
+        &Event::RunFinished {
+            status: RunStatus::Succeeded,
+            exit_code: 0,
+            at: SystemTime::now(),
+        },
+    );
+    let mut record = run_record(&ctx);
+    record.status = RunStatus::Succeeded;
+    record.exit_code = Some(0);
+    sink.finish(&ctx, &mut record).unwrap();
+    assert_eq!(sink.events(), events);
+    write_json(&run_dir.join("run.json"), &record);
+    run_dir
+}
+
+/// Runs `secflow audit verify --format json` on `run`; returns (wall time, peak RSS bytes
+/// of the verifier, its JSON output).
+fn timed_verify(run: &Path) -> (Duration, u64, serde_json::Value) {
+    let start = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["audit", "verify", "--format", "json"])
+        .arg(run)
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = Vec::new();
+    std::io::Read::read_to_end(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    // Reap this one child with wait4 to read its own rusage.
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 writes into it for our child's pid.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our unreaped child; the pointers are to live locals.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    assert_eq!(reaped, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let json = serde_json::from_slice(&stdout).unwrap();
+    (elapsed, usage.ru_maxrss as u64 * 1024, json)
+}
+
+#[test]
+fn a_long_chain_verifies_in_bounded_memory() {
+    let small_dir = tempfile::tempdir().unwrap();
+    let (_, small_rss, _) = timed_verify(&long_chain(small_dir.path(), 100));
+    let dir = tempfile::tempdir().unwrap();
+    let run = long_chain(dir.path(), 20_000);
+    let size = std::fs::metadata(run.join("audit.jsonl")).unwrap().len();
+    let (_, rss, json) = timed_verify(&run);
+    assert_eq!(json["status"], "intact");
+    assert_eq!(json["events"], 20_000);
+    assert!(size > 15_000_000, "the chain is {size} bytes");
+    assert!(
+        rss < small_rss + 4_000_000,
+        "verify peaked at {rss} bytes for a {size}-byte chain, {small_rss} for 100 events"
+    );
+}
+
+/// `AUDIT_BENCH_EVENTS` (default 100 000) events: prints the figures.
+#[test]
+#[ignore = "a benchmark: run by bench/audit.sh with --release"]
+fn bench_audit() {
+    let events: u64 = std::env::var("AUDIT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+
+    let start = Instant::now();
+    let run = long_chain(dir.path(), events);
+    let write = start.elapsed();
+    let size = std::fs::metadata(run.join("audit.jsonl")).unwrap().len();
+    let (verify, rss, json) = timed_verify(&run);
+    assert_eq!(json["status"], "intact");
+    println!(
+        "audit write: {events} events in {:.3} s = {:.0} events/s (AuditSink, {} bytes)",
+        write.as_secs_f64(),
+        events as f64 / write.as_secs_f64(),
+        size
+    );
+    println!(
+        "audit verify: {events} events in {:.3} s = {:.0} events/s, peak RSS {:.1} MiB",
+        verify.as_secs_f64(),
+        events as f64 / verify.as_secs_f64(),
+        rss as f64 / 1048576.0
+    );
+
+    // The sink's cost on the CHAIN-1000 event stream (1000 nodes in a chain).
+    let ctx_dir = dir.path().join("chain1000");
+    let ctx: RunContext = context(&ctx_dir, plan(1000));
+    let stream = audit_support::events(&ctx);
+    let start = Instant::now();
+    let mut sink = AuditSink::create(&ctx, &key(), &Origin::discover(dir.path())).unwrap();
+    for e in &stream {
+        sink.event(&ctx, e);
+    }
+    let mut record = run_record(&ctx);
+    record.status = RunStatus::Succeeded;
+    sink.finish(&ctx, &mut record).unwrap();
+    let took = start.elapsed();
+    println!(
+        "audit sink on CHAIN-1000: {} engine events -> {} audit events in {:.1} ms",
+        stream.len(),
+        sink.events(),
+        took.as_secs_f64() * 1000.0
+    );
 }
