@@ -4,6 +4,7 @@
 //! [`recipe`] (YAML with source spans) → [`plan`] (validated DAG) → engine → telemetry
 //! sinks → store → analysis → report. [`cli`] wires the stages to commands.
 
+pub mod audit;
 pub mod cli;
 pub mod diag;
 pub mod engine;

@@ -1,6 +1,7 @@
 //! The command line: every flag defined once here (help, man page and completions are
 //! generated from it), one file per command, and the one place errors become exit codes.
 
+mod audit;
 mod completions;
 mod plugins;
 mod run;
@@ -41,6 +42,8 @@ pub enum Command {
         #[arg(value_enum)]
         tool: crate::stub::Tool,
     },
+    /// Check a run's tamper-evident audit trail.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,9 @@ pub struct RunArgs {
     /// and `<state-dir>/plugins`.
     #[arg(long, value_name = "DIR")]
     pub plugin_dir: Vec<PathBuf>,
+    /// Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`.
+    #[arg(long, value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
     /// Use this run id instead of a new ULID.
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
@@ -196,6 +202,40 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify a run's audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key,
+    /// 3 unfinished run.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
+    #[arg(value_name = "RUN|FILE")]
+    pub run: Option<String>,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        env = "SECFLOW_HOME",
+        value_name = "DIR",
+        default_value = ".secflow"
+    )]
+    pub state_dir: PathBuf,
+    /// The audit key file (used when SECFLOW_AUDIT_KEY is not set; default
+    /// `<state-dir>/audit.key`).
+    #[arg(long, value_name = "FILE")]
+    pub audit_key_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -227,5 +267,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Completions(args) => completions::run(&args),
         Command::Plugins(args) => plugins::run(&args),
         Command::Stub { tool } => crate::stub::run(tool),
+        Command::Audit(args) => audit::run(&args.command),
     }
 }

@@ -101,11 +101,29 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         run_timeout: args.timeout,
         jitter: std::env::var("SECFLOW_RETRY_JITTER").map_or(true, |v| v.trim() != "0"),
     };
-    let sinks: Vec<Box<dyn Sink>> = vec![
-        Box::new(PlainConsole::new(args.quiet)),
-        // Last: it writes the record as the sinks before it completed it.
-        Box::new(RunJsonSink::new(&ctx)),
-    ];
+    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(PlainConsole::new(args.quiet))];
+    let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
+    let key = match crate::audit::AuditKey::for_run(
+        audit_env.as_deref(),
+        args.audit_key_file.as_deref(),
+        &state_dir,
+    ) {
+        Ok(key) => key,
+        Err(e) => {
+            eprintln!("error: audit key: {e}");
+            return Ok(exit::INVALID);
+        }
+    };
+    let cwd = std::env::current_dir().unwrap_or_default();
+    match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
+        Ok(sink) => sinks.push(Box::new(sink)),
+        Err(e) => {
+            eprintln!("error: cannot start the audit trail: {e}");
+            return Ok(exit::INVALID);
+        }
+    }
+    // Last: it writes the record as the sinks before it completed it.
+    sinks.push(Box::new(RunJsonSink::new(&ctx)));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

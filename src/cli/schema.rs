@@ -11,12 +11,15 @@ use crate::exit;
 pub enum RecordKind {
     /// run.json
     Run,
+    /// audit.jsonl (one event a line)
+    Audit,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
     let schema = match args.record {
         None => schemars::schema_for!(crate::recipe::RawRecipe),
         Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
+        Some(RecordKind::Audit) => schemars::schema_for!(crate::audit::AuditEvent),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)

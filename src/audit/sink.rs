@@ -1,0 +1,417 @@
+//! [`AuditSink`]: turns the engine's events into the run's HMAC-chained `audit.jsonl`.
+//!
+//! Each event becomes one complete canonical line appended through a buffered writer that is
+//! flushed once per engine event (so a kill -9 loses at most the line being written, which
+//! readers skip as torn). The file is fsynced at failure, cancel and terminal events. In
+//! [`Sink::finish`] the sink writes the terminal event if the engine did not, and fills
+//! `run.json`'s `audit` summary with the signed anchor. A write error stops the chain (a
+//! gap would read as tampering) and is returned from `finish`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use crate::engine::{Event, RunContext, Sink};
+use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus};
+
+use super::event::{
+    AUDIT_SCHEMA_VERSION, Actor, AuditData, AuditEvent, AuditMetadata, EVENT_VERSION, GENESIS_HASH,
+    TraceContext, anchor,
+};
+use super::key::AuditKey;
+use super::origin::Origin;
+
+/// The audit file's name inside a run directory.
+pub const AUDIT_FILE_NAME: &str = "audit.jsonl";
+
+/// Why the audit trail could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot write audit trail {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode audit event: {0}")]
+    Encode(#[from] super::event::CanonicalError),
+}
+
+/// Writes a run's audit chain.
+pub struct AuditSink {
+    key: AuditKey,
+    path: PathBuf,
+    out: BufWriter<File>,
+    run_id: String,
+    trace_id: String,
+    root_span_id: String,
+    actor: Actor,
+    metadata: AuditMetadata,
+    seq: u64,
+    last_hash: String,
+    terminal_written: bool,
+    /// Node span ids by node index, from `AttemptStarted`.
+    node_spans: HashMap<usize, String>,
+    /// The last finished attempt by node index.
+    last_attempt: HashMap<usize, AttemptRecord>,
+    /// Secret values to mask in free text (longest first).
+    secrets: Vec<String>,
+    error: Option<AuditError>,
+}
+
+impl AuditSink {
+    /// Creates `<run_dir>/audit.jsonl` (which must not exist yet) for the run `ctx`.
+    pub fn create(ctx: &RunContext, key: &AuditKey, origin: &Origin) -> Result<Self, AuditError> {
+        let path = ctx.run_dir.join(AUDIT_FILE_NAME);
+        let io = |source| AuditError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&ctx.run_dir).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io)?;
+        Ok(AuditSink {
+            key: key.clone(),
+            out: BufWriter::with_capacity(64 * 1024, file),
+            path,
+            run_id: ctx.run_id.clone(),
+            trace_id: ctx.trace.trace_id.clone(),
+            root_span_id: ctx.trace.root_span_id.clone(),
+            actor: Actor {
+                kind: "user".into(),
+                id: origin.user.clone(),
+                host: origin.host.clone(),
+            },
+            metadata: AuditMetadata {
+                working_directory: origin.working_directory.clone(),
+                git_commit: origin.git_commit.clone(),
+                git_branch: origin.git_branch.clone(),
+                recipe_sha256: ctx.plan.recipe_sha256.clone(),
+            },
+            seq: 0,
+            last_hash: GENESIS_HASH.into(),
+            terminal_written: false,
+            node_spans: HashMap::new(),
+            last_attempt: HashMap::new(),
+            secrets: {
+                let mut s: Vec<String> = ctx
+                    .secret_values
+                    .iter()
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+                    .collect();
+                s.sort_by_key(|v| std::cmp::Reverse(v.len()));
+                s
+            },
+            error: None,
+        })
+    }
+
+    /// Events written so far.
+    pub fn events(&self) -> u64 {
+        self.seq
+    }
+
+    /// The hash of the last event written (64 zeros before the first).
+    pub fn last_hash(&self) -> &str {
+        &self.last_hash
+    }
+
+    /// Appends one event to the buffer.
+    fn append(&mut self, event_type: &str, span_id: Option<&str>, data: AuditData, at: SystemTime) {
+        if self.error.is_some() {
+            return;
+        }
+        let mut event = AuditEvent {
+            schema_version: AUDIT_SCHEMA_VERSION,
+            event_id: ulid::Ulid::from_datetime(at).to_string(),
+            event_type: event_type.into(),
+            event_version: EVENT_VERSION,
+            timestamp: rfc3339_ms(at),
+            source: "secflow".into(),
+            source_version: env!("CARGO_PKG_VERSION").into(),
+            correlation_id: self.run_id.clone(),
+            trace_context: TraceContext {
+                trace_id: self.trace_id.clone(),
+                span_id: span_id.unwrap_or(&self.root_span_id).to_string(),
+            },
+            actor: self.actor.clone(),
+            data,
+            metadata: self.metadata.clone(),
+            key_id: self.key.key_id().to_string(),
+            seq: self.seq + 1,
+            prev_hash: self.last_hash.clone(),
+            hash: String::new(),
+        };
+        let result = event
+            .seal(&self.key)
+            .map_err(AuditError::from)
+            .and_then(|line| {
+                self.out.write_all(&line).map_err(|source| AuditError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            });
+        match result {
+            Ok(()) => {
+                self.seq = event.seq;
+                self.terminal_written |= event.is_terminal();
+                self.last_hash = event.hash;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Flushes the buffer to the file, and with `durable` to the disk.
+    fn flush(&mut self, durable: bool) {
+        if self.error.is_some() {
+            return;
+        }
+        let result = self.out.flush().and_then(|()| {
+            if durable {
+                self.out.get_ref().sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(source) = result {
+            self.error = Some(AuditError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+    }
+
+    fn node_data(&self, ctx: &RunContext, node: usize) -> AuditData {
+        let n = ctx.plan.nodes.get(node);
+        AuditData {
+            node_id: n.map(|n| n.id.clone()),
+            plugin_name: n.map(|n| n.plugin_name.clone()),
+            ..AuditData::default()
+        }
+    }
+
+    fn node_span(&self, node: usize) -> Option<String> {
+        self.node_spans.get(&node).cloned()
+    }
+
+    fn run_started(&mut self, ctx: &RunContext, at: SystemTime) {
+        let plan = &ctx.plan;
+        let data = AuditData {
+            workflow: Some(plan.name.clone()),
+            recipe_path: Some(plan.recipe_path.clone()),
+            executor: Some(ctx.executor.clone()),
+            concurrency: Some(ctx.concurrency as u64),
+            node_count: Some(plan.nodes.len() as u64),
+            pid: Some(u64::from(std::process::id())),
+            ..AuditData::default()
+        };
+        self.append("workflow.run.started", None, data, at);
+        if let Some(from) = &ctx.resumed_from {
+            let data = AuditData {
+                resumed_from: Some(from.clone()),
+                ..AuditData::default()
+            };
+            self.append("workflow.run.resumed", None, data, at);
+        }
+        let plugins: BTreeSet<(&str, &str)> = plan
+            .nodes
+            .iter()
+            .map(|n| (n.plugin_name.as_str(), n.plugin_version.as_str()))
+            .collect();
+        for (name, version) in plugins {
+            let data = AuditData {
+                plugin_name: Some(name.into()),
+                plugin_version: Some(version.into()),
+                ..AuditData::default()
+            };
+            self.append("plugin.loaded", None, data, at);
+        }
+        for secret in &plan.secrets {
+            let data = AuditData {
+                secret_name: Some(secret.clone()),
+                ..AuditData::default()
+            };
+            self.append("secret.accessed", None, data, at);
+        }
+    }
+
+    fn terminal(
+        &mut self,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        ctx: &RunContext,
+        at: SystemTime,
+    ) {
+        let event_type = match status {
+            RunStatus::Succeeded => "workflow.run.completed",
+            RunStatus::Cancelled => "workflow.run.cancelled",
+            RunStatus::Failed | RunStatus::Running => "workflow.run.failed",
+        };
+        let data = AuditData {
+            workflow: Some(ctx.plan.name.clone()),
+            status: Some(status.as_str().into()),
+            exit_code: exit_code.map(i64::from),
+            duration_ms: Some(millis_between(ctx.started_at, at)),
+            ..AuditData::default()
+        };
+        self.append(event_type, None, data, at);
+        self.flush(true);
+    }
+}
+
+impl Sink for AuditSink {
+    fn event(&mut self, ctx: &RunContext, event: &Event) {
+        if self.terminal_written {
+            return;
+        }
+        let mut durable = false;
+        match event {
+            Event::RunStarted { at } => self.run_started(ctx, *at),
+            Event::AttemptStarted {
+                node,
+                attempt,
+                node_span_id,
+                executor_job_id,
+                at,
+                ..
+            } => {
+                self.node_spans.insert(*node, node_span_id.clone());
+                let data = AuditData {
+                    attempt: Some(u64::from(*attempt)),
+                    executor_job_id: executor_job_id.clone(),
+                    ..self.node_data(ctx, *node)
+                };
+                self.append("node.started", Some(node_span_id), data, *at);
+            }
+            Event::AttemptFinished { node, record, .. } => {
+                self.last_attempt.insert(*node, record.clone());
+            }
+            Event::NodeRetrying {
+                node,
+                next_attempt,
+                delay,
+                error,
+                at,
+            } => {
+                let data = AuditData {
+                    next_attempt: Some(u64::from(*next_attempt)),
+                    delay_ms: Some(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX)),
+                    error: Some(self.redact(error)),
+                    ..self.attempt_data(ctx, *node)
+                };
+                let span = self.node_span(*node);
+                self.append("node.retried", span.as_deref(), data, *at);
+            }
+            Event::NodeFinished {
+                node,
+                status,
+                reason,
+                findings_count,
+                at,
+            } => {
+                let event_type = match status {
+                    NodeStatus::Succeeded => "node.completed",
+                    NodeStatus::TimedOut => "node.timed_out",
+                    NodeStatus::Skipped => "node.skipped",
+                    NodeStatus::Cached => "node.cached",
+                    _ => "node.failed",
+                };
+                durable = matches!(
+                    status,
+                    NodeStatus::Failed | NodeStatus::TimedOut | NodeStatus::Cancelled
+                );
+                let data = AuditData {
+                    status: Some(status.as_str().into()),
+                    reason: reason.as_deref().map(|r| self.redact(r)),
+                    findings_count: Some(*findings_count),
+                    ..self.attempt_data(ctx, *node)
+                };
+                let span = self.node_span(*node);
+                self.append(event_type, span.as_deref(), data, *at);
+            }
+            Event::RunFinished {
+                status,
+                exit_code,
+                at,
+            } => {
+                self.terminal(*status, Some(*exit_code), ctx, *at);
+                return;
+            }
+            Event::NodeQueued { .. } | Event::NodeOutputs { .. } | Event::Message { .. } => {
+                return;
+            }
+        }
+        self.flush(durable);
+    }
+
+    fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+        if !self.terminal_written && record.status != RunStatus::Running {
+            self.terminal(record.status, record.exit_code, ctx, SystemTime::now());
+        }
+        self.flush(true);
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        record.audit = Some(AuditSummary {
+            events: self.seq,
+            last_hash: self.last_hash.clone(),
+            anchor: self
+                .terminal_written
+                .then(|| anchor(&self.key, &self.run_id, self.seq, &self.last_hash)),
+        });
+        Ok(())
+    }
+}
+
+impl AuditSink {
+    /// A node's data with the figures of its last finished attempt.
+    fn attempt_data(&self, ctx: &RunContext, node: usize) -> AuditData {
+        let base = self.node_data(ctx, node);
+        let Some(a) = self.last_attempt.get(&node) else {
+            return base;
+        };
+        AuditData {
+            attempt: Some(u64::from(a.attempt)),
+            exit_code: a.exit_code.map(i64::from),
+            signal: a.signal.map(i64::from),
+            duration_ms: a.duration_ms,
+            queue_wait_ms: a.queue_wait_ms,
+            cpu_user_ms: a.cpu_user_ms,
+            cpu_system_ms: a.cpu_system_ms,
+            peak_rss_bytes: a.peak_rss_bytes,
+            executor_job_id: a.executor_job_id.clone(),
+            error: a.error.as_deref().map(|e| self.redact(e)),
+            ..base
+        }
+    }
+}
+
+impl AuditSink {
+    /// `text` with every secret value replaced by `[REDACTED]`.
+    fn redact(&self, text: &str) -> String {
+        self.secrets.iter().fold(text.to_string(), |t, secret| {
+            t.replace(secret.as_str(), "[REDACTED]")
+        })
+    }
+}
+
+/// Whole milliseconds from `from` to `to` (0 if `to` is earlier).
+fn millis_between(from: SystemTime, to: SystemTime) -> u64 {
+    to.duration_since(from)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// RFC 3339 UTC with milliseconds and `Z`.
+pub fn rfc3339_ms(t: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    dt.format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
+}

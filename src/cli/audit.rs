@@ -1,0 +1,210 @@
+//! `secflow audit verify [RUN|FILE]`: verify a run's audit chain and say so in one line
+//! (or one JSON object). Exit codes (SPEC §4): 0 intact and finished, 1 tampered, 2 usage
+//! error / unreadable / wrong key, 3 an intact prefix of a run that never finished.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use super::{AuditCommand, AuditVerifyArgs, Format};
+use crate::audit::verify::{self, RunJsonAudit};
+use crate::audit::{AUDIT_FILE_NAME, AuditKey, KEY_ENV, Outcome, Report};
+use crate::exit;
+
+/// Version of the `--format json` output.
+const OUTPUT_SCHEMA_VERSION: u32 = 1;
+
+pub fn run(command: &AuditCommand) -> anyhow::Result<i32> {
+    match command {
+        AuditCommand::Verify(args) => verify_command(args),
+    }
+}
+
+fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
+    let target = args.run.as_deref().unwrap_or("last");
+    let located = locate(target, &args.state_dir)?;
+    let run_json = located
+        .run_json
+        .as_deref()
+        .map(verify::read_run_json)
+        .transpose()?;
+    let env_key = std::env::var(KEY_ENV).ok();
+    let fallback: Vec<PathBuf> = located.state_dir_guess.into_iter().collect();
+    let key = AuditKey::for_verify(
+        env_key.as_deref(),
+        args.audit_key_file.as_deref(),
+        &args.state_dir,
+        &fallback,
+    )?;
+    let report = verify::verify(
+        &located.audit,
+        run_json.as_ref(),
+        located.run_json.as_deref(),
+        &key,
+    )?;
+    let code = match report.outcome {
+        Outcome::Intact => exit::SUCCESS,
+        Outcome::Tampered(_) => exit::FAILURE,
+        Outcome::WrongKey { .. } => exit::INVALID,
+        Outcome::Unfinished => exit::REGRESSION,
+    };
+    match args.format {
+        Format::Json => print_json(&report, &located.audit, code, run_json.as_ref())?,
+        Format::Human => print_human(&report, &located.audit)?,
+    }
+    Ok(code)
+}
+
+fn print_human(report: &Report, audit: &Path) -> anyhow::Result<()> {
+    let span = match (&report.first_timestamp, &report.last_timestamp) {
+        (Some(first), Some(last)) => format!(", {first} → {last}"),
+        _ => String::new(),
+    };
+    let torn = match report.torn_lines {
+        0 => String::new(),
+        n => format!(", {n} torn line{} skipped", if n == 1 { "" } else { "s" }),
+    };
+    let events = format!(
+        "{} event{}",
+        report.events,
+        if report.events == 1 { "" } else { "s" }
+    );
+    let mut out = std::io::stdout().lock();
+    match &report.outcome {
+        Outcome::Intact => writeln!(out, "intact: {events}{span}, key {}{torn}", report.key_id)?,
+        Outcome::Unfinished => writeln!(
+            out,
+            "unfinished: an intact prefix of {events}{span} with no terminal event, key {}{torn}",
+            report.key_id
+        )?,
+        Outcome::Tampered(t) => writeln!(
+            out,
+            "tampered: seq {} {}: {} ({})",
+            t.seq,
+            t.kind.as_str(),
+            t.message,
+            audit.display()
+        )?,
+        Outcome::WrongKey { chain_key_id } => eprintln!(
+            "error: wrong key: {} was written with key {chain_key_id}, the key given is {} \
+             (set {KEY_ENV} or pass --audit-key-file)",
+            audit.display(),
+            report.key_id
+        ),
+    }
+    Ok(())
+}
+
+fn print_json(
+    report: &Report,
+    audit: &Path,
+    code: i32,
+    run_json: Option<&RunJsonAudit>,
+) -> anyhow::Result<()> {
+    let (status, tamper, chain_key_id) = match &report.outcome {
+        Outcome::Intact => ("intact", None, None),
+        Outcome::Unfinished => ("unfinished", None, None),
+        Outcome::Tampered(t) => ("tampered", Some(t), None),
+        Outcome::WrongKey { chain_key_id } => ("wrong_key", None, Some(chain_key_id)),
+    };
+    let value = serde_json::json!({
+        "schema_version": OUTPUT_SCHEMA_VERSION,
+        "status": status,
+        "exit_code": code,
+        "file": audit.display().to_string(),
+        "run_json": run_json.is_some(),
+        "run_id": report.run_id,
+        "events": report.events,
+        "first_timestamp": report.first_timestamp,
+        "last_timestamp": report.last_timestamp,
+        "key_id": report.key_id,
+        "chain_key_id": chain_key_id,
+        "last_hash": report.last_hash,
+        "torn_lines": report.torn_lines,
+        "anchor_verified": report.anchor_verified,
+        "tamper": tamper,
+    });
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+/// The files to verify.
+struct Located {
+    audit: PathBuf,
+    run_json: Option<PathBuf>,
+    /// The state directory a run directory appears to live in (`<state>/runs/<id>`).
+    state_dir_guess: Option<PathBuf>,
+}
+
+/// Resolves `RUN|FILE`: an existing file or directory path, else a run id, a unique id
+/// prefix or `last` under `<state_dir>/runs`.
+fn locate(target: &str, state_dir: &Path) -> anyhow::Result<Located> {
+    let path = Path::new(target);
+    if path.is_file() {
+        let run_json = path
+            .parent()
+            .map(|d| d.join("run.json"))
+            .filter(|p| p.is_file());
+        return Ok(Located {
+            audit: path.to_path_buf(),
+            state_dir_guess: path.parent().and_then(state_of_run_dir),
+            run_json,
+        });
+    }
+    let run_dir = if path.is_dir() {
+        path.to_path_buf()
+    } else if target.contains('/') {
+        bail!("no such file or directory: {target}");
+    } else {
+        find_run(target, state_dir)?
+    };
+    let audit = run_dir.join(AUDIT_FILE_NAME);
+    if !audit.is_file() {
+        bail!("{} has no {AUDIT_FILE_NAME}", run_dir.display());
+    }
+    let run_json = Some(run_dir.join("run.json")).filter(|p| p.is_file());
+    Ok(Located {
+        audit,
+        run_json,
+        state_dir_guess: state_of_run_dir(&run_dir),
+    })
+}
+
+/// `<state>` for a directory shaped `<state>/runs/<id>`.
+fn state_of_run_dir(dir: &Path) -> Option<PathBuf> {
+    let runs = dir.parent()?;
+    (runs.file_name()? == "runs").then(|| runs.parent().map(Path::to_path_buf))?
+}
+
+/// A run directory by exact id, unique prefix or `last` (the greatest id: ids sort by time).
+fn find_run(target: &str, state_dir: &Path) -> anyhow::Result<PathBuf> {
+    let runs = state_dir.join("runs");
+    let mut ids: Vec<String> = std::fs::read_dir(&runs)
+        .with_context(|| format!("no runs recorded under {}", state_dir.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    if ids.iter().any(|id| id == target) {
+        return Ok(runs.join(target));
+    }
+    let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(target)).collect();
+    match matches.as_slice() {
+        [one] => Ok(runs.join(one)),
+        [] if target == "last" => match ids.last() {
+            Some(id) => Ok(runs.join(id)),
+            None => bail!("no runs recorded under {}", state_dir.display()),
+        },
+        [] => bail!("no run matches {target:?} under {}", runs.display()),
+        many => bail!(
+            "{target:?} matches {} runs: {}",
+            many.len(),
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

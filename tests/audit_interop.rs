@@ -1,0 +1,148 @@
+//! The audit format as others see it: an independent Python verifier written from the SPEC
+//! alone agrees with `secflow audit verify`, every event validates against
+//! `secflow schema --record audit` (check-jsonschema), and every line round-trips through
+//! the shared `AuditEvent` type byte for byte.
+
+mod audit_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use audit_support::{Ending, KEY_HEX, read_lines, secflow, verify_json, write_lines, write_run};
+use secflow::audit::AuditEvent;
+
+/// A state directory whose path (and so every event's `working_directory`) holds
+/// non-ASCII text, a quote, a backslash and a tab, to pin string escaping.
+fn awkward_state(dir: &Path) -> PathBuf {
+    let state = dir.join("état \"q\" \\ \t✓");
+    std::fs::create_dir_all(&state).unwrap();
+    state
+}
+
+fn python(run: &Path, key_hex: &str) -> i32 {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/verify_audit.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(run.join("audit.jsonl"))
+        .arg(run.join("run.json"))
+        .env("SECFLOW_AUDIT_KEY", key_hex)
+        .output()
+        .expect("python3 runs");
+    out.status.code().expect("exit code")
+}
+
+/// Changes the lines of an audit file.
+type Tampering = fn(&mut Vec<String>);
+
+#[test]
+fn the_python_verifier_agrees_with_secflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = awkward_state(dir.path());
+    let run = write_run(&state, 5, Ending::Finished);
+    let audit = run.join("audit.jsonl");
+    let pristine = read_lines(&audit);
+    assert!(pristine[0].contains(r#"\"q\" \\ \t✓"#), "{}", pristine[0]);
+
+    assert_eq!(python(&run, KEY_HEX), 0);
+    assert_eq!(verify_json(&run, Some(KEY_HEX)).0, 0);
+    assert_eq!(python(&run, &"ee".repeat(32)), 2, "wrong key");
+
+    let tamperings: [(&str, Tampering); 5] = [
+        ("edit", |l| {
+            l[5] = l[5].replacen("\"seq\":6", "\"seq\":7", 1)
+        }),
+        ("insert", |l| l.insert(4, l[3].clone())),
+        ("delete", |l| drop(l.remove(6))),
+        ("swap", |l| l.swap(7, 8)),
+        ("cut", |l| l.truncate(12)),
+    ];
+    for (name, tamper) in tamperings {
+        let mut lines = pristine.clone();
+        tamper(&mut lines);
+        write_lines(&audit, &lines);
+        assert_eq!(python(&run, KEY_HEX), 1, "python on {name}");
+        assert_eq!(verify_json(&run, Some(KEY_HEX)).0, 1, "secflow on {name}");
+    }
+    write_lines(&audit, &pristine);
+    assert_eq!(python(&run, KEY_HEX), 0);
+
+    let crashed = write_run(&dir.path().join("crashed"), 3, Ending::Crashed);
+    assert_eq!(python(&crashed, KEY_HEX), 3);
+    assert_eq!(verify_json(&crashed, Some(KEY_HEX)).0, 3);
+}
+
+#[test]
+fn every_line_round_trips_through_audit_event_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_run(&awkward_state(dir.path()), 3, Ending::Finished);
+    let key = audit_support::key();
+    for line in read_lines(&run.join("audit.jsonl")) {
+        let mut event: AuditEvent = serde_json::from_str(&line).unwrap();
+        let hash = event.hash.clone();
+        let resealed = event.seal(&key).unwrap();
+        assert_eq!(event.hash, hash);
+        assert_eq!(String::from_utf8(resealed).unwrap(), format!("{line}\n"));
+    }
+}
+
+fn check_jsonschema() -> PathBuf {
+    if let Some(p) = std::env::var_os("CHECK_JSONSCHEMA") {
+        return p.into();
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("check-jsonschema"))
+        .find(|p| p.is_file());
+    let local = PathBuf::from("/opt/cjs/bin/check-jsonschema");
+    match on_path {
+        Some(p) => p,
+        None if local.is_file() => local,
+        None => panic!(
+            "check-jsonschema not found (set CHECK_JSONSCHEMA or install it: \
+             python3 -m venv /opt/cjs && /opt/cjs/bin/pip install check-jsonschema)"
+        ),
+    }
+}
+
+#[test]
+fn events_validate_against_the_published_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = write_run(&dir.path().join("state"), 3, Ending::Finished);
+    let out = secflow(&["schema", "--record", "audit"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let schema_path = dir.path().join("audit.schema.json");
+    std::fs::write(&schema_path, &out.stdout).unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "secflow audit event (audit.jsonl)");
+
+    let mut instances = Vec::new();
+    for (i, line) in read_lines(&run.join("audit.jsonl")).iter().enumerate() {
+        let p = dir.path().join(format!("event-{i}.json"));
+        std::fs::write(&p, line).unwrap();
+        instances.push(p);
+    }
+    assert!(instances.len() > 5);
+    let status = |extra: &[PathBuf]| {
+        let out = Command::new(check_jsonschema())
+            .arg("--schemafile")
+            .arg(&schema_path)
+            .args(extra)
+            .output()
+            .expect("check-jsonschema runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = status(&instances);
+    assert_eq!(code, Some(0), "{stdout}");
+
+    // The schema has teeth: an event without `seq` is refused.
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&instances[0]).unwrap()).unwrap();
+    bad.as_object_mut().unwrap().remove("seq");
+    let bad_path = dir.path().join("bad.json");
+    std::fs::write(&bad_path, bad.to_string()).unwrap();
+    assert_ne!(status(&[bad_path]).0, Some(0));
+}
