@@ -11,12 +11,15 @@ use crate::exit;
 pub enum RecordKind {
     /// run.json
     Run,
+    /// metrics.json and each line of metrics.jsonl
+    Metrics,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
     let schema = match args.record {
         None => schemars::schema_for!(crate::recipe::RawRecipe),
         Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
+        Some(RecordKind::Metrics) => schemars::schema_for!(crate::metrics::MetricsSnapshot),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)
