@@ -54,8 +54,8 @@ pub enum LoadError {
     Empty { path: String },
 }
 
-/// The run's metrics: `metrics.json`, else (a run that never finished) the last complete line
-/// of `metrics.jsonl`.
+/// The run's metrics: `metrics.json`, else (a run that never finished) the complete lines of
+/// `metrics.jsonl` folded in order.
 pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
     let final_path = run_dir.join(METRICS_FILE);
     let shown = |p: &Path| p.display().to_string();
@@ -79,13 +79,21 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
         path: shown(&jsonl),
         source,
     })?;
-    // A torn last line (crash mid-write) is skipped: take the last line that parses.
-    text.lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .ok_or(LoadError::Empty {
-            path: shown(&jsonl),
-        })
+    // Fold the lines in order (periodic lines after the first are partial); a torn last line
+    // (crash mid-write) is skipped.
+    let mut folded: Option<MetricsSnapshot> = None;
+    for line in text.lines() {
+        let Ok(snap) = serde_json::from_str::<MetricsSnapshot>(line) else {
+            continue;
+        };
+        match folded.as_mut() {
+            Some(f) => f.merge(snap),
+            None => folded = Some(snap),
+        }
+    }
+    folded.ok_or(LoadError::Empty {
+        path: shown(&jsonl),
+    })
 }
 
 /// RFC 3339 UTC with milliseconds, `Z`.

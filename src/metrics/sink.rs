@@ -6,7 +6,7 @@
 //! when the run starts, plus a few map lookups per node for status labels; disk writes and
 //! system sampling happen on the sampler thread, never on the engine's.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ use anyhow::Context;
 
 use super::registry::{Counter, Gauge, Histogram, Registry};
 use super::series::SecflowMetrics;
-use super::snapshot::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary};
+use super::snapshot::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, Series};
 use super::system::{self, DEFAULT_SAMPLE_INTERVAL, SystemSampler};
 use super::{METRICS_FILE, METRICS_JSONL_FILE, rfc3339_ms, write_atomic};
 use crate::engine::{Event, RunContext, Sink};
@@ -75,6 +75,7 @@ impl Meta {
                 .duration_since(self.started_at)
                 .map_or(0, |d| d.as_millis() as u64),
             is_final,
+            partial: false,
             summary,
             series: registry.snapshot(),
         }
@@ -405,6 +406,7 @@ fn spawn_periodic(
             let mut sampler = disk.as_deref().map(SystemSampler::new);
             let mut file: Option<File> = None;
             let mut error = None;
+            let mut last: Option<HashMap<SeriesKey, Series>> = None;
             loop {
                 let stopping = match rx.recv_timeout(interval) {
                     Err(RecvTimeoutError::Timeout) => false,
@@ -419,7 +421,9 @@ fn spawn_periodic(
                 if stopping {
                     break;
                 }
-                let line = match serde_json::to_string(&meta.snapshot(&registry, false, None)) {
+                let mut snap = meta.snapshot(&registry, false, None);
+                changed_only(&mut snap, &mut last);
+                let line = match serde_json::to_string(&snap) {
                     Ok(line) => line,
                     Err(e) => {
                         error.get_or_insert(format!("cannot serialise metrics snapshot: {e}"));
@@ -446,6 +450,30 @@ fn spawn_periodic(
     handle
         .map(|handle| Periodic { stop, handle })
         .map_err(|e| format!("cannot start the metrics sampler thread: {e}"))
+}
+
+type SeriesKey = (String, BTreeMap<String, String>);
+
+/// Turns every periodic snapshot after the first into a partial one: unlabelled series always,
+/// labelled series only when they changed since the previous line.
+fn changed_only(snap: &mut MetricsSnapshot, last: &mut Option<HashMap<SeriesKey, Series>>) {
+    let key = |s: &Series| (s.name.clone(), s.labels.clone());
+    match last {
+        None => {
+            *last = Some(snap.series.iter().map(|s| (key(s), s.clone())).collect());
+        }
+        Some(prev) => {
+            snap.partial = true;
+            snap.series.retain(|s| {
+                let k = key(s);
+                let keep = s.labels.is_empty() || prev.get(&k) != Some(s);
+                if keep {
+                    prev.insert(k, s.clone());
+                }
+                keep
+            });
+        }
+    }
 }
 
 fn record_sample(m: &SecflowMetrics, sampler: &mut SystemSampler) {

@@ -158,6 +158,11 @@ pub struct MetricsSnapshot {
     /// True for `metrics.json`, written when the run ended.
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// A periodic line that lists the unlabelled series plus only the labelled series that
+    /// changed since the previous line; fold the lines in order ([`MetricsSnapshot::merge`])
+    /// to get the full picture. Keeps `metrics.jsonl` small for plans with many nodes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// The SecFlow performance summary; in the final snapshot only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SecflowSummary>,
@@ -165,6 +170,50 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
+    /// Applies a later line: a full snapshot replaces this one; a partial one replaces the
+    /// series it lists (same name and labels) and adds the new ones.
+    pub fn merge(&mut self, later: MetricsSnapshot) {
+        if !later.partial {
+            *self = later;
+            return;
+        }
+        let mut series = std::mem::take(&mut self.series);
+        let mut index: std::collections::HashMap<(String, BTreeMap<String, String>), usize> =
+            series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ((s.name.clone(), s.labels.clone()), i))
+                .collect();
+        for s in later.series {
+            let key = (s.name.clone(), s.labels.clone());
+            match index.get(&key) {
+                Some(&i) => series[i] = s,
+                None => {
+                    index.insert(key, series.len());
+                    series.push(s);
+                }
+            }
+        }
+        *self = MetricsSnapshot {
+            series,
+            partial: self.partial,
+            ..later
+        };
+        // Keep each name's series together, as a registry snapshot lists them.
+        let mut order: Vec<String> = Vec::new();
+        for s in &self.series {
+            if !order.contains(&s.name) {
+                order.push(s.name.clone());
+            }
+        }
+        self.series.sort_by_key(|s| {
+            order
+                .iter()
+                .position(|n| *n == s.name)
+                .unwrap_or(usize::MAX)
+        });
+    }
+
     /// The first series named `name` whose labels include all of `labels`.
     pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Option<&Series> {
         self.series.iter().find(|s| {

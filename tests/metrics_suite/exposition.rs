@@ -258,3 +258,79 @@ fn periodic_snapshots_and_system_samples_while_the_run_goes_on() {
             .all(|l| serde_json::from_str::<MetricsSnapshot>(l).is_ok())
     );
 }
+
+fn wait_for_lines(path: &std::path::Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n {
+            return text.lines().map(str::to_owned).collect();
+        }
+        assert!(Instant::now() < deadline, "fewer than {n} lines in 10 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_crashed_run_keeps_its_metrics_up_to_the_last_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let mut sink = MetricsSink::new(MetricsOptions {
+        sample_interval: Duration::from_millis(30),
+        ..MetricsOptions::default()
+    });
+    let now = std::time::SystemTime::now;
+    sink.event(&ctx, &Event::RunStarted { at: now() });
+    let jsonl = dir.path().join("metrics.jsonl");
+    let before = wait_for_lines(&jsonl, 2).len();
+    let scan = ctx.plan.node_index("scan").unwrap();
+    sink.event(
+        &ctx,
+        &Event::NodeFinished {
+            node: scan,
+            status: secflow::store::NodeStatus::Succeeded,
+            reason: None,
+            findings_count: 12,
+            at: now(),
+        },
+    );
+    let lines = wait_for_lines(&jsonl, before + 2);
+    drop(sink); // the process dies: no finish, no metrics.json
+
+    let first: MetricsSnapshot = serde_json::from_str(&lines[0]).unwrap();
+    assert!(!first.partial, "the first periodic line is complete");
+    let last: MetricsSnapshot = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert!(last.partial);
+    assert!(
+        last.find(
+            "secflow_findings_generated_total",
+            &[("node_id", "discovery")]
+        )
+        .is_none(),
+        "unchanged labelled series are left out of partial lines"
+    );
+    assert!(last.find("secflow_system_memory_bytes", &[]).is_some());
+
+    let folded = secflow::metrics::load_snapshot(dir.path()).unwrap();
+    assert!(!folded.is_final);
+    let v = |node: &str| {
+        folded
+            .find("secflow_findings_generated_total", &[("node_id", node)])
+            .and_then(|s| s.value)
+    };
+    assert_eq!(v("scan"), Some(12.0));
+    assert_eq!(v("discovery"), Some(0.0));
+    assert_eq!(
+        folded
+            .find(
+                "secflow_nodes_executed_total",
+                &[("node_id", "scan"), ("status", "succeeded")]
+            )
+            .and_then(|s| s.value),
+        Some(1.0)
+    );
+    assert_eq!(
+        folded.find("secflow_active_workflows", &[]).unwrap().value,
+        Some(1.0)
+    );
+}
