@@ -9,6 +9,8 @@ pub mod cli;
 pub mod diag;
 pub mod engine;
 pub mod exit;
+pub mod export;
+pub mod metrics;
 pub mod otlp;
 pub mod plan;
 pub mod recipe;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod completions;
+pub mod metrics;
 mod plugins;
 mod run;
 mod schema;
@@ -44,6 +45,8 @@ pub enum Command {
     },
     /// Check a run's tamper-evident audit trail.
     Audit(AuditArgs),
+    /// Print a run's metrics snapshot (table, json or Prometheus text).
+    Metrics(metrics::MetricsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -268,5 +271,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Plugins(args) => plugins::run(&args),
         Command::Stub { tool } => crate::stub::run(tool),
         Command::Audit(args) => audit::run(&args.command),
+        Command::Metrics(args) => metrics::run(&args),
     }
 }

@@ -122,6 +122,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     }
+    let metrics = crate::metrics::MetricsSink::new(crate::metrics::MetricsOptions {
+        disk_path: Some(state_dir.clone()),
+        ..Default::default()
+    });
+    sinks.push(Box::new(metrics));
     // Last: it writes the record as the sinks before it completed it.
     sinks.push(Box::new(RunJsonSink::new(&ctx)));
 

@@ -13,6 +13,8 @@ pub enum RecordKind {
     Run,
     /// audit.jsonl (one event a line)
     Audit,
+    /// metrics.json and each line of metrics.jsonl
+    Metrics,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
@@ -20,6 +22,7 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
         None => schemars::schema_for!(crate::recipe::RawRecipe),
         Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
         Some(RecordKind::Audit) => schemars::schema_for!(crate::audit::AuditEvent),
+        Some(RecordKind::Metrics) => schemars::schema_for!(crate::metrics::MetricsSnapshot),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)

@@ -1,0 +1,131 @@
+//! Metrics: the in-memory registry, the SPEC §4 series, the sink that feeds them from the
+//! engine's events, system sampling, snapshots (`metrics.json`, `metrics.jsonl`), the
+//! Prometheus text exposition, and delivery (Pushgateway push, node_exporter textfile).
+//!
+//! Guarantees: hot-path updates are atomics (no lock across an await, no I/O on the engine's
+//! thread); every snapshot is one JSON line; the exposition passes `promtool check metrics`
+//! and ends with a newline; a push never waits longer than its timeout.
+
+mod exposition;
+mod push;
+mod registry;
+pub mod resolve;
+mod series;
+mod sink;
+mod snapshot;
+pub mod system;
+
+use std::path::Path;
+use std::time::SystemTime;
+
+pub use exposition::render;
+pub use push::{
+    DEFAULT_PUSH_TIMEOUT, JOB, PushError, PushGrouping, push, push_path, write_textfile,
+};
+pub use registry::{
+    Counter, CounterVec, DURATION_BUCKETS, Desc, Gauge, GaugeVec, Histogram, HistogramVec, Registry,
+};
+pub use series::SecflowMetrics;
+pub use sink::{FinalSnapshot, MetricsOptions, MetricsSink};
+pub use snapshot::{
+    Bucket, METRICS_SCHEMA_VERSION, MetricKind, MetricsSnapshot, SecflowSummary, Series,
+    estimate_quantile,
+};
+
+/// The final snapshot, in the run directory.
+pub const METRICS_FILE: &str = "metrics.json";
+/// Periodic snapshots, one JSON line each, in the run directory.
+pub const METRICS_JSONL_FILE: &str = "metrics.jsonl";
+
+/// Errors reading a run's metrics back.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a metrics snapshot: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path} has no complete snapshot line")]
+    Empty { path: String },
+}
+
+/// The run's metrics: `metrics.json`, else (a run that never finished) the complete lines of
+/// `metrics.jsonl` folded in order.
+pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
+    let final_path = run_dir.join(METRICS_FILE);
+    let shown = |p: &Path| p.display().to_string();
+    match std::fs::read_to_string(&final_path) {
+        Ok(text) => {
+            return serde_json::from_str(text.trim()).map_err(|source| LoadError::Parse {
+                path: shown(&final_path),
+                source,
+            });
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(LoadError::Read {
+                path: shown(&final_path),
+                source: e,
+            });
+        }
+        Err(_) => {}
+    }
+    let jsonl = run_dir.join(METRICS_JSONL_FILE);
+    let text = std::fs::read_to_string(&jsonl).map_err(|source| LoadError::Read {
+        path: shown(&jsonl),
+        source,
+    })?;
+    // Fold the lines in order (periodic lines after the first are partial); a torn last line
+    // (crash mid-write) is skipped.
+    let mut folded: Option<MetricsSnapshot> = None;
+    for line in text.lines() {
+        let Ok(snap) = serde_json::from_str::<MetricsSnapshot>(line) else {
+            continue;
+        };
+        match folded.as_mut() {
+            Some(f) => f.merge(snap),
+            None => folded = Some(snap),
+        }
+    }
+    folded.ok_or(LoadError::Empty {
+        path: shown(&jsonl),
+    })
+}
+
+/// RFC 3339 UTC with milliseconds, `Z`.
+pub fn rfc3339_ms(t: SystemTime) -> String {
+    let dt = time::OffsetDateTime::from(t);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    dt.format(&format).unwrap_or_default()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
+/// renamed over `path`. Readers see the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

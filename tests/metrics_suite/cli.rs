@@ -1,0 +1,97 @@
+//! `secflow metrics RUN` on a recorded run, and `secflow schema --record metrics`.
+
+use std::process::{Command, Output};
+
+use secflow::metrics::{MetricsOptions, MetricsSnapshot};
+
+use crate::common::{promtool_check, synthetic_run};
+
+fn secflow(args: &[&str], state: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(args)
+        .env("SECFLOW_HOME", state)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("secflow runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn metrics_prometheus_of_a_recorded_run_passes_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run_dir, snapshot) = synthetic_run(dir.path(), MetricsOptions::default());
+    for run in ["last", "01JDTEST", &snapshot.run_id] {
+        let out = secflow(&["metrics", run, "--format", "prometheus"], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{run}: {out:?}");
+        let text = stdout(&out);
+        assert!(text.contains("secflow_workflows_started_total 1\n"));
+        let (code, msg) = promtool_check(&text);
+        assert_eq!((code, msg.as_str()), (0, ""), "promtool on:\n{text}");
+    }
+    // A run directory path works from anywhere, without the state dir.
+    let path = run_dir.to_str().unwrap();
+    let out = secflow(
+        &["metrics", path, "--format", "json"],
+        std::path::Path::new("/nonexistent"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let parsed: MetricsSnapshot = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(parsed, snapshot);
+}
+
+#[test]
+fn metrics_table_shows_summary_and_series() {
+    let dir = tempfile::tempdir().unwrap();
+    synthetic_run(dir.path(), MetricsOptions::default());
+    let out = secflow(&["metrics", "last"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains("total 3000 ms · 3 nodes · 12 findings · avg node 1163 ms · 4.00 findings/s"),
+        "{text}"
+    );
+    assert!(text.contains("secflow_node_duration_seconds"), "{text}");
+    assert!(
+        text.contains("node_id=scan plugin_name=nuclei-stub"),
+        "{text}"
+    );
+    assert!(text.contains("count=2 sum=2.650"), "{text}");
+}
+
+#[test]
+fn unknown_run_exits_2_and_a_crashed_run_reads_its_last_periodic_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = secflow(&["metrics", "nope"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `nope`"));
+
+    // A run killed before finish: only metrics.jsonl, with a torn last line.
+    let (run_dir, snapshot) = synthetic_run(dir.path(), MetricsOptions::default());
+    std::fs::remove_file(run_dir.join("metrics.json")).unwrap();
+    let mut jsonl = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    jsonl.push_str("{\"schema_version\":1,\"run_id\":\"01J");
+    std::fs::write(run_dir.join("metrics.jsonl"), jsonl).unwrap();
+    let out = secflow(&["metrics", "last", "--format", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let parsed: MetricsSnapshot = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(parsed, snapshot);
+}
+
+#[test]
+fn schema_of_the_metrics_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = secflow(&["schema", "--record", "metrics"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        schema["title"],
+        "secflow metrics snapshot (metrics.json, metrics.jsonl)"
+    );
+    let props = &schema["properties"];
+    for field in ["schema_version", "run_id", "series", "summary", "final"] {
+        assert!(props.get(field).is_some(), "schema lacks {field}");
+    }
+}

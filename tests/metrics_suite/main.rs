@@ -1,0 +1,10 @@
+//! Metrics tests, one binary: registry and quantiles, the sink's snapshots and files, the
+//! Prometheus exposition checked by the real `promtool`, `secflow metrics` on a recorded run,
+//! push to a real Pushgateway, and the HTTP client's deadlines.
+
+mod cli;
+mod common;
+mod exposition;
+mod http;
+mod push;
+mod registry;
