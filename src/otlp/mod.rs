@@ -6,6 +6,8 @@
 //! `OTEL_EXPORTER_OTLP_*` variables.
 
 pub mod config;
+pub mod convert;
+pub mod exporter;
 pub mod json;
 pub mod model;
 pub mod proto;

@@ -1,0 +1,213 @@
+//! The background exporter: batches spans, logs and metrics and posts them to the collector
+//! on a thread of its own, so the engine never waits on the network.
+//!
+//! Guarantees: [`Exporter::send_span`] and friends never block (a full queue drops the item
+//! and counts it as undelivered); [`Exporter::finish`] returns within its bound whatever the
+//! collector does (refuses, errors, hangs), with the number of items not delivered and the
+//! first reason. After the first failed request the exporter stops trying and counts the
+//! rest as undelivered, so a dead collector costs one timeout, not one per batch.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::config::{OtlpConfig, Protocol};
+use super::model::{Batch, LogRecord, Metric, Span};
+use super::{json, proto};
+use crate::export::http;
+
+/// Items waiting for the background thread at most.
+const QUEUE: usize = 16 * 1024;
+/// Items per request at most.
+const BATCH: usize = 512;
+/// How long items may wait before they are sent.
+const LINGER: Duration = Duration::from_millis(200);
+
+enum Item {
+    Span(Span),
+    Log(LogRecord),
+    Metrics(Vec<Metric>),
+}
+
+#[derive(Default)]
+struct Shared {
+    queued: AtomicU64,
+    delivered: AtomicU64,
+    broken: AtomicBool,
+    first_error: Mutex<Option<String>>,
+}
+
+/// What the export achieved, for `run.json` and the one warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub delivered: u64,
+    pub undelivered: u64,
+    /// The first failure, e.g. "POST http://…/v1/traces: connection refused".
+    pub error: Option<String>,
+}
+
+/// A running exporter.
+pub struct Exporter {
+    tx: Option<SyncSender<Item>>,
+    shared: Arc<Shared>,
+    done: Receiver<()>,
+    timeout: Duration,
+}
+
+impl Exporter {
+    /// Starts the background thread.
+    pub fn start(config: OtlpConfig) -> std::io::Result<Exporter> {
+        let (tx, rx) = sync_channel(QUEUE);
+        let (done_tx, done) = sync_channel(1);
+        let shared = Arc::new(Shared::default());
+        let worker_shared = Arc::clone(&shared);
+        let timeout = config.timeout;
+        std::thread::Builder::new()
+            .name("secflow-otlp".into())
+            .spawn(move || {
+                worker(&config, &rx, &worker_shared);
+                let _ = done_tx.send(());
+            })?;
+        Ok(Exporter {
+            tx: Some(tx),
+            shared,
+            done,
+            timeout,
+        })
+    }
+
+    fn push(&self, item: Item, count: u64) {
+        self.shared.queued.fetch_add(count, Ordering::Relaxed);
+        if self.shared.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(tx) = &self.tx
+            && let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(item)
+        {
+            // Counted as queued, never delivered: it shows up as undelivered.
+        }
+    }
+
+    pub fn send_span(&self, span: Span) {
+        self.push(Item::Span(span), 1);
+    }
+
+    pub fn send_log(&self, log: LogRecord) {
+        self.push(Item::Log(log), 1);
+    }
+
+    pub fn send_metrics(&self, metrics: Vec<Metric>) {
+        let n = metrics.len() as u64;
+        self.push(Item::Metrics(metrics), n);
+    }
+
+    /// Flushes what is queued and stops, waiting at most the configured timeout.
+    pub fn finish(mut self) -> Outcome {
+        self.tx = None; // closes the queue: the worker sends what it has and stops
+        let waited = self.done.recv_timeout(self.timeout);
+        let queued = self.shared.queued.load(Ordering::Relaxed);
+        let delivered = self.shared.delivered.load(Ordering::Relaxed);
+        let mut error = self
+            .shared
+            .first_error
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default();
+        if waited.is_err() && error.is_none() {
+            error = Some(format!(
+                "collector did not accept everything within {} ms",
+                self.timeout.as_millis()
+            ));
+        }
+        Outcome {
+            delivered,
+            undelivered: queued.saturating_sub(delivered),
+            error,
+        }
+    }
+}
+
+fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
+    let mut batch = Batch {
+        resource: config.resource.clone(),
+        ..Batch::default()
+    };
+    let mut pending = 0usize;
+    let mut oldest: Option<Instant> = None;
+    loop {
+        let wait = oldest.map_or(LINGER, |t| LINGER.saturating_sub(t.elapsed()));
+        let closed = match rx.recv_timeout(wait) {
+            Ok(item) => {
+                oldest.get_or_insert_with(Instant::now);
+                match item {
+                    Item::Span(s) => batch.spans.push(s),
+                    Item::Log(l) => batch.logs.push(l),
+                    Item::Metrics(m) => batch.metrics.extend(m),
+                }
+                pending += 1;
+                false
+            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
+        };
+        let due = oldest.is_some_and(|t| t.elapsed() >= LINGER);
+        if pending > 0 && (closed || due || pending >= BATCH) {
+            flush(config, &mut batch, shared);
+            pending = 0;
+            oldest = None;
+        }
+        if closed || shared.broken.load(Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
+/// Posts each non-empty signal of `batch`, then empties it.
+fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
+    let signals: [(&str, usize, fn(&Batch) -> Vec<u8>, fn(&Batch) -> Vec<u8>); 3] = [
+        (&config.traces, batch.spans.len(), proto::traces, json::traces),
+        (&config.logs, batch.logs.len(), proto::logs, json::logs),
+        (&config.metrics, batch.metrics.len(), proto::metrics, json::metrics),
+    ];
+    for (url, count, as_proto, as_json) in signals {
+        if count == 0 || shared.broken.load(Ordering::Relaxed) {
+            continue;
+        }
+        let body = match config.protocol {
+            Protocol::HttpProtobuf => as_proto(batch),
+            Protocol::HttpJson => as_json(batch),
+        };
+        match post(config, url, &body) {
+            Ok(()) => {
+                shared.delivered.fetch_add(count as u64, Ordering::Relaxed);
+            }
+            Err(reason) => {
+                shared.broken.store(true, Ordering::Relaxed);
+                if let Ok(mut e) = shared.first_error.lock() {
+                    e.get_or_insert(reason);
+                }
+            }
+        }
+    }
+    batch.spans.clear();
+    batch.logs.clear();
+    batch.metrics.clear();
+}
+
+fn post(config: &OtlpConfig, url: &str, body: &[u8]) -> Result<(), String> {
+    let mut headers: Vec<(&str, &str)> = vec![("Content-Type", config.protocol.content_type())];
+    headers.extend(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let request = http::Request {
+        method: "POST",
+        url,
+        headers: &headers,
+        body,
+        timeout: config.timeout,
+    };
+    match http::send(&request) {
+        Ok(r) if r.is_success() => Ok(()),
+        Ok(r) => Err(format!("POST {url}: HTTP {} {}", r.status, r.body_excerpt(200))),
+        Err(e) => Err(format!("POST {url}: {e}")),
+    }
+}
