@@ -1,8 +1,12 @@
 //! The run directory: its layout and the record types written there.
 //!
 //! One serde type per record kind, shared by the writer (the engine's sinks) and every
-//! reader (`runs`, `performance-analysis`), so the two can never drift apart.
+//! reader (`runs`, `performance-analysis`), so the two can never drift apart. Readers go
+//! through [`jsonl::JsonlReader`] (torn-line tolerant) and find runs with
+//! [`resolve::resolve_run`].
 
+pub mod jsonl;
+pub mod resolve;
 mod run_record;
 
 pub use run_record::*;

@@ -1,4 +1,28 @@
 //! Telemetry sinks: what subscribes to the engine's events and writes the run's record
-//! (logs, spans, console), plus the W3C trace-context ids they share.
+//! (logs, spans, console), plus the W3C trace-context ids they share, redaction, debug mode
+//! and the `SECFLOW_SINKS` switch.
+//!
+//! Every file is written by the shared asynchronous, lossless [`writer::JsonlWriter`]: one
+//! complete line per record, appended in batches of complete lines, flushed on `finish`.
 
+pub mod clock;
+pub mod debug;
+pub mod filter;
+pub mod layer;
+pub mod log;
+pub mod log_sink;
+pub mod pretty;
+pub mod redact;
+pub mod sinks;
+pub mod span;
+pub mod span_sink;
 pub mod trace;
+pub mod writer;
+
+pub use filter::{LogSettings, resolve as resolve_log_settings};
+pub use log::{LogLevel, LogRecord};
+pub use log_sink::LogSink;
+pub use redact::Redactor;
+pub use sinks::SinkSet;
+pub use span::SpanRecord;
+pub use span_sink::SpanSink;
