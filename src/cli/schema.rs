@@ -11,12 +11,18 @@ use crate::exit;
 pub enum RecordKind {
     /// run.json
     Run,
+    /// a line of logs.jsonl
+    Log,
+    /// a line of spans.jsonl
+    Span,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
     let schema = match args.record {
         None => schemars::schema_for!(crate::recipe::RawRecipe),
         Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
+        Some(RecordKind::Log) => schemars::schema_for!(crate::telemetry::LogRecord),
+        Some(RecordKind::Span) => schemars::schema_for!(crate::telemetry::SpanRecord),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)

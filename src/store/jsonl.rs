@@ -60,6 +60,11 @@ impl<T: DeserializeOwned, R: BufRead> JsonlReader<T, R> {
         self.torn
     }
 
+    /// The text of the line the last record came from (without its newline).
+    pub fn last_line(&self) -> &[u8] {
+        self.buf.trim_ascii()
+    }
+
     /// Lines read so far.
     pub fn lines_read(&self) -> u64 {
         self.line

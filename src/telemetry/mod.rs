@@ -26,3 +26,22 @@ pub use redact::Redactor;
 pub use sinks::SinkSet;
 pub use span::SpanRecord;
 pub use span_sink::SpanSink;
+
+use std::sync::OnceLock;
+
+static SETTINGS: OnceLock<LogSettings> = OnceLock::new();
+
+/// What the CLI calls first: resolves `SECFLOW_LOG_LEVEL` and `--debug` (an invalid value is
+/// an error naming the valid ones: exit 2), installs the `tracing` layer and remembers the
+/// settings for [`settings`].
+pub fn init(debug_flag: bool) -> Result<LogSettings, filter::FilterError> {
+    let resolved = filter::from_env(debug_flag)?;
+    layer::install(&resolved);
+    let _ = SETTINGS.set(resolved.clone());
+    Ok(resolved)
+}
+
+/// The settings [`init`] resolved (the defaults if it was not called).
+pub fn settings() -> LogSettings {
+    SETTINGS.get().cloned().unwrap_or_default()
+}
