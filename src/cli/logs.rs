@@ -119,6 +119,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
         follow(&dir, &path, |line| {
             if let Ok(record) = serde_json::from_slice::<LogRecord>(line) {
                 show(&mut out, line, &record)?;
+                out.flush()?;
             }
             Ok(())
         })?;
