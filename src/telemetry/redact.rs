@@ -94,6 +94,83 @@ impl Redactor {
     }
 }
 
+/// Redacts a byte stream that arrives in chunks (captured stdout/stderr), so a secret split
+/// across two chunks is still masked: the last `longest secret - 1` bytes are held back
+/// until the next chunk (or [`StreamRedactor::finish`]) shows whether they begin a secret.
+#[derive(Debug, Clone)]
+pub struct StreamRedactor {
+    secrets: Vec<Vec<u8>>,
+    keep: usize,
+    carry: Vec<u8>,
+}
+
+impl StreamRedactor {
+    pub fn new(redactor: &Redactor) -> Self {
+        let secrets: Vec<Vec<u8>> = redactor
+            .secrets
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let keep = secrets
+            .iter()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(1)
+            .saturating_sub(1);
+        StreamRedactor {
+            secrets,
+            keep,
+            carry: Vec::new(),
+        }
+    }
+
+    /// Feeds a chunk; returns the bytes now safe to write.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        if self.secrets.is_empty() {
+            return chunk.to_vec();
+        }
+        let mut data = std::mem::take(&mut self.carry);
+        data.extend_from_slice(chunk);
+        let limit = data.len().saturating_sub(self.keep);
+        let (out, used) = self.scan(&data, limit);
+        self.carry = data[used..].to_vec();
+        out
+    }
+
+    /// The held-back bytes, redacted: call once at the end of the stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let data = std::mem::take(&mut self.carry);
+        let (mut out, used) = self.scan(&data, data.len());
+        out.extend_from_slice(&data[used..]);
+        out
+    }
+
+    /// Replaces secrets starting before `limit` (longest first); returns the output and how
+    /// many input bytes it covers.
+    fn scan(&self, data: &[u8], limit: usize) -> (Vec<u8>, usize) {
+        let mut out = Vec::with_capacity(data.len());
+        let mut i = 0;
+        while i < limit {
+            let b = data[i];
+            match self
+                .secrets
+                .iter()
+                .find(|s| s[0] == b && data[i..].starts_with(s))
+            {
+                Some(s) => {
+                    out.extend_from_slice(MASK.as_bytes());
+                    i += s.len();
+                }
+                None => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        (out, i)
+    }
+}
+
 /// Whether a config key names a credential (case-insensitive substring match).
 pub fn is_sensitive_key(key: &str) -> bool {
     let lower = key.to_ascii_lowercase();
@@ -144,6 +221,26 @@ mod tests {
         let mut v = json!({"k": ["abc", {"abcdef": 1}], "n": 2});
         r.redact_json(&mut v);
         assert_eq!(v, json!({"k": ["[REDACTED]", {"[REDACTED]": 1}], "n": 2}));
+    }
+
+    #[test]
+    fn stream_masks_a_secret_split_across_chunks_at_every_point() {
+        let r = Redactor::new(["hunter22", "hunt"]);
+        let text = b"a hunter22 b hunt c hunter2";
+        for split in 0..text.len() {
+            let mut s = StreamRedactor::new(&r);
+            let mut out = s.push(&text[..split]);
+            out.extend(s.push(&text[split..]));
+            out.extend(s.finish());
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                "a [REDACTED] b [REDACTED] c [REDACTED]er2",
+                "split at {split}"
+            );
+        }
+        let mut none = StreamRedactor::new(&Redactor::default());
+        assert_eq!(none.push(b"abc"), b"abc");
+        assert!(none.finish().is_empty());
     }
 
     #[test]
