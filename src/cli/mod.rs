@@ -3,6 +3,7 @@
 
 mod audit;
 mod completions;
+mod logs;
 pub mod metrics;
 mod plugins;
 mod run;
@@ -19,6 +20,11 @@ use crate::exit;
 #[derive(Debug, Parser)]
 #[command(name = "secflow", version, about, max_term_width = 100)]
 pub struct Cli {
+    /// Debug mode: debug records in logs.jsonl and on the console, the resolved plan
+    /// before execution, a failing node's config and stderr tail (like
+    /// SECFLOW_LOG_LEVEL=DEBUG).
+    #[arg(long, global = true)]
+    pub debug: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,6 +53,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Print a run's metrics snapshot (table, json or Prometheus text).
     Metrics(metrics::MetricsArgs),
+    /// Show a run's logs, or a node's captured stdout/stderr.
+    Logs(LogsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +207,46 @@ pub struct SchemaArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// A run id, a unique id prefix, `last`, or a run directory path.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Only this node's records (with --stdout/--stderr: whose output to print).
+    #[arg(long, value_name = "ID")]
+    pub node: Option<String>,
+    /// Only records at this level or above (TRACE, DEBUG, INFO, WARN, ERROR).
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+    /// Only records of this W3C trace id.
+    #[arg(long, value_name = "TRACE_ID")]
+    pub trace_id: Option<String>,
+    /// Only records at or after this RFC 3339 time, or this long ago (10m, 1h).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Keep printing new records until the run ends.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Print the node's captured stdout.
+    #[arg(long, requires = "node", conflicts_with = "stderr")]
+    pub stdout: bool,
+    /// Print the node's captured stderr.
+    #[arg(long, requires = "node")]
+    pub stderr: bool,
+    /// Which attempt's output (default: the last).
+    #[arg(long, value_name = "N")]
+    pub attempt: Option<u32>,
+    /// `json` prints the raw JSON lines.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Same as --format json.
+    #[arg(long)]
+    pub raw: bool,
+    /// Where runs are recorded (default ./.secflow).
+    #[arg(long, env = "SECFLOW_HOME", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
@@ -252,6 +300,10 @@ pub fn main() -> i32 {
             };
         }
     };
+    if let Err(e) = crate::telemetry::init(cli.debug) {
+        eprintln!("error: {e}");
+        return exit::INVALID;
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -272,5 +324,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Stub { tool } => crate::stub::run(tool),
         Command::Audit(args) => audit::run(&args.command),
         Command::Metrics(args) => metrics::run(&args),
+        Command::Logs(args) => logs::run(&args),
     }
 }

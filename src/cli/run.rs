@@ -25,9 +25,22 @@ use crate::recipe::{parse, read_source};
 use crate::store::{RunJsonSink, layout};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
+    let sink_set = match crate::telemetry::sinks::parse(
+        std::env::var(crate::telemetry::sinks::ENV_VAR)
+            .ok()
+            .as_deref(),
+    ) {
+        Ok(set) => set,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::INVALID);
+        }
+    };
+    let validate_start = SystemTime::now();
     let Some(plan) = load_plan(args)? else {
         return Ok(exit::INVALID);
     };
+    let validate_end = SystemTime::now();
     let env = match Environment::capture(&plan) {
         Ok(env) => Arc::new(env),
         Err(missing) => {
@@ -101,32 +114,76 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         run_timeout: args.timeout,
         jitter: std::env::var("SECFLOW_RETRY_JITTER").map_or(true, |v| v.trim() != "0"),
     };
-    let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(PlainConsole::new(args.quiet))];
-    let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
-    let key = match crate::audit::AuditKey::for_run(
-        audit_env.as_deref(),
-        args.audit_key_file.as_deref(),
-        &state_dir,
-    ) {
-        Ok(key) => key,
-        Err(e) => {
-            eprintln!("error: audit key: {e}");
-            return Ok(exit::INVALID);
+    let settings = crate::telemetry::settings();
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if sink_set.console {
+        sinks.push(Box::new(PlainConsole::new(args.quiet)));
+    }
+    if sink_set.logs {
+        let logs = crate::telemetry::LogSink::open(&ctx, &settings)
+            .map_err(|e| anyhow::anyhow!("cannot open logs.jsonl: {e}"))?
+            .capture_tracing(&ctx)
+            .echo_console(settings.debug);
+        sinks.push(Box::new(logs));
+    }
+    if sink_set.spans {
+        let spans = crate::telemetry::SpanSink::open(&ctx)
+            .map_err(|e| anyhow::anyhow!("cannot open spans.jsonl: {e}"))?;
+        let attrs = std::collections::BTreeMap::from([
+            (
+                "secflow.recipe.path".to_string(),
+                json!(ctx.plan.recipe_path),
+            ),
+            (
+                "secflow.node.count".to_string(),
+                json!(ctx.plan.nodes.len()),
+            ),
+        ]);
+        spans.phase(&ctx, "validate", validate_start, validate_end, attrs, None);
+        let mut loaded = std::collections::BTreeSet::new();
+        for node in &ctx.plan.nodes {
+            if node.plugin_name != "exec" && loaded.insert(node.plugin_name.clone()) {
+                spans.plugin_load(
+                    &ctx,
+                    &node.plugin_name,
+                    &node.plugin_version,
+                    validate_start,
+                    validate_end,
+                    None,
+                );
+            }
         }
-    };
-    let cwd = std::env::current_dir().unwrap_or_default();
-    match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
-        Ok(sink) => sinks.push(Box::new(sink)),
-        Err(e) => {
-            eprintln!("error: cannot start the audit trail: {e}");
-            return Ok(exit::INVALID);
+        sinks.push(Box::new(spans));
+    }
+    if sink_set.audit {
+        let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
+        let key = match crate::audit::AuditKey::for_run(
+            audit_env.as_deref(),
+            args.audit_key_file.as_deref(),
+            &state_dir,
+        ) {
+            Ok(key) => key,
+            Err(e) => {
+                eprintln!("error: audit key: {e}");
+                return Ok(exit::INVALID);
+            }
+        };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
+            Ok(sink) => sinks.push(Box::new(sink)),
+            Err(e) => {
+                eprintln!("error: cannot start the audit trail: {e}");
+                return Ok(exit::INVALID);
+            }
         }
     }
-    let metrics = crate::metrics::MetricsSink::new(crate::metrics::MetricsOptions {
-        disk_path: Some(state_dir.clone()),
-        ..Default::default()
-    });
-    sinks.push(Box::new(metrics));
+    if sink_set.metrics {
+        let metrics = crate::metrics::MetricsSink::new(crate::metrics::MetricsOptions {
+            disk_path: Some(state_dir.clone()),
+            ..Default::default()
+        });
+        sinks.push(Box::new(metrics));
+    }
     // Last: it writes the record as the sinks before it completed it.
     sinks.push(Box::new(RunJsonSink::new(&ctx)));
 

@@ -15,6 +15,10 @@ pub enum RecordKind {
     Audit,
     /// metrics.json and each line of metrics.jsonl
     Metrics,
+    /// a line of logs.jsonl
+    Log,
+    /// a line of spans.jsonl
+    Span,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
@@ -23,6 +27,8 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
         Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
         Some(RecordKind::Audit) => schemars::schema_for!(crate::audit::AuditEvent),
         Some(RecordKind::Metrics) => schemars::schema_for!(crate::metrics::MetricsSnapshot),
+        Some(RecordKind::Log) => schemars::schema_for!(crate::telemetry::LogRecord),
+        Some(RecordKind::Span) => schemars::schema_for!(crate::telemetry::SpanRecord),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)

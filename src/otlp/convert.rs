@@ -39,7 +39,10 @@ pub fn metrics(snapshot: &MetricsSnapshot, start: u64, time: u64) -> Vec<Metric>
             let first = series[0];
             let (otel, unit) = otel_name(name, &first.unit);
             let attributes = |s: &Series| -> Vec<KeyValue> {
-                s.labels.iter().map(|(k, v)| KeyValue::str(k.clone(), v.clone())).collect()
+                s.labels
+                    .iter()
+                    .map(|(k, v)| KeyValue::str(k.clone(), v.clone()))
+                    .collect()
             };
             let number = |s: &Series| {
                 let v = s.value.unwrap_or(0.0);
@@ -68,7 +71,8 @@ pub fn metrics(snapshot: &MetricsSnapshot, start: u64, time: u64) -> Vec<Metric>
                         .iter()
                         .map(|s| {
                             let buckets = s.buckets.as_deref().unwrap_or_default();
-                            let finite: Vec<_> = buckets.iter().filter(|b| b.le.is_finite()).collect();
+                            let finite: Vec<_> =
+                                buckets.iter().filter(|b| b.le.is_finite()).collect();
                             let count = s.count.unwrap_or(0);
                             let mut previous = 0;
                             let mut bucket_counts: Vec<u64> = finite
@@ -109,9 +113,21 @@ mod tests {
 
     #[test]
     fn names_in_otel_form() {
-        assert_eq!(otel_name("secflow_node_duration_seconds", "seconds"), ("secflow.node.duration".into(), "s"));
-        assert_eq!(otel_name("secflow_nodes_executed_total", ""), ("secflow.nodes.executed".into(), "1"));
-        assert_eq!(otel_name("secflow_plugin_cpu_seconds_total", "seconds"), ("secflow.plugin.cpu".into(), "s"));
-        assert_eq!(otel_name("secflow_plugin_memory_bytes", "bytes"), ("secflow.plugin.memory".into(), "By"));
+        assert_eq!(
+            otel_name("secflow_node_duration_seconds", "seconds"),
+            ("secflow.node.duration".into(), "s")
+        );
+        assert_eq!(
+            otel_name("secflow_nodes_executed_total", ""),
+            ("secflow.nodes.executed".into(), "1")
+        );
+        assert_eq!(
+            otel_name("secflow_plugin_cpu_seconds_total", "seconds"),
+            ("secflow.plugin.cpu".into(), "s")
+        );
+        assert_eq!(
+            otel_name("secflow_plugin_memory_bytes", "bytes"),
+            ("secflow.plugin.memory".into(), "By")
+        );
     }
 }

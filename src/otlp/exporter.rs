@@ -166,9 +166,19 @@ fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
 /// Posts each non-empty signal of `batch`, then empties it.
 fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
     let signals: [(&str, usize, fn(&Batch) -> Vec<u8>, fn(&Batch) -> Vec<u8>); 3] = [
-        (&config.traces, batch.spans.len(), proto::traces, json::traces),
+        (
+            &config.traces,
+            batch.spans.len(),
+            proto::traces,
+            json::traces,
+        ),
         (&config.logs, batch.logs.len(), proto::logs, json::logs),
-        (&config.metrics, batch.metrics.len(), proto::metrics, json::metrics),
+        (
+            &config.metrics,
+            batch.metrics.len(),
+            proto::metrics,
+            json::metrics,
+        ),
     ];
     for (url, count, as_proto, as_json) in signals {
         if count == 0 || shared.broken.load(Ordering::Relaxed) {
@@ -207,7 +217,11 @@ fn post(config: &OtlpConfig, url: &str, body: &[u8]) -> Result<(), String> {
     };
     match http::send(&request) {
         Ok(r) if r.is_success() => Ok(()),
-        Ok(r) => Err(format!("POST {url}: HTTP {} {}", r.status, r.body_excerpt(200))),
+        Ok(r) => Err(format!(
+            "POST {url}: HTTP {} {}",
+            r.status,
+            r.body_excerpt(200)
+        )),
         Err(e) => Err(format!("POST {url}: {e}")),
     }
 }

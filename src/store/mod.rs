@@ -1,11 +1,15 @@
 //! The run directory: its layout and the record types written there.
 //!
 //! One serde type per record kind, shared by the writer (the engine's sinks) and every
-//! reader (`runs`, `performance-analysis`), so the two can never drift apart.
+//! reader (`runs`, `performance-analysis`), so the two can never drift apart. Readers go
+//! through [`jsonl::JsonlReader`] (torn-line tolerant) and find runs with
+//! [`resolve::resolve_run`].
 
 pub mod cache;
+pub mod jsonl;
 pub mod layout;
 pub mod recorder;
+pub mod resolve;
 mod run_json;
 mod run_record;
 
