@@ -163,6 +163,12 @@ pub struct RunArgs {
     /// and `<state-dir>/plugins`.
     #[arg(long, value_name = "DIR")]
     pub plugin_dir: Vec<PathBuf>,
+    /// Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL);
+    /// overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    #[command(flatten)]
+    pub metrics: metrics::RunMetricsArgs,
     /// Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`.
     #[arg(long, value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,

@@ -36,6 +36,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    let otlp = match crate::otlp::config::from_env(args.otlp_endpoint.as_deref(), |k| {
+        std::env::var(k).ok()
+    }) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::INVALID);
+        }
+    };
     let validate_start = SystemTime::now();
     let Some(plan) = load_plan(args)? else {
         return Ok(exit::INVALID);
@@ -115,6 +124,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         jitter: std::env::var("SECFLOW_RETRY_JITTER").map_or(true, |v| v.trim() != "0"),
     };
     let settings = crate::telemetry::settings();
+    let exporter = match otlp.clone().map(crate::otlp::exporter::Exporter::start) {
+        Some(Ok(e)) => Some(Arc::new(e)),
+        Some(Err(e)) => {
+            eprintln!("warning: cannot start the OTLP exporter: {e}");
+            None
+        }
+        None => None,
+    };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if sink_set.console {
         sinks.push(Box::new(PlainConsole::new(args.quiet)));
@@ -124,11 +141,29 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("cannot open logs.jsonl: {e}"))?
             .capture_tracing(&ctx)
             .echo_console(settings.debug);
+        let logs = match &exporter {
+            Some(exp) => {
+                let exp = Arc::clone(exp);
+                logs.observe(Box::new(move |r| {
+                    exp.send_log(crate::otlp::convert::log(r))
+                }))
+            }
+            None => logs,
+        };
         sinks.push(Box::new(logs));
     }
     if sink_set.spans {
         let spans = crate::telemetry::SpanSink::open(&ctx)
             .map_err(|e| anyhow::anyhow!("cannot open spans.jsonl: {e}"))?;
+        let spans = match &exporter {
+            Some(exp) => {
+                let exp = Arc::clone(exp);
+                spans.observe(Box::new(move |r| {
+                    exp.send_span(crate::otlp::convert::span(r))
+                }))
+            }
+            None => spans,
+        };
         let attrs = std::collections::BTreeMap::from([
             (
                 "secflow.recipe.path".to_string(),
@@ -177,11 +212,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    let mut final_metrics = None;
     if sink_set.metrics {
         let metrics = crate::metrics::MetricsSink::new(crate::metrics::MetricsOptions {
             disk_path: Some(state_dir.clone()),
-            ..Default::default()
+            ..args.metrics.sink_options()
         });
+        final_metrics = Some(metrics.final_snapshot());
         sinks.push(Box::new(metrics));
     }
     // Last: it writes the record as the sinks before it completed it.
@@ -193,10 +230,30 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let outcome = runtime.block_on(async {
         let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
         listen_for_signals(control_tx)?;
-        anyhow::Ok(execute(ctx, config, Arc::new(LocalExecutor), env, sinks, control_rx).await)
+        anyhow::Ok(
+            execute(
+                Arc::clone(&ctx),
+                config,
+                Arc::new(LocalExecutor),
+                env,
+                sinks,
+                control_rx,
+            )
+            .await,
+        )
     })?;
     for e in &outcome.sink_errors {
         eprintln!("warning: {e:#}");
+    }
+    let mut outcome = outcome;
+    let snapshot = final_metrics.as_ref().and_then(|f| f.get());
+    if let Some(snapshot) = snapshot {
+        for warning in args.metrics.deliver(snapshot) {
+            eprintln!("{warning}");
+        }
+    }
+    if let (Some(exporter), Some(config)) = (&exporter, &otlp) {
+        finish_export(exporter, config, snapshot, &ctx, &mut outcome.record);
     }
     if args.format == Format::Json {
         let mut out = std::io::stdout().lock();
@@ -206,6 +263,46 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // Children and watchers are done; don't wait for idle blocking threads.
     runtime.shutdown_background();
     Ok(outcome.exit_code)
+}
+
+/// Sends the final metrics, flushes the exporter within its bound, says once what was not
+/// delivered, and records the export's outcome in run.json.
+fn finish_export(
+    exporter: &crate::otlp::exporter::Exporter,
+    config: &crate::otlp::config::OtlpConfig,
+    snapshot: Option<&crate::metrics::MetricsSnapshot>,
+    ctx: &RunContext,
+    record: &mut crate::store::RunRecord,
+) {
+    if let Some(snapshot) = snapshot {
+        let nanos = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        };
+        let metrics = crate::otlp::convert::metrics(
+            snapshot,
+            nanos(ctx.started_at),
+            nanos(SystemTime::now()),
+        );
+        exporter.send_metrics(metrics);
+    }
+    let result = exporter.finish();
+    if let Some(error) = &result.error {
+        eprintln!(
+            "warning: OTLP export: {error}; {} item{} not delivered",
+            result.undelivered,
+            if result.undelivered == 1 { "" } else { "s" }
+        );
+    }
+    let telemetry = record.telemetry.get_or_insert_with(Default::default);
+    telemetry.export = Some(crate::store::ExportSummary {
+        otlp: Some(config.traces.clone()),
+        undelivered: result.undelivered,
+        error: result.error,
+    });
+    if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
+        let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
+    }
 }
 
 /// First SIGINT/SIGTERM: cancel with grace; any further one: kill at once.

@@ -6,8 +6,117 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{HistogramPoint, KeyValue, Metric, MetricData, Number, NumberPoint};
+use serde_json::Value;
+
+use super::model::{
+    self, AnyValue, HistogramPoint, KeyValue, Metric, MetricData, Number, NumberPoint, StatusCode,
+};
 use crate::metrics::{MetricKind, MetricsSnapshot, Series};
+use crate::telemetry::{LogRecord, SpanRecord, span};
+
+/// A JSON attribute value in OTLP form (objects and arrays as their JSON text).
+fn any(v: &Value) -> AnyValue {
+    match v {
+        Value::String(s) => AnyValue::Str(s.clone()),
+        Value::Bool(b) => AnyValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => AnyValue::Int(i),
+            None => AnyValue::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        other => AnyValue::Str(other.to_string()),
+    }
+}
+
+fn attributes<'a>(map: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Vec<KeyValue> {
+    map.into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| KeyValue::new(k.clone(), any(v)))
+        .collect()
+}
+
+/// A recorded span, with the same ids.
+pub fn span(r: &SpanRecord) -> model::Span {
+    model::Span {
+        trace_id: r.trace_id.clone(),
+        span_id: r.span_id.clone(),
+        parent_span_id: r.parent_span_id.clone(),
+        name: r.name.clone(),
+        start_time_unix_nano: r.start_time_unix_nano,
+        end_time_unix_nano: r.end_time_unix_nano,
+        attributes: attributes(&r.attributes),
+        events: r
+            .events
+            .iter()
+            .map(|e| model::SpanEvent {
+                time_unix_nano: e.time_unix_nano,
+                name: e.name.clone(),
+                attributes: attributes(&e.attributes),
+            })
+            .collect(),
+        status: match r.status.code {
+            span::StatusCode::Unset => StatusCode::Unset,
+            span::StatusCode::Ok => StatusCode::Ok,
+            span::StatusCode::Error => StatusCode::Error,
+        },
+        status_message: r.status.message.clone().unwrap_or_default(),
+    }
+}
+
+/// A recorded log line: the message as body, every other field as an attribute.
+pub fn log(r: &LogRecord) -> model::LogRecord {
+    let time =
+        time::OffsetDateTime::parse(&r.timestamp, &time::format_description::well_known::Rfc3339)
+            .map_or(0, |t| t.unix_timestamp_nanos().max(0) as u64);
+    let mut attrs = vec![KeyValue::str("logger", r.logger.clone())];
+    let mut opt = |key: &str, value: Option<AnyValue>| {
+        if let Some(v) = value {
+            attrs.push(KeyValue::new(key, v));
+        }
+    };
+    opt("secflow.run.id", r.run_id.clone().map(AnyValue::Str));
+    opt(
+        "secflow.workflow.id",
+        r.workflow_id.clone().map(AnyValue::Str),
+    );
+    opt("secflow.node.id", r.node_id.clone().map(AnyValue::Str));
+    opt(
+        "secflow.plugin.name",
+        r.plugin_name.clone().map(AnyValue::Str),
+    );
+    opt(
+        "secflow.attempt",
+        r.attempt.map(|a| AnyValue::Int(i64::from(a))),
+    );
+    opt(
+        "secflow.duration_ms",
+        r.duration_ms.map(|d| AnyValue::Int(d as i64)),
+    );
+    opt(
+        "secflow.findings_count",
+        r.findings_count.map(|d| AnyValue::Int(d as i64)),
+    );
+    opt("secflow.success", r.success.map(AnyValue::Bool));
+    if let Some(e) = &r.error {
+        attrs.push(KeyValue::str("error.type", e.kind.clone()));
+        attrs.push(KeyValue::str("error.message", e.message.clone()));
+    }
+    for (k, v) in &r.metadata {
+        if !v.is_null() {
+            attrs.push(KeyValue::new(format!("secflow.{k}"), any(v)));
+        }
+    }
+    let level = r.level.as_str();
+    model::LogRecord {
+        time_unix_nano: time,
+        observed_time_unix_nano: time,
+        severity_number: model::severity_number(level),
+        severity_text: level.to_string(),
+        body: r.message.clone(),
+        attributes: attrs,
+        trace_id: r.trace_id.clone(),
+        span_id: r.span_id.clone(),
+    }
+}
 
 /// The OTel name and UCUM unit of a Prometheus series name and secflow unit.
 pub fn otel_name(name: &str, unit: &str) -> (String, &'static str) {
@@ -38,7 +147,7 @@ pub fn metrics(snapshot: &MetricsSnapshot, start: u64, time: u64) -> Vec<Metric>
         .map(|(name, series)| {
             let first = series[0];
             let (otel, unit) = otel_name(name, &first.unit);
-            let attributes = |s: &Series| -> Vec<KeyValue> {
+            let labels = |s: &Series| -> Vec<KeyValue> {
                 s.labels
                     .iter()
                     .map(|(k, v)| KeyValue::str(k.clone(), v.clone()))
@@ -52,7 +161,7 @@ pub fn metrics(snapshot: &MetricsSnapshot, start: u64, time: u64) -> Vec<Metric>
                     Number::Double(v)
                 };
                 NumberPoint {
-                    attributes: attributes(s),
+                    attributes: labels(s),
                     start_time_unix_nano: start,
                     time_unix_nano: time,
                     value,
@@ -85,7 +194,7 @@ pub fn metrics(snapshot: &MetricsSnapshot, start: u64, time: u64) -> Vec<Metric>
                                 .collect();
                             bucket_counts.push(count.saturating_sub(previous));
                             HistogramPoint {
-                                attributes: attributes(s),
+                                attributes: labels(s),
                                 start_time_unix_nano: start,
                                 time_unix_nano: time,
                                 count,

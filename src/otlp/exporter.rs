@@ -49,9 +49,9 @@ pub struct Outcome {
 
 /// A running exporter.
 pub struct Exporter {
-    tx: Option<SyncSender<Item>>,
+    tx: Mutex<Option<SyncSender<Item>>>,
     shared: Arc<Shared>,
-    done: Receiver<()>,
+    done: Mutex<Receiver<()>>,
     timeout: Duration,
 }
 
@@ -70,9 +70,9 @@ impl Exporter {
                 let _ = done_tx.send(());
             })?;
         Ok(Exporter {
-            tx: Some(tx),
+            tx: Mutex::new(Some(tx)),
             shared,
-            done,
+            done: Mutex::new(done),
             timeout,
         })
     }
@@ -82,7 +82,8 @@ impl Exporter {
         if self.shared.broken.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(tx) = &self.tx
+        if let Ok(tx) = self.tx.lock()
+            && let Some(tx) = tx.as_ref()
             && let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(item)
         {
             // Counted as queued, never delivered: it shows up as undelivered.
@@ -102,10 +103,17 @@ impl Exporter {
         self.push(Item::Metrics(metrics), n);
     }
 
-    /// Flushes what is queued and stops, waiting at most the configured timeout.
-    pub fn finish(mut self) -> Outcome {
-        self.tx = None; // closes the queue: the worker sends what it has and stops
-        let waited = self.done.recv_timeout(self.timeout);
+    /// Flushes what is queued and stops, waiting at most the configured timeout. Items sent
+    /// afterwards are counted as undelivered.
+    pub fn finish(&self) -> Outcome {
+        // Closing the queue makes the worker send what it has and stop.
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let waited = match self.done.lock() {
+            Ok(done) => done.recv_timeout(self.timeout).map_err(|_| ()),
+            Err(_) => Err(()),
+        };
         let queued = self.shared.queued.load(Ordering::Relaxed);
         let delivered = self.shared.delivered.load(Ordering::Relaxed);
         let mut error = self
@@ -165,7 +173,8 @@ fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
 
 /// Posts each non-empty signal of `batch`, then empties it.
 fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
-    let signals: [(&str, usize, fn(&Batch) -> Vec<u8>, fn(&Batch) -> Vec<u8>); 3] = [
+    type Encode = fn(&Batch) -> Vec<u8>;
+    let signals: [(&str, usize, Encode, Encode); 3] = [
         (
             &config.traces,
             batch.spans.len(),

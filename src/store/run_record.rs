@@ -200,8 +200,13 @@ pub struct TelemetrySummary {
 /// Delivery to an external collector.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExportSummary {
+    /// The collector's traces endpoint (headers are never recorded).
     pub otlp: Option<String>,
+    /// Items (spans, log records, metric series) not delivered.
     pub undelivered: u64,
+    /// Why delivery stopped, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// secflow's own CPU and memory over the run.

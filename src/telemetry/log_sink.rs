@@ -71,6 +71,12 @@ impl LogSink {
         self
     }
 
+    /// Also hands every record written to `observer` (on the writer thread).
+    pub fn observe(self, observer: super::writer::Observer<LogRecord>) -> Self {
+        self.writer.observe(observer);
+        self
+    }
+
     /// Lines and bytes written, once finished.
     pub fn stats(&self) -> Option<WriteStats> {
         self.stats

@@ -91,6 +91,12 @@ impl SpanSink {
         })
     }
 
+    /// Also hands every record written to `observer` (on the writer thread).
+    pub fn observe(self, observer: super::writer::Observer<SpanRecord>) -> Self {
+        self.writer.observe(observer);
+        self
+    }
+
     /// Lines and bytes written, once finished.
     pub fn stats(&self) -> Option<WriteStats> {
         self.stats

@@ -20,8 +20,13 @@ const BATCH_BYTES: usize = 256 * 1024;
 
 enum Msg<T> {
     Record(T),
+    Observe(Observer<T>),
     Close,
 }
+
+/// Called on the writer thread with every record written after it was installed (e.g. the
+/// OTLP exporter's queue): observers never slow the producer.
+pub type Observer<T> = Box<dyn FnMut(&T) + Send>;
 
 /// What a writer wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,6 +95,11 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
         let _ = self.handle.send(record);
     }
 
+    /// Hands every record written from now on to `observer` as well, on the writer thread.
+    pub fn observe(&self, observer: Observer<T>) {
+        let _ = self.handle.tx.send(Msg::Observe(observer));
+    }
+
     /// Another handle on the same file, for producers on other threads.
     pub fn handle(&self) -> WriterHandle<T> {
         self.handle.clone()
@@ -121,6 +131,7 @@ fn write_loop<T: Serialize>(mut file: File, rx: Receiver<Msg<T>>) -> io::Result<
     let mut stats = WriteStats::default();
     let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 4096);
     let mut first_error: Option<io::Error> = None;
+    let mut observer: Option<Observer<T>> = None;
     let mut flush = |buf: &mut Vec<u8>, file: &mut File, stats: &mut WriteStats| {
         if buf.is_empty() {
             return;
@@ -139,11 +150,15 @@ fn write_loop<T: Serialize>(mut file: File, rx: Receiver<Msg<T>>) -> io::Result<
         while let Some(msg) = next {
             match msg {
                 Msg::Close => break 'outer,
+                Msg::Observe(o) => observer = Some(o),
                 Msg::Record(record) => {
                     let start = buf.len();
                     if serde_json::to_writer(&mut buf, &record).is_ok() {
                         buf.push(b'\n');
                         stats.lines += 1;
+                        if let Some(o) = observer.as_mut() {
+                            o(&record);
+                        }
                     } else {
                         buf.truncate(start);
                     }
@@ -161,6 +176,9 @@ fn write_loop<T: Serialize>(mut file: File, rx: Receiver<Msg<T>>) -> io::Result<
         if serde_json::to_writer(&mut buf, &record).is_ok() {
             buf.push(b'\n');
             stats.lines += 1;
+            if let Some(o) = observer.as_mut() {
+                o(&record);
+            }
         }
     }
     flush(&mut buf, &mut file, &mut stats);
