@@ -3,6 +3,7 @@
 
 mod audit;
 mod completions;
+mod export;
 mod logs;
 pub mod metrics;
 mod plugins;
@@ -55,6 +56,8 @@ pub enum Command {
     Metrics(metrics::MetricsArgs),
     /// Show a run's logs, or a node's captured stdout/stderr.
     Logs(LogsArgs),
+    /// Send a recorded run's spans, logs and metrics to an OpenTelemetry collector.
+    Export(export::ExportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -331,5 +334,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Audit(args) => audit::run(&args.command),
         Command::Metrics(args) => metrics::run(&args),
         Command::Logs(args) => logs::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }

@@ -173,6 +173,22 @@ fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
 
 /// Posts each non-empty signal of `batch`, then empties it.
 fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
+    let (delivered, error) = post_batch(config, batch);
+    shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+    if let Some(reason) = error {
+        shared.broken.store(true, Ordering::Relaxed);
+        if let Ok(mut e) = shared.first_error.lock() {
+            e.get_or_insert(reason);
+        }
+    }
+    batch.spans.clear();
+    batch.logs.clear();
+    batch.metrics.clear();
+}
+
+/// Posts each non-empty signal of `batch` in turn, stopping at the first failure. Returns
+/// the items delivered and the failure, if any.
+pub fn post_batch(config: &OtlpConfig, batch: &Batch) -> (u64, Option<String>) {
     type Encode = fn(&Batch) -> Vec<u8>;
     let signals: [(&str, usize, Encode, Encode); 3] = [
         (
@@ -189,29 +205,21 @@ fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
             json::metrics,
         ),
     ];
+    let mut delivered = 0;
     for (url, count, as_proto, as_json) in signals {
-        if count == 0 || shared.broken.load(Ordering::Relaxed) {
+        if count == 0 {
             continue;
         }
         let body = match config.protocol {
             Protocol::HttpProtobuf => as_proto(batch),
             Protocol::HttpJson => as_json(batch),
         };
-        match post(config, url, &body) {
-            Ok(()) => {
-                shared.delivered.fetch_add(count as u64, Ordering::Relaxed);
-            }
-            Err(reason) => {
-                shared.broken.store(true, Ordering::Relaxed);
-                if let Ok(mut e) = shared.first_error.lock() {
-                    e.get_or_insert(reason);
-                }
-            }
+        if let Err(reason) = post(config, url, &body) {
+            return (delivered, Some(reason));
         }
+        delivered += count as u64;
     }
-    batch.spans.clear();
-    batch.logs.clear();
-    batch.metrics.clear();
+    (delivered, None)
 }
 
 fn post(config: &OtlpConfig, url: &str, body: &[u8]) -> Result<(), String> {
