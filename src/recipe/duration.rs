@@ -10,6 +10,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     if let Ok(secs) = text.parse::<f64>() {
+        if secs < 0.0 {
+            return Err(format!("`{text}` is negative"));
+        }
         return seconds(secs).ok_or_else(|| format!("`{text}` is not a duration"));
     }
     let mut total = 0f64;
@@ -43,7 +46,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds(secs: f64) -> Option<Duration> {
-    (secs.is_finite() && secs >= 0.0 && secs < 1e10).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && (0.0..1e10).contains(&secs)).then(|| Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

@@ -8,13 +8,14 @@
 
 mod duration;
 mod types;
+mod yaml_error;
 
 use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostic, Pos, did_you_mean};
+use crate::diag::{Diagnostic, Pos};
 pub use duration::parse_duration;
 pub use types::*;
 
@@ -78,15 +79,42 @@ pub fn read_source(path: &Path, limits: &Limits) -> Result<Source, Diagnostic> {
     let sha256 = hex(&Sha256::digest(&bytes));
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        fail(
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // `before` is valid UTF-8, so counting chars is exact.
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count() as u64
+            + 1;
+        Diagnostic::error(
+            &shown,
+            Pos { line, column },
             "not-utf8",
-            format!("file is not valid UTF-8 (invalid byte at offset {at})"),
+            format!(
+                "file is not valid UTF-8 (invalid byte 0x{:02x} at offset {at})",
+                e.as_bytes()[at]
+            ),
         )
+        .with_hint("save the recipe as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
     })?;
     if text.trim().is_empty() {
         return Err(fail(
             "empty",
             "file is empty; a recipe needs `version`, `name` and `nodes`".into(),
+        ));
+    }
+    let only_comments = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    });
+    if only_comments {
+        return Err(fail(
+            "empty",
+            "file holds only comments; a recipe needs `version`, `name` and `nodes`".into(),
         ));
     }
     Ok(Source {
@@ -116,13 +144,18 @@ pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> 
     // Scale the event budget with the node limit: ~40 YAML events a node is generous.
     budget.max_events = budget.max_events.max(limits.max_nodes.saturating_mul(40));
     budget.max_nodes = budget.max_nodes.max(limits.max_nodes.saturating_mul(20));
+    // Aliases: a recipe has no business replaying more than this; an alias bomb hits these
+    // bounds after a few milliseconds and a few megabytes.
+    budget.max_recorded_anchor_events = 100_000;
+    budget.max_recorded_anchor_bytes = 4 * 1024 * 1024;
     options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
     let recipe: RawRecipe = serde_saphyr::from_str_with_options(&source.text, options)
-        .map_err(|e| yaml_error(&source.path, &e))?;
-    if recipe.nodes.len() > limits.max_nodes {
+        .map_err(|e| yaml_error::diagnose(source, limits, &e))?;
+    if let Some(first_over) = recipe.nodes.get(limits.max_nodes) {
         return Err(Diagnostic::error(
             &source.path,
-            Pos::default(),
+            Pos::from(first_over.id.referenced),
             "limit",
             format!(
                 "recipe has {} nodes, more than the limit of {}",
@@ -130,76 +163,9 @@ pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> 
                 limits.max_nodes
             ),
         )
-        .with_hint("raise the limit with --max-nodes"));
+        .with_hint("raise the limit with --max-nodes if this recipe is really this large"));
     }
     Ok(recipe)
-}
-
-/// Turns a parser error into a diagnostic with a code and, where possible, a hint.
-fn yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
-    use serde_saphyr::Error as E;
-    let err = err.without_snippet();
-    let pos = err.location().map(Pos::from).unwrap_or_default();
-    let (code, message, hint) = match err {
-        E::SerdeUnknownField {
-            field, expected, ..
-        } => {
-            let hint = match did_you_mean(field, expected.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("expected one of: {}", expected.join(", ")),
-            };
-            (
-                "unknown-field",
-                format!("unknown field `{field}`"),
-                Some(hint),
-            )
-        }
-        E::SerdeMissingField { field, .. } => (
-            "missing-field",
-            format!("missing required field `{field}`"),
-            None,
-        ),
-        E::SerdeInvalidType { .. }
-        | E::SerdeInvalidValue { .. }
-        | E::SerdeInvalidLength { .. }
-        | E::InvalidScalar { .. }
-        | E::InvalidBooleanStrict { .. }
-        | E::NullIntoString { .. }
-        | E::Unexpected { .. }
-        | E::UnexpectedValueForUnit { .. } => ("wrong-type", strip_location(err), None),
-        E::Budget { .. }
-        | E::AliasReplayLimitExceeded { .. }
-        | E::AliasExpansionLimitExceeded { .. }
-        | E::AliasReplayStackDepthExceeded { .. }
-        | E::AliasReplayCounterOverflow { .. } => (
-            "limit",
-            strip_location(err),
-            Some(
-                "recipes are refused when YAML aliases or nesting expand beyond safe bounds".into(),
-            ),
-        ),
-        E::DuplicateMappingKey { .. } => ("duplicate-key", strip_location(err), None),
-        _ => ("yaml-syntax", strip_location(err), None),
-    };
-    let d = Diagnostic::error(file, pos, code, message);
-    match hint {
-        Some(h) => d.with_hint(h),
-        None => d,
-    }
-}
-
-/// The parser's message without its own "at line X column Y" decoration.
-fn strip_location(err: &serde_saphyr::Error) -> String {
-    let text = err.to_string();
-    let text = match text.find(" at line ") {
-        Some(i) => &text[..i],
-        None => text.as_str(),
-    };
-    let text = match text.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") => rest,
-        _ => text,
-    };
-    text.trim().to_string()
 }
 
 /// Lowercase hex of bytes.
