@@ -144,7 +144,8 @@ pub fn did_you_mean<'a>(
             (d, c)
         })
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
+        // Ties go to the alphabetically first name, so the hint never depends on hash order.
+        .min_by_key(|&(d, c)| (d, c))
         .map(|(_, c)| c)
 }
 

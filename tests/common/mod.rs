@@ -76,22 +76,21 @@ pub fn assert_expected(expected: &Path, actual: &str) {
     }
 }
 
-/// A line diff, good enough to see what changed: `-` expected, `+` actual.
+/// The lines that differ, numbered: `-` expected, `+` actual.
 pub fn diff(want: &str, got: &str) -> String {
     let want: Vec<&str> = want.lines().collect();
     let got: Vec<&str> = got.lines().collect();
     let mut out = String::new();
     for i in 0..want.len().max(got.len()) {
-        match (want.get(i), got.get(i)) {
-            (Some(w), Some(g)) if w == g => out.push_str(&format!("  {w}\n")),
-            (w, g) => {
-                if let Some(w) = w {
-                    out.push_str(&format!("- {w}\n"));
-                }
-                if let Some(g) = g {
-                    out.push_str(&format!("+ {g}\n"));
-                }
-            }
+        let (w, g) = (want.get(i), got.get(i));
+        if w == g {
+            continue;
+        }
+        if let Some(w) = w {
+            out.push_str(&format!("{:>4} - {w}\n", i + 1));
+        }
+        if let Some(g) = g {
+            out.push_str(&format!("{:>4} + {g}\n", i + 1));
         }
     }
     out
