@@ -703,7 +703,10 @@ impl Scope<'_> {
             Namespace::Config if in_config => {
                 return Some((
                     format!("`{{{{ {r} }}}}`: config values cannot reference config"),
-                    None,
+                    Some(
+                        "write the value itself; `{{ config.X }}` is for `run` and `command`"
+                            .into(),
+                    ),
                 ));
             }
             Namespace::Config => (
