@@ -31,7 +31,7 @@ hyperfine -N --warmup 20 --runs 300 \
 measure() {
   local label=$1; shift
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || true
-  read -r secs kb < "$work/time"
+  read -r secs kb < <(tail -n 1 "$work/time")
   printf '%-44s %6.3f s  %6.1f MB peak RSS   %s\n' "$label" "$secs" "$(awk "BEGIN { print $kb / 1024 }")" \
     "$(grep -m1 'error\[' "$work/stderr" | sed 's/^[^ ]* //')"
 }

@@ -244,3 +244,22 @@ fn no_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("<FILE>..."));
 }
+
+#[test]
+fn ordinary_use_of_aliases_stays_within_the_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut recipe = String::from("version: \"1.0\"\nname: aliases\nvars: &common\n");
+    for k in 0..20 {
+        recipe.push_str(&format!("  K{k}: \"value {k}\"\n"));
+    }
+    recipe.push_str("nodes:\n");
+    for n in 0..500 {
+        recipe.push_str(&format!(
+            "  - id: n{n}\n    run: \"echo {{{{ env.K7 }}}}\"\n    env: *common\n"
+        ));
+    }
+    let path = dir.path().join("aliases.yaml");
+    std::fs::write(&path, recipe).expect("write recipe");
+    let out = run(secflow().arg("validate").arg(&path));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

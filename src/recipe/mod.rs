@@ -144,10 +144,13 @@ pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> 
     // Scale the event budget with the node limit: ~40 YAML events a node is generous.
     budget.max_events = budget.max_events.max(limits.max_nodes.saturating_mul(40));
     budget.max_nodes = budget.max_nodes.max(limits.max_nodes.saturating_mul(20));
-    // Aliases: a recipe has no business replaying more than this; an alias bomb hits these
-    // bounds after a few milliseconds and a few megabytes.
-    budget.max_recorded_anchor_events = 100_000;
+    // Aliases: anchors may hold 20 000 events in all (a thousand 20-line anchors), aliases
+    // replay 100 000; a "billion laughs" hits these bounds within ~20 ms and ~8 MB.
+    budget.max_recorded_anchor_events = 20_000;
     budget.max_recorded_anchor_bytes = 4 * 1024 * 1024;
+    // The alias/anchor ratio heuristic refuses one `&common` anchor used by 100 nodes, an
+    // ordinary recipe; the bounds above limit what aliases can cost, which is what matters.
+    budget.enforce_alias_anchor_ratio = false;
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = 100_000;
     let recipe: RawRecipe = serde_saphyr::from_str_with_options(&source.text, options)
