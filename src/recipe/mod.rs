@@ -137,6 +137,37 @@ fn too_large(file: &str, size: u64, max: u64) -> Diagnostic {
 /// Parses a recipe's YAML into the raw model. Stops at the first syntax, type or
 /// unknown-field error (serde cannot go on past one).
 pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> {
+    let recipe: RawRecipe = parse_document(source, limits, Some(&yaml_error::RECIPE))?;
+    if let Some(first_over) = recipe.nodes.get(limits.max_nodes) {
+        return Err(Diagnostic::error(
+            &source.path,
+            Pos::from(first_over.id.referenced),
+            "limit",
+            format!(
+                "recipe has {} nodes, more than the limit of {}",
+                recipe.nodes.len(),
+                limits.max_nodes
+            ),
+        )
+        .with_hint("raise the limit with --max-nodes if this recipe is really this large"));
+    }
+    Ok(recipe)
+}
+
+/// Parses any YAML document of secflow's (recipe, plugin manifest) with the parser's
+/// budget set from `limits`, turning the first error into a located diagnostic.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    source: &Source,
+    limits: &Limits,
+) -> Result<T, Diagnostic> {
+    parse_document(source, limits, None)
+}
+
+fn parse_document<T: serde::de::DeserializeOwned>(
+    source: &Source,
+    limits: &Limits,
+    top: Option<&yaml_error::TopLevel>,
+) -> Result<T, Diagnostic> {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     let mut budget = serde_saphyr::Budget::default();
@@ -153,22 +184,8 @@ pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> 
     budget.enforce_alias_anchor_ratio = false;
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = 100_000;
-    let recipe: RawRecipe = serde_saphyr::from_str_with_options(&source.text, options)
-        .map_err(|e| yaml_error::diagnose(source, limits, &e))?;
-    if let Some(first_over) = recipe.nodes.get(limits.max_nodes) {
-        return Err(Diagnostic::error(
-            &source.path,
-            Pos::from(first_over.id.referenced),
-            "limit",
-            format!(
-                "recipe has {} nodes, more than the limit of {}",
-                recipe.nodes.len(),
-                limits.max_nodes
-            ),
-        )
-        .with_hint("raise the limit with --max-nodes if this recipe is really this large"));
-    }
-    Ok(recipe)
+    serde_saphyr::from_str_with_options(&source.text, options)
+        .map_err(|e| yaml_error::diagnose(source, limits, top, &e))
 }
 
 /// Lowercase hex of bytes.

@@ -11,14 +11,30 @@ use serde_saphyr::budget::BudgetBreach;
 use super::{Limits, Source};
 use crate::diag::{Diagnostic, Pos, did_you_mean};
 
-/// Fields that only the top level of a recipe has.
-const TOP_LEVEL_REQUIRED: [&str; 3] = ["version", "name", "nodes"];
+/// The required top-level fields of a kind of document, and the hint when one is missing.
+#[derive(Debug)]
+pub(super) struct TopLevel {
+    pub fields: &'static [&'static str],
+    pub hint: &'static str,
+}
+
+/// A recipe's: `version`, `name` and `nodes` appear nowhere else in the format.
+pub(super) const RECIPE: TopLevel = TopLevel {
+    fields: &["version", "name", "nodes"],
+    hint: "a recipe needs `version: \"1.0\"`, `name` and `nodes` at the top level",
+};
 
 const ALIAS_HINT: &str = "this looks like an alias bomb (\"billion laughs\"); recipes may use \
                           YAML aliases only within small bounds";
 
-/// Turns a parser error into one located diagnostic.
-pub(super) fn diagnose(source: &Source, limits: &Limits, err: &E) -> Diagnostic {
+/// Turns a parser error into one located diagnostic. `top` names the document's required
+/// top-level fields, when its kind is known.
+pub(super) fn diagnose(
+    source: &Source,
+    limits: &Limits,
+    top: Option<&TopLevel>,
+    err: &E,
+) -> Diagnostic {
     let err = innermost(err);
     let mut pos = err.location().map(Pos::from).unwrap_or_default();
     let field = key_before(&source.text, pos);
@@ -41,11 +57,12 @@ pub(super) fn diagnose(source: &Source, limits: &Limits, err: &E) -> Diagnostic 
             )
         }
         E::SerdeMissingField { field, .. } => {
-            let hint = if TOP_LEVEL_REQUIRED.contains(field) {
+            let hint = if let Some(top) = top.filter(|t| t.fields.contains(field)) {
                 // The parser points wherever the mapping ended; the top of the file is clearer.
                 pos = first_content_line(&source.text);
-                "a recipe needs `version: \"1.0\"`, `name` and `nodes` at the top level".into()
-            } else if *field == "id" {
+                top.hint.to_string()
+            } else if top.is_some() && *field == "id" {
+                // In a recipe only nodes have an `id`.
                 "every node needs a unique `id`, e.g. `- id: scan`".into()
             } else {
                 format!("add `{field}: ...`")
