@@ -189,7 +189,16 @@ impl Checker<'_> {
                     None => {
                         let hint = match did_you_mean(name, producers.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None => "each input must be listed under some node's `outputs`".into(),
+                            None if producers.is_empty() => {
+                                "no node declares `outputs`; list it under the producing \
+                                 node's `outputs`"
+                                    .into()
+                            }
+                            None => {
+                                let mut names: Vec<&str> = producers.keys().copied().collect();
+                                names.sort_unstable();
+                                known_list("datasets are", names.into_iter())
+                            }
                         };
                         self.error(
                             pos(input),
