@@ -94,10 +94,13 @@ pub(super) fn diagnose(
         }
         E::InvalidScalar { ty, .. } => {
             let message = match *ty {
-                "u8" | "u16" | "u32" | "u64" | "usize" => "expected a whole number (0 or more)",
-                "i8" | "i16" | "i32" | "i64" | "isize" => "expected a whole number",
-                "f32" | "f64" => "expected a number",
-                "bool" => "expected `true` or `false`",
+                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
+                    "expected a whole number (0 or more)"
+                }
+                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "expected a whole number",
+                "f32" | "f64" | "floating point" => "expected a number",
+                "bool" | "boolean" => "expected `true` or `false`",
+                "char" => "expected a single character",
                 _ => "invalid value",
             };
             ("wrong-type", prefixed(message.to_string()), None)
@@ -161,6 +164,12 @@ pub(super) fn diagnose(
                 )
             } else if message.contains("unclosed quote") {
                 Some("end the string with the same quote it starts with".to_string())
+            } else if message.contains("indent") || message.contains("block") {
+                Some(
+                    "check this line's indentation: keys of one mapping, and the `- ` of one \
+                     list, start in the same column"
+                        .to_string(),
+                )
             } else {
                 None
             };
@@ -238,14 +247,32 @@ fn plain(err: &E) -> String {
     text.trim().to_string()
 }
 
-/// The mapping key written just before `pos` on its line (`outputs` in `    outputs: x`).
+/// The mapping key whose value starts at `pos`: written just before it on its line
+/// (`outputs` in `    outputs: x`), or alone at the end of the line above, less indented
+/// (`nodes:` above a block value).
 fn key_before(source: &str, pos: Pos) -> Option<String> {
-    let line = source.lines().nth(pos.line.checked_sub(1)? as usize)?;
+    let index = usize::try_from(pos.line.checked_sub(1)?).ok()?;
+    let line = source.lines().nth(index)?;
     let before: String = line
         .chars()
         .take(pos.column.saturating_sub(1) as usize)
         .collect();
-    let before = before.trim_end().strip_suffix(':')?;
+    let before = match before.trim_end().strip_suffix(':') {
+        Some(b) => b.to_string(),
+        None if before.trim().is_empty() => {
+            let above = source
+                .lines()
+                .take(index)
+                .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .last()?;
+            let indent = above.len() - above.trim_start().len();
+            if indent >= before.len() {
+                return None;
+            }
+            above.trim_end().strip_suffix(':')?.to_string()
+        }
+        None => return None,
+    };
     let key = before
         .rsplit(|c: char| c.is_whitespace() || matches!(c, '{' | ',' | '['))
         .next()?
@@ -284,6 +311,9 @@ mod tests {
         assert_eq!(key_before(src, at(3, 24)).as_deref(), Some("max_attempts"));
         assert_eq!(key_before(src, at(4, 3)), None);
         assert_eq!(key_before(src, at(9, 1)), None);
+        let block = "nodes:\n  # a comment\n  id: a\nother: 1\n";
+        assert_eq!(key_before(block, at(3, 3)).as_deref(), Some("nodes"));
+        assert_eq!(key_before(block, at(4, 1)), None);
     }
 
     #[test]
