@@ -266,3 +266,18 @@ fn ordinary_use_of_aliases_stays_within_the_limits() {
     let out = run(secflow().arg("validate").arg(&path));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_readme_recipe_example_is_valid() {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README");
+    let start = readme.find("```yaml\n").expect("README has a yaml example") + "```yaml\n".len();
+    let len = readme[start..].find("```").expect("the example is closed");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("readme-example.yaml");
+    std::fs::write(&path, &readme[start..start + len]).expect("write example");
+    let out = run(secflow()
+        .arg("validate-recipe")
+        .arg(&path)
+        .env("SECFLOW_HOME", dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
