@@ -95,15 +95,9 @@ impl Diagnostic {
                 self.file, self.line, self.column, self.code, self.message
             );
         }
-        if let Some(text) = source.and_then(|s| source_line(s, self.line)) {
+        if let Some((shown, caret_at)) = source.and_then(|s| excerpt(s, self.line, self.column)) {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
-            let caret_at: usize = text
-                .chars()
-                .take(self.column.saturating_sub(1) as usize)
-                .map(|c| if c == '\t' { 4 } else { 1 })
-                .sum();
-            let shown = text.replace('\t', "    ");
             let _ = writeln!(out, " {gutter} | {shown}");
             let _ = writeln!(out, " {pad} | {}^", " ".repeat(caret_at));
         }
@@ -114,17 +108,41 @@ impl Diagnostic {
     }
 }
 
-/// The text of 1-based line `line`, if the file has it (long lines are cut for display).
-fn source_line(source: &str, line: u64) -> Option<&str> {
-    if line == 0 {
-        return None;
+/// Longest source excerpt shown, in chars; longer lines are cut around the column.
+const EXCERPT_WIDTH: usize = 160;
+
+/// The text of 1-based line `line` for display (tabs as four spaces, long lines cut to a
+/// window around `column` with `...` marking the cuts) and the caret's offset in it.
+fn excerpt(source: &str, line: u64, column: u64) -> Option<(String, usize)> {
+    let index = usize::try_from(line.checked_sub(1)?).ok()?;
+    let text = source.lines().nth(index)?.trim_end_matches('\r');
+    let chars: Vec<char> = text.chars().collect();
+    let at = (column.saturating_sub(1) as usize).min(chars.len());
+    let (start, end) = if chars.len() <= EXCERPT_WIDTH {
+        (0, chars.len())
+    } else {
+        let start = at.saturating_sub(EXCERPT_WIDTH / 2);
+        let end = (start + EXCERPT_WIDTH).min(chars.len());
+        (end.saturating_sub(EXCERPT_WIDTH).min(start), end)
+    };
+    let width = |c: &char| if *c == '\t' { 4 } else { 1 };
+    let mut shown = String::new();
+    let mut caret_at = 0;
+    if start > 0 {
+        shown.push_str("...");
+        caret_at += 3;
     }
-    let text = source.lines().nth(line as usize - 1)?;
-    let text = text.trim_end_matches('\r');
-    Some(match text.char_indices().nth(200) {
-        Some((cut, _)) => &text[..cut],
-        None => text,
-    })
+    caret_at += chars[start..at].iter().map(width).sum::<usize>();
+    for c in &chars[start..end] {
+        match c {
+            '\t' => shown.push_str("    "),
+            c => shown.push(*c),
+        }
+    }
+    if end < chars.len() {
+        shown.push_str("...");
+    }
+    Some((shown, caret_at))
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
@@ -144,21 +162,28 @@ pub fn did_you_mean<'a>(
             (d, c)
         })
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
+        // Ties go to the alphabetically first name, so the hint never depends on hash order.
+        .min_by_key(|&(d, c)| (d, c))
         .map(|(_, c)| c)
 }
 
-/// Levenshtein distance over chars.
+/// Edit distance over chars where a swap of two neighbours counts as one edit
+/// (optimal string alignment), so `biuld` is one typo away from `build`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
     let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for i in 0..a.len() {
         let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
+        for j in 0..b.len() {
+            let cost = usize::from(a[i] != b[j]);
             cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                cur[j + 1] = cur[j + 1].min(before[j - 1] + 1);
+            }
         }
-        prev = cur;
+        before = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }
@@ -173,6 +198,8 @@ mod tests {
         assert_eq!(did_you_mean("depends-on", fields), Some("depends_on"));
         assert_eq!(did_you_mean("ouputs", fields), Some("outputs"));
         assert_eq!(did_you_mean("banana", fields), None);
+        assert_eq!(did_you_mean("biuld", ["build", "test"]), Some("build"));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
@@ -184,5 +211,20 @@ mod tests {
             text,
             "r.yaml:2:3: error[x]: bad\n 2 |   b: 2\n   |   ^\nhelp: fix it\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_column() {
+        let line = format!("k: [{}]", "x, ".repeat(1000));
+        let (shown, caret) = excerpt(&line, 1, 2000).expect("line 1 exists");
+        assert!(shown.starts_with("...") && shown.ends_with("..."));
+        assert_eq!(shown.chars().count(), EXCERPT_WIDTH + 6);
+        let picked: String = shown.chars().skip(caret).take(1).collect();
+        let want: String = line.chars().skip(1999).take(1).collect();
+        assert_eq!(picked, want);
+        let (short, caret) = excerpt("\tab: 1", 1, 2).expect("line 1 exists");
+        assert_eq!((short.as_str(), caret), ("    ab: 1", 4));
+        assert_eq!(excerpt("a", 3, 1), None);
+        assert_eq!(excerpt("a", 0, 1), None);
     }
 }

@@ -75,7 +75,7 @@ impl Checker<'_> {
         }
         if raw.nodes.is_empty() {
             self.error(
-                pos(&raw.name),
+                key_pos(&self.source.text, "nodes").unwrap_or(pos(&raw.name)),
                 "no-nodes",
                 "recipe declares no nodes".into(),
                 Some("add at least one entry under `nodes:`".into()),
@@ -193,7 +193,16 @@ impl Checker<'_> {
                     None => {
                         let hint = match did_you_mean(name, producers.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
-                            None => "each input must be listed under some node's `outputs`".into(),
+                            None if producers.is_empty() => {
+                                "no node declares `outputs`; list it under the producing \
+                                 node's `outputs`"
+                                    .into()
+                            }
+                            None => {
+                                let mut names: Vec<&str> = producers.keys().copied().collect();
+                                names.sort_unstable();
+                                known_list("datasets are", names.into_iter())
+                            }
                         };
                         self.error(
                             pos(input),
@@ -208,13 +217,18 @@ impl Checker<'_> {
                 match raw.nodes.iter().position(|n| n.id.value == dep.value) {
                     Some(d) => deps.push(d),
                     None => {
-                        let hint = did_you_mean(&dep.value, ids.keys().copied())
-                            .map(|s| format!("did you mean `{s}`?"));
+                        let hint = match did_you_mean(&dep.value, ids.keys().copied()) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => known_list(
+                                "nodes are",
+                                raw.nodes.iter().map(|n| n.id.value.as_str()),
+                            ),
+                        };
                         self.error(
                             pos(dep),
                             "unknown-dependency",
                             format!("`depends_on` names unknown node `{}`", dep.value),
-                            hint,
+                            Some(hint),
                         );
                     }
                 }
@@ -271,10 +285,11 @@ impl Checker<'_> {
                 at,
                 "cycle",
                 format!("dependency cycle: {}", names.join(" -> ")),
-                Some(format!(
-                    "`a -> b` means `a` needs `b`; break the cycle at one of: {}",
-                    names[..names.len() - 1].join(", ")
-                )),
+                Some(
+                    "each arrow points to a node the previous one waits for (through `inputs` \
+                     or `depends_on`); remove one of these edges"
+                        .into(),
+                ),
             );
         }
 
@@ -395,7 +410,9 @@ impl Checker<'_> {
                 None
             }
             (_, run, command) => {
-                if let Some(extra) = run.as_ref().map(pos).or(command.as_ref().map(pos)) {
+                let extra = run.as_ref().map(pos).or(command.as_ref().map(pos));
+                // An unknown type is already reported; `run` there is no second mistake.
+                if let (Some(extra), Some(_)) = (extra, plugin) {
                     self.error(
                         extra,
                         "plugin-command",
@@ -434,7 +451,7 @@ impl Checker<'_> {
                 pos(span),
                 "bad-duration",
                 "`timeout` must be greater than zero".into(),
-                None,
+                Some("leave `timeout` out for no time limit".into()),
             );
         }
         let kill_grace = self
@@ -750,7 +767,10 @@ impl Scope<'_> {
             Namespace::Config if in_config => {
                 return Some((
                     format!("`{{{{ {r} }}}}`: config values cannot reference config"),
-                    None,
+                    Some(
+                        "write the value itself; `{{ config.X }}` is for `run` and `command`"
+                            .into(),
+                    ),
                 ));
             }
             Namespace::Config => (
@@ -775,10 +795,13 @@ impl Scope<'_> {
         }
         let hint = match did_you_mean(&r.key, known.iter().map(String::as_str)) {
             Some(s) => format!("did you mean `{s}`?"),
-            None if known.is_empty() => format!(
-                "this node has no {}s",
-                r.namespace.as_str().trim_end_matches('s')
-            ),
+            None if known.is_empty() => match r.namespace {
+                Namespace::Vars => "the recipe has no `vars`; declare `vars: { NAME: value }` \
+                                    at the top level or pass `--var NAME=value`"
+                    .into(),
+                Namespace::Config => "this node has no `config`".into(),
+                ns => format!("this node has no `{}`", ns.as_str()),
+            },
             None => format!("expected one of: {}", known.join(", ")),
         };
         Some((format!("`{{{{ {r} }}}}` names no {what}"), Some(hint)))
@@ -806,6 +829,35 @@ impl Scope<'_> {
             || dataset_var("SECFLOW_OUTPUT_", &self.node.outputs)
             || (!self.env_clear && std::env::var_os(key).is_some())
     }
+}
+
+/// "nodes are: a, b, c" (at most ten names), for hints.
+fn known_list<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    let shown = names
+        .iter()
+        .take(10)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = names.len().saturating_sub(10);
+    if more > 0 {
+        format!("{what}: {shown} (and {more} more)")
+    } else {
+        format!("{what}: {shown}")
+    }
+}
+
+/// Where a top-level `key:` is written, column 1.
+fn key_pos(source: &str, key: &str) -> Option<Pos> {
+    let line = source.lines().position(|l| {
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    })?;
+    Some(Pos {
+        line: line as u64 + 1,
+        column: 1,
+    })
 }
 
 fn pos<T>(s: &Spanned<T>) -> Pos {

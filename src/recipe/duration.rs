@@ -10,6 +10,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("empty duration".into());
     }
     if let Ok(secs) = text.parse::<f64>() {
+        if secs < 0.0 {
+            return Err(format!("`{text}` is negative"));
+        }
         return seconds(secs).ok_or_else(|| format!("`{text}` is not a duration"));
     }
     let mut total = 0f64;

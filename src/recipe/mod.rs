@@ -8,13 +8,14 @@
 
 mod duration;
 mod types;
+mod yaml_error;
 
 use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::diag::{Diagnostic, Pos, did_you_mean};
+use crate::diag::{Diagnostic, Pos};
 pub use duration::parse_duration;
 pub use types::*;
 
@@ -78,15 +79,42 @@ pub fn read_source(path: &Path, limits: &Limits) -> Result<Source, Diagnostic> {
     let sha256 = hex(&Sha256::digest(&bytes));
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        fail(
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        // `before` is valid UTF-8, so counting chars is exact.
+        let column = String::from_utf8_lossy(&before[line_start..])
+            .chars()
+            .count() as u64
+            + 1;
+        Diagnostic::error(
+            &shown,
+            Pos { line, column },
             "not-utf8",
-            format!("file is not valid UTF-8 (invalid byte at offset {at})"),
+            format!(
+                "file is not valid UTF-8 (invalid byte 0x{:02x} at offset {at})",
+                e.as_bytes()[at]
+            ),
         )
+        .with_hint("save the recipe as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")
     })?;
     if text.trim().is_empty() {
         return Err(fail(
             "empty",
             "file is empty; a recipe needs `version`, `name` and `nodes`".into(),
+        ));
+    }
+    let only_comments = text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    });
+    if only_comments {
+        return Err(fail(
+            "empty",
+            "file holds only comments; a recipe needs `version`, `name` and `nodes`".into(),
         ));
     }
     Ok(Source {
@@ -109,11 +137,11 @@ fn too_large(file: &str, size: u64, max: u64) -> Diagnostic {
 /// Parses a recipe's YAML into the raw model. Stops at the first syntax, type or
 /// unknown-field error (serde cannot go on past one).
 pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> {
-    let recipe: RawRecipe = parse_yaml(source, limits)?;
-    if recipe.nodes.len() > limits.max_nodes {
+    let recipe: RawRecipe = parse_document(source, limits, Some(&yaml_error::RECIPE))?;
+    if let Some(first_over) = recipe.nodes.get(limits.max_nodes) {
         return Err(Diagnostic::error(
             &source.path,
-            Pos::default(),
+            Pos::from(first_over.id.referenced),
             "limit",
             format!(
                 "recipe has {} nodes, more than the limit of {}",
@@ -121,7 +149,7 @@ pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> 
                 limits.max_nodes
             ),
         )
-        .with_hint("raise the limit with --max-nodes"));
+        .with_hint("raise the limit with --max-nodes if this recipe is really this large"));
     }
     Ok(recipe)
 }
@@ -132,6 +160,14 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     source: &Source,
     limits: &Limits,
 ) -> Result<T, Diagnostic> {
+    parse_document(source, limits, None)
+}
+
+fn parse_document<T: serde::de::DeserializeOwned>(
+    source: &Source,
+    limits: &Limits,
+    top: Option<&yaml_error::TopLevel>,
+) -> Result<T, Diagnostic> {
     let mut options = serde_saphyr::Options::default();
     options.with_snippet = false;
     let mut budget = serde_saphyr::Budget::default();
@@ -139,76 +175,17 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     // Scale the event budget with the node limit: ~40 YAML events a node is generous.
     budget.max_events = budget.max_events.max(limits.max_nodes.saturating_mul(40));
     budget.max_nodes = budget.max_nodes.max(limits.max_nodes.saturating_mul(20));
+    // Aliases: anchors may hold 20 000 events in all (a thousand 20-line anchors), aliases
+    // replay 100 000; a "billion laughs" hits these bounds within ~20 ms and ~8 MB.
+    budget.max_recorded_anchor_events = 20_000;
+    budget.max_recorded_anchor_bytes = 4 * 1024 * 1024;
+    // The alias/anchor ratio heuristic refuses one `&common` anchor used by 100 nodes, an
+    // ordinary recipe; the bounds above limit what aliases can cost, which is what matters.
+    budget.enforce_alias_anchor_ratio = false;
     options.budget = Some(budget);
+    options.alias_limits.max_total_replayed_events = 100_000;
     serde_saphyr::from_str_with_options(&source.text, options)
-        .map_err(|e| yaml_error(&source.path, &e))
-}
-
-/// Turns a parser error into a diagnostic with a code and, where possible, a hint.
-fn yaml_error(file: &str, err: &serde_saphyr::Error) -> Diagnostic {
-    use serde_saphyr::Error as E;
-    let err = err.without_snippet();
-    let pos = err.location().map(Pos::from).unwrap_or_default();
-    let (code, message, hint) = match err {
-        E::SerdeUnknownField {
-            field, expected, ..
-        } => {
-            let hint = match did_you_mean(field, expected.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("expected one of: {}", expected.join(", ")),
-            };
-            (
-                "unknown-field",
-                format!("unknown field `{field}`"),
-                Some(hint),
-            )
-        }
-        E::SerdeMissingField { field, .. } => (
-            "missing-field",
-            format!("missing required field `{field}`"),
-            None,
-        ),
-        E::SerdeInvalidType { .. }
-        | E::SerdeInvalidValue { .. }
-        | E::SerdeInvalidLength { .. }
-        | E::InvalidScalar { .. }
-        | E::InvalidBooleanStrict { .. }
-        | E::NullIntoString { .. }
-        | E::Unexpected { .. }
-        | E::UnexpectedValueForUnit { .. } => ("wrong-type", strip_location(err), None),
-        E::Budget { .. }
-        | E::AliasReplayLimitExceeded { .. }
-        | E::AliasExpansionLimitExceeded { .. }
-        | E::AliasReplayStackDepthExceeded { .. }
-        | E::AliasReplayCounterOverflow { .. } => (
-            "limit",
-            strip_location(err),
-            Some(
-                "recipes are refused when YAML aliases or nesting expand beyond safe bounds".into(),
-            ),
-        ),
-        E::DuplicateMappingKey { .. } => ("duplicate-key", strip_location(err), None),
-        _ => ("yaml-syntax", strip_location(err), None),
-    };
-    let d = Diagnostic::error(file, pos, code, message);
-    match hint {
-        Some(h) => d.with_hint(h),
-        None => d,
-    }
-}
-
-/// The parser's message without its own "at line X column Y" decoration.
-fn strip_location(err: &serde_saphyr::Error) -> String {
-    let text = err.to_string();
-    let text = match text.find(" at line ") {
-        Some(i) => &text[..i],
-        None => text.as_str(),
-    };
-    let text = match text.split_once(": ") {
-        Some((head, rest)) if head.starts_with("line ") => rest,
-        _ => text,
-    };
-    text.trim().to_string()
+        .map_err(|e| yaml_error::diagnose(source, limits, top, &e))
 }
 
 /// Lowercase hex of bytes.
