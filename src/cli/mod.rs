@@ -2,6 +2,7 @@
 //! generated from it), one file per command, and the one place errors become exit codes.
 
 mod completions;
+mod runs;
 mod schema;
 mod validate;
 
@@ -28,6 +29,8 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// The history of recorded runs: list, show, prune.
+    Runs(runs::RunsArgs),
 }
 
 /// Output format of commands that print data.
@@ -113,5 +116,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::ValidateRecipe(args) => validate::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Runs(args) => runs::run(&args),
     }
 }

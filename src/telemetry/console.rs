@@ -1,0 +1,781 @@
+//! The console sink: what a person watching `run-workflow` sees, on stderr.
+//!
+//! On a terminal (or with `--progress always`) an indicatif display: an overall bar of nodes
+//! done out of the total and one line per running node with its elapsed time; otherwise one
+//! plain line per node event (`[  1.23s] scan: succeeded (attempt 1, 812 ms, findings 12)`).
+//! At the end a table of every node (status, attempts, duration, CPU, peak RSS, findings) and,
+//! for each failed node, the last lines of its stderr with the log file's path.
+//!
+//! Guarantees: writes only to its own writer (stderr in the product), never to stdout and
+//! never into the run's log records; colour only when the writer is a terminal and `NO_COLOR`
+//! is unset; values of declared secrets are masked in everything it prints; write errors
+//! (a closed stderr) are ignored rather than failing the run.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use comfy_table::{Cell, CellAlignment, Color, Table};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+
+use super::format::{self, Colour, Paint};
+use crate::engine::{Event, Level, RunContext, Sink};
+use crate::store::{AttemptRecord, NodeStatus, RunRecord};
+
+/// Lines of a failed node's stderr shown at the end.
+pub const STDERR_TAIL_LINES: usize = 20;
+/// Running nodes shown as their own line in the progress display; more are counted.
+const MAX_NODE_LINES: usize = 8;
+
+/// When to draw the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Plain lines only.
+    Never,
+    /// A progress display when stderr is a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    /// A progress display even when stderr is not a terminal.
+    Always,
+}
+
+/// What the console shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    pub progress: ProgressMode,
+    /// Only failures: no progress, no per-node lines for successes, no summary table.
+    pub quiet: bool,
+    /// Colour allowed at all; it is still used only on a terminal without `NO_COLOR`.
+    pub colour: bool,
+    /// Debug mode: queued/attempt lines, debug messages, a failing node's config and inputs.
+    pub debug: bool,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        ConsoleOptions {
+            progress: ProgressMode::Auto,
+            quiet: false,
+            colour: true,
+            debug: false,
+        }
+    }
+}
+
+type Out = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// The console sink. Build it with [`ConsoleSink::stderr`] in the product and
+/// [`ConsoleSink::to_writer`] in tests.
+pub struct ConsoleSink {
+    options: ConsoleOptions,
+    out: Out,
+    paint: Paint,
+    /// Draw a progress display (decided at construction from the mode and the terminal).
+    progress: bool,
+    /// Whether `out` is stderr itself (indicatif then measures the real terminal).
+    is_stderr_tty: bool,
+    display: Option<Display>,
+    nodes: Vec<NodeView>,
+    done: u64,
+    failed: u64,
+}
+
+#[derive(Default)]
+struct NodeView {
+    last: Option<AttemptRecord>,
+    bar: Option<ProgressBar>,
+}
+
+struct Display {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    node_style: ProgressStyle,
+    running: usize,
+}
+
+impl ConsoleSink {
+    /// The console on this process's stderr: progress and colour only if it is a terminal
+    /// (progress also with [`ProgressMode::Always`]).
+    pub fn stderr(options: ConsoleOptions) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let mut sink = Self::build(options, Box::new(std::io::stderr()), tty);
+        sink.is_stderr_tty = tty;
+        sink
+    }
+
+    /// The console on any writer, taken as not a terminal: no colour, plain lines unless
+    /// `progress` is [`ProgressMode::Always`].
+    pub fn to_writer(options: ConsoleOptions, out: Box<dyn Write + Send>) -> Self {
+        Self::build(options, out, false)
+    }
+
+    fn build(options: ConsoleOptions, out: Box<dyn Write + Send>, tty: bool) -> Self {
+        let progress = !options.quiet
+            && match options.progress {
+                ProgressMode::Never => false,
+                ProgressMode::Auto => tty,
+                ProgressMode::Always => true,
+            };
+        ConsoleSink {
+            options,
+            out: Arc::new(Mutex::new(out)),
+            paint: Paint::new(options.colour && format::colour_enabled(tty)),
+            progress,
+            is_stderr_tty: false,
+            display: None,
+            nodes: Vec::new(),
+            done: 0,
+            failed: 0,
+        }
+    }
+
+    fn init(&mut self, ctx: &RunContext) {
+        if self.nodes.len() != ctx.plan.nodes.len() {
+            self.nodes = (0..ctx.plan.nodes.len())
+                .map(|_| NodeView::default())
+                .collect();
+        }
+        if self.progress && self.display.is_none() {
+            self.display = Some(self.new_display(ctx.plan.nodes.len() as u64));
+        }
+    }
+
+    fn new_display(&self, total: u64) -> Display {
+        let target = if self.is_stderr_tty {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::term_like_with_hz(Box::new(WriterTerm(self.out.clone())), 10)
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let (bar, spin) = if self.paint.enabled {
+            ("{bar:30.cyan/blue}", "{spinner:.green}")
+        } else {
+            ("{bar:30}", "{spinner}")
+        };
+        let overall_style = ProgressStyle::with_template(&format!(
+            "{spin} [{{secs}}] {bar} {{pos}}/{{len}} nodes {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("secs", secs_key)
+        .progress_chars("=> ");
+        let node_style =
+            ProgressStyle::with_template(&format!("  {spin} {{prefix}} {{msg}} {{secs}}"))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .with_key("secs", secs_key);
+        let overall = multi.add(ProgressBar::new(total).with_style(overall_style));
+        overall.enable_steady_tick(Duration::from_millis(100));
+        Display {
+            multi,
+            overall,
+            node_style,
+            running: 0,
+        }
+    }
+
+    /// Prints one line above the progress display, or plainly.
+    fn line(&self, text: &str) {
+        match &self.display {
+            Some(d) => {
+                let _ = d.multi.println(text);
+            }
+            None => {
+                if let Ok(mut out) = self.out.lock() {
+                    let _ = writeln!(out, "{text}");
+                    let _ = out.flush();
+                }
+            }
+        }
+    }
+
+    fn node_line(&self, ctx: &RunContext, node: usize, at: SystemTime, what: &str) {
+        let id = ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str());
+        let text = format!(
+            "{} {}: {what}",
+            self.paint
+                .paint(Colour::Dim, &format::elapsed_prefix(since(ctx, at))),
+            self.paint.paint(Colour::Bold, id)
+        );
+        self.line(&mask(ctx, &text));
+    }
+
+    fn update_overall(&self) {
+        if let Some(d) = &self.display {
+            d.overall.set_position(self.done);
+            let hidden = d.running.saturating_sub(MAX_NODE_LINES);
+            let mut msg = format!("({} running", d.running);
+            if hidden > 0 {
+                let _ = write!(msg, ", {hidden} not shown");
+            }
+            if self.failed > 0 {
+                let _ = write!(msg, ", {} failed", self.failed);
+            }
+            msg.push(')');
+            d.overall.set_message(msg);
+        }
+    }
+
+    fn on_attempt_started(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        attempt: u32,
+        extra: String,
+        at: SystemTime,
+    ) {
+        let max = ctx.plan.nodes.get(node).map_or(1, |n| n.retry.max_attempts);
+        let of = if max > 1 {
+            format!(" of {max}")
+        } else {
+            String::new()
+        };
+        if let Some(d) = &mut self.display {
+            d.running += 1;
+            if d.running <= MAX_NODE_LINES
+                && let (Some(view), Some(plan_node)) =
+                    (self.nodes.get_mut(node), ctx.plan.nodes.get(node))
+            {
+                let bar = d.multi.add(
+                    ProgressBar::new_spinner()
+                        .with_style(d.node_style.clone())
+                        .with_prefix(plan_node.id.clone())
+                        .with_message(format!("(attempt {attempt}{of})")),
+                );
+                bar.enable_steady_tick(Duration::from_millis(100));
+                view.bar = Some(bar);
+            }
+            self.update_overall();
+        } else if !self.options.quiet {
+            let what = format!("started (attempt {attempt}{of}{extra})");
+            self.node_line(ctx, node, at, &what);
+        }
+    }
+
+    fn on_node_finished(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        status: NodeStatus,
+        reason: Option<&str>,
+        findings: u64,
+        at: SystemTime,
+    ) {
+        self.done += 1;
+        let bad = matches!(status, NodeStatus::Failed | NodeStatus::TimedOut);
+        if bad {
+            self.failed += 1;
+        }
+        let last = self.nodes.get_mut(node).and_then(|view| {
+            if let Some(bar) = view.bar.take() {
+                bar.finish_and_clear();
+            }
+            view.last.clone()
+        });
+        if let Some(d) = &mut self.display
+            && last.is_some()
+        {
+            d.running = d.running.saturating_sub(1);
+        }
+        self.update_overall();
+        if self.options.quiet && !bad {
+            return;
+        }
+        let what = finished_text(self.paint, status, last.as_ref(), reason, findings);
+        self.node_line(ctx, node, at, &what);
+    }
+
+    fn stop_display(&mut self) {
+        if let Some(d) = self.display.take() {
+            for view in &mut self.nodes {
+                if let Some(bar) = view.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            d.overall.finish_and_clear();
+            let _ = d.multi.clear();
+        }
+    }
+
+    fn write_block(&self, text: &str) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Sink for ConsoleSink {
+    fn event(&mut self, ctx: &RunContext, event: &Event) {
+        self.init(ctx);
+        let quiet = self.options.quiet;
+        let debug = self.options.debug;
+        match event {
+            Event::RunStarted { at } => {
+                if !quiet {
+                    let text = format!(
+                        "{} run {} started: {} ({} nodes, concurrency {}, executor {})",
+                        format::elapsed_prefix(since(ctx, *at)),
+                        ctx.run_id,
+                        ctx.plan.name,
+                        ctx.plan.nodes.len(),
+                        ctx.concurrency,
+                        ctx.executor
+                    );
+                    self.line(&mask(ctx, &text));
+                }
+            }
+            Event::NodeQueued { node, attempt, at } => {
+                if debug {
+                    self.node_line(ctx, *node, *at, &format!("queued (attempt {attempt})"));
+                }
+            }
+            Event::AttemptStarted {
+                node,
+                attempt,
+                pid,
+                executor_job_id,
+                at,
+                ..
+            } => {
+                let mut extra = String::new();
+                if let Some(pid) = pid {
+                    let _ = write!(extra, ", pid {pid}");
+                }
+                if let Some(job) = executor_job_id {
+                    let _ = write!(extra, ", job {job}");
+                }
+                self.on_attempt_started(ctx, *node, *attempt, extra, *at);
+            }
+            Event::AttemptFinished { node, record, at } => {
+                if let Some(view) = self.nodes.get_mut(*node) {
+                    view.last = Some(record.clone());
+                }
+                if debug {
+                    let what = format!(
+                        "attempt {} {} ({})",
+                        record.attempt,
+                        self.paint.status(record.status.as_str()),
+                        attempt_figures(record)
+                    );
+                    self.node_line(ctx, *node, *at, &what);
+                }
+            }
+            Event::NodeRetrying {
+                node,
+                next_attempt,
+                delay,
+                error,
+                at,
+            } => {
+                if !quiet {
+                    let max = ctx
+                        .plan
+                        .nodes
+                        .get(*node)
+                        .map_or(1, |n| n.retry.max_attempts);
+                    let what = format!(
+                        "attempt {} {}: {error}; retrying in {} (attempt {next_attempt} of {max})",
+                        next_attempt.saturating_sub(1),
+                        self.paint.status("failed"),
+                        format::duration(*delay)
+                    );
+                    self.node_line(ctx, *node, *at, &what);
+                }
+            }
+            Event::NodeFinished {
+                node,
+                status,
+                reason,
+                findings_count,
+                at,
+            } => {
+                self.on_node_finished(ctx, *node, *status, reason.as_deref(), *findings_count, *at);
+            }
+            Event::Message {
+                level,
+                node,
+                text,
+                at,
+            } => {
+                let shown = match level {
+                    Level::Trace | Level::Debug => debug,
+                    Level::Info => !quiet,
+                    Level::Warn | Level::Error => true,
+                };
+                if shown {
+                    let tag = match level {
+                        Level::Error => self.paint.paint(Colour::Red, "error: "),
+                        Level::Warn => self.paint.paint(Colour::Yellow, "warning: "),
+                        Level::Debug | Level::Trace => self.paint.paint(Colour::Dim, "debug: "),
+                        Level::Info => String::new(),
+                    };
+                    match node {
+                        Some(n) => self.node_line(ctx, *n, *at, &format!("{tag}{text}")),
+                        None => {
+                            let prefix = format::elapsed_prefix(since(ctx, *at));
+                            self.line(&mask(ctx, &format!("{prefix} {tag}{text}")));
+                        }
+                    }
+                }
+            }
+            Event::RunFinished { .. } => self.stop_display(),
+        }
+    }
+
+    fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+        self.stop_display();
+        let mut text = String::new();
+        if !self.options.quiet {
+            let _ = writeln!(text, "\n{}", node_table(record, self.paint));
+            let _ = writeln!(text, "{}", run_summary_line(record, self.paint));
+            let _ = writeln!(text, "records: {}", ctx.run_dir.display());
+        }
+        for node in &record.nodes {
+            if matches!(node.status, NodeStatus::Failed | NodeStatus::TimedOut) {
+                text.push_str(&failure_report(ctx, node, self.paint, self.options.debug));
+            }
+        }
+        self.write_block(&mask(ctx, &text));
+        Ok(())
+    }
+}
+
+/// The text after `node:` for a node's final status.
+fn finished_text(
+    paint: Paint,
+    status: NodeStatus,
+    last: Option<&AttemptRecord>,
+    reason: Option<&str>,
+    findings: u64,
+) -> String {
+    let word = paint.status(status.as_str());
+    let mut parts = Vec::new();
+    if let Some(rec) = last {
+        if !matches!(status, NodeStatus::Skipped | NodeStatus::Cached) {
+            parts.push(format!("attempt {}", rec.attempt));
+            if let Some(ms) = rec.duration_ms {
+                parts.push(format::duration_ms(ms));
+            }
+        }
+        if !status.is_success() {
+            match (rec.exit_code, rec.signal) {
+                (_, Some(sig)) => parts.push(format!("signal {sig}")),
+                (Some(code), None) if code != 0 => parts.push(format!("exit {code}")),
+                _ => {}
+            }
+        }
+    }
+    if findings > 0 {
+        parts.push(format!("findings {findings}"));
+    }
+    let mut text = word;
+    if !parts.is_empty() {
+        let _ = write!(text, " ({})", parts.join(", "));
+    }
+    if let Some(reason) = reason {
+        let _ = write!(text, ": {reason}");
+    }
+    text
+}
+
+fn attempt_figures(rec: &AttemptRecord) -> String {
+    let mut parts = Vec::new();
+    match (rec.exit_code, rec.signal) {
+        (_, Some(sig)) => parts.push(format!("signal {sig}")),
+        (Some(code), None) => parts.push(format!("exit {code}")),
+        _ => {}
+    }
+    if let Some(ms) = rec.duration_ms {
+        parts.push(format::duration_ms(ms));
+    }
+    if let Some(err) = &rec.error {
+        parts.push(err.clone());
+    }
+    parts.join(", ")
+}
+
+/// The per-node table shown at the end of a run and by `runs show`.
+pub fn node_table(record: &RunRecord, paint: Paint) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS)
+        .force_no_tty();
+    if paint.enabled {
+        table.enforce_styling();
+    }
+    table.set_header(vec![
+        "node", "status", "attempts", "duration", "CPU", "peak RSS", "findings",
+    ]);
+    for node in &record.nodes {
+        let sum = |f: fn(&AttemptRecord) -> Option<u64>| -> Option<u64> {
+            node.attempts.iter().filter_map(f).reduce(|a, b| a + b)
+        };
+        let duration = sum(|a| a.duration_ms);
+        let cpu = sum(|a| Some(a.cpu_user_ms? + a.cpu_system_ms.unwrap_or(0)));
+        let rss = node.attempts.iter().filter_map(|a| a.peak_rss_bytes).max();
+        let mut status = Cell::new(node.status.as_str());
+        if paint.enabled
+            && let Some(c) = format::status_colour(node.status.as_str())
+        {
+            status = status.fg(comfy_colour(c));
+        }
+        let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+        let dash = || "-".to_string();
+        table.add_row(vec![
+            Cell::new(&node.node_id),
+            status,
+            right(node.attempts.len().to_string()),
+            right(duration.map_or_else(dash, format::duration_ms)),
+            right(cpu.map_or_else(dash, format::duration_ms)),
+            right(rss.map_or_else(dash, format::bytes)),
+            right(node.findings_count.to_string()),
+        ]);
+    }
+    table
+}
+
+/// comfy-table's colour for a [`Colour`].
+pub fn comfy_colour(c: Colour) -> Color {
+    match c {
+        Colour::Red => Color::Red,
+        Colour::Green => Color::Green,
+        Colour::Yellow => Color::Yellow,
+        Colour::Blue => Color::Blue,
+        Colour::Magenta => Color::Magenta,
+        Colour::Cyan => Color::Cyan,
+        Colour::Bold | Colour::Dim => Color::Reset,
+    }
+}
+
+/// `run 01J… failed in 3.4 s: 2 succeeded, 1 failed, 1 skipped; 12 findings`.
+pub fn run_summary_line(record: &RunRecord, paint: Paint) -> String {
+    let c = &record.counts;
+    let parts: Vec<String> = [
+        ("succeeded", c.succeeded),
+        ("cached", c.cached),
+        ("failed", c.failed),
+        ("timed out", c.timed_out),
+        ("skipped", c.skipped),
+        ("cancelled", c.cancelled),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(word, n)| format!("{n} {word}"))
+    .collect();
+    let took = record
+        .duration_ms
+        .map_or_else(String::new, |ms| format!(" in {}", format::duration_ms(ms)));
+    let counts = if parts.is_empty() {
+        "no nodes finished".to_string()
+    } else {
+        parts.join(", ")
+    };
+    format!(
+        "run {} {}{took}: {counts}; {} findings",
+        record.run_id,
+        paint.status(record.status.as_str()),
+        record.findings_count
+    )
+}
+
+/// The block printed for a failed node: reason, the stderr log's path and its last lines;
+/// in debug mode also the node's config (sensitive keys masked) and inputs.
+fn failure_report(
+    ctx: &RunContext,
+    node: &crate::store::NodeRecord,
+    paint: Paint,
+    debug: bool,
+) -> String {
+    let mut text = String::new();
+    let last = node.attempts.last();
+    let mut head = format!(
+        "\n{} {}",
+        paint.paint(Colour::Bold, &node.node_id),
+        paint.status(node.status.as_str())
+    );
+    if let Some(rec) = last {
+        let _ = write!(head, " ({})", attempt_figures(rec));
+    }
+    if let Some(reason) = &node.reason {
+        let _ = write!(head, ": {reason}");
+    }
+    let _ = writeln!(text, "{head}");
+    if debug
+        && let Some(plan_node) = ctx
+            .plan
+            .node_index(&node.node_id)
+            .map(|i| &ctx.plan.nodes[i])
+    {
+        let config = serde_json::Value::Object(
+            plan_node
+                .config
+                .iter()
+                .map(|(k, v)| (k.clone(), redact_config(k, v)))
+                .collect(),
+        );
+        let _ = writeln!(text, "  config: {config}");
+        if !plan_node.inputs.is_empty() {
+            let _ = writeln!(text, "  inputs: {}", plan_node.inputs.join(", "));
+        }
+    }
+    let Some(rec) = last else {
+        return text;
+    };
+    let path = stderr_path(&ctx.run_dir, &node.node_id, rec.attempt);
+    match tail_lines(&path, STDERR_TAIL_LINES) {
+        Ok(lines) if lines.is_empty() => {
+            let _ = writeln!(text, "  stderr: {} (empty)", path.display());
+        }
+        Ok(lines) => {
+            let _ = writeln!(
+                text,
+                "  stderr: {} (last {} lines)",
+                path.display(),
+                lines.len()
+            );
+            for line in lines {
+                let _ = writeln!(text, "  {} {line}", paint.paint(Colour::Dim, "|"));
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(text, "  stderr: {} (unreadable: {e})", path.display());
+        }
+    }
+    text
+}
+
+/// `<run_dir>/nodes/<id>/<attempt>/stderr.log`.
+pub fn stderr_path(run_dir: &Path, node_id: &str, attempt: u32) -> PathBuf {
+    run_dir
+        .join("nodes")
+        .join(node_id)
+        .join(attempt.to_string())
+        .join("stderr.log")
+}
+
+/// The last `n` lines of a file, reading at most its last 64 KiB (a node that printed
+/// gigabytes costs nothing more). Invalid UTF-8 is replaced.
+pub fn tail_lines(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
+    const WINDOW: u64 = 64 * 1024;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(WINDOW);
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    file.take(WINDOW).read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // cut mid-line
+    }
+    let from = lines.len().saturating_sub(n);
+    Ok(lines[from..].iter().map(|l| l.to_string()).collect())
+}
+
+/// Masks config values whose key names a credential, at any depth.
+fn redact_config(key: &str, value: &serde_json::Value) -> serde_json::Value {
+    const SENSITIVE: [&str; 5] = ["password", "token", "secret", "api_key", "authorization"];
+    let lower = key.to_ascii_lowercase();
+    if SENSITIVE.iter().any(|s| lower.contains(s)) {
+        return serde_json::Value::String("[REDACTED]".into());
+    }
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), redact_config(k, v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(|v| redact_config("", v)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Replaces every declared secret's value with `[REDACTED]`.
+fn mask(ctx: &RunContext, text: &str) -> String {
+    let mut out = text.to_string();
+    for secret in ctx.secret_values.iter().filter(|s| !s.is_empty()) {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "[REDACTED]");
+        }
+    }
+    out
+}
+
+fn since(ctx: &RunContext, at: SystemTime) -> Duration {
+    at.duration_since(ctx.started_at).unwrap_or_default()
+}
+
+fn secs_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
+}
+
+/// Lets indicatif draw into the sink's writer (`--progress always` without a terminal).
+struct WriterTerm(Out);
+
+impl std::fmt::Debug for WriterTerm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterTerm")
+    }
+}
+
+impl WriterTerm {
+    fn put(&self, s: &str) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut out) => out.write_all(s.as_bytes()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl TermLike for WriterTerm {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        if n > 0 {
+            self.put(&format!("\x1b[{n}A"))
+        } else {
+            Ok(())
+        }
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        if n > 0 {
+            self.put(&format!("\x1b[{n}B"))
+        } else {
+            Ok(())
+        }
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        if n > 0 {
+            self.put(&format!("\x1b[{n}C"))
+        } else {
+            Ok(())
+        }
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        if n > 0 {
+            self.put(&format!("\x1b[{n}D"))
+        } else {
+            Ok(())
+        }
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.put(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut out) => out.flush(),
+            Err(_) => Ok(()),
+        }
+    }
+}
