@@ -85,6 +85,8 @@ pub struct ConsoleSink {
 #[derive(Default)]
 struct NodeView {
     last: Option<AttemptRecord>,
+    /// An attempt is running (counted in `Display::running`).
+    running: bool,
     bar: Option<ProgressBar>,
 }
 
@@ -92,7 +94,10 @@ struct Display {
     multi: MultiProgress,
     overall: ProgressBar,
     node_style: ProgressStyle,
+    /// Attempts running now.
     running: usize,
+    /// Of those, the ones with a line of their own.
+    shown: usize,
 }
 
 impl ConsoleSink {
@@ -171,6 +176,7 @@ impl ConsoleSink {
             overall,
             node_style,
             running: 0,
+            shown: 0,
         }
     }
 
@@ -203,7 +209,7 @@ impl ConsoleSink {
     fn update_overall(&self) {
         if let Some(d) = &self.display {
             d.overall.set_position(self.done);
-            let hidden = d.running.saturating_sub(MAX_NODE_LINES);
+            let hidden = d.running.saturating_sub(d.shown);
             let mut msg = format!("({} running", d.running);
             if hidden > 0 {
                 let _ = write!(msg, ", {hidden} not shown");
@@ -230,12 +236,17 @@ impl ConsoleSink {
         } else {
             String::new()
         };
+        self.end_attempt(node);
         if let Some(d) = &mut self.display {
+            let (Some(view), Some(plan_node)) =
+                (self.nodes.get_mut(node), ctx.plan.nodes.get(node))
+            else {
+                return;
+            };
+            view.running = true;
             d.running += 1;
-            if d.running <= MAX_NODE_LINES
-                && let (Some(view), Some(plan_node)) =
-                    (self.nodes.get_mut(node), ctx.plan.nodes.get(node))
-            {
+            if d.shown < MAX_NODE_LINES {
+                d.shown += 1;
                 let bar = d.multi.add(
                     ProgressBar::new_spinner()
                         .with_style(d.node_style.clone())
@@ -266,23 +277,31 @@ impl ConsoleSink {
         if bad {
             self.failed += 1;
         }
-        let last = self.nodes.get_mut(node).and_then(|view| {
-            if let Some(bar) = view.bar.take() {
-                bar.finish_and_clear();
-            }
-            view.last.clone()
-        });
-        if let Some(d) = &mut self.display
-            && last.is_some()
-        {
-            d.running = d.running.saturating_sub(1);
-        }
+        self.end_attempt(node);
+        let last = self.nodes.get(node).and_then(|view| view.last.clone());
         self.update_overall();
         if self.options.quiet && !bad {
             return;
         }
         let what = finished_text(self.paint, status, last.as_ref(), reason, findings);
         self.node_line(ctx, node, at, &what);
+    }
+
+    /// Removes a node's running line, if it has one.
+    fn end_attempt(&mut self, node: usize) {
+        let Some(view) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if !std::mem::take(&mut view.running) {
+            return;
+        }
+        if let Some(d) = &mut self.display {
+            d.running = d.running.saturating_sub(1);
+            if let Some(bar) = view.bar.take() {
+                bar.finish_and_clear();
+                d.shown = d.shown.saturating_sub(1);
+            }
+        }
     }
 
     fn stop_display(&mut self) {
@@ -351,13 +370,18 @@ impl Sink for ConsoleSink {
                 if let Some(view) = self.nodes.get_mut(*node) {
                     view.last = Some(record.clone());
                 }
+                self.end_attempt(*node);
+                self.update_overall();
                 if debug {
-                    let what = format!(
+                    let mut what = format!(
                         "attempt {} {} ({})",
                         record.attempt,
                         self.paint.status(record.status.as_str()),
                         attempt_figures(record)
                     );
+                    if let Some(err) = &record.error {
+                        let _ = write!(what, ": {err}");
+                    }
                     self.node_line(ctx, *node, *at, &what);
                 }
             }
@@ -489,9 +513,6 @@ fn attempt_figures(rec: &AttemptRecord) -> String {
     if let Some(ms) = rec.duration_ms {
         parts.push(format::duration_ms(ms));
     }
-    if let Some(err) = &rec.error {
-        parts.push(err.clone());
-    }
     parts.join(", ")
 }
 
@@ -596,9 +617,13 @@ fn failure_report(
         paint.status(node.status.as_str())
     );
     if let Some(rec) = last {
-        let _ = write!(head, " ({})", attempt_figures(rec));
+        let _ = write!(head, " (attempt {}, {})", rec.attempt, attempt_figures(rec));
     }
-    if let Some(reason) = &node.reason {
+    if let Some(reason) = node
+        .reason
+        .as_ref()
+        .or(last.and_then(|rec| rec.error.as_ref()))
+    {
         let _ = write!(head, ": {reason}");
     }
     let _ = writeln!(text, "{head}");
