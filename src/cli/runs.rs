@@ -254,7 +254,11 @@ fn show(state_dir: &Path, args: &ShowArgs) -> anyhow::Result<i32> {
     if !record.nodes.is_empty() {
         writeln!(out, "{}", node_table(record, paint))?;
     }
-    writeln!(out, "{}", run_summary_line(record, paint))?;
+    writeln!(
+        out,
+        "{}",
+        run_summary_line(record, effective.as_str(), paint)
+    )?;
     Ok(exit::SUCCESS)
 }
 

@@ -69,11 +69,12 @@ pub struct RunEntry {
 impl RunEntry {
     /// Whether the run may still be writing: recorded `running` and not known dead (its
     /// process alive, or on another host where it cannot be checked), or a directory without
-    /// a readable `run.json` touched within the last minute (a run being created).
+    /// `run.json` touched within the last minute (a run being created: run.json is written
+    /// atomically, so a run in progress never has an unreadable one).
     pub fn maybe_active(&self) -> bool {
         match (&self.effective, &self.record) {
             (Effective::Recorded(RunStatus::Running), _) => true,
-            (Effective::Corrupt(_), None) => {
+            (Effective::Corrupt(_), None) if !self.dir.join("run.json").exists() => {
                 let touched = std::fs::metadata(&self.dir)
                     .and_then(|m| m.modified())
                     .unwrap_or(SystemTime::UNIX_EPOCH);

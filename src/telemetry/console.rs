@@ -452,7 +452,11 @@ impl Sink for ConsoleSink {
         let mut text = String::new();
         if !self.options.quiet {
             let _ = writeln!(text, "\n{}", node_table(record, self.paint));
-            let _ = writeln!(text, "{}", run_summary_line(record, self.paint));
+            let _ = writeln!(
+                text,
+                "{}",
+                run_summary_line(record, record.status.as_str(), self.paint)
+            );
             let _ = writeln!(text, "records: {}", ctx.run_dir.display());
         }
         for node in &record.nodes {
@@ -570,8 +574,9 @@ pub fn comfy_colour(c: Colour) -> Color {
     }
 }
 
-/// `run 01J… failed in 3.4 s: 2 succeeded, 1 failed, 1 skipped; 12 findings`.
-pub fn run_summary_line(record: &RunRecord, paint: Paint) -> String {
+/// `run 01J… failed in 3.4 s: 2 succeeded, 1 failed, 1 skipped; 12 findings`. `status` is
+/// the word to show (the recorded status, or what became of the run, e.g. `died`).
+pub fn run_summary_line(record: &RunRecord, status: &str, paint: Paint) -> String {
     let c = &record.counts;
     let parts: Vec<String> = [
         ("succeeded", c.succeeded),
@@ -596,7 +601,7 @@ pub fn run_summary_line(record: &RunRecord, paint: Paint) -> String {
     format!(
         "run {} {}{took}: {counts}; {} findings",
         record.run_id,
-        paint.status(record.status.as_str()),
+        paint.status(status),
         record.findings_count
     )
 }

@@ -8,7 +8,8 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-/// A duration in milliseconds as people read it: `812 ms`, `1.2 s`, `3m 04s`, `2h 05m`.
+/// A duration in milliseconds as people read it: `812 ms`, `1.2 s`, `3m 04s`, `2h 05m`,
+/// `3d 04h`.
 pub fn duration_ms(ms: u64) -> String {
     if ms < 1_000 {
         format!("{ms} ms")
@@ -27,9 +28,12 @@ pub fn duration_ms(ms: u64) -> String {
         } else {
             format!("{}m {:02}s", secs / 60, secs % 60)
         }
-    } else {
+    } else if ms < 86_400_000 - 30_000 {
         let mins = (ms + 30_000) / 60_000;
         format!("{}h {:02}m", mins / 60, mins % 60)
+    } else {
+        let hours = (ms + 1_800_000) / 3_600_000;
+        format!("{}d {:02}h", hours / 24, hours % 24)
     }
 }
 
@@ -173,6 +177,8 @@ mod tests {
         assert_eq!(duration_ms(184_000), "3m 04s");
         assert_eq!(duration_ms(3_599_700), "1h 00m");
         assert_eq!(duration_ms(7_500_000), "2h 05m");
+        assert_eq!(duration_ms(86_399_000), "1d 00h");
+        assert_eq!(duration_ms(2 * 86_400_000 + 4 * 3_600_000), "2d 04h");
         assert_eq!(duration(Duration::from_millis(1500)), "1.5 s");
     }
 
