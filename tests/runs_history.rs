@@ -15,7 +15,7 @@ use secflow::store::{
 const OLD_OK: &str = "01JDA00000000000000000000A"; // alpha, succeeded, 10 days ago
 const OLD_FAIL: &str = "01JDB00000000000000000000B"; // beta, failed, 5 days ago
 const DEAD: &str = "01JDC00000000000000000000C"; // alpha, "running", pid gone, 3 days ago
-const ALIVE: &str = "01JDD00000000000000000000D"; // alpha, running, this test's pid, 2 days ago
+const ALIVE: &str = "01JDD00000000000000000000D"; // alpha, running, this test's pid, just now
 const REMOTE: &str = "01JDE00000000000000000000E"; // beta, running on another host, 1 day ago
 const NEW_OK: &str = "01JDF00000000000000000000F"; // alpha, succeeded, 1 hour ago
 const CORRUPT: &str = "01JCZ00000000000000000000Z"; // half-written run.json (ULID time: oldest)
@@ -199,7 +199,7 @@ fn history() -> tempfile::TempDir {
     );
     write_run(
         state,
-        &record(ALIVE, "alpha", RunStatus::Running, 48, me, &host),
+        &record(ALIVE, "alpha", RunStatus::Running, 0, me, &host),
     );
     write_run(
         state,
@@ -249,7 +249,7 @@ fn list_json_is_newest_first_with_died_and_corrupt_runs() {
     let list = list_json(tmp.path(), &[]);
     assert_eq!(
         ids(&list),
-        [NEW_OK, REMOTE, ALIVE, DEAD, OLD_FAIL, OLD_OK, CORRUPT]
+        [ALIVE, NEW_OK, REMOTE, DEAD, OLD_FAIL, OLD_OK, CORRUPT]
     );
     let status: Vec<&str> = list
         .iter()
@@ -258,8 +258,8 @@ fn list_json_is_newest_first_with_died_and_corrupt_runs() {
     assert_eq!(
         status,
         [
-            "succeeded",
             "running",
+            "succeeded",
             "running",
             "died",
             "failed",
@@ -275,7 +275,7 @@ fn list_json_is_newest_first_with_died_and_corrupt_runs() {
         "{corrupt}"
     );
     assert!(corrupt["workflow"].is_null());
-    let new = &list[0];
+    let new = &list[1];
     assert_eq!(new["workflow"], "alpha");
     assert_eq!(new["duration_ms"], 2345);
     assert_eq!(new["nodes_ok"], 1);
@@ -289,7 +289,7 @@ fn list_filters_by_workflow_and_limit() {
     let tmp = history();
     assert_eq!(
         ids(&list_json(tmp.path(), &["--workflow", "alpha"])),
-        [NEW_OK, ALIVE, DEAD, OLD_OK]
+        [ALIVE, NEW_OK, DEAD, OLD_OK]
     );
     assert_eq!(
         ids(&list_json(tmp.path(), &["--workflow", "alph"])),
@@ -297,7 +297,7 @@ fn list_filters_by_workflow_and_limit() {
     );
     assert_eq!(
         ids(&list_json(tmp.path(), &["--limit", "2"])),
-        [NEW_OK, REMOTE]
+        [ALIVE, NEW_OK]
     );
     assert_eq!(
         ids(&list_json(
@@ -327,7 +327,7 @@ fn list_human_is_a_table_with_notes() {
     );
     assert!(row(DEAD).contains("died"), "{text}");
     assert!(
-        row(ALIVE).contains("running") && row(ALIVE).contains("2d 00h"),
+        row(ALIVE).contains("running") && row(REMOTE).contains("1d 00h"),
         "{text}"
     );
     assert!(
@@ -383,7 +383,7 @@ fn run_argument_resolves_id_prefix_last_and_path() {
         Some(OLD_FAIL),
         "prefixes are case-insensitive"
     );
-    assert_eq!(show_id("last").as_deref(), Some(NEW_OK));
+    assert_eq!(show_id("last").as_deref(), Some(ALIVE));
     // A folder copied elsewhere, named by a path.
     let copy = state.join("elsewhere/copied-run");
     std::fs::create_dir_all(&copy).expect("mkdir");
@@ -490,7 +490,7 @@ fn prune_keep_never_deletes_a_live_run() {
     let starting = "01JDG00000000000000000000G";
     std::fs::create_dir_all(state.join("runs").join(starting)).expect("mkdir");
     let before = run_dirs(state);
-    let out = runs(state, &["prune", "--keep", "1", "--dry-run"]);
+    let out = runs(state, &["prune", "--keep", "0", "--dry-run"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(run_dirs(state), before, "dry run deletes nothing");
     let text = stdout(&out);
@@ -498,15 +498,7 @@ fn prune_keep_never_deletes_a_live_run() {
         text.contains(&format!("would delete {OLD_OK} (alpha, succeeded, started")),
         "{text}"
     );
-    assert!(text.contains("would delete 4 runs, "), "{text}");
-
-    let out = runs(state, &["prune", "--keep", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    for id in [OLD_OK, OLD_FAIL, DEAD, CORRUPT] {
-        assert!(text.contains(&format!("deleted {id} (")), "{id}: {text}");
-    }
-    assert!(text.contains("deleted 4 runs, "), "{text}");
+    assert!(text.contains("would delete 5 runs, "), "{text}");
     let err = stderr(&out);
     assert!(
         err.contains(&format!("kept {ALIVE}: it may still be running")),
@@ -520,6 +512,15 @@ fn prune_keep_never_deletes_a_live_run() {
         err.contains(&format!("kept {starting}: it may still be running")),
         "{err}"
     );
+    assert!(!text.contains(ALIVE) && !text.contains(REMOTE), "{text}");
+
+    let out = runs(state, &["prune", "--keep", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for id in [OLD_OK, OLD_FAIL, DEAD, CORRUPT] {
+        assert!(text.contains(&format!("deleted {id} (")), "{id}: {text}");
+    }
+    assert!(text.contains("deleted 4 runs, "), "{text}");
     assert_eq!(run_dirs(state), [ALIVE, REMOTE, NEW_OK, starting]);
     assert!(
         state.join("runs/README").exists(),
@@ -554,4 +555,63 @@ fn prune_usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
     assert_eq!(run_dirs(tmp.path()).len(), 7, "nothing deleted");
+}
+
+/// Runs `secflow runs list` with stdout on a pseudo-terminal (util-linux `script`).
+fn list_on_a_terminal(state: &Path, no_color: Option<&str>) -> String {
+    let cmd = format!(
+        "'{}' runs list --state-dir '{}'",
+        env!("CARGO_BIN_EXE_secflow"),
+        state.display()
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        script.env("NO_COLOR", v);
+    }
+    let out = script.output().expect("util-linux script");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let tmp = history();
+    let coloured = list_on_a_terminal(tmp.path(), None);
+    assert!(coloured.contains(NEW_OK), "{coloured}");
+    assert!(
+        coloured.contains("\x1b["),
+        "a terminal gets colour: {coloured:?}"
+    );
+    let plain = list_on_a_terminal(tmp.path(), Some("1"));
+    assert!(plain.contains(NEW_OK), "{plain}");
+    assert!(
+        !plain.contains("\x1b["),
+        "NO_COLOR turns colour off: {plain:?}"
+    );
+}
+
+#[test]
+fn a_running_run_whose_pid_was_reused_has_died() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A live process that started long after the recorded run: the pid was reused.
+    let mut younger = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let rec = record(
+        DEAD,
+        "alpha",
+        RunStatus::Running,
+        24,
+        younger.id(),
+        &hostname(),
+    );
+    write_run(tmp.path(), &rec);
+    let list = list_json(tmp.path(), &[]);
+    younger.kill().expect("kill sleep");
+    younger.wait().expect("reap sleep");
+    assert_eq!(list[0]["status"], "died", "{list:?}");
 }

@@ -4,7 +4,8 @@
 //! Guarantees: a directory whose `run.json` is missing, half-written or not a run record is
 //! listed as [`Effective::Corrupt`] with the reason, never an error or a panic; a `running`
 //! run whose process no longer exists on this host is [`Effective::Died`], not running
-//! forever. Listing is newest first. Nothing here writes or deletes.
+//! forever (nor when its pid now belongs to a younger process). Listing is newest first.
+//! Nothing here writes or deletes.
 
 use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
@@ -161,11 +162,49 @@ pub fn load_record(dir: &Path) -> Result<RunRecord, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("run.json: {e}"))
 }
 
-/// Whether a recorded `running` run's process is known to be gone: same host, and no
-/// process with its pid (`kill(pid, 0)` fails with ESRCH). A run from another host is never
+/// Whether a recorded `running` run's process is known to be gone: same host, and either no
+/// process has its pid (`kill(pid, 0)` fails with ESRCH) or the process that has it started
+/// after the run did (the pid was reused; Linux `/proc`). A run from another host is never
 /// declared dead, since that cannot be checked from here.
 pub fn is_dead(record: &RunRecord) -> bool {
-    record.host == hostname() && !process_alive(record.pid)
+    if record.host != hostname() {
+        return false;
+    }
+    if !process_alive(record.pid) {
+        return true;
+    }
+    match (
+        process_started_at(record.pid),
+        parse_time(&record.started_at),
+    ) {
+        (Some(process), Some(run)) => process > run + PID_REUSE_SLACK,
+        _ => false,
+    }
+}
+
+/// Clock error tolerated between the run's recorded start and its process's start.
+const PID_REUSE_SLACK: Duration = Duration::from_secs(10);
+
+/// When a process started, from `/proc/<pid>/stat` and the boot time (Linux; `None`
+/// elsewhere or when unreadable).
+pub fn process_started_at(pid: u32) -> Option<SystemTime> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    // Field 22 (starttime, clock ticks after boot); `rest` starts at field 3.
+    let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    let after_boot = Duration::from_millis(ticks.saturating_mul(1000) / hz);
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(boot) + after_boot)
 }
 
 /// Whether a process with this pid exists (`kill(pid, 0)`; EPERM means it exists).
@@ -289,6 +328,16 @@ mod tests {
         assert!(process_alive(std::process::id()));
         assert!(!process_alive(0));
         assert!(!process_alive(u32::MAX));
+    }
+
+    #[test]
+    fn this_process_started_recently() {
+        let started = process_started_at(std::process::id()).expect("linux /proc");
+        let age = SystemTime::now()
+            .duration_since(started)
+            .unwrap_or_default();
+        assert!(age < Duration::from_secs(3600), "started {age:?} ago");
+        assert!(process_started_at(0).is_none());
     }
 
     #[test]
