@@ -386,6 +386,10 @@ fn quiet_shows_only_failures() {
     );
     assert!(out.contains("warning: 1 node failed"), "{out}");
     assert!(out.contains(&log.display().to_string()), "{out}");
+    assert!(
+        out.contains("run 01JDCONSOLETEST0000000000 failed in 7.4 s"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -445,4 +449,71 @@ fn tail_of_a_large_log_reads_only_its_end() {
     std::fs::write(&path, "only\n").expect("write");
     let tail = secflow::telemetry::console::tail_lines(&path, 20).expect("tail");
     assert_eq!(tail, vec!["only".to_string()]);
+}
+
+/// Not a test on its own: the child half of `progress_display_on_a_real_terminal`, run by it
+/// on a pseudo-terminal so that `ConsoleSink::stderr` sees a real TTY.
+#[test]
+#[ignore = "run by progress_display_on_a_real_terminal"]
+fn tty_child() {
+    let Some(dir) = std::env::var_os("CONSOLE_TTY_CHILD_DIR") else {
+        return;
+    };
+    let run_dir = Path::new(&dir);
+    let mut ctx = context(run_dir);
+    ctx.started_at = SystemTime::now();
+    write_stderr(run_dir);
+    let mut sink = ConsoleSink::stderr(ConsoleOptions::default());
+    let (events, mut record) = events(&ctx);
+    for e in &events {
+        std::thread::sleep(Duration::from_millis(20));
+        sink.event(&ctx, e);
+    }
+    sink.finish(&ctx, &mut record).expect("finish");
+}
+
+fn on_a_terminal(no_color: Option<&str>) -> String {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("test binary");
+    let cmd = format!(
+        "'{}' --ignored --exact tty_child --nocapture --test-threads=1",
+        exe.display()
+    );
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("CONSOLE_TTY_CHILD_DIR", tmp.path())
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        script.env("NO_COLOR", v);
+    }
+    let out = script.output().expect("util-linux script");
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_display_on_a_real_terminal() {
+    let out = on_a_terminal(None);
+    assert!(out.contains("0/3 nodes"), "an overall bar:\n{out:?}");
+    assert!(out.contains("3/3 nodes (0 running, 1 failed)"), "{out:?}");
+    assert!(
+        out.contains("scan (attempt 2 of 2)"),
+        "a line per running node:\n{out:?}"
+    );
+    assert!(
+        out.contains("\x1b[31mfailed\x1b[0m"),
+        "colour on a terminal:\n{out:?}"
+    );
+    assert!(out.contains("peak RSS"), "{out:?}");
+    assert!(!out.contains("discovery: started"), "{out:?}");
+
+    let plain = on_a_terminal(Some("1"));
+    assert!(
+        plain.contains("3/3 nodes (0 running, 1 failed)"),
+        "{plain:?}"
+    );
+    for sgr in ["\x1b[31m", "\x1b[32m", "\x1b[38;5", "\x1b[1m"] {
+        assert!(!plain.contains(sgr), "NO_COLOR: {sgr:?} in {plain:?}");
+    }
 }

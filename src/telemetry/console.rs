@@ -48,7 +48,7 @@ pub enum ProgressMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsoleOptions {
     pub progress: ProgressMode,
-    /// Only failures: no progress, no per-node lines for successes, no summary table.
+    /// Only failures and the one-line summary: no progress, no lines for successes, no table.
     pub quiet: bool,
     /// Colour allowed at all; it is still used only on a terminal without `NO_COLOR`.
     pub colour: bool,
@@ -146,11 +146,12 @@ impl ConsoleSink {
                 .collect();
         }
         if self.progress && self.display.is_none() {
-            self.display = Some(self.new_display(ctx.plan.nodes.len() as u64));
+            let elapsed = since(ctx, SystemTime::now());
+            self.display = Some(self.new_display(ctx.plan.nodes.len() as u64, elapsed));
         }
     }
 
-    fn new_display(&self, total: u64) -> Display {
+    fn new_display(&self, total: u64, elapsed: Duration) -> Display {
         let target = if self.is_stderr_tty {
             ProgressDrawTarget::stderr_with_hz(10)
         } else {
@@ -172,7 +173,11 @@ impl ConsoleSink {
             ProgressStyle::with_template(&format!("  {spin} {{prefix}} {{msg}} {{secs}}"))
                 .unwrap_or_else(|_| ProgressStyle::default_spinner())
                 .with_key("secs", secs_key);
-        let overall = multi.add(ProgressBar::new(total).with_style(overall_style));
+        let overall = multi.add(
+            ProgressBar::new(total)
+                .with_style(overall_style)
+                .with_elapsed(elapsed),
+        );
         overall.enable_steady_tick(Duration::from_millis(100));
         Display {
             multi,
@@ -254,7 +259,8 @@ impl ConsoleSink {
                     ProgressBar::new_spinner()
                         .with_style(d.node_style.clone())
                         .with_prefix(plan_node.id.clone())
-                        .with_message(format!("(attempt {attempt}{of})")),
+                        .with_message(format!("(attempt {attempt}{of})"))
+                        .with_elapsed(SystemTime::now().duration_since(at).unwrap_or_default()),
                 );
                 bar.enable_steady_tick(Duration::from_millis(100));
                 view.bar = Some(bar);
@@ -455,11 +461,10 @@ impl Sink for ConsoleSink {
         let mut text = String::new();
         if !self.options.quiet {
             let _ = writeln!(text, "\n{}", node_table(record, self.paint));
-            let _ = writeln!(
-                text,
-                "{}",
-                run_summary_line(record, record.status.as_str(), self.paint)
-            );
+        }
+        let summary = run_summary_line(record, record.status.as_str(), self.paint);
+        let _ = writeln!(text, "{summary}");
+        if !self.options.quiet {
             let _ = writeln!(text, "records: {}", ctx.run_dir.display());
         }
         for node in &record.nodes {
