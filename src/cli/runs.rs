@@ -120,7 +120,7 @@ pub struct ListEntry {
 
 impl ListEntry {
     fn from_entry(e: &RunEntry) -> Self {
-        let r = e.record.as_ref();
+        let r = e.summary.as_ref();
         let duration_ms = r.and_then(|r| {
             r.duration_ms.or_else(|| {
                 (e.effective == Effective::Recorded(RunStatus::Running)).then(|| {
@@ -141,7 +141,7 @@ impl ListEntry {
             started_at: r.map(|r| r.started_at.clone()),
             ended_at: r.and_then(|r| r.ended_at.clone()),
             duration_ms,
-            nodes_total: r.map(|r| r.nodes.len()),
+            nodes_total: r.map(|r| r.node_count.0),
             nodes_ok: r.map(|r| r.counts.succeeded + r.counts.cached),
             nodes_failed: r.map(|r| r.counts.failed + r.counts.timed_out),
             findings_count: r.map(|r| r.findings_count),
@@ -161,7 +161,7 @@ fn list(state_dir: &Path, args: &ListArgs) -> anyhow::Result<i32> {
     let selected: Vec<ListEntry> = entries
         .iter()
         .filter(|e| match &args.workflow {
-            Some(name) => e.record.as_ref().is_some_and(|r| &r.workflow.name == name),
+            Some(name) => e.summary.as_ref().is_some_and(|r| &r.workflow.name == name),
             None => true,
         })
         .take(args.limit.unwrap_or(usize::MAX))
@@ -241,13 +241,9 @@ fn show(state_dir: &Path, args: &ShowArgs) -> anyhow::Result<i32> {
         return Ok(exit::SUCCESS);
     }
     let entry = history::read_run(&dir);
-    let (Some(record), effective) = (&entry.record, &entry.effective) else {
-        let reason = match &entry.effective {
-            Effective::Corrupt(r) => r.clone(),
-            _ => "unreadable".into(),
-        };
-        anyhow::bail!("run {} is corrupt: {reason}", dir.display());
-    };
+    let effective = &entry.effective;
+    let record = &history::load_record(&dir)
+        .map_err(|reason| anyhow::anyhow!("run {} is corrupt: {reason}", dir.display()))?;
     let paint = Paint::new(format::stdout_colour());
     let mut out = std::io::stdout().lock();
     write!(out, "{}", summary_text(record, effective, &dir, paint))?;
@@ -368,11 +364,11 @@ fn prune(state_dir: &Path, args: &PruneArgs) -> anyhow::Result<i32> {
 
 fn describe(e: &RunEntry, size: u64) -> String {
     let mut parts = Vec::new();
-    if let Some(r) = &e.record {
+    if let Some(r) = &e.summary {
         parts.push(r.workflow.name.clone());
     }
     parts.push(e.effective.as_str().to_string());
-    if let Some(r) = &e.record {
+    if let Some(r) = &e.summary {
         parts.push(format!("started {}", format::short_time(&r.started_at)));
     }
     parts.push(format::bytes(size));

@@ -11,9 +11,10 @@ use std::cmp::Reverse;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use serde::Deserialize;
 use thiserror::Error;
 
-use super::{RunRecord, RunStatus};
+use super::{Counts, RunRecord, RunStatus, WorkflowRef};
 
 /// Why a `RUN` argument or the history could not be read.
 #[derive(Debug, Error)]
@@ -59,8 +60,8 @@ pub struct RunEntry {
     /// The directory's name (the run id).
     pub run_id: String,
     pub dir: PathBuf,
-    /// The record, when `run.json` could be read.
-    pub record: Option<RunRecord>,
+    /// The record's summary fields, when `run.json` could be read.
+    pub summary: Option<RunSummary>,
     pub effective: Effective,
     /// When the run started: from the record, else the run id's ULID time, else the
     /// directory's modification time.
@@ -73,7 +74,7 @@ impl RunEntry {
     /// `run.json` touched within the last minute (a run being created: run.json is written
     /// atomically, so a run in progress never has an unreadable one).
     pub fn maybe_active(&self) -> bool {
-        match (&self.effective, &self.record) {
+        match (&self.effective, &self.summary) {
             (Effective::Recorded(RunStatus::Running), _) => true,
             (Effective::Corrupt(_), None) if !self.dir.join("run.json").exists() => {
                 let touched = std::fs::metadata(&self.dir)
@@ -117,24 +118,72 @@ pub fn list_runs(state_dir: &Path) -> Result<Vec<RunEntry>, HistoryError> {
     Ok(entries)
 }
 
+/// The fields of `run.json` that history needs, read without materialising the nodes (a
+/// 10 000-node record costs its parse time, not its size in memory). The field names are
+/// [`RunRecord`]'s; `nodes` is only counted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub workflow: WorkflowRef,
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub pid: u32,
+    pub host: String,
+    #[serde(rename = "nodes")]
+    pub node_count: NodeCount,
+    pub counts: Counts,
+    pub findings_count: u64,
+}
+
+/// The length of a JSON array whose elements are skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCount(pub usize);
+
+impl<'de> Deserialize<'de> for NodeCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = NodeCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of nodes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<NodeCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(NodeCount(n))
+            }
+        }
+        d.deserialize_seq(Counter)
+    }
+}
+
 /// Reads one run directory; never fails (an unreadable record is [`Effective::Corrupt`]).
 pub fn read_run(dir: &Path) -> RunEntry {
     let run_id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| dir.display().to_string());
-    let (record, effective) = match load_record(dir) {
-        Ok(record) => {
-            let effective = if record.status == RunStatus::Running && is_dead(&record) {
+    let (summary, effective) = match load_json::<RunSummary>(dir) {
+        Ok(s) => {
+            let dead = s.status == RunStatus::Running && is_dead(&s.host, s.pid, &s.started_at);
+            let effective = if dead {
                 Effective::Died
             } else {
-                Effective::Recorded(record.status)
+                Effective::Recorded(s.status)
             };
-            (Some(record), effective)
+            (Some(s), effective)
         }
         Err(reason) => (None, Effective::Corrupt(reason)),
     };
-    let started = record
+    let started = summary
         .as_ref()
         .and_then(|r| parse_time(&r.started_at))
         .or_else(|| ulid_time(&run_id))
@@ -143,7 +192,7 @@ pub fn read_run(dir: &Path) -> RunEntry {
     RunEntry {
         run_id,
         dir: dir.to_path_buf(),
-        record,
+        summary,
         effective,
         started,
     }
@@ -151,6 +200,10 @@ pub fn read_run(dir: &Path) -> RunEntry {
 
 /// Reads and parses `<dir>/run.json`; the error is a one-line reason.
 pub fn load_record(dir: &Path) -> Result<RunRecord, String> {
+    load_json(dir)
+}
+
+fn load_json<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<T, String> {
     let path = dir.join("run.json");
     let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "no run.json".to_string(),
@@ -166,17 +219,14 @@ pub fn load_record(dir: &Path) -> Result<RunRecord, String> {
 /// process has its pid (`kill(pid, 0)` fails with ESRCH) or the process that has it started
 /// after the run did (the pid was reused; Linux `/proc`). A run from another host is never
 /// declared dead, since that cannot be checked from here.
-pub fn is_dead(record: &RunRecord) -> bool {
-    if record.host != hostname() {
+pub fn is_dead(host: &str, pid: u32, started_at: &str) -> bool {
+    if host != hostname() {
         return false;
     }
-    if !process_alive(record.pid) {
+    if !process_alive(pid) {
         return true;
     }
-    match (
-        process_started_at(record.pid),
-        parse_time(&record.started_at),
-    ) {
+    match (process_started_at(pid), parse_time(started_at)) {
         (Some(process), Some(run)) => process > run + PID_REUSE_SLACK,
         _ => false,
     }
