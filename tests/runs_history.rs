@@ -456,6 +456,10 @@ fn show_human_has_summary_and_node_table() {
     let out = runs(tmp.path(), &["show", CORRUPT]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("corrupt"), "{}", stderr(&out));
+    let out = runs(tmp.path(), &["show", CORRUPT, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no half record on stdout");
+    assert!(stderr(&out).contains("corrupt"), "{}", stderr(&out));
 }
 
 #[test]

@@ -231,8 +231,13 @@ fn list(state_dir: &Path, args: &ListArgs) -> anyhow::Result<i32> {
 fn show(state_dir: &Path, args: &ShowArgs) -> anyhow::Result<i32> {
     let dir = history::resolve_run(state_dir, &args.run)?;
     if args.format == Format::Json {
-        let bytes = std::fs::read(dir.join("run.json"))
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", dir.join("run.json").display()))?;
+        let path = dir.join("run.json");
+        let bytes = std::fs::read(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        // As recorded, but never a corrupt file passed off as a run record.
+        if let Err(e) = serde_json::from_slice::<RunRecord>(&bytes) {
+            anyhow::bail!("run {} is corrupt: run.json: {e}", dir.display());
+        }
         let mut out = std::io::stdout().lock();
         out.write_all(&bytes)?;
         if !bytes.ends_with(b"\n") {
