@@ -15,7 +15,7 @@ use secflow::store::{
 const OLD_OK: &str = "01JDA00000000000000000000A"; // alpha, succeeded, 10 days ago
 const OLD_FAIL: &str = "01JDB00000000000000000000B"; // beta, failed, 5 days ago
 const DEAD: &str = "01JDC00000000000000000000C"; // alpha, "running", pid gone, 3 days ago
-const ALIVE: &str = "01JDD00000000000000000000D"; // alpha, running, this test's pid, just now
+const ALIVE: &str = "01JDD00000000000000000000D"; // alpha, running (resuming OLD_FAIL), this test's pid, just now
 const REMOTE: &str = "01JDE00000000000000000000E"; // beta, running on another host, 1 day ago
 const NEW_OK: &str = "01JDF00000000000000000000F"; // alpha, succeeded, 1 hour ago
 const CORRUPT: &str = "01JCZ00000000000000000000Z"; // half-written run.json (ULID time: oldest)
@@ -197,10 +197,9 @@ fn history() -> tempfile::TempDir {
         state,
         &record(DEAD, "alpha", RunStatus::Running, 72, dead_pid(), &host),
     );
-    write_run(
-        state,
-        &record(ALIVE, "alpha", RunStatus::Running, 0, me, &host),
-    );
+    let mut alive = record(ALIVE, "alpha", RunStatus::Running, 0, me, &host);
+    alive.resumed_from = Some(OLD_FAIL.into());
+    write_run(state, &alive);
     write_run(
         state,
         &record(
@@ -502,7 +501,7 @@ fn prune_keep_never_deletes_a_live_run() {
         text.contains(&format!("would delete {OLD_OK} (alpha, succeeded, started")),
         "{text}"
     );
-    assert!(text.contains("would delete 5 runs, "), "{text}");
+    assert!(text.contains("would delete 4 runs, "), "{text}");
     let err = stderr(&out);
     assert!(
         err.contains(&format!("kept {ALIVE}: it may still be running")),
@@ -521,11 +520,16 @@ fn prune_keep_never_deletes_a_live_run() {
     let out = runs(state, &["prune", "--keep", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    for id in [OLD_OK, OLD_FAIL, DEAD, CORRUPT] {
+    for id in [OLD_OK, DEAD, CORRUPT] {
         assert!(text.contains(&format!("deleted {id} (")), "{id}: {text}");
     }
-    assert!(text.contains("deleted 4 runs, "), "{text}");
-    assert_eq!(run_dirs(state), [ALIVE, REMOTE, NEW_OK, starting]);
+    assert!(text.contains("deleted 3 runs, "), "{text}");
+    assert!(
+        stderr(&out).contains(&format!("kept {OLD_FAIL}: a running run resumes it")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(run_dirs(state), [OLD_FAIL, ALIVE, REMOTE, NEW_OK, starting]);
     assert!(
         state.join("runs/README").exists(),
         "only run directories are touched"
@@ -540,14 +544,19 @@ fn prune_older_than_uses_start_time() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         run_dirs(state),
-        [DEAD, ALIVE, REMOTE, NEW_OK],
+        [OLD_FAIL, DEAD, ALIVE, REMOTE, NEW_OK],
         "{}",
         stdout(&out)
     );
     // Both rules: deleted only when outside the newest 3 and older than 36 hours.
     let out = runs(state, &["prune", "--keep", "3", "--older-than", "36h"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(run_dirs(state), [ALIVE, REMOTE, NEW_OK], "{}", stdout(&out));
+    assert_eq!(
+        run_dirs(state),
+        [OLD_FAIL, ALIVE, REMOTE, NEW_OK],
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

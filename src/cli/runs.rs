@@ -3,8 +3,8 @@
 //! Reads run directories through [`crate::store::history`], so a corrupt run is listed as
 //! such and a dead `running` run as `died`. `prune` never deletes a run that may still be
 //! writing (recorded running with its process alive or on another host, or a directory
-//! created within the last minute without a `run.json` yet) and prints every directory it
-//! deletes. Data goes to stdout, notes and errors to stderr.
+//! created within the last minute without a `run.json` yet) nor one such a run resumes, and
+//! prints every directory it deletes. Data goes to stdout, notes and errors to stderr.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -339,6 +339,12 @@ fn prune(state_dir: &Path, args: &PruneArgs) -> anyhow::Result<i32> {
     } else {
         "deleted"
     };
+    // A run being resumed reads the datasets of the run it resumes.
+    let resumed_by_active: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.maybe_active())
+        .filter_map(|e| e.summary.as_ref()?.resumed_from.as_deref())
+        .collect();
     let (mut count, mut freed, mut failed) = (0u64, 0u64, false);
     for (i, e) in entries.iter().enumerate() {
         let beyond_keep = args.keep.is_none_or(|keep| i >= keep);
@@ -348,6 +354,10 @@ fn prune(state_dir: &Path, args: &PruneArgs) -> anyhow::Result<i32> {
         }
         if e.maybe_active() {
             eprintln!("kept {}: it may still be running", e.run_id);
+            continue;
+        }
+        if resumed_by_active.contains(&e.run_id.as_str()) {
+            eprintln!("kept {}: a running run resumes it", e.run_id);
             continue;
         }
         let size = dir_size(&e.dir);

@@ -132,6 +132,8 @@ pub struct RunSummary {
     pub duration_ms: Option<u64>,
     pub pid: u32,
     pub host: String,
+    #[serde(default)]
+    pub resumed_from: Option<String>,
     #[serde(rename = "nodes")]
     pub node_count: NodeCount,
     pub counts: Counts,
