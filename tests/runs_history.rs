@@ -628,3 +628,19 @@ fn a_running_run_whose_pid_was_reused_has_died() {
     younger.wait().expect("reap sleep");
     assert_eq!(list[0]["status"], "died", "{list:?}");
 }
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let tmp = history();
+    let mut child = bin()
+        .args(["runs", "list", "--state-dir"])
+        .arg(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // no reader: the first write fails with EPIPE
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+}

@@ -85,10 +85,20 @@ pub struct PruneArgs {
 
 pub fn run(args: &RunsArgs) -> anyhow::Result<i32> {
     let state_dir = &args.state_dir;
-    match &args.command {
+    let result = match &args.command {
         RunsCommand::List(a) => list(state_dir, a),
         RunsCommand::Show(a) => show(state_dir, a),
         RunsCommand::Prune(a) => prune(state_dir, a),
+    };
+    // `secflow runs list | head` is not an error.
+    match result {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(exit::SUCCESS)
+        }
+        other => other,
     }
 }
 

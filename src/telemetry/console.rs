@@ -452,7 +452,12 @@ impl Sink for ConsoleSink {
                     }
                 }
             }
-            Event::RunFinished { .. } => self.stop_display(),
+            // RunFinished, and any event added later that the console does not show.
+            other => {
+                if let Event::RunFinished { .. } = other {
+                    self.stop_display();
+                }
+            }
         }
     }
 
