@@ -57,12 +57,32 @@ impl Buf {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("buffer lock")).into_owned()
     }
+
+    /// The text once it contains `needle` (polled, up to 5 s).
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = self.text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never drew {needle:?}: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 fn context(run_dir: &Path) -> RunContext {
+    context_of(run_dir, RECIPE)
+}
+
+fn context_of(run_dir: &Path, recipe: &str) -> RunContext {
     let source = Source {
         path: "console-test.yaml".into(),
-        text: RECIPE.into(),
+        text: recipe.into(),
         sha256: "0".repeat(64),
     };
     let raw = parse(&source, &Limits::default()).expect("recipe parses");
@@ -466,7 +486,7 @@ fn tty_child() {
     let mut sink = ConsoleSink::stderr(ConsoleOptions::default());
     let (events, mut record) = events(&ctx);
     for e in &events {
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(120));
         sink.event(&ctx, e);
     }
     sink.finish(&ctx, &mut record).expect("finish");
@@ -516,4 +536,55 @@ fn progress_display_on_a_real_terminal() {
     for sgr in ["\x1b[31m", "\x1b[32m", "\x1b[38;5", "\x1b[1m"] {
         assert!(!plain.contains(sgr), "NO_COLOR: {sgr:?} in {plain:?}");
     }
+}
+
+#[test]
+fn many_running_nodes_share_eight_lines_and_waiting_ones_get_a_freed_line() {
+    let mut recipe = String::from("version: \"1.0\"\nname: wide\nnodes:\n");
+    for i in 1..=12 {
+        recipe.push_str(&format!("  - id: w{i}\n    command: [\"true\"]\n"));
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ctx = context_of(tmp.path(), &recipe);
+    let buf = Buf::default();
+    let options = ConsoleOptions {
+        progress: ProgressMode::Always,
+        ..ConsoleOptions::default()
+    };
+    let mut sink = ConsoleSink::to_writer(options, Box::new(buf.clone()));
+    sink.event(&ctx, &Event::RunStarted { at: at(&ctx, 0) });
+    for node in 0..12 {
+        sink.event(
+            &ctx,
+            &Event::AttemptStarted {
+                node,
+                attempt: 1,
+                node_span_id: "3".repeat(16),
+                span_id: "4".repeat(16),
+                pid: None,
+                executor_job_id: None,
+                at: at(&ctx, 1),
+            },
+        );
+    }
+    // indicatif redraws at most 10 times a second: wait for the display to catch up.
+    buf.wait_for("(12 running, 4 not shown)");
+    let before = buf.wait_for("w8 (attempt 1)");
+    assert!(
+        !before.contains("w9 (attempt 1)"),
+        "only 8 lines: {before:?}"
+    );
+    sink.event(
+        &ctx,
+        &Event::NodeFinished {
+            node: 0,
+            status: NodeStatus::Succeeded,
+            reason: None,
+            findings_count: 0,
+            at: at(&ctx, 50),
+        },
+    );
+    buf.wait_for("1/12 nodes (11 running, 3 not shown)");
+    let after = buf.wait_for("w9 (attempt 1)");
+    assert!(!after.contains("w10 (attempt 1)"), "{after:?}");
 }

@@ -11,6 +11,7 @@
 //! is unset; values of declared secrets are masked in everything it prints; write errors
 //! (a closed stderr) are ignored rather than failing the run.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
@@ -88,8 +89,8 @@ pub struct ConsoleSink {
 #[derive(Default)]
 struct NodeView {
     last: Option<AttemptRecord>,
-    /// An attempt is running (counted in `Display::running`).
-    running: bool,
+    /// The running attempt and when it started (counted in `Display::running`).
+    running: Option<(u32, SystemTime)>,
     bar: Option<ProgressBar>,
 }
 
@@ -101,6 +102,32 @@ struct Display {
     running: usize,
     /// Of those, the ones with a line of their own.
     shown: usize,
+    /// Running nodes waiting for a line, oldest first (may hold nodes since finished).
+    waiting: VecDeque<usize>,
+}
+
+impl Display {
+    /// Gives a running node its own line.
+    fn show(&mut self, view: &mut NodeView, id: &str, max_attempts: u32) {
+        let Some((attempt, at)) = view.running else {
+            return;
+        };
+        let of = if max_attempts > 1 {
+            format!(" of {max_attempts}")
+        } else {
+            String::new()
+        };
+        let bar = self.multi.add(
+            ProgressBar::new_spinner()
+                .with_style(self.node_style.clone())
+                .with_prefix(id.to_string())
+                .with_message(format!("(attempt {attempt}{of})"))
+                .with_elapsed(SystemTime::now().duration_since(at).unwrap_or_default()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        view.bar = Some(bar);
+        self.shown += 1;
+    }
 }
 
 impl ConsoleSink {
@@ -185,6 +212,7 @@ impl ConsoleSink {
             node_style,
             running: 0,
             shown: 0,
+            waiting: VecDeque::new(),
         }
     }
 
@@ -244,26 +272,19 @@ impl ConsoleSink {
         } else {
             String::new()
         };
-        self.end_attempt(node);
+        self.end_attempt(ctx, node);
         if let Some(d) = &mut self.display {
             let (Some(view), Some(plan_node)) =
                 (self.nodes.get_mut(node), ctx.plan.nodes.get(node))
             else {
                 return;
             };
-            view.running = true;
+            view.running = Some((attempt, at));
             d.running += 1;
             if d.shown < MAX_NODE_LINES {
-                d.shown += 1;
-                let bar = d.multi.add(
-                    ProgressBar::new_spinner()
-                        .with_style(d.node_style.clone())
-                        .with_prefix(plan_node.id.clone())
-                        .with_message(format!("(attempt {attempt}{of})"))
-                        .with_elapsed(SystemTime::now().duration_since(at).unwrap_or_default()),
-                );
-                bar.enable_steady_tick(Duration::from_millis(100));
-                view.bar = Some(bar);
+                d.show(view, &plan_node.id, max);
+            } else {
+                d.waiting.push_back(node);
             }
             self.update_overall();
         } else if !self.options.quiet {
@@ -286,7 +307,7 @@ impl ConsoleSink {
         if bad {
             self.failed += 1;
         }
-        self.end_attempt(node);
+        self.end_attempt(ctx, node);
         let last = self.nodes.get(node).and_then(|view| view.last.clone());
         self.update_overall();
         if self.options.quiet && !bad {
@@ -296,19 +317,32 @@ impl ConsoleSink {
         self.node_line(ctx, node, at, &what);
     }
 
-    /// Removes a node's running line, if it has one.
-    fn end_attempt(&mut self, node: usize) {
+    /// Removes a node's running line, if it has one, and gives the line to the running node
+    /// that has waited longest for one.
+    fn end_attempt(&mut self, ctx: &RunContext, node: usize) {
         let Some(view) = self.nodes.get_mut(node) else {
             return;
         };
-        if !std::mem::take(&mut view.running) {
+        if view.running.take().is_none() {
             return;
         }
-        if let Some(d) = &mut self.display {
-            d.running = d.running.saturating_sub(1);
-            if let Some(bar) = view.bar.take() {
-                bar.finish_and_clear();
-                d.shown = d.shown.saturating_sub(1);
+        let Some(d) = &mut self.display else {
+            return;
+        };
+        d.running = d.running.saturating_sub(1);
+        let Some(bar) = view.bar.take() else {
+            return;
+        };
+        bar.finish_and_clear();
+        d.shown = d.shown.saturating_sub(1);
+        while let Some(next) = d.waiting.pop_front() {
+            if let (Some(view), Some(plan_node)) =
+                (self.nodes.get_mut(next), ctx.plan.nodes.get(next))
+                && view.running.is_some()
+                && view.bar.is_none()
+            {
+                d.show(view, &plan_node.id, plan_node.retry.max_attempts);
+                break;
             }
         }
     }
@@ -379,7 +413,7 @@ impl Sink for ConsoleSink {
                 if let Some(view) = self.nodes.get_mut(*node) {
                     view.last = Some(record.clone());
                 }
-                self.end_attempt(*node);
+                self.end_attempt(ctx, *node);
                 self.update_overall();
                 if debug {
                     let mut what = format!(
