@@ -17,14 +17,16 @@ use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 mod summary;
+mod term;
 
 pub use summary::{
     STDERR_TAIL_LINES, comfy_colour, node_table, run_summary_line, stderr_path, tail_lines,
 };
 use summary::{attempt_figures, failure_report};
+use term::WriterTerm;
 
 use super::format::{self, Colour, Paint};
 use crate::engine::{Event, Level, RunContext, Sink};
@@ -571,71 +573,4 @@ fn since(ctx: &RunContext, at: SystemTime) -> Duration {
 
 fn secs_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
     let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
-}
-
-/// Lets indicatif draw into the sink's writer (`--progress always` without a terminal).
-struct WriterTerm(Out);
-
-impl std::fmt::Debug for WriterTerm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WriterTerm")
-    }
-}
-
-impl WriterTerm {
-    fn put(&self, s: &str) -> std::io::Result<()> {
-        match self.0.lock() {
-            Ok(mut out) => out.write_all(s.as_bytes()),
-            Err(_) => Ok(()),
-        }
-    }
-}
-
-impl TermLike for WriterTerm {
-    fn width(&self) -> u16 {
-        100
-    }
-    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}A"))
-        } else {
-            Ok(())
-        }
-    }
-    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}B"))
-        } else {
-            Ok(())
-        }
-    }
-    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}C"))
-        } else {
-            Ok(())
-        }
-    }
-    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}D"))
-        } else {
-            Ok(())
-        }
-    }
-    fn write_line(&self, s: &str) -> std::io::Result<()> {
-        self.put(&format!("{s}\n"))
-    }
-    fn write_str(&self, s: &str) -> std::io::Result<()> {
-        self.put(s)
-    }
-    fn clear_line(&self) -> std::io::Result<()> {
-        self.put("\r\x1b[2K")
-    }
-    fn flush(&self) -> std::io::Result<()> {
-        match self.0.lock() {
-            Ok(mut out) => out.flush(),
-            Err(_) => Ok(()),
-        }
-    }
 }
