@@ -441,6 +441,16 @@ fn show_human_has_summary_and_node_table() {
     for cell in ["failed", "1.5 s", "1.0 s", "46.0 MiB"] {
         assert!(row.contains(cell), "{cell} not in {row}");
     }
+    // The failed node's stderr, with its path.
+    let log = tmp
+        .path()
+        .join("runs")
+        .join(OLD_FAIL)
+        .join("nodes/scan/1/stderr.log");
+    assert!(
+        text.contains(&format!("scan failed (attempt 1, exit 3, 1.5 s): exit code 3\n  stderr: {} (last line)\n  | xxxx", log.display())),
+        "{text}"
+    );
     let out = runs(tmp.path(), &["show", DEAD]);
     assert!(
         stdout(&out).contains("died (recorded running; process"),

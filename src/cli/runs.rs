@@ -17,8 +17,8 @@ use serde::Serialize;
 use super::Format;
 use crate::exit;
 use crate::store::history::{self, Effective, RunEntry};
-use crate::store::{RunRecord, RunStatus};
-use crate::telemetry::console::{node_table, run_summary_line};
+use crate::store::{NodeStatus, RunRecord, RunStatus};
+use crate::telemetry::console::{failure_report, node_table, run_summary_line};
 use crate::telemetry::format::{self, Paint};
 
 #[derive(Debug, Args)]
@@ -270,6 +270,11 @@ fn show(state_dir: &Path, args: &ShowArgs) -> anyhow::Result<i32> {
         "{}",
         run_summary_line(record, effective.as_str(), paint)
     )?;
+    for node in &record.nodes {
+        if matches!(node.status, NodeStatus::Failed | NodeStatus::TimedOut) {
+            write!(out, "{}", failure_report(&dir, node, paint, None))?;
+        }
+    }
     Ok(exit::SUCCESS)
 }
 

@@ -22,10 +22,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 mod summary;
 mod term;
 
+use summary::attempt_figures;
 pub use summary::{
-    STDERR_TAIL_LINES, comfy_colour, node_table, run_summary_line, stderr_path, tail_lines,
+    STDERR_TAIL_LINES, comfy_colour, failure_report, node_table, run_summary_line, stderr_path,
+    tail_lines,
 };
-use summary::{attempt_figures, failure_report};
 use term::WriterTerm;
 
 use super::format::{self, Colour, Paint};
@@ -510,7 +511,13 @@ impl Sink for ConsoleSink {
         }
         for node in &record.nodes {
             if matches!(node.status, NodeStatus::Failed | NodeStatus::TimedOut) {
-                text.push_str(&failure_report(ctx, node, self.paint, self.options.debug));
+                let plan_node = self
+                    .options
+                    .debug
+                    .then(|| ctx.plan.node_index(&node.node_id))
+                    .flatten()
+                    .map(|i| &ctx.plan.nodes[i]);
+                text.push_str(&failure_report(&ctx.run_dir, node, self.paint, plan_node));
             }
         }
         self.write_block(&mask(ctx, &text));

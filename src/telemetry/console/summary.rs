@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
-use crate::engine::RunContext;
+use crate::plan::PlanNode;
 use crate::store::{AttemptRecord, NodeRecord, RunRecord};
 use crate::telemetry::format::{self, Colour, Paint};
 
@@ -119,11 +119,13 @@ pub fn run_summary_line(record: &RunRecord, status: &str, paint: Paint) -> Strin
 
 /// The block printed for a failed node: reason, the stderr log's path and its last lines;
 /// in debug mode also the node's config (sensitive keys masked) and inputs.
-pub(super) fn failure_report(
-    ctx: &RunContext,
+///
+/// `plan_node` (debug mode, during a run) adds the node's config and inputs.
+pub fn failure_report(
+    run_dir: &Path,
     node: &NodeRecord,
     paint: Paint,
-    debug: bool,
+    plan_node: Option<&PlanNode>,
 ) -> String {
     let mut text = String::new();
     let last = node.attempts.last();
@@ -143,12 +145,7 @@ pub(super) fn failure_report(
         let _ = write!(head, ": {reason}");
     }
     let _ = writeln!(text, "{head}");
-    if debug
-        && let Some(plan_node) = ctx
-            .plan
-            .node_index(&node.node_id)
-            .map(|i| &ctx.plan.nodes[i])
-    {
+    if let Some(plan_node) = plan_node {
         let config = serde_json::Value::Object(
             plan_node
                 .config
@@ -164,18 +161,17 @@ pub(super) fn failure_report(
     let Some(rec) = last else {
         return text;
     };
-    let path = stderr_path(&ctx.run_dir, &node.node_id, rec.attempt);
+    let path = stderr_path(run_dir, &node.node_id, rec.attempt);
     match tail_lines(&path, STDERR_TAIL_LINES) {
         Ok(lines) if lines.is_empty() => {
             let _ = writeln!(text, "  stderr: {} (empty)", path.display());
         }
         Ok(lines) => {
-            let _ = writeln!(
-                text,
-                "  stderr: {} (last {} lines)",
-                path.display(),
-                lines.len()
-            );
+            let shown = match lines.len() {
+                1 => "last line".to_string(),
+                n => format!("last {n} lines"),
+            };
+            let _ = writeln!(text, "  stderr: {} ({shown})", path.display());
             for line in lines {
                 let _ = writeln!(text, "  {} {line}", paint.paint(Colour::Dim, "|"));
             }
