@@ -226,8 +226,12 @@ impl ConsoleSink {
                 let _ = d.multi.println(text);
             }
             None => {
+                // One write per line, so lines from other writers never split it.
+                let mut line = String::with_capacity(text.len() + 1);
+                line.push_str(text);
+                line.push('\n');
                 if let Ok(mut out) = self.out.lock() {
-                    let _ = writeln!(out, "{text}");
+                    let _ = out.write_all(line.as_bytes());
                     let _ = out.flush();
                 }
             }
