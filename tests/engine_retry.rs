@@ -41,7 +41,11 @@ nodes:
     let log = std::fs::read_to_string(r.run_dir.join("nodes/flaky/2/stderr.log")).unwrap();
     assert_eq!(log, "attempt 2\n");
     // The waits really happened: attempt 3 started at least 300 ms after attempt 1 ended.
-    assert!(r.stderr.contains("retry 2 in 0.10s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("retrying in 100 ms (attempt 2 of 3)"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

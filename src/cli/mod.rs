@@ -8,6 +8,7 @@ mod logs;
 pub mod metrics;
 mod plugins;
 mod run;
+mod runs;
 mod schema;
 mod validate;
 
@@ -58,6 +59,8 @@ pub enum Command {
     Logs(LogsArgs),
     /// Send a recorded run's spans, logs and metrics to an OpenTelemetry collector.
     Export(export::ExportArgs),
+    /// The history of recorded runs: list, show, prune.
+    Runs(runs::RunsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -335,5 +338,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Metrics(args) => metrics::run(&args),
         Command::Logs(args) => logs::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Runs(args) => runs::run(&args),
     }
 }

@@ -13,7 +13,6 @@ use serde_json::json;
 
 use super::{Format, RunArgs};
 use crate::diag::Diagnostic;
-use crate::engine::plain::PlainConsole;
 use crate::engine::prepare::{AttemptIds, absolute, prepare};
 use crate::engine::{
     Control, EngineConfig, Environment, FailurePolicy, LocalExecutor, RunContext, RunPaths, Sink,
@@ -134,7 +133,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     };
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if sink_set.console {
-        sinks.push(Box::new(PlainConsole::new(args.quiet)));
+        let progress = match args.progress {
+            super::Progress::Never => crate::telemetry::console::ProgressMode::Never,
+            super::Progress::Auto => crate::telemetry::console::ProgressMode::Auto,
+            super::Progress::Always => crate::telemetry::console::ProgressMode::Always,
+        };
+        sinks.push(Box::new(crate::telemetry::console::ConsoleSink::stderr(
+            crate::telemetry::console::ConsoleOptions {
+                progress,
+                quiet: args.quiet,
+                colour: true,
+                debug: settings.debug,
+            },
+        )));
     }
     if sink_set.logs {
         let logs = crate::telemetry::LogSink::open(&ctx, &settings)

@@ -7,14 +7,12 @@
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
-//! - [`plain`]: a plain one-line-per-event console sink.
 
 pub mod capture;
 pub mod datasets;
 pub mod event;
 pub mod executor;
 pub mod local;
-pub mod plain;
 pub mod prepare;
 pub mod scheduler;
 mod supervise;

@@ -6,6 +6,7 @@
 //! [`resolve::resolve_run`].
 
 pub mod cache;
+pub mod history;
 pub mod jsonl;
 pub mod layout;
 pub mod recorder;

@@ -6,8 +6,10 @@
 //! complete line per record, appended in batches of complete lines, flushed on `finish`.
 
 pub mod clock;
+pub mod console;
 pub mod debug;
 pub mod filter;
+pub mod format;
 pub mod layer;
 pub mod log;
 pub mod log_sink;

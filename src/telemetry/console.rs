@@ -1,0 +1,587 @@
+//! The console sink: what a person watching `run-workflow` sees, on stderr.
+//!
+//! On a terminal (or with `--progress always`) an indicatif display: an overall bar of nodes
+//! done out of the total and one line per running node with its elapsed time; otherwise one
+//! plain line per node event (`[  1.23s] scan: succeeded (attempt 1, 812 ms, findings 12)`).
+//! At the end a table of every node (status, attempts, duration, CPU, peak RSS, findings) and,
+//! for each failed node, the last lines of its stderr with the log file's path.
+//!
+//! Guarantees: writes only to its own writer (stderr in the product), never to stdout and
+//! never into the run's log records; colour only when the writer is a terminal and `NO_COLOR`
+//! is unset; values of declared secrets are masked in everything it prints; write errors
+//! (a closed stderr) are ignored rather than failing the run.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+mod summary;
+mod term;
+
+use summary::attempt_figures;
+pub use summary::{
+    STDERR_TAIL_LINES, comfy_colour, failure_report, node_table, run_summary_line, stderr_path,
+    tail_lines,
+};
+use term::WriterTerm;
+
+use super::format::{self, Colour, Paint};
+use crate::engine::{Event, Level, RunContext, Sink};
+use crate::store::{AttemptRecord, NodeStatus, RunRecord};
+
+/// Running nodes shown as their own line in the progress display; more are counted.
+const MAX_NODE_LINES: usize = 8;
+
+/// When to draw the progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// Plain lines only.
+    Never,
+    /// A progress display when stderr is a terminal, plain lines otherwise.
+    #[default]
+    Auto,
+    /// A progress display even when stderr is not a terminal.
+    Always,
+}
+
+/// What the console shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleOptions {
+    pub progress: ProgressMode,
+    /// Only failures and the one-line summary: no progress, no lines for successes, no table.
+    pub quiet: bool,
+    /// Colour allowed at all; it is still used only on a terminal without `NO_COLOR`.
+    pub colour: bool,
+    /// Debug mode: queued/attempt lines, debug messages, a failing node's config and inputs.
+    pub debug: bool,
+}
+
+impl Default for ConsoleOptions {
+    fn default() -> Self {
+        ConsoleOptions {
+            progress: ProgressMode::Auto,
+            quiet: false,
+            colour: true,
+            debug: false,
+        }
+    }
+}
+
+type Out = Arc<Mutex<Box<dyn Write + Send>>>;
+
+/// The console sink. Build it with [`ConsoleSink::stderr`] in the product and
+/// [`ConsoleSink::to_writer`] in tests.
+pub struct ConsoleSink {
+    options: ConsoleOptions,
+    out: Out,
+    paint: Paint,
+    /// Draw a progress display (decided at construction from the mode and the terminal).
+    progress: bool,
+    /// Whether `out` is stderr itself (indicatif then measures the real terminal).
+    is_stderr_tty: bool,
+    display: Option<Display>,
+    nodes: Vec<NodeView>,
+    done: u64,
+    failed: u64,
+}
+
+#[derive(Default)]
+struct NodeView {
+    last: Option<AttemptRecord>,
+    /// The running attempt and when it started (counted in `Display::running`).
+    running: Option<(u32, SystemTime)>,
+    bar: Option<ProgressBar>,
+}
+
+struct Display {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    node_style: ProgressStyle,
+    /// Attempts running now.
+    running: usize,
+    /// Of those, the ones with a line of their own.
+    shown: usize,
+    /// Running nodes waiting for a line, oldest first (may hold nodes since finished).
+    waiting: VecDeque<usize>,
+}
+
+impl Display {
+    /// Gives a running node its own line.
+    fn show(&mut self, view: &mut NodeView, id: &str, max_attempts: u32) {
+        let Some((attempt, at)) = view.running else {
+            return;
+        };
+        let of = if max_attempts > 1 {
+            format!(" of {max_attempts}")
+        } else {
+            String::new()
+        };
+        let bar = self.multi.add(
+            ProgressBar::new_spinner()
+                .with_style(self.node_style.clone())
+                .with_prefix(id.to_string())
+                .with_message(format!("(attempt {attempt}{of})"))
+                .with_elapsed(SystemTime::now().duration_since(at).unwrap_or_default()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        view.bar = Some(bar);
+        self.shown += 1;
+    }
+}
+
+impl ConsoleSink {
+    /// The console on this process's stderr: progress and colour only if it is a terminal
+    /// (progress also with [`ProgressMode::Always`]).
+    pub fn stderr(options: ConsoleOptions) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        let mut sink = Self::build(options, Box::new(std::io::stderr()), tty);
+        sink.is_stderr_tty = tty;
+        sink
+    }
+
+    /// The console on any writer, taken as not a terminal: no colour, plain lines unless
+    /// `progress` is [`ProgressMode::Always`].
+    pub fn to_writer(options: ConsoleOptions, out: Box<dyn Write + Send>) -> Self {
+        Self::build(options, out, false)
+    }
+
+    fn build(options: ConsoleOptions, out: Box<dyn Write + Send>, tty: bool) -> Self {
+        let progress = !options.quiet
+            && match options.progress {
+                ProgressMode::Never => false,
+                ProgressMode::Auto => tty,
+                ProgressMode::Always => true,
+            };
+        ConsoleSink {
+            options,
+            out: Arc::new(Mutex::new(out)),
+            paint: Paint::new(options.colour && format::colour_enabled(tty)),
+            progress,
+            is_stderr_tty: false,
+            display: None,
+            nodes: Vec::new(),
+            done: 0,
+            failed: 0,
+        }
+    }
+
+    fn init(&mut self, ctx: &RunContext) {
+        if self.nodes.len() != ctx.plan.nodes.len() {
+            self.nodes = (0..ctx.plan.nodes.len())
+                .map(|_| NodeView::default())
+                .collect();
+        }
+        if self.progress && self.display.is_none() {
+            let elapsed = since(ctx, SystemTime::now());
+            self.display = Some(self.new_display(ctx.plan.nodes.len() as u64, elapsed));
+        }
+    }
+
+    fn new_display(&self, total: u64, elapsed: Duration) -> Display {
+        let target = if self.is_stderr_tty {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::term_like_with_hz(Box::new(WriterTerm(self.out.clone())), 10)
+        };
+        let multi = MultiProgress::with_draw_target(target);
+        let (bar, spin) = if self.paint.enabled {
+            ("{bar:30.cyan/blue}", "{spinner:.green}")
+        } else {
+            ("{bar:30}", "{spinner}")
+        };
+        let overall_style = ProgressStyle::with_template(&format!(
+            "{spin} [{{secs}}] {bar} {{pos}}/{{len}} nodes {{msg}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("secs", secs_key)
+        .progress_chars("=> ");
+        let node_style =
+            ProgressStyle::with_template(&format!("  {spin} {{prefix}} {{msg}} {{secs}}"))
+                .unwrap_or_else(|_| ProgressStyle::default_spinner())
+                .with_key("secs", secs_key);
+        let overall = multi.add(
+            ProgressBar::new(total)
+                .with_style(overall_style)
+                .with_elapsed(elapsed),
+        );
+        overall.enable_steady_tick(Duration::from_millis(100));
+        Display {
+            multi,
+            overall,
+            node_style,
+            running: 0,
+            shown: 0,
+            waiting: VecDeque::new(),
+        }
+    }
+
+    /// Prints one line above the progress display, or plainly.
+    fn line(&self, text: &str) {
+        match &self.display {
+            Some(d) => {
+                let _ = d.multi.println(text);
+            }
+            None => {
+                // One write per line, so lines from other writers never split it.
+                let mut line = String::with_capacity(text.len() + 1);
+                line.push_str(text);
+                line.push('\n');
+                if let Ok(mut out) = self.out.lock() {
+                    let _ = out.write_all(line.as_bytes());
+                    let _ = out.flush();
+                }
+            }
+        }
+    }
+
+    fn node_line(&self, ctx: &RunContext, node: usize, at: SystemTime, what: &str) {
+        let id = ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str());
+        let text = format!(
+            "{} {}: {what}",
+            self.paint
+                .paint(Colour::Dim, &format::elapsed_prefix(since(ctx, at))),
+            self.paint.paint(Colour::Bold, id)
+        );
+        self.line(&mask(ctx, &text));
+    }
+
+    fn update_overall(&self) {
+        if let Some(d) = &self.display {
+            d.overall.set_position(self.done);
+            let hidden = d.running.saturating_sub(d.shown);
+            let mut msg = format!("({} running", d.running);
+            if hidden > 0 {
+                let _ = write!(msg, ", {hidden} not shown");
+            }
+            if self.failed > 0 {
+                let _ = write!(msg, ", {} failed", self.failed);
+            }
+            msg.push(')');
+            d.overall.set_message(msg);
+        }
+    }
+
+    fn on_attempt_started(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        attempt: u32,
+        extra: String,
+        at: SystemTime,
+    ) {
+        let max = ctx.plan.nodes.get(node).map_or(1, |n| n.retry.max_attempts);
+        let of = if max > 1 {
+            format!(" of {max}")
+        } else {
+            String::new()
+        };
+        self.end_attempt(ctx, node);
+        if let Some(d) = &mut self.display {
+            let (Some(view), Some(plan_node)) =
+                (self.nodes.get_mut(node), ctx.plan.nodes.get(node))
+            else {
+                return;
+            };
+            view.running = Some((attempt, at));
+            d.running += 1;
+            if d.shown < MAX_NODE_LINES {
+                d.show(view, &plan_node.id, max);
+            } else {
+                d.waiting.push_back(node);
+            }
+            self.update_overall();
+        } else if !self.options.quiet {
+            let what = format!("started (attempt {attempt}{of}{extra})");
+            self.node_line(ctx, node, at, &what);
+        }
+    }
+
+    fn on_node_finished(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        status: NodeStatus,
+        reason: Option<&str>,
+        findings: u64,
+        at: SystemTime,
+    ) {
+        self.done += 1;
+        let bad = matches!(status, NodeStatus::Failed | NodeStatus::TimedOut);
+        if bad {
+            self.failed += 1;
+        }
+        self.end_attempt(ctx, node);
+        let last = self.nodes.get(node).and_then(|view| view.last.clone());
+        self.update_overall();
+        if self.options.quiet && !bad {
+            return;
+        }
+        let what = finished_text(self.paint, status, last.as_ref(), reason, findings);
+        self.node_line(ctx, node, at, &what);
+    }
+
+    /// Removes a node's running line, if it has one, and gives the line to the running node
+    /// that has waited longest for one.
+    fn end_attempt(&mut self, ctx: &RunContext, node: usize) {
+        let Some(view) = self.nodes.get_mut(node) else {
+            return;
+        };
+        if view.running.take().is_none() {
+            return;
+        }
+        let Some(d) = &mut self.display else {
+            return;
+        };
+        d.running = d.running.saturating_sub(1);
+        let Some(bar) = view.bar.take() else {
+            return;
+        };
+        bar.finish_and_clear();
+        d.shown = d.shown.saturating_sub(1);
+        while let Some(next) = d.waiting.pop_front() {
+            if let (Some(view), Some(plan_node)) =
+                (self.nodes.get_mut(next), ctx.plan.nodes.get(next))
+                && view.running.is_some()
+                && view.bar.is_none()
+            {
+                d.show(view, &plan_node.id, plan_node.retry.max_attempts);
+                break;
+            }
+        }
+    }
+
+    fn stop_display(&mut self) {
+        if let Some(d) = self.display.take() {
+            for view in &mut self.nodes {
+                if let Some(bar) = view.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            d.overall.finish_and_clear();
+            let _ = d.multi.clear();
+        }
+    }
+
+    fn write_block(&self, text: &str) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Sink for ConsoleSink {
+    fn event(&mut self, ctx: &RunContext, event: &Event) {
+        self.init(ctx);
+        let quiet = self.options.quiet;
+        let debug = self.options.debug;
+        match event {
+            Event::RunStarted { at } => {
+                if !quiet {
+                    let text = format!(
+                        "{} run {} started: {} ({} nodes, concurrency {}, executor {})",
+                        format::elapsed_prefix(since(ctx, *at)),
+                        ctx.run_id,
+                        ctx.plan.name,
+                        ctx.plan.nodes.len(),
+                        ctx.concurrency,
+                        ctx.executor
+                    );
+                    self.line(&mask(ctx, &text));
+                }
+            }
+            Event::NodeQueued { node, attempt, at } => {
+                if debug {
+                    self.node_line(ctx, *node, *at, &format!("queued (attempt {attempt})"));
+                }
+            }
+            Event::AttemptStarted {
+                node,
+                attempt,
+                pid,
+                executor_job_id,
+                at,
+                ..
+            } => {
+                let mut extra = String::new();
+                if let Some(pid) = pid {
+                    let _ = write!(extra, ", pid {pid}");
+                }
+                if let Some(job) = executor_job_id {
+                    let _ = write!(extra, ", job {job}");
+                }
+                self.on_attempt_started(ctx, *node, *attempt, extra, *at);
+            }
+            Event::AttemptFinished { node, record, at } => {
+                if let Some(view) = self.nodes.get_mut(*node) {
+                    view.last = Some(record.clone());
+                }
+                self.end_attempt(ctx, *node);
+                self.update_overall();
+                if debug {
+                    let mut what = format!(
+                        "attempt {} {} ({})",
+                        record.attempt,
+                        self.paint.status(record.status.as_str()),
+                        attempt_figures(record)
+                    );
+                    if let Some(err) = &record.error {
+                        let _ = write!(what, ": {err}");
+                    }
+                    self.node_line(ctx, *node, *at, &what);
+                }
+            }
+            Event::NodeRetrying {
+                node,
+                next_attempt,
+                delay,
+                error,
+                at,
+            } => {
+                if !quiet {
+                    let max = ctx
+                        .plan
+                        .nodes
+                        .get(*node)
+                        .map_or(1, |n| n.retry.max_attempts);
+                    let what = format!(
+                        "attempt {} {}: {error}; retrying in {} (attempt {next_attempt} of {max})",
+                        next_attempt.saturating_sub(1),
+                        self.paint.status("failed"),
+                        format::duration(*delay)
+                    );
+                    self.node_line(ctx, *node, *at, &what);
+                }
+            }
+            Event::NodeFinished {
+                node,
+                status,
+                reason,
+                findings_count,
+                at,
+            } => {
+                self.on_node_finished(ctx, *node, *status, reason.as_deref(), *findings_count, *at);
+            }
+            Event::Message {
+                level,
+                node,
+                text,
+                at,
+            } => {
+                let shown = match level {
+                    Level::Trace | Level::Debug => debug,
+                    Level::Info => !quiet,
+                    Level::Warn | Level::Error => true,
+                };
+                if shown {
+                    let tag = match level {
+                        Level::Error => self.paint.paint(Colour::Red, "error: "),
+                        Level::Warn => self.paint.paint(Colour::Yellow, "warning: "),
+                        Level::Debug | Level::Trace => self.paint.paint(Colour::Dim, "debug: "),
+                        Level::Info => String::new(),
+                    };
+                    match node {
+                        Some(n) => self.node_line(ctx, *n, *at, &format!("{tag}{text}")),
+                        None => {
+                            let prefix = format::elapsed_prefix(since(ctx, *at));
+                            self.line(&mask(ctx, &format!("{prefix} {tag}{text}")));
+                        }
+                    }
+                }
+            }
+            // RunFinished, and any event added later that the console does not show.
+            other => {
+                if let Event::RunFinished { .. } = other {
+                    self.stop_display();
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+        self.stop_display();
+        let mut text = String::new();
+        if !self.options.quiet {
+            let _ = writeln!(text, "\n{}", node_table(record, self.paint));
+        }
+        let summary = run_summary_line(record, record.status.as_str(), self.paint);
+        let _ = writeln!(text, "{summary}");
+        if !self.options.quiet {
+            let _ = writeln!(text, "records: {}", ctx.run_dir.display());
+        }
+        for node in &record.nodes {
+            if matches!(node.status, NodeStatus::Failed | NodeStatus::TimedOut) {
+                let plan_node = self
+                    .options
+                    .debug
+                    .then(|| ctx.plan.node_index(&node.node_id))
+                    .flatten()
+                    .map(|i| &ctx.plan.nodes[i]);
+                text.push_str(&failure_report(&ctx.run_dir, node, self.paint, plan_node));
+            }
+        }
+        self.write_block(&mask(ctx, &text));
+        Ok(())
+    }
+}
+
+/// The text after `node:` for a node's final status.
+fn finished_text(
+    paint: Paint,
+    status: NodeStatus,
+    last: Option<&AttemptRecord>,
+    reason: Option<&str>,
+    findings: u64,
+) -> String {
+    let word = paint.status(status.as_str());
+    let mut parts = Vec::new();
+    if let Some(rec) = last {
+        if !matches!(status, NodeStatus::Skipped | NodeStatus::Cached) {
+            parts.push(format!("attempt {}", rec.attempt));
+            if let Some(ms) = rec.duration_ms {
+                parts.push(format::duration_ms(ms));
+            }
+        }
+        if !status.is_success() {
+            match (rec.exit_code, rec.signal) {
+                (_, Some(sig)) => parts.push(format!("signal {sig}")),
+                (Some(code), None) if code != 0 => parts.push(format!("exit {code}")),
+                _ => {}
+            }
+        }
+    }
+    if findings > 0 {
+        parts.push(format!("findings {findings}"));
+    }
+    let mut text = word;
+    if !parts.is_empty() {
+        let _ = write!(text, " ({})", parts.join(", "));
+    }
+    if let Some(reason) = reason {
+        let _ = write!(text, ": {reason}");
+    }
+    text
+}
+
+/// Replaces every declared secret's value with `[REDACTED]`.
+fn mask(ctx: &RunContext, text: &str) -> String {
+    let mut out = text.to_string();
+    for secret in ctx.secret_values.iter().filter(|s| !s.is_empty()) {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "[REDACTED]");
+        }
+    }
+    out
+}
+
+fn since(ctx: &RunContext, at: SystemTime) -> Duration {
+    at.duration_since(ctx.started_at).unwrap_or_default()
+}
+
+fn secs_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
+}

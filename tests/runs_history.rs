@@ -1,0 +1,656 @@
+//! `secflow runs list|show|prune` on run directories laid out by hand from real
+//! `RunRecord`s: finished runs, a corrupt run.json, a `running` run whose process is dead, one
+//! whose process is alive, and one from another host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use secflow::store::{
+    AttemptRecord, Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus,
+    WorkflowRef,
+};
+
+const OLD_OK: &str = "01JDA00000000000000000000A"; // alpha, succeeded, 10 days ago
+const OLD_FAIL: &str = "01JDB00000000000000000000B"; // beta, failed, 5 days ago
+const DEAD: &str = "01JDC00000000000000000000C"; // alpha, "running", pid gone, 3 days ago
+const ALIVE: &str = "01JDD00000000000000000000D"; // alpha, running (resuming OLD_FAIL), this test's pid, just now
+const REMOTE: &str = "01JDE00000000000000000000E"; // beta, running on another host, 1 day ago
+const NEW_OK: &str = "01JDF00000000000000000000F"; // alpha, succeeded, 1 hour ago
+const CORRUPT: &str = "01JCZ00000000000000000000Z"; // half-written run.json (ULID time: oldest)
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secflow"));
+    cmd.env_remove("SECFLOW_HOME").env("NO_COLOR", "1");
+    cmd
+}
+
+fn runs(state: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("runs")
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .expect("secflow runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// RFC 3339 UTC with milliseconds, `ago` before now (civil-from-days, H. Hinnant).
+fn rfc3339_ago(ago: Duration) -> String {
+    let t = SystemTime::now() - ago;
+    let d = t.duration_since(UNIX_EPOCH).expect("after epoch");
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_string()
+}
+
+/// A pid that no longer exists: a child that has exited and been reaped.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let pid = child.id();
+    child.wait().expect("wait");
+    pid
+}
+
+fn record(
+    id: &str,
+    workflow: &str,
+    status: RunStatus,
+    ago_hours: u64,
+    pid: u32,
+    host: &str,
+) -> RunRecord {
+    let finished = status != RunStatus::Running;
+    let node_status = match status {
+        RunStatus::Failed => NodeStatus::Failed,
+        RunStatus::Running => NodeStatus::Running,
+        _ => NodeStatus::Succeeded,
+    };
+    let started_at = rfc3339_ago(Duration::from_secs(ago_hours * 3600));
+    let attempt = AttemptRecord {
+        attempt: 1,
+        status: node_status,
+        exit_code: finished.then_some(if status == RunStatus::Failed { 3 } else { 0 }),
+        signal: None,
+        queued_at: started_at.clone(),
+        started_at: Some(started_at.clone()),
+        ended_at: finished.then(|| started_at.clone()),
+        queue_wait_ms: Some(2),
+        duration_ms: finished.then_some(1_500),
+        cpu_user_ms: finished.then_some(900),
+        cpu_system_ms: finished.then_some(100),
+        peak_rss_bytes: finished.then_some(48_234_496),
+        retry_delay_ms: None,
+        executor_job_id: None,
+        error: None,
+        read_bytes: None,
+        write_bytes: None,
+    };
+    let findings = if status == RunStatus::Succeeded { 7 } else { 0 };
+    RunRecord {
+        schema_version: RUN_SCHEMA_VERSION,
+        run_id: id.into(),
+        workflow: WorkflowRef {
+            name: workflow.into(),
+            recipe_path: format!("workflows/{workflow}.yaml"),
+            recipe_sha256: "a".repeat(64),
+        },
+        status,
+        exit_code: match status {
+            RunStatus::Running => None,
+            RunStatus::Succeeded => Some(0),
+            RunStatus::Failed => Some(1),
+            RunStatus::Cancelled => Some(130),
+        },
+        started_at,
+        ended_at: None,
+        duration_ms: finished.then_some(2_345),
+        executor: "local".into(),
+        concurrency: 4,
+        vars: BTreeMap::new(),
+        resumed_from: None,
+        trace_id: "b".repeat(32),
+        pid,
+        host: host.into(),
+        nodes: vec![NodeRecord {
+            node_id: "scan".into(),
+            kind: "exec".into(),
+            plugin_name: "exec".into(),
+            status: node_status,
+            reason: (status == RunStatus::Failed).then(|| "exit code 3".to_string()),
+            findings_count: findings,
+            outputs: BTreeMap::new(),
+            cache_key: None,
+            attempts: vec![attempt],
+        }],
+        counts: Counts {
+            succeeded: u64::from(status == RunStatus::Succeeded),
+            failed: u64::from(status == RunStatus::Failed),
+            ..Counts::default()
+        },
+        findings_count: findings,
+        audit: None,
+        telemetry: None,
+        reason: None,
+        self_usage: None,
+    }
+}
+
+fn write_run(state: &Path, rec: &RunRecord) -> PathBuf {
+    let dir = state.join("runs").join(&rec.run_id);
+    std::fs::create_dir_all(dir.join("nodes/scan/1")).expect("mkdir");
+    std::fs::write(dir.join("nodes/scan/1/stderr.log"), "x".repeat(4096)).expect("log");
+    std::fs::write(
+        dir.join("run.json"),
+        serde_json::to_vec_pretty(rec).expect("json"),
+    )
+    .expect("write");
+    dir
+}
+
+/// The full history described by the constants above.
+fn history() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path();
+    let host = hostname();
+    let me = std::process::id();
+    write_run(
+        state,
+        &record(OLD_OK, "alpha", RunStatus::Succeeded, 240, 1, &host),
+    );
+    write_run(
+        state,
+        &record(OLD_FAIL, "beta", RunStatus::Failed, 120, 1, &host),
+    );
+    write_run(
+        state,
+        &record(DEAD, "alpha", RunStatus::Running, 72, dead_pid(), &host),
+    );
+    let mut alive = record(ALIVE, "alpha", RunStatus::Running, 0, me, &host);
+    alive.resumed_from = Some(OLD_FAIL.into());
+    write_run(state, &alive);
+    write_run(
+        state,
+        &record(
+            REMOTE,
+            "beta",
+            RunStatus::Running,
+            24,
+            dead_pid(),
+            "elsewhere.example",
+        ),
+    );
+    write_run(
+        state,
+        &record(NEW_OK, "alpha", RunStatus::Succeeded, 1, 1, &host),
+    );
+    let corrupt = state.join("runs").join(CORRUPT);
+    std::fs::create_dir_all(&corrupt).expect("mkdir");
+    std::fs::write(
+        corrupt.join("run.json"),
+        r#"{"schema_version": 1, "run_id": "01JCZ"#,
+    )
+    .expect("write");
+    // Not runs: a stray file and a hidden temp directory.
+    std::fs::write(state.join("runs/README"), "not a run").expect("write");
+    std::fs::create_dir_all(state.join("runs/.tmp-01JDX")).expect("mkdir");
+    tmp
+}
+
+fn list_json(state: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["list", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = runs(state, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("json list")
+}
+
+fn ids(list: &[serde_json::Value]) -> Vec<String> {
+    list.iter()
+        .map(|e| e["run_id"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn list_json_is_newest_first_with_died_and_corrupt_runs() {
+    let tmp = history();
+    let list = list_json(tmp.path(), &[]);
+    assert_eq!(
+        ids(&list),
+        [ALIVE, NEW_OK, REMOTE, DEAD, OLD_FAIL, OLD_OK, CORRUPT]
+    );
+    let status: Vec<&str> = list
+        .iter()
+        .map(|e| e["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "running",
+            "succeeded",
+            "running",
+            "died",
+            "failed",
+            "succeeded",
+            "corrupt"
+        ]
+    );
+    let dead = &list[3];
+    assert_eq!(dead["recorded_status"], "running");
+    let corrupt = &list[6];
+    assert!(
+        corrupt["error"].as_str().unwrap_or("").contains("EOF"),
+        "{corrupt}"
+    );
+    assert!(corrupt["workflow"].is_null());
+    let new = &list[1];
+    assert_eq!(new["workflow"], "alpha");
+    assert_eq!(new["duration_ms"], 2345);
+    assert_eq!(new["nodes_ok"], 1);
+    assert_eq!(new["nodes_failed"], 0);
+    assert_eq!(new["findings_count"], 7);
+    assert_eq!(list[4]["nodes_failed"], 1);
+}
+
+#[test]
+fn list_filters_by_workflow_and_limit() {
+    let tmp = history();
+    assert_eq!(
+        ids(&list_json(tmp.path(), &["--workflow", "alpha"])),
+        [ALIVE, NEW_OK, DEAD, OLD_OK]
+    );
+    assert_eq!(
+        ids(&list_json(tmp.path(), &["--workflow", "alph"])),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(&list_json(tmp.path(), &["--limit", "2"])),
+        [ALIVE, NEW_OK]
+    );
+    assert_eq!(
+        ids(&list_json(
+            tmp.path(),
+            &["--workflow", "beta", "--limit", "1"]
+        )),
+        [REMOTE]
+    );
+}
+
+#[test]
+fn list_human_is_a_table_with_notes() {
+    let tmp = history();
+    let out = runs(tmp.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = |id: &str| {
+        text.lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("{id} missing:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        row(NEW_OK).contains("succeeded")
+            && row(NEW_OK).contains("2.3 s")
+            && row(NEW_OK).contains("1/0 of 1")
+    );
+    assert!(row(DEAD).contains("died"), "{text}");
+    assert!(
+        row(ALIVE).contains("running") && row(REMOTE).contains("1d 00h"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{CORRUPT}: corrupt: run.json:")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{DEAD}: died: recorded as running")),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour when piped");
+    let first = text.lines().position(|l| l.contains(NEW_OK));
+    let last = text.lines().position(|l| l.contains(OLD_OK));
+    assert!(first < last, "newest first:\n{text}");
+}
+
+#[test]
+fn empty_or_missing_history_is_not_an_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = runs(tmp.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("no runs recorded"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(list_json(tmp.path(), &[]).len(), 0);
+    let out = runs(tmp.path(), &["show", "last"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no runs recorded"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn run_argument_resolves_id_prefix_last_and_path() {
+    let tmp = history();
+    let state = tmp.path();
+    let show_id = |arg: &str| -> Option<String> {
+        let out = runs(state, &["show", arg, "--format", "json"]);
+        if out.status.code() != Some(0) {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["run_id"].as_str().map(str::to_string)
+    };
+    assert_eq!(show_id(OLD_FAIL).as_deref(), Some(OLD_FAIL));
+    assert_eq!(show_id("01JDB").as_deref(), Some(OLD_FAIL));
+    assert_eq!(
+        show_id("01jdb").as_deref(),
+        Some(OLD_FAIL),
+        "prefixes are case-insensitive"
+    );
+    assert_eq!(show_id("last").as_deref(), Some(ALIVE));
+    // A folder copied elsewhere, named by a path.
+    let copy = state.join("elsewhere/copied-run");
+    std::fs::create_dir_all(&copy).expect("mkdir");
+    std::fs::copy(
+        state.join("runs").join(OLD_OK).join("run.json"),
+        copy.join("run.json"),
+    )
+    .expect("copy");
+    assert_eq!(
+        show_id(&copy.display().to_string()).as_deref(),
+        Some(OLD_OK)
+    );
+
+    let out = runs(state, &["show", "01JD"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("`01JD` matches 6 runs"), "{err}");
+    for id in [OLD_OK, OLD_FAIL, DEAD, ALIVE, REMOTE, NEW_OK] {
+        assert!(err.contains(id), "{id} not listed: {err}");
+    }
+    let out = runs(state, &["show", "01JQ"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no run matches `01JQ`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = runs(state, &["show", "./no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn show_json_is_run_json_byte_for_byte() {
+    let tmp = history();
+    let out = runs(tmp.path(), &["show", OLD_OK, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let file = std::fs::read(tmp.path().join("runs").join(OLD_OK).join("run.json")).expect("read");
+    let mut expected = file.clone();
+    expected.push(b'\n');
+    assert_eq!(out.stdout, expected);
+}
+
+#[test]
+fn show_human_has_summary_and_node_table() {
+    let tmp = history();
+    let out = runs(tmp.path(), &["show", OLD_FAIL]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("workflow     beta"), "{text}");
+    assert!(text.contains("status       failed (exit 1)"), "{text}");
+    assert!(text.contains("duration     2.3 s"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains(" scan "))
+        .unwrap_or_else(|| panic!("{text}"));
+    for cell in ["failed", "1.5 s", "1.0 s", "46.0 MiB"] {
+        assert!(row.contains(cell), "{cell} not in {row}");
+    }
+    // The failed node's stderr, with its path.
+    let log = tmp
+        .path()
+        .join("runs")
+        .join(OLD_FAIL)
+        .join("nodes/scan/1/stderr.log");
+    assert!(
+        text.contains(&format!("scan failed (attempt 1, exit 3, 1.5 s): exit code 3\n  stderr: {} (last line)\n  | xxxx", log.display())),
+        "{text}"
+    );
+    let out = runs(tmp.path(), &["show", DEAD]);
+    assert!(
+        stdout(&out).contains("died (recorded running; process"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("run {DEAD} died: ")),
+        "{}",
+        stdout(&out)
+    );
+    let out = runs(tmp.path(), &["show", CORRUPT]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("corrupt"), "{}", stderr(&out));
+    let out = runs(tmp.path(), &["show", CORRUPT, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no half record on stdout");
+    assert!(stderr(&out).contains("corrupt"), "{}", stderr(&out));
+}
+
+#[test]
+fn secflow_home_names_the_state_dir() {
+    let tmp = history();
+    let out = bin()
+        .args(["runs", "list", "--format", "json"])
+        .env("SECFLOW_HOME", tmp.path())
+        .output()
+        .expect("run");
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(list.len(), 7);
+}
+
+fn run_dirs(state: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(state.join("runs"))
+        .expect("runs dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn prune_keep_never_deletes_a_live_run() {
+    let tmp = history();
+    let state = tmp.path();
+    // A run being created right now: its directory exists, its run.json not yet.
+    let starting = "01JDG00000000000000000000G";
+    std::fs::create_dir_all(state.join("runs").join(starting)).expect("mkdir");
+    let before = run_dirs(state);
+    let out = runs(state, &["prune", "--keep", "0", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(run_dirs(state), before, "dry run deletes nothing");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("would delete {OLD_OK} (alpha, succeeded, started")),
+        "{text}"
+    );
+    assert!(text.contains("would delete 4 runs, "), "{text}");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("kept {ALIVE}: it may still be running")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("kept {REMOTE}: it may still be running")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("kept {starting}: it may still be running")),
+        "{err}"
+    );
+    assert!(!text.contains(ALIVE) && !text.contains(REMOTE), "{text}");
+
+    let out = runs(state, &["prune", "--keep", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for id in [OLD_OK, DEAD, CORRUPT] {
+        assert!(text.contains(&format!("deleted {id} (")), "{id}: {text}");
+    }
+    assert!(text.contains("deleted 3 runs, "), "{text}");
+    assert!(
+        stderr(&out).contains(&format!("kept {OLD_FAIL}: a running run resumes it")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(run_dirs(state), [OLD_FAIL, ALIVE, REMOTE, NEW_OK, starting]);
+    assert!(
+        state.join("runs/README").exists(),
+        "only run directories are touched"
+    );
+}
+
+#[test]
+fn prune_older_than_uses_start_time() {
+    let tmp = history();
+    let state = tmp.path();
+    let out = runs(state, &["prune", "--older-than", "4d"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        run_dirs(state),
+        [OLD_FAIL, DEAD, ALIVE, REMOTE, NEW_OK],
+        "{}",
+        stdout(&out)
+    );
+    // Both rules: deleted only when outside the newest 3 and older than 36 hours.
+    let out = runs(state, &["prune", "--keep", "3", "--older-than", "36h"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        run_dirs(state),
+        [OLD_FAIL, ALIVE, REMOTE, NEW_OK],
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn prune_usage_errors_exit_2() {
+    let tmp = history();
+    let out = runs(tmp.path(), &["prune"]);
+    assert_eq!(out.status.code(), Some(2), "a rule is required");
+    let out = runs(tmp.path(), &["prune", "--older-than", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--older-than"), "{}", stderr(&out));
+    assert_eq!(run_dirs(tmp.path()).len(), 7, "nothing deleted");
+}
+
+/// Runs `secflow runs list` with stdout on a pseudo-terminal (util-linux `script`).
+fn list_on_a_terminal(state: &Path, no_color: Option<&str>) -> String {
+    let cmd = format!(
+        "'{}' runs list --state-dir '{}'",
+        env!("CARGO_BIN_EXE_secflow"),
+        state.display()
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-qec", &cmd, "/dev/null"])
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        script.env("NO_COLOR", v);
+    }
+    let out = script.output().expect("util-linux script");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let tmp = history();
+    let coloured = list_on_a_terminal(tmp.path(), None);
+    assert!(coloured.contains(NEW_OK), "{coloured}");
+    assert!(
+        coloured.contains("\x1b["),
+        "a terminal gets colour: {coloured:?}"
+    );
+    let plain = list_on_a_terminal(tmp.path(), Some("1"));
+    assert!(plain.contains(NEW_OK), "{plain}");
+    assert!(
+        !plain.contains("\x1b["),
+        "NO_COLOR turns colour off: {plain:?}"
+    );
+}
+
+#[test]
+fn a_running_run_whose_pid_was_reused_has_died() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A live process that started long after the recorded run: the pid was reused.
+    let mut younger = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let rec = record(
+        DEAD,
+        "alpha",
+        RunStatus::Running,
+        24,
+        younger.id(),
+        &hostname(),
+    );
+    write_run(tmp.path(), &rec);
+    let list = list_json(tmp.path(), &[]);
+    younger.kill().expect("kill sleep");
+    younger.wait().expect("reap sleep");
+    assert_eq!(list[0]["status"], "died", "{list:?}");
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let tmp = history();
+    let mut child = bin()
+        .args(["runs", "list", "--state-dir"])
+        .arg(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take()); // no reader: the first write fails with EPIPE
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
+}
