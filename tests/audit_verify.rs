@@ -451,3 +451,19 @@ fn bench_audit() {
         cpu.as_secs_f64() * 1000.0
     );
 }
+
+#[test]
+fn editing_run_json_audit_summary_alone_is_named_edited() {
+    let (_dir, run) = finished();
+    let run_json = run.join("run.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
+    record["audit"]["events"] = 99.into();
+    audit_support::write_json(&run_json, &record);
+    // The signed anchor proves the chain complete: run.json's count is what was edited.
+    assert_tampered(&run, "edited", EVENTS);
+    record["audit"]["events"] = EVENTS.into();
+    record["audit"]["last_hash"] = "1".repeat(64).into();
+    audit_support::write_json(&run_json, &record);
+    assert_tampered(&run, "edited", EVENTS);
+}

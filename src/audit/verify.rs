@@ -418,7 +418,18 @@ fn check_end(
     let summary = rj.audit.as_ref();
     if let Some(signed) = summary.and_then(|a| a.anchor.as_deref()) {
         if signed == anchor(key, run_id, n, &report.last_hash) {
-            return Ok(Outcome::Intact);
+            let consistent =
+                summary.is_some_and(|a| a.events == n && a.last_hash == report.last_hash);
+            return Ok(if consistent {
+                Outcome::Intact
+            } else {
+                Outcome::Tampered(Tamper {
+                    seq: n,
+                    kind: TamperKind::Edited,
+                    line: 0,
+                    message: "run.json's audit events or last_hash were changed".into(),
+                })
+            });
         }
         let recorded = summary.map_or(0, |a| a.events);
         if !terminal || recorded > n {
