@@ -66,6 +66,23 @@ fn the_python_verifier_agrees_with_secflow() {
     write_lines(&audit, &pristine);
     assert_eq!(python(&run, KEY_HEX), 0);
 
+    // Re-serialized by another tool (spaces after `,` and `:`, \u escapes): not the
+    // canonical bytes any more, still the same events.
+    let respaced = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys\nfor l in open(sys.argv[1]): print(json.dumps(json.loads(l)))",
+        ])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(respaced.status.success());
+    std::fs::write(&audit, &respaced.stdout).unwrap();
+    assert_ne!(read_lines(&audit), pristine);
+    assert_eq!(verify_json(&run, Some(KEY_HEX)).0, 0);
+    assert_eq!(python(&run, KEY_HEX), 0);
+    write_lines(&audit, &pristine);
+
     let crashed = write_run(&dir.path().join("crashed"), 3, Ending::Crashed);
     assert_eq!(python(&crashed, KEY_HEX), 3);
     assert_eq!(verify_json(&crashed, Some(KEY_HEX)).0, 3);
