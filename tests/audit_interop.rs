@@ -66,6 +66,23 @@ fn the_python_verifier_agrees_with_secflow() {
     write_lines(&audit, &pristine);
     assert_eq!(python(&run, KEY_HEX), 0);
 
+    // Re-serialized by another tool (spaces after `,` and `:`, \u escapes): not the
+    // canonical bytes any more, still the same events.
+    let respaced = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys\nfor l in open(sys.argv[1]): print(json.dumps(json.loads(l)))",
+        ])
+        .arg(&audit)
+        .output()
+        .unwrap();
+    assert!(respaced.status.success());
+    std::fs::write(&audit, &respaced.stdout).unwrap();
+    assert_ne!(read_lines(&audit), pristine);
+    assert_eq!(verify_json(&run, Some(KEY_HEX)).0, 0);
+    assert_eq!(python(&run, KEY_HEX), 0);
+    write_lines(&audit, &pristine);
+
     let crashed = write_run(&dir.path().join("crashed"), 3, Ending::Crashed);
     assert_eq!(python(&crashed, KEY_HEX), 3);
     assert_eq!(verify_json(&crashed, Some(KEY_HEX)).0, 3);
@@ -145,4 +162,87 @@ fn events_validate_against_the_published_schema() {
     let bad_path = dir.path().join("bad.json");
     std::fs::write(&bad_path, bad.to_string()).unwrap();
     assert_ne!(status(&[bad_path]).0, Some(0));
+}
+
+#[test]
+fn engine_events_map_to_the_spec_event_types() {
+    use secflow::audit::{AuditSink, Origin};
+    use secflow::engine::{Event, Sink as _};
+    use secflow::store::{NodeStatus, RunStatus};
+
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("runs").join(audit_support::RUN_ID);
+    let mut ctx = audit_support::context(&run_dir, audit_support::plan(3));
+    ctx.resumed_from = Some("01JC0000000000000000000000".into());
+    let key = audit_support::key();
+    let mut sink = AuditSink::create(&ctx, &key, &Origin::discover(dir.path())).unwrap();
+    let at = ctx.started_at;
+    let finished = |node, status| Event::NodeFinished {
+        node,
+        status,
+        reason: Some("because".into()),
+        findings_count: 0,
+        at,
+    };
+    let stream = [
+        Event::RunStarted { at },
+        Event::AttemptStarted {
+            node: 0,
+            attempt: 1,
+            node_span_id: "00000000000000aa".into(),
+            span_id: "00000000000000ab".into(),
+            pid: None,
+            executor_job_id: Some("slurm-42".into()),
+            at,
+        },
+        finished(0, NodeStatus::TimedOut),
+        finished(1, NodeStatus::Skipped),
+        finished(2, NodeStatus::Cached),
+        Event::Message {
+            level: secflow::engine::Level::Warn,
+            node: None,
+            text: "not audited".into(),
+            at,
+        },
+    ];
+    for e in &stream {
+        sink.event(&ctx, e);
+    }
+    // The engine was cancelled before it sent RunFinished: finish writes the terminal event.
+    let mut record = audit_support::run_record(&ctx);
+    record.status = RunStatus::Cancelled;
+    record.exit_code = Some(130);
+    sink.finish(&ctx, &mut record).unwrap();
+    audit_support::write_json(&run_dir.join("run.json"), &record);
+    let summary = record.audit.clone().unwrap();
+    assert_eq!(summary.events, 9);
+    assert!(summary.anchor.is_some());
+
+    let events: Vec<AuditEvent> = read_lines(&run_dir.join("audit.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "workflow.run.started",
+            "workflow.run.resumed",
+            "plugin.loaded",
+            "secret.accessed",
+            "node.started",
+            "node.timed_out",
+            "node.skipped",
+            "node.cached",
+            "workflow.run.cancelled",
+        ]
+    );
+    assert_eq!(events[4].data.executor_job_id.as_deref(), Some("slurm-42"));
+    assert_eq!(events[4].trace_context.span_id, "00000000000000aa");
+    assert_eq!(events[5].trace_context.span_id, "00000000000000aa");
+    assert_eq!(events[8].data.exit_code, Some(130));
+    assert_eq!(events[8].seq, 9);
+    assert_eq!(events[8].hash, summary.last_hash);
+    assert_eq!(events[0].prev_hash, secflow::audit::GENESIS_HASH);
+    assert_eq!(verify_json(&run_dir, Some(KEY_HEX)).0, 0);
 }

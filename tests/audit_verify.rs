@@ -329,9 +329,17 @@ fn long_chain(state: &Path, events: u64) -> PathBuf {
     run_dir
 }
 
-/// Runs `secflow audit verify --format json` on `run`; returns (wall time, the peak RSS of
-/// the largest child this test process has reaped so far, the JSON output).
-fn timed_verify(run: &Path) -> (Duration, u64, serde_json::Value) {
+/// What one verification cost.
+struct Cost {
+    wall: Duration,
+    /// User + system CPU time of all children reaped so far.
+    cpu: Duration,
+    /// Peak RSS of the largest child reaped so far.
+    rss: u64,
+}
+
+/// Runs `secflow audit verify --format json` on `run`; returns what it cost and its output.
+fn timed_verify(run: &Path) -> (Cost, serde_json::Value) {
     let start = Instant::now();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
         .args(["audit", "verify", "--format", "json"])
@@ -349,17 +357,24 @@ fn timed_verify(run: &Path) -> (Duration, u64, serde_json::Value) {
         0
     );
     let json = serde_json::from_slice(&out.stdout).unwrap();
-    (elapsed, usage.ru_maxrss as u64 * 1024, json)
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let cost = Cost {
+        wall: elapsed,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        rss: usage.ru_maxrss as u64 * 1024,
+    };
+    (cost, json)
 }
 
 #[test]
 fn a_long_chain_verifies_in_bounded_memory() {
     let small_dir = tempfile::tempdir().unwrap();
-    let (_, small_rss, _) = timed_verify(&long_chain(small_dir.path(), 100));
+    let small_rss = timed_verify(&long_chain(small_dir.path(), 100)).0.rss;
     let dir = tempfile::tempdir().unwrap();
     let run = long_chain(dir.path(), 20_000);
     let size = std::fs::metadata(run.join("audit.jsonl")).unwrap().len();
-    let (_, rss, json) = timed_verify(&run);
+    let (cost, json) = timed_verify(&run);
+    let rss = cost.rss;
     assert_eq!(json["status"], "intact");
     assert_eq!(json["events"], 20_000);
     assert!(size > 15_000_000, "the chain is {size} bytes");
@@ -367,6 +382,16 @@ fn a_long_chain_verifies_in_bounded_memory() {
         rss < small_rss + 4_000_000,
         "verify peaked at {rss} bytes for a {size}-byte chain, {small_rss} for 100 events"
     );
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: an all-zero rusage is valid and getrusage only writes into it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is to a live local.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// `AUDIT_BENCH_EVENTS` (default 100 000) events: prints the figures.
@@ -378,31 +403,37 @@ fn bench_audit() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
+    // AUDIT_BENCH_DIR keeps the chain for profiling.
+    let state = std::env::var_os("AUDIT_BENCH_DIR").map_or(dir.path().to_path_buf(), PathBuf::from);
 
-    let start = Instant::now();
-    let run = long_chain(dir.path(), events);
-    let write = start.elapsed();
+    let (start, cpu0) = (Instant::now(), thread_cpu());
+    let run = long_chain(&state, events);
+    let (write, write_cpu) = (start.elapsed(), thread_cpu() - cpu0);
     let size = std::fs::metadata(run.join("audit.jsonl")).unwrap().len();
-    let (verify, rss, json) = timed_verify(&run);
+    let (cost, json) = timed_verify(&run);
     assert_eq!(json["status"], "intact");
     println!(
-        "audit write: {events} events in {:.3} s = {:.0} events/s (AuditSink, {} bytes)",
+        "audit write: {events} events in {:.3} s wall, {:.3} s CPU = {:.0} events per \
+         CPU-second (AuditSink, {size} bytes)",
         write.as_secs_f64(),
-        events as f64 / write.as_secs_f64(),
-        size
+        write_cpu.as_secs_f64(),
+        events as f64 / write_cpu.as_secs_f64(),
     );
     println!(
-        "audit verify: {events} events in {:.3} s = {:.0} events/s, peak RSS {:.1} MiB",
-        verify.as_secs_f64(),
-        events as f64 / verify.as_secs_f64(),
-        rss as f64 / 1048576.0
+        "audit verify: {events} events in {:.3} s wall = {:.0} events/s; {:.3} s CPU = {:.0} \
+         events per CPU-second; peak RSS {:.1} MiB",
+        cost.wall.as_secs_f64(),
+        events as f64 / cost.wall.as_secs_f64(),
+        cost.cpu.as_secs_f64(),
+        events as f64 / cost.cpu.as_secs_f64(),
+        cost.rss as f64 / 1048576.0
     );
 
     // The sink's cost on the CHAIN-1000 event stream (1000 nodes in a chain).
     let ctx_dir = dir.path().join("chain1000");
     let ctx: RunContext = context(&ctx_dir, plan(1000));
     let stream = audit_support::events(&ctx);
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), thread_cpu());
     let mut sink = AuditSink::create(&ctx, &key(), &Origin::discover(dir.path())).unwrap();
     for e in &stream {
         sink.event(&ctx, e);
@@ -410,11 +441,29 @@ fn bench_audit() {
     let mut record = run_record(&ctx);
     record.status = RunStatus::Succeeded;
     sink.finish(&ctx, &mut record).unwrap();
-    let took = start.elapsed();
+    let (took, cpu) = (start.elapsed(), thread_cpu() - cpu0);
     println!(
-        "audit sink on CHAIN-1000: {} engine events -> {} audit events in {:.1} ms",
+        "audit sink on CHAIN-1000: {} engine events -> {} audit events in {:.1} ms wall, \
+         {:.1} ms CPU",
         stream.len(),
         sink.events(),
-        took.as_secs_f64() * 1000.0
+        took.as_secs_f64() * 1000.0,
+        cpu.as_secs_f64() * 1000.0
     );
+}
+
+#[test]
+fn editing_run_json_audit_summary_alone_is_named_edited() {
+    let (_dir, run) = finished();
+    let run_json = run.join("run.json");
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&run_json).unwrap()).unwrap();
+    record["audit"]["events"] = 99.into();
+    audit_support::write_json(&run_json, &record);
+    // The signed anchor proves the chain complete: run.json's count is what was edited.
+    assert_tampered(&run, "edited", EVENTS);
+    record["audit"]["events"] = EVENTS.into();
+    record["audit"]["last_hash"] = "1".repeat(64).into();
+    audit_support::write_json(&run_json, &record);
+    assert_tampered(&run, "edited", EVENTS);
 }
