@@ -83,6 +83,13 @@ pub enum Event {
         findings_count: u64,
         at: SystemTime,
     },
+    /// A node's datasets are in `datasets/` (promoted on success, or empty files for a failed
+    /// `continue_on_error` node). Comes before the node's `NodeFinished`.
+    NodeOutputs {
+        node: usize,
+        outputs: std::collections::BTreeMap<String, crate::store::OutputRecord>,
+        at: SystemTime,
+    },
     /// Free-form diagnostics from the engine (e.g. "terminating 3 process groups").
     Message {
         level: Level,
