@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
 use secflow::store::jsonl::read_all;
-use secflow::store::{AttemptRecord, NodeStatus, RunRecord, RunStatus};
+use secflow::store::{AttemptRecord, NodeStatus, OutputRecord, RunRecord, RunStatus};
 use secflow::telemetry::log::messages;
 use secflow::telemetry::span::StatusCode;
 use secflow::telemetry::{LogRecord, LogSink, SpanRecord, SpanSink, resolve_log_settings};
@@ -150,6 +150,17 @@ fn events(t0: SystemTime) -> Vec<Event> {
             record: attempt(2, NodeStatus::Succeeded, None),
             at: at(40),
         },
+        Event::NodeOutputs {
+            node: 0,
+            outputs: std::collections::BTreeMap::from([(
+                "pages".to_string(),
+                OutputRecord {
+                    path: "datasets/pages.jsonl".into(),
+                    records: 7,
+                },
+            )]),
+            at: at(41),
+        },
         Event::NodeFinished {
             node: 0,
             status: NodeStatus::Succeeded,
@@ -290,6 +301,11 @@ fn debug_level_keeps_debug_records() {
         .expect("debug message kept");
     assert_eq!(spawned.span_id.as_deref(), Some("c1c1c1c1c1c1c1c1"));
     assert!(records.iter().any(|r| r.message == messages::NODE_QUEUED));
+    let outputs = records
+        .iter()
+        .find(|r| r.message == messages::NODE_OUTPUTS)
+        .unwrap();
+    assert_eq!(outputs.metadata["outputs"]["pages"]["records"], 7);
 }
 
 #[test]
@@ -343,6 +359,7 @@ fn spans_form_one_trace_under_the_inbound_parent() {
         ("b0b0b0b0b0b0b0b0", Some(ROOT))
     );
     assert_eq!(node.status.code, StatusCode::Ok);
+    assert_eq!(node.attributes["secflow.output.pages.records"], 7);
     assert_eq!(
         node.events.len(),
         1,

@@ -34,6 +34,8 @@ pub mod messages {
     pub const ATTEMPT_FINISHED: &str = "attempt finished";
     /// `NodeRetrying` (WARN): metadata `next_attempt`, `delay_ms`; `error`.
     pub const NODE_RETRYING: &str = "node retrying";
+    /// `NodeOutputs` (DEBUG): metadata `outputs {name: {path, records}}`.
+    pub const NODE_OUTPUTS: &str = "node outputs";
     /// `NodeFinished` succeeded: `duration_ms` (first attempt start to end), `attempt` (the
     /// last), `findings_count`, `success: true`.
     pub const NODE_COMPLETED: &str = "node completed";

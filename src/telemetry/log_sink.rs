@@ -304,7 +304,28 @@ impl Sink for LogSink {
                     message,
                 );
             }
-            Event::NodeOutputs { .. } => {}
+            Event::NodeOutputs { node, outputs, at } => {
+                let span = self.nodes.get(*node).and_then(|s| s.node_span.clone());
+                self.emit(
+                    ctx,
+                    Level::Debug,
+                    |r| {
+                        let r = self.node_fields(ctx, *node, span.as_ref(), r);
+                        let outputs: serde_json::Map<String, serde_json::Value> = outputs
+                            .iter()
+                            .map(|(name, o)| {
+                                (
+                                    name.clone(),
+                                    serde_json::json!({"path": o.path, "records": o.records}),
+                                )
+                            })
+                            .collect();
+                        r.meta("outputs", serde_json::Value::Object(outputs))
+                    },
+                    *at,
+                    messages::NODE_OUTPUTS,
+                );
+            }
             Event::Message {
                 level,
                 node,

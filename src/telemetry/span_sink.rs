@@ -41,6 +41,7 @@ struct NodeSpans {
     start: Option<SystemTime>,
     attempts: u32,
     events: Vec<SpanEvent>,
+    outputs: Attrs,
     open: Option<OpenAttempt>,
     done: bool,
 }
@@ -276,6 +277,7 @@ impl SpanSink {
         let events = std::mem::take(&mut state.events);
         let attempts = state.attempts;
         let mut attrs = Self::node_attrs(ctx, node);
+        attrs.append(&mut state.outputs);
         put(&mut attrs, "secflow.node.attempts", attempts);
         let st = match node_status {
             Some(s) => {
@@ -462,10 +464,18 @@ impl Sink for SpanSink {
             } => {
                 self.close_workflow(ctx, *at, *status, Some(*exit_code), None);
             }
-            Event::RunStarted { .. }
-            | Event::NodeQueued { .. }
-            | Event::NodeOutputs { .. }
-            | Event::Message { .. } => {}
+            Event::NodeOutputs { node, outputs, .. } => {
+                if let Some(state) = self.nodes.get_mut(*node) {
+                    for (name, o) in outputs {
+                        put(
+                            &mut state.outputs,
+                            &format!("secflow.output.{name}.records"),
+                            o.records,
+                        );
+                    }
+                }
+            }
+            Event::RunStarted { .. } | Event::NodeQueued { .. } | Event::Message { .. } => {}
         }
     }
 
