@@ -21,14 +21,24 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'secflow' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('validate-recipe', 'validate-recipe', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
+            [CompletionResult]::new('run-workflow', 'run-workflow', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
+            [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the recipe format (or of a record kind)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the node types available and where each comes from')
+            [CompletionResult]::new('stub', 'stub', [CompletionResultType]::ParameterValue, 'Simulate one of SecFlow''s tools (used by the built-in plugins)')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Check a run''s tamper-evident audit trail')
+            [CompletionResult]::new('metrics', 'metrics', [CompletionResultType]::ParameterValue, 'Print a run''s metrics snapshot (table, json or Prometheus text)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show a run''s logs, or a node''s captured stdout/stderr')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector')
+            [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'The history of recorded runs: list, show, prune')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -36,6 +46,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
             [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'Most nodes a recipe may declare')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -44,35 +55,303 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
             [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'Most nodes a recipe may declare')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;run-workflow' {
+            [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'Override a recipe variable (repeatable)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Most attempts running at once (default: the recipe''s, else the number of CPUs)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--plugin-dir', '--plugin-dir', [CompletionResultType]::ParameterName, 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`')
+            [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`')
+            [CompletionResult]::new('--sample-interval', '--sample-interval', [CompletionResultType]::ParameterName, 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)')
+            [CompletionResult]::new('--push-metrics', '--push-metrics', [CompletionResultType]::ParameterName, 'PUT the final metrics to this Prometheus Pushgateway (http:// only)')
+            [CompletionResult]::new('--push-grouping', '--push-grouping', [CompletionResultType]::ParameterName, 'Grouping key of the push beyond job=secflow')
+            [CompletionResult]::new('--push-timeout', '--push-timeout', [CompletionResultType]::ParameterName, 'Bound on the push')
+            [CompletionResult]::new('--metrics-textfile', '--metrics-textfile', [CompletionResultType]::ParameterName, 'Write the final metrics here for node_exporter''s textfile collector (atomically)')
+            [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`')
+            [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'Use this run id instead of a new ULID')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Time limit for the whole run (`90`, `30s`, `5m`)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Run only this node and everything upstream of it')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'When to draw the progress display')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json on stdout when the run ends')
+            [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
+            [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'Most nodes a recipe may declare')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (levels, commands, env names, data paths) and run nothing')
+            [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After a failure, still run every node whose inputs exist')
+            [CompletionResult]::new('--fail-fast', '--fail-fast', [CompletionResultType]::ParameterName, 'After a failure, terminate running nodes too')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only failures and the summary on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only failures and the summary on stderr')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;run' {
+            [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'Override a recipe variable (repeatable)')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Most attempts running at once (default: the recipe''s, else the number of CPUs)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--plugin-dir', '--plugin-dir', [CompletionResultType]::ParameterName, 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`')
+            [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`')
+            [CompletionResult]::new('--sample-interval', '--sample-interval', [CompletionResultType]::ParameterName, 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)')
+            [CompletionResult]::new('--push-metrics', '--push-metrics', [CompletionResultType]::ParameterName, 'PUT the final metrics to this Prometheus Pushgateway (http:// only)')
+            [CompletionResult]::new('--push-grouping', '--push-grouping', [CompletionResultType]::ParameterName, 'Grouping key of the push beyond job=secflow')
+            [CompletionResult]::new('--push-timeout', '--push-timeout', [CompletionResultType]::ParameterName, 'Bound on the push')
+            [CompletionResult]::new('--metrics-textfile', '--metrics-textfile', [CompletionResultType]::ParameterName, 'Write the final metrics here for node_exporter''s textfile collector (atomically)')
+            [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`')
+            [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'Use this run id instead of a new ULID')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Time limit for the whole run (`90`, `30s`, `5m`)')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Run only this node and everything upstream of it')
+            [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'When to draw the progress display')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json on stdout when the run ends')
+            [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
+            [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'Most nodes a recipe may declare')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (levels, commands, env names, data paths) and run nothing')
+            [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After a failure, still run every node whose inputs exist')
+            [CompletionResult]::new('--fail-fast', '--fail-fast', [CompletionResultType]::ParameterName, 'After a failure, terminate running nodes too')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only failures and the summary on stderr')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only failures and the summary on stderr')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'secflow;schema' {
             [CompletionResult]::new('--record', '--record', [CompletionResultType]::ParameterName, 'Print the schema of a record kind instead of the recipe format')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'secflow;completions' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'secflow;plugins' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Node types: type, plugin, version, category, source')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;plugins;list' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('--recipe', '--recipe', [CompletionResultType]::ParameterName, 'Also search `plugins/` beside this recipe')
+            [CompletionResult]::new('--plugin-dir', '--plugin-dir', [CompletionResultType]::ParameterName, 'Extra directories of plugin manifests, searched last')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory (its `plugins/` is searched)')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;plugins;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Node types: type, plugin, version, category, source')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;plugins;help;list' {
+            break
+        }
+        'secflow;plugins;help;help' {
+            break
+        }
+        'secflow;stub' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;audit' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;audit;verify' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;audit;help' {
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;audit;help;verify' {
+            break
+        }
+        'secflow;audit;help;help' {
+            break
+        }
+        'secflow;metrics' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;logs' {
+            [CompletionResult]::new('--node', '--node', [CompletionResultType]::ParameterName, 'Only this node''s records (with --stdout/--stderr: whose output to print)')
+            [CompletionResult]::new('--level', '--level', [CompletionResultType]::ParameterName, 'Only records at this level or above (TRACE, DEBUG, INFO, WARN, ERROR)')
+            [CompletionResult]::new('--trace-id', '--trace-id', [CompletionResultType]::ParameterName, 'Only records of this W3C trace id')
+            [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only records at or after this RFC 3339 time, or this long ago (10m, 1h)')
+            [CompletionResult]::new('--attempt', '--attempt', [CompletionResultType]::ParameterName, 'Which attempt''s output (default: the last)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints the raw JSON lines')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (default ./.secflow)')
+            [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing new records until the run ends')
+            [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing new records until the run ends')
+            [CompletionResult]::new('--stdout', '--stdout', [CompletionResultType]::ParameterName, 'Print the node''s captured stdout')
+            [CompletionResult]::new('--stderr', '--stderr', [CompletionResultType]::ParameterName, 'Print the node''s captured stderr')
+            [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Same as --format json')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;export' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory holding `runs/`')
+            [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;runs' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Recorded runs, newest first')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One run''s summary and nodes')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete old run directories (never one that is still running)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;runs;list' {
+            [CompletionResult]::new('--limit', '--limit', [CompletionResultType]::ParameterName, 'Show at most N runs')
+            [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Only runs of the workflow with exactly this name')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;runs;show' {
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json exactly as recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;runs;prune' {
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Keep the newest N runs, delete the rest')
+            [CompletionResult]::new('--older-than', '--older-than', [CompletionResultType]::ParameterName, 'Delete runs that started longer ago than this (e.g. `7d`, `12h`). With --keep, a run is deleted only when both rules allow it')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would be deleted; delete nothing')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;runs;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Recorded runs, newest first')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One run''s summary and nodes')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete old run directories (never one that is still running)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;runs;help;list' {
+            break
+        }
+        'secflow;runs;help;show' {
+            break
+        }
+        'secflow;runs;help;prune' {
+            break
+        }
+        'secflow;runs;help;help' {
+            break
+        }
         'secflow;help' {
             [CompletionResult]::new('validate-recipe', 'validate-recipe', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
+            [CompletionResult]::new('run-workflow', 'run-workflow', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the recipe format (or of a record kind)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
+            [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the node types available and where each comes from')
+            [CompletionResult]::new('stub', 'stub', [CompletionResultType]::ParameterValue, 'Simulate one of SecFlow''s tools (used by the built-in plugins)')
+            [CompletionResult]::new('audit', 'audit', [CompletionResultType]::ParameterValue, 'Check a run''s tamper-evident audit trail')
+            [CompletionResult]::new('metrics', 'metrics', [CompletionResultType]::ParameterValue, 'Print a run''s metrics snapshot (table, json or Prometheus text)')
+            [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show a run''s logs, or a node''s captured stdout/stderr')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector')
+            [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'The history of recorded runs: list, show, prune')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'secflow;help;validate-recipe' {
             break
         }
+        'secflow;help;run-workflow' {
+            break
+        }
         'secflow;help;schema' {
             break
         }
         'secflow;help;completions' {
+            break
+        }
+        'secflow;help;plugins' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Node types: type, plugin, version, category, source')
+            break
+        }
+        'secflow;help;plugins;list' {
+            break
+        }
+        'secflow;help;stub' {
+            break
+        }
+        'secflow;help;audit' {
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run')
+            break
+        }
+        'secflow;help;audit;verify' {
+            break
+        }
+        'secflow;help;metrics' {
+            break
+        }
+        'secflow;help;logs' {
+            break
+        }
+        'secflow;help;export' {
+            break
+        }
+        'secflow;help;runs' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Recorded runs, newest first')
+            [CompletionResult]::new('show', 'show', [CompletionResultType]::ParameterValue, 'One run''s summary and nodes')
+            [CompletionResult]::new('prune', 'prune', [CompletionResultType]::ParameterValue, 'Delete old run directories (never one that is still running)')
+            break
+        }
+        'secflow;help;runs;list' {
+            break
+        }
+        'secflow;help;runs;show' {
+            break
+        }
+        'secflow;help;runs;prune' {
             break
         }
         'secflow;help;help' {

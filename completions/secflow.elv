@@ -18,20 +18,31 @@ set edit:completion:arg-completer[secflow] = {|@words|
     }
     var completions = [
         &'secflow'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
             cand validate-recipe 'Check recipes and report every problem with file:line:col'
             cand validate 'Check recipes and report every problem with file:line:col'
+            cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+            cand run 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
             cand schema 'Print the JSON Schema of the recipe format (or of a record kind)'
             cand completions 'Print shell completions'
+            cand plugins 'List the node types available and where each comes from'
+            cand stub 'Simulate one of SecFlow''s tools (used by the built-in plugins)'
+            cand audit 'Check a run''s tamper-evident audit trail'
+            cand metrics 'Print a run''s metrics snapshot (table, json or Prometheus text)'
+            cand logs 'Show a run''s logs, or a node''s captured stdout/stderr'
+            cand export 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector'
+            cand runs 'The history of recorded runs: list, show, prune'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;validate-recipe'= {
             cand --format 'format'
             cand --max-bytes 'Largest recipe file accepted, in bytes'
             cand --max-nodes 'Most nodes a recipe may declare'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -39,29 +50,259 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'format'
             cand --max-bytes 'Largest recipe file accepted, in bytes'
             cand --max-nodes 'Most nodes a recipe may declare'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;run-workflow'= {
+            cand --var 'Override a recipe variable (repeatable)'
+            cand --concurrency 'Most attempts running at once (default: the recipe''s, else the number of CPUs)'
+            cand --state-dir 'Where runs are recorded'
+            cand --plugin-dir 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`'
+            cand --otlp-endpoint 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
+            cand --sample-interval 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)'
+            cand --push-metrics 'PUT the final metrics to this Prometheus Pushgateway (http:// only)'
+            cand --push-grouping 'Grouping key of the push beyond job=secflow'
+            cand --push-timeout 'Bound on the push'
+            cand --metrics-textfile 'Write the final metrics here for node_exporter''s textfile collector (atomically)'
+            cand --audit-key-file 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`'
+            cand --run-id 'Use this run id instead of a new ULID'
+            cand --timeout 'Time limit for the whole run (`90`, `30s`, `5m`)'
+            cand --target 'Run only this node and everything upstream of it'
+            cand --progress 'When to draw the progress display'
+            cand --format '`json` prints run.json on stdout when the run ends'
+            cand --max-bytes 'Largest recipe file accepted, in bytes'
+            cand --max-nodes 'Most nodes a recipe may declare'
+            cand --dry-run 'Print the plan (levels, commands, env names, data paths) and run nothing'
+            cand --keep-going 'After a failure, still run every node whose inputs exist'
+            cand --fail-fast 'After a failure, terminate running nodes too'
+            cand -q 'Only failures and the summary on stderr'
+            cand --quiet 'Only failures and the summary on stderr'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;run'= {
+            cand --var 'Override a recipe variable (repeatable)'
+            cand --concurrency 'Most attempts running at once (default: the recipe''s, else the number of CPUs)'
+            cand --state-dir 'Where runs are recorded'
+            cand --plugin-dir 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`'
+            cand --otlp-endpoint 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
+            cand --sample-interval 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)'
+            cand --push-metrics 'PUT the final metrics to this Prometheus Pushgateway (http:// only)'
+            cand --push-grouping 'Grouping key of the push beyond job=secflow'
+            cand --push-timeout 'Bound on the push'
+            cand --metrics-textfile 'Write the final metrics here for node_exporter''s textfile collector (atomically)'
+            cand --audit-key-file 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`'
+            cand --run-id 'Use this run id instead of a new ULID'
+            cand --timeout 'Time limit for the whole run (`90`, `30s`, `5m`)'
+            cand --target 'Run only this node and everything upstream of it'
+            cand --progress 'When to draw the progress display'
+            cand --format '`json` prints run.json on stdout when the run ends'
+            cand --max-bytes 'Largest recipe file accepted, in bytes'
+            cand --max-nodes 'Most nodes a recipe may declare'
+            cand --dry-run 'Print the plan (levels, commands, env names, data paths) and run nothing'
+            cand --keep-going 'After a failure, still run every node whose inputs exist'
+            cand --fail-fast 'After a failure, terminate running nodes too'
+            cand -q 'Only failures and the summary on stderr'
+            cand --quiet 'Only failures and the summary on stderr'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'secflow;schema'= {
             cand --record 'Print the schema of a record kind instead of the recipe format'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
         &'secflow;completions'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'secflow;plugins'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand list 'Node types: type, plugin, version, category, source'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;plugins;list'= {
+            cand --format 'format'
+            cand --recipe 'Also search `plugins/` beside this recipe'
+            cand --plugin-dir 'Extra directories of plugin manifests, searched last'
+            cand --state-dir 'State directory (its `plugins/` is searched)'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;plugins;help'= {
+            cand list 'Node types: type, plugin, version, category, source'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;plugins;help;list'= {
+        }
+        &'secflow;plugins;help;help'= {
+        }
+        &'secflow;stub'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;audit'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand verify 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;audit;verify'= {
+            cand --state-dir 'Where runs are recorded'
+            cand --audit-key-file 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)'
+            cand --format 'format'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;audit;help'= {
+            cand verify 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;audit;help;verify'= {
+        }
+        &'secflow;audit;help;help'= {
+        }
+        &'secflow;metrics'= {
+            cand --format 'format'
+            cand --state-dir 'Where runs are recorded'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;logs'= {
+            cand --node 'Only this node''s records (with --stdout/--stderr: whose output to print)'
+            cand --level 'Only records at this level or above (TRACE, DEBUG, INFO, WARN, ERROR)'
+            cand --trace-id 'Only records of this W3C trace id'
+            cand --since 'Only records at or after this RFC 3339 time, or this long ago (10m, 1h)'
+            cand --attempt 'Which attempt''s output (default: the last)'
+            cand --format '`json` prints the raw JSON lines'
+            cand --state-dir 'Where runs are recorded (default ./.secflow)'
+            cand -f 'Keep printing new records until the run ends'
+            cand --follow 'Keep printing new records until the run ends'
+            cand --stdout 'Print the node''s captured stdout'
+            cand --stderr 'Print the node''s captured stderr'
+            cand --raw 'Same as --format json'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;export'= {
+            cand --state-dir 'State directory holding `runs/`'
+            cand --otlp-endpoint 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;runs'= {
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand list 'Recorded runs, newest first'
+            cand show 'One run''s summary and nodes'
+            cand prune 'Delete old run directories (never one that is still running)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;runs;list'= {
+            cand --limit 'Show at most N runs'
+            cand --workflow 'Only runs of the workflow with exactly this name'
+            cand --format 'format'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;runs;show'= {
+            cand --format '`json` prints run.json exactly as recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;runs;prune'= {
+            cand --keep 'Keep the newest N runs, delete the rest'
+            cand --older-than 'Delete runs that started longer ago than this (e.g. `7d`, `12h`). With --keep, a run is deleted only when both rules allow it'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
+            cand --dry-run 'Print what would be deleted; delete nothing'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;runs;help'= {
+            cand list 'Recorded runs, newest first'
+            cand show 'One run''s summary and nodes'
+            cand prune 'Delete old run directories (never one that is still running)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;runs;help;list'= {
+        }
+        &'secflow;runs;help;show'= {
+        }
+        &'secflow;runs;help;prune'= {
+        }
+        &'secflow;runs;help;help'= {
+        }
         &'secflow;help'= {
             cand validate-recipe 'Check recipes and report every problem with file:line:col'
+            cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
             cand schema 'Print the JSON Schema of the recipe format (or of a record kind)'
             cand completions 'Print shell completions'
+            cand plugins 'List the node types available and where each comes from'
+            cand stub 'Simulate one of SecFlow''s tools (used by the built-in plugins)'
+            cand audit 'Check a run''s tamper-evident audit trail'
+            cand metrics 'Print a run''s metrics snapshot (table, json or Prometheus text)'
+            cand logs 'Show a run''s logs, or a node''s captured stdout/stderr'
+            cand export 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector'
+            cand runs 'The history of recorded runs: list, show, prune'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;help;validate-recipe'= {
         }
+        &'secflow;help;run-workflow'= {
+        }
         &'secflow;help;schema'= {
         }
         &'secflow;help;completions'= {
+        }
+        &'secflow;help;plugins'= {
+            cand list 'Node types: type, plugin, version, category, source'
+        }
+        &'secflow;help;plugins;list'= {
+        }
+        &'secflow;help;stub'= {
+        }
+        &'secflow;help;audit'= {
+            cand verify 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+        }
+        &'secflow;help;audit;verify'= {
+        }
+        &'secflow;help;metrics'= {
+        }
+        &'secflow;help;logs'= {
+        }
+        &'secflow;help;export'= {
+        }
+        &'secflow;help;runs'= {
+            cand list 'Recorded runs, newest first'
+            cand show 'One run''s summary and nodes'
+            cand prune 'Delete old run directories (never one that is still running)'
+        }
+        &'secflow;help;runs;list'= {
+        }
+        &'secflow;help;runs;show'= {
+        }
+        &'secflow;help;runs;prune'= {
         }
         &'secflow;help;help'= {
         }

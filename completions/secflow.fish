@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_secflow_global_optspecs
-    string join \n h/help V/version
+    string join \n debug h/help V/version
 end
 
 function __fish_secflow_needs_command
@@ -24,27 +24,194 @@ function __fish_secflow_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c secflow -n "__fish_secflow_needs_command" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_needs_command" -s h -l help -d 'Print help'
 complete -c secflow -n "__fish_secflow_needs_command" -s V -l version -d 'Print version'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "validate" -d 'Check recipes and report every problem with file:line:col'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "run" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "completions" -d 'Print shell completions'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "plugins" -d 'List the node types available and where each comes from'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "stub" -d 'Simulate one of SecFlow\'s tools (used by the built-in plugins)'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "audit" -d 'Check a run\'s tamper-evident audit trail'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "metrics" -d 'Print a run\'s metrics snapshot (table, json or Prometheus text)'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand validate" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand validate" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand validate" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand validate" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand schema" -l record -d 'Print the schema of a record kind instead of the recipe format' -r -f -a "run\t'run.json'"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l var -d 'Override a recipe variable (repeatable)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l concurrency -d 'Most attempts running at once (default: the recipe\'s, else the number of CPUs)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l plugin-dir -d 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l otlp-endpoint -d 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l sample-interval -d 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l push-metrics -d 'PUT the final metrics to this Prometheus Pushgateway (http:// only)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l push-grouping -d 'Grouping key of the push beyond job=secflow' -r -f -a "workflow\t'`job=secflow, workflow=<name>`'
+run\t'`job=secflow, workflow=<name>, run_id=<id>`'"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l push-timeout -d 'Bound on the push' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l metrics-textfile -d 'Write the final metrics here for node_exporter\'s textfile collector (atomically)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l audit-key-file -d 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l run-id -d 'Use this run id instead of a new ULID' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l timeout -d 'Time limit for the whole run (`90`, `30s`, `5m`)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l target -d 'Run only this node and everything upstream of it' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l progress -d 'When to draw the progress display' -r -f -a "never\t''
+auto\t'Only on a terminal'
+always\t''"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l format -d '`json` prints run.json on stdout when the run ends' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l keep-going -d 'After a failure, still run every node whose inputs exist'
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l fail-fast -d 'After a failure, terminate running nodes too'
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -s q -l quiet -d 'Only failures and the summary on stderr'
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l var -d 'Override a recipe variable (repeatable)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l concurrency -d 'Most attempts running at once (default: the recipe\'s, else the number of CPUs)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l plugin-dir -d 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l otlp-endpoint -d 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l sample-interval -d 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l push-metrics -d 'PUT the final metrics to this Prometheus Pushgateway (http:// only)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l push-grouping -d 'Grouping key of the push beyond job=secflow' -r -f -a "workflow\t'`job=secflow, workflow=<name>`'
+run\t'`job=secflow, workflow=<name>, run_id=<id>`'"
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l push-timeout -d 'Bound on the push' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l metrics-textfile -d 'Write the final metrics here for node_exporter\'s textfile collector (atomically)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l audit-key-file -d 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l run-id -d 'Use this run id instead of a new ULID' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l timeout -d 'Time limit for the whole run (`90`, `30s`, `5m`)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l target -d 'Run only this node and everything upstream of it' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l progress -d 'When to draw the progress display' -r -f -a "never\t''
+auto\t'Only on a terminal'
+always\t''"
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l format -d '`json` prints run.json on stdout when the run ends' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l keep-going -d 'After a failure, still run every node whose inputs exist'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l fail-fast -d 'After a failure, terminate running nodes too'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -s q -l quiet -d 'Only failures and the summary on stderr'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand schema" -l record -d 'Print the schema of a record kind instead of the recipe format' -r -f -a "run\t'run.json'
+audit\t'audit.jsonl (one event a line)'
+metrics\t'metrics.json and each line of metrics.jsonl'
+log\t'a line of logs.jsonl'
+span\t'a line of spans.jsonl'"
+complete -c secflow -n "__fish_secflow_using_subcommand schema" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand completions" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe schema completions help" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe schema completions help" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe schema completions help" -f -a "completions" -d 'Print shell completions'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe schema completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and not __fish_seen_subcommand_from list help" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and not __fish_seen_subcommand_from list help" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and not __fish_seen_subcommand_from list help" -f -a "list" -d 'Node types: type, plugin, version, category, source'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and not __fish_seen_subcommand_from list help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l format -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l recipe -d 'Also search `plugins/` beside this recipe' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l plugin-dir -d 'Extra directories of plugin manifests, searched last' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory (its `plugins/` is searched)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from help" -f -a "list" -d 'Node types: type, plugin, version, category, source'
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand stub" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand stub" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-key-file -d 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l format -r -f -a "table\t'The SecFlow summary and one row per series'
+json\t'`metrics.json` as recorded'
+prometheus\t'Prometheus text exposition format 0.0.4'"
+complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand metrics" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l node -d 'Only this node\'s records (with --stdout/--stderr: whose output to print)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l level -d 'Only records at this level or above (TRACE, DEBUG, INFO, WARN, ERROR)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l trace-id -d 'Only records of this W3C trace id' -r
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l since -d 'Only records at or after this RFC 3339 time, or this long ago (10m, 1h)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l attempt -d 'Which attempt\'s output (default: the last)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l format -d '`json` prints the raw JSON lines' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l state-dir -d 'Where runs are recorded (default ./.secflow)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -s f -l follow -d 'Keep printing new records until the run ends'
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l stdout -d 'Print the node\'s captured stdout'
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l stderr -d 'Print the node\'s captured stderr'
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l raw -d 'Same as --format json'
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand export" -l state-dir -d 'State directory holding `runs/`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand export" -l otlp-endpoint -d 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
+complete -c secflow -n "__fish_secflow_using_subcommand export" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand export" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -f -a "list" -d 'Recorded runs, newest first'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -f -a "show" -d 'One run\'s summary and nodes'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -f -a "prune" -d 'Delete old run directories (never one that is still running)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and not __fish_seen_subcommand_from list show prune help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from list" -l limit -d 'Show at most N runs' -r
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from list" -l workflow -d 'Only runs of the workflow with exactly this name' -r
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from list" -l format -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from list" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from list" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from show" -l format -d '`json` prints run.json exactly as recorded' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from show" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from show" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from prune" -l keep -d 'Keep the newest N runs, delete the rest' -r
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from prune" -l older-than -d 'Delete runs that started longer ago than this (e.g. `7d`, `12h`). With --keep, a run is deleted only when both rules allow it' -r
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from prune" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from prune" -l dry-run -d 'Print what would be deleted; delete nothing'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from prune" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from prune" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "list" -d 'Recorded runs, newest first'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "show" -d 'One run\'s summary and nodes'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete old run directories (never one that is still running)'
+complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "completions" -d 'Print shell completions'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "plugins" -d 'List the node types available and where each comes from'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "stub" -d 'Simulate one of SecFlow\'s tools (used by the built-in plugins)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "audit" -d 'Check a run\'s tamper-evident audit trail'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "metrics" -d 'Print a run\'s metrics snapshot (table, json or Prometheus text)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from plugins" -f -a "list" -d 'Node types: type, plugin, version, category, source'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'Recorded runs, newest first'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "show" -d 'One run\'s summary and nodes'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete old run directories (never one that is still running)'
