@@ -342,7 +342,10 @@ impl Sink for AuditSink {
                 self.terminal(*status, Some(*exit_code), ctx, *at);
                 return;
             }
-            Event::NodeQueued { .. } | Event::NodeOutputs { .. } | Event::Message { .. } => {
+            Event::NodeQueued { .. }
+            | Event::NodeOutputs { .. }
+            | Event::NodeCacheKey { .. }
+            | Event::Message { .. } => {
                 return;
             }
         }

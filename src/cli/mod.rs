@@ -178,6 +178,16 @@ pub struct RunArgs {
     /// Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`.
     #[arg(long, value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,
+    /// Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest
+    /// (a node whose definition or inputs changed runs again, with a warning).
+    #[arg(long, value_name = "RUN", conflicts_with = "fresh")]
+    pub resume: Option<String>,
+    /// Start over even when `state.resume_on_failure` would resume the last failed run.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Neither read nor write the node cache (`state.cache_intermediate`).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Use this run id instead of a new ULID.
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,

@@ -99,6 +99,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
+    let resume = match resume_source(args, &plan, &state_dir) {
+        Ok(r) => r,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(exit::INVALID);
+        }
+    };
+    let reuse = crate::engine::reuse::Reuse {
+        cache: (plan.state.cache_intermediate && !args.no_cache)
+            .then(|| crate::store::cache::Cache::new(&state_dir)),
+        resume: resume.clone(),
+    };
     let ctx = Arc::new(RunContext {
         run_id,
         run_dir,
@@ -108,9 +120,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         concurrency,
         started_at: SystemTime::now(),
         secret_values: env.secret_values(),
-        resumed_from: None,
+        resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
     });
     let config = EngineConfig {
+        reuse,
         concurrency,
         policy: if args.fail_fast {
             FailurePolicy::FailFast
@@ -314,6 +327,46 @@ fn finish_export(
     if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
         let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
     }
+}
+
+/// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of
+/// the same recipe (sha256) and vars when it failed or was cancelled (unless `--fresh`).
+fn resume_source(
+    args: &RunArgs,
+    plan: &Plan,
+    state_dir: &Path,
+) -> Result<Option<Arc<crate::engine::reuse::ResumeSource>>, String> {
+    use crate::engine::reuse::ResumeSource;
+    if let Some(arg) = &args.resume {
+        let dir = crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?;
+        return ResumeSource::load(&dir).map(|r| Some(Arc::new(r)));
+    }
+    if args.fresh || !plan.state.resume_on_failure {
+        return Ok(None);
+    }
+    let runs = layout::runs_dir(state_dir);
+    for id in crate::store::resolve::run_ids(state_dir).iter().rev() {
+        let Ok(text) = std::fs::read(runs.join(id).join("run.json")) else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_slice::<crate::store::RunRecord>(&text) else {
+            continue;
+        };
+        if record.workflow.recipe_sha256 != plan.recipe_sha256 || record.vars != plan.vars {
+            continue;
+        }
+        use crate::store::RunStatus;
+        if matches!(record.status, RunStatus::Failed | RunStatus::Cancelled) {
+            eprintln!(
+                "resuming run {} ({}): state.resume_on_failure is set; pass --fresh to start over",
+                record.run_id,
+                record.status.as_str()
+            );
+            return ResumeSource::load(&runs.join(id)).map(|r| Some(Arc::new(r)));
+        }
+        return Ok(None);
+    }
+    Ok(None)
 }
 
 /// First SIGINT/SIGTERM: cancel with grace; any further one: kill at once.

@@ -90,6 +90,12 @@ pub enum Event {
         outputs: std::collections::BTreeMap<String, crate::store::OutputRecord>,
         at: SystemTime,
     },
+    /// The node's cache key, computed as it was about to start; recorded in run.json so that
+    /// a later `--resume` can tell whether the node changed.
+    NodeCacheKey {
+        node: usize,
+        key: String,
+    },
     /// Free-form diagnostics from the engine (e.g. "terminating 3 process groups").
     Message {
         level: Level,

@@ -14,6 +14,7 @@ pub mod event;
 pub mod executor;
 pub mod local;
 pub mod prepare;
+pub mod reuse;
 pub mod scheduler;
 mod supervise;
 

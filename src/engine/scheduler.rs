@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::event::{Event, Level, RunContext, Sink};
 use super::executor::Executor;
 use super::prepare::{AttemptIds, Environment, RunPaths, prepare};
+use super::reuse::Reuse;
 use super::supervise::{Ended, Job, Msg, Stop, supervise};
 use super::{datasets, local};
 use crate::exit;
@@ -44,6 +45,8 @@ pub struct EngineConfig {
     pub run_timeout: Option<Duration>,
     /// ±25 % jitter on retry delays (off with `SECFLOW_RETRY_JITTER=0`).
     pub jitter: bool,
+    /// Earlier results the run may reuse (`--resume`, the node cache).
+    pub reuse: Reuse,
 }
 
 /// Requests from outside the engine (signal handlers).
@@ -80,6 +83,7 @@ struct NodeState {
     retry_delay: Option<Duration>,
     node_span: Option<String>,
     attempt_span: String,
+    cache_key: Option<String>,
 }
 
 /// Why the run stopped starting nodes.
@@ -120,6 +124,7 @@ pub async fn execute(
             retry_delay: None,
             node_span: None,
             attempt_span: String::new(),
+            cache_key: None,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -287,7 +292,37 @@ impl Scheduler {
         }
     }
 
+    /// Reuses earlier outputs for node `i` when `--resume` or the cache allow it; records
+    /// its cache key either way. True when the node is done without running.
+    fn try_reuse(&mut self, i: usize) -> bool {
+        let plan = Arc::clone(&self.ctx.plan);
+        let decision = self.config.reuse.decide(&plan, &plan.nodes[i], &self.paths);
+        if let Some(warning) = decision.warning {
+            self.message(Level::Warn, Some(i), warning);
+        }
+        if let Some(key) = decision.key {
+            self.nodes[i].cache_key = Some(key.clone());
+            self.emit(Event::NodeCacheKey { node: i, key });
+        }
+        let Some(reused) = decision.reused else {
+            return false;
+        };
+        if !reused.outputs.is_empty() {
+            self.emit(Event::NodeOutputs {
+                node: i,
+                outputs: reused.outputs,
+                at: SystemTime::now(),
+            });
+        }
+        self.finish_node(i, NodeStatus::Cached, Some(reused.reason), reused.findings);
+        self.release(i);
+        true
+    }
+
     fn start(&mut self, i: usize) {
+        if self.nodes[i].attempt == 1 && self.try_reuse(i) {
+            return;
+        }
         let plan = Arc::clone(&self.ctx.plan);
         let node = &plan.nodes[i];
         let state = &mut self.nodes[i];
@@ -447,6 +482,21 @@ impl Scheduler {
                 Some(Ok(p)) => p,
                 _ => datasets::Promoted::default(),
             };
+            if let Some(key) = &self.nodes[i].cache_key
+                && let Err(err) = self.config.reuse.store(
+                    key,
+                    node,
+                    &self.ctx.run_id,
+                    &self.paths,
+                    &promoted.outputs,
+                )
+            {
+                let text = format!(
+                    "cannot store the outputs of `{}` in the cache: {err}",
+                    node.id
+                );
+                self.message(Level::Warn, Some(i), text);
+            }
             if !promoted.outputs.is_empty() {
                 self.emit(Event::NodeOutputs {
                     node: i,

@@ -302,7 +302,10 @@ impl Sink for MetricsSink {
         self.start(ctx);
         match event {
             Event::RunStarted { .. } => self.run_started(ctx),
-            Event::NodeQueued { .. } | Event::NodeOutputs { .. } | Event::Message { .. } => {}
+            Event::NodeQueued { .. }
+            | Event::NodeOutputs { .. }
+            | Event::NodeCacheKey { .. }
+            | Event::Message { .. } => {}
             Event::AttemptStarted { .. } => self.audit("node.started"),
             Event::AttemptFinished { node, record, .. } => self.attempt_finished(*node, record),
             Event::NodeRetrying { node, .. } => {

@@ -139,6 +139,11 @@ impl RecordBuilder {
                     n.outputs = outputs.clone();
                 }
             }
+            Event::NodeCacheKey { node, key } => {
+                if let Some(n) = self.record.nodes.get_mut(*node) {
+                    n.cache_key = Some(key.clone());
+                }
+            }
             Event::NodeFinished {
                 node,
                 status,

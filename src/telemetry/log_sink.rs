@@ -304,6 +304,7 @@ impl Sink for LogSink {
                     message,
                 );
             }
+            Event::NodeCacheKey { .. } => {}
             Event::NodeOutputs { node, outputs, at } => {
                 let span = self.nodes.get(*node).and_then(|s| s.node_span.clone());
                 self.emit(

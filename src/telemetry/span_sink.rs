@@ -475,7 +475,10 @@ impl Sink for SpanSink {
                     }
                 }
             }
-            Event::RunStarted { .. } | Event::NodeQueued { .. } | Event::Message { .. } => {}
+            Event::RunStarted { .. }
+            | Event::NodeQueued { .. }
+            | Event::NodeCacheKey { .. }
+            | Event::Message { .. } => {}
         }
     }
 
