@@ -267,8 +267,8 @@ impl Sink for ConsoleSink {
         match event {
             Event::RunStarted { at } => {
                 if !quiet {
-                    let text = format!(
-                        "{} run {} started: {} ({} nodes, concurrency {}, executor {})",
+                    let mut text = format!(
+                        "{} run {} started: {} ({} nodes, concurrency {}, executor {}",
                         format::elapsed_prefix(since(ctx, *at)),
                         ctx.run_id,
                         ctx.plan.name,
@@ -276,6 +276,10 @@ impl Sink for ConsoleSink {
                         ctx.concurrency,
                         ctx.executor
                     );
+                    if let Some(from) = &ctx.resumed_from {
+                        let _ = write!(text, ", resuming {from}");
+                    }
+                    text.push(')');
                     self.line(&mask(ctx, &text));
                 }
             }
