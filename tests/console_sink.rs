@@ -392,6 +392,22 @@ fn summary_table_and_failed_stderr_tail() {
 }
 
 #[test]
+fn a_resumed_run_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut ctx = context(tmp.path());
+    ctx.resumed_from = Some("01JDPREVIOUS".into());
+    let buf = Buf::default();
+    let mut sink = ConsoleSink::to_writer(plain(), Box::new(buf.clone()));
+    sink.event(&ctx, &Event::RunStarted { at: at(&ctx, 0) });
+    assert!(
+        buf.text()
+            .ends_with("executor local, resuming 01JDPREVIOUS)\n"),
+        "{}",
+        buf.text()
+    );
+}
+
+#[test]
 fn quiet_shows_only_failures() {
     let (out, log) = drive(ConsoleOptions {
         quiet: true,

@@ -11,16 +11,18 @@
 //! is unset; values of declared secrets are masked in everything it prints; write errors
 //! (a closed stderr) are ignored rather than failing the run.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressDrawTarget;
 
+mod display;
 mod summary;
 mod term;
+
+use display::Display;
 
 use summary::attempt_figures;
 pub use summary::{
@@ -32,9 +34,6 @@ use term::WriterTerm;
 use super::format::{self, Colour, Paint};
 use crate::engine::{Event, Level, RunContext, Sink};
 use crate::store::{AttemptRecord, NodeStatus, RunRecord};
-
-/// Running nodes shown as their own line in the progress display; more are counted.
-const MAX_NODE_LINES: usize = 8;
 
 /// When to draw the progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -92,45 +91,8 @@ pub struct ConsoleSink {
 #[derive(Default)]
 struct NodeView {
     last: Option<AttemptRecord>,
-    /// The running attempt and when it started (counted in `Display::running`).
-    running: Option<(u32, SystemTime)>,
-    bar: Option<ProgressBar>,
-}
-
-struct Display {
-    multi: MultiProgress,
-    overall: ProgressBar,
-    node_style: ProgressStyle,
-    /// Attempts running now.
-    running: usize,
-    /// Of those, the ones with a line of their own.
-    shown: usize,
-    /// Running nodes waiting for a line, oldest first (may hold nodes since finished).
-    waiting: VecDeque<usize>,
-}
-
-impl Display {
-    /// Gives a running node its own line.
-    fn show(&mut self, view: &mut NodeView, id: &str, max_attempts: u32) {
-        let Some((attempt, at)) = view.running else {
-            return;
-        };
-        let of = if max_attempts > 1 {
-            format!(" of {max_attempts}")
-        } else {
-            String::new()
-        };
-        let bar = self.multi.add(
-            ProgressBar::new_spinner()
-                .with_style(self.node_style.clone())
-                .with_prefix(id.to_string())
-                .with_message(format!("(attempt {attempt}{of})"))
-                .with_elapsed(SystemTime::now().duration_since(at).unwrap_or_default()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(100));
-        view.bar = Some(bar);
-        self.shown += 1;
-    }
+    /// An attempt is running.
+    running: bool,
 }
 
 impl ConsoleSink {
@@ -187,44 +149,13 @@ impl ConsoleSink {
         } else {
             ProgressDrawTarget::term_like_with_hz(Box::new(WriterTerm(self.out.clone())), 10)
         };
-        let multi = MultiProgress::with_draw_target(target);
-        let (bar, spin) = if self.paint.enabled {
-            ("{bar:30.cyan/blue}", "{spinner:.green}")
-        } else {
-            ("{bar:30}", "{spinner}")
-        };
-        let overall_style = ProgressStyle::with_template(&format!(
-            "{spin} [{{secs}}] {bar} {{pos}}/{{len}} nodes {{msg}}"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key("secs", secs_key)
-        .progress_chars("=> ");
-        let node_style =
-            ProgressStyle::with_template(&format!("  {spin} {{prefix}} {{msg}} {{secs}}"))
-                .unwrap_or_else(|_| ProgressStyle::default_spinner())
-                .with_key("secs", secs_key);
-        let overall = multi.add(
-            ProgressBar::new(total)
-                .with_style(overall_style)
-                .with_elapsed(elapsed),
-        );
-        overall.enable_steady_tick(Duration::from_millis(100));
-        Display {
-            multi,
-            overall,
-            node_style,
-            running: 0,
-            shown: 0,
-            waiting: VecDeque::new(),
-        }
+        Display::new(target, total, elapsed, self.paint.enabled)
     }
 
     /// Prints one line above the progress display, or plainly.
     fn line(&self, text: &str) {
         match &self.display {
-            Some(d) => {
-                let _ = d.multi.println(text);
-            }
+            Some(d) => d.println(text),
             None => {
                 // One write per line, so lines from other writers never split it.
                 let mut line = String::with_capacity(text.len() + 1);
@@ -249,22 +180,6 @@ impl ConsoleSink {
         self.line(&mask(ctx, &text));
     }
 
-    fn update_overall(&self) {
-        if let Some(d) = &self.display {
-            d.overall.set_position(self.done);
-            let hidden = d.running.saturating_sub(d.shown);
-            let mut msg = format!("({} running", d.running);
-            if hidden > 0 {
-                let _ = write!(msg, ", {hidden} not shown");
-            }
-            if self.failed > 0 {
-                let _ = write!(msg, ", {} failed", self.failed);
-            }
-            msg.push(')');
-            d.overall.set_message(msg);
-        }
-    }
-
     fn on_attempt_started(
         &mut self,
         ctx: &RunContext,
@@ -279,21 +194,13 @@ impl ConsoleSink {
         } else {
             String::new()
         };
-        self.end_attempt(ctx, node);
-        if let Some(d) = &mut self.display {
-            let (Some(view), Some(plan_node)) =
-                (self.nodes.get_mut(node), ctx.plan.nodes.get(node))
-            else {
-                return;
-            };
-            view.running = Some((attempt, at));
-            d.running += 1;
-            if d.shown < MAX_NODE_LINES {
-                d.show(view, &plan_node.id, max);
-            } else {
-                d.waiting.push_back(node);
-            }
-            self.update_overall();
+        self.end_attempt(node);
+        if let Some(view) = self.nodes.get_mut(node) {
+            view.running = true;
+        }
+        if let Some(d) = &self.display {
+            let id = ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str());
+            d.started(node, format!("{id} (attempt {attempt}{of})"), at);
         } else if !self.options.quiet {
             let what = format!("started (attempt {attempt}{of}{extra})");
             self.node_line(ctx, node, at, &what);
@@ -314,9 +221,11 @@ impl ConsoleSink {
         if bad {
             self.failed += 1;
         }
-        self.end_attempt(ctx, node);
+        self.end_attempt(node);
         let last = self.nodes.get(node).and_then(|view| view.last.clone());
-        self.update_overall();
+        if let Some(d) = &self.display {
+            d.finished(self.done, self.failed);
+        }
         if self.options.quiet && !bad {
             return;
         }
@@ -324,45 +233,21 @@ impl ConsoleSink {
         self.node_line(ctx, node, at, &what);
     }
 
-    /// Removes a node's running line, if it has one, and gives the line to the running node
-    /// that has waited longest for one.
-    fn end_attempt(&mut self, ctx: &RunContext, node: usize) {
+    /// Ends a node's running attempt (and its line in the display).
+    fn end_attempt(&mut self, node: usize) {
         let Some(view) = self.nodes.get_mut(node) else {
             return;
         };
-        if view.running.take().is_none() {
-            return;
-        }
-        let Some(d) = &mut self.display else {
-            return;
-        };
-        d.running = d.running.saturating_sub(1);
-        let Some(bar) = view.bar.take() else {
-            return;
-        };
-        bar.finish_and_clear();
-        d.shown = d.shown.saturating_sub(1);
-        while let Some(next) = d.waiting.pop_front() {
-            if let (Some(view), Some(plan_node)) =
-                (self.nodes.get_mut(next), ctx.plan.nodes.get(next))
-                && view.running.is_some()
-                && view.bar.is_none()
-            {
-                d.show(view, &plan_node.id, plan_node.retry.max_attempts);
-                break;
-            }
+        if std::mem::take(&mut view.running)
+            && let Some(d) = &self.display
+        {
+            d.ended(node);
         }
     }
 
     fn stop_display(&mut self) {
         if let Some(d) = self.display.take() {
-            for view in &mut self.nodes {
-                if let Some(bar) = view.bar.take() {
-                    bar.finish_and_clear();
-                }
-            }
-            d.overall.finish_and_clear();
-            let _ = d.multi.clear();
+            d.clear();
         }
     }
 
@@ -382,8 +267,8 @@ impl Sink for ConsoleSink {
         match event {
             Event::RunStarted { at } => {
                 if !quiet {
-                    let text = format!(
-                        "{} run {} started: {} ({} nodes, concurrency {}, executor {})",
+                    let mut text = format!(
+                        "{} run {} started: {} ({} nodes, concurrency {}, executor {}",
                         format::elapsed_prefix(since(ctx, *at)),
                         ctx.run_id,
                         ctx.plan.name,
@@ -391,6 +276,10 @@ impl Sink for ConsoleSink {
                         ctx.concurrency,
                         ctx.executor
                     );
+                    if let Some(from) = &ctx.resumed_from {
+                        let _ = write!(text, ", resuming {from}");
+                    }
+                    text.push(')');
                     self.line(&mask(ctx, &text));
                 }
             }
@@ -420,8 +309,7 @@ impl Sink for ConsoleSink {
                 if let Some(view) = self.nodes.get_mut(*node) {
                     view.last = Some(record.clone());
                 }
-                self.end_attempt(ctx, *node);
-                self.update_overall();
+                self.end_attempt(*node);
                 if debug {
                     let mut what = format!(
                         "attempt {} {} ({})",
@@ -580,8 +468,4 @@ fn mask(ctx: &RunContext, text: &str) -> String {
 
 fn since(ctx: &RunContext, at: SystemTime) -> Duration {
     at.duration_since(ctx.started_at).unwrap_or_default()
-}
-
-fn secs_key(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
-    let _ = write!(w, "{:.1}s", state.elapsed().as_secs_f64());
 }
