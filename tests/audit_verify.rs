@@ -340,23 +340,33 @@ struct Cost {
 
 /// Runs `secflow audit verify --format json` on `run`; returns what it cost and its output.
 fn timed_verify(run: &Path) -> (Cost, serde_json::Value) {
+    use std::io::Read as _;
     let start = Instant::now();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
         .args(["audit", "verify", "--format", "json"])
         .arg(run)
         .env("SECFLOW_AUDIT_KEY", KEY_HEX)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    let elapsed = start.elapsed();
-    assert_eq!(out.status.code(), Some(0));
-    // SAFETY: an all-zero rusage is valid and getrusage only writes into it.
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    // This child's own rusage (wait4), not RUSAGE_CHILDREN: tests in this binary run in
+    // parallel and their children must not count.
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid and wait4 only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointer is to a live local.
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
-        0
-    );
-    let json = serde_json::from_slice(&out.stdout).unwrap();
+    // SAFETY: the pid is our own unreaped child; the pointers are to live locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let elapsed = start.elapsed();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let json = serde_json::from_slice(&stdout).unwrap();
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let cost = Cost {
         wall: elapsed,

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 
 use super::{AuditCommand, AuditVerifyArgs, Format};
 use crate::audit::verify::{self, RunJsonAudit};
@@ -177,34 +177,7 @@ fn state_of_run_dir(dir: &Path) -> Option<PathBuf> {
     (runs.file_name()? == "runs").then(|| runs.parent().map(Path::to_path_buf))?
 }
 
-/// A run directory by exact id, unique prefix or `last` (the greatest id: ids sort by time).
+/// A run directory by exact id, unique prefix or `last`, as every command resolves `RUN`.
 fn find_run(target: &str, state_dir: &Path) -> anyhow::Result<PathBuf> {
-    let runs = state_dir.join("runs");
-    let mut ids: Vec<String> = std::fs::read_dir(&runs)
-        .with_context(|| format!("no runs recorded under {}", state_dir.display()))?
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ids.sort();
-    if ids.iter().any(|id| id == target) {
-        return Ok(runs.join(target));
-    }
-    let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(target)).collect();
-    match matches.as_slice() {
-        [one] => Ok(runs.join(one)),
-        [] if target == "last" => match ids.last() {
-            Some(id) => Ok(runs.join(id)),
-            None => bail!("no runs recorded under {}", state_dir.display()),
-        },
-        [] => bail!("no run matches {target:?} under {}", runs.display()),
-        many => bail!(
-            "{target:?} matches {} runs: {}",
-            many.len(),
-            many.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    Ok(crate::store::resolve::resolve_run(state_dir, target)?)
 }

@@ -10,9 +10,7 @@ use clap::{Args, ValueEnum};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use crate::exit;
-use crate::metrics::{
-    self, MetricKind, MetricsOptions, MetricsSnapshot, PushGrouping, Series, resolve,
-};
+use crate::metrics::{self, MetricKind, MetricsOptions, MetricsSnapshot, PushGrouping, Series};
 
 /// Output formats of `secflow metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -43,7 +41,7 @@ pub struct MetricsArgs {
 }
 
 pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
-    let run_dir = match resolve::resolve_run(&args.state_dir, &args.run) {
+    let run_dir = match crate::store::resolve::resolve_run(&args.state_dir, &args.run) {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("error: {e}");

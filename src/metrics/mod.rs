@@ -9,7 +9,6 @@
 mod exposition;
 mod push;
 mod registry;
-pub mod resolve;
 mod series;
 mod sink;
 mod snapshot;

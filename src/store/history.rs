@@ -323,10 +323,13 @@ pub fn resolve_run(state_dir: &Path, arg: &str) -> Result<PathBuf, HistoryError>
         }
     }
     if arg == "last" {
-        return list_runs(state_dir)?
-            .into_iter()
-            .next()
-            .map(|e| e.dir)
+        // The newest run with a readable record; a half-written directory only when no
+        // other run exists.
+        let entries = list_runs(state_dir)?;
+        let readable = entries.iter().find(|e| e.summary.is_some());
+        return readable
+            .or(entries.first())
+            .map(|e| e.dir.clone())
             .ok_or(HistoryError::NoRuns { runs });
     }
     if !plain {

@@ -1,4 +1,4 @@
-//! The run directory's layout and how a `RUN` argument finds one.
+//! The run directory's layout (a `RUN` argument is resolved by [`super::resolve`]).
 //!
 //! `<state-dir>/runs/<run-id>/` with `run.json`, `nodes/<id>/<attempt>/`, `datasets/`. The
 //! state directory is `--state-dir`, else `$SECFLOW_HOME`, else `./.secflow`. Run ids are
@@ -28,73 +28,6 @@ pub fn runs_dir(state_dir: &Path) -> PathBuf {
 /// A new run id: a ULID, sortable by time.
 pub fn new_run_id() -> String {
     ulid::Ulid::new().to_string()
-}
-
-/// Why a `RUN` argument names no run.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error("no run matches `{0}`")]
-    NotFound(String),
-    #[error("`{prefix}` is ambiguous; it matches: {}", matches.join(", "))]
-    Ambiguous {
-        prefix: String,
-        matches: Vec<String>,
-    },
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// Resolves `RUN`: an exact run id, else a unique id prefix, else `last` (newest), else a
-/// path containing `/` to a run directory.
-pub fn resolve_run(state_dir: &Path, arg: &str) -> Result<PathBuf, ResolveError> {
-    let runs = runs_dir(state_dir);
-    let mut ids: Vec<String> = match std::fs::read_dir(&runs) {
-        Ok(rd) => rd
-            .filter_map(Result::ok)
-            .filter(|e| e.path().join("run.json").is_file())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(ResolveError::Io {
-                path: runs.display().to_string(),
-                source,
-            });
-        }
-    };
-    ids.sort();
-    if ids.iter().any(|id| id == arg) {
-        return Ok(runs.join(arg));
-    }
-    let matches: Vec<String> = ids
-        .iter()
-        .filter(|id| !arg.is_empty() && id.starts_with(arg))
-        .cloned()
-        .collect();
-    match matches.len() {
-        1 => return Ok(runs.join(&matches[0])),
-        n if n > 1 => {
-            return Err(ResolveError::Ambiguous {
-                prefix: arg.to_string(),
-                matches,
-            });
-        }
-        _ => {}
-    }
-    if arg == "last" {
-        return ids
-            .last()
-            .map(|id| runs.join(id))
-            .ok_or_else(|| ResolveError::NotFound(arg.to_string()));
-    }
-    if arg.contains('/') && Path::new(arg).join("run.json").is_file() {
-        return Ok(PathBuf::from(arg));
-    }
-    Err(ResolveError::NotFound(arg.to_string()))
 }
 
 /// RFC 3339 UTC with milliseconds and `Z`: `2026-11-23T12:00:00.000Z`.
@@ -137,21 +70,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolves_exact_prefix_last_and_path() {
-        let dir = tempfile::tempdir().unwrap();
-        for id in ["01AAA", "01AAB", "01BBB"] {
-            let d = runs_dir(dir.path()).join(id);
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("run.json"), "{}").unwrap();
-        }
-        let r = |a: &str| resolve_run(dir.path(), a);
-        assert!(r("01AAA").unwrap().ends_with("01AAA"));
-        assert!(r("01B").unwrap().ends_with("01BBB"));
-        assert!(matches!(r("01AA"), Err(ResolveError::Ambiguous { .. })));
-        assert!(r("last").unwrap().ends_with("01BBB"));
-        let path = runs_dir(dir.path()).join("01AAB");
-        assert_eq!(r(path.to_str().unwrap()).unwrap(), path);
-        assert!(matches!(r("zzz"), Err(ResolveError::NotFound(_))));
+    fn times_have_milliseconds() {
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_500);
         assert_eq!(rfc3339_ms(t), "1970-01-01T00:00:01.500Z");
     }

@@ -11,25 +11,24 @@ pub const RUNS_DIR: &str = "runs";
 /// Why a `RUN` argument names no single run.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    #[error("no run `{arg}` under {}", .runs_dir.display())]
+    #[error("no run matches `{arg}` under {}", .runs_dir.display())]
     NotFound { arg: String, runs_dir: PathBuf },
     #[error("run prefix `{arg}` is ambiguous; it matches: {}", .matches.join(", "))]
     Ambiguous { arg: String, matches: Vec<String> },
     #[error("no runs recorded under {}", .runs_dir.display())]
     NoRuns { runs_dir: PathBuf },
-    #[error("{} is not a run directory", .0.display())]
+    #[error("{} is not a run directory (no run.json)", .0.display())]
     NotADirectory(PathBuf),
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The state directory: `--state-dir`, else `SECFLOW_HOME`, else `./.secflow`.
 pub fn state_dir(flag: Option<&Path>) -> PathBuf {
-    if let Some(dir) = flag {
-        return dir.to_path_buf();
-    }
-    match std::env::var_os("SECFLOW_HOME") {
-        Some(home) if !home.is_empty() => PathBuf::from(home),
-        _ => PathBuf::from(".secflow"),
-    }
+    super::layout::state_dir(flag)
 }
 
 /// The ids of the runs under `<state_dir>/runs/` (directories not starting with `.`), sorted.
@@ -46,56 +45,21 @@ pub fn run_ids(state_dir: &Path) -> Vec<String> {
     ids
 }
 
-/// `started_at` of a run's `run.json`, if readable (RFC 3339 UTC strings sort by time).
-fn started_at(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("run.json")).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value.get("started_at")?.as_str().map(str::to_string)
-}
-
-/// Resolves `arg` to a run directory.
+/// Resolves `arg` to a run directory (SPEC §4): an exact run id, else a unique id prefix (an
+/// ambiguous one lists its matches), else `last` (newest by start time), else — if it
+/// contains `/` — a run directory path (a folder copied from another machine works). Every
+/// command resolves `RUN` through this one function.
 pub fn resolve_run(state_dir: &Path, arg: &str) -> Result<PathBuf, ResolveError> {
-    let runs_dir = state_dir.join(RUNS_DIR);
-    let ids = run_ids(state_dir);
-    if !arg.is_empty() && !arg.contains('/') {
-        if ids.iter().any(|id| id == arg) {
-            return Ok(runs_dir.join(arg));
-        }
-        let matches: Vec<String> = ids
-            .iter()
-            .filter(|id| id.starts_with(arg))
-            .cloned()
-            .collect();
-        match matches.len() {
-            0 => {}
-            1 => return Ok(runs_dir.join(&matches[0])),
-            _ => {
-                return Err(ResolveError::Ambiguous {
-                    arg: arg.to_string(),
-                    matches,
-                });
-            }
-        }
-        if arg == "last" {
-            // Newest by start time; ids (ULIDs) break ties and stand in for a missing run.json.
-            return ids
-                .iter()
-                .max_by_key(|id| (started_at(&runs_dir.join(id)), (*id).clone()))
-                .map(|id| runs_dir.join(id))
-                .ok_or(ResolveError::NoRuns { runs_dir });
-        }
-    }
-    if arg.contains('/') {
-        let path = PathBuf::from(arg);
-        return if path.is_dir() {
-            Ok(path)
-        } else {
-            Err(ResolveError::NotADirectory(path))
-        };
-    }
-    Err(ResolveError::NotFound {
-        arg: arg.to_string(),
-        runs_dir,
+    use super::history::{HistoryError, resolve_run as resolve};
+    resolve(state_dir, arg).map_err(|e| match e {
+        HistoryError::NotFound { arg, runs } => ResolveError::NotFound {
+            arg,
+            runs_dir: runs,
+        },
+        HistoryError::Ambiguous { arg, matches } => ResolveError::Ambiguous { arg, matches },
+        HistoryError::NoRuns { runs } => ResolveError::NoRuns { runs_dir: runs },
+        HistoryError::NotARunDir { path } => ResolveError::NotADirectory(path),
+        HistoryError::Io { path, source } => ResolveError::Io { path, source },
     })
 }
 
@@ -114,11 +78,15 @@ mod tests {
         ] {
             std::fs::create_dir_all(runs.join(id)).unwrap();
             if !started.is_empty() {
-                std::fs::write(
-                    runs.join(id).join("run.json"),
-                    format!(r#"{{"started_at":"{started}"}}"#),
-                )
-                .unwrap();
+                let record = serde_json::json!({
+                    "run_id": id, "status": "succeeded", "exit_code": 0,
+                    "workflow": {"name": "w", "recipe_path": "r.yaml", "recipe_sha256": ""},
+                    "started_at": started, "ended_at": started, "duration_ms": 1,
+                    "pid": 1, "host": "h", "nodes": [], "findings_count": 0,
+                    "counts": {"succeeded": 0, "failed": 0, "skipped": 0, "cached": 0,
+                               "cancelled": 0, "timed_out": 0},
+                });
+                std::fs::write(runs.join(id).join("run.json"), record.to_string()).unwrap();
             }
         }
         let r = |arg: &str| resolve_run(dir.path(), arg);
@@ -129,8 +97,8 @@ mod tests {
         assert!(e.contains("01AAA, 01AAB"), "{e}");
         assert_eq!(r("last").unwrap(), runs.join("01AAA"));
         assert!(matches!(r("zzz"), Err(ResolveError::NotFound { .. })));
-        let path = runs.join("01B").display().to_string();
-        assert_eq!(r(&path).unwrap(), runs.join("01B"));
+        let path = runs.join("01AAB").display().to_string();
+        assert_eq!(r(&path).unwrap(), runs.join("01AAB"));
         assert!(r("/nonexistent/x").is_err());
         let empty = tempfile::tempdir().unwrap();
         assert!(matches!(
