@@ -342,6 +342,7 @@ struct Cost {
 fn timed_verify(run: &Path) -> (Cost, serde_json::Value) {
     use std::io::Read as _;
     let start = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below, for its rusage
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
         .args(["audit", "verify", "--format", "json"])
         .arg(run)

@@ -190,7 +190,7 @@ fn run_argument_resolution() {
     assert_eq!(stdout(&o).lines().count(), 5);
     let o = logs(state.path(), &["01ZZZ"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no run `01ZZZ`"));
+    assert!(stderr(&o).contains("no run matches `01ZZZ`"));
 }
 
 #[test]

@@ -167,6 +167,17 @@ impl<'de> Deserialize<'de> for NodeCount {
     }
 }
 
+/// `started_at` of a record that is not a whole run summary (half-written, or older).
+fn recorded_start(dir: &Path) -> Option<SystemTime> {
+    #[derive(Deserialize)]
+    struct Start {
+        started_at: String,
+    }
+    let text = std::fs::read(dir.join("run.json")).ok()?;
+    let start: Start = serde_json::from_slice(&text).ok()?;
+    parse_time(&start.started_at)
+}
+
 /// Reads one run directory; never fails (an unreadable record is [`Effective::Corrupt`]).
 pub fn read_run(dir: &Path) -> RunEntry {
     let run_id = dir
@@ -188,6 +199,7 @@ pub fn read_run(dir: &Path) -> RunEntry {
     let started = summary
         .as_ref()
         .and_then(|r| parse_time(&r.started_at))
+        .or_else(|| recorded_start(dir))
         .or_else(|| ulid_time(&run_id))
         .or_else(|| std::fs::metadata(dir).and_then(|m| m.modified()).ok())
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -323,18 +335,29 @@ pub fn resolve_run(state_dir: &Path, arg: &str) -> Result<PathBuf, HistoryError>
         }
     }
     if arg == "last" {
-        // The newest run with a readable record; a half-written directory only when no
-        // other run exists.
+        // The newest run that recorded its start; a directory without a record only when
+        // nothing else is there.
         let entries = list_runs(state_dir)?;
-        let readable = entries.iter().find(|e| e.summary.is_some());
-        return readable
+        let recorded = entries
+            .iter()
+            .find(|e| e.summary.is_some() || recorded_start(&e.dir).is_some());
+        return recorded
             .or(entries.first())
             .map(|e| e.dir.clone())
             .ok_or(HistoryError::NoRuns { runs });
     }
     if !plain {
         let path = PathBuf::from(arg);
-        if path.join("run.json").is_file() {
+        // A run directory, or a folder holding some of a run's records (copied from another
+        // machine): each command then says what it is missing.
+        let records = [
+            "run.json",
+            "logs.jsonl",
+            "spans.jsonl",
+            "audit.jsonl",
+            "metrics.json",
+        ];
+        if records.iter().any(|f| path.join(f).is_file()) {
             return Ok(path);
         }
         if path.is_dir() {
