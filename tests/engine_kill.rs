@@ -12,7 +12,11 @@ use engine_support::{alive, group_members, run, wait_for_file};
 const STUBBORN: &str = "trap '' TERM; echo $$ > pgid; sh -c 'trap \\\"\\\" TERM; sleep 600 & echo $! > grandchild; wait' & sleep 600; wait";
 
 fn read_pid(path: &std::path::Path) -> i32 {
-    std::fs::read_to_string(path).unwrap().trim().parse().unwrap()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -66,7 +70,10 @@ fn sigint_cancels_terminates_groups_and_writes_final_records() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for_file(&dir.path().join("grandchild"), 20), "node never started");
+    assert!(
+        wait_for_file(&dir.path().join("grandchild"), 20),
+        "node never started"
+    );
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let r = engine_support::finish(dir.path(), child.wait_with_output().unwrap());
@@ -76,7 +83,11 @@ fn sigint_cancels_terminates_groups_and_writes_final_records() {
     assert_eq!(r.status("stuck"), "cancelled");
     assert_eq!(r.status("never"), "cancelled");
     assert_eq!(r.status("other"), "cancelled");
-    assert_eq!(r.written(), r.record, "run.json on disk is the final record");
+    assert_eq!(
+        r.written(),
+        r.record,
+        "run.json on disk is the final record"
+    );
     assert!(!dir.path().join("never.ran").exists());
     let pgid = read_pid(&dir.path().join("pgid"));
     let grandchild = read_pid(&dir.path().join("grandchild"));
@@ -95,7 +106,10 @@ fn second_sigint_kills_at_once() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_for_file(&dir.path().join("grandchild"), 20), "node never started");
+    assert!(
+        wait_for_file(&dir.path().join("grandchild"), 20),
+        "node never started"
+    );
     let started = Instant::now();
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -104,7 +118,10 @@ fn second_sigint_kills_at_once() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let r = engine_support::finish(dir.path(), child.wait_with_output().unwrap());
     assert_eq!(r.code, 130, "{}", r.stderr);
-    assert!(started.elapsed() < Duration::from_secs(20), "waited for the 60 s grace");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited for the 60 s grace"
+    );
     assert_eq!(r.status("stuck"), "cancelled");
     assert!(group_members(read_pid(&dir.path().join("pgid"))).is_empty());
 }

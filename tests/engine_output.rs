@@ -44,7 +44,9 @@ nodes:
         .unwrap();
     let r = engine_support::finish(dir.path(), out);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let size = std::fs::metadata(r.run_dir.join("nodes/loud/1/stdout.log")).unwrap().len();
+    let size = std::fs::metadata(r.run_dir.join("nodes/loud/1/stdout.log"))
+        .unwrap()
+        .len();
     assert_eq!(size, 200_000_000);
     let rss = r.record["self_usage"]["peak_rss_bytes"].as_u64().unwrap();
     assert!(rss < 64 * 1024 * 1024, "secflow peak RSS {rss} bytes");

@@ -23,10 +23,16 @@ nodes:
     assert_eq!(r.code, 0, "{}", r.stderr);
     let attempts = r.node("flaky")["attempts"].as_array().unwrap().clone();
     assert_eq!(attempts.len(), 3);
-    let statuses: Vec<&str> = attempts.iter().map(|a| a["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["failed", "failed", "succeeded"]);
     // SECFLOW_RETRY_JITTER=0: exactly base_delay * factor^(n-1).
-    let delays: Vec<serde_json::Value> = attempts.iter().map(|a| a["retry_delay_ms"].clone()).collect();
+    let delays: Vec<serde_json::Value> = attempts
+        .iter()
+        .map(|a| a["retry_delay_ms"].clone())
+        .collect();
     assert_eq!(delays, [serde_json::Value::Null, 100.into(), 200.into()]);
     assert_eq!(attempts[0]["exit_code"], 1);
     assert_eq!(attempts[0]["error"], "exited with code 1");
@@ -57,9 +63,21 @@ nodes:
         &["--keep-going"],
     );
     assert_eq!(r.code, 1);
-    assert_eq!(r.node("wrong_code")["attempts"].as_array().unwrap().len(), 1);
-    assert_eq!(r.node("right_code")["attempts"].as_array().unwrap().len(), 3);
-    assert_eq!(std::fs::read_to_string(dir.path().join("tries2")).unwrap().lines().count(), 3);
+    assert_eq!(
+        r.node("wrong_code")["attempts"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        r.node("right_code")["attempts"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tries2"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
 }
 
 #[test]

@@ -113,7 +113,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let outcome = runtime.block_on(async {
         let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
         listen_for_signals(control_tx)?;
-        anyhow::Ok(execute(ctx, config, Arc::new(LocalExecutor), env, sinks, control_rx).await)
+        anyhow::Ok(
+            execute(
+                ctx,
+                config,
+                Arc::new(LocalExecutor::new()),
+                env,
+                sinks,
+                control_rx,
+            )
+            .await,
+        )
     })?;
     for e in &outcome.sink_errors {
         eprintln!("warning: {e:#}");

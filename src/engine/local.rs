@@ -11,6 +11,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
@@ -20,8 +21,17 @@ use super::capture;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
 
 /// Runs attempts as local processes.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalExecutor;
+#[derive(Debug, Default, Clone)]
+pub struct LocalExecutor {
+    /// Spawns under way: the first runs inline, more go to the blocking pool in parallel.
+    spawning: Arc<AtomicUsize>,
+}
+
+impl LocalExecutor {
+    pub fn new() -> Self {
+        LocalExecutor::default()
+    }
+}
 
 impl Executor for LocalExecutor {
     fn name(&self) -> &'static str {
@@ -32,7 +42,12 @@ impl Executor for LocalExecutor {
         &self,
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
-        Box::pin(async move { start(spec).map(|a| Box::new(a) as Box<dyn RunningAttempt>) })
+        let spawning = Arc::clone(&self.spawning);
+        Box::pin(async move {
+            start(spec, &spawning)
+                .await
+                .map(|a| Box::new(a) as Box<dyn RunningAttempt>)
+        })
     }
 }
 
@@ -45,7 +60,46 @@ struct LocalAttempt {
     done: Option<Outcome>,
 }
 
-fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
+/// A spawned child before secflow watches it.
+struct Spawned {
+    pid: i32,
+    started: (Instant, SystemTime),
+    stdout: std::process::ChildStdout,
+    stderr: std::process::ChildStderr,
+    out_file: std::fs::File,
+    err_file: std::fs::File,
+}
+
+async fn start(spec: AttemptSpec, spawning: &AtomicUsize) -> Result<LocalAttempt, ExecError> {
+    // Spawning blocks the calling thread until the child has exec'd (vfork). Alone (a chain),
+    // do it inline: no thread hop. In a burst (a wide level), use the blocking pool so that
+    // spawns proceed in parallel and the reactor stays free.
+    let alone = spawning.fetch_add(1, Ordering::AcqRel) == 0;
+    let result = if alone {
+        let spawned = spawn(&spec);
+        Ok((spec, spawned))
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let spawned = spawn(&spec);
+            (spec, spawned)
+        })
+        .await
+        .map_err(|e| ExecError::Watch(e.to_string()))
+    };
+    spawning.fetch_sub(1, Ordering::AcqRel);
+    let (spec, spawned) = result?;
+    let Spawned {
+        pid,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    } = spawned?;
+    watch(spec, pid, started, stdout, stderr, out_file, err_file)
+}
+
+fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     let capture_err = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |source| ExecError::Capture { path, source }
@@ -55,7 +109,9 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
     let err_file =
         std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
     let program = spec.argv.first().cloned().unwrap_or_default();
-    let mut cmd = Command::new(&program);
+    // An absolute program lets std use posix_spawn (vfork) instead of fork: with the child's
+    // own PATH it would otherwise fork, copying secflow's page tables for every attempt.
+    let mut cmd = Command::new(resolve_program(&program, &spec.env));
     cmd.args(spec.argv.iter().skip(1))
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -78,6 +134,26 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
         kill_group(pid, libc::SIGKILL);
         return Err(ExecError::Watch("child has no output pipes".into()));
     };
+    Ok(Spawned {
+        pid,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    })
+}
+
+/// Watches a spawned child: output pumps and the reaper, one task.
+fn watch(
+    spec: AttemptSpec,
+    pid: i32,
+    started: (Instant, SystemTime),
+    stdout: std::process::ChildStdout,
+    stderr: std::process::ChildStderr,
+    out_file: std::fs::File,
+    err_file: std::fs::File,
+) -> Result<LocalAttempt, ExecError> {
     let receivers = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stdout))
         .and_then(|o| {
             tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stderr)).map(|e| (o, e))
@@ -160,6 +236,34 @@ impl RunningAttempt for LocalAttempt {
             kill_group(self.pid, libc::SIGKILL);
         }
     }
+}
+
+/// `program` looked up in the child's `PATH` when it has no `/`; unchanged if not found
+/// (spawning then reports it as not found).
+fn resolve_program(
+    program: &std::ffi::OsStr,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if program.as_bytes().contains(&b'/') || program.is_empty() {
+        return program.into();
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    for dir in std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new("/usr/bin:/bin"))) {
+        let candidate = dir.join(program);
+        if let Ok(meta) = std::fs::metadata(&candidate)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o111 != 0
+            && candidate.is_absolute()
+        {
+            return candidate;
+        }
+    }
+    program.into()
 }
 
 /// Sends `signal` to process group `pgid`; a group that is already gone is not an error.

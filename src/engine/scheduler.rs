@@ -304,7 +304,13 @@ impl Scheduler {
         };
         let prepared =
             prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
-                let out_dir = self.paths.attempt_dir(&node.id, attempt).join("out");
+                // `out/` only for nodes with outputs: every inode counts on big DAGs.
+                let dir = self.paths.attempt_dir(&node.id, attempt);
+                let out_dir = if node.outputs.is_empty() {
+                    dir
+                } else {
+                    dir.join("out")
+                };
                 std::fs::create_dir_all(&out_dir)
                     .map(|()| p)
                     .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))
