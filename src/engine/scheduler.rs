@@ -661,7 +661,7 @@ impl Scheduler {
             exit_code,
             at: SystemTime::now(),
         });
-        let mut record = self.builder.record().clone();
+        let mut record = self.builder.take_record();
         record.reason = match &self.halt {
             Some(Halt::Failure(id) | Halt::FailFast(id)) => Some(format!("node `{id}` failed")),
             Some(Halt::Cancelled) => Some("interrupted".into()),

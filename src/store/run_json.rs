@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::RunRecord;
-use super::layout::write_atomic;
+use std::io::Write as _;
+
 use super::recorder::RecordBuilder;
 use crate::engine::{Event, RunContext, Sink};
 
@@ -31,10 +32,12 @@ impl RunJsonSink {
         }
     }
 
-    fn write(&mut self, record: &RunRecord) {
-        let result = serde_json::to_vec_pretty(record)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&self.path, &bytes));
+    fn checkpoint(&mut self) {
+        let result = write_record(&self.path, self.builder.record());
+        self.done_writing(result);
+    }
+
+    fn done_writing(&mut self, result: std::io::Result<()>) {
         if let Err(e) = result {
             self.error.get_or_insert(e);
         }
@@ -42,26 +45,35 @@ impl RunJsonSink {
     }
 }
 
+/// Streams `record` as pretty JSON into a temporary file, then renames it over `path`.
+fn write_record(path: &std::path::Path, record: &RunRecord) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer_pretty(&mut out, record).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.into_inner().map_err(|e| e.into_error())?;
+    std::fs::rename(&tmp, path)
+}
+
 impl Sink for RunJsonSink {
     fn event(&mut self, _ctx: &RunContext, event: &Event) {
         self.builder.apply(event);
         match event {
-            Event::RunStarted { .. } => {
-                let record = self.builder.record().clone();
-                self.write(&record);
-            }
+            Event::RunStarted { .. } => self.checkpoint(),
             Event::RunFinished { .. } => {}
             _ => {
                 if self.last_write.elapsed() >= self.interval {
-                    let record = self.builder.record().clone();
-                    self.write(&record);
+                    self.checkpoint();
                 }
             }
         }
     }
 
     fn finish(&mut self, _ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
-        self.write(record);
+        let result = write_record(&self.path, record);
+        self.done_writing(result);
         match self.error.take() {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),
             None => Ok(()),
