@@ -1,9 +1,7 @@
 //! Engine integration tests with real processes: data flow, environment, datasets,
 //! failure policy, `continue_on_error`, `--target`, `--dry-run`.
 
-mod engine_support;
-
-use engine_support::{Run, run};
+use crate::support::{Run, run};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -164,7 +162,7 @@ nodes:
 #[test]
 fn missing_secret_is_an_error_before_anything_runs() {
     let dir = tmp();
-    let out = engine_support::command(
+    let out = crate::support::command(
         dir.path(),
         "version: \"1.0\"\nname: s\nsecrets: [ENGINE_TEST_NOPE]\nnodes:\n  - id: a\n    run: \"touch ran\"\n",
         &[],
@@ -324,7 +322,7 @@ nodes:
 fn dry_run_prints_the_plan_and_executes_nothing() {
     let dir = tmp();
     let recipe = "version: \"1.0\"\nname: d\nnodes:\n  - id: a\n    run: \"touch ran; echo > {{ outputs.x }}\"\n    outputs: [x]\n  - id: b\n    command: [cat, \"{{ inputs.x }}\"]\n    inputs: [x]\n";
-    let out = engine_support::command(dir.path(), recipe, &["--dry-run"])
+    let out = crate::support::command(dir.path(), recipe, &["--dry-run"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -343,7 +341,7 @@ fn dry_run_prints_the_plan_and_executes_nothing() {
     );
     assert!(!dir.path().join("ran").exists());
     assert!(!dir.path().join("state").exists());
-    let out = std::process::Command::new(engine_support::BIN)
+    let out = std::process::Command::new(crate::support::BIN)
         .current_dir(dir.path())
         .args(["run", "recipe.yaml", "--dry-run"])
         .output()
