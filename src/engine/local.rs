@@ -53,6 +53,10 @@ impl Executor for LocalExecutor {
 
 type Outcome = Result<ExitInfo, ExecError>;
 
+/// How long output is still collected after the attempt's process group is gone, for
+/// processes that escaped the group (setsid) and hold its pipes.
+const PIPE_LINGER: Duration = Duration::from_secs(2);
+
 struct LocalAttempt {
     pid: i32,
     started: (Instant, SystemTime),
@@ -174,15 +178,25 @@ fn watch(
             kill_group(pid, libc::SIGKILL);
             info
         };
-        let (info, out, err) = tokio::join!(
-            reaped,
-            capture::pump(out_rx, out_file, Arc::clone(&secrets)),
-            capture::pump(err_rx, err_file, secrets),
-        );
-        let outcome = match (info, out, err) {
-            (Ok(info), Ok(_), Ok(_)) => Ok(info),
-            (Err(e), _, _) => Err(e),
-            (_, Err(e), _) | (_, _, Err(e)) => {
+        let pumps = async {
+            tokio::join!(
+                capture::pump(out_rx, out_file, Arc::clone(&secrets)),
+                capture::pump(err_rx, err_file, secrets),
+            )
+        };
+        tokio::pin!(reaped, pumps);
+        let (info, pumped) = tokio::select! {
+            info = &mut reaped => {
+                // A process that left the group (setsid) may still hold the pipes: bounded.
+                let pumped = tokio::time::timeout(PIPE_LINGER, &mut pumps).await.ok();
+                (info, pumped)
+            }
+            pumped = &mut pumps => (reaped.await, Some(pumped)),
+        };
+        let outcome = match (info, pumped) {
+            (Err(e), _) => Err(e),
+            (Ok(info), None | Some((Ok(_), Ok(_)))) => Ok(info),
+            (Ok(_), Some((Err(e), _) | (_, Err(e)))) => {
                 Err(ExecError::Watch(format!("capturing output failed: {e}")))
             }
         };

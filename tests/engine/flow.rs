@@ -352,3 +352,32 @@ fn dry_run_prints_the_plan_and_executes_nothing() {
         "{text}"
     );
 }
+
+#[test]
+fn run_json_is_written_at_start_while_the_run_is_going() {
+    let dir = tmp();
+    let child = crate::support::command(
+        dir.path(),
+        "version: \"1.0\"\nname: w\nnodes:\n  - id: wait\n    run: \"echo up > started; while [ ! -f go ]; do sleep 0.05; done\"\n",
+        &["--run-id", "live"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(crate::support::wait_for_file(
+        &dir.path().join("started"),
+        20
+    ));
+    let path = dir.path().join("state/runs/live/run.json");
+    let live: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(live["status"], "running");
+    assert_eq!(live["exit_code"], serde_json::Value::Null);
+    assert_eq!(live["nodes"][0]["node_id"], "wait");
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0);
+    assert_eq!(r.written()["status"], "succeeded");
+    assert!(!dir.path().join("state/runs/live/run.json.tmp").exists());
+}

@@ -123,3 +123,26 @@ fn second_sigint_kills_at_once() {
     assert_eq!(r.status("stuck"), "cancelled");
     assert!(group_members(read_pid(&dir.path().join("pgid"))).is_empty());
 }
+
+#[test]
+fn a_process_escaping_the_group_does_not_hang_the_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: e\nnodes:\n  - id: escape\n    run: \"setsid sh -c 'echo $$ > escaped; exec sleep 600' & sleep 0.2; echo done\"\n",
+        &[],
+    );
+    let escaped = read_pid(&dir.path().join("escaped"));
+    // SAFETY: kill with a valid pid and signal (cleanup of the escaped process).
+    unsafe { libc::kill(escaped, libc::SIGKILL) };
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.status("escape"), "succeeded");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = std::fs::read_to_string(r.run_dir.join("nodes/escape/1/stdout.log")).unwrap();
+    assert_eq!(out, "done\n");
+}
