@@ -80,6 +80,8 @@ struct NodeState {
     retry_delay: Option<Duration>,
     node_span: Option<String>,
     attempt_span: String,
+    /// The executor's id of the current attempt (Slurm job id, …).
+    job_id: Option<String>,
 }
 
 /// Why the run stopped starting nodes.
@@ -120,6 +122,7 @@ pub async fn execute(
             retry_delay: None,
             node_span: None,
             attempt_span: String::new(),
+            job_id: None,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -294,6 +297,7 @@ impl Scheduler {
         state.state = State::Running;
         state.node_span.get_or_insert_with(new_span_id);
         state.attempt_span = new_span_id();
+        state.job_id = None;
         let attempt = state.attempt;
         let traceparent = format_traceparent(&self.ctx.trace.trace_id, &state.attempt_span);
         self.running += 1;
@@ -356,6 +360,7 @@ impl Scheduler {
         job_id: Option<String>,
         at: SystemTime,
     ) {
+        self.nodes[node].job_id.clone_from(&job_id);
         let state = &self.nodes[node];
         let event = Event::AttemptStarted {
             node,
@@ -437,7 +442,7 @@ impl Scheduler {
             cpu_system_ms: info.map(|i| i.cpu_system.as_millis() as u64),
             peak_rss_bytes: info.and_then(|i| i.peak_rss_bytes),
             retry_delay_ms: state.retry_delay.map(|d| d.as_millis() as u64),
-            executor_job_id: None,
+            executor_job_id: state.job_id.clone(),
             error: failure.as_ref().map(|(_, m)| m.clone()),
             read_bytes: info.and_then(|i| i.read_bytes),
             write_bytes: info.and_then(|i| i.write_bytes),

@@ -381,3 +381,20 @@ fn run_json_is_written_at_start_while_the_run_is_going() {
     assert_eq!(r.written()["status"], "succeeded");
     assert!(!dir.path().join("state/runs/live/run.json.tmp").exists());
 }
+
+#[test]
+fn a_program_that_does_not_exist_fails_the_node_clearly() {
+    let dir = tmp();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: n\nnodes:\n  - id: ghost\n    command: [secflow-test-no-such-program, x]\n",
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(r.status("ghost"), "failed");
+    let reason = r.node("ghost")["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cannot start `secflow-test-no-such-program`"),
+        "{reason}"
+    );
+}

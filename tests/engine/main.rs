@@ -5,4 +5,5 @@ mod flow;
 mod kill;
 mod output;
 mod retry;
+mod schema;
 mod support;
