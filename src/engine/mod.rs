@@ -14,6 +14,7 @@ pub mod datasets;
 pub mod event;
 pub mod executor;
 pub mod local;
+mod outcome;
 pub mod plain;
 pub mod prepare;
 pub mod scheduler;
