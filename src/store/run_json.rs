@@ -1,52 +1,90 @@
-//! The `run.json` sink: writes the run record atomically when the run starts, when it ends,
-//! and at most once per `state.checkpoint_interval` in between — never once per node, so a
-//! 10 000-node run costs a handful of writes, not 10 000.
+//! The `run.json` sink: writes the run record atomically (temp file + rename) when the run
+//! starts, when it ends, and in between at most once per `state.checkpoint_interval` — from
+//! a background thread, only when something changed, never once per node. A 10 000-node
+//! run costs a handful of writes, and a long-running node still shows as `running`.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use super::RunRecord;
-use std::io::Write as _;
-
 use super::recorder::RecordBuilder;
 use crate::engine::{Event, RunContext, Sink};
+
+struct Shared {
+    builder: RecordBuilder,
+    /// Events arrived since the last write.
+    dirty: bool,
+    done: bool,
+    error: Option<std::io::Error>,
+}
+
+type SharedState = Arc<(Mutex<Shared>, Condvar)>;
 
 /// Keeps `<run-dir>/run.json` current. Put it last among the sinks: its `finish` writes the
 /// record as the sinks before it completed it (audit anchor, telemetry).
 pub struct RunJsonSink {
-    builder: RecordBuilder,
+    shared: SharedState,
     path: PathBuf,
-    interval: Duration,
-    last_write: Instant,
-    error: Option<std::io::Error>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl RunJsonSink {
     pub fn new(ctx: &RunContext) -> Self {
+        let path = ctx.run_dir.join("run.json");
+        let shared: SharedState = Arc::new((
+            Mutex::new(Shared {
+                builder: RecordBuilder::new(ctx),
+                dirty: false,
+                done: false,
+                error: None,
+            }),
+            Condvar::new(),
+        ));
+        let interval = ctx.plan.state.checkpoint_interval;
+        let checkpointer = {
+            let shared = Arc::clone(&shared);
+            let path = path.clone();
+            std::thread::Builder::new()
+                .name("run.json".into())
+                .spawn(move || {
+                    let (lock, wake) = &*shared;
+                    let mut state = lock_ignoring_poison(lock);
+                    while !state.done {
+                        state = match wake.wait_timeout(state, interval) {
+                            Ok((s, _)) => s,
+                            Err(poisoned) => poisoned.into_inner().0,
+                        };
+                        if state.dirty && !state.done {
+                            let result = write_record(&path, state.builder.record());
+                            record_result(&mut state, result);
+                        }
+                    }
+                })
+                .ok()
+        };
         RunJsonSink {
-            builder: RecordBuilder::new(ctx),
-            path: ctx.run_dir.join("run.json"),
-            interval: ctx.plan.state.checkpoint_interval,
-            last_write: Instant::now(),
-            error: None,
+            shared,
+            path,
+            checkpointer,
         }
     }
+}
 
-    fn checkpoint(&mut self) {
-        let result = write_record(&self.path, self.builder.record());
-        self.done_writing(result);
-    }
+fn lock_ignoring_poison(lock: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
-    fn done_writing(&mut self, result: std::io::Result<()>) {
-        if let Err(e) = result {
-            self.error.get_or_insert(e);
-        }
-        self.last_write = Instant::now();
+fn record_result(state: &mut Shared, result: std::io::Result<()>) {
+    state.dirty = false;
+    if let Err(e) = result {
+        state.error.get_or_insert(e);
     }
 }
 
 /// Streams `record` as pretty JSON into a temporary file, then renames it over `path`.
-fn write_record(path: &std::path::Path, record: &RunRecord) -> std::io::Result<()> {
+fn write_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -59,24 +97,38 @@ fn write_record(path: &std::path::Path, record: &RunRecord) -> std::io::Result<(
 
 impl Sink for RunJsonSink {
     fn event(&mut self, _ctx: &RunContext, event: &Event) {
-        self.builder.apply(event);
-        match event {
-            Event::RunStarted { .. } => self.checkpoint(),
-            Event::RunFinished { .. } => {}
-            _ => {
-                if self.last_write.elapsed() >= self.interval {
-                    self.checkpoint();
-                }
-            }
+        let mut state = lock_ignoring_poison(&self.shared.0);
+        state.builder.apply(event);
+        if matches!(event, Event::RunStarted { .. }) {
+            let result = write_record(&self.path, state.builder.record());
+            record_result(&mut state, result);
+        } else {
+            state.dirty = true;
         }
     }
 
     fn finish(&mut self, _ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+        lock_ignoring_poison(&self.shared.0).done = true;
+        self.shared.1.notify_all();
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
         let result = write_record(&self.path, record);
-        self.done_writing(result);
-        match self.error.take() {
+        let mut state = lock_ignoring_poison(&self.shared.0);
+        record_result(&mut state, result);
+        match state.error.take() {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunJsonSink {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.shared.0).done = true;
+        self.shared.1.notify_all();
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -375,6 +375,18 @@ fn run_json_is_written_at_start_while_the_run_is_going() {
     assert_eq!(live["status"], "running");
     assert_eq!(live["exit_code"], serde_json::Value::Null);
     assert_eq!(live["nodes"][0]["node_id"], "wait");
+    // The checkpoint thread writes the node's progress within the interval (1 s default).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if now["nodes"][0]["status"] == "running" {
+            assert_eq!(now["nodes"][0]["attempts"][0]["status"], "running");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint: {now}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     std::fs::write(dir.path().join("go"), "").unwrap();
     let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
     assert_eq!(r.code, 0);
