@@ -11,7 +11,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
@@ -59,6 +59,9 @@ const PIPE_LINGER: Duration = Duration::from_secs(2);
 
 struct LocalAttempt {
     pid: i32,
+    /// Set once the leader is reaped: its pid (and group id) may then be reused, so no
+    /// signal is sent after that.
+    reaped: Arc<AtomicBool>,
     started: (Instant, SystemTime),
     rx: oneshot::Receiver<Outcome>,
     done: Option<Outcome>,
@@ -171,9 +174,11 @@ fn watch(
     };
     let (tx, rx) = oneshot::channel();
     let secrets = spec.secrets;
+    let reaped_flag = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&reaped_flag);
     tokio::spawn(async move {
         let reaped = async {
-            let info = reap(pid).await;
+            let info = reap(pid, &flag).await;
             // Whatever the leader left in its group would hold the pipes open: end it.
             kill_group(pid, libc::SIGKILL);
             info
@@ -204,6 +209,7 @@ fn watch(
     });
     Ok(LocalAttempt {
         pid,
+        reaped: reaped_flag,
         started,
         rx,
         done: None,
@@ -240,13 +246,13 @@ impl RunningAttempt for LocalAttempt {
     }
 
     fn terminate(&mut self) {
-        if self.done.is_none() {
+        if !self.reaped.load(Ordering::Acquire) {
             kill_group(self.pid, libc::SIGTERM);
         }
     }
 
     fn kill(&mut self) {
-        if self.done.is_none() {
+        if !self.reaped.load(Ordering::Acquire) {
             kill_group(self.pid, libc::SIGKILL);
         }
     }
@@ -291,7 +297,7 @@ pub fn kill_group(pgid: i32, signal: i32) {
 }
 
 /// Waits for `pid` to exit without polling (pidfd, else a blocking thread) and reaps it.
-async fn reap(pid: i32) -> Result<ExitInfo, ExecError> {
+async fn reap(pid: i32, reaped: &AtomicBool) -> Result<ExitInfo, ExecError> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd >= 0 {
@@ -303,12 +309,16 @@ async fn reap(pid: i32) -> Result<ExitInfo, ExecError> {
         if let Ok(async_fd) = registered {
             let _ = async_fd.readable().await;
             // The process has exited: wait4 returns at once.
-            return wait4(pid);
+            let info = wait4(pid);
+            reaped.store(true, Ordering::Release);
+            return info;
         }
     }
-    tokio::task::spawn_blocking(move || wait4(pid))
+    let info = tokio::task::spawn_blocking(move || wait4(pid))
         .await
-        .map_err(|e| ExecError::Watch(e.to_string()))?
+        .map_err(|e| ExecError::Watch(e.to_string()))?;
+    reaped.store(true, Ordering::Release);
+    info
 }
 
 fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
