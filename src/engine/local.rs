@@ -11,6 +11,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
@@ -20,8 +21,17 @@ use super::capture;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
 
 /// Runs attempts as local processes.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalExecutor;
+#[derive(Debug, Default, Clone)]
+pub struct LocalExecutor {
+    /// Spawns under way: the first runs inline, more go to the blocking pool in parallel.
+    spawning: Arc<AtomicUsize>,
+}
+
+impl LocalExecutor {
+    pub fn new() -> Self {
+        LocalExecutor::default()
+    }
+}
 
 impl Executor for LocalExecutor {
     fn name(&self) -> &'static str {
@@ -32,20 +42,71 @@ impl Executor for LocalExecutor {
         &self,
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
-        Box::pin(async move { start(spec).map(|a| Box::new(a) as Box<dyn RunningAttempt>) })
+        let spawning = Arc::clone(&self.spawning);
+        Box::pin(async move {
+            start(spec, &spawning)
+                .await
+                .map(|a| Box::new(a) as Box<dyn RunningAttempt>)
+        })
     }
 }
 
 type Outcome = Result<ExitInfo, ExecError>;
 
+/// How long output is still collected after the attempt's process group is gone, for
+/// processes that escaped the group (setsid) and hold its pipes.
+const PIPE_LINGER: Duration = Duration::from_secs(2);
+
 struct LocalAttempt {
     pid: i32,
+    /// Set once the leader is reaped: its pid (and group id) may then be reused, so no
+    /// signal is sent after that.
+    reaped: Arc<AtomicBool>,
     started: (Instant, SystemTime),
     rx: oneshot::Receiver<Outcome>,
     done: Option<Outcome>,
 }
 
-fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
+/// A spawned child before secflow watches it.
+struct Spawned {
+    pid: i32,
+    started: (Instant, SystemTime),
+    stdout: std::process::ChildStdout,
+    stderr: std::process::ChildStderr,
+    out_file: std::fs::File,
+    err_file: std::fs::File,
+}
+
+async fn start(spec: AttemptSpec, spawning: &AtomicUsize) -> Result<LocalAttempt, ExecError> {
+    // Spawning blocks the calling thread until the child has exec'd (vfork). Alone (a chain),
+    // do it inline: no thread hop. In a burst (a wide level), use the blocking pool so that
+    // spawns proceed in parallel and the reactor stays free.
+    let alone = spawning.fetch_add(1, Ordering::AcqRel) == 0;
+    let result = if alone {
+        let spawned = spawn(&spec);
+        Ok((spec, spawned))
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let spawned = spawn(&spec);
+            (spec, spawned)
+        })
+        .await
+        .map_err(|e| ExecError::Watch(e.to_string()))
+    };
+    spawning.fetch_sub(1, Ordering::AcqRel);
+    let (spec, spawned) = result?;
+    let Spawned {
+        pid,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    } = spawned?;
+    watch(spec, pid, started, stdout, stderr, out_file, err_file)
+}
+
+fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     let capture_err = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |source| ExecError::Capture { path, source }
@@ -55,7 +116,9 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
     let err_file =
         std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
     let program = spec.argv.first().cloned().unwrap_or_default();
-    let mut cmd = Command::new(&program);
+    // An absolute program lets std use posix_spawn (vfork) instead of fork: with the child's
+    // own PATH it would otherwise fork, copying secflow's page tables for every attempt.
+    let mut cmd = Command::new(resolve_program(&program, &spec.env));
     cmd.args(spec.argv.iter().skip(1))
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -78,6 +141,26 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
         kill_group(pid, libc::SIGKILL);
         return Err(ExecError::Watch("child has no output pipes".into()));
     };
+    Ok(Spawned {
+        pid,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    })
+}
+
+/// Watches a spawned child: output pumps and the reaper, one task.
+fn watch(
+    spec: AttemptSpec,
+    pid: i32,
+    started: (Instant, SystemTime),
+    stdout: std::process::ChildStdout,
+    stderr: std::process::ChildStderr,
+    out_file: std::fs::File,
+    err_file: std::fs::File,
+) -> Result<LocalAttempt, ExecError> {
     let receivers = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stdout))
         .and_then(|o| {
             tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stderr)).map(|e| (o, e))
@@ -91,22 +174,34 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
     };
     let (tx, rx) = oneshot::channel();
     let secrets = spec.secrets;
+    let reaped_flag = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&reaped_flag);
     tokio::spawn(async move {
         let reaped = async {
-            let info = reap(pid).await;
+            let info = reap(pid, &flag).await;
             // Whatever the leader left in its group would hold the pipes open: end it.
             kill_group(pid, libc::SIGKILL);
             info
         };
-        let (info, out, err) = tokio::join!(
-            reaped,
-            capture::pump(out_rx, out_file, Arc::clone(&secrets)),
-            capture::pump(err_rx, err_file, secrets),
-        );
-        let outcome = match (info, out, err) {
-            (Ok(info), Ok(_), Ok(_)) => Ok(info),
-            (Err(e), _, _) => Err(e),
-            (_, Err(e), _) | (_, _, Err(e)) => {
+        let pumps = async {
+            tokio::join!(
+                capture::pump(out_rx, out_file, Arc::clone(&secrets)),
+                capture::pump(err_rx, err_file, secrets),
+            )
+        };
+        tokio::pin!(reaped, pumps);
+        let (info, pumped) = tokio::select! {
+            info = &mut reaped => {
+                // A process that left the group (setsid) may still hold the pipes: bounded.
+                let pumped = tokio::time::timeout(PIPE_LINGER, &mut pumps).await.ok();
+                (info, pumped)
+            }
+            pumped = &mut pumps => (reaped.await, Some(pumped)),
+        };
+        let outcome = match (info, pumped) {
+            (Err(e), _) => Err(e),
+            (Ok(info), None | Some((Ok(_), Ok(_)))) => Ok(info),
+            (Ok(_), Some((Err(e), _) | (_, Err(e)))) => {
                 Err(ExecError::Watch(format!("capturing output failed: {e}")))
             }
         };
@@ -114,6 +209,7 @@ fn start(spec: AttemptSpec) -> Result<LocalAttempt, ExecError> {
     });
     Ok(LocalAttempt {
         pid,
+        reaped: reaped_flag,
         started,
         rx,
         done: None,
@@ -150,16 +246,44 @@ impl RunningAttempt for LocalAttempt {
     }
 
     fn terminate(&mut self) {
-        if self.done.is_none() {
+        if !self.reaped.load(Ordering::Acquire) {
             kill_group(self.pid, libc::SIGTERM);
         }
     }
 
     fn kill(&mut self) {
-        if self.done.is_none() {
+        if !self.reaped.load(Ordering::Acquire) {
             kill_group(self.pid, libc::SIGKILL);
         }
     }
+}
+
+/// `program` looked up in the child's `PATH` when it has no `/`; unchanged if not found
+/// (spawning then reports it as not found).
+fn resolve_program(
+    program: &std::ffi::OsStr,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::PermissionsExt;
+    if program.as_bytes().contains(&b'/') || program.is_empty() {
+        return program.into();
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    for dir in std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new("/usr/bin:/bin"))) {
+        let candidate = dir.join(program);
+        if let Ok(meta) = std::fs::metadata(&candidate)
+            && meta.is_file()
+            && meta.permissions().mode() & 0o111 != 0
+            && candidate.is_absolute()
+        {
+            return candidate;
+        }
+    }
+    program.into()
 }
 
 /// Sends `signal` to process group `pgid`; a group that is already gone is not an error.
@@ -173,7 +297,7 @@ pub fn kill_group(pgid: i32, signal: i32) {
 }
 
 /// Waits for `pid` to exit without polling (pidfd, else a blocking thread) and reaps it.
-async fn reap(pid: i32) -> Result<ExitInfo, ExecError> {
+async fn reap(pid: i32, reaped: &AtomicBool) -> Result<ExitInfo, ExecError> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd >= 0 {
@@ -185,12 +309,16 @@ async fn reap(pid: i32) -> Result<ExitInfo, ExecError> {
         if let Ok(async_fd) = registered {
             let _ = async_fd.readable().await;
             // The process has exited: wait4 returns at once.
-            return wait4(pid);
+            let info = wait4(pid);
+            reaped.store(true, Ordering::Release);
+            return info;
         }
     }
-    tokio::task::spawn_blocking(move || wait4(pid))
+    let info = tokio::task::spawn_blocking(move || wait4(pid))
         .await
-        .map_err(|e| ExecError::Watch(e.to_string()))?
+        .map_err(|e| ExecError::Watch(e.to_string()))?;
+    reaped.store(true, Ordering::Release);
+    info
 }
 
 fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {

@@ -13,6 +13,7 @@ pub mod datasets;
 pub mod event;
 pub mod executor;
 pub mod local;
+mod outcome;
 pub mod prepare;
 pub mod reuse;
 pub mod scheduler;

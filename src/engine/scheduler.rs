@@ -14,14 +14,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::event::{Event, Level, RunContext, Sink};
 use super::executor::Executor;
+use super::outcome::{AttemptResult, AttemptTimes, classify, human, jitter};
 use super::prepare::{AttemptIds, Environment, RunPaths, prepare};
 use super::reuse::Reuse;
 use super::supervise::{Ended, Job, Msg, Stop, supervise};
 use super::{datasets, local};
 use crate::exit;
-use crate::plan::FailureKind;
 use crate::store::recorder::RecordBuilder;
-use crate::store::{AttemptRecord, NodeStatus, RunRecord, RunStatus, SelfUsage};
+use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 use crate::telemetry::trace::{format_traceparent, new_span_id};
 
 /// What to do when a node fails.
@@ -84,6 +84,8 @@ struct NodeState {
     node_span: Option<String>,
     attempt_span: String,
     cache_key: Option<String>,
+    /// The executor's id of the current attempt (Slurm job id, …).
+    job_id: Option<String>,
 }
 
 /// Why the run stopped starting nodes.
@@ -125,6 +127,7 @@ pub async fn execute(
             node_span: None,
             attempt_span: String::new(),
             cache_key: None,
+            job_id: None,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -329,6 +332,7 @@ impl Scheduler {
         state.state = State::Running;
         state.node_span.get_or_insert_with(new_span_id);
         state.attempt_span = new_span_id();
+        state.job_id = None;
         let attempt = state.attempt;
         let traceparent = format_traceparent(&self.ctx.trace.trace_id, &state.attempt_span);
         self.running += 1;
@@ -339,7 +343,13 @@ impl Scheduler {
         };
         let prepared =
             prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
-                let out_dir = self.paths.attempt_dir(&node.id, attempt).join("out");
+                // `out/` only for nodes with outputs: every inode counts on big DAGs.
+                let dir = self.paths.attempt_dir(&node.id, attempt);
+                let out_dir = if node.outputs.is_empty() {
+                    dir
+                } else {
+                    dir.join("out")
+                };
                 std::fs::create_dir_all(&out_dir)
                     .map(|()| p)
                     .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))
@@ -385,6 +395,7 @@ impl Scheduler {
         job_id: Option<String>,
         at: SystemTime,
     ) {
+        self.nodes[node].job_id.clone_from(&job_id);
         let state = &self.nodes[node];
         let event = Event::AttemptStarted {
             node,
@@ -404,73 +415,27 @@ impl Scheduler {
         let plan = Arc::clone(&self.ctx.plan);
         let node = &plan.nodes[i];
         let state = &self.nodes[i];
-        let (info, start_error) = match &e.info {
-            Ok(info) => (Some(info), None),
-            Err(msg) => (None, Some(msg.clone())),
+        let stopped_why = match &self.halt {
+            Some(Halt::RunTimeout(t)) => format!("run timed out after {}", human(*t)),
+            Some(Halt::FailFast(id)) => format!("terminated: --fail-fast after `{id}` failed"),
+            _ => "cancelled".to_string(),
         };
-        let exit_code = info.and_then(|i| i.exit_code);
-        let signal = info.and_then(|i| i.signal);
         let run_timeout = matches!(self.halt, Some(Halt::RunTimeout(_)));
-        // What went wrong, if anything, and how it counts for `retry_on`.
-        let failure: Option<(FailureKind, String)> = if let Some(msg) = start_error {
-            Some((FailureKind::Other, msg))
-        } else if e.timed_out {
-            let t = node.timeout.unwrap_or_default();
-            Some((
-                FailureKind::Timeout,
-                format!("timed out after {}", human(t)),
-            ))
-        } else if e.stopped {
-            let why = match &self.halt {
-                Some(Halt::RunTimeout(t)) => format!("run timed out after {}", human(*t)),
-                Some(Halt::FailFast(id)) => format!("terminated: --fail-fast after `{id}` failed"),
-                _ => "cancelled".to_string(),
-            };
-            Some((FailureKind::Other, why))
-        } else if let Some(sig) = signal {
-            Some((
-                FailureKind::Signal(sig),
-                format!("killed by signal {sig} ({})", signal_name(sig)),
-            ))
-        } else if exit_code != Some(0) {
-            let code = exit_code.unwrap_or(-1);
-            Some((FailureKind::Exit(code), format!("exited with code {code}")))
-        } else {
-            match &e.outputs {
-                Some(Err(msg)) => Some((FailureKind::Other, msg.clone())),
-                _ => None,
-            }
-        };
-        let status = match &failure {
-            None => NodeStatus::Succeeded,
-            Some(_) if e.timed_out || (e.stopped && run_timeout) => NodeStatus::TimedOut,
-            Some(_) if e.stopped => NodeStatus::Cancelled,
-            Some(_) => NodeStatus::Failed,
-        };
-        let started_at = e.started.map(|s| s.1);
-        let record = AttemptRecord {
-            attempt: e.attempt,
+        let AttemptResult {
             status,
-            exit_code,
-            signal,
-            queued_at: crate::store::layout::rfc3339_ms(state.queued.1),
-            started_at: started_at.map(crate::store::layout::rfc3339_ms),
-            ended_at: Some(crate::store::layout::rfc3339_ms(e.ended.1)),
-            queue_wait_ms: e
-                .started
-                .map(|s| s.0.saturating_duration_since(state.queued.0).as_millis() as u64),
-            duration_ms: e
-                .started
-                .map(|s| e.ended.0.saturating_duration_since(s.0).as_millis() as u64),
-            cpu_user_ms: info.map(|i| i.cpu_user.as_millis() as u64),
-            cpu_system_ms: info.map(|i| i.cpu_system.as_millis() as u64),
-            peak_rss_bytes: info.and_then(|i| i.peak_rss_bytes),
-            retry_delay_ms: state.retry_delay.map(|d| d.as_millis() as u64),
-            executor_job_id: None,
-            error: failure.as_ref().map(|(_, m)| m.clone()),
-            read_bytes: info.and_then(|i| i.read_bytes),
-            write_bytes: info.and_then(|i| i.write_bytes),
-        };
+            failure,
+            record,
+        } = classify(
+            &e,
+            node,
+            &AttemptTimes {
+                queued: state.queued,
+                retry_delay: state.retry_delay,
+                job_id: state.job_id.clone(),
+            },
+            &stopped_why,
+            run_timeout,
+        );
         self.emit(Event::AttemptFinished {
             node: i,
             record,
@@ -705,7 +670,7 @@ impl Scheduler {
             exit_code,
             at: SystemTime::now(),
         });
-        let mut record = self.builder.record().clone();
+        let mut record = self.builder.take_record();
         record.reason = match &self.halt {
             Some(Halt::Failure(id) | Halt::FailFast(id)) => Some(format!("node `{id}` failed")),
             Some(Halt::Cancelled) => Some("interrupted".into()),
@@ -737,39 +702,5 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// ±25 % around `d`.
-fn jitter(d: Duration) -> Duration {
-    let r = u64::from_str_radix(&new_span_id(), 16).unwrap_or(0) as f64 / u64::MAX as f64;
-    d.mul_f64(0.75 + r * 0.5)
-}
-
-/// `1.5s`, `250ms`, `2m`.
-pub fn human(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else {
-        format!("{}s", d.as_secs_f64())
-    }
-}
-
-/// `SIGTERM`, `SIGKILL`, … for messages.
-pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGBUS => "SIGBUS",
-        _ => "signal",
     }
 }

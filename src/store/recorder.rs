@@ -82,6 +82,14 @@ impl RecordBuilder {
         self.record
     }
 
+    /// Moves the record out without copying its nodes (the builder is left with none).
+    pub fn take_record(&mut self) -> RunRecord {
+        let nodes = std::mem::take(&mut self.record.nodes);
+        let mut record = self.record.clone();
+        record.nodes = nodes;
+        record
+    }
+
     /// Applies one event.
     pub fn apply(&mut self, event: &Event) {
         match event {

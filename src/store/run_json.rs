@@ -1,70 +1,134 @@
-//! The `run.json` sink: writes the run record atomically when the run starts, when it ends,
-//! and at most once per `state.checkpoint_interval` in between — never once per node, so a
-//! 10 000-node run costs a handful of writes, not 10 000.
+//! The `run.json` sink: writes the run record atomically (temp file + rename) when the run
+//! starts, when it ends, and in between at most once per `state.checkpoint_interval` — from
+//! a background thread, only when something changed, never once per node. A 10 000-node
+//! run costs a handful of writes, and a long-running node still shows as `running`.
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 
 use super::RunRecord;
-use super::layout::write_atomic;
 use super::recorder::RecordBuilder;
 use crate::engine::{Event, RunContext, Sink};
+
+struct Shared {
+    builder: RecordBuilder,
+    /// Events arrived since the last write.
+    dirty: bool,
+    done: bool,
+    error: Option<std::io::Error>,
+}
+
+type SharedState = Arc<(Mutex<Shared>, Condvar)>;
 
 /// Keeps `<run-dir>/run.json` current. Put it last among the sinks: its `finish` writes the
 /// record as the sinks before it completed it (audit anchor, telemetry).
 pub struct RunJsonSink {
-    builder: RecordBuilder,
+    shared: SharedState,
     path: PathBuf,
-    interval: Duration,
-    last_write: Instant,
-    error: Option<std::io::Error>,
+    checkpointer: Option<JoinHandle<()>>,
 }
 
 impl RunJsonSink {
     pub fn new(ctx: &RunContext) -> Self {
+        let path = ctx.run_dir.join("run.json");
+        let shared: SharedState = Arc::new((
+            Mutex::new(Shared {
+                builder: RecordBuilder::new(ctx),
+                dirty: false,
+                done: false,
+                error: None,
+            }),
+            Condvar::new(),
+        ));
+        let interval = ctx.plan.state.checkpoint_interval;
+        let checkpointer = {
+            let shared = Arc::clone(&shared);
+            let path = path.clone();
+            std::thread::Builder::new()
+                .name("run.json".into())
+                .spawn(move || {
+                    let (lock, wake) = &*shared;
+                    let mut state = lock_ignoring_poison(lock);
+                    while !state.done {
+                        state = match wake.wait_timeout(state, interval) {
+                            Ok((s, _)) => s,
+                            Err(poisoned) => poisoned.into_inner().0,
+                        };
+                        if state.dirty && !state.done {
+                            let result = write_record(&path, state.builder.record());
+                            record_result(&mut state, result);
+                        }
+                    }
+                })
+                .ok()
+        };
         RunJsonSink {
-            builder: RecordBuilder::new(ctx),
-            path: ctx.run_dir.join("run.json"),
-            interval: ctx.plan.state.checkpoint_interval,
-            last_write: Instant::now(),
-            error: None,
+            shared,
+            path,
+            checkpointer,
         }
     }
+}
 
-    fn write(&mut self, record: &RunRecord) {
-        let result = serde_json::to_vec_pretty(record)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&self.path, &bytes));
-        if let Err(e) = result {
-            self.error.get_or_insert(e);
-        }
-        self.last_write = Instant::now();
+fn lock_ignoring_poison(lock: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn record_result(state: &mut Shared, result: std::io::Result<()>) {
+    state.dirty = false;
+    if let Err(e) = result {
+        state.error.get_or_insert(e);
     }
+}
+
+/// Streams `record` as pretty JSON into a temporary file, then renames it over `path`.
+fn write_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    serde_json::to_writer_pretty(&mut out, record).map_err(std::io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.into_inner().map_err(|e| e.into_error())?;
+    std::fs::rename(&tmp, path)
 }
 
 impl Sink for RunJsonSink {
     fn event(&mut self, _ctx: &RunContext, event: &Event) {
-        self.builder.apply(event);
-        match event {
-            Event::RunStarted { .. } => {
-                let record = self.builder.record().clone();
-                self.write(&record);
-            }
-            Event::RunFinished { .. } => {}
-            _ => {
-                if self.last_write.elapsed() >= self.interval {
-                    let record = self.builder.record().clone();
-                    self.write(&record);
-                }
-            }
+        let mut state = lock_ignoring_poison(&self.shared.0);
+        state.builder.apply(event);
+        if matches!(event, Event::RunStarted { .. }) {
+            let result = write_record(&self.path, state.builder.record());
+            record_result(&mut state, result);
+        } else {
+            state.dirty = true;
         }
     }
 
     fn finish(&mut self, _ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
-        self.write(record);
-        match self.error.take() {
+        lock_ignoring_poison(&self.shared.0).done = true;
+        self.shared.1.notify_all();
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
+        }
+        let result = write_record(&self.path, record);
+        let mut state = lock_ignoring_poison(&self.shared.0);
+        record_result(&mut state, result);
+        match state.error.take() {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),
             None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunJsonSink {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.shared.0).done = true;
+        self.shared.1.notify_all();
+        if let Some(thread) = self.checkpointer.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -1,8 +1,6 @@
 //! Shared helpers for the engine's integration tests: write a recipe, run the real binary
 //! with `--format json`, and read back run.json and the run directory.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -11,7 +9,6 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_secflow");
 /// The outcome of one `secflow run-workflow`.
 pub struct Run {
     pub code: i32,
-    pub stdout: String,
     pub stderr: String,
     /// run.json as printed on stdout (Null when none was printed).
     pub record: serde_json::Value,
@@ -78,7 +75,6 @@ pub fn finish(dir: &Path, out: Output) -> Run {
     };
     Run {
         code: out.status.code().unwrap_or(-1),
-        stdout,
         stderr,
         record,
         run_dir,

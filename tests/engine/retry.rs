@@ -1,8 +1,6 @@
 //! Retries with real processes: a flaky node, recorded delays, `retry_on`.
 
-mod engine_support;
-
-use engine_support::run;
+use crate::support::run;
 
 #[test]
 fn flaky_node_succeeds_on_third_attempt_with_recorded_backoff() {
@@ -87,7 +85,7 @@ nodes:
 #[test]
 fn jitter_stays_within_a_quarter() {
     let dir = tempfile::tempdir().unwrap();
-    let out = engine_support::command(
+    let out = crate::support::command(
         dir.path(),
         "version: \"1.0\"\nname: j\nnodes:\n  - id: f\n    run: \"exit 1\"\n    retry: { max_attempts: 4, base_delay: 0.2, backoff_factor: 1.0 }\n",
         &[],
@@ -95,7 +93,7 @@ fn jitter_stays_within_a_quarter() {
     .env("SECFLOW_RETRY_JITTER", "1")
     .output()
     .unwrap();
-    let r = engine_support::finish(dir.path(), out);
+    let r = crate::support::finish(dir.path(), out);
     assert_eq!(r.code, 1);
     for a in &r.node("f")["attempts"].as_array().unwrap()[1..] {
         let d = a["retry_delay_ms"].as_u64().unwrap();

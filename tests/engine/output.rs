@@ -1,8 +1,6 @@
 //! Output capture with real processes: secrets masked (also split across reads), large
 //! output streamed in bounded memory.
 
-mod engine_support;
-
 #[test]
 fn secrets_are_masked_in_captured_output_even_split_across_reads() {
     let dir = tempfile::tempdir().unwrap();
@@ -14,11 +12,11 @@ nodes:
   - id: leak
     run: "echo \"token=$ENGINE_TEST_TOKEN\"; printf 'split=tok-'; sleep 0.3; printf '1234-abcd\n'; echo \"err $ENGINE_TEST_TOKEN\" >&2"
 "#;
-    let out = engine_support::command(dir.path(), recipe, &[])
+    let out = crate::support::command(dir.path(), recipe, &[])
         .env("ENGINE_TEST_TOKEN", "tok-1234-abcd")
         .output()
         .unwrap();
-    let r = engine_support::finish(dir.path(), out);
+    let r = crate::support::finish(dir.path(), out);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let stdout = std::fs::read_to_string(r.run_dir.join("nodes/leak/1/stdout.log")).unwrap();
     assert_eq!(stdout, "token=[REDACTED]\nsplit=[REDACTED]\n");
@@ -38,11 +36,11 @@ nodes:
   - id: loud
     run: "yes 'a line of output that is not secret at all' | head -c 200000000"
 "#;
-    let out = engine_support::command(dir.path(), recipe, &[])
+    let out = crate::support::command(dir.path(), recipe, &[])
         .env("ENGINE_TEST_TOKEN", "never-printed-secret")
         .output()
         .unwrap();
-    let r = engine_support::finish(dir.path(), out);
+    let r = crate::support::finish(dir.path(), out);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let size = std::fs::metadata(r.run_dir.join("nodes/loud/1/stdout.log"))
         .unwrap()

@@ -1,9 +1,7 @@
 //! Engine integration tests with real processes: data flow, environment, datasets,
 //! failure policy, `continue_on_error`, `--target`, `--dry-run`.
 
-mod engine_support;
-
-use engine_support::{Run, run};
+use crate::support::{Run, run};
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -164,7 +162,7 @@ nodes:
 #[test]
 fn missing_secret_is_an_error_before_anything_runs() {
     let dir = tmp();
-    let out = engine_support::command(
+    let out = crate::support::command(
         dir.path(),
         "version: \"1.0\"\nname: s\nsecrets: [ENGINE_TEST_NOPE]\nnodes:\n  - id: a\n    run: \"touch ran\"\n",
         &[],
@@ -324,7 +322,7 @@ nodes:
 fn dry_run_prints_the_plan_and_executes_nothing() {
     let dir = tmp();
     let recipe = "version: \"1.0\"\nname: d\nnodes:\n  - id: a\n    run: \"touch ran; echo > {{ outputs.x }}\"\n    outputs: [x]\n  - id: b\n    command: [cat, \"{{ inputs.x }}\"]\n    inputs: [x]\n";
-    let out = engine_support::command(dir.path(), recipe, &["--dry-run"])
+    let out = crate::support::command(dir.path(), recipe, &["--dry-run"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -343,7 +341,7 @@ fn dry_run_prints_the_plan_and_executes_nothing() {
     );
     assert!(!dir.path().join("ran").exists());
     assert!(!dir.path().join("state").exists());
-    let out = std::process::Command::new(engine_support::BIN)
+    let out = std::process::Command::new(crate::support::BIN)
         .current_dir(dir.path())
         .args(["run", "recipe.yaml", "--dry-run"])
         .output()
@@ -352,5 +350,63 @@ fn dry_run_prints_the_plan_and_executes_nothing() {
     assert!(
         text.contains("level 1:") && text.contains("sh -c"),
         "{text}"
+    );
+}
+
+#[test]
+fn run_json_is_written_at_start_while_the_run_is_going() {
+    let dir = tmp();
+    let child = crate::support::command(
+        dir.path(),
+        "version: \"1.0\"\nname: w\nnodes:\n  - id: wait\n    run: \"echo up > started; while [ ! -f go ]; do sleep 0.05; done\"\n",
+        &["--run-id", "live"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(crate::support::wait_for_file(
+        &dir.path().join("started"),
+        20
+    ));
+    let path = dir.path().join("state/runs/live/run.json");
+    let live: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(live["status"], "running");
+    assert_eq!(live["exit_code"], serde_json::Value::Null);
+    assert_eq!(live["nodes"][0]["node_id"], "wait");
+    // The checkpoint thread writes the node's progress within the interval (1 s default).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        if now["nodes"][0]["status"] == "running" {
+            assert_eq!(now["nodes"][0]["attempts"][0]["status"], "running");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint: {now}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0);
+    assert_eq!(r.written()["status"], "succeeded");
+    assert!(!dir.path().join("state/runs/live/run.json.tmp").exists());
+}
+
+#[test]
+fn a_program_that_does_not_exist_fails_the_node_clearly() {
+    let dir = tmp();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: n\nnodes:\n  - id: ghost\n    command: [secflow-test-no-such-program, x]\n",
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(r.status("ghost"), "failed");
+    let reason = r.node("ghost")["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cannot start `secflow-test-no-such-program`"),
+        "{reason}"
     );
 }

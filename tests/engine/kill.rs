@@ -1,11 +1,9 @@
 //! Timeouts and cancellation with real processes and real signals: process groups are
 //! terminated with grace, then killed; no process survives; records are final.
 
-mod engine_support;
-
 use std::time::{Duration, Instant};
 
-use engine_support::{alive, group_members, run, wait_for_file};
+use crate::support::{alive, group_members, run, wait_for_file};
 
 /// A node that records its process group and a grandchild's pid, ignores SIGTERM and
 /// sleeps; the grandchild also ignores SIGTERM.
@@ -65,7 +63,7 @@ fn sigint_cancels_terminates_groups_and_writes_final_records() {
     let recipe = format!(
         "version: \"1.0\"\nname: c\nconcurrency: 1\nnodes:\n  - id: stuck\n    run: \"{STUBBORN}\"\n    kill_grace: 0.3\n  - id: never\n    run: \"touch never.ran\"\n    depends_on: [stuck]\n  - id: other\n    run: \"touch other.ran\"\n"
     );
-    let child = engine_support::command(dir.path(), &recipe, &[])
+    let child = crate::support::command(dir.path(), &recipe, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -76,7 +74,7 @@ fn sigint_cancels_terminates_groups_and_writes_final_records() {
     );
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let r = engine_support::finish(dir.path(), child.wait_with_output().unwrap());
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
     assert_eq!(r.code, 130, "{}", r.stderr);
     assert_eq!(r.record["status"], "cancelled");
     assert_eq!(r.record["exit_code"], 130);
@@ -101,7 +99,7 @@ fn second_sigint_kills_at_once() {
     let recipe = format!(
         "version: \"1.0\"\nname: c\nnodes:\n  - id: stuck\n    run: \"{STUBBORN}\"\n    kill_grace: 60\n"
     );
-    let child = engine_support::command(dir.path(), &recipe, &[])
+    let child = crate::support::command(dir.path(), &recipe, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -116,7 +114,7 @@ fn second_sigint_kills_at_once() {
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: as above.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let r = engine_support::finish(dir.path(), child.wait_with_output().unwrap());
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
     assert_eq!(r.code, 130, "{}", r.stderr);
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -124,4 +122,27 @@ fn second_sigint_kills_at_once() {
     );
     assert_eq!(r.status("stuck"), "cancelled");
     assert!(group_members(read_pid(&dir.path().join("pgid"))).is_empty());
+}
+
+#[test]
+fn a_process_escaping_the_group_does_not_hang_the_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: e\nnodes:\n  - id: escape\n    run: \"setsid sh -c 'echo $$ > escaped; exec sleep 600' & sleep 0.2; echo done\"\n",
+        &[],
+    );
+    let escaped = read_pid(&dir.path().join("escaped"));
+    // SAFETY: kill with a valid pid and signal (cleanup of the escaped process).
+    unsafe { libc::kill(escaped, libc::SIGKILL) };
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.status("escape"), "succeeded");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = std::fs::read_to_string(r.run_dir.join("nodes/escape/1/stdout.log")).unwrap();
+    assert_eq!(out, "done\n");
 }

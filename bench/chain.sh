@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Engine benchmarks, side by side with the floors they are measured against.
+#
+#   CHAIN-1000  1000 exec nodes `command: [true]` in a chain
+#               vs a bash loop of 1000 /bin/true and vs GNU make running the same chain
+#   WIDE-1000   1000 independent `sleep 0.05` nodes at concurrency 64 vs `xargs -P64`
+#   CHAIN-10000 peak RSS of secflow on a 10 000-node chain (/usr/bin/time -v)
+#
+# Usage: bench/chain.sh [SECFLOW_BINARY]   (default: target/release/secflow, built if missing)
+# Needs: hyperfine, GNU make, xargs, python3, /usr/bin/time.
+# Targets: CHAIN-1000 < 1 ms/node over the bash floor; WIDE within 5 % of xargs;
+#          10k-chain peak RSS < 60 MB.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SECFLOW=${1:-target/release/secflow}
+if [ ! -x "$SECFLOW" ]; then
+    cargo build --release --quiet
+fi
+SECFLOW=$(realpath "$SECFLOW")
+RUNS=${RUNS:-10}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+chain_recipe() { # N FILE
+    {
+        printf 'version: "1.0"\nname: chain-%s\nnodes:\n  - id: n0\n    command: ["true"]\n' "$1"
+        for ((i = 1; i < $1; i++)); do
+            printf '  - id: n%d\n    command: ["true"]\n    depends_on: [n%d]\n' "$i" $((i - 1))
+        done
+    } >"$2"
+}
+
+wide_recipe() { # N FILE
+    {
+        printf 'version: "1.0"\nname: wide-%s\nconcurrency: 64\nnodes:\n' "$1"
+        for ((i = 0; i < $1; i++)); do
+            printf '  - id: w%d\n    command: [sleep, "0.05"]\n' "$i"
+        done
+    } >"$2"
+}
+
+chain_makefile() { # N FILE
+    {
+        printf '.PHONY:'
+        for ((i = 0; i < $1; i++)); do printf ' n%d' "$i"; done
+        printf '\nn0:\n\t@true\n'
+        for ((i = 1; i < $1; i++)); do printf 'n%d: n%d\n\t@true\n' "$i" $((i - 1)); done
+    } >"$2"
+}
+
+chain_recipe 1000 "$WORK/chain1000.yaml"
+chain_recipe 10000 "$WORK/chain10000.yaml"
+wide_recipe 1000 "$WORK/wide1000.yaml"
+chain_makefile 1000 "$WORK/chain1000.mk"
+STATE="$WORK/state"
+run_secflow() { echo "$SECFLOW run $1 --quiet --state-dir $STATE"; }
+
+echo "== CHAIN-1000 (1000 nodes, each /bin/true, in a chain)"
+hyperfine --style basic --warmup 2 --runs "$RUNS" --export-json "$WORK/chain.json" \
+    -n bash-loop 'bash -c "for i in \$(seq 1000); do /bin/true; done"' \
+    -n make "make -s -f $WORK/chain1000.mk n999" \
+    -n secflow "$(run_secflow "$WORK/chain1000.yaml")"
+
+echo "== WIDE-1000 (1000 x sleep 0.05, concurrency 64)"
+hyperfine --style basic --warmup 1 --runs "$RUNS" --export-json "$WORK/wide.json" \
+    -n xargs-P64 'seq 1000 | xargs -P64 -I{} sleep 0.05' \
+    -n secflow "$(run_secflow "$WORK/wide1000.yaml")"
+
+echo "== CHAIN-10000 peak RSS"
+/usr/bin/time -v "$SECFLOW" run "$WORK/chain10000.yaml" --quiet --state-dir "$STATE" \
+    2>"$WORK/time10k.txt" || true
+RSS_KB=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time10k.txt")
+WALL=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$WORK/time10k.txt")
+
+python3 - "$WORK/chain.json" "$WORK/wide.json" "$RSS_KB" "$WALL" <<'PY'
+import json, sys
+chain = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+wide = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
+rss_kb, wall = int(sys.argv[3]), sys.argv[4]
+best = lambda r: min(r["times"])
+print()
+print("CHAIN-1000 (best of runs, ms per node):")
+for name in ("bash-loop", "make", "secflow"):
+    print(f"  {name:10s} {best(chain[name]) * 1000 / 1000:7.3f} ms/node   (mean {chain[name]['mean'] * 1000:8.1f} ms total)")
+over_bash = (best(chain["secflow"]) - best(chain["bash-loop"])) * 1000 / 1000
+print(f"  secflow over bash floor: {over_bash:.3f} ms/node (target < 1.0)  "
+      f"ratio secflow/bash {best(chain['secflow']) / best(chain['bash-loop']):.2f}, "
+      f"secflow/make {best(chain['secflow']) / best(chain['make']):.2f}")
+x, s = best(wide["xargs-P64"]), best(wide["secflow"])
+print("WIDE-1000 (best of runs):")
+print(f"  xargs -P64 {x * 1000:8.1f} ms   secflow {s * 1000:8.1f} ms   "
+      f"secflow/xargs {s / x:.3f} (target <= 1.05)")
+print(f"CHAIN-10000: peak RSS {rss_kb / 1024:.1f} MB (target < 60), wall {wall}")
+PY

@@ -1,0 +1,9 @@
+//! The engine's integration tests, one binary: real processes, real signals, real files.
+//! Each test runs the built `secflow` in its own temporary directory.
+
+mod flow;
+mod kill;
+mod output;
+mod retry;
+mod schema;
+mod support;

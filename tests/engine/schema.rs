@@ -1,0 +1,56 @@
+//! Real run.json files (succeeded, failed, cancelled) validate against the published
+//! `secflow schema --record run`, checked by an independent validator (check-jsonschema).
+
+use crate::support::{BIN, command, finish, run, wait_for_file};
+
+#[test]
+fn run_json_files_validate_against_the_published_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = run(
+        dir.path(),
+        "version: \"1.0\"\nname: ok\nnodes:\n  - id: a\n    run: \"echo '{}' > {{ outputs.findings }}\"\n    outputs: [findings]\n",
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    let failed = run(
+        dir.path(),
+        "version: \"1.0\"\nname: bad\nnodes:\n  - id: a\n    run: \"exit 2\"\n    retry: { max_attempts: 2, base_delay: 0 }\n  - id: b\n    run: \"true\"\n    depends_on: [a]\n",
+        &[],
+    );
+    assert_eq!(failed.code, 1);
+    let child = command(
+        dir.path(),
+        "version: \"1.0\"\nname: c\nnodes:\n  - id: a\n    run: \"echo up > up; sleep 30\"\n",
+        &[],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(wait_for_file(&dir.path().join("up"), 20));
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let cancelled = finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(cancelled.code, 130);
+
+    let schema = std::process::Command::new(BIN)
+        .args(["schema", "--record", "run"])
+        .output()
+        .unwrap();
+    assert!(schema.status.success());
+    let schema_path = dir.path().join("run.schema.json");
+    std::fs::write(&schema_path, &schema.stdout).unwrap();
+    let files = [&ok, &failed, &cancelled].map(|r| r.run_dir.join("run.json"));
+    let check = std::process::Command::new("check-jsonschema")
+        .arg("--schemafile")
+        .arg(&schema_path)
+        .args(&files)
+        .output()
+        .expect("check-jsonschema is needed for this test: pip install check-jsonschema");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
