@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exit;
 pub mod plan;
 pub mod recipe;
+pub mod slurm;
 pub mod store;
 pub mod stub;
 pub mod telemetry;
