@@ -8,7 +8,7 @@ mod slurm_cluster;
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use secflow::plan::FailureKind;
@@ -24,9 +24,19 @@ const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-
 
 static LOCK: Mutex<()> = Mutex::new(());
 
-fn setup() -> Option<(MutexGuard<'static, ()>, Cluster)> {
-    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    Cluster::start().map(|c| (guard, c))
+/// Runs `test` against a fresh cluster, one test at a time, on a tokio runtime that is shut
+/// down before the cluster stops.
+fn with_cluster(test: impl AsyncFnOnce(&Cluster)) {
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(test(&cluster));
 }
 
 fn client(c: &Cluster) -> Client {
@@ -86,123 +96,126 @@ fn wait_state(c: &Cluster, job_id: &str, state: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_completes_with_its_usage_file_and_environment() {
-    let Some((_guard, c)) = setup() else { return };
-    let client = client(&c);
-    let poller = fast_poller(client.clone());
-    let s = spec(
-        &c,
-        "scan",
-        "echo \"tp=$TRACEPARENT node=$SECFLOW_NODE_ID job=$SLURM_JOB_ID\"; pwd; \
-         head -c 30000000 /dev/zero | sort >/dev/null; echo to-stderr >&2",
-    );
-    let job = submit(&client, Path::new(EXE), &s).await.expect("submit");
-    assert!(job.job_id.parse::<u64>().is_ok(), "{}", job.job_id);
-    let mut watch = poller.watch(job.clone());
-    let r = tokio::time::timeout(Duration::from_secs(60), watch.wait())
-        .await
-        .expect("job did not finish in 60 s")
-        .expect("watch");
-    assert_eq!(r.state, JobState::Completed, "{}", c.logs());
-    assert_eq!(r.outcome.status, NodeStatus::Succeeded);
-    assert_eq!(r.outcome.exit_code, Some(0));
-    let usage = r.usage.as_ref().expect("usage file written by the wrapper");
-    assert_eq!(usage.exit_code, Some(0));
-    assert_eq!(usage.job_id.as_deref(), Some(job.job_id.as_str()));
-    assert!(usage.wall_ms > 0 && usage.wall_ms < 60_000, "{usage:?}");
-    // sort held 30 MB: the peak RSS of the reaped descendants shows it.
-    assert!(usage.peak_rss_bytes > 20_000_000, "{usage:?}");
-    assert!(usage.cpu_user_ms + usage.cpu_system_ms > 0, "{usage:?}");
-    assert!(r.queue_wait < Duration::from_secs(30), "{:?}", r.queue_wait);
-    assert!(
-        r.started_at
-            .is_some_and(|t| t >= job.submitted_at - Duration::from_secs(1))
-    );
+#[test]
+fn a_job_completes_with_its_usage_file_and_environment() {
+    with_cluster(async |c| {
+        let client = client(c);
+        let poller = fast_poller(client.clone());
+        let s = spec(
+            c,
+            "scan",
+            "echo \"tp=$TRACEPARENT node=$SECFLOW_NODE_ID job=$SLURM_JOB_ID\"; pwd; \
+             head -c 30000000 /dev/zero | sort >/dev/null; echo to-stderr >&2",
+        );
+        let job = submit(&client, Path::new(EXE), &s).await.expect("submit");
+        assert!(job.job_id.parse::<u64>().is_ok(), "{}", job.job_id);
+        let mut watch = poller.watch(job.clone());
+        let r = tokio::time::timeout(Duration::from_secs(60), watch.wait())
+            .await
+            .expect("job did not finish in 60 s")
+            .expect("watch");
+        assert_eq!(r.state, JobState::Completed, "{}", c.logs());
+        assert_eq!(r.outcome.status, NodeStatus::Succeeded);
+        assert_eq!(r.outcome.exit_code, Some(0));
+        let usage = r.usage.as_ref().expect("usage file written by the wrapper");
+        assert_eq!(usage.exit_code, Some(0));
+        assert_eq!(usage.job_id.as_deref(), Some(job.job_id.as_str()));
+        assert!(usage.wall_ms > 0 && usage.wall_ms < 60_000, "{usage:?}");
+        // sort held 30 MB: the peak RSS of the reaped descendants shows it.
+        assert!(usage.peak_rss_bytes > 20_000_000, "{usage:?}");
+        assert!(usage.cpu_user_ms + usage.cpu_system_ms > 0, "{usage:?}");
+        assert!(r.queue_wait < Duration::from_secs(30), "{:?}", r.queue_wait);
+        assert!(
+            r.started_at
+                .is_some_and(|t| t >= job.submitted_at - Duration::from_secs(1))
+        );
 
-    let out = read(&s.stdout_path);
-    assert!(
-        out.contains(&format!("tp={TRACEPARENT} node=scan job={}", job.job_id)),
-        "{out}"
-    );
-    assert!(out.contains(&c.work_dir().display().to_string()), "{out}");
-    assert_eq!(read(&s.stderr_path).trim(), "to-stderr");
-    // The environment file held a secret: it is gone, and Slurm never saw the value.
-    assert!(!job.env_path.exists());
-    let script = read(&s.attempt_dir.join("job.sh"));
-    assert!(script.contains("job-wrapper") && !script.contains("hunter2"));
-    assert!(poller.job_ids().is_empty());
+        let out = read(&s.stdout_path);
+        assert!(
+            out.contains(&format!("tp={TRACEPARENT} node=scan job={}", job.job_id)),
+            "{out}"
+        );
+        assert!(out.contains(&c.work_dir().display().to_string()), "{out}");
+        assert_eq!(read(&s.stderr_path).trim(), "to-stderr");
+        // The environment file held a secret: it is gone, and Slurm never saw the value.
+        assert!(!job.env_path.exists());
+        let script = read(&s.attempt_dir.join("job.sh"));
+        assert!(script.contains("job-wrapper") && !script.contains("hunter2"));
+        assert!(poller.job_ids().is_empty());
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_exiting_3_fails_with_exit_code_3() {
-    let Some((_guard, c)) = setup() else { return };
-    let client = client(&c);
-    let poller = fast_poller(client.clone());
-    let s = spec(&c, "broken", "echo oops >&2; exit 3");
-    let job = submit(&client, Path::new(EXE), &s).await.expect("submit");
-    let r = tokio::time::timeout(Duration::from_secs(60), poller.watch(job).wait())
-        .await
-        .expect("finished")
-        .expect("watch");
-    assert_eq!(r.state, JobState::Failed);
-    assert_eq!(r.outcome.status, NodeStatus::Failed);
-    assert_eq!(r.outcome.exit_code, Some(3));
-    assert_eq!(r.outcome.failure, Some(FailureKind::Exit(3)));
-    assert!(!r.outcome.cluster_fault);
-    assert_eq!(r.outcome.reason.as_deref(), Some("exit code 3"));
-    assert_eq!(read(&s.stderr_path).trim(), "oops");
+#[test]
+fn a_job_exiting_3_fails_with_exit_code_3() {
+    with_cluster(async |c| {
+        let client = client(c);
+        let poller = fast_poller(client.clone());
+        let s = spec(c, "broken", "echo oops >&2; exit 3");
+        let job = submit(&client, Path::new(EXE), &s).await.expect("submit");
+        let r = tokio::time::timeout(Duration::from_secs(60), poller.watch(job).wait())
+            .await
+            .expect("finished")
+            .expect("watch");
+        assert_eq!(r.state, JobState::Failed);
+        assert_eq!(r.outcome.status, NodeStatus::Failed);
+        assert_eq!(r.outcome.exit_code, Some(3));
+        assert_eq!(r.outcome.failure, Some(FailureKind::Exit(3)));
+        assert!(!r.outcome.cluster_fault);
+        assert_eq!(r.outcome.reason.as_deref(), Some("exit code 3"));
+        assert_eq!(read(&s.stderr_path).trim(), "oops");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scancel_cancels_one_job_and_all_of_a_runs_jobs() {
-    let Some((_guard, c)) = setup() else { return };
-    let client = client(&c);
-    let poller = fast_poller(client.clone());
+#[test]
+fn scancel_cancels_one_job_and_all_of_a_runs_jobs() {
+    with_cluster(async |c| {
+        let client = client(c);
+        let poller = fast_poller(client.clone());
 
-    let one = submit(&client, Path::new(EXE), &spec(&c, "long", "sleep 300"))
-        .await
-        .expect("submit");
-    let mut watch = poller.watch(one.clone());
-    wait_state(&c, &one.job_id, "RUNNING");
-    let t = Instant::now();
-    cancel_job(&client, &one.job_id).await.expect("scancel");
-    let r = tokio::time::timeout(Duration::from_secs(30), watch.wait())
-        .await
-        .expect("cancelled in time")
-        .expect("watch");
-    assert_eq!(r.state, JobState::Cancelled);
-    assert_eq!(r.outcome.status, NodeStatus::Cancelled);
-    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
-    assert!(!c.active_jobs().contains(&one.job_id));
-
-    // Three more: two run (2 CPUs), one waits. One call cancels them all, pending included.
-    let mut watches = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let job = submit(
-            &client,
-            Path::new(EXE),
-            &spec(&c, &format!("n{i}"), "sleep 300"),
-        )
-        .await
-        .expect("submit");
-        ids.push(job.job_id.clone());
-        watches.push(poller.watch(job));
-    }
-    wait_state(&c, &ids[0], "RUNNING");
-    assert_eq!(poller.job_ids().len(), 3);
-    poller.cancel_all().await.expect("cancel all");
-    for mut w in watches {
-        let r = tokio::time::timeout(Duration::from_secs(30), w.wait())
+        let one = submit(&client, Path::new(EXE), &spec(c, "long", "sleep 300"))
+            .await
+            .expect("submit");
+        let mut watch = poller.watch(one.clone());
+        wait_state(c, &one.job_id, "RUNNING");
+        let t = Instant::now();
+        cancel_job(&client, &one.job_id).await.expect("scancel");
+        let r = tokio::time::timeout(Duration::from_secs(30), watch.wait())
             .await
             .expect("cancelled in time")
             .expect("watch");
-        assert_eq!(r.outcome.status, NodeStatus::Cancelled, "{r:?}");
-    }
-    assert!(c.active_jobs().is_empty(), "{:?}", c.active_jobs());
-    // Cancelling jobs that already ended is not an error.
-    cancel_all(&client, &ids).await.expect("idempotent");
+        assert_eq!(r.state, JobState::Cancelled);
+        assert_eq!(r.outcome.status, NodeStatus::Cancelled);
+        assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+        assert!(!c.active_jobs().contains(&one.job_id));
+
+        // Three more: two run (2 CPUs), one waits. One call cancels them all, pending included.
+        let mut watches = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let job = submit(
+                &client,
+                Path::new(EXE),
+                &spec(c, &format!("n{i}"), "sleep 300"),
+            )
+            .await
+            .expect("submit");
+            ids.push(job.job_id.clone());
+            watches.push(poller.watch(job));
+        }
+        wait_state(c, &ids[0], "RUNNING");
+        assert_eq!(poller.job_ids().len(), 3);
+        poller.cancel_all().await.expect("cancel all");
+        for mut w in watches {
+            let r = tokio::time::timeout(Duration::from_secs(30), w.wait())
+                .await
+                .expect("cancelled in time")
+                .expect("watch");
+            assert_eq!(r.outcome.status, NodeStatus::Cancelled, "{r:?}");
+        }
+        assert!(c.active_jobs().is_empty(), "{:?}", c.active_jobs());
+        // Cancelling jobs that already ended is not an error.
+        cancel_all(&client, &ids).await.expect("idempotent");
+    });
 }
 
 /// A directory of scripts first on PATH that log each call's arguments, then run `real`
@@ -253,153 +266,156 @@ fn client_with_path_first(c: &Cluster, bin: &Path) -> Client {
     client
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn polling_is_one_squeue_call_per_interval_for_all_jobs() {
-    let Some((_guard, c)) = setup() else { return };
-    let bin = c.work_dir().join("bin");
-    let (squeue, scontrol, sacct) = (real("squeue"), real("scontrol"), real("sacct"));
-    counting_tools(
-        &bin,
-        &[
-            ("squeue", Some(&squeue)),
-            ("scontrol", Some(&scontrol)),
-            ("sacct", Some(&sacct)),
-        ],
-    );
-    let client = client_with_path_first(&c, &bin);
-    let interval = Duration::from_millis(250);
-    let poller = Poller::start(
-        client.clone(),
-        PollerConfig {
-            interval,
-            ..PollerConfig::default()
-        },
-    );
-    let n = 6;
-    let mut watches = Vec::new();
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let job = submit(
-            &client,
-            Path::new(EXE),
-            &spec(&c, &format!("j{i}"), "sleep 1"),
-        )
-        .await
-        .expect("submit");
-        ids.push(job.job_id.clone());
-        watches.push(poller.watch(job));
-    }
-    let t = Instant::now();
-    for mut w in watches {
-        let r = tokio::time::timeout(Duration::from_secs(90), w.wait())
+#[test]
+fn polling_is_one_squeue_call_per_interval_for_all_jobs() {
+    with_cluster(async |c| {
+        let bin = c.work_dir().join("bin");
+        let (squeue, scontrol, sacct) = (real("squeue"), real("scontrol"), real("sacct"));
+        counting_tools(
+            &bin,
+            &[
+                ("squeue", Some(&squeue)),
+                ("scontrol", Some(&scontrol)),
+                ("sacct", Some(&sacct)),
+            ],
+        );
+        let client = client_with_path_first(c, &bin);
+        let interval = Duration::from_millis(250);
+        let poller = Poller::start(
+            client.clone(),
+            PollerConfig {
+                interval,
+                ..PollerConfig::default()
+            },
+        );
+        let n = 6;
+        let mut watches = Vec::new();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let job = submit(
+                &client,
+                Path::new(EXE),
+                &spec(c, &format!("j{i}"), "sleep 1"),
+            )
+            .await
+            .expect("submit");
+            ids.push(job.job_id.clone());
+            watches.push(poller.watch(job));
+        }
+        let t = Instant::now();
+        for mut w in watches {
+            let r = tokio::time::timeout(Duration::from_secs(90), w.wait())
+                .await
+                .expect("finished")
+                .expect("watch");
+            assert_eq!(r.outcome.status, NodeStatus::Succeeded);
+        }
+        let elapsed = t.elapsed();
+        let squeue_calls = calls(&bin, "squeue");
+        // At most one call per interval (plus the first, plus slack for slow calls) — not one
+        // per job per interval, which would be about 6 × as many.
+        let budget = (elapsed.as_millis() / interval.as_millis()) as usize + 2;
+        assert!(
+            !squeue_calls.is_empty() && squeue_calls.len() <= budget,
+            "{} squeue calls in {elapsed:?}",
+            squeue_calls.len()
+        );
+        // Once all are submitted, one call names every job at once.
+        let all = ids.join(",");
+        assert!(
+            squeue_calls.iter().any(|a| a.contains(&all)),
+            "no call names all of {all}: {squeue_calls:?}"
+        );
+        // Every job succeeded with a usage file: no per-job scontrol, no sacct fallback.
+        assert!(calls(&bin, "scontrol").is_empty());
+        assert!(calls(&bin, "sacct").is_empty());
+        eprintln!(
+            "{n} jobs: {} squeue calls in {elapsed:?}",
+            squeue_calls.len()
+        );
+    });
+}
+
+#[test]
+fn a_job_squeue_forgot_is_found_with_sacct_c() {
+    with_cluster(async |c| {
+        let bin = c.work_dir().join("bin");
+        let sacct = real("sacct");
+        counting_tools(&bin, &[("squeue", None), ("sacct", Some(&sacct))]);
+        let client = client_with_path_first(c, &bin);
+        let poller = fast_poller(client.clone());
+        let s = spec(c, "purged", "exit 4");
+        let job = submit(&client, Path::new(EXE), &s).await.expect("submit");
+        let r = tokio::time::timeout(Duration::from_secs(60), poller.watch(job).wait())
             .await
             .expect("finished")
             .expect("watch");
-        assert_eq!(r.outcome.status, NodeStatus::Succeeded);
-    }
-    let elapsed = t.elapsed();
-    let squeue_calls = calls(&bin, "squeue");
-    // At most one call per interval (plus the first, plus slack for slow calls) — not one
-    // per job per interval, which would be about 6 × as many.
-    let budget = (elapsed.as_millis() / interval.as_millis()) as usize + 2;
-    assert!(
-        !squeue_calls.is_empty() && squeue_calls.len() <= budget,
-        "{} squeue calls in {elapsed:?}",
-        squeue_calls.len()
-    );
-    // Once all are submitted, one call names every job at once.
-    let all = ids.join(",");
-    assert!(
-        squeue_calls.iter().any(|a| a.contains(&all)),
-        "no call names all of {all}: {squeue_calls:?}"
-    );
-    // Every job succeeded with a usage file: no per-job scontrol, no sacct fallback.
-    assert!(calls(&bin, "scontrol").is_empty());
-    assert!(calls(&bin, "sacct").is_empty());
-    eprintln!(
-        "{n} jobs: {} squeue calls in {elapsed:?}",
-        squeue_calls.len()
-    );
+        assert_eq!(r.state, JobState::Failed);
+        assert_eq!(r.outcome.exit_code, Some(4));
+        let sacct_calls = calls(&bin, "sacct");
+        assert!(
+            sacct_calls.iter().all(|a| a.starts_with("-c ")),
+            "{sacct_calls:?}"
+        );
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_squeue_forgot_is_found_with_sacct_c() {
-    let Some((_guard, c)) = setup() else { return };
-    let bin = c.work_dir().join("bin");
-    let sacct = real("sacct");
-    counting_tools(&bin, &[("squeue", None), ("sacct", Some(&sacct))]);
-    let client = client_with_path_first(&c, &bin);
-    let poller = fast_poller(client.clone());
-    let s = spec(&c, "purged", "exit 4");
-    let job = submit(&client, Path::new(EXE), &s).await.expect("submit");
-    let r = tokio::time::timeout(Duration::from_secs(60), poller.watch(job).wait())
-        .await
-        .expect("finished")
-        .expect("watch");
-    assert_eq!(r.state, JobState::Failed);
-    assert_eq!(r.outcome.exit_code, Some(4));
-    let sacct_calls = calls(&bin, "sacct");
-    assert!(
-        sacct_calls.iter().all(|a| a.starts_with("-c ")),
-        "{sacct_calls:?}"
-    );
-}
+#[test]
+fn an_unreachable_controller_is_a_clear_error_fast() {
+    with_cluster(async |c| {
+        // The same cluster, but a controller port nobody listens on.
+        let dead = c.work_dir().join("dead.conf");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let text = read(&c.conf).replace(
+            &format!("SlurmctldPort={}", c.ctld_port),
+            &format!("SlurmctldPort={port}"),
+        );
+        std::fs::write(&dead, text).unwrap();
+        let mut client = client(c);
+        client.env.set("SLURM_CONF", &dead);
+        client.command_timeout = Duration::from_secs(3);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_controller_is_a_clear_error_fast() {
-    let Some((_guard, c)) = setup() else { return };
-    // The same cluster, but a controller port nobody listens on.
-    let dead = c.work_dir().join("dead.conf");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let text = read(&c.conf).replace(
-        &format!("SlurmctldPort={}", c.ctld_port),
-        &format!("SlurmctldPort={port}"),
-    );
-    std::fs::write(&dead, text).unwrap();
-    let mut client = client(&c);
-    client.env.set("SLURM_CONF", &dead);
-    client.command_timeout = Duration::from_secs(3);
+        let t = Instant::now();
+        let err = submit(&client, Path::new(EXE), &spec(c, "x", "true"))
+            .await
+            .expect_err("no controller");
+        assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+        assert!(
+            matches!(
+                err,
+                SlurmError::Timeout { .. } | SlurmError::Unreachable { .. }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("sbatch"), "{err}");
 
-    let t = Instant::now();
-    let err = submit(&client, Path::new(EXE), &spec(&c, "x", "true"))
-        .await
-        .expect_err("no controller");
-    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
-    assert!(
-        matches!(
-            err,
-            SlurmError::Timeout { .. } | SlurmError::Unreachable { .. }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("sbatch"), "{err}");
-
-    // A job being watched when the controller goes away fails once the grace is over.
-    let poller = Poller::start(
-        client,
-        PollerConfig {
-            interval: Duration::from_millis(100),
-            unreachable_grace: Duration::from_secs(1),
-            ..PollerConfig::default()
-        },
-    );
-    let attempt_dir = c.work_dir().join("ghost");
-    let ghost = SubmittedJob {
-        job_id: "999999".into(),
-        name: "ghost".into(),
-        usage_path: attempt_dir.join("usage.json"),
-        env_path: attempt_dir.join("job.env"),
-        submitted: Instant::now(),
-        submitted_at: SystemTime::now(),
-    };
-    let t = Instant::now();
-    let err = tokio::time::timeout(Duration::from_secs(15), poller.watch(ghost).wait())
-        .await
-        .expect("gave up in time")
-        .expect_err("lost");
-    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    assert!(err.to_string().contains("squeue"), "{err}");
+        // A job being watched when the controller goes away fails once the grace is over.
+        let poller = Poller::start(
+            client,
+            PollerConfig {
+                interval: Duration::from_millis(100),
+                unreachable_grace: Duration::from_secs(1),
+                ..PollerConfig::default()
+            },
+        );
+        let attempt_dir = c.work_dir().join("ghost");
+        let ghost = SubmittedJob {
+            job_id: "999999".into(),
+            name: "ghost".into(),
+            usage_path: attempt_dir.join("usage.json"),
+            env_path: attempt_dir.join("job.env"),
+            submitted: Instant::now(),
+            submitted_at: SystemTime::now(),
+        };
+        let t = Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(15), poller.watch(ghost).wait())
+            .await
+            .expect("gave up in time")
+            .expect_err("lost");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(err.to_string().contains("squeue"), "{err}");
+    });
 }
