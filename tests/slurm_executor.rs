@@ -419,3 +419,73 @@ fn an_unreachable_controller_is_a_clear_error_fast() {
         assert!(err.to_string().contains("squeue"), "{err}");
     });
 }
+
+/// `bench/slurm.sh`: N trivial jobs (default 20, `SECFLOW_SLURM_BENCH_N`) submitted at once,
+/// time until all completed — first by a plain shell loop (`sbatch --wrap true` and
+/// `squeue` polling every 250 ms), then through this module (job script, env file, wrapper,
+/// usage file, batched poller at 250 ms). The difference is secflow's per-job overhead.
+#[test]
+#[ignore = "benchmark: run through bench/slurm.sh"]
+fn bench_trivial_jobs() {
+    let n: usize = std::env::var("SECFLOW_SLURM_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    with_cluster(async |c| {
+        let conf = c.conf.display().to_string();
+        let shell = format!(
+            "export SLURM_CONF='{conf}'; cd '{wd}'; ids=''; \
+             for i in $(seq {n}); do ids=\"$ids,$(sbatch --parsable -o /dev/null --wrap true)\"; done; \
+             ids=${{ids#,}}; \
+             while squeue -h -j \"$ids\" -o %i | grep -q .; do sleep 0.25; done",
+            wd = c.work_dir().display()
+        );
+        let t = Instant::now();
+        let status = std::process::Command::new("sh")
+            .args(["-c", &shell])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let plain = t.elapsed();
+
+        let client = client(c);
+        let poller = Poller::start(
+            client.clone(),
+            PollerConfig {
+                interval: Duration::from_millis(250),
+                ..PollerConfig::default()
+            },
+        );
+        let t = Instant::now();
+        let mut watches = Vec::new();
+        for i in 0..n {
+            let job = submit(&client, Path::new(EXE), &spec(c, &format!("b{i}"), "true"))
+                .await
+                .expect("submit");
+            watches.push(poller.watch(job));
+        }
+        let submitted = t.elapsed();
+        let mut queue_wait = Duration::ZERO;
+        for mut w in watches {
+            let r = w.wait().await.expect("watch");
+            assert_eq!(r.outcome.status, NodeStatus::Succeeded);
+            queue_wait += r.queue_wait;
+        }
+        let secflow = t.elapsed();
+        let per_job = |d: Duration| d.as_secs_f64() * 1000.0 / n as f64;
+        println!(
+            "slurm bench: {n} trivial jobs, 2 CPUs\n  \
+             plain sbatch loop + squeue polling: {:.2} s ({:.0} ms/job)\n  \
+             secflow submit + wrapper + poller:   {:.2} s ({:.0} ms/job; submission {:.2} s, \
+             mean queue wait {:.0} ms)\n  \
+             secflow overhead per job: {:+.0} ms",
+            plain.as_secs_f64(),
+            per_job(plain),
+            secflow.as_secs_f64(),
+            per_job(secflow),
+            submitted.as_secs_f64(),
+            queue_wait.as_secs_f64() * 1000.0 / n as f64,
+            per_job(secflow) - per_job(plain),
+        );
+    });
+}

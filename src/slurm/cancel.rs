@@ -15,15 +15,20 @@ pub async fn cancel_job(client: &Client, job_id: &str) -> Result<(), SlurmError>
     cancel_all(client, &[job_id.to_string()]).await
 }
 
-/// Sends `signal` (e.g. `TERM`, `KILL`) to every process of a running job (`--full`: the
-/// batch script's too) without cancelling it; the job then ends by that signal.
-pub async fn signal_job(client: &Client, job_id: &str, signal: &str) -> Result<(), SlurmError> {
-    let args: Vec<OsString> = vec![
-        "--full".into(),
-        format!("--signal={signal}").into(),
-        job_id.into(),
-    ];
-    ok_if_gone(command::run(client, &client.tools.scancel, &args).await)
+/// Sends `signal` (e.g. `TERM`, `KILL`) to every process of each running job in `job_ids`
+/// (`--full`: the batch script's too) without cancelling it; each job then ends by that
+/// signal. Slurm refuses to signal a pending job (an error here): cancel those instead.
+pub async fn signal_all(
+    client: &Client,
+    job_ids: &[String],
+    signal: &str,
+) -> Result<(), SlurmError> {
+    for chunk in job_ids.chunks(CHUNK) {
+        let mut args: Vec<OsString> = vec!["--full".into(), format!("--signal={signal}").into()];
+        args.extend(chunk.iter().map(OsString::from));
+        ok_if_gone(command::run(client, &client.tools.scancel, &args).await)?;
+    }
+    Ok(())
 }
 
 /// Cancels every job in `job_ids` (one `scancel` per 256 ids).
