@@ -245,8 +245,7 @@ pub fn write_env_file(path: &Path, vars: &[(OsString, OsString)]) -> std::io::Re
         .truncate(true)
         .mode(0o600)
         .open(path)?;
-    f.write_all(&buf)?;
-    f.sync_all()
+    f.write_all(&buf)
 }
 
 /// Reads a file written by [`write_env_file`].
