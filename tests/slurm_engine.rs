@@ -84,6 +84,16 @@ fn start_and_wait_report_the_commands_status_and_usage() {
         assert_eq!(info.exit_code, Some(3));
         let out = c.work_dir().join("runs/R/nodes/ok/1/stdout.log");
         assert_eq!(std::fs::read_to_string(out).unwrap(), "hi\n");
+
+        // Declared secrets are masked in what the job wrote, once it ended.
+        let mut s = spec(c, "sec", "echo token=hunter2; echo hunter2 >&2");
+        s.secrets = Arc::from(vec![b"hunter2".to_vec()]);
+        let mut sec = ex.start(s).await.expect("start");
+        assert_eq!(sec.wait().await.expect("wait").exit_code, Some(0));
+        let dir = c.work_dir().join("runs/R/nodes/sec/1");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        assert_eq!(read("stdout.log"), "token=[REDACTED]\n");
+        assert_eq!(read("stderr.log"), "[REDACTED]\n");
     });
 }
 
@@ -134,6 +144,8 @@ fn terminate_signals_the_running_command_and_kill_leaves_no_job() {
                 .expect("killed in time")
                 .expect("wait");
             assert!(info.signal.is_some(), "{info:?}");
+            let id = a.job_id().unwrap();
+            assert_eq!(c.job_state(&id).as_deref(), Some("CANCELLED"));
         }
         assert!(c.active_jobs().is_empty(), "{:?}", c.active_jobs());
     });

@@ -369,10 +369,13 @@ fn an_unreachable_controller_is_a_clear_error_fast() {
             .and_then(|l| l.local_addr())
             .unwrap()
             .port();
-        let text = read(&c.conf).replace(
-            &format!("SlurmctldPort={}", c.ctld_port),
-            &format!("SlurmctldPort={port}"),
-        );
+        let text: String = read(&c.conf)
+            .lines()
+            .map(|l| match l.starts_with("SlurmctldPort=") {
+                true => format!("SlurmctldPort={port}\n"),
+                false => format!("{l}\n"),
+            })
+            .collect();
         std::fs::write(&dead, text).unwrap();
         let mut client = client(c);
         client.env.set("SLURM_CONF", &dead);

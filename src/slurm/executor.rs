@@ -9,6 +9,11 @@
 //!   the node's grace applies) and cancels a pending one; kill sends SIGKILL and cancels;
 //! - usage = the wrapper's usage file (wall, CPU, peak RSS, I/O, exit status, via `wait4`).
 //!
+//! Slurm writes the job's stdout/stderr straight into the attempt's log files; when the run
+//! declares secrets, both files are rewritten through the engine's [`Masker`] as soon as
+//! the job ends (before `wait` resolves), so what the run leaves behind is masked. (While
+//! the job runs, the files on the cluster's filesystem are not.)
+//!
 //! Dropping the executor cancels every job still watched, so no job of the run outlives it.
 
 use std::collections::HashMap;
@@ -21,6 +26,7 @@ use tokio::sync::mpsc;
 use super::cancel;
 use super::poll::JobWatch;
 use super::{Client, JobResult, JobSpec, Poller, PollerConfig, submit};
+use crate::engine::capture::Masker;
 use crate::engine::executor::{
     AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt,
 };
@@ -130,6 +136,7 @@ impl Executor for SlurmExecutor {
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
         Box::pin(async move {
+            let spec_secrets = Arc::clone(&spec.secrets);
             let attempt_dir = spec
                 .stdout_path
                 .parent()
@@ -156,6 +163,7 @@ impl Executor for SlurmExecutor {
                 .await
                 .map_err(|e| ExecError::Watch(e.to_string()))?;
             let started = (submitted.submitted, submitted.submitted_at);
+            let logs = [job.stdout_path.clone(), job.stderr_path.clone()];
             let job_id = submitted.job_id.clone();
             let watch = shared.poller.watch(submitted);
             Ok(Box::new(SlurmAttempt {
@@ -163,6 +171,8 @@ impl Executor for SlurmExecutor {
                 started,
                 watch,
                 stops: shared.stops.clone(),
+                secrets: spec_secrets,
+                logs,
                 done: None,
             }) as Box<dyn RunningAttempt>)
         })
@@ -174,6 +184,9 @@ struct SlurmAttempt {
     started: (Instant, SystemTime),
     watch: JobWatch,
     stops: mpsc::UnboundedSender<StopRequest>,
+    secrets: Arc<[Vec<u8>]>,
+    /// stdout.log and stderr.log, masked once the job ends.
+    logs: [PathBuf; 2],
     done: Option<Result<ExitInfo, String>>,
 }
 
@@ -203,7 +216,18 @@ impl RunningAttempt for SlurmAttempt {
         Box::pin(async move {
             if self.done.is_none() {
                 let result = self.watch.wait().await.map_err(|e| e.to_string());
-                self.done = Some(result.and_then(exit_info));
+                let mut result = result.and_then(exit_info);
+                if self.secrets.iter().any(|s| !s.is_empty()) {
+                    let (secrets, logs) = (Arc::clone(&self.secrets), self.logs.clone());
+                    let masked = tokio::task::spawn_blocking(move || {
+                        logs.iter().try_for_each(|p| mask_file(p, &secrets))
+                    })
+                    .await;
+                    if let Ok(Err(e)) | Err(e) = masked.map_err(std::io::Error::other) {
+                        result = Err(format!("cannot mask secrets in the job's output: {e}"));
+                    }
+                }
+                self.done = Some(result);
             }
             match &self.done {
                 Some(Ok(info)) => Ok(info.clone()),
@@ -258,6 +282,38 @@ fn exit_info(r: JobResult) -> Result<ExitInfo, String> {
                 .unwrap_or_else(|| format!("ended {}", r.state.as_str()))
         )),
     }
+}
+
+/// Rewrites `path` with every secret masked (streaming, bounded memory; temp file +
+/// rename). A missing file is fine (the job never started).
+fn mask_file(path: &std::path::Path, secrets: &Arc<[Vec<u8>]>) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut input = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut tmp_path = path.as_os_str().to_owned();
+    tmp_path.push(".masking");
+    let tmp_path = PathBuf::from(tmp_path);
+    let mut output = std::io::BufWriter::new(std::fs::File::create(&tmp_path)?);
+    let mut masker = Masker::new(Arc::clone(secrets));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let n = input.read(&mut buf)?;
+        out.clear();
+        if n == 0 {
+            masker.finish(&mut out);
+            output.write_all(&out)?;
+            break;
+        }
+        masker.feed(&buf[..n], &mut out);
+        output.write_all(&out)?;
+    }
+    output.flush()?;
+    drop(output);
+    std::fs::rename(&tmp_path, path)
 }
 
 /// Runs the `scancel` calls for terminate/kill requests, batching those that queue up.

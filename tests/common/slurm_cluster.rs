@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 pub struct Cluster {
     dir: tempfile::TempDir,
     pub conf: PathBuf,
-    pub ctld_port: u16,
     daemons: Vec<(&'static str, Child)>,
 }
 
@@ -156,7 +155,6 @@ impl Cluster {
         let mut cluster = Cluster {
             dir,
             conf: conf.clone(),
-            ctld_port,
             daemons: Vec::new(),
         };
         let log = |name: &str| std::fs::File::create(d.join("log").join(name)).unwrap();
