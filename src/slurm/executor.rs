@@ -362,3 +362,48 @@ async fn stop_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slurm::state::{JobState, outcome};
+    use crate::slurm::usage::Usage;
+
+    fn result(state: &str, usage: Option<Usage>, exit: (Option<i32>, Option<i32>)) -> JobResult {
+        let state = JobState::parse(state);
+        JobResult {
+            job_id: "7".into(),
+            outcome: outcome(&state, exit.0, exit.1),
+            state,
+            usage,
+            queue_wait: Duration::ZERO,
+            started_at: None,
+            ended_at: SystemTime::now(),
+            slurm_reason: None,
+        }
+    }
+
+    #[test]
+    fn jobs_map_onto_exit_info() {
+        let usage = Usage {
+            exit_code: Some(3),
+            cpu_user_ms: 40,
+            peak_rss_bytes: 4096,
+            ..Usage::default()
+        };
+        let info = exit_info(result("FAILED", Some(usage), (Some(3), None))).unwrap();
+        assert_eq!(info.exit_code, Some(3));
+        assert_eq!(info.cpu_user, Duration::from_millis(40));
+        assert_eq!(info.peak_rss_bytes, Some(4096));
+
+        // Cancelled while pending: no usage, ended by scancel's SIGTERM.
+        let info = exit_info(result("CANCELLED", None, (None, None))).unwrap();
+        assert_eq!((info.exit_code, info.signal), (None, Some(libc::SIGTERM)));
+        assert_eq!(info.peak_rss_bytes, None);
+
+        for state in ["NODE_FAIL", "TIMEOUT", "OUT_OF_MEMORY"] {
+            let err = exit_info(result(state, None, (None, None))).unwrap_err();
+            assert!(err.contains("slurm job 7") && err.contains(state), "{err}");
+        }
+    }
+}
