@@ -162,3 +162,21 @@ fn a_command_that_cannot_start_exits_127_with_a_reason() {
     let u = Usage::read(&usage_path).unwrap();
     assert!(u.error.unwrap().contains("cannot start"));
 }
+
+#[test]
+fn a_missing_working_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let usage_path = dir.path().join("usage.json");
+    let out = wrapper(&usage_path)
+        .arg("--chdir")
+        .arg(dir.path().join("gone"))
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("gone") && err.contains("shared filesystem"),
+        "{err}"
+    );
+}

@@ -160,6 +160,12 @@ fn spawn_and_reap(config: &WrapperConfig) -> Result<Reaped, String> {
         cmd.envs(vars);
     }
     if let Some(dir) = &config.chdir {
+        if !dir.is_dir() {
+            return Err(format!(
+                "working directory {} does not exist on this node (is it on a shared filesystem?)",
+                dir.display()
+            ));
+        }
         cmd.current_dir(dir);
     }
     let child = cmd
