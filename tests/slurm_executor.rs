@@ -361,8 +361,18 @@ fn a_job_squeue_forgot_is_found_with_sacct_c() {
 }
 
 #[test]
-fn an_unreachable_controller_is_a_clear_error_fast() {
+fn a_rejected_submission_and_an_unreachable_controller_are_clear_errors() {
     with_cluster(async |c| {
+        // More CPUs than the node has: sbatch refuses (EnforcePartLimits=ALL).
+        let mut greedy = spec(c, "greedy", "true");
+        greedy.options.cpus = Some(512);
+        let err = submit(&client(c), Path::new(EXE), &greedy)
+            .await
+            .expect_err("rejected");
+        assert!(matches!(err, SlurmError::Rejected { .. }), "{err}");
+        assert!(err.to_string().contains("processors"), "{err}");
+        assert!(!greedy.attempt_dir.join("job.env").exists());
+
         // The same cluster, but a controller port nobody listens on.
         let dead = c.work_dir().join("dead.conf");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
