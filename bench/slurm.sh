@@ -1,11 +1,17 @@
 #!/bin/sh
-# Per-job overhead of running attempts on Slurm: N trivial jobs (default 20) submitted at
-# once to a throwaway single-node cluster, time until all completed, by a plain
-# `sbatch` loop + `squeue` polling and then through secflow's Slurm module (job script,
-# environment file, job-wrapper with usage file, one batched squeue per 250 ms).
+# Slurm executor overhead, each against a throwaway single-node cluster (2 CPUs here):
+#  1. N trivial jobs (default 20) submitted at once, time until all completed: a plain
+#     `sbatch` loop + `squeue` polling vs secflow's Slurm module (job script, environment
+#     file, job-wrapper with usage file, one batched squeue per 250 ms).
+#  2. When the engine integration is in (tests/slurm_workflow.rs enabled): a 50-node
+#     fan-out through `secflow run-workflow --executor slurm` vs the same jobs from a
+#     shell loop.
 # Needs Slurm installed (.ci/install-slurm.sh) and root.
 #   bench/slurm.sh [N]
 set -eu
 cd "$(dirname "$0")/.."
-SECFLOW_SLURM_BENCH_N="${1:-20}" exec cargo test --release --test slurm_executor \
-    bench_trivial_jobs -- --ignored --nocapture --test-threads=1
+export SECFLOW_SLURM_BENCH_N="${1:-20}"
+cargo test --release --test slurm_executor bench_trivial_jobs -- --ignored --nocapture \
+    --test-threads=1
+cargo test --release --test slurm_workflow bench_fan_out -- --ignored --nocapture \
+    --test-threads=1

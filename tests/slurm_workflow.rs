@@ -215,3 +215,51 @@ fn a_50_node_fan_out_completes() {
         eprintln!("50-node fan-out on slurm: {:?}", t.elapsed());
     });
 }
+
+/// `bench/slurm.sh`: a 50-node fan-out (`echo`) through `secflow run-workflow --executor
+/// slurm` against the same 50 jobs from a plain shell loop (`sbatch --wrap`, then `squeue`
+/// every 0.5 s — secflow's default poll interval — until none is left); 3 alternating
+/// rounds, medians.
+#[test]
+#[ignore = "benchmark: run through bench/slurm.sh"]
+fn bench_fan_out_50_against_a_shell_loop() {
+    with_cluster(|c| {
+        let nodes: String = (0..50)
+            .map(|i| format!("  - id: n{i}\n    run: \"echo {i}\"\n"))
+            .collect();
+        let recipe = format!("version: \"1.0\"\nname: fan50\nnodes:\n{nodes}");
+        let shell = format!(
+            "cd '{wd}'; ids=''; \
+             for i in $(seq 50); do ids=\"$ids,$(sbatch --parsable -o /dev/null --wrap \"echo $i\")\"; done; \
+             ids=${{ids#,}}; \
+             while squeue -h -j \"$ids\" -o %i | grep -q .; do sleep 0.5; done",
+            wd = c.work_dir().display()
+        );
+        let (mut plain, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let t = Instant::now();
+            let status = Command::new("sh")
+                .args(["-c", &shell])
+                .envs(c.client_env())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            plain.push(t.elapsed());
+            let t = Instant::now();
+            let out = secflow(c, &recipe).output().unwrap();
+            assert_eq!(out.status.code(), Some(0));
+            ours.push(t.elapsed());
+        }
+        plain.sort();
+        ours.sort();
+        let (plain, ours) = (plain[1], ours[1]);
+        println!(
+            "slurm fan-out bench: 50 nodes, single node (2 CPUs), median of 3\n  \
+             plain shell loop (sbatch + squeue every 0.5 s): {:.2} s\n  \
+             secflow run-workflow --executor slurm:          {:.2} s ({:+.0} ms per node)",
+            plain.as_secs_f64(),
+            ours.as_secs_f64(),
+            (ours.as_secs_f64() - plain.as_secs_f64()) * 1000.0 / 50.0
+        );
+    });
+}
