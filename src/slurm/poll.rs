@@ -337,6 +337,22 @@ async fn scontrol_exit(client: &Client, job_id: &str) -> Option<(ExitStatus, Str
     Some((exit, field("Reason=").unwrap_or_default()))
 }
 
+/// The wrapper's usage file. On a shared filesystem (NFS attribute caching) a file written
+/// on the compute node can take a moment to appear here, so a job that ran gets up to a
+/// second of grace.
+async fn read_usage(job: &SubmittedJob, ran: bool) -> Option<Usage> {
+    let tries = if ran { 10 } else { 1 };
+    for i in 0..tries {
+        if let Ok(u) = Usage::read(&job.usage_path) {
+            return Some(u);
+        }
+        if i + 1 < tries {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    None
+}
+
 async fn finish(
     client: &Client,
     job: SubmittedJob,
@@ -347,7 +363,7 @@ async fn finish(
     let ended_at = SystemTime::now();
     // The env file is deleted by the wrapper; a job that never ran leaves it behind.
     let _ = std::fs::remove_file(&job.env_path);
-    let usage = Usage::read(&job.usage_path).ok();
+    let usage = read_usage(&job, w.first_running.is_some() && st != JobState::Cancelled).await;
     let mut reason = w.last_reason.clone();
     let (exit_code, signal) = match &usage {
         Some(u) => (u.exit_code, u.signal),
