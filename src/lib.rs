@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod plan;
 pub mod recipe;
+pub mod slurm;
 pub mod store;
 pub mod stub;
 pub mod telemetry;

@@ -61,6 +61,26 @@ pub enum Command {
     Export(export::ExportArgs),
     /// The history of recorded runs: list, show, prune.
     Runs(runs::RunsArgs),
+    /// Run one attempt's command inside a Slurm job and record its usage (internal).
+    #[command(hide = true)]
+    JobWrapper(JobWrapperArgs),
+}
+
+/// `secflow job-wrapper`: see `crate::slurm::wrapper`.
+#[derive(Debug, Args)]
+pub struct JobWrapperArgs {
+    /// Where to write the usage record (JSON).
+    #[arg(long, value_name = "PATH")]
+    pub usage_file: PathBuf,
+    /// Start the command with exactly the variables in this file (deleted once read).
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
+    /// Working directory of the command.
+    #[arg(long, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "ARGV")]
+    pub argv: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -349,5 +369,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Logs(args) => logs::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Runs(args) => runs::run(&args),
+        Command::JobWrapper(args) => Ok(crate::slurm::wrapper::run(
+            &crate::slurm::wrapper::WrapperConfig {
+                usage_file: args.usage_file,
+                env_file: args.env_file,
+                chdir: args.chdir,
+                argv: args.argv,
+            },
+        )),
     }
 }
