@@ -1,4 +1,3 @@
-#![cfg(any())] // enable once the engine branch is merged
 //! `SlurmExecutor` through the engine's `Executor` / `RunningAttempt` contract, against a
 //! real cluster: start → wait gives the command's exit status and usage; terminate signals
 //! the running command (its own grace); kill and dropping the executor leave no job behind.

@@ -1,4 +1,3 @@
-#![cfg(any())] // enable once the engine branch is merged
 //! `secflow run-workflow --executor slurm` end to end against a real cluster (one per test,
 //! tests one at a time): data flow, failure and skipped dependants, retries, SIGINT leaving
 //! no job behind, and a 50-node fan-out — with the same per-attempt figures as local runs

@@ -38,7 +38,7 @@ pub enum Command {
     ValidateRecipe(ValidateArgs),
     /// Run a workflow and record it under <state-dir>/runs/<run-id>/.
     #[command(visible_alias = "run")]
-    RunWorkflow(RunArgs),
+    RunWorkflow(Box<RunArgs>),
     /// Print the JSON Schema of the recipe format (or of a record kind).
     Schema(SchemaArgs),
     /// Print shell completions.
@@ -217,6 +217,9 @@ pub struct RunArgs {
     /// Run only this node and everything upstream of it.
     #[arg(long, value_name = "NODE")]
     pub target: Option<String>,
+    /// Run every node on this executor, whatever the recipe says.
+    #[arg(long, value_name = "EXECUTOR", value_parser = ["local", "slurm"])]
+    pub executor: Option<String>,
     /// Only failures and the summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,

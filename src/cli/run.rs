@@ -19,7 +19,7 @@ use crate::engine::{
     execute,
 };
 use crate::exit;
-use crate::plan::{BuildOptions, Plan, build, is_valid_name, select_target};
+use crate::plan::{BuildOptions, ExecutorKind, Plan, build, is_valid_name, select_target};
 use crate::recipe::{parse, read_source};
 use crate::store::{RunJsonSink, layout};
 
@@ -88,11 +88,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", run_dir.join(sub).display()))?;
     }
 
+    let mut plan = plan;
+    if let Some(kind) = args.executor.as_deref().and_then(ExecutorKind::parse) {
+        for node in &mut plan.nodes {
+            node.executor = kind;
+        }
+    }
+    let executor = executor_for(&plan, &run_id)?;
     let concurrency = args
         .concurrency
         .map(|c| c as usize)
         .or(plan.concurrency)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| match executor.name() {
+            // Slurm queues the work itself: keep up to 100 jobs submitted.
+            "slurm" => 100,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
         .max(1);
     let inbound = std::env::var("TRACEPARENT").ok();
     let (trace, warning) = crate::telemetry::trace::run_trace_ids(inbound.as_deref());
@@ -116,7 +127,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         run_dir,
         plan: Arc::new(plan),
         trace,
-        executor: "local".into(),
+        executor: executor.name().into(),
         concurrency,
         started_at: SystemTime::now(),
         secret_values: env.secret_values(),
@@ -255,17 +266,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let outcome = runtime.block_on(async {
         let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
         listen_for_signals(control_tx)?;
-        anyhow::Ok(
-            execute(
-                Arc::clone(&ctx),
-                config,
-                Arc::new(LocalExecutor::new()),
-                env,
-                sinks,
-                control_rx,
-            )
-            .await,
-        )
+        anyhow::Ok(execute(Arc::clone(&ctx), config, executor, env, sinks, control_rx).await)
     })?;
     for e in &outcome.sink_errors {
         eprintln!("warning: {e:#}");
@@ -589,4 +590,29 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+/// The executor for `plan`: local, Slurm, or both routed per node.
+fn executor_for(plan: &Plan, run_id: &str) -> anyhow::Result<Arc<dyn crate::engine::Executor>> {
+    use crate::slurm::executor::{SlurmExecutor, SlurmExecutorConfig};
+    let slurm_nodes: std::collections::HashSet<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.executor == ExecutorKind::Slurm)
+        .map(|n| n.id.clone())
+        .collect();
+    if slurm_nodes.is_empty() {
+        return Ok(Arc::new(LocalExecutor::new()));
+    }
+    let slurm = Arc::new(SlurmExecutor::new(SlurmExecutorConfig::for_plan(
+        plan, run_id,
+    )?));
+    if slurm_nodes.len() == plan.nodes.len() {
+        return Ok(slurm);
+    }
+    Ok(Arc::new(crate::engine::executor::ByNode {
+        default: Arc::new(LocalExecutor::new()),
+        other: slurm,
+        other_nodes: slurm_nodes,
+    }))
 }

@@ -48,6 +48,11 @@ pub struct ExitInfo {
     pub peak_rss_bytes: Option<u64>,
     pub read_bytes: Option<u64>,
     pub write_bytes: Option<u64>,
+    /// Time the attempt waited in the executor's own queue after `start` returned (a batch
+    /// scheduler's pending time): counted as queue wait, not as run time.
+    pub queue_wait: Option<Duration>,
+    /// The executor ended the attempt at a time limit of its own (Slurm `TIMEOUT`).
+    pub timed_out: bool,
 }
 
 /// Why an executor could not start or watch an attempt.
@@ -76,6 +81,32 @@ pub trait Executor: Send + Sync {
     /// Starts an attempt. Returns once it is running (or submitted).
     fn start(&self, spec: AttemptSpec)
     -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>>;
+}
+
+/// Sends each node to the executor named for it (recipe `executor:` per node), all others
+/// to `default`.
+pub struct ByNode {
+    pub default: Arc<dyn Executor>,
+    pub other: Arc<dyn Executor>,
+    /// Nodes that run on `other`.
+    pub other_nodes: std::collections::HashSet<String>,
+}
+
+impl Executor for ByNode {
+    fn name(&self) -> &'static str {
+        "mixed"
+    }
+
+    fn start(
+        &self,
+        spec: AttemptSpec,
+    ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
+        if self.other_nodes.contains(&spec.node_id) {
+            self.other.start(spec)
+        } else {
+            self.default.start(spec)
+        }
+    }
 }
 
 /// One started attempt.

@@ -346,6 +346,7 @@ fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
         peak_rss_bytes: Some(usage.ru_maxrss.max(0) as u64 * 1024),
         read_bytes: Some(usage.ru_inblock.max(0) as u64 * 512),
         write_bytes: Some(usage.ru_oublock.max(0) as u64 * 512),
+        ..ExitInfo::default()
     })
 }
 

@@ -44,6 +44,11 @@ pub fn classify(
             FailureKind::Timeout,
             format!("timed out after {}", human(t)),
         ))
+    } else if info.is_some_and(|i| i.timed_out) {
+        Some((
+            FailureKind::Timeout,
+            "ended by the executor's time limit".to_string(),
+        ))
     } else if e.stopped {
         Some((FailureKind::Other, stopped_why.to_string()))
     } else if let Some(sig) = signal {
@@ -60,27 +65,29 @@ pub fn classify(
             _ => None,
         }
     };
+    let executor_timeout = info.is_some_and(|i| i.timed_out);
     let status = match &failure {
         None => NodeStatus::Succeeded,
-        Some(_) if e.timed_out || (e.stopped && run_timeout) => NodeStatus::TimedOut,
+        Some(_) if e.timed_out || executor_timeout || (e.stopped && run_timeout) => {
+            NodeStatus::TimedOut
+        }
         Some(_) if e.stopped => NodeStatus::Cancelled,
         Some(_) => NodeStatus::Failed,
     };
     let ms = |d: Duration| d.as_millis() as u64;
+    // Time pending in the executor's own queue (Slurm) is queue wait, not run time.
+    let pending = info.and_then(|i| i.queue_wait).unwrap_or_default();
+    let started = e.started.map(|(i, t)| (i + pending, t + pending));
     let record = AttemptRecord {
         attempt: e.attempt,
         status,
         exit_code,
         signal,
         queued_at: rfc3339_ms(times.queued.1),
-        started_at: e.started.map(|s| rfc3339_ms(s.1)),
+        started_at: started.map(|s| rfc3339_ms(s.1)),
         ended_at: Some(rfc3339_ms(e.ended.1)),
-        queue_wait_ms: e
-            .started
-            .map(|s| ms(s.0.saturating_duration_since(times.queued.0))),
-        duration_ms: e
-            .started
-            .map(|s| ms(e.ended.0.saturating_duration_since(s.0))),
+        queue_wait_ms: started.map(|s| ms(s.0.saturating_duration_since(times.queued.0))),
+        duration_ms: started.map(|s| ms(e.ended.0.saturating_duration_since(s.0))),
         cpu_user_ms: info.map(|i| ms(i.cpu_user)),
         cpu_system_ms: info.map(|i| ms(i.cpu_system)),
         peak_rss_bytes: info.and_then(|i| i.peak_rss_bytes),

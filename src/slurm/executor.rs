@@ -261,6 +261,8 @@ fn exit_info(r: JobResult) -> Result<ExitInfo, String> {
             peak_rss_bytes: u.map(|u| u.peak_rss_bytes),
             read_bytes: u.map(|u| u.read_bytes),
             write_bytes: u.map(|u| u.write_bytes),
+            queue_wait: Some(r.queue_wait),
+            timed_out: false,
         }
     };
     match o.status {
@@ -274,6 +276,11 @@ fn exit_info(r: JobResult) -> Result<ExitInfo, String> {
             Ok(info)
         }
         NodeStatus::Failed if !o.cluster_fault && r.usage.is_some() => Ok(from_usage(None)),
+        // Slurm's own time limit (`slurm.time`): SIGTERM, then SIGKILL after KillWait.
+        NodeStatus::TimedOut => Ok(ExitInfo {
+            timed_out: true,
+            ..from_usage(Some(libc::SIGTERM))
+        }),
         _ => Err(format!(
             "slurm job {}: {}",
             r.job_id,
@@ -401,7 +408,11 @@ mod tests {
         assert_eq!((info.exit_code, info.signal), (None, Some(libc::SIGTERM)));
         assert_eq!(info.peak_rss_bytes, None);
 
-        for state in ["NODE_FAIL", "TIMEOUT", "OUT_OF_MEMORY"] {
+        let info = exit_info(result("TIMEOUT", None, (None, None))).unwrap();
+        assert!(info.timed_out);
+        assert_eq!(info.queue_wait, Some(Duration::ZERO));
+
+        for state in ["NODE_FAIL", "OUT_OF_MEMORY"] {
             let err = exit_info(result(state, None, (None, None))).unwrap_err();
             assert!(err.contains("slurm job 7") && err.contains(state), "{err}");
         }

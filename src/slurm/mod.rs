@@ -22,7 +22,6 @@
 
 pub mod cancel;
 pub mod command;
-#[cfg(any())] // enable once the engine branch is merged
 pub mod executor;
 pub mod poll;
 pub mod state;
