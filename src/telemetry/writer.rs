@@ -3,20 +3,26 @@
 //! Producers (the engine's thread, the `tracing` layer) hand records to a background thread
 //! through an unbounded channel: sending never blocks on disk and never drops. The thread
 //! serialises each record to one line and appends batches of *complete* lines with a single
-//! `write_all` each, so a crash or `kill -9` leaves at most a torn last line. It writes out
-//! whatever it holds as soon as the channel runs dry (so `kill -9` loses at most the lines
-//! not yet handed over), and [`JsonlWriter::finish`] drains, syncs and joins it.
+//! `write_all` each, so a crash or `kill -9` leaves at most a torn last line. A line is on
+//! disk at most [`FLUSH_INTERVAL`] after it was handed over (all that `kill -9` can lose);
+//! [`JsonlWriter::finish`] — called on every orderly exit path, SIGINT included — drains,
+//! syncs and joins, losing nothing.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 /// Largest batch written with one call.
 const BATCH_BYTES: usize = 256 * 1024;
+
+/// Longest a handed-over line waits before it is written (what `kill -9` can lose at most,
+/// and how far `logs --follow` lags).
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 enum Msg<T> {
     Record(T),
@@ -27,6 +33,14 @@ enum Msg<T> {
 /// Called on the writer thread with every record written after it was installed (e.g. the
 /// OTLP exporter's queue): observers never slow the producer.
 pub type Observer<T> = Box<dyn FnMut(&T) + Send>;
+
+/// Adds `record` to the batch and shows it to the observer, if any.
+fn add_observed<T: Serialize>(b: &mut Batcher, observer: &mut Option<Observer<T>>, record: &T) {
+    b.add(record);
+    if let Some(o) = observer.as_mut() {
+        o(record);
+    }
+}
 
 /// What a writer wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,6 +126,7 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
             return Ok(WriteStats::default());
         };
         let _ = self.handle.tx.send(Msg::Close);
+        thread.thread().unpark();
         thread
             .join()
             .map_err(|_| io::Error::other("log writer thread panicked"))?
@@ -122,71 +137,104 @@ impl<T> Drop for JsonlWriter<T> {
     fn drop(&mut self) {
         if let Some(thread) = self.thread.take() {
             let _ = self.handle.tx.send(Msg::Close);
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
 }
 
-fn write_loop<T: Serialize>(mut file: File, rx: Receiver<Msg<T>>) -> io::Result<WriteStats> {
-    let mut stats = WriteStats::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(BATCH_BYTES + 4096);
-    let mut first_error: Option<io::Error> = None;
-    let mut observer: Option<Observer<T>> = None;
-    let mut flush = |buf: &mut Vec<u8>, file: &mut File, stats: &mut WriteStats| {
-        if buf.is_empty() {
+/// The writer thread's state: the file, the batch being built, what it wrote.
+struct Batcher {
+    file: File,
+    buf: Vec<u8>,
+    stats: WriteStats,
+    error: Option<io::Error>,
+}
+
+impl Batcher {
+    /// Adds one record as one line; writes the batch out when it is full.
+    fn add<T: Serialize>(&mut self, record: &T) {
+        let start = self.buf.len();
+        if serde_json::to_writer(&mut self.buf, record).is_ok() {
+            self.buf.push(b'\n');
+            self.stats.lines += 1;
+        } else {
+            self.buf.truncate(start);
+        }
+        if self.buf.len() >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Writes the batch (complete lines only) with one `write_all`.
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
             return;
         }
-        if first_error.is_none() {
-            match file.write_all(buf) {
-                Ok(()) => stats.bytes += buf.len() as u64,
-                Err(e) => first_error = Some(e),
+        if self.error.is_none() {
+            match self.file.write_all(&self.buf) {
+                Ok(()) => self.stats.bytes += self.buf.len() as u64,
+                Err(e) => self.error = Some(e),
             }
         }
-        buf.clear();
+        self.buf.clear();
+    }
+}
+
+/// Sleeps until the first record of a batch arrives, then gathers for up to
+/// [`FLUSH_INTERVAL`] (parked: producers' sends do not wake it, so a burst costs one wake-up
+/// and one write per interval, not one per line), writes the batch, and repeats until
+/// `Close`, which also unparks it.
+fn write_loop<T: Serialize>(file: File, rx: Receiver<Msg<T>>) -> io::Result<WriteStats> {
+    let mut b = Batcher {
+        file,
+        buf: Vec::with_capacity(BATCH_BYTES + 4096),
+        stats: WriteStats::default(),
+        error: None,
     };
-    // Blocks for the first message, then drains what is queued without blocking.
-    'outer: while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(msg) = next {
-            match msg {
-                Msg::Close => break 'outer,
-                Msg::Observe(o) => observer = Some(o),
-                Msg::Record(record) => {
-                    let start = buf.len();
-                    if serde_json::to_writer(&mut buf, &record).is_ok() {
-                        buf.push(b'\n');
-                        stats.lines += 1;
-                        if let Some(o) = observer.as_mut() {
-                            o(&record);
-                        }
-                    } else {
-                        buf.truncate(start);
+    let mut observer: Option<Observer<T>> = None;
+    let mut closing = false;
+    while !closing {
+        match rx.recv() {
+            Ok(Msg::Record(record)) => add_observed(&mut b, &mut observer, &record),
+            Ok(Msg::Observe(o)) => observer = Some(o),
+            Ok(Msg::Close) | Err(_) => break,
+        }
+        let deadline = Instant::now() + FLUSH_INTERVAL;
+        loop {
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Record(record)) => add_observed(&mut b, &mut observer, &record),
+                    Ok(Msg::Observe(o)) => observer = Some(o),
+                    Ok(Msg::Close) => {
+                        closing = true;
+                        break;
                     }
-                    if buf.len() >= BATCH_BYTES {
-                        flush(&mut buf, &mut file, &mut stats);
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closing = true;
+                        break;
                     }
                 }
             }
-            next = rx.try_recv().ok();
-        }
-        flush(&mut buf, &mut file, &mut stats);
-    }
-    // Close: whatever was queued before it has been handled above; write the rest.
-    while let Ok(Msg::Record(record)) = rx.try_recv() {
-        if serde_json::to_writer(&mut buf, &record).is_ok() {
-            buf.push(b'\n');
-            stats.lines += 1;
-            if let Some(o) = observer.as_mut() {
-                o(&record);
+            let now = Instant::now();
+            if closing || now >= deadline {
+                break;
             }
+            std::thread::park_timeout(deadline - now);
         }
+        b.flush();
     }
-    flush(&mut buf, &mut file, &mut stats);
-    if let Some(e) = first_error {
+    // Records other handles sent just before `Close`.
+    while let Ok(Msg::Record(record)) = rx.try_recv() {
+        add_observed(&mut b, &mut observer, &record);
+    }
+    b.flush();
+    if let Some(e) = b.error {
         return Err(e);
     }
-    file.sync_data()?;
-    Ok(stats)
+    b.file.sync_data()?;
+    Ok(b.stats)
 }
 
 #[cfg(test)]
