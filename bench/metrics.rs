@@ -177,10 +177,15 @@ fn hot() {
         let t = Instant::now();
         sink.finish(&ctx, &mut rec).unwrap();
         fin.push(t.elapsed());
-        json_bytes = std::fs::metadata(dir.path().join("metrics.json")).unwrap().len();
+        json_bytes = std::fs::metadata(dir.path().join("metrics.json"))
+            .unwrap()
+            .len();
     }
     let (off, on, fin) = (median(off), median(on), median(fin));
-    println!("CHAIN-1000 event stream ({} events), median of {runs}:", evs.len());
+    println!(
+        "CHAIN-1000 event stream ({} events), median of {runs}:",
+        evs.len()
+    );
     println!("  metrics off (no-op sink): {off:?}");
     println!(
         "  metrics on:               {on:?}  ({:.0} ns/event, includes per-node handle setup and sampler thread start)",
@@ -220,7 +225,12 @@ fn sampler(secs: u64) {
     // The run has started and its 1000 nodes are registered; the engine is idle.
     let cpu0 = system::self_cpu_seconds().unwrap_or(0.0);
     let t = Instant::now();
-    sink.event(&ctx, &Event::RunStarted { at: SystemTime::now() });
+    sink.event(
+        &ctx,
+        &Event::RunStarted {
+            at: SystemTime::now(),
+        },
+    );
     std::thread::sleep(Duration::from_secs(secs));
     let wall = t.elapsed().as_secs_f64();
     let process = system::self_cpu_seconds().unwrap_or(0.0) - cpu0;
@@ -252,12 +262,18 @@ fn sampler(secs: u64) {
         "  metrics.jsonl: {} lines, first {} bytes, later periodic lines ~{} bytes",
         lines.len(),
         lines.first().copied().unwrap_or(0),
-        lines.get(lines.len().saturating_sub(2)).copied().unwrap_or(0)
+        lines
+            .get(lines.len().saturating_sub(2))
+            .copied()
+            .unwrap_or(0)
     );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let mut i = 0;
     let mut ran = false;
     while i < args.len() {

@@ -4,7 +4,8 @@ use std::process::{Command, Output};
 
 use secflow::metrics::{MetricsOptions, MetricsSnapshot};
 
-use crate::common::{promtool_check, synthetic_run};
+use crate::common::synthetic_run;
+use crate::tools::promtool_check;
 
 fn secflow(args: &[&str], state: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_secflow"))
