@@ -67,7 +67,8 @@ fn unknown_run_exits_2_and_a_crashed_run_reads_its_last_periodic_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let out = secflow(&["metrics", "nope"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `nope`"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`nope`"), "{stderr}");
 
     // A run killed before finish: only metrics.jsonl, with a torn last line.
     let (run_dir, snapshot) = synthetic_run(dir.path(), MetricsOptions::default());

@@ -46,7 +46,7 @@ pub fn plan() -> secflow::plan::Plan {
 
 pub fn context(run_dir: &Path) -> RunContext {
     RunContext {
-        run_id: "01JDTESTRUN0000000000000000".into(),
+        run_id: "01JDTESTRN0000000000000000".into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan()),
         trace: TraceIds {
@@ -222,7 +222,10 @@ pub fn synthetic_run(state: &Path, options: MetricsOptions) -> (PathBuf, Metrics
     let ctx = context(&run_dir);
     let mut sink = MetricsSink::new(options);
     let handle = sink.final_snapshot();
-    drive(&mut sink, &ctx);
+    let record = drive(&mut sink, &ctx);
+    // A recorded run has its run.json (the RUN resolver and history read it).
+    let json = serde_json::to_vec_pretty(&record).unwrap();
+    std::fs::write(run_dir.join("run.json"), json).unwrap();
     let snapshot = handle.get().expect("final snapshot after finish").clone();
     (run_dir, snapshot)
 }
