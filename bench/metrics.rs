@@ -38,7 +38,7 @@ fn chain_plan(n: usize) -> Plan {
 
 fn context(plan: &Arc<Plan>, run_dir: &Path) -> RunContext {
     RunContext {
-        run_id: "01JDBENCH000000000000000000".into(),
+        run_id: "01JDBENCH00000000000000000".into(),
         run_dir: run_dir.to_path_buf(),
         plan: plan.clone(),
         trace: TraceIds {
@@ -114,7 +114,7 @@ fn events(plan: &Plan) -> Vec<Event> {
 fn record(plan: &Plan) -> RunRecord {
     RunRecord {
         schema_version: 1,
-        run_id: "01JDBENCH000000000000000000".into(),
+        run_id: "01JDBENCH00000000000000000".into(),
         workflow: WorkflowRef {
             name: plan.name.clone(),
             recipe_path: String::new(),

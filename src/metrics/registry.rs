@@ -206,12 +206,30 @@ enum Child {
     Histogram(Histogram),
 }
 
+impl Child {
+    /// Changes whenever the series does: a value's bits, a histogram's count.
+    fn fingerprint(&self) -> u64 {
+        match self {
+            Child::Counter(c) => c.get().to_bits(),
+            Child::Gauge(g) => g.get().to_bits(),
+            Child::Histogram(h) => h.count(),
+        }
+    }
+}
+
+/// A series and what [`Registry::snapshot_changed`] last reported of it.
+#[derive(Debug)]
+struct Slot {
+    child: Child,
+    reported: Option<u64>,
+}
+
 /// One metric name and all its label sets.
 #[derive(Debug)]
 struct Family {
     desc: Desc,
     buckets: &'static [f64],
-    children: Mutex<BTreeMap<Vec<String>, Child>>,
+    children: Mutex<BTreeMap<Vec<String>, Slot>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -227,17 +245,32 @@ impl Family {
         let mut children = lock(&self.children);
         children
             .entry(key)
-            .or_insert_with(|| match self.desc.kind {
-                MetricKind::Counter => Child::Counter(Counter::default()),
-                MetricKind::Gauge => Child::Gauge(Gauge::default()),
-                MetricKind::Histogram => Child::Histogram(Histogram::new(self.buckets)),
+            .or_insert_with(|| Slot {
+                child: match self.desc.kind {
+                    MetricKind::Counter => Child::Counter(Counter::default()),
+                    MetricKind::Gauge => Child::Gauge(Gauge::default()),
+                    MetricKind::Histogram => Child::Histogram(Histogram::new(self.buckets)),
+                },
+                reported: None,
             })
+            .child
             .clone()
     }
 
-    fn snapshot(&self, out: &mut Vec<Series>) {
-        let children = lock(&self.children);
-        for (values, child) in children.iter() {
+    /// Appends the family's series; with `only_changed`, labelled series whose value is the
+    /// same as at the previous such call are left out (and the call is remembered).
+    fn snapshot(&self, out: &mut Vec<Series>, only_changed: bool) {
+        let mut children = lock(&self.children);
+        let labelled = !self.desc.labels.is_empty();
+        for (values, slot) in children.iter_mut() {
+            if only_changed {
+                let now = slot.child.fingerprint();
+                if labelled && slot.reported == Some(now) {
+                    continue;
+                }
+                slot.reported = Some(now);
+            }
+            let child = &slot.child;
             let mut series = Series::new(
                 self.desc.name,
                 self.desc.kind,
@@ -359,10 +392,21 @@ impl Registry {
 
     /// Every series now: families in registration order, label sets sorted by value.
     pub fn snapshot(&self) -> Vec<Series> {
+        self.collect(false)
+    }
+
+    /// For one periodic writer: every unlabelled series, plus the labelled series that changed
+    /// since the previous call (all of them on the first call). Unchanged series cost a
+    /// fingerprint read, not a [`Series`].
+    pub fn snapshot_changed(&self) -> Vec<Series> {
+        self.collect(true)
+    }
+
+    fn collect(&self, only_changed: bool) -> Vec<Series> {
         let families: Vec<Arc<Family>> = lock(&self.families).clone();
         let mut out = Vec::new();
         for family in families {
-            family.snapshot(&mut out);
+            family.snapshot(&mut out, only_changed);
         }
         out
     }

@@ -6,7 +6,7 @@
 //! when the run starts, plus a few map lookups per node for status labels; disk writes and
 //! system sampling happen on the sampler thread, never on the engine's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,15 @@ impl Meta {
         is_final: bool,
         summary: Option<SecflowSummary>,
     ) -> MetricsSnapshot {
+        self.snapshot_with(registry.snapshot(), is_final, summary)
+    }
+
+    fn snapshot_with(
+        &self,
+        series: Vec<Series>,
+        is_final: bool,
+        summary: Option<SecflowSummary>,
+    ) -> MetricsSnapshot {
         let now = SystemTime::now();
         MetricsSnapshot {
             schema_version: METRICS_SCHEMA_VERSION,
@@ -77,7 +86,7 @@ impl Meta {
             is_final,
             partial: false,
             summary,
-            series: registry.snapshot(),
+            series,
         }
     }
 }
@@ -409,7 +418,7 @@ fn spawn_periodic(
             let mut sampler = disk.as_deref().map(SystemSampler::new);
             let mut file: Option<File> = None;
             let mut error = None;
-            let mut last: Option<HashMap<SeriesKey, Series>> = None;
+            let mut first = true;
             loop {
                 let stopping = match rx.recv_timeout(interval) {
                     Err(RecvTimeoutError::Timeout) => false,
@@ -424,8 +433,10 @@ fn spawn_periodic(
                 if stopping {
                     break;
                 }
-                let mut snap = meta.snapshot(&registry, false, None);
-                changed_only(&mut snap, &mut last);
+                // The first line is complete; later ones list what changed (see `partial`).
+                let mut snap = meta.snapshot_with(registry.snapshot_changed(), false, None);
+                snap.partial = !first;
+                first = false;
                 let line = match serde_json::to_string(&snap) {
                     Ok(line) => line,
                     Err(e) => {
@@ -453,30 +464,6 @@ fn spawn_periodic(
     handle
         .map(|handle| Periodic { stop, handle })
         .map_err(|e| format!("cannot start the metrics sampler thread: {e}"))
-}
-
-type SeriesKey = (String, BTreeMap<String, String>);
-
-/// Turns every periodic snapshot after the first into a partial one: unlabelled series always,
-/// labelled series only when they changed since the previous line.
-fn changed_only(snap: &mut MetricsSnapshot, last: &mut Option<HashMap<SeriesKey, Series>>) {
-    let key = |s: &Series| (s.name.clone(), s.labels.clone());
-    match last {
-        None => {
-            *last = Some(snap.series.iter().map(|s| (key(s), s.clone())).collect());
-        }
-        Some(prev) => {
-            snap.partial = true;
-            snap.series.retain(|s| {
-                let k = key(s);
-                let keep = s.labels.is_empty() || prev.get(&k) != Some(s);
-                if keep {
-                    prev.insert(k, s.clone());
-                }
-                keep
-            });
-        }
-    }
 }
 
 fn record_sample(m: &SecflowMetrics, sampler: &mut SystemSampler) {

@@ -4,7 +4,8 @@ use std::process::{Command, Output};
 
 use secflow::metrics::{MetricsOptions, MetricsSnapshot};
 
-use crate::common::{promtool_check, synthetic_run};
+use crate::common::synthetic_run;
+use crate::tools::promtool_check;
 
 fn secflow(args: &[&str], state: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_secflow"))
@@ -66,7 +67,8 @@ fn unknown_run_exits_2_and_a_crashed_run_reads_its_last_periodic_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let out = secflow(&["metrics", "nope"], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `nope`"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`nope`"), "{stderr}");
 
     // A run killed before finish: only metrics.jsonl, with a torn last line.
     let (run_dir, snapshot) = synthetic_run(dir.path(), MetricsOptions::default());

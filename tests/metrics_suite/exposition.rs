@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use secflow::engine::{Event, Sink};
 use secflow::metrics::{MetricKind, MetricsOptions, MetricsSink, MetricsSnapshot, Series, render};
 
-use crate::common::{context, drive, promtool_check, synthetic_run};
+use crate::common::{context, drive, synthetic_run};
+use crate::tools::promtool_check;
 
 /// Every series name SPEC §4 lists.
 const SPEC_SERIES: &[&str] = &[

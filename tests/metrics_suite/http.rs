@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use secflow::export::http::{Request, Url, send};
 use secflow::metrics::{MetricsOptions, PushGrouping, push};
 
-use crate::common::{free_port, synthetic_run};
+use crate::common::synthetic_run;
+use crate::tools::free_port;
 
 #[test]
 fn unreachable_gateway_fails_fast_with_a_clear_error() {

@@ -8,3 +8,4 @@ mod exposition;
 mod http;
 mod push;
 mod registry;
+mod tools;

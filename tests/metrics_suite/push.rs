@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use secflow::metrics::{MetricsOptions, PushGrouping, push, push_path, write_textfile};
 
-use crate::common::{Pushgateway, get, promtool_check, synthetic_run};
+use crate::common::synthetic_run;
+use crate::tools::{Pushgateway, get, promtool_check};
 
 #[test]
 fn push_to_a_real_pushgateway_and_read_the_series_back() {

@@ -162,3 +162,49 @@ fn quantile_estimate_matches_prometheus_interpolation() {
     assert_eq!(estimate_quantile(&b, 8, 0.1, 10.0, 0.0), None);
     assert_eq!(estimate_quantile(&b, 0, 0.1, 10.0, 0.5), None);
 }
+
+#[test]
+fn snapshot_changed_lists_unlabelled_series_and_labelled_ones_that_moved() {
+    let r = Registry::new();
+    let c = r.counter(C);
+    let total = r.gauge(Desc {
+        name: "t_level",
+        kind: MetricKind::Gauge,
+        labels: &[],
+        ..C
+    });
+    let h = r.histogram(
+        Desc {
+            labels: &["kind"],
+            ..H
+        },
+        DURATION_BUCKETS,
+    );
+    c.with(&["a"]).inc();
+    c.with(&["b"]).inc();
+    h.with(&["a"]).observe(1.0);
+    total.with(&[]).set(1.0);
+    let names = |v: Vec<secflow::metrics::Series>| {
+        v.into_iter()
+            .map(|s| format!("{}{:?}", s.name, s.labels.values().collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(r.snapshot_changed().len(), 4, "everything the first time");
+    assert_eq!(
+        names(r.snapshot_changed()),
+        ["t_level[]"],
+        "only unlabelled when idle"
+    );
+    c.with(&["b"]).inc();
+    h.with(&["a"]).observe(2.0);
+    assert_eq!(
+        names(r.snapshot_changed()),
+        [
+            "t_events_total[\"b\"]",
+            "t_level[]",
+            "t_duration_seconds[\"a\"]"
+        ]
+    );
+    // The full snapshot is unaffected by the tracking.
+    assert_eq!(r.snapshot().len(), 4);
+}
