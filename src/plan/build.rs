@@ -33,6 +33,7 @@ pub fn build(
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut cx = Checker {
         source,
+        lines: source.text.lines().collect(),
         diags: Vec::new(),
     };
     let plan = cx.plan(raw, options);
@@ -46,6 +47,9 @@ pub fn build(
 
 struct Checker<'a> {
     source: &'a Source,
+    /// The source's lines, split once: templates are located on them, and a per-lookup scan
+    /// would make validation quadratic in the recipe's size.
+    lines: Vec<&'a str>,
     diags: Vec<Diagnostic>,
 }
 
@@ -112,10 +116,13 @@ impl Checker<'_> {
 
         // Pass 1: ids and outputs, so that pass 2 can resolve references in any order.
         let mut ids: HashMap<&str, Pos> = HashMap::new();
+        // Every id, valid or not, to its first node: `depends_on` resolves through this.
+        let mut index_of: HashMap<&str, usize> = HashMap::with_capacity(raw.nodes.len());
         let mut producers: HashMap<&str, (usize, Pos)> = HashMap::new();
         let mut env_names: HashMap<String, &str> = HashMap::new();
         for (i, node) in raw.nodes.iter().enumerate() {
             let id = &node.id.value;
+            index_of.entry(id.as_str()).or_insert(i);
             if !is_valid_name(id) {
                 self.error(
                     pos(&node.id),
@@ -210,8 +217,8 @@ impl Checker<'_> {
                 }
             }
             for dep in &node.depends_on {
-                match raw.nodes.iter().position(|n| n.id.value == dep.value) {
-                    Some(d) => deps.push(d),
+                match index_of.get(dep.value.as_str()) {
+                    Some(&d) => deps.push(d),
                     None => {
                         let hint = match did_you_mean(&dep.value, ids.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
@@ -500,14 +507,14 @@ impl Checker<'_> {
         let template = match Template::parse(&text.value) {
             Ok(t) => t,
             Err(e) => {
-                let at = locate(&self.source.text, pos(text), &text.value, e.offset);
+                let at = self.locate(pos(text), &text.value, e.offset);
                 self.error(at, "bad-template", e.message, e.hint);
                 return None;
             }
         };
         let mut ok = true;
         for r in template.references() {
-            let at = locate(&self.source.text, pos(text), &text.value, r.offset);
+            let at = self.locate(pos(text), &text.value, r.offset);
             let problem = scope.problem(r, in_config);
             if let Some((message, hint)) = problem {
                 ok = false;
@@ -515,6 +522,35 @@ impl Checker<'_> {
             }
         }
         ok.then_some(template)
+    }
+
+    /// The position of byte `offset` of `value`, a scalar that starts at `at`, when the
+    /// scalar sits on one line of the source as written (plain or quoted without escapes);
+    /// else `at`.
+    fn locate(&self, at: Pos, value: &str, offset: usize) -> Pos {
+        let Some(line) = usize::try_from(at.line.saturating_sub(1))
+            .ok()
+            .and_then(|i| self.lines.get(i))
+        else {
+            return at;
+        };
+        let start: String = line
+            .chars()
+            .skip(at.column.saturating_sub(1) as usize)
+            .collect();
+        let (quoted, body) = match start.chars().next() {
+            Some(q @ ('"' | '\'')) => (1, &start[q.len_utf8()..]),
+            _ => (0, start.as_str()),
+        };
+        let prefix = value.get(..offset.min(value.len())).unwrap_or(value);
+        if body.starts_with(prefix) {
+            Pos {
+                line: at.line,
+                column: at.column + quoted + prefix.chars().count() as u64,
+            }
+        } else {
+            at
+        }
     }
 
     fn check_env_key(&mut self, key: &str, at: Pos) {
@@ -807,31 +843,6 @@ fn key_pos(source: &str, key: &str) -> Option<Pos> {
 
 fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from(s.referenced)
-}
-
-/// The position of byte `offset` of `value`, a scalar that starts at `at`, when the scalar
-/// sits on one line of the source as written (plain or quoted without escapes); else `at`.
-fn locate(source: &str, at: Pos, value: &str, offset: usize) -> Pos {
-    let Some(line) = source.lines().nth(at.line.saturating_sub(1) as usize) else {
-        return at;
-    };
-    let start: String = line
-        .chars()
-        .skip(at.column.saturating_sub(1) as usize)
-        .collect();
-    let (quoted, body) = match start.chars().next() {
-        Some(q @ ('"' | '\'')) => (1, &start[q.len_utf8()..]),
-        _ => (0, start.as_str()),
-    };
-    let prefix = &value[..offset.min(value.len())];
-    if body.starts_with(prefix) {
-        Pos {
-            line: at.line,
-            column: at.column + quoted + prefix.chars().count() as u64,
-        }
-    } else {
-        at
-    }
 }
 
 /// Puts nodes in topological order (level, then recipe order) and fills deps and levels.
