@@ -2,7 +2,9 @@
 # Figures for `validate-recipe` (release build):
 #   1. hyperfine of validating the sample recipe, beside `make -n` on a 3-target Makefile in
 #      the same run (target: <= 2 ms);
-#   2. time and peak RSS to reject an alias bomb and a 100 MB file (target: < 1 s, < 50 MB).
+#   2. time and peak RSS to reject an alias bomb and a 100 MB file (target: < 1 s, < 50 MB);
+#   3. time and peak RSS at scale: a valid 100 000-node chain, and a 20 000-node recipe with
+#      60 000 errors (both linear in size; they were quadratic once).
 # Usage: bench/validate.sh            (from anywhere; needs hyperfine and GNU time)
 set -euo pipefail
 
@@ -49,3 +51,26 @@ measure "alias bomb (fixtures/invalid/alias-bomb.yaml)" "$bin" validate-recipe f
 measure "wide alias bomb (fixtures/invalid/alias-wide.yaml)" "$bin" validate-recipe fixtures/invalid/alias-wide.yaml
 measure "too deep (fixtures/invalid/too-deep.yaml)" "$bin" validate-recipe fixtures/invalid/too-deep.yaml
 measure "100 MB file, default limit" "$bin" validate-recipe "$work/big.yaml"
+
+# Scale: generated recipes, checked with the size limit raised.
+python3 - "$work" <<'PY'
+import sys
+work = sys.argv[1]
+lines = ['version: "1.0"', 'name: chain', 'nodes:']
+for i in range(100_000):
+    lines += [f'  - id: n{i}', f'    run: "cat {{{{ inputs.d{i} }}}} > {{{{ outputs.d{i + 1} }}}}"',
+              f'    outputs: [d{i + 1}]'] + ([f'    inputs: [d{i}]'] if i else [])
+lines[4] = '    run: "echo > {{ outputs.d1 }}"'
+open(f"{work}/chain.yaml", "w").write("\n".join(lines) + "\n")
+lines = ['version: "1.0"', 'name: broken', 'vars:'] + [f'  v{i}: x' for i in range(20_000)]
+lines.append('nodes:')
+for i in range(20_000):
+    lines += [f'  - id: n{i}', f'    run: "echo {{{{ vars.w{i} }}}}"', f'    inputs: [nope{i}]',
+              f'    outputs: [o{i}]', f'    depends_on: [m{i}]']
+open(f"{work}/broken.yaml", "w").write("\n".join(lines) + "\n")
+PY
+
+echo
+echo "== scale"
+measure "valid chain of 100 000 nodes (11 MB)" "$bin" validate-recipe --max-bytes 100000000 "$work/chain.yaml"
+measure "20 000 nodes, 60 000 errors" "$bin" validate-recipe --max-bytes 100000000 "$work/broken.yaml"

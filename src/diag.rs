@@ -76,7 +76,14 @@ impl Diagnostic {
     }
 
     /// Renders the diagnostic for a terminal. `source` is the file's text, when it was read.
+    /// To render many diagnostics of one file, split it once with [`Lines`] and use
+    /// [`Diagnostic::render_lines`]: this splits the text on every call.
     pub fn render(&self, source: Option<&str>) -> String {
+        self.render_lines(source.map(Lines::new).as_ref())
+    }
+
+    /// Renders the diagnostic for a terminal, quoting the source line from `lines`.
+    pub fn render_lines(&self, lines: Option<&Lines>) -> String {
         let severity = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -95,7 +102,7 @@ impl Diagnostic {
                 self.file, self.line, self.column, self.code, self.message
             );
         }
-        if let Some((shown, caret_at)) = source.and_then(|s| excerpt(s, self.line, self.column)) {
+        if let Some((shown, caret_at)) = lines.and_then(|l| excerpt(l, self.line, self.column)) {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());
             let _ = writeln!(out, " {gutter} | {shown}");
@@ -108,14 +115,30 @@ impl Diagnostic {
     }
 }
 
+/// A source text split into lines once, so that quoting a line costs nothing however many
+/// diagnostics a file has.
+#[derive(Debug, Clone)]
+pub struct Lines<'a>(Vec<&'a str>);
+
+impl<'a> Lines<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Lines(text.lines().collect())
+    }
+
+    /// 1-based line `line`, without its line ending.
+    pub fn get(&self, line: u64) -> Option<&'a str> {
+        let index = usize::try_from(line.checked_sub(1)?).ok()?;
+        self.0.get(index).map(|l| l.trim_end_matches('\r'))
+    }
+}
+
 /// Longest source excerpt shown, in chars; longer lines are cut around the column.
 const EXCERPT_WIDTH: usize = 160;
 
 /// The text of 1-based line `line` for display (tabs as four spaces, long lines cut to a
 /// window around `column` with `...` marking the cuts) and the caret's offset in it.
-fn excerpt(source: &str, line: u64, column: u64) -> Option<(String, usize)> {
-    let index = usize::try_from(line.checked_sub(1)?).ok()?;
-    let text = source.lines().nth(index)?.trim_end_matches('\r');
+fn excerpt(lines: &Lines, line: u64, column: u64) -> Option<(String, usize)> {
+    let text = lines.get(line)?;
     let chars: Vec<char> = text.chars().collect();
     let at = (column.saturating_sub(1) as usize).min(chars.len());
     let (start, end) = if chars.len() <= EXCERPT_WIDTH {
@@ -145,47 +168,83 @@ fn excerpt(source: &str, line: u64, column: u64) -> Option<(String, usize)> {
     Some((shown, caret_at))
 }
 
-/// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
+/// The closest of `candidates` to `word`, if it is close enough to be a likely typo: at most
+/// a third of the longer name's length in edits (at least one). Ties go to the
+/// alphabetically first name, so the hint never depends on hash order. Cheap per candidate
+/// (a length check, then a distance that gives up past the bound), so searching thousands
+/// of names is fine.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let normalized = word.replace('-', "_").to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| {
-            let d = if c == normalized {
-                0
-            } else {
-                edit_distance(&normalized, c)
-            };
-            (d, c)
-        })
-        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
-        // Ties go to the alphabetically first name, so the hint never depends on hash order.
-        .min_by_key(|&(d, c)| (d, c))
-        .map(|(_, c)| c)
+    let normalized: Vec<char> = word.replace('-', "_").to_lowercase().chars().collect();
+    let mut best: Option<(usize, &str)> = None;
+    let mut rows = Rows::default();
+    for c in candidates {
+        let limit = (c.len().max(word.len()) / 3).max(1);
+        if c.chars().count().abs_diff(normalized.len()) > limit {
+            continue;
+        }
+        let Some(d) = rows.bounded_distance(&normalized, c, limit) else {
+            continue;
+        };
+        if best.is_none_or(|(bd, bc)| (d, c) < (bd, bc)) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// Edit distance over chars where a swap of two neighbours counts as one edit
 /// (optimal string alignment), so `biuld` is one typo away from `build`.
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut before: Vec<usize> = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 0..a.len() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for j in 0..b.len() {
-            let cost = usize::from(a[i] != b[j]);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
-                cur[j + 1] = cur[j + 1].min(before[j - 1] + 1);
+    Rows::default()
+        .bounded_distance(&a, b, usize::MAX)
+        .unwrap_or(usize::MAX)
+}
+
+/// Reusable rows for [`Rows::bounded_distance`], so a search allocates once.
+#[derive(Default)]
+struct Rows {
+    b: Vec<char>,
+    before: Vec<usize>,
+    prev: Vec<usize>,
+    cur: Vec<usize>,
+}
+
+impl Rows {
+    /// The optimal-string-alignment distance of `a` and `b`, or `None` once it must exceed
+    /// `limit` (every entry of a row is past it).
+    fn bounded_distance(&mut self, a: &[char], b: &str, limit: usize) -> Option<usize> {
+        self.b.clear();
+        self.b.extend(b.chars());
+        let n = self.b.len();
+        self.before.clear();
+        self.before.resize(n + 1, 0);
+        self.prev.clear();
+        self.prev.extend(0..=n);
+        for i in 0..a.len() {
+            self.cur.clear();
+            self.cur.resize(n + 1, i + 1);
+            for j in 0..n {
+                let cost = usize::from(a[i] != self.b[j]);
+                let mut d = (self.prev[j] + cost)
+                    .min(self.prev[j + 1] + 1)
+                    .min(self.cur[j] + 1);
+                if i > 0 && j > 0 && a[i] == self.b[j - 1] && a[i - 1] == self.b[j] {
+                    d = d.min(self.before[j - 1] + 1);
+                }
+                self.cur[j + 1] = d;
             }
+            if self.cur.iter().all(|&d| d > limit) {
+                return None;
+            }
+            std::mem::swap(&mut self.before, &mut self.prev);
+            std::mem::swap(&mut self.prev, &mut self.cur);
         }
-        before = std::mem::replace(&mut prev, cur);
+        Some(self.prev[n]).filter(|&d| d <= limit)
     }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -200,6 +259,15 @@ mod tests {
         assert_eq!(did_you_mean("banana", fields), None);
         assert_eq!(did_you_mean("biuld", ["build", "test"]), Some("build"));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        // Ties: the alphabetically first.
+        assert_eq!(did_you_mean("out_x", ["out.x", "out-x"]), Some("out-x"));
+        let many: Vec<String> = (0..50_000).map(|i| format!("node{i}")).collect();
+        assert_eq!(
+            did_you_mean("nod12345", many.iter().map(String::as_str)),
+            Some("node12345")
+        );
     }
 
     #[test]
@@ -216,15 +284,15 @@ mod tests {
     #[test]
     fn long_lines_are_cut_around_the_column() {
         let line = format!("k: [{}]", "x, ".repeat(1000));
-        let (shown, caret) = excerpt(&line, 1, 2000).expect("line 1 exists");
+        let (shown, caret) = excerpt(&Lines::new(&line), 1, 2000).expect("line 1 exists");
         assert!(shown.starts_with("...") && shown.ends_with("..."));
         assert_eq!(shown.chars().count(), EXCERPT_WIDTH + 6);
         let picked: String = shown.chars().skip(caret).take(1).collect();
         let want: String = line.chars().skip(1999).take(1).collect();
         assert_eq!(picked, want);
-        let (short, caret) = excerpt("\tab: 1", 1, 2).expect("line 1 exists");
+        let (short, caret) = excerpt(&Lines::new("\tab: 1\r\n"), 1, 2).expect("line 1 exists");
         assert_eq!((short.as_str(), caret), ("    ab: 1", 4));
-        assert_eq!(excerpt("a", 3, 1), None);
-        assert_eq!(excerpt("a", 0, 1), None);
+        assert_eq!(excerpt(&Lines::new("a"), 3, 1), None);
+        assert_eq!(excerpt(&Lines::new("a"), 0, 1), None);
     }
 }

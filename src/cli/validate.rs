@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use super::{Format, ValidateArgs};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Lines};
 use crate::exit;
 use crate::plan::{BuildOptions, build};
 use crate::recipe::{Limits, parse, read_source};
@@ -64,16 +64,15 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
         failed |= checked.diags.iter().any(Diagnostic::is_error);
         if args.format == Format::Human {
             let mut err = stderr.lock();
+            let lines = checked.source.as_deref().map(Lines::new);
             for d in &checked.diags {
                 // Diagnostics of a plugin manifest show that file's line, not the recipe's.
-                let other = (d.file != path.display().to_string())
-                    .then(|| std::fs::read_to_string(&d.file).ok())
-                    .flatten();
-                write!(
-                    err,
-                    "{}",
-                    d.render(other.as_deref().or(checked.source.as_deref()))
-                )?;
+                if d.file != path.display().to_string() {
+                    let other = std::fs::read_to_string(&d.file).ok();
+                    write!(err, "{}", d.render(other.as_deref()))?;
+                } else {
+                    write!(err, "{}", d.render_lines(lines.as_ref()))?;
+                }
             }
             let errors = checked.diags.iter().filter(|d| d.is_error()).count();
             let warnings = checked.diags.len() - errors;

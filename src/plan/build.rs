@@ -36,6 +36,8 @@ pub fn build(
     let mut cx = Checker {
         source,
         plugins: &options.plugins,
+        lines: source.text.lines().collect(),
+        suggestions_left: SUGGESTIONS,
         diags: Vec::new(),
     };
     let plan = cx.plan(raw, options);
@@ -50,8 +52,18 @@ pub fn build(
 struct Checker<'a> {
     source: &'a Source,
     plugins: &'a plugins::Registry,
+    /// The source's lines, split once: templates are located on them, and a per-lookup scan
+    /// would make validation quadratic in the recipe's size.
+    lines: Vec<&'a str>,
+    /// How many more problems get a "did you mean" search (see [`SUGGESTIONS`]).
+    suggestions_left: usize,
     diags: Vec<Diagnostic>,
 }
+
+/// The first this many problems of a recipe get a "did you mean" search over every name;
+/// beyond that, searching all names for each of thousands of problems would make a broken
+/// 100 000-node recipe take hours.
+const SUGGESTIONS: usize = 100;
 
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 
@@ -116,10 +128,13 @@ impl Checker<'_> {
 
         // Pass 1: ids and outputs, so that pass 2 can resolve references in any order.
         let mut ids: HashMap<&str, Pos> = HashMap::new();
+        // Every id, valid or not, to its first node: `depends_on` resolves through this.
+        let mut index_of: HashMap<&str, usize> = HashMap::with_capacity(raw.nodes.len());
         let mut producers: HashMap<&str, (usize, Pos)> = HashMap::new();
         let mut env_names: HashMap<String, &str> = HashMap::new();
         for (i, node) in raw.nodes.iter().enumerate() {
             let id = &node.id.value;
+            index_of.entry(id.as_str()).or_insert(i);
             if !is_valid_name(id) {
                 self.error(
                     pos(&node.id),
@@ -181,6 +196,8 @@ impl Checker<'_> {
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         let mut deps_of = Vec::with_capacity(raw.nodes.len());
         let mut consumed: BTreeSet<&str> = BTreeSet::new();
+        // For hints, sorted once on the first unresolved input.
+        let mut sorted_datasets: Option<Vec<&str>> = None;
         for node in &raw.nodes {
             let mut deps: Vec<usize> = Vec::new();
             let mut inputs = Vec::new();
@@ -191,7 +208,7 @@ impl Checker<'_> {
                 match producers.get(name) {
                     Some((producer, _)) => deps.push(*producer),
                     None => {
-                        let hint = match did_you_mean(name, producers.keys().copied()) {
+                        let hint = match self.suggest(name, producers.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None if producers.is_empty() => {
                                 "no node declares `outputs`; list it under the producing \
@@ -199,9 +216,12 @@ impl Checker<'_> {
                                     .into()
                             }
                             None => {
-                                let mut names: Vec<&str> = producers.keys().copied().collect();
-                                names.sort_unstable();
-                                known_list("datasets are", names.into_iter())
+                                let names = sorted_datasets.get_or_insert_with(|| {
+                                    let mut names: Vec<&str> = producers.keys().copied().collect();
+                                    names.sort_unstable();
+                                    names
+                                });
+                                known_list("datasets are", names.iter().copied(), names.len())
                             }
                         };
                         self.error(
@@ -214,14 +234,15 @@ impl Checker<'_> {
                 }
             }
             for dep in &node.depends_on {
-                match raw.nodes.iter().position(|n| n.id.value == dep.value) {
-                    Some(d) => deps.push(d),
+                match index_of.get(dep.value.as_str()) {
+                    Some(&d) => deps.push(d),
                     None => {
-                        let hint = match did_you_mean(&dep.value, ids.keys().copied()) {
+                        let hint = match self.suggest(&dep.value, ids.keys().copied()) {
                             Some(s) => format!("did you mean `{s}`?"),
                             None => known_list(
                                 "nodes are",
                                 raw.nodes.iter().map(|n| n.id.value.as_str()),
+                                raw.nodes.len(),
                             ),
                         };
                         self.error(
@@ -555,21 +576,64 @@ impl Checker<'_> {
         let template = match Template::parse(&text.value) {
             Ok(t) => t,
             Err(e) => {
-                let at = locate(&self.source.text, pos(text), &text.value, e.offset);
+                let at = self.locate(pos(text), &text.value, e.offset);
                 self.error(at, "bad-template", e.message, e.hint);
                 return None;
             }
         };
         let mut ok = true;
         for r in template.references() {
-            let at = locate(&self.source.text, pos(text), &text.value, r.offset);
-            let problem = scope.problem(r, in_config);
+            let at = self.locate(pos(text), &text.value, r.offset);
+            let problem = scope.problem(r, in_config, self.suggestions_left > 0);
             if let Some((message, hint)) = problem {
+                self.suggestions_left = self.suggestions_left.saturating_sub(1);
                 ok = false;
                 self.error(at, "unknown-template-ref", message, hint);
             }
         }
         ok.then_some(template)
+    }
+
+    /// The position of byte `offset` of `value`, a scalar that starts at `at`, when the
+    /// scalar sits on one line of the source as written (plain or quoted without escapes);
+    /// else `at`.
+    fn locate(&self, at: Pos, value: &str, offset: usize) -> Pos {
+        let Some(line) = usize::try_from(at.line.saturating_sub(1))
+            .ok()
+            .and_then(|i| self.lines.get(i))
+        else {
+            return at;
+        };
+        let start: String = line
+            .chars()
+            .skip(at.column.saturating_sub(1) as usize)
+            .collect();
+        let (quoted, body) = match start.chars().next() {
+            Some(q @ ('"' | '\'')) => (1, &start[q.len_utf8()..]),
+            _ => (0, start.as_str()),
+        };
+        let prefix = value.get(..offset.min(value.len())).unwrap_or(value);
+        if body.starts_with(prefix) {
+            Pos {
+                line: at.line,
+                column: at.column + quoted + prefix.chars().count() as u64,
+            }
+        } else {
+            at
+        }
+    }
+
+    /// The closest of `names` to `word`, while the recipe's suggestion budget lasts.
+    fn suggest<'n>(
+        &mut self,
+        word: &str,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Option<&'n str> {
+        if self.suggestions_left == 0 {
+            return None;
+        }
+        self.suggestions_left -= 1;
+        did_you_mean(word, names)
     }
 
     fn check_env_key(&mut self, key: &str, at: Pos) {
@@ -756,14 +820,19 @@ struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    /// Why `r` names nothing, if it does.
-    fn problem(&self, r: &super::Reference, in_config: bool) -> Option<(String, Option<String>)> {
-        let names =
-            |list: &[Spanned<String>]| list.iter().map(|s| s.value.clone()).collect::<Vec<_>>();
-        let (known, what): (Vec<String>, &str) = match r.namespace {
-            Namespace::Inputs => (names(&self.node.inputs), "input of this node"),
-            Namespace::Outputs => (names(&self.node.outputs), "output of this node"),
-            Namespace::Vars => (self.vars.keys().cloned().collect(), "variable in `vars`"),
+    /// Why `r` names nothing, if it does. `suggest`: search for a "did you mean".
+    fn problem(
+        &self,
+        r: &super::Reference,
+        in_config: bool,
+        suggest: bool,
+    ) -> Option<(String, Option<String>)> {
+        let key = r.key.as_str();
+        let in_list = |list: &[Spanned<String>]| list.iter().any(|s| s.value == key);
+        let exists = match r.namespace {
+            Namespace::Inputs => in_list(&self.node.inputs),
+            Namespace::Outputs => in_list(&self.node.outputs),
+            Namespace::Vars => self.vars.contains_key(key),
             Namespace::Config if in_config => {
                 return Some((
                     format!("`{{{{ {r} }}}}`: config values cannot reference config"),
@@ -773,13 +842,10 @@ impl Scope<'_> {
                     ),
                 ));
             }
-            Namespace::Config => (
-                self.node.config.keys().cloned().collect(),
-                "key of this node's `config`",
-            ),
-            Namespace::Run => (vec!["id".into()], "run field"),
+            Namespace::Config => self.node.config.contains_key(key),
+            Namespace::Run => key == "id",
             Namespace::Env => {
-                if self.env_known(&r.key) {
+                if self.env_known(key) {
                     return None;
                 }
                 return Some((
@@ -790,21 +856,50 @@ impl Scope<'_> {
                 ));
             }
         };
-        if known.contains(&r.key) {
+        if exists {
             return None;
         }
-        let hint = match did_you_mean(&r.key, known.iter().map(String::as_str)) {
+        let what = match r.namespace {
+            Namespace::Inputs => "input of this node",
+            Namespace::Outputs => "output of this node",
+            Namespace::Vars => "variable in `vars`",
+            Namespace::Config => "key of this node's `config`",
+            Namespace::Run | Namespace::Env => "run field",
+        };
+        let (count, known) = self.names(r.namespace);
+        let hint = match suggest.then(|| did_you_mean(key, known)).flatten() {
             Some(s) => format!("did you mean `{s}`?"),
-            None if known.is_empty() => match r.namespace {
+            None if count == 0 => match r.namespace {
                 Namespace::Vars => "the recipe has no `vars`; declare `vars: { NAME: value }` \
                                     at the top level or pass `--var NAME=value`"
                     .into(),
                 Namespace::Config => "this node has no `config`".into(),
                 ns => format!("this node has no `{}`", ns.as_str()),
             },
-            None => format!("expected one of: {}", known.join(", ")),
+            None => known_list("expected one of", self.names(r.namespace).1, count),
         };
         Some((format!("`{{{{ {r} }}}}` names no {what}"), Some(hint)))
+    }
+
+    /// How many names `ns` holds for this node, and the names.
+    fn names(&self, ns: Namespace) -> (usize, Box<dyn Iterator<Item = &str> + '_>) {
+        fn list(l: &[Spanned<String>]) -> impl Iterator<Item = &str> {
+            l.iter().map(|s| s.value.as_str())
+        }
+        match ns {
+            Namespace::Inputs => (self.node.inputs.len(), Box::new(list(&self.node.inputs))),
+            Namespace::Outputs => (self.node.outputs.len(), Box::new(list(&self.node.outputs))),
+            Namespace::Vars => (
+                self.vars.len(),
+                Box::new(self.vars.keys().map(String::as_str)),
+            ),
+            Namespace::Config => (
+                self.node.config.len(),
+                Box::new(self.node.config.keys().map(String::as_str)),
+            ),
+            Namespace::Run => (1, Box::new(std::iter::once("id"))),
+            Namespace::Env => (0, Box::new(std::iter::empty())),
+        }
     }
 
     fn env_known(&self, key: &str) -> bool {
@@ -831,20 +926,14 @@ impl Scope<'_> {
     }
 }
 
-/// "nodes are: a, b, c" (at most ten names), for hints.
-fn known_list<'a>(what: &str, names: impl Iterator<Item = &'a str>) -> String {
-    let names: Vec<&str> = names.collect();
-    let shown = names
-        .iter()
-        .take(10)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(", ");
-    let more = names.len().saturating_sub(10);
+/// "nodes are: a, b, c" (the first ten of `total` names), for hints.
+fn known_list<'a>(what: &str, names: impl Iterator<Item = &'a str>, total: usize) -> String {
+    let shown: Vec<&str> = names.take(10).collect();
+    let more = total.saturating_sub(shown.len());
     if more > 0 {
-        format!("{what}: {shown} (and {more} more)")
+        format!("{what}: {} (and {more} more)", shown.join(", "))
     } else {
-        format!("{what}: {shown}")
+        format!("{what}: {}", shown.join(", "))
     }
 }
 
@@ -862,31 +951,6 @@ fn key_pos(source: &str, key: &str) -> Option<Pos> {
 
 fn pos<T>(s: &Spanned<T>) -> Pos {
     Pos::from(s.referenced)
-}
-
-/// The position of byte `offset` of `value`, a scalar that starts at `at`, when the scalar
-/// sits on one line of the source as written (plain or quoted without escapes); else `at`.
-fn locate(source: &str, at: Pos, value: &str, offset: usize) -> Pos {
-    let Some(line) = source.lines().nth(at.line.saturating_sub(1) as usize) else {
-        return at;
-    };
-    let start: String = line
-        .chars()
-        .skip(at.column.saturating_sub(1) as usize)
-        .collect();
-    let (quoted, body) = match start.chars().next() {
-        Some(q @ ('"' | '\'')) => (1, &start[q.len_utf8()..]),
-        _ => (0, start.as_str()),
-    };
-    let prefix = &value[..offset.min(value.len())];
-    if body.starts_with(prefix) {
-        Pos {
-            line: at.line,
-            column: at.column + quoted + prefix.chars().count() as u64,
-        }
-    } else {
-        at
-    }
 }
 
 /// Puts nodes in topological order (level, then recipe order) and fills deps and levels.

@@ -70,7 +70,8 @@ pub fn cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 /// A concrete cycle inside a strongly connected component, starting at its smallest index.
 fn one_cycle(deps: &[Vec<usize>], component: &[usize]) -> Vec<usize> {
     let start = *component.iter().min().expect("components are never empty");
-    let member = |x: usize| component.contains(&x);
+    let members: std::collections::HashSet<usize> = component.iter().copied().collect();
+    let member = |x: usize| members.contains(&x);
     // Breadth-first search from `start` back to `start` within the component.
     let mut parent = std::collections::HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
