@@ -4,12 +4,14 @@
 //! [`recipe`] (YAML with source spans) → [`plan`] (validated DAG) → engine → telemetry
 //! sinks → store → analysis → report. [`cli`] wires the stages to commands.
 
+pub mod analysis;
 pub mod cli;
 pub mod diag;
 pub mod engine;
 pub mod exit;
 pub mod plan;
 pub mod recipe;
+pub mod report;
 pub mod store;
 pub mod stub;
 pub mod telemetry;

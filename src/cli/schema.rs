@@ -11,12 +11,15 @@ use crate::exit;
 pub enum RecordKind {
     /// run.json
     Run,
+    /// `performance-analysis --format json`
+    Analysis,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
     let schema = match args.record {
         None => schemars::schema_for!(crate::recipe::RawRecipe),
         Some(RecordKind::Run) => schemars::schema_for!(crate::store::RunRecord),
+        Some(RecordKind::Analysis) => schemars::schema_for!(crate::analysis::AnalysisReport),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)
