@@ -388,7 +388,7 @@ mod tests {
         assert_eq!(one.nodes.len(), 3);
         let sum: u64 = one.nodes.iter().map(|n| n.sum_findings).sum();
         assert_eq!(sum, 40_000);
-        assert_eq!(one.nodes[0].max_duration_ms, 99);
+        assert_eq!(one.nodes[0].max_duration_ms, 98);
         // Same answer with ranges split across threads.
         let mut parts = Partial::default();
         let file = File::open(&p).unwrap();

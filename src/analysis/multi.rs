@@ -166,7 +166,8 @@ fn figures(run: &RunInput) -> BTreeMap<String, Figures> {
             .iter()
             .filter(|a| a.started_at.is_some())
             .collect();
-        if started.is_empty() {
+        // Nodes that never started, or are still running, have no figures to compare.
+        if started.is_empty() || started.iter().any(|a| a.ended_at.is_none()) {
             continue;
         }
         let first = started

@@ -12,6 +12,8 @@ pub struct Html;
 
 const WIDTH: f64 = 960.0;
 const LABEL: f64 = 180.0;
+/// Room right of the plot for the last axis label.
+const SVG_WIDTH: f64 = WIDTH + 40.0;
 const ROW: f64 = 18.0;
 /// Rows drawn in the Gantt chart and bar charts; the rest are summarised.
 const MAX_ROWS: usize = 300;
@@ -64,10 +66,12 @@ impl Render for Html {
             esc(&title),
             esc(&headline(r))
         );
-        gantt(&mut h, r);
-        bars(&mut h, r);
-        system(&mut h, r);
-        for s in sections(r) {
+        for (i, s) in sections(r).into_iter().enumerate() {
+            if i == 1 {
+                gantt(&mut h, r);
+                bars(&mut h, r);
+                system(&mut h, r);
+            }
             let _ = writeln!(h, "<h2>{}</h2>", esc(&s.title));
             if !s.headers.is_empty() {
                 h.push_str("<table><tr>");
@@ -128,7 +132,7 @@ fn gantt(h: &mut String, r: &AnalysisReport) {
     }
     let _ = write!(
         h,
-        "</div>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height:.0}\" \
+        "</div>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{SVG_WIDTH}\" height=\"{height:.0}\" \
          role=\"img\" aria-label=\"Gantt timeline of attempts\">"
     );
     axis(h, wall, rows.len() as f64 * ROW, height);
@@ -183,7 +187,7 @@ fn bar_chart(h: &mut String, title: &str, nodes: &[&NodeReport], value: fn(&Node
     };
     let _ = write!(
         h,
-        "<h2>{}</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" \
+        "<h2>{}</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{SVG_WIDTH}\" \
          height=\"{height:.0}\" role=\"img\" aria-label=\"{}\">",
         esc(title),
         esc(title)
@@ -257,7 +261,7 @@ fn system(h: &mut String, r: &AnalysisReport) {
         h,
         "<div class=\"legend\"><span><i style=\"background:#d64541\"></i>CPU % (0–100)</span>\
          <span><i style=\"background:#3568c4\"></i>memory (0–{})</span></div>\n\
-         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{:.0}\" role=\"img\" \
+         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{SVG_WIDTH}\" height=\"{:.0}\" role=\"img\" \
          aria-label=\"System CPU and memory over time\">\
          <rect x=\"{LABEL}\" y=\"0\" width=\"{:.1}\" height=\"{plot_h}\" fill=\"none\" stroke=\"#ccc\"/>",
         esc(&fmt_bytes(mem_max as u64)),

@@ -19,7 +19,13 @@ impl Render for Markdown {
             if !s.headers.is_empty() {
                 out.push_str(&format!("| {} |\n", s.headers.join(" | ")));
                 let align: Vec<&str> = (0..s.headers.len())
-                    .map(|i| if i == 0 { "---" } else { "---:" })
+                    .map(|i| {
+                        if i > 0 && s.is_numeric(i) {
+                            "---:"
+                        } else {
+                            "---"
+                        }
+                    })
                     .collect();
                 out.push_str(&format!("| {} |\n", align.join(" | ")));
                 for row in &s.rows {

@@ -13,6 +13,16 @@ pub struct Section {
 }
 
 impl Section {
+    /// Whether column `i` holds figures (right-aligned): every cell starts with a digit or
+    /// a sign.
+    pub fn is_numeric(&self, i: usize) -> bool {
+        self.rows.iter().all(|r| {
+            r.get(i)
+                .and_then(|c| c.chars().next())
+                .is_none_or(|c| c.is_ascii_digit() || c == '+' || c == '-')
+        })
+    }
+
     fn new(title: impl Into<String>) -> Self {
         Section {
             title: title.into(),

@@ -27,7 +27,7 @@ impl Render for Table {
                 for row in &s.rows {
                     t.add_row(row.clone());
                 }
-                for i in 1..s.headers.len() {
+                for i in (1..s.headers.len()).filter(|&i| s.is_numeric(i)) {
                     if let Some(col) = t.column_mut(i) {
                         col.set_cell_alignment(CellAlignment::Right);
                     }
