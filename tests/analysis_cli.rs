@@ -338,3 +338,20 @@ fn chrome_trace_has_one_complete_event_per_attempt() {
     assert!(events.iter().any(|e| e["ph"] == "C"));
     assert!(events.iter().any(|e| e["name"] == "thread_name"));
 }
+
+#[test]
+fn last_n_selects_the_newest_runs() {
+    let dir = setup();
+    let v = json(dir.path(), &["--last", "2"]);
+    let ids: Vec<&str> = v["across_runs"]["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["01JD00000000000000000000A2", "01JD00000000000000000000A3"]
+    );
+    assert_eq!(v["regressions"][0]["node_id"], "scan");
+}

@@ -73,14 +73,42 @@ fn list_runs(state: &Path) -> anyhow::Result<Vec<Listed>> {
     Ok(out)
 }
 
+/// The state directory's runs, listed only when a RUN argument needs them.
+struct Listing<'a> {
+    state: &'a Path,
+    runs: Option<Vec<Listed>>,
+}
+
+impl<'a> Listing<'a> {
+    fn new(state: &'a Path) -> Self {
+        Listing { state, runs: None }
+    }
+
+    fn runs(&mut self) -> anyhow::Result<&[Listed]> {
+        if self.runs.is_none() {
+            self.runs = Some(list_runs(self.state)?);
+        }
+        Ok(self.runs.as_deref().unwrap_or_default())
+    }
+}
+
 /// Resolves one RUN argument to a run directory.
-fn resolve(arg: &str, state: &Path, runs: &[Listed]) -> anyhow::Result<PathBuf> {
-    if let Some(r) = runs.iter().find(|r| r.id == arg) {
-        return Ok(r.dir.clone());
+fn resolve(arg: &str, listing: &mut Listing) -> anyhow::Result<PathBuf> {
+    let state = listing.state;
+    if arg.contains('/') {
+        let p = PathBuf::from(arg);
+        if p.join("run.json").is_file() {
+            return Ok(p);
+        }
+        bail!("{} is not a run directory (no run.json)", p.display());
     }
     let exact = state.join("runs").join(arg);
-    if !arg.contains('/') && !arg.is_empty() && exact.join("run.json").is_file() {
+    if !arg.is_empty() && arg != "." && arg != ".." && exact.join("run.json").is_file() {
         return Ok(exact);
+    }
+    let runs = listing.runs()?;
+    if let Some(r) = runs.iter().find(|r| r.id == arg) {
+        return Ok(r.dir.clone());
     }
     let matches: Vec<&Listed> = runs
         .iter()
@@ -100,13 +128,6 @@ fn resolve(arg: &str, state: &Path, runs: &[Listed]) -> anyhow::Result<PathBuf> 
             .map(|r| r.dir.clone())
             .with_context(|| format!("no recorded runs under {}", state.display()));
     }
-    if arg.contains('/') {
-        let p = PathBuf::from(arg);
-        if p.join("run.json").is_file() {
-            return Ok(p);
-        }
-        bail!("{} is not a run directory (no run.json)", p.display());
-    }
     bail!(
         "no run `{arg}` under {} (give an id, a unique prefix, `last`, or a path)",
         state.display()
@@ -123,23 +144,22 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 /// The run directories the arguments select, deduplicated, in argument/time order.
-fn select(args: &AnalyzeArgs, runs: &[Listed]) -> anyhow::Result<Vec<PathBuf>> {
+fn select(args: &AnalyzeArgs, listing: &mut Listing) -> anyhow::Result<Vec<PathBuf>> {
     let state = &args.state_dir;
     let mut chosen: Vec<PathBuf> = Vec::new();
     if !args.runs.is_empty() {
         for a in &args.runs {
-            chosen.push(resolve(a, state, runs)?);
+            chosen.push(resolve(a, listing)?);
         }
+    } else if args.workflow.is_none() && args.last.is_none() {
+        chosen.push(resolve("last", listing)?);
     } else {
+        let runs = listing.runs()?;
         let pool: Vec<&Listed> = runs
             .iter()
             .filter(|r| args.workflow.as_ref().is_none_or(|w| &r.workflow == w))
             .collect();
-        let n = match (args.last, &args.workflow) {
-            (Some(n), _) => n,
-            (None, Some(_)) => pool.len(),
-            (None, None) => 1,
-        };
+        let n = args.last.unwrap_or(pool.len());
         if pool.is_empty() {
             match &args.workflow {
                 Some(w) => bail!(
@@ -161,10 +181,10 @@ fn select(args: &AnalyzeArgs, runs: &[Listed]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
-    let listed = list_runs(&args.state_dir)?;
-    let dirs = select(args, &listed)?;
+    let mut listing = Listing::new(&args.state_dir);
+    let dirs = select(args, &mut listing)?;
     let baseline_dir = match &args.baseline {
-        Some(b) => Some(resolve(b, &args.state_dir, &listed)?),
+        Some(b) => Some(resolve(b, &mut listing)?),
         None => None,
     };
     let mut inputs: Vec<RunInput> = Vec::with_capacity(dirs.len());
