@@ -4,7 +4,7 @@
 # over logs.jsonl — per node_id of "node completed" records: count, sum/avg/max of
 # duration_ms, sum of findings_count, and the overall p95 of duration_ms — with:
 #   secflow performance-analysis (the whole report: run.json + spans.jsonl + logs.jsonl)
-#   jq          (one pass, reduce; p95 from a value→count map)
+#   jq          (collect matching records, group_by; p95 by sorting)
 #   DuckDB      (read_ndjson with explicit columns + GROUP BY GROUPING SETS; /opt/duckdb venv)
 #   wc -l       (the floor: reading every byte once)
 # then a 100 000-node run (run.json + spans.jsonl): analysis time and peak RSS.
@@ -45,21 +45,15 @@ mkdir -p "$OUT"
 # Warm the page cache.
 cat "$LOGS" "$LOGRUN"/run.json "$LOGRUN"/spans.jsonl "$BIGRUN"/run.json "$BIGRUN"/spans.jsonl >/dev/null
 
+# jq: the idiomatic program (collect the matching records, group_by, sort for p95). A
+# single-pass `reduce` into an object is far slower in jq 1.6 (it copies the accumulator).
 JQ_PROG='
-reduce (inputs | select(.message == "node completed")) as $r
-  ({n: {}, h: {}, total: 0};
-   .total += 1
-   | .h[($r.duration_ms | tostring)] += 1
-   | .n[$r.node_id] |= {count: ((.count // 0) + 1),
-                        sum: ((.sum // 0) + $r.duration_ms),
-                        max: ([(.max // 0), $r.duration_ms] | max),
-                        findings: ((.findings // 0) + ($r.findings_count // 0))})
-| .total as $t
-| {nodes: (.n | with_entries(.value.avg = (.value.sum / .value.count))),
-   p95: ([.h | to_entries[] | {v: (.key | tonumber), c: .value}] | sort_by(.v)
-         | reduce .[] as $e ({seen: 0, p: null};
-             .seen += $e.c | if .p == null and .seen >= ($t * 0.95) then .p = $e.v else . end)
-         | .p)}'
+[inputs | select(.message == "node completed")
+        | {n: .node_id, d: .duration_ms, f: (.findings_count // 0)}]
+| {nodes: (group_by(.n) | map({key: .[0].n, value: {count: length, sum: (map(.d) | add),
+                                avg: ((map(.d) | add) / length), max: (map(.d) | max),
+                                findings: (map(.f) | add)}}) | from_entries),
+   p95: (map(.d) | sort | .[((length * 0.95) | ceil) - 1])}'
 
 DUCK_SQL="SELECT node_id, count(*) AS count, sum(duration_ms) AS sum, avg(duration_ms) AS avg,
   max(duration_ms) AS max, sum(findings_count) AS findings,
@@ -69,25 +63,28 @@ FROM read_ndjson('$LOGS', format='newline_delimited',
 WHERE message = 'node completed'
 GROUP BY GROUPING SETS ((node_id), ())"
 
-# measure NAME RUNS CMD...: best wall time (s) and its peak RSS (MB) over RUNS runs.
+# measure NAME RUNS CMD...: best wall time over RUNS runs, with that run's CPU time
+# (user + sys: what the work costs, independent of other load on the machine) and peak RSS.
 measure() {
     local name=$1 runs=$2; shift 2
-    local best="" rss=""
+    local best="" cpu="" rss=""
     for _ in $(seq "$runs"); do
-        /usr/bin/time -f '%e %M' -o "$OUT/time" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || {
+        /usr/bin/time -f '%e %U %S %M' -o "$OUT/time" "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || {
             echo "$name failed:" >&2; tail -5 "$OUT/$name.err" >&2; return 1; }
-        read -r t m <"$OUT/time"
-        if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
+        read -r t u s m <"$OUT/time"
+        if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then
+            best=$t; cpu=$(awk "BEGIN{print $u + $s}"); rss=$m
+        fi
     done
-    printf '%-34s %9.2f s %9.1f MB\n' "$name" "$best" "$(awk "BEGIN{print $rss/1024}")"
-    echo "$name $best" >>"$OUT/times"
+    printf '%-40s %8.2f s %8.2f s %9.1f MB\n' "$name" "$best" "$cpu" "$(awk "BEGIN{print $rss/1024}")"
+    echo "$name|$best|$cpu" >>"$OUT/times"
 }
 
 : >"$OUT/times"
 size=$(stat -c %s "$LOGS")
 echo
 echo "logs.jsonl: $((size / 1048576)) MB, $(nproc) cores; best of $RUNS (jq: 1 above 256 MB)"
-printf '%-34s %11s %12s\n' tool wall "peak RSS"
+printf '%-40s %10s %10s %12s\n' tool wall cpu "peak RSS"
 measure "wc -l (floor)" "$RUNS" wc -l "$LOGS"
 measure "secflow performance-analysis" "$RUNS" "$SECFLOW" performance-analysis "$LOGRUN" --format json
 jq_runs=$RUNS; [ "$LOG_MB" -gt 256 ] && jq_runs=1
@@ -115,13 +112,15 @@ assert abs(sf["p95_duration_ms"] - jq["p95"]) <= max(2, jq["p95"] * 0.008), "p95
 EOF
 python3 - "$OUT/times" <<'EOF'
 import sys
-t = {}
+t, c = {}, {}
 for line in open(sys.argv[1]):
-    name, secs = line.rsplit(" ", 1)
-    t[name] = float(secs)
-sf = t["secflow performance-analysis"]
-print(f"secflow vs jq: {t['jq'] / sf:.1f}x faster; vs duckdb: {t['duckdb (read_ndjson + GROUP BY)'] / sf:.1f}x; "
-      f"vs wc -l floor: {sf / t['wc -l (floor)']:.1f}x the floor")
+    name, wall, cpu = line.strip().split("|")
+    t[name], c[name] = float(wall), float(cpu)
+sf, dk = "secflow performance-analysis", "duckdb (read_ndjson + GROUP BY)"
+for what, d in (("wall", t), ("cpu", c)):
+    s = max(d[sf], 0.01)
+    print(f"{what}: secflow is {d['jq'] / s:.1f}x faster than jq, {d[dk] / s:.1f}x faster than duckdb, "
+          f"{s / max(d['wc -l (floor)'], 0.01):.1f}x the wc -l floor")
 EOF
 
 echo

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufReader, Write as _};
+use std::io::{BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -221,14 +221,22 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
     };
     let report =
         analysis::analyze(&inputs, baseline.as_ref(), &options).context("no run selected")?;
-    let bytes = renderer(args.format).render(&report)?;
+    drop(inputs);
+    drop(baseline);
+    let render = renderer(args.format);
     match &args.output {
-        Some(path) => std::fs::write(path, &bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+            let mut w = BufWriter::with_capacity(1 << 16, file);
+            render.write(&report, &mut w)?;
+            w.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
-            out.flush()?;
+            let mut w = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            render.write(&report, &mut w)?;
+            w.flush()?;
         }
     }
     if !report.regressions.is_empty() {

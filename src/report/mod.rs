@@ -9,6 +9,8 @@ mod markdown;
 mod sections;
 mod table;
 
+use std::io::Write;
+
 use clap::ValueEnum;
 
 use crate::analysis::AnalysisReport;
@@ -17,6 +19,12 @@ use crate::analysis::AnalysisReport;
 pub trait Render {
     /// The whole document.
     fn render(&self, report: &AnalysisReport) -> Result<Vec<u8>, ReportError>;
+
+    /// Writes the document to `out` (formats that can stream override this).
+    fn write(&self, report: &AnalysisReport, out: &mut dyn Write) -> Result<(), ReportError> {
+        out.write_all(&self.render(report)?)?;
+        Ok(())
+    }
 }
 
 /// What can go wrong while rendering.
@@ -24,6 +32,8 @@ pub trait Render {
 pub enum ReportError {
     #[error("cannot encode the report: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// The formats `performance-analysis --format` accepts.
