@@ -49,7 +49,7 @@ fn colour(status: &str) -> &'static str {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#222}\
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;\
-text-align:right;font-size:13px}td:first-child,th:first-child{text-align:left}\
+text-align:right;font-size:13px}td:first-child,th:first-child,td.t{text-align:left}\
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}svg{display:block;margin:8px 0}\
 svg text{font-size:11px;font-family:system-ui,sans-serif}.legend span{display:inline-block;\
 margin-right:12px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;\
@@ -79,10 +79,16 @@ impl Render for Html {
                     let _ = write!(h, "<th>{}</th>", esc(c));
                 }
                 h.push_str("</tr>\n");
+                let text: Vec<bool> = (0..s.headers.len()).map(|i| !s.is_numeric(i)).collect();
                 for row in &s.rows {
                     h.push_str("<tr>");
-                    for c in row {
-                        let _ = write!(h, "<td>{}</td>", esc(c));
+                    for (i, c) in row.iter().enumerate() {
+                        let class = if text.get(i) == Some(&true) {
+                            " class=\"t\""
+                        } else {
+                            ""
+                        };
+                        let _ = write!(h, "<td{class}>{}</td>", esc(c));
                     }
                     h.push_str("</tr>\n");
                 }
