@@ -366,3 +366,48 @@ fn critical_path(input: &RunInput, spans: &[Option<Span>]) -> (Vec<usize>, &'sta
     path.reverse();
     (path, method)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{LineStats, SpanData};
+
+    fn input(json: &str) -> RunInput {
+        RunInput {
+            dir: "x".into(),
+            record: serde_json::from_str(json).unwrap(),
+            spans: None,
+            system: None,
+            system_lines: LineStats::default(),
+            last_sample_ms: None,
+            logs: None,
+            recipe_deps: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    const FLAKY: &str = include_str!("../../fixtures/runs/01JD0000000000000000000002/run.json");
+
+    #[test]
+    fn timing_inference_follows_queue_times_not_slot_waits() {
+        let r = analyze_run(&input(FLAKY));
+        assert_eq!(r.critical_path.method, "timing");
+        // parse was queued when fetch ended (1602) and started later (slot wait): its
+        // predecessor is fetch, not `slow` which ended just before parse started.
+        assert_eq!(r.critical_path.nodes, ["fetch", "parse"]);
+        assert_eq!(r.critical_path.duration_ms, 1600 + 500);
+        assert_eq!(r.parallelism.busy_ms, 300 + 300 + 2002 + 500);
+        assert_eq!(r.parallelism.peak, 2);
+    }
+
+    #[test]
+    fn span_edges_win_over_timing() {
+        let mut i = input(FLAKY);
+        let mut spans = SpanData::default();
+        spans.deps.insert("parse".into(), vec!["slow".into()]);
+        i.spans = Some(spans);
+        let r = analyze_run(&i);
+        assert_eq!(r.critical_path.method, "spans");
+        assert_eq!(r.critical_path.nodes, ["slow", "parse"]);
+    }
+}
