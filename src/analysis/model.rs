@@ -66,8 +66,9 @@ pub struct Summary {
     pub total_duration_ms: u64,
     pub node_count: u64,
     pub findings_count: u64,
-    /// Mean duration of nodes that ran.
-    pub avg_node_duration_ms: f64,
+    /// Mean over nodes that ran of the node's attempt time (sum of its attempts' durations,
+    /// retry delays excluded), integer ms rounded — the figure `secflow metrics` reports.
+    pub avg_node_duration_ms: u64,
     pub findings_per_second: f64,
 }
 

@@ -183,11 +183,11 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
         });
     }
 
-    let ran: Vec<u64> = nodes
+    let ran: Vec<u64> = rec
+        .nodes
         .iter()
-        .zip(&spans)
-        .filter(|(_, s)| s.is_some())
-        .map(|(n, _)| n.duration_ms)
+        .filter(|n| n.attempts.iter().any(|a| a.duration_ms.is_some()))
+        .map(|n| n.attempts.iter().filter_map(|a| a.duration_ms).sum())
         .collect();
     let findings = if rec.findings_count > 0 {
         rec.findings_count
@@ -198,11 +198,8 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
         total_duration_ms: wall,
         node_count: nodes.len() as u64,
         findings_count: findings,
-        avg_node_duration_ms: if ran.is_empty() {
-            0.0
-        } else {
-            ran.iter().sum::<u64>() as f64 / ran.len() as f64
-        },
+        avg_node_duration_ms: (ran.iter().sum::<u64>() as f64 / ran.len().max(1) as f64).round()
+            as u64,
         findings_per_second: if wall == 0 {
             0.0
         } else {

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::AnalyzeArgs;
 use crate::analysis::{self, CompareOptions, LoadOptions, RunInput, parse_ms};
 use crate::exit;
-use crate::report::renderer;
+use crate::report::{ReportError, renderer};
 
 /// What listing needs from run.json (unknown fields ignored).
 #[derive(Debug, Deserialize)]
@@ -134,6 +134,13 @@ fn resolve(arg: &str, listing: &mut Listing) -> anyhow::Result<PathBuf> {
     )
 }
 
+fn broken_pipe(e: &ReportError) -> bool {
+    match e {
+        ReportError::Io(io) => io.kind() == std::io::ErrorKind::BrokenPipe,
+        ReportError::Json(j) => j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe),
+    }
+}
+
 /// Accepts `10`, `10%` or `10 %`.
 pub fn parse_percent(s: &str) -> Result<f64, String> {
     let t = s.trim().trim_end_matches('%').trim();
@@ -235,8 +242,12 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         }
         None => {
             let mut w = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            render.write(&report, &mut w)?;
-            w.flush()?;
+            let written = render.write(&report, &mut w).and_then(|()| Ok(w.flush()?));
+            match written {
+                // `| head` closed the pipe: the reader has what it wanted.
+                Err(e) if broken_pipe(&e) => {}
+                other => other?,
+            }
         }
     }
     if !report.regressions.is_empty() {

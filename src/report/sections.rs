@@ -51,7 +51,7 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
         fmt_ms(s.total_duration_ms),
         s.node_count.to_string(),
         s.findings_count.to_string(),
-        fmt_ms(s.avg_node_duration_ms.round() as u64),
+        fmt_ms(s.avg_node_duration_ms),
         format!("{:.2}", s.findings_per_second),
     ]);
     let p = &r.parallelism;
