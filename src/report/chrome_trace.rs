@@ -1,7 +1,10 @@
 //! `--format chrome-trace`: Trace Event JSON (the format Perfetto and chrome://tracing
 //! open). One process for the run, one thread (track) per concurrency slot, each attempt a
 //! complete (`"ph":"X"`) event with its figures in `args`; system CPU and memory as counter
-//! (`"ph":"C"`) events. Timestamps are microseconds from the run's start.
+//! (`"ph":"C"`) events. Timestamps are microseconds from the run's start. Events are
+//! streamed to the writer one at a time, so memory does not grow with the trace.
+
+use std::io::Write;
 
 use serde_json::{Value, json};
 
@@ -10,12 +13,37 @@ use crate::analysis::AnalysisReport;
 
 pub struct ChromeTrace;
 
+/// Writes `{"traceEvents":[e1,e2,…` one event at a time.
+struct Events<'w> {
+    out: &'w mut dyn Write,
+    first: bool,
+}
+
+impl Events<'_> {
+    fn push(&mut self, event: Value) -> Result<(), ReportError> {
+        if !self.first {
+            self.out.write_all(b",\n")?;
+        }
+        self.first = false;
+        serde_json::to_writer(&mut *self.out, &event)?;
+        Ok(())
+    }
+}
+
 impl Render for ChromeTrace {
     fn render(&self, report: &AnalysisReport) -> Result<Vec<u8>, ReportError> {
-        let mut events: Vec<Value> = vec![json!({
+        let mut out = Vec::new();
+        self.write(report, &mut out)?;
+        Ok(out)
+    }
+
+    fn write(&self, report: &AnalysisReport, out: &mut dyn Write) -> Result<(), ReportError> {
+        out.write_all(b"{\"traceEvents\":[\n")?;
+        let mut events = Events { out, first: true };
+        events.push(json!({
             "name": "process_name", "ph": "M", "pid": 1, "tid": 0,
             "args": {"name": format!("secflow {} ({})", report.run.workflow, report.run.run_id)}
-        })];
+        }))?;
         let slots = report
             .nodes
             .iter()
@@ -26,7 +54,7 @@ impl Render for ChromeTrace {
             events.push(json!({
                 "name": "thread_name", "ph": "M", "pid": 1, "tid": slot,
                 "args": {"name": format!("slot {slot}")}
-            }));
+            }))?;
         }
         for n in &report.nodes {
             for a in &n.attempt_details {
@@ -53,7 +81,7 @@ impl Render for ChromeTrace {
                         "error": a.error,
                         "on_critical_path": n.on_critical_path,
                     }
-                }));
+                }))?;
             }
         }
         if let Some(sys) = &report.system {
@@ -68,21 +96,18 @@ impl Render for ChromeTrace {
                 events.push(json!({
                     "name": "system", "ph": "C", "pid": 1, "tid": 0,
                     "ts": p.offset_ms * 1000, "args": args
-                }));
+                }))?;
             }
         }
-        let doc = json!({
-            "traceEvents": events,
-            "displayTimeUnit": "ms",
-            "otherData": {
-                "run_id": report.run.run_id,
-                "workflow": report.run.workflow,
-                "status": report.run.status,
-                "critical_path": report.critical_path.nodes,
-            }
+        let other = json!({
+            "run_id": report.run.run_id,
+            "workflow": report.run.workflow,
+            "status": report.run.status,
+            "critical_path": report.critical_path.nodes,
         });
-        let mut out = serde_json::to_vec(&doc)?;
-        out.push(b'\n');
-        Ok(out)
+        out.write_all(b"],\n\"displayTimeUnit\":\"ms\",\"otherData\":")?;
+        serde_json::to_writer(&mut *out, &other)?;
+        out.write_all(b"}\n")?;
+        Ok(())
     }
 }

@@ -67,7 +67,8 @@ pub(crate) fn fmt_ms(ms: u64) -> String {
     match ms {
         0..1_000 => format!("{ms} ms"),
         1_000..60_000 => format!("{:.2} s", ms as f64 / 1000.0),
-        _ => format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000),
+        _ => format!("{}h{:02}m", ms / 3_600_000, (ms % 3_600_000) / 60_000),
     }
 }
 
@@ -123,6 +124,7 @@ mod tests {
         assert_eq!(fmt_ms(812), "812 ms");
         assert_eq!(fmt_ms(1234), "1.23 s");
         assert_eq!(fmt_ms(61_500), "1m01s");
+        assert_eq!(fmt_ms(66_509_000), "18h28m");
         assert_eq!(fmt_bytes(512), "512 B");
         assert_eq!(fmt_bytes(48_234_496), "46.0 MiB");
     }

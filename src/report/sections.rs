@@ -68,11 +68,7 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
     sum.lines.push(format!(
         "Critical path ({}): {} — {} = {} of wall time",
         c.method,
-        if c.nodes.is_empty() {
-            "-".to_string()
-        } else {
-            c.nodes.join(" → ")
-        },
+        chain(&c.nodes),
         fmt_ms(c.duration_ms),
         fmt_pct(c.share)
     ));
@@ -236,4 +232,19 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
         out.push(w);
     }
     out
+}
+
+/// A chain of ids; a long one shows its ends and how many are between.
+fn chain(ids: &[String]) -> String {
+    const ENDS: usize = 5;
+    match ids.len() {
+        0 => "-".to_string(),
+        n if n <= 2 * ENDS + 1 => ids.join(" → "),
+        n => format!(
+            "{} → … ({} more) … → {}",
+            ids[..ENDS].join(" → "),
+            n - 2 * ENDS,
+            ids[n - ENDS..].join(" → ")
+        ),
+    }
 }
