@@ -29,15 +29,25 @@ fn html_report_renders_without_console_errors() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    for (name, run) in [
-        ("linear", "01JD0000000000000000000001"),
-        ("flaky", "01JD0000000000000000000002"),
-        ("unfinished", "01JD0000000000000000000003"),
-    ] {
+    let runs = root.join("fixtures/runs");
+    let cases: [(&str, Vec<&str>); 4] = [
+        ("linear", vec!["01JD0000000000000000000001"]),
+        ("flaky", vec!["01JD0000000000000000000002"]),
+        ("unfinished", vec!["01JD0000000000000000000003"]),
+        (
+            "nightly",
+            vec![
+                "01JD00000000000000000000A1",
+                "01JD00000000000000000000A2",
+                "01JD00000000000000000000A3",
+            ],
+        ),
+    ];
+    for (name, ids) in cases {
         let html = dir.path().join(format!("{name}.html"));
         let out = Command::new(env!("CARGO_BIN_EXE_secflow"))
             .arg("performance-analysis")
-            .arg(root.join("fixtures/runs").join(run))
+            .args(ids.iter().map(|id| runs.join(id)))
             .args(["--format", "html", "--output"])
             .arg(&html)
             .current_dir(dir.path())

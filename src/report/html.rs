@@ -71,6 +71,7 @@ impl Render for Html {
                 gantt(&mut h, r);
                 bars(&mut h, r);
                 system(&mut h, r);
+                trends(&mut h, r);
             }
             let _ = writeln!(h, "<h2>{}</h2>", esc(&s.title));
             if !s.headers.is_empty() {
@@ -284,4 +285,53 @@ fn system(h: &mut String, r: &AnalysisReport) {
         sys.cpu_percent.max,
         esc(&fmt_bytes(sys.memory_bytes.max as u64))
     );
+}
+
+/// Duration of each node across the compared runs, one sparkline a node, regressions red.
+fn trends(h: &mut String, r: &AnalysisReport) {
+    let Some(across) = &r.across_runs else {
+        return;
+    };
+    let nodes: Vec<_> = across.nodes.iter().take(MAX_BARS).collect();
+    let runs = across.runs.len().max(2);
+    let height = nodes.len() as f64 * ROW + 4.0;
+    let spark = 300.0;
+    let _ = writeln!(
+        h,
+        "<h2>Duration across {} runs (oldest → newest)</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
+         width=\"{SVG_WIDTH}\" height=\"{height:.0}\" role=\"img\" aria-label=\"Duration trends\">",
+        across.runs.len()
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        let y = i as f64 * ROW;
+        let max = n.trend_ms.iter().copied().max().unwrap_or(0).max(1) as f64;
+        let flagged = r.regressions.iter().any(|g| g.node_id == n.node_id);
+        let points: Vec<String> = n
+            .trend_ms
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                format!(
+                    "{:.1},{:.1}",
+                    LABEL + spark * k as f64 / (runs - 1) as f64,
+                    y + ROW - 3.0 - (ROW - 6.0) * v as f64 / max
+                )
+            })
+            .collect();
+        let _ = write!(
+            h,
+            "<text x=\"4\" y=\"{:.1}\">{}</text><polyline points=\"{}\" fill=\"none\" \
+             stroke=\"{}\" stroke-width=\"1.5\"/><text x=\"{:.1}\" y=\"{:.1}\">p50 {} · p95 {}{}</text>",
+            y + 13.0,
+            esc(&n.node_id),
+            points.join(" "),
+            if flagged { "#d64541" } else { "#4a78c2" },
+            LABEL + spark + 12.0,
+            y + 13.0,
+            esc(&fmt_ms(n.duration_ms.p50)),
+            esc(&fmt_ms(n.duration_ms.p95)),
+            if flagged { " · regression" } else { "" }
+        );
+    }
+    h.push_str("</svg>\n");
 }
