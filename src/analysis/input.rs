@@ -89,7 +89,9 @@ pub fn read_run_record(dir: &Path) -> Result<RunRecord, AnalysisError> {
 #[serde(default)]
 struct SpanIn {
     name: String,
+    #[serde(deserialize_with = "nanos")]
     start_time_unix_nano: u64,
+    #[serde(deserialize_with = "nanos")]
     end_time_unix_nano: u64,
     attributes: SpanAttributes,
     status: SpanStatus,
@@ -100,9 +102,40 @@ struct SpanIn {
 struct SpanAttributes {
     #[serde(rename = "secflow.node.id")]
     node_id: Option<String>,
-    /// Dependency edges, when the writer records them on node spans.
+    /// Dependency edges, when the writer records them on node spans: an array of ids or
+    /// one comma-separated string (span attributes are often flattened to strings).
     #[serde(rename = "secflow.node.depends_on")]
-    depends_on: Option<Vec<String>>,
+    depends_on: Option<serde_json::Value>,
+}
+
+/// Integer nanoseconds, also accepted as a decimal string (OTLP/JSON writes int64 so).
+fn nanos<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Int(u64),
+        Text(String),
+    }
+    match N::deserialize(d)? {
+        N::Int(n) => Ok(n),
+        N::Text(t) => t.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+fn dep_ids(v: serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        serde_json::Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,7 +183,7 @@ pub fn read_spans(path: &Path) -> Result<SpanData, AnalysisError> {
             data.last_end_ms = Some(data.last_end_ms.map_or(end, |m| m.max(end)));
         }
         if let (Some(id), Some(deps)) = (span.attributes.node_id, span.attributes.depends_on) {
-            data.deps.insert(id, deps);
+            data.deps.insert(id, dep_ids(deps));
         }
         true
     })?;
@@ -257,6 +290,31 @@ mod tests {
                 invalid: 1
             }
         );
+    }
+
+    #[test]
+    fn spans_tolerate_string_times_and_flattened_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("spans.jsonl");
+        std::fs::write(
+            &p,
+            concat!(
+                r#"{"name":"node b","start_time_unix_nano":"1000000","end_time_unix_nano":3000000,"#,
+                r#""attributes":{"secflow.node.id":"b","secflow.node.depends_on":"a, c"},"#,
+                r#""status":{"code":"error"}}"#,
+                "\n",
+                r#"{"name":"validate","start_time_unix_nano":0,"end_time_unix_nano":2000000,"#,
+                r#""attributes":{"secflow.node.depends_on":7}}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let d = read_spans(&p).unwrap();
+        assert_eq!(d.spans, 2);
+        assert_eq!(d.error_spans, 1);
+        assert_eq!(d.validate_ms, 2);
+        assert_eq!(d.deps["b"], ["a", "c"]);
+        assert_eq!(d.stats.invalid, 0);
     }
 
     #[test]
