@@ -125,6 +125,7 @@ pub struct AnalyzeArgs {
     /// Exit 3 when a regression is flagged (for CI).
     #[arg(long)]
     pub fail_on_regression: bool,
+    /// Report format.
     #[arg(long, value_enum, default_value_t = crate::report::ReportFormat::Table)]
     pub format: crate::report::ReportFormat,
     /// Write the report to FILE instead of stdout.
