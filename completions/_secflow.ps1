@@ -30,6 +30,8 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('validate', 'validate', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
             [CompletionResult]::new('run-workflow', 'run-workflow', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
             [CompletionResult]::new('run', 'run', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
+            [CompletionResult]::new('performance-analysis', 'performance-analysis', [CompletionResultType]::ParameterValue, 'Performance report from recorded runs: one, several, or against a baseline')
+            [CompletionResult]::new('analyze', 'analyze', [CompletionResultType]::ParameterValue, 'Performance report from recorded runs: one, several, or against a baseline')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the recipe format (or of a record kind)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the node types available and where each comes from')
@@ -39,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show a run''s logs, or a node''s captured stdout/stderr')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'The history of recorded runs: list, show, prune')
+            [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -76,6 +79,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'Use this run id instead of a new ULID')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Time limit for the whole run (`90`, `30s`, `5m`)')
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Run only this node and everything upstream of it')
+            [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'Run every node on this executor, whatever the recipe says')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'When to draw the progress display')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json on stdout when the run ends')
             [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
@@ -108,6 +112,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'Use this run id instead of a new ULID')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Time limit for the whole run (`90`, `30s`, `5m`)')
             [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Run only this node and everything upstream of it')
+            [CompletionResult]::new('--executor', '--executor', [CompletionResultType]::ParameterName, 'Run every node on this executor, whatever the recipe says')
             [CompletionResult]::new('--progress', '--progress', [CompletionResultType]::ParameterName, 'When to draw the progress display')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json on stdout when the run ends')
             [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
@@ -119,6 +124,42 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--no-cache', '--no-cache', [CompletionResultType]::ParameterName, 'Neither read nor write the node cache (`state.cache_intermediate`)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only failures and the summary on stderr')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only failures and the summary on stderr')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;performance-analysis' {
+            [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'The newest N runs (of `--workflow`, if given)')
+            [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Only runs of this workflow (all of them unless `--last`)')
+            [CompletionResult]::new('--baseline', '--baseline', [CompletionResultType]::ParameterName, 'Compare against this run instead of the median of the earlier runs')
+            [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'Relative growth of a node''s median beyond which it is a regression, in percent')
+            [CompletionResult]::new('--noise-ms', '--noise-ms', [CompletionResultType]::ParameterName, 'Absolute duration growth below which nothing is flagged (noise floor)')
+            [CompletionResult]::new('--noise-mib', '--noise-mib', [CompletionResultType]::ParameterName, 'Absolute peak-RSS growth below which nothing is flagged, in MiB')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Report format')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads reading logs.jsonl (default: available cores, at most 4)')
+            [CompletionResult]::new('--fail-on-regression', '--fail-on-regression', [CompletionResultType]::ParameterName, 'Exit 3 when a regression is flagged (for CI)')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'secflow;analyze' {
+            [CompletionResult]::new('--last', '--last', [CompletionResultType]::ParameterName, 'The newest N runs (of `--workflow`, if given)')
+            [CompletionResult]::new('--workflow', '--workflow', [CompletionResultType]::ParameterName, 'Only runs of this workflow (all of them unless `--last`)')
+            [CompletionResult]::new('--baseline', '--baseline', [CompletionResultType]::ParameterName, 'Compare against this run instead of the median of the earlier runs')
+            [CompletionResult]::new('--threshold', '--threshold', [CompletionResultType]::ParameterName, 'Relative growth of a node''s median beyond which it is a regression, in percent')
+            [CompletionResult]::new('--noise-ms', '--noise-ms', [CompletionResultType]::ParameterName, 'Absolute duration growth below which nothing is flagged (noise floor)')
+            [CompletionResult]::new('--noise-mib', '--noise-mib', [CompletionResultType]::ParameterName, 'Absolute peak-RSS growth below which nothing is flagged, in MiB')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Report format')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads reading logs.jsonl (default: available cores, at most 4)')
+            [CompletionResult]::new('--fail-on-regression', '--fail-on-regression', [CompletionResultType]::ParameterName, 'Exit 3 when a regression is flagged (for CI)')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -292,9 +333,19 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
         'secflow;runs;help;help' {
             break
         }
+        'secflow;job-wrapper' {
+            [CompletionResult]::new('--usage-file', '--usage-file', [CompletionResultType]::ParameterName, 'Where to write the usage record (JSON)')
+            [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'Start the command with exactly the variables in this file (deleted once read)')
+            [CompletionResult]::new('--chdir', '--chdir', [CompletionResultType]::ParameterName, 'Working directory of the command')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'secflow;help' {
             [CompletionResult]::new('validate-recipe', 'validate-recipe', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
             [CompletionResult]::new('run-workflow', 'run-workflow', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
+            [CompletionResult]::new('performance-analysis', 'performance-analysis', [CompletionResultType]::ParameterValue, 'Performance report from recorded runs: one, several, or against a baseline')
             [CompletionResult]::new('schema', 'schema', [CompletionResultType]::ParameterValue, 'Print the JSON Schema of the recipe format (or of a record kind)')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print shell completions')
             [CompletionResult]::new('plugins', 'plugins', [CompletionResultType]::ParameterValue, 'List the node types available and where each comes from')
@@ -304,6 +355,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show a run''s logs, or a node''s captured stdout/stderr')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'The history of recorded runs: list, show, prune')
+            [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -311,6 +363,9 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;help;run-workflow' {
+            break
+        }
+        'secflow;help;performance-analysis' {
             break
         }
         'secflow;help;schema' {
@@ -358,6 +413,9 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;help;runs;prune' {
+            break
+        }
+        'secflow;help;job-wrapper' {
             break
         }
         'secflow;help;help' {

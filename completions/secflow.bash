@@ -16,6 +16,9 @@ _secflow() {
             ",$1")
                 cmd="secflow"
                 ;;
+            secflow,analyze)
+                cmd="secflow__subcmd__performance__subcmd__analysis"
+                ;;
             secflow,audit)
                 cmd="secflow__subcmd__audit"
                 ;;
@@ -28,11 +31,17 @@ _secflow() {
             secflow,help)
                 cmd="secflow__subcmd__help"
                 ;;
+            secflow,job-wrapper)
+                cmd="secflow__subcmd__job__subcmd__wrapper"
+                ;;
             secflow,logs)
                 cmd="secflow__subcmd__logs"
                 ;;
             secflow,metrics)
                 cmd="secflow__subcmd__metrics"
+                ;;
+            secflow,performance-analysis)
+                cmd="secflow__subcmd__performance__subcmd__analysis"
                 ;;
             secflow,plugins)
                 cmd="secflow__subcmd__plugins"
@@ -82,11 +91,17 @@ _secflow() {
             secflow__subcmd__help,help)
                 cmd="secflow__subcmd__help__subcmd__help"
                 ;;
+            secflow__subcmd__help,job-wrapper)
+                cmd="secflow__subcmd__help__subcmd__job__subcmd__wrapper"
+                ;;
             secflow__subcmd__help,logs)
                 cmd="secflow__subcmd__help__subcmd__logs"
                 ;;
             secflow__subcmd__help,metrics)
                 cmd="secflow__subcmd__help__subcmd__metrics"
+                ;;
+            secflow__subcmd__help,performance-analysis)
+                cmd="secflow__subcmd__help__subcmd__performance__subcmd__analysis"
                 ;;
             secflow__subcmd__help,plugins)
                 cmd="secflow__subcmd__help__subcmd__plugins"
@@ -164,7 +179,7 @@ _secflow() {
 
     case "${cmd}" in
         secflow)
-            opts="-h -V --debug --help --version validate-recipe validate run-workflow run schema completions plugins stub audit metrics logs export runs help"
+            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs job-wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -296,7 +311,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__help)
-            opts="validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help"
+            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -379,6 +394,20 @@ _secflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        secflow__subcmd__help__subcmd__job__subcmd__wrapper)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         secflow__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -394,6 +423,20 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__help__subcmd__metrics)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__performance__subcmd__analysis)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -547,6 +590,32 @@ _secflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        secflow__subcmd__job__subcmd__wrapper)
+            opts="-h --usage-file --env-file --chdir --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --usage-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chdir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         secflow__subcmd__logs)
             opts="-f -h --node --level --trace-id --since --follow --stdout --stderr --attempt --format --raw --state-dir --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -601,6 +670,64 @@ _secflow() {
                     return 0
                     ;;
                 --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__performance__subcmd__analysis)
+            opts="-o -h --last --workflow --baseline --threshold --noise-ms --noise-mib --fail-on-regression --format --output --state-dir --threads --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --last)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --workflow)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --baseline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --noise-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --noise-mib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json markdown html chrome-trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -698,7 +825,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__run__subcmd__workflow)
-            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --audit-key-file --resume --fresh --no-cache --run-id --timeout --target --quiet --progress --format --max-bytes --max-nodes --debug --help"
+            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --audit-key-file --resume --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -762,6 +889,10 @@ _secflow() {
                     ;;
                 --target)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --executor)
+                    COMPREPLY=($(compgen -W "local slurm" -- "${cur}"))
                     return 0
                     ;;
                 --progress)
@@ -961,7 +1092,7 @@ _secflow() {
             fi
             case "${prev}" in
                 --record)
-                    COMPREPLY=($(compgen -W "run audit metrics log span" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "run audit metrics log span analysis" -- "${cur}"))
                     return 0
                     ;;
                 *)

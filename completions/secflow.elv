@@ -27,6 +27,8 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand validate 'Check recipes and report every problem with file:line:col'
             cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
             cand run 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+            cand performance-analysis 'Performance report from recorded runs: one, several, or against a baseline'
+            cand analyze 'Performance report from recorded runs: one, several, or against a baseline'
             cand schema 'Print the JSON Schema of the recipe format (or of a record kind)'
             cand completions 'Print shell completions'
             cand plugins 'List the node types available and where each comes from'
@@ -36,6 +38,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand logs 'Show a run''s logs, or a node''s captured stdout/stderr'
             cand export 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector'
             cand runs 'The history of recorded runs: list, show, prune'
+            cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;validate-recipe'= {
@@ -70,6 +73,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --run-id 'Use this run id instead of a new ULID'
             cand --timeout 'Time limit for the whole run (`90`, `30s`, `5m`)'
             cand --target 'Run only this node and everything upstream of it'
+            cand --executor 'Run every node on this executor, whatever the recipe says'
             cand --progress 'When to draw the progress display'
             cand --format '`json` prints run.json on stdout when the run ends'
             cand --max-bytes 'Largest recipe file accepted, in bytes'
@@ -101,6 +105,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --run-id 'Use this run id instead of a new ULID'
             cand --timeout 'Time limit for the whole run (`90`, `30s`, `5m`)'
             cand --target 'Run only this node and everything upstream of it'
+            cand --executor 'Run every node on this executor, whatever the recipe says'
             cand --progress 'When to draw the progress display'
             cand --format '`json` prints run.json on stdout when the run ends'
             cand --max-bytes 'Largest recipe file accepted, in bytes'
@@ -112,6 +117,40 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --no-cache 'Neither read nor write the node cache (`state.cache_intermediate`)'
             cand -q 'Only failures and the summary on stderr'
             cand --quiet 'Only failures and the summary on stderr'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;performance-analysis'= {
+            cand --last 'The newest N runs (of `--workflow`, if given)'
+            cand --workflow 'Only runs of this workflow (all of them unless `--last`)'
+            cand --baseline 'Compare against this run instead of the median of the earlier runs'
+            cand --threshold 'Relative growth of a node''s median beyond which it is a regression, in percent'
+            cand --noise-ms 'Absolute duration growth below which nothing is flagged (noise floor)'
+            cand --noise-mib 'Absolute peak-RSS growth below which nothing is flagged, in MiB'
+            cand --format 'Report format'
+            cand -o 'Write the report to FILE instead of stdout'
+            cand --output 'Write the report to FILE instead of stdout'
+            cand --state-dir 'Where runs are recorded'
+            cand --threads 'Threads reading logs.jsonl (default: available cores, at most 4)'
+            cand --fail-on-regression 'Exit 3 when a regression is flagged (for CI)'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'secflow;analyze'= {
+            cand --last 'The newest N runs (of `--workflow`, if given)'
+            cand --workflow 'Only runs of this workflow (all of them unless `--last`)'
+            cand --baseline 'Compare against this run instead of the median of the earlier runs'
+            cand --threshold 'Relative growth of a node''s median beyond which it is a regression, in percent'
+            cand --noise-ms 'Absolute duration growth below which nothing is flagged (noise floor)'
+            cand --noise-mib 'Absolute peak-RSS growth below which nothing is flagged, in MiB'
+            cand --format 'Report format'
+            cand -o 'Write the report to FILE instead of stdout'
+            cand --output 'Write the report to FILE instead of stdout'
+            cand --state-dir 'Where runs are recorded'
+            cand --threads 'Threads reading logs.jsonl (default: available cores, at most 4)'
+            cand --fail-on-regression 'Exit 3 when a regression is flagged (for CI)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -259,9 +298,18 @@ set edit:completion:arg-completer[secflow] = {|@words|
         }
         &'secflow;runs;help;help'= {
         }
+        &'secflow;job-wrapper'= {
+            cand --usage-file 'Where to write the usage record (JSON)'
+            cand --env-file 'Start the command with exactly the variables in this file (deleted once read)'
+            cand --chdir 'Working directory of the command'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'secflow;help'= {
             cand validate-recipe 'Check recipes and report every problem with file:line:col'
             cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+            cand performance-analysis 'Performance report from recorded runs: one, several, or against a baseline'
             cand schema 'Print the JSON Schema of the recipe format (or of a record kind)'
             cand completions 'Print shell completions'
             cand plugins 'List the node types available and where each comes from'
@@ -271,11 +319,14 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand logs 'Show a run''s logs, or a node''s captured stdout/stderr'
             cand export 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector'
             cand runs 'The history of recorded runs: list, show, prune'
+            cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;help;validate-recipe'= {
         }
         &'secflow;help;run-workflow'= {
+        }
+        &'secflow;help;performance-analysis'= {
         }
         &'secflow;help;schema'= {
         }
@@ -309,6 +360,8 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;help;runs;show'= {
         }
         &'secflow;help;runs;prune'= {
+        }
+        &'secflow;help;job-wrapper'= {
         }
         &'secflow;help;help'= {
         }

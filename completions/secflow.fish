@@ -31,6 +31,8 @@ complete -c secflow -n "__fish_secflow_needs_command" -f -a "validate-recipe" -d
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "validate" -d 'Check recipes and report every problem with file:line:col'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "run" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "performance-analysis" -d 'Performance report from recorded runs: one, several, or against a baseline'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "analyze" -d 'Performance report from recorded runs: one, several, or against a baseline'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "completions" -d 'Print shell completions'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "plugins" -d 'List the node types available and where each comes from'
@@ -40,6 +42,7 @@ complete -c secflow -n "__fish_secflow_needs_command" -f -a "metrics" -d 'Print 
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "job-wrapper" -d 'Run one attempt\'s command inside a Slurm job and record its usage (internal)'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
@@ -69,6 +72,8 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l resume 
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l run-id -d 'Use this run id instead of a new ULID' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l timeout -d 'Time limit for the whole run (`90`, `30s`, `5m`)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l target -d 'Run only this node and everything upstream of it' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l executor -d 'Run every node on this executor, whatever the recipe says' -r -f -a "local\t''
+slurm\t''"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l progress -d 'When to draw the progress display' -r -f -a "never\t''
 auto\t'Only on a terminal'
 always\t''"
@@ -100,6 +105,8 @@ complete -c secflow -n "__fish_secflow_using_subcommand run" -l resume -d 'Re-ru
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l run-id -d 'Use this run id instead of a new ULID' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l timeout -d 'Time limit for the whole run (`90`, `30s`, `5m`)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l target -d 'Run only this node and everything upstream of it' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l executor -d 'Run every node on this executor, whatever the recipe says' -r -f -a "local\t''
+slurm\t''"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l progress -d 'When to draw the progress display' -r -f -a "never\t''
 auto\t'Only on a terminal'
 always\t''"
@@ -115,11 +122,46 @@ complete -c secflow -n "__fish_secflow_using_subcommand run" -l no-cache -d 'Nei
 complete -c secflow -n "__fish_secflow_using_subcommand run" -s q -l quiet -d 'Only failures and the summary on stderr'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l last -d 'The newest N runs (of `--workflow`, if given)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l workflow -d 'Only runs of this workflow (all of them unless `--last`)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l baseline -d 'Compare against this run instead of the median of the earlier runs' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l threshold -d 'Relative growth of a node\'s median beyond which it is a regression, in percent' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l noise-ms -d 'Absolute duration growth below which nothing is flagged (noise floor)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l noise-mib -d 'Absolute peak-RSS growth below which nothing is flagged, in MiB' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l format -d 'Report format' -r -f -a "table\t'Tables for a terminal (comfy-table)'
+json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
+markdown\t'Markdown for a pull-request comment'
+html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
+chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l threads -d 'Threads reading logs.jsonl (default: available cores, at most 4)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l fail-on-regression -d 'Exit 3 when a regression is flagged (for CI)'
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l last -d 'The newest N runs (of `--workflow`, if given)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l workflow -d 'Only runs of this workflow (all of them unless `--last`)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l baseline -d 'Compare against this run instead of the median of the earlier runs' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l threshold -d 'Relative growth of a node\'s median beyond which it is a regression, in percent' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-ms -d 'Absolute duration growth below which nothing is flagged (noise floor)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-mib -d 'Absolute peak-RSS growth below which nothing is flagged, in MiB' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l format -d 'Report format' -r -f -a "table\t'Tables for a terminal (comfy-table)'
+json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
+markdown\t'Markdown for a pull-request comment'
+html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
+chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l threads -d 'Threads reading logs.jsonl (default: available cores, at most 4)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l fail-on-regression -d 'Exit 3 when a regression is flagged (for CI)'
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand schema" -l record -d 'Print the schema of a record kind instead of the recipe format' -r -f -a "run\t'run.json'
 audit\t'audit.jsonl (one event a line)'
 metrics\t'metrics.json and each line of metrics.jsonl'
 log\t'a line of logs.jsonl'
-span\t'a line of spans.jsonl'"
+span\t'a line of spans.jsonl'
+analysis\t'`performance-analysis --format json`'"
 complete -c secflow -n "__fish_secflow_using_subcommand schema" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand schema" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand completions" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -204,18 +246,25 @@ complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_su
 complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "show" -d 'One run\'s summary and nodes'
 complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "prune" -d 'Delete old run directories (never one that is still running)'
 complete -c secflow -n "__fish_secflow_using_subcommand runs; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "completions" -d 'Print shell completions'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "plugins" -d 'List the node types available and where each comes from'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "stub" -d 'Simulate one of SecFlow\'s tools (used by the built-in plugins)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "audit" -d 'Check a run\'s tamper-evident audit trail'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "metrics" -d 'Print a run\'s metrics snapshot (table, json or Prometheus text)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow schema completions plugins stub audit metrics logs export runs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand job-wrapper" -l usage-file -d 'Where to write the usage record (JSON)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand job-wrapper" -l env-file -d 'Start the command with exactly the variables in this file (deleted once read)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand job-wrapper" -l chdir -d 'Working directory of the command' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand job-wrapper" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand job-wrapper" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "performance-analysis" -d 'Performance report from recorded runs: one, several, or against a baseline'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "completions" -d 'Print shell completions'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "plugins" -d 'List the node types available and where each comes from'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "stub" -d 'Simulate one of SecFlow\'s tools (used by the built-in plugins)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "audit" -d 'Check a run\'s tamper-evident audit trail'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "metrics" -d 'Print a run\'s metrics snapshot (table, json or Prometheus text)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "job-wrapper" -d 'Run one attempt\'s command inside a Slurm job and record its usage (internal)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from plugins" -f -a "list" -d 'Node types: type, plugin, version, category, source'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'Recorded runs, newest first'

@@ -4,6 +4,7 @@
 //! [`recipe`] (YAML with source spans) → [`plan`] (validated DAG) → engine → telemetry
 //! sinks → store → analysis → report. [`cli`] wires the stages to commands.
 
+pub mod analysis;
 pub mod audit;
 pub mod cli;
 pub mod diag;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod otlp;
 pub mod plan;
 pub mod recipe;
+pub mod report;
 pub mod slurm;
 pub mod store;
 pub mod stub;

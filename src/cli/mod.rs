@@ -1,6 +1,7 @@
 //! The command line: every flag defined once here (help, man page and completions are
 //! generated from it), one file per command, and the one place errors become exit codes.
 
+mod analyze;
 mod audit;
 mod completions;
 mod export;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Run a workflow and record it under <state-dir>/runs/<run-id>/.
     #[command(visible_alias = "run")]
     RunWorkflow(Box<RunArgs>),
+    /// Performance report from recorded runs: one, several, or against a baseline.
+    #[command(visible_alias = "analyze")]
+    PerformanceAnalysis(AnalyzeArgs),
     /// Print the JSON Schema of the recipe format (or of a record kind).
     Schema(SchemaArgs),
     /// Print shell completions.
@@ -245,6 +249,51 @@ fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
 }
 
 #[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Runs: an id, a unique id prefix, `last`, or a run directory path (containing `/`).
+    #[arg(value_name = "RUN")]
+    pub runs: Vec<String>,
+    /// The newest N runs (of `--workflow`, if given).
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Only runs of this workflow (all of them unless `--last`).
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Compare against this run instead of the median of the earlier runs.
+    #[arg(long, value_name = "RUN")]
+    pub baseline: Option<String>,
+    /// Relative growth of a node's median beyond which it is a regression, in percent.
+    #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = analyze::parse_percent)]
+    pub threshold: f64,
+    /// Absolute duration growth below which nothing is flagged (noise floor).
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub noise_ms: u64,
+    /// Absolute peak-RSS growth below which nothing is flagged, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 5)]
+    pub noise_mib: u64,
+    /// Exit 3 when a regression is flagged (for CI).
+    #[arg(long)]
+    pub fail_on_regression: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = crate::report::ReportFormat::Table)]
+    pub format: crate::report::ReportFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SECFLOW_HOME",
+        default_value = "./.secflow"
+    )]
+    pub state_dir: PathBuf,
+    /// Threads reading logs.jsonl (default: available cores, at most 4).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
 pub struct SchemaArgs {
     /// Print the schema of a record kind instead of the recipe format.
     #[arg(long, value_enum, value_name = "KIND")]
@@ -363,6 +412,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::ValidateRecipe(args) => validate::run(&args),
         Command::RunWorkflow(args) => run::run(&args),
+        Command::PerformanceAnalysis(args) => analyze::run(&args),
         Command::Schema(args) => schema::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Plugins(args) => plugins::run(&args),

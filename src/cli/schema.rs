@@ -19,6 +19,8 @@ pub enum RecordKind {
     Log,
     /// a line of spans.jsonl
     Span,
+    /// `performance-analysis --format json`
+    Analysis,
 }
 
 pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
@@ -29,6 +31,7 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
         Some(RecordKind::Metrics) => schemars::schema_for!(crate::metrics::MetricsSnapshot),
         Some(RecordKind::Log) => schemars::schema_for!(crate::telemetry::LogRecord),
         Some(RecordKind::Span) => schemars::schema_for!(crate::telemetry::SpanRecord),
+        Some(RecordKind::Analysis) => schemars::schema_for!(crate::analysis::AnalysisReport),
     };
     println!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(exit::SUCCESS)

@@ -1,0 +1,59 @@
+//! `performance-analysis` on fresh real runs of `workflows/diamond.yaml` recorded by
+//! `secflow run-workflow` (real processes, real files): exact edges from the recipe, the
+//! node-completed aggregate, real CPU/RSS figures, and a comparison across runs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn secflow(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("SECFLOW_HOME")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn analysis_of_fresh_runs_of_the_diamond() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/diamond.yaml");
+    std::fs::copy(&recipe, dir.path().join("diamond.yaml")).unwrap();
+    for _ in 0..3 {
+        let run = secflow(dir.path(), &["run-workflow", "diamond.yaml"]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let out = secflow(dir.path(), &["performance-analysis", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["node_count"], 4);
+    assert_eq!(v["run"]["finished"], true);
+    assert_eq!(v["critical_path"]["method"], "recipe");
+    let path = v["critical_path"]["nodes"].as_array().unwrap();
+    assert_eq!(path.first().unwrap(), "generate");
+    assert_eq!(path.last().unwrap(), "join");
+    assert_eq!(path.len(), 3);
+    assert_eq!(v["logs"]["records"], 4);
+    for n in v["nodes"].as_array().unwrap() {
+        assert_eq!(n["status"], "succeeded");
+        assert!(n["peak_rss_bytes"].as_u64().unwrap() > 0, "{n}");
+    }
+    let across = secflow(
+        dir.path(),
+        &["analyze", "--workflow", "diamond", "--format", "json"],
+    );
+    let a: Value = serde_json::from_slice(&across.stdout).unwrap();
+    assert_eq!(a["across_runs"]["runs"].as_array().unwrap().len(), 3);
+    assert_eq!(a["across_runs"]["nodes"][0]["runs"], 3);
+}
