@@ -56,7 +56,8 @@ fn a_server_that_never_answers_is_cut_off_at_the_timeout() {
     .expect_err("no answer");
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(650), "{took:?}");
-    assert!(took < Duration::from_millis(1500), "{took:?}");
+    // Bounded by the timeout plus scheduling slack on a busy machine.
+    assert!(took < Duration::from_secs(3), "{took:?}");
     assert!(err.to_string().contains("no answer from"), "{err}");
     drop(err);
     server.join().unwrap();
