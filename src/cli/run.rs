@@ -147,6 +147,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         jitter: std::env::var("SECFLOW_RETRY_JITTER").map_or(true, |v| v.trim() != "0"),
     };
     let settings = crate::telemetry::settings();
+    if settings.debug {
+        let redactor = crate::telemetry::Redactor::new(&ctx.secret_values);
+        eprint!(
+            "{}",
+            crate::telemetry::debug::render_plan(&ctx.plan, &redactor)
+        );
+    }
     let exporter = match otlp.clone().map(crate::otlp::exporter::Exporter::start) {
         Some(Ok(e)) => Some(Arc::new(e)),
         Some(Err(e)) => {
