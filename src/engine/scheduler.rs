@@ -556,7 +556,7 @@ impl Scheduler {
                     None,
                     "killing every running attempt now".into(),
                 );
-                let _ = self.stop_tx.send(Stop::Kill);
+                self.stop_tx.send_replace(Stop::Kill);
             }
         }
     }
@@ -564,7 +564,7 @@ impl Scheduler {
     /// Stops scheduling and asks every running attempt to stop; retry waits end now.
     fn stop_all(&mut self, halt: Halt, stop: Stop) {
         self.halt = Some(halt);
-        let _ = self.stop_tx.send(stop);
+        self.stop_tx.send_replace(stop);
         let reason = self.halt_reason();
         let status = self.unstarted_status();
         for i in 0..self.nodes.len() {
