@@ -19,6 +19,8 @@ pub mod plain;
 pub mod prepare;
 pub mod scheduler;
 mod supervise;
+#[cfg(test)]
+mod tests;
 
 pub use event::{Event, Level, RunContext, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
