@@ -36,7 +36,7 @@ pub enum FailurePolicy {
 }
 
 /// Run-wide settings from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
     pub concurrency: usize,
     pub policy: FailurePolicy,

@@ -138,8 +138,7 @@ fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRec
     let config = EngineConfig {
         concurrency,
         policy: FailurePolicy::Stop,
-        run_timeout: None,
-        jitter: false,
+        ..EngineConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
