@@ -18,6 +18,8 @@ pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
 mod supervise;
+#[cfg(test)]
+mod tests;
 
 pub use event::{Event, Level, RunContext, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};

@@ -37,7 +37,7 @@ pub enum FailurePolicy {
 }
 
 /// Run-wide settings from the command line.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
     pub concurrency: usize,
     pub policy: FailurePolicy,
@@ -606,7 +606,7 @@ impl Scheduler {
                     None,
                     "killing every running attempt now".into(),
                 );
-                let _ = self.stop_tx.send(Stop::Kill);
+                self.stop_tx.send_replace(Stop::Kill);
             }
         }
     }
@@ -614,7 +614,7 @@ impl Scheduler {
     /// Stops scheduling and asks every running attempt to stop; retry waits end now.
     fn stop_all(&mut self, halt: Halt, stop: Stop) {
         self.halt = Some(halt);
-        let _ = self.stop_tx.send(stop);
+        self.stop_tx.send_replace(stop);
         let reason = self.halt_reason();
         let status = self.unstarted_status();
         for i in 0..self.nodes.len() {

@@ -410,3 +410,26 @@ fn a_program_that_does_not_exist_fails_the_node_clearly() {
         "{reason}"
     );
 }
+
+#[test]
+fn command_line_options_reach_the_record() {
+    let dir = tmp();
+    let recipe = "version: \"1.0\"\nname: o\nvars: { who: recipe }\nconcurrency: 3\nnodes:\n  - id: a\n    run: \"echo {{ vars.who }} > {{ outputs.said }}\"\n    outputs: [said]\n";
+    let r = run(
+        dir.path(),
+        recipe,
+        &["--run-id", "r1", "--var", "who=cli", "--concurrency", "5"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.record["run_id"], "r1");
+    assert_eq!(r.record["concurrency"], 5);
+    assert_eq!(r.record["vars"]["who"], "cli");
+    assert_eq!(r.dataset("said"), "cli\n");
+    assert_eq!(r.record["executor"], "local");
+    assert!(r.record["self_usage"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // The same run id again is refused; so is a malformed --var.
+    assert_eq!(run(dir.path(), recipe, &["--run-id", "r1"]).code, 2);
+    assert_eq!(run(dir.path(), recipe, &["--var", "novalue"]).code, 2);
+    let defaulted = run(dir.path(), recipe, &[]);
+    assert_eq!(defaulted.record["concurrency"], 3);
+}

@@ -146,3 +146,28 @@ fn a_process_escaping_the_group_does_not_hang_the_attempt() {
     let out = std::fs::read_to_string(r.run_dir.join("nodes/escape/1/stdout.log")).unwrap();
     assert_eq!(out, "done\n");
 }
+
+#[test]
+fn sigterm_cancels_like_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = crate::support::command(
+        dir.path(),
+        "version: \"1.0\"\nname: c\nnodes:\n  - id: nap\n    run: \"echo $$ > pgid; sleep 600\"\n",
+        &[],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(
+        wait_for_file(&dir.path().join("pgid"), 20),
+        "node never started"
+    );
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert_eq!(r.status("nap"), "cancelled");
+    assert_eq!(r.node("nap")["attempts"][0]["signal"], 15);
+    assert!(group_members(read_pid(&dir.path().join("pgid"))).is_empty());
+}

@@ -1,0 +1,200 @@
+//! Scheduler tests against a scripted fake executor: no processes, deterministic outcomes.
+//! They pin what the executor contract promises a Slurm or Kubernetes executor: the
+//! scheduler only starts, waits, stops and reads usage through the trait.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
+use super::{EngineConfig, Environment, Event, FailurePolicy, RunContext, Sink, TraceIds, execute};
+use crate::plan::{BuildOptions, Plan, build};
+use crate::recipe::{Limits, Source, parse};
+use crate::store::{NodeStatus, RunStatus};
+
+/// Exit codes per node id, one per attempt (default 0); records concurrency and order.
+#[derive(Default)]
+struct Fake {
+    script: Mutex<HashMap<String, VecDeque<i32>>>,
+    running: Arc<AtomicUsize>,
+    max_running: Arc<AtomicUsize>,
+    started: Mutex<Vec<String>>,
+}
+
+struct FakeAttempt {
+    code: i32,
+    running: Arc<AtomicUsize>,
+    started: (Instant, SystemTime),
+}
+
+impl Executor for Fake {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn start(
+        &self,
+        spec: AttemptSpec,
+    ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
+        let code = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(&spec.node_id)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or(0);
+        self.started
+            .lock()
+            .unwrap()
+            .push(format!("{}#{}", spec.node_id, spec.attempt));
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        let running = Arc::clone(&self.running);
+        Box::pin(async move {
+            Ok(Box::new(FakeAttempt {
+                code,
+                running,
+                started: (Instant::now(), SystemTime::now()),
+            }) as Box<dyn RunningAttempt>)
+        })
+    }
+}
+
+impl RunningAttempt for FakeAttempt {
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+    fn job_id(&self) -> Option<String> {
+        Some("job-1".into())
+    }
+    fn started(&self) -> (Instant, SystemTime) {
+        self.started
+    }
+    fn wait(&mut self) -> BoxFuture<'_, Result<ExitInfo, ExecError>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(ExitInfo {
+                exit_code: Some(self.code),
+                ..ExitInfo::default()
+            })
+        })
+    }
+    fn terminate(&mut self) {}
+    fn kill(&mut self) {}
+}
+
+/// Records event kinds.
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl Sink for Recorder {
+    fn event(&mut self, ctx: &RunContext, event: &Event) {
+        let id = |n: &usize| ctx.plan.nodes[*n].id.clone();
+        let text = match event {
+            Event::NodeRetrying { node, .. } => format!("retry {}", id(node)),
+            Event::NodeFinished { node, status, .. } => format!("{} {}", id(node), status.as_str()),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(text);
+    }
+}
+
+fn plan(yaml: &str) -> Plan {
+    let source = Source {
+        path: "test.yaml".into(),
+        text: yaml.into(),
+        sha256: "0".repeat(64),
+    };
+    let raw = parse(&source, &Limits::default()).unwrap();
+    build(&source, &raw, &BuildOptions::default()).unwrap().0
+}
+
+fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRecord, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(plan(yaml));
+    let ctx = Arc::new(RunContext {
+        run_id: "test".into(),
+        run_dir: dir.path().to_path_buf(),
+        plan,
+        trace: TraceIds {
+            trace_id: "1".repeat(32),
+            root_span_id: "2".repeat(16),
+            parent_span_id: None,
+        },
+        executor: "fake".into(),
+        concurrency,
+        started_at: SystemTime::now(),
+        secret_values: Vec::new(),
+        resumed_from: None,
+    });
+    let env = Arc::new(Environment {
+        base: Vec::new(),
+        secrets: Vec::new(),
+        cwd: dir.path().to_path_buf(),
+        exe: "secflow".into(),
+    });
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let config = EngineConfig {
+        concurrency,
+        policy: FailurePolicy::Stop,
+        ..EngineConfig::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Recorder(Arc::clone(&events)))];
+    let outcome = runtime.block_on(execute(ctx, config, fake, env, sinks, rx));
+    let events = events.lock().unwrap().clone();
+    (outcome.record, events)
+}
+
+const FAN: &str = r#"
+version: "1.0"
+name: fan
+nodes:
+  - { id: a, command: ["x"] }
+  - { id: b, command: ["x"] }
+  - { id: c, command: ["x"], retry: { max_attempts: 3, base_delay: 0 } }
+  - { id: d, command: ["x"] }
+  - { id: join, command: ["x"], depends_on: [a, b, c, d] }
+"#;
+
+#[test]
+fn respects_concurrency_order_and_retries() {
+    let fake = Arc::new(Fake::default());
+    fake.script
+        .lock()
+        .unwrap()
+        .insert("c".into(), VecDeque::from([1, 1, 0]));
+    let (record, events) = run(FAN, Arc::clone(&fake), 2);
+    assert_eq!(record.status, RunStatus::Succeeded);
+    assert_eq!(fake.max_running.load(Ordering::SeqCst), 2);
+    let started = fake.started.lock().unwrap().clone();
+    assert_eq!(started.last().map(String::as_str), Some("join#1"));
+    assert_eq!(started.iter().filter(|s| s.starts_with("c#")).count(), 3);
+    assert_eq!(events.iter().filter(|e| *e == "retry c").count(), 2);
+    let c = &record.nodes[2];
+    assert_eq!(c.attempts.len(), 3);
+    assert_eq!(c.attempts[0].executor_job_id.as_deref(), Some("job-1"));
+    assert_eq!(record.counts.succeeded, 5);
+}
+
+#[test]
+fn a_failure_skips_dependants_and_stops_scheduling() {
+    let fake = Arc::new(Fake::default());
+    fake.script
+        .lock()
+        .unwrap()
+        .insert("a".into(), VecDeque::from([2]));
+    let (record, events) = run(FAN, Arc::clone(&fake), 1);
+    assert_eq!(record.status, RunStatus::Failed);
+    assert_eq!(record.exit_code, Some(1));
+    assert_eq!(record.nodes[0].status, NodeStatus::Failed);
+    assert!(events.contains(&"join skipped".to_string()));
+    // Concurrency 1: nothing after `a` was started.
+    assert_eq!(*fake.started.lock().unwrap(), ["a#1"]);
+    assert_eq!(record.counts.skipped, 4);
+}
