@@ -864,7 +864,8 @@ impl Scope<'_> {
             Namespace::Outputs => "output of this node",
             Namespace::Vars => "variable in `vars`",
             Namespace::Config => "key of this node's `config`",
-            Namespace::Run | Namespace::Env => "run field",
+            Namespace::Run => "run field",
+            Namespace::Env => "environment variable",
         };
         let (count, known) = self.names(r.namespace);
         let hint = match suggest.then(|| did_you_mean(key, known)).flatten() {
