@@ -41,15 +41,7 @@ pub fn user_name() -> String {
         .unwrap_or_else(|| format!("uid:{}", unsafe { libc::getuid() }))
 }
 
-/// This machine's host name.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into())
-}
+pub use crate::store::layout::host_name;
 
 /// `(commit, branch)` of the repository containing `dir`, or `None` outside one.
 fn git_head(dir: &Path) -> Option<(Option<String>, Option<String>)> {

@@ -409,12 +409,4 @@ fn millis_between(from: SystemTime, to: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// RFC 3339 UTC with milliseconds and `Z`.
-pub fn rfc3339_ms(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    dt.format(&format)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".into())
-}
+pub use crate::telemetry::clock::rfc3339_ms;

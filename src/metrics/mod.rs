@@ -15,7 +15,6 @@ mod snapshot;
 pub mod system;
 
 use std::path::Path;
-use std::time::SystemTime;
 
 pub use exposition::render;
 pub use push::{
@@ -95,36 +94,6 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
     })
 }
 
-/// RFC 3339 UTC with milliseconds, `Z`.
-pub fn rfc3339_ms(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    dt.format(&format).unwrap_or_default()
-}
+pub use crate::telemetry::clock::rfc3339_ms;
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over `path`. Readers see the old content or the new, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics".into());
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub use crate::store::layout::write_atomic;

@@ -30,27 +30,36 @@ pub fn new_run_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
-/// RFC 3339 UTC with milliseconds and `Z`: `2026-11-23T12:00:00.000Z`.
-pub fn rfc3339_ms(t: SystemTime) -> String {
-    let dt = time::OffsetDateTime::from(t);
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    dt.format(&f).unwrap_or_default()
-}
+pub use crate::telemetry::clock::rfc3339_ms;
 
 /// Milliseconds between two times (0 if `b` is before `a`).
 pub fn ms_between(a: SystemTime, b: SystemTime) -> u64 {
     b.duration_since(a).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, then a rename.
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
+/// renamed over `path`. Readers see the old content or the new, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// This machine's host name.

@@ -118,17 +118,7 @@ pub fn resource() -> BTreeMap<String, Value> {
         .clone()
 }
 
-/// This machine's host name (empty if unknown).
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is valid for `buf.len()` bytes; gethostname NUL-terminates on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
+pub use crate::store::layout::host_name;
 
 #[cfg(test)]
 mod tests {
