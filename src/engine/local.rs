@@ -322,6 +322,12 @@ async fn reap(pid: i32, reaped: &AtomicBool) -> Result<ExitInfo, ExecError> {
 }
 
 fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
+    wait_child(pid).map_err(|err| ExecError::Watch(format!("wait4({pid}): {err}")))
+}
+
+/// Waits for child `pid` and returns how it ended with the kernel's rusage of it and its
+/// reaped descendants (also used by the Slurm job wrapper, so both report the same figures).
+pub fn wait_child(pid: i32) -> std::io::Result<ExitInfo> {
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid value of this plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -333,7 +339,7 @@ fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
         }
         let err = std::io::Error::last_os_error();
         if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(ExecError::Watch(format!("wait4({pid}): {err}")));
+            return Err(err);
         }
     }
     let tv =

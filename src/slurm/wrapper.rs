@@ -193,38 +193,15 @@ fn spawn_and_reap(config: &WrapperConfig) -> Result<Reaped, String> {
 }
 
 fn wait4(pid: i32) -> Result<Reaped, String> {
-    let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain data, filled in by the kernel.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: valid pointers to locals; pid is our own child.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(format!("wait4 failed: {err}"));
-        }
-    }
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    };
-    let (exit_code, signal) = if libc::WIFEXITED(status) {
-        (Some(libc::WEXITSTATUS(status)), None)
-    } else if libc::WIFSIGNALED(status) {
-        (None, Some(libc::WTERMSIG(status)))
-    } else {
-        (None, None)
-    };
+    let info = crate::engine::local::wait_child(pid).map_err(|e| format!("wait4 failed: {e}"))?;
     Ok(Reaped {
-        exit_code,
-        signal,
-        cpu_user: tv(usage.ru_utime),
-        cpu_system: tv(usage.ru_stime),
-        peak_rss_bytes: usage.ru_maxrss.max(0) as u64 * 1024,
-        read_bytes: usage.ru_inblock.max(0) as u64 * 512,
-        write_bytes: usage.ru_oublock.max(0) as u64 * 512,
+        exit_code: info.exit_code,
+        signal: info.signal,
+        cpu_user: info.cpu_user,
+        cpu_system: info.cpu_system,
+        peak_rss_bytes: info.peak_rss_bytes.unwrap_or(0),
+        read_bytes: info.read_bytes.unwrap_or(0),
+        write_bytes: info.write_bytes.unwrap_or(0),
     })
 }
 
