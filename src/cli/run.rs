@@ -266,7 +266,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // Last: it writes the record as the sinks before it completed it.
     sinks.push(Box::new(RunJsonSink::new(&ctx)));
 
-    release_parse_memory();
+    // The parse ran on this thread; the run allocates on others (other malloc arenas), so
+    // without this a big recipe's parse would stay resident all run long.
+    crate::metrics::release_free_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -335,16 +337,6 @@ fn finish_export(
     });
     if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
         let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
-    }
-}
-
-/// Hands the memory freed after parsing back to the OS: the run allocates on other threads
-/// (other malloc arenas), so without this a big recipe's parse stays resident all run long.
-fn release_parse_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; no pointer is invalidated.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -24,7 +24,7 @@ pub use registry::{
     Counter, CounterVec, DURATION_BUCKETS, Desc, Gauge, GaugeVec, Histogram, HistogramVec, Registry,
 };
 pub use series::SecflowMetrics;
-pub use sink::{FinalSnapshot, MetricsOptions, MetricsSink};
+pub use sink::{FinalSnapshot, MetricsOptions, MetricsSink, release_free_memory};
 pub use snapshot::{
     Bucket, METRICS_SCHEMA_VERSION, MetricKind, MetricsSnapshot, SecflowSummary, Series,
     estimate_quantile,

@@ -388,9 +388,9 @@ impl Drop for MetricsSink {
     }
 }
 
-/// Hands the pages freed after a snapshot back to the OS: this thread allocates in its own
-/// malloc arena, which otherwise keeps the largest snapshot's memory for the whole run.
-fn release_free_memory() {
+/// Hands freed heap pages back to the OS (glibc keeps them per malloc arena otherwise): after
+/// each periodic snapshot here, and after parsing a recipe before a run.
+pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap pages; no pointer is invalidated.
     unsafe {
