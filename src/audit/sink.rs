@@ -331,7 +331,10 @@ impl Sink for AuditSink {
                     findings_count: Some(*findings_count),
                     ..self.attempt_data(ctx, *node)
                 };
-                let span = self.node_span(*node);
+                // The node is done: what was kept for its events can go (a 10 000-node run
+                // must not keep 10 000 attempt records here).
+                let span = self.node_spans.remove(node);
+                self.last_attempt.remove(node);
                 self.append(event_type, span.as_deref(), data, *at);
             }
             Event::RunFinished {

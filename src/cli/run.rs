@@ -16,7 +16,7 @@ use crate::diag::Diagnostic;
 use crate::engine::prepare::{AttemptIds, absolute, prepare};
 use crate::engine::{
     Control, EngineConfig, Environment, FailurePolicy, LocalExecutor, RunContext, RunPaths, Sink,
-    execute,
+    SinkThread, execute,
 };
 use crate::exit;
 use crate::plan::{BuildOptions, ExecutorKind, Plan, build, is_valid_name, select_target};
@@ -162,6 +162,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
+    // The console stays on the scheduler's thread (it shows what happens as it happens);
+    // every record-writing sink runs on a thread of its own (see `SinkThread`).
+    let mut console: Option<Box<dyn Sink>> = None;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if sink_set.console {
         let progress = match args.progress {
@@ -169,7 +172,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             super::Progress::Auto => crate::telemetry::console::ProgressMode::Auto,
             super::Progress::Always => crate::telemetry::console::ProgressMode::Always,
         };
-        sinks.push(Box::new(crate::telemetry::console::ConsoleSink::stderr(
+        console = Some(Box::new(crate::telemetry::console::ConsoleSink::stderr(
             crate::telemetry::console::ConsoleOptions {
                 progress,
                 quiet: args.quiet,
@@ -265,6 +268,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
     // Last: it writes the record as the sinks before it completed it.
     sinks.push(Box::new(RunJsonSink::new(&ctx)));
+    let sinks: Vec<Box<dyn Sink>> = console
+        .into_iter()
+        .chain([Box::new(SinkThread::spawn(Arc::clone(&ctx), sinks)?) as Box<dyn Sink>])
+        .collect();
 
     // The parse ran on this thread; the run allocates on others (other malloc arenas), so
     // without this a big recipe's parse would stay resident all run long.

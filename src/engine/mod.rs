@@ -7,6 +7,7 @@
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
+//! - [`sink_thread`]: sinks moved off the scheduler's thread.
 
 pub mod capture;
 pub mod datasets;
@@ -17,6 +18,7 @@ mod outcome;
 pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
+pub mod sink_thread;
 mod supervise;
 #[cfg(test)]
 mod tests;
@@ -26,3 +28,4 @@ pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
 pub use local::LocalExecutor;
 pub use prepare::{Environment, RunPaths};
 pub use scheduler::{Control, EngineConfig, FailurePolicy, Outcome, execute};
+pub use sink_thread::SinkThread;

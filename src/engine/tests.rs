@@ -111,6 +111,17 @@ fn plan(yaml: &str) -> Plan {
 }
 
 fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRecord, Vec<String>) {
+    let (outcome, events) = run_with(yaml, fake, concurrency, |_, sinks| sinks);
+    (outcome.record, events)
+}
+
+/// Runs `yaml` with a [`Recorder`] among the sinks `wrap` returns.
+fn run_with(
+    yaml: &str,
+    fake: Arc<Fake>,
+    concurrency: usize,
+    wrap: impl FnOnce(Arc<RunContext>, Vec<Box<dyn Sink>>) -> Vec<Box<dyn Sink>>,
+) -> (super::Outcome, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let plan = Arc::new(plan(yaml));
     let ctx = Arc::new(RunContext {
@@ -146,9 +157,10 @@ fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRec
         .unwrap();
     let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Recorder(Arc::clone(&events)))];
+    let sinks = wrap(Arc::clone(&ctx), sinks);
     let outcome = runtime.block_on(execute(ctx, config, fake, env, sinks, rx));
     let events = events.lock().unwrap().clone();
-    (outcome.record, events)
+    (outcome, events)
 }
 
 const FAN: &str = r#"
@@ -197,4 +209,64 @@ fn a_failure_skips_dependants_and_stops_scheduling() {
     // Concurrency 1: nothing after `a` was started.
     assert_eq!(*fake.started.lock().unwrap(), ["a#1"]);
     assert_eq!(record.counts.skipped, 4);
+}
+
+/// Panics at the first node that finishes.
+struct Panicker;
+
+impl Sink for Panicker {
+    fn event(&mut self, _ctx: &RunContext, event: &Event) {
+        if matches!(event, Event::NodeFinished { .. }) {
+            panic!("sink bug");
+        }
+    }
+}
+
+/// Completes the record in `finish`, as the audit sink adds its anchor.
+struct Marker;
+
+impl Sink for Marker {
+    fn event(&mut self, _ctx: &RunContext, _event: &Event) {}
+    fn finish(
+        &mut self,
+        _ctx: &RunContext,
+        record: &mut crate::store::RunRecord,
+    ) -> anyhow::Result<()> {
+        record.reason = Some(format!("marked after {} nodes", record.nodes.len()));
+        Ok(())
+    }
+}
+
+#[test]
+fn sinks_on_their_own_thread_see_every_event_in_order_and_survive_a_panicking_one() {
+    let script = || {
+        let fake = Arc::new(Fake::default());
+        fake.script
+            .lock()
+            .unwrap()
+            .insert("c".into(), VecDeque::from([1, 0]));
+        fake
+    };
+    let (_, inline) = run(FAN, script(), 1);
+    let (outcome, threaded) = run_with(FAN, script(), 1, |ctx, mut sinks| {
+        sinks.insert(0, Box::new(Panicker));
+        sinks.push(Box::new(Marker));
+        vec![Box::new(super::SinkThread::spawn(ctx, sinks).unwrap())]
+    });
+    assert_eq!(
+        threaded, inline,
+        "same events, same order, despite the panicking sink"
+    );
+    assert_eq!(outcome.record.status, RunStatus::Succeeded);
+    assert_eq!(
+        outcome.record.reason.as_deref(),
+        Some("marked after 5 nodes"),
+        "finish ran on the thread and handed the record back"
+    );
+    assert_eq!(outcome.sink_errors.len(), 1);
+    assert!(
+        outcome.sink_errors[0].to_string().contains("panicked"),
+        "{}",
+        outcome.sink_errors[0]
+    );
 }
