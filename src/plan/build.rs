@@ -5,9 +5,8 @@
 //! retry values and executors. It collects all diagnostics rather than stopping at the first.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
-
-use serde_saphyr::Spanned;
 
 use super::template::{Namespace, Template};
 use super::{
@@ -15,7 +14,7 @@ use super::{
     env_name, is_valid_name, plugins,
 };
 use crate::diag::{Diagnostic, Pos, did_you_mean};
-use crate::recipe::{RawRecipe, RawRetry, RawSlurm, Source, parse_duration};
+use crate::recipe::{RawRecipe, RawRetry, RawSlurm, S, Source, parse_duration};
 
 /// What the command line adds to a recipe.
 #[derive(Debug, Clone, Default)]
@@ -123,8 +122,8 @@ impl Checker<'_> {
         let state = self.state(raw);
         let workflow_grace = self.duration_opt(raw.kill_grace.as_ref(), "kill_grace");
         let workflow_executor = self.executor(raw.executor.as_ref());
-        let workflow_slurm = self.slurm(raw.slurm.as_ref(), &SlurmOptions::default());
-        let workflow_retry = self.retry(raw.retry.as_ref(), &RetryPolicy::default());
+        let workflow_slurm = Arc::new(self.slurm(raw.slurm.as_ref(), &SlurmOptions::default()));
+        let workflow_retry = Arc::new(self.retry(raw.retry.as_ref(), &RetryPolicy::default()));
 
         // Pass 1: ids and outputs, so that pass 2 can resolve references in any order.
         let mut ids: HashMap<&str, Pos> = HashMap::new();
@@ -331,7 +330,7 @@ impl Checker<'_> {
                 nodes,
                 levels: Vec::new(),
             },
-            &deps_of,
+            deps_of,
         ))
     }
 
@@ -344,8 +343,8 @@ impl Checker<'_> {
         secrets: &[String],
         workflow_grace: Option<Duration>,
         workflow_executor: ExecutorKind,
-        workflow_slurm: &SlurmOptions,
-        workflow_retry: &RetryPolicy,
+        workflow_slurm: &Arc<SlurmOptions>,
+        workflow_retry: &Arc<RetryPolicy>,
     ) -> Option<PlanNode> {
         let at = pos(&node.id);
         let kind = node.kind.as_ref().map_or("exec", |k| k.value.as_str());
@@ -455,7 +454,7 @@ impl Checker<'_> {
         let mut config = BTreeMap::new();
         for (key, value) in &node.config {
             if let serde_json::Value::String(text) = &value.value {
-                let spanned = Spanned::new(text.clone(), value.referenced, value.defined);
+                let spanned = S::new(text.clone(), value.referenced);
                 self.template(&scope, &spanned, true);
             }
             config.insert(key.clone(), value.value.clone());
@@ -483,8 +482,14 @@ impl Checker<'_> {
             Some(_) => self.executor(node.executor.as_ref()),
             None => workflow_executor,
         };
-        let slurm = self.slurm(node.slurm.as_ref(), workflow_slurm);
-        let retry = self.retry(node.retry.as_ref(), workflow_retry);
+        let slurm = match node.slurm.as_deref() {
+            Some(own) => Arc::new(self.slurm(Some(own), workflow_slurm)),
+            None => Arc::clone(workflow_slurm),
+        };
+        let retry = match node.retry.as_deref() {
+            Some(own) => Arc::new(self.retry(Some(own), workflow_retry)),
+            None => Arc::clone(workflow_retry),
+        };
         let workdir = node.workdir.as_ref().and_then(|w| {
             if w.value.trim().is_empty() {
                 self.error(pos(w), "bad-value", "`workdir` is empty".into(), None);
@@ -567,12 +572,7 @@ impl Checker<'_> {
     }
 
     /// Parses a template and checks that each reference names something.
-    fn template(
-        &mut self,
-        scope: &Scope,
-        text: &Spanned<String>,
-        in_config: bool,
-    ) -> Option<Template> {
+    fn template(&mut self, scope: &Scope, text: &S<String>, in_config: bool) -> Option<Template> {
         let template = match Template::parse(&text.value) {
             Ok(t) => t,
             Err(e) => {
@@ -652,7 +652,7 @@ impl Checker<'_> {
         }
     }
 
-    fn duration_opt(&mut self, value: Option<&Spanned<String>>, field: &str) -> Option<Duration> {
+    fn duration_opt(&mut self, value: Option<&S<String>>, field: &str) -> Option<Duration> {
         let value = value?;
         match parse_duration(&value.value) {
             Ok(d) => Some(d),
@@ -668,7 +668,7 @@ impl Checker<'_> {
         }
     }
 
-    fn executor(&mut self, value: Option<&Spanned<String>>) -> ExecutorKind {
+    fn executor(&mut self, value: Option<&S<String>>) -> ExecutorKind {
         let Some(value) = value else {
             return ExecutorKind::Local;
         };
@@ -828,7 +828,7 @@ impl Scope<'_> {
         suggest: bool,
     ) -> Option<(String, Option<String>)> {
         let key = r.key.as_str();
-        let in_list = |list: &[Spanned<String>]| list.iter().any(|s| s.value == key);
+        let in_list = |list: &[S<String>]| list.iter().any(|s| s.value == key);
         let exists = match r.namespace {
             Namespace::Inputs => in_list(&self.node.inputs),
             Namespace::Outputs => in_list(&self.node.outputs),
@@ -884,7 +884,7 @@ impl Scope<'_> {
 
     /// How many names `ns` holds for this node, and the names.
     fn names(&self, ns: Namespace) -> (usize, Box<dyn Iterator<Item = &str> + '_>) {
-        fn list(l: &[Spanned<String>]) -> impl Iterator<Item = &str> {
+        fn list(l: &[S<String>]) -> impl Iterator<Item = &str> {
             l.iter().map(|s| s.value.as_str())
         }
         match ns {
@@ -913,7 +913,7 @@ impl Scope<'_> {
             "PATH",
             "HOME",
         ];
-        let dataset_var = |prefix: &str, list: &[Spanned<String>]| {
+        let dataset_var = |prefix: &str, list: &[S<String>]| {
             key.strip_prefix(prefix)
                 .is_some_and(|rest| list.iter().any(|d| env_name(&d.value) == rest))
         };
@@ -950,28 +950,42 @@ fn key_pos(source: &str, key: &str) -> Option<Pos> {
     })
 }
 
-fn pos<T>(s: &Spanned<T>) -> Pos {
+fn pos<T>(s: &S<T>) -> Pos {
     Pos::from(s.referenced)
 }
 
 /// Puts nodes in topological order (level, then recipe order) and fills deps and levels.
-fn order(mut plan: Plan, deps_of: &[Vec<usize>]) -> Plan {
-    let level = dag::levels(deps_of);
+///
+/// Permutes `plan.nodes` in place: a second array of nodes would be the biggest thing
+/// alive while a large recipe is planned.
+fn order(mut plan: Plan, deps_of: Vec<Vec<usize>>) -> Plan {
+    let level = dag::levels(&deps_of);
     let mut order: Vec<usize> = (0..plan.nodes.len()).collect();
     order.sort_by_key(|&i| (level[i], i));
     let mut new_index = vec![0; order.len()];
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
     }
-    let mut old_nodes: Vec<Option<PlanNode>> = plan.nodes.drain(..).map(Some).collect();
+    drop(order);
+    for ((old, node), mut deps) in plan.nodes.iter_mut().enumerate().zip(deps_of) {
+        for d in &mut deps {
+            *d = new_index[*d];
+        }
+        node.level = level[old];
+        node.deps = deps;
+    }
+    // Follow each cycle of the permutation: every swap puts one node where it belongs.
+    for i in 0..new_index.len() {
+        while new_index[i] != i {
+            let j = new_index[i];
+            plan.nodes.swap(i, j);
+            new_index.swap(i, j);
+        }
+    }
     let depth = level.iter().max().map_or(0, |m| m + 1);
     let mut levels = vec![Vec::new(); depth];
-    for (new, &old) in order.iter().enumerate() {
-        let mut node = old_nodes[old].take().expect("each node is moved once");
-        node.level = level[old];
-        node.deps = deps_of[old].iter().map(|&d| new_index[d]).collect();
+    for (new, node) in plan.nodes.iter().enumerate() {
         levels[node.level].push(new);
-        plan.nodes.push(node);
     }
     plan.levels = levels;
     plan
@@ -1011,5 +1025,5 @@ pub fn select_target(plan: Plan, target: &str) -> Result<Plan, String> {
         .filter(|(i, _)| keep[*i])
         .map(|(_, n)| n)
         .collect();
-    Ok(order(plan, &deps))
+    Ok(order(plan, deps))
 }

@@ -12,6 +12,7 @@ pub mod template;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -104,9 +105,12 @@ pub struct PlanNode {
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
     pub continue_on_error: bool,
-    pub retry: RetryPolicy,
+    /// Shared with every node that does not override the workflow's policy (most do not:
+    /// a copy in each node of a large plan would cost more than the rest of the node).
+    pub retry: Arc<RetryPolicy>,
     pub executor: ExecutorKind,
-    pub slurm: SlurmOptions,
+    /// Shared like `retry`.
+    pub slurm: Arc<SlurmOptions>,
     /// Depth in the DAG: 0 for nodes without dependencies.
     pub level: usize,
 }

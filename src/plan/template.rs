@@ -111,6 +111,9 @@ impl Template {
         if !literal.is_empty() {
             segments.push(Segment::Literal(literal));
         }
+        // Plans keep a template per argument of every node, mostly of one segment: no
+        // room for the four a first `push` reserves.
+        segments.shrink_to_fit();
         Ok(Template { segments })
     }
 

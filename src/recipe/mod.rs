@@ -69,7 +69,9 @@ pub fn read_source(path: &Path, limits: &Limits) -> Result<Source, Diagnostic> {
     }
     let file = std::fs::File::open(path)
         .map_err(|e| fail("unreadable", format!("cannot read file: {e}")))?;
-    let mut bytes = Vec::new();
+    // Sized from the metadata (plus one byte to see the end): growing by doubling would
+    // leave up to twice the file resident through the parse.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).map_or(0, |n| n + 1));
     file.take(limits.max_bytes + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| fail("unreadable", format!("cannot read file: {e}")))?;

@@ -8,11 +8,71 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_saphyr::Spanned;
 
+use crate::diag::Pos;
+
 /// A value with the place in the recipe it came from.
-pub type S<T> = Spanned<T>;
+///
+/// Read through the parser's [`Spanned`], keeping only what diagnostics use (the line and
+/// column where the value is referenced): 8 bytes beside the value instead of Spanned's 56,
+/// which a recipe pays for every id, argument and dependency of every node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S<T> {
+    pub value: T,
+    /// Where the value is written (for an alias, where the alias is).
+    pub referenced: At,
+}
+
+impl<T> S<T> {
+    pub const fn new(value: T, referenced: At) -> Self {
+        S { value, referenced }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for S<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<T>::deserialize(deserializer)?;
+        Ok(S {
+            value: spanned.value,
+            referenced: At::from(spanned.referenced),
+        })
+    }
+}
+
+/// The value alone, as [`Spanned`] writes itself (schemars shows field defaults through it).
+impl<T: Serialize> Serialize for S<T> {
+    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+/// A place in a recipe: 1-based line and column (0 when unknown), as the parser counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct At {
+    line: u32,
+    column: u32,
+}
+
+impl From<serde_saphyr::Location> for At {
+    fn from(loc: serde_saphyr::Location) -> Self {
+        let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        At {
+            line: narrow(loc.line()),
+            column: narrow(loc.column()),
+        }
+    }
+}
+
+impl From<At> for Pos {
+    fn from(at: At) -> Self {
+        Pos {
+            line: u64::from(at.line),
+            column: u64::from(at.column),
+        }
+    }
+}
 
 /// A whole recipe file.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -87,11 +147,11 @@ pub struct RawNode {
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub config: BTreeMap<String, S<serde_json::Value>>,
     /// Datasets this node reads (each produced by another node's `outputs`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     #[schemars(with = "Vec<String>")]
     pub inputs: Vec<S<String>>,
     /// Datasets this node writes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     #[schemars(with = "Vec<String>")]
     pub outputs: Vec<S<String>>,
     /// Shell command, run through `sh -c` (exec nodes).
@@ -99,11 +159,11 @@ pub struct RawNode {
     #[schemars(with = "Option<String>")]
     pub run: Option<S<String>>,
     /// Command as an argv list, run without a shell (exec nodes).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_argv")]
     #[schemars(with = "Option<Vec<String>>")]
-    pub command: Option<S<Vec<S<String>>>>,
+    pub command: Option<S<Argv>>,
     /// Extra edges beside data flow.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     #[schemars(with = "Vec<String>")]
     pub depends_on: Vec<S<String>>,
     /// Environment for this node, after the workflow's.
@@ -130,14 +190,36 @@ pub struct RawNode {
     pub continue_on_error: Option<bool>,
     /// Per-node retry policy, overriding the workflow's field by field.
     #[serde(default)]
-    pub retry: Option<RawRetry>,
+    pub retry: Option<Box<RawRetry>>,
     /// Executor for this node: `local` or `slurm`.
     #[serde(default)]
     #[schemars(with = "Option<ExecutorName>")]
     pub executor: Option<S<String>>,
     /// Slurm options for this node, over the workflow's.
     #[serde(default)]
-    pub slurm: Option<RawSlurm>,
+    pub slurm: Option<Box<RawSlurm>>,
+}
+
+/// A list read without spare room (a first `push` reserves four): recipes hold a few short
+/// lists per node, mostly of one item, for thousands of nodes.
+fn exact<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    let mut list = Vec::<T>::deserialize(deserializer)?;
+    list.shrink_to_fit();
+    Ok(list)
+}
+
+/// A `command` list: each argument with its place.
+pub type Argv = Vec<S<String>>;
+
+/// `command`, as [`exact`] reads lists.
+fn exact_argv<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<S<Argv>>, D::Error> {
+    let mut argv = Option::<S<Argv>>::deserialize(deserializer)?;
+    if let Some(argv) = &mut argv {
+        argv.value.shrink_to_fit();
+    }
+    Ok(argv)
 }
 
 /// Retry policy. `max_attempts` counts the first attempt.

@@ -70,7 +70,7 @@ impl SlurmExecutorConfig {
             node_options: plan
                 .nodes
                 .iter()
-                .map(|n| (n.id.clone(), n.slurm.clone()))
+                .map(|n| (n.id.clone(), SlurmOptions::clone(&n.slurm)))
                 .collect(),
             comment: Some(format!("secflow run {run_id}")),
         })

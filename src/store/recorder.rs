@@ -108,6 +108,9 @@ impl RecordBuilder {
                 let queued = self.queued_at.get(*node).copied().flatten().unwrap_or(*at);
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     n.status = NodeStatus::Running;
+                    // Most nodes make one attempt: room for exactly one more, not the four
+                    // (over a kilobyte) a first `push` reserves. A retry grows it by one.
+                    n.attempts.reserve_exact(1);
                     n.attempts.push(AttemptRecord {
                         attempt: *attempt,
                         status: NodeStatus::Running,
@@ -132,8 +135,11 @@ impl RecordBuilder {
             Event::AttemptFinished { node, record, .. } => {
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     match n.attempts.iter_mut().find(|a| a.attempt == record.attempt) {
-                        Some(a) => *a = record.clone(),
-                        None => n.attempts.push(record.clone()),
+                        Some(a) => a.clone_from(record),
+                        None => {
+                            n.attempts.reserve_exact(1);
+                            n.attempts.push(record.clone());
+                        }
                     }
                 }
             }

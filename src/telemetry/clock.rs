@@ -12,9 +12,16 @@ pub fn rfc3339_ms(at: SystemTime) -> String {
     let dt = OffsetDateTime::from(at.max(UNIX_EPOCH));
     let format =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    dt.format(&format)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00.000Z".to_string())
+    // Exactly 24 bytes for years 0-9999: format into a buffer of that size, not a grown
+    // one (run records keep three of these per attempt, for every node of the run).
+    let mut out = Vec::with_capacity(24);
+    match dt.format_into(&mut out, &format) {
+        Ok(_) => String::from_utf8(out).unwrap_or_else(|_| EPOCH.to_string()),
+        Err(_) => EPOCH.to_string(),
+    }
 }
+
+const EPOCH: &str = "1970-01-01T00:00:00.000Z";
 
 /// Nanoseconds since the Unix epoch.
 pub fn unix_nanos(at: SystemTime) -> u64 {

@@ -90,9 +90,31 @@ pub struct ConsoleSink {
 
 #[derive(Default)]
 struct NodeView {
-    last: Option<AttemptRecord>,
+    /// What the node's final line shows of its latest attempt; dropped once it is shown.
+    last: Option<LastAttempt>,
     /// An attempt is running.
     running: bool,
+}
+
+/// The few figures of an attempt a node's final line shows: a whole [`AttemptRecord`] per
+/// node, kept all run long, would cost a 10 000-node run megabytes.
+#[derive(Debug, Clone, Copy)]
+struct LastAttempt {
+    attempt: u32,
+    duration_ms: Option<u64>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl From<&AttemptRecord> for LastAttempt {
+    fn from(record: &AttemptRecord) -> Self {
+        LastAttempt {
+            attempt: record.attempt,
+            duration_ms: record.duration_ms,
+            exit_code: record.exit_code,
+            signal: record.signal,
+        }
+    }
 }
 
 impl ConsoleSink {
@@ -222,7 +244,7 @@ impl ConsoleSink {
             self.failed += 1;
         }
         self.end_attempt(node);
-        let last = self.nodes.get(node).and_then(|view| view.last.clone());
+        let last = self.nodes.get_mut(node).and_then(|view| view.last.take());
         if let Some(d) = &self.display {
             d.finished(self.done, self.failed);
         }
@@ -307,7 +329,7 @@ impl Sink for ConsoleSink {
             }
             Event::AttemptFinished { node, record, at } => {
                 if let Some(view) = self.nodes.get_mut(*node) {
-                    view.last = Some(record.clone());
+                    view.last = Some(LastAttempt::from(record));
                 }
                 self.end_attempt(*node);
                 if debug {
@@ -421,7 +443,7 @@ impl Sink for ConsoleSink {
 fn finished_text(
     paint: Paint,
     status: NodeStatus,
-    last: Option<&AttemptRecord>,
+    last: Option<&LastAttempt>,
     reason: Option<&str>,
     findings: u64,
 ) -> String {
