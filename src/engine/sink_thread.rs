@@ -84,7 +84,16 @@ impl Sink for SinkThread {
         let (Some(tx), Some(thread)) = (self.tx.take(), self.thread.take()) else {
             return Ok(());
         };
-        let _ = tx.send(Msg::Finish(Box::new(record.clone())));
+        // Hand the record over without copying its nodes (the bulk of a big run's record).
+        let nodes = std::mem::take(&mut record.nodes);
+        let mut moved = Box::new(record.clone());
+        moved.nodes = nodes;
+        if let Err(mpsc::SendError(Msg::Finish(back))) = tx.send(Msg::Finish(moved)) {
+            *record = *back;
+            return Err(anyhow::anyhow!(
+                "the telemetry thread died; records may be short"
+            ));
+        }
         drop(tx);
         let (finished, mut errors) = thread
             .join()
