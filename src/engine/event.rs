@@ -125,6 +125,9 @@ pub enum Level {
 pub trait Sink: Send {
     /// Called for every event, in order.
     fn event(&mut self, ctx: &RunContext, event: &Event);
+    /// The engine is about to wait for something to happen: a good moment to hand buffered
+    /// events to another thread (one wake-up for a batch instead of one per event).
+    fn idle(&mut self) {}
     /// Called once at the end, on every exit path, with the final run record (the sink may
     /// add its summary, e.g. the audit anchor). Must flush everything it holds.
     fn finish(&mut self, _ctx: &RunContext, _record: &mut RunRecord) -> anyhow::Result<()> {

@@ -227,6 +227,9 @@ impl Scheduler {
             if self.running == 0 && self.retry_waiting == 0 && self.idle() {
                 break;
             }
+            for sink in &mut self.sinks {
+                sink.idle();
+            }
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(Msg::Started { node, attempt, pid, job_id, at }) => {

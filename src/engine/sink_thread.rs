@@ -2,12 +2,13 @@
 //! event (formatting, hashing, the audit HMAC, metrics bookkeeping, writes) never delays the
 //! scheduler between a process exiting and its dependants starting.
 //!
-//! The scheduler hands each event over a channel and goes on; the thread calls every sink in
-//! order, exactly as if they were called inline. [`Sink::finish`] sends the final record to
-//! the thread, which finishes each sink in order and hands the completed record back, so
-//! sinks that add to the record (the audit anchor) and the one that writes it (`run.json`)
-//! keep their order. A sink that panics is dropped and reported as an error from `finish`;
-//! the other sinks carry on and are finished as usual.
+//! The scheduler hands events over a channel, in batches whenever it is about to wait, and
+//! goes on; the thread calls every sink in order, exactly as if they were called inline.
+//! [`Sink::finish`] sends the final record to the thread, which finishes each sink in order
+//! and hands the completed record back, so sinks that add to the record (the audit anchor)
+//! and the one that writes it (`run.json`) keep their order. A sink that panics is dropped
+//! and reported as an error from `finish`; the other sinks carry on and are finished as
+//! usual.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -21,15 +22,21 @@ use super::{Event, RunContext, Sink};
 // allocation per event to save channel space nobody needs.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Event(Event),
+    Events(Vec<Event>),
     Finish(Box<RunRecord>),
 }
+
+/// Events handed over at once at most (bounds the delay in a burst of events).
+const MAX_BATCH: usize = 256;
 
 /// What the thread hands back when it finishes.
 type Finished = (Option<Box<RunRecord>>, Vec<anyhow::Error>);
 
 /// Sinks moved onto a background thread, seen by the scheduler as one sink.
 pub struct SinkThread {
+    /// Events not handed over yet: sent as one batch when the engine goes idle (or the
+    /// batch is full), so a node's events cost one wake-up of the thread, not one each.
+    batch: Vec<Event>,
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<Finished>>,
 }
@@ -46,12 +53,14 @@ impl SinkThread {
                 let mut live: Vec<Option<Box<dyn Sink>>> = sinks.drain(..).map(Some).collect();
                 while let Ok(msg) = rx.recv() {
                     match msg {
-                        Msg::Event(event) => {
-                            for slot in &mut live {
-                                guarded(slot, &mut errors, |s| {
-                                    s.event(&ctx, &event);
-                                    Ok(())
-                                });
+                        Msg::Events(events) => {
+                            for event in &events {
+                                for slot in &mut live {
+                                    guarded(slot, &mut errors, |s| {
+                                        s.event(&ctx, event);
+                                        Ok(())
+                                    });
+                                }
                             }
                         }
                         Msg::Finish(mut record) => {
@@ -66,6 +75,7 @@ impl SinkThread {
                 (None, errors)
             })?;
         Ok(SinkThread {
+            batch: Vec::new(),
             tx: Some(tx),
             thread: Some(thread),
         })
@@ -74,13 +84,21 @@ impl SinkThread {
 
 impl Sink for SinkThread {
     fn event(&mut self, _ctx: &RunContext, event: &Event) {
-        if let Some(tx) = &self.tx {
+        self.batch.push(event.clone());
+        if self.batch.len() >= MAX_BATCH {
+            self.idle();
+        }
+    }
+
+    fn idle(&mut self) {
+        if let (Some(tx), false) = (&self.tx, self.batch.is_empty()) {
             // A closed channel means the thread died; `finish` reports it.
-            let _ = tx.send(Msg::Event(event.clone()));
+            let _ = tx.send(Msg::Events(std::mem::take(&mut self.batch)));
         }
     }
 
     fn finish(&mut self, _ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+        self.idle();
         let (Some(tx), Some(thread)) = (self.tx.take(), self.thread.take()) else {
             return Ok(());
         };
