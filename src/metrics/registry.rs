@@ -8,8 +8,8 @@
 //! - row-indexed ([`CounterRows`], [`HistogramRows`]): one series per row of a shared label
 //!   table ([`RowLabels`], e.g. one row per plan node), stored densely in flat atomic arrays
 //!   indexed by row — no label strings, map entries or handles per series. A counter row is
-//!   8 bytes, a histogram row 4 bytes per bucket plus 24; label values are read from the table
-//!   only when a snapshot is taken. For families with a series per node.
+//!   8 bytes, a histogram row 32 (its bucket indices packed into one word, plus sum, min and
+//!   max); label values are read from the table only when a snapshot is taken. For families with a series per node.
 //!
 //! A counter increment is a single compare-and-swap on an `AtomicU64` holding the bits of an
 //! `f64`. [`Registry::snapshot`] reads every series without stopping writers; a histogram's
@@ -17,7 +17,7 @@
 //! [`Registry::visit`] hands out borrowed [`SeriesView`]s one at a time, so a snapshot can be
 //! streamed to disk without ever holding all series in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -355,6 +355,105 @@ impl Bits {
     }
 }
 
+/// Low bits of a packed word: how many bucket indices it holds, or [`SPILLED`].
+const LEN_BITS: u32 = 4;
+const LEN_MASK: u64 = (1 << LEN_BITS) - 1;
+/// The row's counts moved to [`PackedBuckets::spilled`].
+const SPILLED: u64 = LEN_MASK;
+
+/// Bucket counts of one small histogram per row, each row in one `u64`: the bucket index of
+/// every observation so far (12 of them with 25 buckets), above a 4-bit length. A row that
+/// sees more observations than fit moves to a full count array in a side map. Per-node
+/// histograms see one observation per attempt, so a row is 8 bytes instead of 4 or 8 per
+/// bucket.
+#[derive(Debug)]
+struct PackedBuckets {
+    /// Buckets per row (`bounds.len() + 1`, the last `+Inf`).
+    buckets: usize,
+    /// Bits per bucket index.
+    bits: u32,
+    /// Indices one word holds.
+    slots: u64,
+    words: Box<[AtomicU64]>,
+    spilled: Mutex<HashMap<usize, Box<[u64]>>>,
+}
+
+impl PackedBuckets {
+    fn new(rows: usize, buckets: usize) -> Self {
+        let bits = (usize::BITS - buckets.saturating_sub(1).leading_zeros()).max(1);
+        PackedBuckets {
+            buckets,
+            bits,
+            slots: u64::from((64 - LEN_BITS) / bits).min(SPILLED - 1),
+            words: zeros(rows),
+            spilled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one observation in bucket `idx` of `row`.
+    fn add(&self, row: usize, idx: usize) {
+        let word = &self.words[row];
+        let mut cur = word.load(Ordering::Acquire);
+        loop {
+            let n = cur & LEN_MASK;
+            if n == SPILLED {
+                if let Some(counts) = lock(&self.spilled).get_mut(&row) {
+                    counts[idx] += 1;
+                }
+                return;
+            }
+            if n < self.slots {
+                let next = (cur + 1) | ((idx as u64) << (LEN_BITS + n as u32 * self.bits));
+                match word.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => return,
+                    Err(actual) => cur = actual,
+                }
+                continue;
+            }
+            // Full: move the row to a count array (under the lock, so only one writer does).
+            let mut spilled = lock(&self.spilled);
+            let now = word.load(Ordering::Acquire);
+            if now != cur {
+                cur = now;
+                continue;
+            }
+            let mut counts = vec![0u64; self.buckets];
+            self.decode(cur, &mut counts);
+            counts[idx] += 1;
+            spilled.insert(row, counts.into_boxed_slice());
+            word.store(SPILLED, Ordering::Release);
+            return;
+        }
+    }
+
+    /// Adds the indices held in `word` to `counts`.
+    fn decode(&self, word: u64, counts: &mut [u64]) {
+        let mask = (1u64 << self.bits) - 1;
+        for i in 0..(word & LEN_MASK) {
+            let idx = (word >> (LEN_BITS + i as u32 * self.bits)) & mask;
+            counts[idx as usize] += 1;
+        }
+    }
+
+    /// The non-cumulative counts of `row` into `counts` (refilled, `buckets` long).
+    fn read(&self, row: usize, counts: &mut Vec<u64>) {
+        counts.clear();
+        counts.resize(self.buckets, 0);
+        let word = self.words[row].load(Ordering::Acquire);
+        if word & LEN_MASK == SPILLED {
+            if let Some(c) = lock(&self.spilled).get(&row) {
+                counts.copy_from_slice(c);
+            }
+        } else {
+            self.decode(word, counts);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.words.len() * 8 + lock(&self.spilled).len() * (self.buckets * 8 + 32)
+    }
+}
+
 /// The values of a row-indexed family.
 #[derive(Debug)]
 enum Cells {
@@ -363,11 +462,10 @@ enum Cells {
     /// Counters whose last label takes one of the family's `extra` values: a count per row
     /// and value (`row * extra.len() + value`).
     Counts(Box<[AtomicU32]>),
-    /// Histograms: `bounds.len() + 1` non-cumulative counts per row (`u32`: a per-row
-    /// histogram sees one observation per attempt), then sum, min and max per row.
+    /// Histograms: packed bucket counts per row, then sum, min and max per row.
     Histograms {
         bounds: &'static [f64],
-        counts: Box<[AtomicU32]>,
+        counts: PackedBuckets,
         stats: Box<[AtomicF64]>,
     },
 }
@@ -409,7 +507,7 @@ impl RowStore {
             MetricKind::Histogram => (
                 Cells::Histograms {
                     bounds,
-                    counts: zeros(n_rows * (bounds.len() + 1)),
+                    counts: PackedBuckets::new(n_rows, bounds.len() + 1),
                     stats: (0..n_rows).flat_map(|_| new_stats()).collect(),
                 },
                 n_rows,
@@ -434,7 +532,7 @@ impl RowStore {
         let cells = match &self.cells {
             Cells::Values(v) => v.len() * 8,
             Cells::Counts(c) => c.len() * 4,
-            Cells::Histograms { counts, stats, .. } => counts.len() * 4 + stats.len() * 8,
+            Cells::Histograms { counts, stats, .. } => counts.heap_bytes() + stats.len() * 8,
         };
         cells + self.live.heap_bytes() + self.dirty.heap_bytes()
     }
@@ -575,6 +673,7 @@ impl Family {
         f: &mut impl FnMut(&SeriesView<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let width = extra.len().max(1);
+        let mut row_counts = Vec::new();
         let row_labels = self.desc.labels.len() - usize::from(!extra.is_empty());
         for cell in 0..store.n_rows * width {
             if !store.live.get(cell) {
@@ -602,10 +701,10 @@ impl Family {
                     counts,
                     stats,
                 } => {
-                    let at = row * (bounds.len() + 1);
+                    counts.read(row, &mut row_counts);
                     let figures = histogram_figures(
                         bounds,
-                        |i| u64::from(counts[at + i].load(Ordering::Relaxed)),
+                        |i| row_counts[i],
                         &stats[row * 3..row * 3 + 3],
                         buckets,
                     );
@@ -747,8 +846,7 @@ impl HistogramRows {
         if row >= store.n_rows || !v.is_finite() {
             return;
         }
-        let idx = bounds.partition_point(|b| *b < v);
-        counts[row * (bounds.len() + 1) + idx].fetch_add(1, Ordering::Relaxed);
+        counts.add(row, bounds.partition_point(|b| *b < v));
         AtomicF64::observe(&stats[row * 3..row * 3 + 3], v);
         store.dirty.set(row);
     }
@@ -946,7 +1044,10 @@ mod tests {
         );
         let by_row = r.histogram_rows(NODE, DURATION_BUCKETS);
         by_row.bind(rows(3));
-        for (row, v) in [(1, 0.002), (1, 7.0), (2, 0.3)] {
+        // Row 1 sees more observations than its packed word holds (it spills to a count
+        // array part-way), row 2 one.
+        let many = (0..40).map(|i| (1, f64::from(i) * 0.37 + 0.0001));
+        for (row, v) in many.chain([(1, 0.002), (1, 7.0), (2, 0.3)]) {
             keyed.with(&[&format!("n{row}"), "exec"]).observe(v);
             by_row.observe(row, v);
         }
@@ -964,8 +1065,28 @@ mod tests {
                 *row
             );
         }
-        assert_eq!(snap[4].count, Some(2));
+        assert_eq!(snap[4].count, Some(42));
+        assert_eq!(snap[5].count, Some(1));
         assert_eq!(snap[4].labels["node_id"], "n1");
+    }
+
+    #[test]
+    fn packed_buckets_count_exactly_before_and_after_spilling() {
+        for buckets in [1, 2, 25, 64, 300] {
+            let p = PackedBuckets::new(3, buckets);
+            let mut expected = vec![0u64; buckets];
+            let mut got = Vec::new();
+            for i in 0..(p.slots as usize + 5) {
+                let idx = (i * 7 + 3) % buckets;
+                p.add(1, idx);
+                expected[idx] += 1;
+                p.read(1, &mut got);
+                assert_eq!(got, expected, "{buckets} buckets after {} adds", i + 1);
+            }
+            p.read(0, &mut got);
+            assert!(got.iter().all(|c| *c == 0), "other rows untouched");
+        }
+        assert_eq!(PackedBuckets::new(1, 25).slots, 12);
     }
 
     #[test]
@@ -1003,7 +1124,7 @@ mod tests {
 
     /// The structural guard against the per-node blow-up (label strings, map entries and
     /// `Arc` handles per node series): the node families of a 10 000-node plan keep their
-    /// values in well under 200 bytes a node.
+    /// values in under 100 bytes a node.
     #[test]
     fn node_families_stay_small_per_node() {
         let r = Registry::new();
@@ -1011,7 +1132,7 @@ mod tests {
         let n = 10_000;
         m.bind_nodes(rows(n));
         let per_node = r.row_heap_bytes() as f64 / n as f64;
-        assert!(per_node < 200.0, "{per_node} bytes per node");
-        assert!(per_node > 100.0, "{per_node}: the histogram rows are there");
+        assert!(per_node < 100.0, "{per_node} bytes per node");
+        assert!(per_node > 50.0, "{per_node}: the histogram rows are there");
     }
 }

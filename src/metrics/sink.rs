@@ -8,7 +8,7 @@
 //! thread, never on the engine's.
 //!
 //! Memory stays flat in the number of nodes: the per-node series are a few flat arrays (about
-//! 170 bytes a node), label values are read from the plan when a snapshot is written, and every
+//! 80 bytes a node), label values are read from the plan when a snapshot is written, and every
 //! snapshot is streamed to its file series by series — never built as a whole in memory. The
 //! final snapshot is materialised only if someone asks for it ([`FinalSnapshot::get`]: push,
 //! textfile, OTLP export).
