@@ -189,6 +189,11 @@ impl RunMetricsArgs {
         }
     }
 
+    /// Whether [`deliver`](Self::deliver) has anything to do (a push or a textfile).
+    pub fn delivers(&self) -> bool {
+        self.metrics_textfile.is_some() || self.push_metrics.is_some()
+    }
+
     /// Pushes and writes the textfile, as asked, once the run ended. Returns one warning per
     /// failure for the caller to print; never fails the run.
     pub fn deliver(&self, snapshot: &MetricsSnapshot) -> Vec<String> {

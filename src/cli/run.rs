@@ -288,7 +288,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {e:#}");
     }
     let mut outcome = outcome;
-    let snapshot = final_metrics.as_ref().and_then(|f| f.get());
+    // Built from the registry only when something delivers it: a plain run never holds all
+    // its series in memory at once.
+    let delivers = args.metrics.delivers() || exporter.is_some();
+    let snapshot = final_metrics
+        .as_ref()
+        .filter(|_| delivers)
+        .and_then(|f| f.get());
     if let Some(snapshot) = snapshot {
         for warning in args.metrics.deliver(snapshot) {
             eprintln!("{warning}");

@@ -3,7 +3,8 @@
 //! Prometheus text exposition, and delivery (Pushgateway push, node_exporter textfile).
 //!
 //! Guarantees: hot-path updates are atomics (no lock across an await, no I/O on the engine's
-//! thread); every snapshot is one JSON line; the exposition passes `promtool check metrics`
+//! thread); per-node series are flat rows indexed by node, not labelled map entries; every
+//! snapshot is one JSON line, streamed to disk rather than built in memory; the exposition passes `promtool check metrics`
 //! and ends with a newline; a push never waits longer than its timeout.
 
 mod exposition;
@@ -21,13 +22,14 @@ pub use push::{
     DEFAULT_PUSH_TIMEOUT, JOB, PushError, PushGrouping, push, push_path, write_textfile,
 };
 pub use registry::{
-    Counter, CounterVec, DURATION_BUCKETS, Desc, Gauge, GaugeVec, Histogram, HistogramVec, Registry,
+    Counter, CounterRows, CounterVec, DURATION_BUCKETS, Desc, Gauge, GaugeVec, Histogram,
+    HistogramRows, HistogramVec, MAX_LABELS, Registry, RowLabels,
 };
-pub use series::SecflowMetrics;
+pub use series::{NODE_FINAL_STATUSES, SecflowMetrics};
 pub use sink::{FinalSnapshot, MetricsOptions, MetricsSink, release_free_memory};
 pub use snapshot::{
-    Bucket, METRICS_SCHEMA_VERSION, MetricKind, MetricsSnapshot, SecflowSummary, Series,
-    estimate_quantile,
+    Bucket, LabelPairs, METRICS_SCHEMA_VERSION, MetricKind, MetricsSnapshot, SecflowSummary,
+    Series, SeriesView, SnapshotHead, estimate_quantile,
 };
 
 /// The final snapshot, in the run directory.

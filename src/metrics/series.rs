@@ -2,7 +2,12 @@
 //! counters), HELP text, unit and label names. [`SecflowMetrics::register`] creates them all in
 //! a [`Registry`]; unlabelled series exist (at 0) from the start, so every snapshot lists them.
 
-use super::registry::{CounterVec, DURATION_BUCKETS, Desc, GaugeVec, HistogramVec, Registry};
+use std::sync::Arc;
+
+use super::registry::{
+    CounterRows, CounterVec, DURATION_BUCKETS, Desc, GaugeVec, HistogramRows, HistogramVec,
+    Registry, RowLabels,
+};
 use super::snapshot::MetricKind;
 
 const fn desc(
@@ -26,18 +31,30 @@ use MetricKind::{Counter as C, Gauge as G, Histogram as H};
 const NODE: &[&str] = &["node_id", "plugin_name"];
 const PLUGIN: &[&str] = &["plugin_name"];
 
-/// Handles to every secflow metric family.
+/// The `status` values of `secflow_nodes_executed_total`: a node's final statuses.
+pub const NODE_FINAL_STATUSES: &[&str] = &[
+    "succeeded",
+    "failed",
+    "timed_out",
+    "skipped",
+    "cancelled",
+    "cached",
+];
+
+/// Handles to every secflow metric family. The per-node families are row-indexed (one row per
+/// plan node, bound with [`bind_nodes`](Self::bind_nodes)), so a plan of many nodes costs a few
+/// flat arrays, not a labelled map entry per node and series.
 #[derive(Debug, Clone)]
 pub struct SecflowMetrics {
     pub workflows_started: CounterVec,
     pub workflows_completed: CounterVec,
     pub workflow_duration: HistogramVec,
     pub active_workflows: GaugeVec,
-    pub nodes_executed: CounterVec,
-    pub node_duration: HistogramVec,
+    pub nodes_executed: CounterRows,
+    pub node_duration: HistogramRows,
     pub node_queue_wait: HistogramVec,
-    pub node_retries: CounterVec,
-    pub findings_generated: CounterVec,
+    pub node_retries: CounterRows,
+    pub findings_generated: CounterRows,
     pub plugins_loaded: CounterVec,
     pub plugin_executions: CounterVec,
     pub plugin_duration: HistogramVec,
@@ -78,11 +95,11 @@ impl SecflowMetrics {
                 "secflow_active_workflows", G, "", &[],
                 "Workflow runs in progress.",
             )),
-            nodes_executed: r.counter(desc(
+            nodes_executed: r.counter_rows(desc(
                 "secflow_nodes_executed_total", C, "", &["node_id", "plugin_name", "status"],
                 "Nodes that reached a final status (succeeded, failed, timed_out, skipped, cancelled, cached).",
-            )),
-            node_duration: r.histogram(desc(
+            ), NODE_FINAL_STATUSES),
+            node_duration: r.histogram_rows(desc(
                 "secflow_node_duration_seconds", H, "seconds", NODE,
                 "Duration of node attempts in seconds.",
             ), d),
@@ -90,14 +107,14 @@ impl SecflowMetrics {
                 "secflow_node_queue_wait_seconds", H, "seconds", &[],
                 "Time node attempts waited for a free slot after their dependencies finished, in seconds.",
             ), d),
-            node_retries: r.counter(desc(
+            node_retries: r.counter_rows(desc(
                 "secflow_node_retries_total", C, "", NODE,
                 "Node attempts retried after a failure.",
-            )),
-            findings_generated: r.counter(desc(
+            ), &[]),
+            findings_generated: r.counter_rows(desc(
                 "secflow_findings_generated_total", C, "", NODE,
                 "Findings (dataset records) produced by nodes.",
-            )),
+            ), &[]),
             plugins_loaded: r.counter(desc(
                 "secflow_plugins_loaded_total", C, "", &["plugin_name", "status"],
                 "Plugins loaded for a run, by outcome.",
@@ -183,5 +200,16 @@ impl SecflowMetrics {
         m.findings_per_second.with(&[]);
         m.avg_node_duration.with(&[]);
         m
+    }
+
+    /// Gives the per-node families their rows: row `i` is plan node `i`, with labels
+    /// `node_id` and `plugin_name` (in that order). From then on every node has its
+    /// duration, retries and findings series (at 0); `nodes_executed` series appear as nodes
+    /// finish.
+    pub fn bind_nodes(&self, nodes: Arc<dyn RowLabels>) {
+        self.node_duration.bind(nodes.clone());
+        self.node_retries.bind(nodes.clone());
+        self.findings_generated.bind(nodes.clone());
+        self.nodes_executed.bind(nodes);
     }
 }

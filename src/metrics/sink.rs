@@ -2,13 +2,20 @@
 //! `metrics.jsonl` (a snapshot every sample interval, from a background thread that also samples
 //! the host) and `metrics.json` (the final snapshot with the SecFlow summary) at `finish`.
 //!
-//! On the engine's thread the sink only does atomic updates on handles resolved once per node
-//! when the run starts, plus a few map lookups per node for status labels; disk writes and
-//! system sampling happen on the sampler thread, never on the engine's.
+//! On the engine's thread the sink only does atomic updates: per-node series are rows indexed
+//! by the node's index (no lookup, no allocation), per-plugin handles are resolved once per
+//! plugin (and status) and kept. Periodic snapshots and system sampling happen on the sampler
+//! thread, never on the engine's.
+//!
+//! Memory stays flat in the number of nodes: the per-node series are a few flat arrays (about
+//! 80 bytes a node), label values are read from the plan when a snapshot is written, and every
+//! snapshot is streamed to its file series by series — never built as a whole in memory. The
+//! final snapshot is materialised only if someone asks for it ([`FinalSnapshot::get`]: push,
+//! textfile, OTLP export).
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
@@ -17,13 +24,18 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-use super::registry::{Counter, Gauge, Histogram, Registry};
+use super::registry::{Counter, Gauge, Histogram, Registry, RowLabels};
 use super::series::SecflowMetrics;
-use super::snapshot::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, Series};
+use super::snapshot::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, SnapshotHead};
 use super::system::{self, DEFAULT_SAMPLE_INTERVAL, SystemSampler};
-use super::{METRICS_FILE, METRICS_JSONL_FILE, rfc3339_ms, write_atomic};
+use super::{METRICS_FILE, METRICS_JSONL_FILE, rfc3339_ms};
 use crate::engine::{Event, RunContext, Sink};
+use crate::plan::Plan;
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
+
+/// Buffer between a snapshot being streamed and its file: lines up to this size go out in one
+/// `write`; longer ones in several (a crash can still only tear the last line).
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// How the sink samples.
 #[derive(Debug, Clone)]
@@ -47,8 +59,56 @@ impl Default for MetricsOptions {
 }
 
 /// The final snapshot, readable after the run through a handle taken before the sink was
-/// handed to the engine (for `--push-metrics` and `--metrics-textfile`).
-pub type FinalSnapshot = Arc<OnceLock<MetricsSnapshot>>;
+/// handed to the engine (for `--push-metrics`, `--metrics-textfile` and OTLP export).
+///
+/// Holds the registry, not the snapshot: [`get`](Self::get) builds the snapshot on first use,
+/// so a run that delivers nothing never has all its series in memory at once.
+#[derive(Clone, Default)]
+pub struct FinalSnapshot(Arc<FinalInner>);
+
+#[derive(Default)]
+struct FinalInner {
+    source: OnceLock<(Arc<Registry>, SnapshotHead)>,
+    built: OnceLock<MetricsSnapshot>,
+}
+
+impl FinalSnapshot {
+    /// The final snapshot (equal to `metrics.json`) once `finish` has run; `None` before.
+    pub fn get(&self) -> Option<&MetricsSnapshot> {
+        let (registry, head) = self.0.source.get()?;
+        Some(
+            self.0
+                .built
+                .get_or_init(|| head.to_snapshot(registry.snapshot())),
+        )
+    }
+
+    fn set(&self, registry: Arc<Registry>, head: SnapshotHead) {
+        let _ = self.0.source.set((registry, head));
+    }
+}
+
+impl std::fmt::Debug for FinalSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FinalSnapshot")
+            .field("finished", &self.0.source.get().is_some())
+            .finish()
+    }
+}
+
+/// The plan's nodes as the rows of the per-node families: `node_id`, `plugin_name`.
+struct PlanRows(Arc<Plan>);
+
+impl RowLabels for PlanRows {
+    fn row_count(&self) -> usize {
+        self.0.nodes.len()
+    }
+
+    fn label(&self, row: usize, k: usize) -> &str {
+        let node = &self.0.nodes[row];
+        if k == 0 { &node.id } else { &node.plugin_name }
+    }
+}
 
 /// What identifies a run in its snapshots.
 #[derive(Debug, Clone)]
@@ -59,23 +119,10 @@ struct Meta {
 }
 
 impl Meta {
-    fn snapshot(
-        &self,
-        registry: &Registry,
-        is_final: bool,
-        summary: Option<SecflowSummary>,
-    ) -> MetricsSnapshot {
-        self.snapshot_with(registry.snapshot(), is_final, summary)
-    }
-
-    fn snapshot_with(
-        &self,
-        series: Vec<Series>,
-        is_final: bool,
-        summary: Option<SecflowSummary>,
-    ) -> MetricsSnapshot {
+    /// A snapshot's head, timestamped now.
+    fn head(&self, is_final: bool, partial: bool, summary: Option<SecflowSummary>) -> SnapshotHead {
         let now = SystemTime::now();
-        MetricsSnapshot {
+        SnapshotHead {
             schema_version: METRICS_SCHEMA_VERSION,
             run_id: self.run_id.clone(),
             workflow: self.workflow.clone(),
@@ -84,24 +131,21 @@ impl Meta {
                 .duration_since(self.started_at)
                 .map_or(0, |d| d.as_millis() as u64),
             is_final,
-            partial: false,
+            partial,
             summary,
-            series,
         }
     }
 }
 
-/// Handles resolved once per plan node.
-struct NodeHandles {
-    node_id: String,
-    plugin_name: String,
+/// Handles resolved once per plugin (the per-node series are rows, not handles).
+struct PluginHandles {
+    name: String,
     duration: Histogram,
-    retries: Counter,
-    findings: Counter,
-    plugin_duration: Histogram,
-    plugin_memory: Gauge,
-    plugin_cpu: Counter,
-    tool_failures: Counter,
+    memory: Gauge,
+    cpu: Counter,
+    failures: Counter,
+    /// `secflow_plugin_executions_total` by attempt status, resolved on first use.
+    executions: HashMap<&'static str, Counter>,
 }
 
 /// The periodic writer and sampler thread.
@@ -116,7 +160,10 @@ pub struct MetricsSink {
     options: MetricsOptions,
     registry: Arc<Registry>,
     m: SecflowMetrics,
-    nodes: Vec<NodeHandles>,
+    /// Index into `plugins` of each plan node.
+    node_plugin: Vec<u32>,
+    plugins: Vec<PluginHandles>,
+    queue_wait: Histogram,
     audit: HashMap<&'static str, Counter>,
     meta: Option<Meta>,
     periodic: Option<Periodic>,
@@ -129,11 +176,14 @@ impl MetricsSink {
     pub fn new(options: MetricsOptions) -> Self {
         let registry = Arc::new(Registry::new());
         let m = SecflowMetrics::register(&registry);
+        let queue_wait = m.node_queue_wait.with(&[]);
         MetricsSink {
             options,
             registry,
             m,
-            nodes: Vec::new(),
+            node_plugin: Vec::new(),
+            plugins: Vec::new(),
+            queue_wait,
             audit: HashMap::new(),
             meta: None,
             periodic: None,
@@ -172,24 +222,27 @@ impl MetricsSink {
             started_at: ctx.started_at,
         };
         let m = &self.m;
-        self.nodes = ctx
+        m.bind_nodes(Arc::new(PlanRows(ctx.plan.clone())));
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let plugins = &mut self.plugins;
+        self.node_plugin = ctx
             .plan
             .nodes
             .iter()
             .map(|n| {
-                let node = [n.id.as_str(), n.plugin_name.as_str()];
-                let plugin = [n.plugin_name.as_str()];
-                NodeHandles {
-                    node_id: n.id.clone(),
-                    plugin_name: n.plugin_name.clone(),
-                    duration: m.node_duration.with(&node),
-                    retries: m.node_retries.with(&node),
-                    findings: m.findings_generated.with(&node),
-                    plugin_duration: m.plugin_duration.with(&plugin),
-                    plugin_memory: m.plugin_memory.with(&plugin),
-                    plugin_cpu: m.plugin_cpu.with(&plugin),
-                    tool_failures: m.tool_failures.with(&plugin),
-                }
+                let name = n.plugin_name.as_str();
+                *index.entry(name).or_insert_with(|| {
+                    let plugin = [name];
+                    plugins.push(PluginHandles {
+                        name: name.to_owned(),
+                        duration: m.plugin_duration.with(&plugin),
+                        memory: m.plugin_memory.with(&plugin),
+                        cpu: m.plugin_cpu.with(&plugin),
+                        failures: m.tool_failures.with(&plugin),
+                        executions: HashMap::new(),
+                    });
+                    (plugins.len() - 1) as u32
+                })
             })
             .collect();
         let disk = self
@@ -249,39 +302,40 @@ impl MetricsSink {
     }
 
     fn attempt_finished(&mut self, node: usize, record: &crate::store::AttemptRecord) {
-        let Some(h) = self.nodes.get(node) else {
+        let Some(&plugin) = self.node_plugin.get(node) else {
             return;
         };
+        let h = &mut self.plugins[plugin as usize];
         if let Some(ms) = record.queue_wait_ms {
-            self.m.node_queue_wait.with(&[]).observe(ms as f64 / 1000.0);
+            self.queue_wait.observe(ms as f64 / 1000.0);
         }
         if let Some(ms) = record.duration_ms {
+            self.m.node_duration.observe(node, ms as f64 / 1000.0);
             h.duration.observe(ms as f64 / 1000.0);
-            h.plugin_duration.observe(ms as f64 / 1000.0);
         }
         let cpu_ms = record.cpu_user_ms.unwrap_or(0) + record.cpu_system_ms.unwrap_or(0);
-        h.plugin_cpu.add(cpu_ms as f64 / 1000.0);
+        h.cpu.add(cpu_ms as f64 / 1000.0);
         if let Some(rss) = record.peak_rss_bytes {
-            h.plugin_memory.set_max(rss as f64);
+            h.memory.set_max(rss as f64);
         }
         if matches!(record.status, NodeStatus::Failed | NodeStatus::TimedOut) {
-            h.tool_failures.inc();
+            h.failures.inc();
         }
-        self.m
-            .plugin_executions
-            .with(&[h.plugin_name.as_str(), record.status.as_str()])
+        let status = record.status.as_str();
+        let family = &self.m.plugin_executions;
+        let name = h.name.as_str();
+        h.executions
+            .entry(status)
+            .or_insert_with(|| family.with(&[name, status]))
             .inc();
     }
 
     fn node_finished(&mut self, node: usize, status: NodeStatus, findings: u64) {
-        let Some(h) = self.nodes.get(node) else {
+        if node >= self.node_plugin.len() {
             return;
-        };
-        self.m
-            .nodes_executed
-            .with(&[h.node_id.as_str(), h.plugin_name.as_str(), status.as_str()])
-            .inc();
-        h.findings.add(findings as f64);
+        }
+        self.m.nodes_executed.inc_with(node, status.as_str());
+        self.m.findings_generated.add(node, findings as f64);
         let audit = match status {
             NodeStatus::Succeeded => "node.completed",
             NodeStatus::Failed => "node.failed",
@@ -318,9 +372,7 @@ impl Sink for MetricsSink {
             Event::AttemptStarted { .. } => self.audit("node.started"),
             Event::AttemptFinished { node, record, .. } => self.attempt_finished(*node, record),
             Event::NodeRetrying { node, .. } => {
-                if let Some(h) = self.nodes.get(*node) {
-                    h.retries.inc();
-                }
+                self.m.node_retries.inc(*node);
                 self.audit("node.retried");
             }
             Event::NodeFinished {
@@ -369,16 +421,33 @@ impl Sink for MetricsSink {
             workflow: ctx.plan.name.clone(),
             started_at: ctx.started_at,
         });
-        let snapshot = meta.snapshot(&self.registry, true, Some(summary));
-        let mut line = serde_json::to_string(&snapshot)?;
-        let jsonl = append_line(&ctx.run_dir.join(METRICS_JSONL_FILE), &line);
-        line.push('\n');
-        write_atomic(&ctx.run_dir.join(METRICS_FILE), line.as_bytes())
-            .with_context(|| format!("cannot write {}", METRICS_FILE))?;
-        drop(line);
-        let _ = self.final_snapshot.set(snapshot);
+        let head = meta.head(true, false, Some(summary));
+        // Streamed once, to both files: the last line of metrics.jsonl and metrics.json.
+        let jsonl = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(ctx.run_dir.join(METRICS_JSONL_FILE));
+        let (jsonl_file, mut jsonl_error) = match jsonl {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        };
+        crate::store::layout::write_atomic_with(&ctx.run_dir.join(METRICS_FILE), |file| {
+            let mut tee = Tee {
+                file,
+                also: jsonl_file,
+                also_error: &mut jsonl_error,
+            };
+            let mut w = BufWriter::with_capacity(WRITE_BUFFER, &mut tee);
+            head.write_line(&mut w, &self.registry, false)?;
+            w.flush()
+        })
+        .with_context(|| format!("cannot write {}", METRICS_FILE))?;
+        self.final_snapshot.set(self.registry.clone(), head);
         periodic.map_err(anyhow::Error::msg)?;
-        jsonl.with_context(|| format!("cannot append to {}", METRICS_JSONL_FILE))
+        match jsonl_error {
+            Some(e) => Err(e).with_context(|| format!("cannot append to {}", METRICS_JSONL_FILE)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -388,8 +457,32 @@ impl Drop for MetricsSink {
     }
 }
 
+/// Writes to `file` and, until it fails (the error is kept in `also_error`), to `also` too.
+struct Tee<'a> {
+    file: &'a mut File,
+    also: Option<File>,
+    also_error: &'a mut Option<std::io::Error>,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write_all(buf)?;
+        if let Some(also) = self.also.as_mut()
+            && let Err(e) = also.write_all(buf)
+        {
+            *self.also_error = Some(e);
+            self.also = None;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Hands freed heap pages back to the OS (glibc keeps them per malloc arena otherwise): after
-/// each periodic snapshot here, and after parsing a recipe before a run.
+/// parsing a recipe before a run.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap pages; no pointer is invalidated.
@@ -398,17 +491,9 @@ pub fn release_free_memory() {
     }
 }
 
-fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
-    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-    write_line(&mut file, line)
-}
-
-/// One `write` per line, so a crash leaves whole lines only (or one torn last line).
-fn write_line(file: &mut File, line: &str) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(line.len() + 1);
-    buf.extend_from_slice(line.as_bytes());
-    buf.push(b'\n');
-    file.write_all(&buf)
+fn open_append(path: &Path) -> std::io::Result<BufWriter<File>> {
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(BufWriter::with_capacity(WRITE_BUFFER, file))
 }
 
 fn spawn_periodic(
@@ -425,7 +510,7 @@ fn spawn_periodic(
         .name("secflow-metrics".into())
         .spawn(move || {
             let mut sampler = disk.as_deref().map(SystemSampler::new);
-            let mut file: Option<File> = None;
+            let mut file: Option<BufWriter<File>> = None;
             let mut error = None;
             let mut first = true;
             loop {
@@ -442,19 +527,8 @@ fn spawn_periodic(
                 if stopping {
                     break;
                 }
-                // The first line is complete; later ones list what changed (see `partial`).
-                let mut snap = meta.snapshot_with(registry.snapshot_changed(), false, None);
-                snap.partial = !first;
-                first = false;
-                let line = match serde_json::to_string(&snap) {
-                    Ok(line) => line,
-                    Err(e) => {
-                        error.get_or_insert(format!("cannot serialise metrics snapshot: {e}"));
-                        continue;
-                    }
-                };
                 if file.is_none() {
-                    match OpenOptions::new().create(true).append(true).open(&jsonl) {
+                    match open_append(&jsonl) {
                         Ok(f) => file = Some(f),
                         Err(e) => {
                             error.get_or_insert(format!("cannot open {}: {e}", jsonl.display()));
@@ -462,13 +536,15 @@ fn spawn_periodic(
                         }
                     }
                 }
+                // The first line is complete; later ones list what changed (see `partial`),
+                // streamed from the registry straight into the file.
+                let head = meta.head(false, !first, None);
+                first = false;
                 if let Some(f) = file.as_mut()
-                    && let Err(e) = write_line(f, &line)
+                    && let Err(e) = head.write_line(f, &registry, true).and_then(|()| f.flush())
                 {
                     error.get_or_insert(format!("cannot append to {}: {e}", jsonl.display()));
                 }
-                drop((snap, line));
-                release_free_memory();
             }
             error.map_or(Ok(()), Err)
         });

@@ -7,10 +7,13 @@
 //! with cumulative counts, and the implicit `+Inf` bucket equals `count`.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
+use super::registry::{MAX_LABELS, Registry};
 use crate::store::RunRecord;
 
 /// The current metrics snapshot schema version.
@@ -102,6 +105,94 @@ impl Series {
     }
 }
 
+/// A series' labels borrowed from wherever they live, sorted by name (as a `BTreeMap` of them
+/// serialises).
+#[derive(Debug, Clone, Copy)]
+pub struct LabelPairs<'a> {
+    pairs: [(&'a str, &'a str); MAX_LABELS],
+    len: usize,
+}
+
+impl<'a> LabelPairs<'a> {
+    /// `names[k]` with `value(k)`, for the first [`MAX_LABELS`] names.
+    pub fn new(names: &'a [&'static str], value: impl Fn(usize) -> &'a str) -> Self {
+        let mut pairs = [("", ""); MAX_LABELS];
+        let len = names.len().min(MAX_LABELS);
+        for (k, name) in names[..len].iter().enumerate() {
+            pairs[k] = (name, value(k));
+        }
+        pairs[..len].sort_by(|a, b| a.0.cmp(b.0));
+        LabelPairs { pairs, len }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.pairs[..self.len].iter().copied()
+    }
+}
+
+impl Serialize for LabelPairs<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.len))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// One series borrowed from the registry: serialises exactly as the [`Series`] it stands for,
+/// without owning anything (snapshots are streamed from these).
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesView<'a> {
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub kind: MetricKind,
+    pub help: &'a str,
+    pub unit: &'a str,
+    pub labels: LabelPairs<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sum: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<&'a [Bucket]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p95: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
+}
+
+impl SeriesView<'_> {
+    /// The owned series.
+    pub fn to_series(&self) -> Series {
+        Series {
+            name: self.name.to_owned(),
+            kind: self.kind,
+            help: self.help.to_owned(),
+            unit: self.unit.to_owned(),
+            labels: self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            value: self.value,
+            count: self.count,
+            sum: self.sum,
+            buckets: self.buckets.map(<[Bucket]>::to_vec),
+            p50: self.p50,
+            p90: self.p90,
+            p95: self.p95,
+            p99: self.p99,
+        }
+    }
+}
+
 /// The SecFlow performance summary of a finished run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SecflowSummary {
@@ -167,6 +258,64 @@ pub struct MetricsSnapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<SecflowSummary>,
     pub series: Vec<Series>,
+}
+
+/// Everything of a snapshot but its series: what a writer streams before them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotHead {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub workflow: String,
+    pub timestamp: String,
+    pub elapsed_ms: u64,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SecflowSummary>,
+}
+
+impl SnapshotHead {
+    /// Writes one snapshot line (this head, then `registry`'s series as
+    /// [`Registry::visit`] picks them, then a newline) straight to `w`, one series at a time:
+    /// memory stays flat however many series there are. Equal, once parsed, to
+    /// [`to_snapshot`](Self::to_snapshot) of the same series.
+    pub fn write_line(
+        &self,
+        w: &mut impl Write,
+        registry: &Registry,
+        only_changed: bool,
+    ) -> std::io::Result<()> {
+        let head = serde_json::to_vec(self)?;
+        // `{...}` -> `{...,"series":[`
+        w.write_all(&head[..head.len() - 1])?;
+        w.write_all(b",\"series\":[")?;
+        let mut first = true;
+        registry.visit(only_changed, |s| {
+            if !first {
+                w.write_all(b",")?;
+            }
+            first = false;
+            serde_json::to_writer(&mut *w, s).map_err(std::io::Error::from)
+        })?;
+        w.write_all(b"]}\n")
+    }
+
+    /// The snapshot with these `series`.
+    pub fn to_snapshot(&self, series: Vec<Series>) -> MetricsSnapshot {
+        MetricsSnapshot {
+            schema_version: self.schema_version,
+            run_id: self.run_id.clone(),
+            workflow: self.workflow.clone(),
+            timestamp: self.timestamp.clone(),
+            elapsed_ms: self.elapsed_ms,
+            is_final: self.is_final,
+            partial: self.partial,
+            summary: self.summary.clone(),
+            series,
+        }
+    }
 }
 
 impl MetricsSnapshot {

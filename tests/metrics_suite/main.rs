@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod exposition;
 mod http;
+mod memory;
 mod push;
 mod registry;
 mod tools;
