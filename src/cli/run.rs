@@ -105,6 +105,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
         .max(1);
+    // A local run that can only ever run one node at a time (a chain, or concurrency 1)
+    // gains nothing from worker threads and pays a cross-thread wake-up per node (about a
+    // tenth of a chain of quick nodes): it gets a single-threaded runtime. Wide plans keep
+    // the worker pool (a single thread is slower there, bench/chain.sh WIDE-1000).
+    let widest = plan.levels.iter().map(Vec::len).max().unwrap_or(0);
+    let serial = executor.name() == "local" && concurrency.min(widest) <= 1;
     let inbound = std::env::var("TRACEPARENT").ok();
     let (trace, warning) = crate::telemetry::trace::run_trace_ids(inbound.as_deref());
     if let Some(w) = warning {
@@ -276,9 +282,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // The parse ran on this thread; the run allocates on others (other malloc arenas), so
     // without this a big recipe's parse would stay resident all run long.
     crate::metrics::release_free_memory();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = if serial {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()?;
     let outcome = runtime.block_on(async {
         let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
         listen_for_signals(control_tx)?;
