@@ -21,10 +21,24 @@ use super::capture;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
 
 /// Runs attempts as local processes.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct LocalExecutor {
     /// Spawns under way: the first runs inline, more go to the blocking pool in parallel.
     spawning: Arc<AtomicUsize>,
+    /// Spawns on the blocking pool at once: one a CPU. More would not spawn faster (each
+    /// blocks its thread only until the child execs) but would make the pool start a
+    /// thread, with its stack and malloc arena, for every node of a wide level.
+    pool_spawns: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for LocalExecutor {
+    fn default() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        LocalExecutor {
+            spawning: Arc::default(),
+            pool_spawns: Arc::new(tokio::sync::Semaphore::new(cpus)),
+        }
+    }
 }
 
 impl LocalExecutor {
@@ -43,8 +57,9 @@ impl Executor for LocalExecutor {
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
         let spawning = Arc::clone(&self.spawning);
+        let pool_spawns = Arc::clone(&self.pool_spawns);
         Box::pin(async move {
-            start(spec, &spawning)
+            start(spec, &spawning, &pool_spawns)
                 .await
                 .map(|a| Box::new(a) as Box<dyn RunningAttempt>)
         })
@@ -77,7 +92,11 @@ struct Spawned {
     err_file: std::fs::File,
 }
 
-async fn start(spec: AttemptSpec, spawning: &AtomicUsize) -> Result<LocalAttempt, ExecError> {
+async fn start(
+    spec: AttemptSpec,
+    spawning: &AtomicUsize,
+    pool_spawns: &tokio::sync::Semaphore,
+) -> Result<LocalAttempt, ExecError> {
     // Spawning blocks the calling thread until the child has exec'd (vfork). Alone (a chain),
     // do it inline: no thread hop. In a burst (a wide level), use the blocking pool so that
     // spawns proceed in parallel and the reactor stays free.
@@ -86,6 +105,8 @@ async fn start(spec: AttemptSpec, spawning: &AtomicUsize) -> Result<LocalAttempt
         let spawned = spawn(&spec);
         Ok((spec, spawned))
     } else {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let _permit = pool_spawns.acquire().await.ok();
         tokio::task::spawn_blocking(move || {
             let spawned = spawn(&spec);
             (spec, spawned)
