@@ -7,9 +7,11 @@
 #   1. wall and CPU time, the three configurations interleaved round by round (so drift
 #      in the machine's load hits all three alike); medians and means per node;
 #   2. instructions, counted by callgrind on CHAIN-200: deterministic, split into the
-#      scheduler's threads (tokio workers: what delays the next node) and everything else
-#      (the sink thread, writers, sampler). Valgrind's CPU has no SHA extensions, so the
-#      audit HMAC counts several times what it costs natively: an upper bound.
+#      engine's threads (parse, plan, scheduler, process supervision: what delays the next
+#      node) and everything else (the sinks thread, writers, sampler). An upper bound:
+#      valgrind's CPU has no SHA extensions, so the audit HMAC counts several times what it
+#      costs natively, and periodic work (metrics snapshots, run.json checkpoints, once a
+#      second) is over-counted because the run lasts many times longer under valgrind.
 #
 # Usage: bench/telemetry.sh [SECFLOW_BINARY]   (default: target/release/secflow, built if missing)
 # Env:   ROUNDS (default 20), NODES (default 1000), CG_NODES (default 200; 0 skips callgrind)
@@ -86,7 +88,7 @@ print(f"run-to-run noise (stdev/mean of `none`): {sd:.1f}%")
 if cg_nodes == 0:
     sys.exit(0)
 print(f"\n== CHAIN-{cg_nodes} under callgrind: instructions of the secflow process (children not traced)")
-print(f"{'config':<10} {'total/node':>11} {'scheduler/node':>15} {'other/node':>11} {'telemetry/node':>15}")
+print(f"{'config':<10} {'total/node':>11} {'engine/node':>15} {'other/node':>11} {'telemetry/node':>15}")
 base_total = None
 for name, extra in configs.items():
     out = f"{work}/cg.{name}"
@@ -103,7 +105,9 @@ for name, extra in configs.items():
             continue
         n = int(m.group(1))
         total += n
-        if "multi_thread::worker::run" in text:
+        # The engine's threads: the one running the scheduler (the main thread: parse,
+        # plan, scheduler) and tokio's workers (process supervision) when there are any.
+        if "scheduler::Scheduler" in text or "multi_thread::worker::run" in text:
             sched += n
     if base_total is None:
         base_total = total
