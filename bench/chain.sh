@@ -91,5 +91,7 @@ x, s = best(wide["xargs-P64"]), best(wide["secflow"])
 print("WIDE-1000 (best of runs):")
 print(f"  xargs -P64 {x * 1000:8.1f} ms   secflow {s * 1000:8.1f} ms   "
       f"secflow/xargs {s / x:.3f} (target <= 1.05)")
+xm, sm = wide["xargs-P64"]["mean"], wide["secflow"]["mean"]
+print(f"  means: xargs {xm * 1000:.1f} ms, secflow {sm * 1000:.1f} ms, secflow/xargs {sm / xm:.3f}")
 print(f"CHAIN-10000: peak RSS {rss_kb / 1024:.1f} MB (target < 60), wall {wall}")
 PY
