@@ -1,8 +1,10 @@
 //! [`AuditSink`]: turns the engine's events into the run's HMAC-chained `audit.jsonl`.
 //!
 //! Each event becomes one complete canonical line appended through a buffered writer that is
-//! flushed once per engine event (so a kill -9 loses at most the line being written, which
-//! readers skip as torn). The file is fsynced at failure, cancel and terminal events. In
+//! flushed when the engine goes idle (once per batch of events, see [`Sink::idle`]: a kill -9
+//! loses at most the lines of the batch being handled, and a line cut short is skipped by
+//! readers as torn). The file is flushed and fsynced at once at failure, cancel and terminal
+//! events. In
 //! [`Sink::finish`] the sink writes the terminal event if the engine did not, and fills
 //! `run.json`'s `audit` summary with the signed anchor. A write error stops the chain (a
 //! gap would read as tampering) and is returned from `finish`.
@@ -352,7 +354,15 @@ impl Sink for AuditSink {
                 return;
             }
         }
-        self.flush(durable);
+        if durable {
+            self.flush(true);
+        }
+    }
+
+    fn idle(&mut self) {
+        if !self.out.buffer().is_empty() {
+            self.flush(false);
+        }
     }
 
     fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {

@@ -62,6 +62,13 @@ impl SinkThread {
                                     });
                                 }
                             }
+                            // The batch is done: the sinks may write what it produced at once.
+                            for slot in &mut live {
+                                guarded(slot, &mut errors, |s| {
+                                    s.idle();
+                                    Ok(())
+                                });
+                            }
                         }
                         Msg::Finish(mut record) => {
                             for slot in &mut live {
