@@ -1,10 +1,11 @@
 //! [`AuditSink`]: turns the engine's events into the run's HMAC-chained `audit.jsonl`.
 //!
 //! Each event becomes one complete canonical line appended through a buffered writer that is
-//! flushed when the engine goes idle (once per batch of events, see [`Sink::idle`]: a kill -9
-//! loses at most the lines of the batch being handled, and a line cut short is skipped by
-//! readers as torn). The file is flushed and fsynced at once at failure, cancel and terminal
-//! events. In
+//! flushed after each batch of events (see [`Sink::idle`]). A kill -9 loses the events not
+//! yet written (the batch being handled and those queued for the sinks thread, a bounded
+//! queue), never a line in the middle: the chain then verifies as unfinished (exit 3), and a
+//! line cut short is skipped by readers as torn. The file is flushed and fsynced at once at
+//! failure, cancel and terminal events. In
 //! [`Sink::finish`] the sink writes the terminal event if the engine did not, and fills
 //! `run.json`'s `audit` summary with the signed anchor. A write error stops the chain (a
 //! gap would read as tampering) and is returned from `finish`.

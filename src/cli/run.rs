@@ -83,10 +83,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::INVALID);
     }
-    for sub in ["nodes", "datasets"] {
-        std::fs::create_dir_all(run_dir.join(sub))
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", run_dir.join(sub).display()))?;
-    }
 
     let mut plan = plan;
     if let Some(kind) = args.executor.as_deref().and_then(ExecutorKind::parse) {
@@ -123,6 +119,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    // Everything that can refuse the run is checked above: only now does its directory exist.
+    for sub in ["nodes", "datasets"] {
+        std::fs::create_dir_all(run_dir.join(sub))
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", run_dir.join(sub).display()))?;
+    }
     let reuse = crate::engine::reuse::Reuse {
         cache: (plan.state.cache_intermediate && !args.no_cache)
             .then(|| crate::store::cache::Cache::new(&state_dir)),
@@ -151,6 +152,46 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         },
         run_timeout: args.timeout,
         jitter: std::env::var("SECFLOW_RETRY_JITTER").map_or(true, |v| v.trim() != "0"),
+    };
+    // The runtime and the signal handlers before any sink: once a sink exists, the only way
+    // out is through the engine, which finishes every sink.
+    let runtime = if serial {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()?;
+    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
+    {
+        let _in_runtime = runtime.enter();
+        listen_for_signals(control_tx)?;
+    }
+    // The audit trail first: it is the sink that can refuse the run (a bad key), and it must
+    // do so before any other record file exists.
+    let audit = if sink_set.audit {
+        let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
+        let key = match crate::audit::AuditKey::for_run(
+            audit_env.as_deref(),
+            args.audit_key_file.as_deref(),
+            &state_dir,
+        ) {
+            Ok(key) => key,
+            Err(e) => {
+                eprintln!("error: audit key: {e}");
+                return Ok(exit::INVALID);
+            }
+        };
+        let cwd = std::env::current_dir().unwrap_or_default();
+        match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
+            Ok(sink) => Some(sink),
+            Err(e) => {
+                eprintln!("error: cannot start the audit trail: {e}");
+                return Ok(exit::INVALID);
+            }
+        }
+    } else {
+        None
     };
     let settings = crate::telemetry::settings();
     if settings.debug {
@@ -241,27 +282,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         sinks.push(Box::new(spans));
     }
-    if sink_set.audit {
-        let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
-        let key = match crate::audit::AuditKey::for_run(
-            audit_env.as_deref(),
-            args.audit_key_file.as_deref(),
-            &state_dir,
-        ) {
-            Ok(key) => key,
-            Err(e) => {
-                eprintln!("error: audit key: {e}");
-                return Ok(exit::INVALID);
-            }
-        };
-        let cwd = std::env::current_dir().unwrap_or_default();
-        match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
-            Ok(sink) => sinks.push(Box::new(sink)),
-            Err(e) => {
-                eprintln!("error: cannot start the audit trail: {e}");
-                return Ok(exit::INVALID);
-            }
-        }
+    if let Some(audit) = audit {
+        sinks.push(Box::new(audit));
     }
     let mut final_metrics = None;
     if sink_set.metrics {
@@ -282,18 +304,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // The parse ran on this thread; the run allocates on others (other malloc arenas), so
     // without this a big recipe's parse would stay resident all run long.
     crate::metrics::release_free_memory();
-    let runtime = if serial {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()?;
-    let outcome = runtime.block_on(async {
-        let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
-        listen_for_signals(control_tx)?;
-        anyhow::Ok(execute(Arc::clone(&ctx), config, executor, env, sinks, control_rx).await)
-    })?;
+    let outcome = runtime.block_on(execute(
+        Arc::clone(&ctx),
+        config,
+        executor,
+        env,
+        sinks,
+        control_rx,
+    ));
     for e in &outcome.sink_errors {
         eprintln!("warning: {e:#}");
     }

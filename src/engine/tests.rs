@@ -270,3 +270,69 @@ fn sinks_on_their_own_thread_see_every_event_in_order_and_survive_a_panicking_on
         outcome.sink_errors[0]
     );
 }
+
+/// Counts the events it receives; marks when it is dropped.
+struct Counting {
+    events: Arc<AtomicUsize>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Sink for Counting {
+    fn event(&mut self, _ctx: &RunContext, _event: &Event) {
+        self.events.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        // What a writer's drop does: flush what it holds. Here: record that it ran.
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_abandoned_sink_thread_still_delivers_pending_events_and_drops_its_sinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Arc::new(RunContext {
+        run_id: "test".into(),
+        run_dir: dir.path().to_path_buf(),
+        plan: Arc::new(plan(FAN)),
+        trace: TraceIds {
+            trace_id: "1".repeat(32),
+            root_span_id: "2".repeat(16),
+            parent_span_id: None,
+        },
+        executor: "fake".into(),
+        concurrency: 1,
+        started_at: SystemTime::now(),
+        secret_values: Vec::new(),
+        resumed_from: None,
+    });
+    let events = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Counting {
+        events: Arc::clone(&events),
+        dropped: Arc::clone(&dropped),
+    })];
+    let mut thread = super::SinkThread::spawn(Arc::clone(&ctx), sinks).unwrap();
+    for _ in 0..3 {
+        // Not handed over yet: no idle, batch not full.
+        thread.event(
+            &ctx,
+            &Event::RunStarted {
+                at: SystemTime::now(),
+            },
+        );
+    }
+    drop(thread);
+    assert_eq!(
+        events.load(Ordering::SeqCst),
+        3,
+        "the pending batch was delivered"
+    );
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        1,
+        "the sink was dropped before drop returned"
+    );
+}
