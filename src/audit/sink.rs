@@ -5,10 +5,10 @@
 //! yet written (the batch being handled and those queued for the sinks thread, a bounded
 //! queue), never a line in the middle: the chain then verifies as unfinished (exit 3), and a
 //! line cut short is skipped by readers as torn. The file is flushed and fsynced at once at
-//! failure, cancel and terminal events. In
-//! [`Sink::finish`] the sink writes the terminal event if the engine did not, and fills
-//! `run.json`'s `audit` summary with the signed anchor. A write error stops the chain (a
-//! gap would read as tampering) and is returned from `finish`.
+//! failure, cancel and terminal events. In [`Sink::finish`] the sink writes the terminal
+//! event if the engine did not, and fills `run.json`'s `audit` summary with the signed
+//! anchor. A write error stops the chain (a gap would read as tampering) and is returned
+//! from `finish`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;

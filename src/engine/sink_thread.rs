@@ -20,9 +20,6 @@ use crate::store::RunRecord;
 
 use super::{Event, RunContext, Sink};
 
-// Events are the hot path and `Finish` is sent once: boxing every event would cost an
-// allocation per event to save channel space nobody needs.
-#[allow(clippy::large_enum_variant)]
 enum Msg {
     Events(Vec<Event>),
     Finish(Box<RunRecord>),
