@@ -22,23 +22,8 @@ RUNS=${RUNS:-10}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-chain_recipe() { # N FILE
-    {
-        printf 'version: "1.0"\nname: chain-%s\nnodes:\n  - id: n0\n    command: ["true"]\n' "$1"
-        for ((i = 1; i < $1; i++)); do
-            printf '  - id: n%d\n    command: ["true"]\n    depends_on: [n%d]\n' "$i" $((i - 1))
-        done
-    } >"$2"
-}
-
-wide_recipe() { # N FILE
-    {
-        printf 'version: "1.0"\nname: wide-%s\nconcurrency: 64\nnodes:\n' "$1"
-        for ((i = 0; i < $1; i++)); do
-            printf '  - id: w%d\n    command: [sleep, "0.05"]\n' "$i"
-        done
-    } >"$2"
-}
+# shellcheck source=bench/recipes.sh
+source bench/recipes.sh
 
 chain_makefile() { # N FILE
     {

@@ -18,12 +18,9 @@ ROTEL=${ROTEL:-/opt/rotel/rotel/rotel-agent}
 cleanup() { [ -n "${ROTEL_PID:-}" ] && kill "$ROTEL_PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-{
-    printf 'version: "1.0"\nname: chain-1000\nnodes:\n  - id: n0\n    command: ["true"]\n'
-    for ((i = 1; i < 1000; i++)); do
-        printf '  - id: n%d\n    command: ["true"]\n    depends_on: [n%d]\n' "$i" $((i - 1))
-    done
-} >"$WORK/chain.yaml"
+# shellcheck source=bench/recipes.sh
+source bench/recipes.sh
+chain_recipe 1000 "$WORK/chain.yaml"
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 GRPC=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -25,18 +25,12 @@ SECFLOW=$(realpath "$SECFLOW")
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-chain() { # N FILE
-    {
-        printf 'version: "1.0"\nname: chain-%s\nnodes:\n  - id: n0\n    command: ["true"]\n' "$1"
-        for ((i = 1; i < $1; i++)); do
-            printf '  - id: n%d\n    command: ["true"]\n    depends_on: [n%d]\n' "$i" $((i - 1))
-        done
-    } >"$2"
-}
+# shellcheck source=bench/recipes.sh
+source bench/recipes.sh
 NODES=${NODES:-1000}
 CG_NODES=${CG_NODES:-200}
-chain "$NODES" "$WORK/chain.yaml"
-[ "$CG_NODES" -gt 0 ] && chain "$CG_NODES" "$WORK/chain-cg.yaml"
+chain_recipe "$NODES" "$WORK/chain.yaml"
+[ "$CG_NODES" -gt 0 ] && chain_recipe "$CG_NODES" "$WORK/chain-cg.yaml"
 
 python3 - "$SECFLOW" "$WORK" "${ROUNDS:-20}" "$NODES" "$CG_NODES" <<'PY'
 import os, re, subprocess, statistics, sys, time, glob
