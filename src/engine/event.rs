@@ -110,6 +110,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// An event whose records should reach the disk at once rather than with the next
+    /// batch: a failure, a warning or error (cancellation, timeouts), the end of the run.
+    pub fn is_urgent(&self) -> bool {
+        match self {
+            Event::NodeFinished { status, .. } => matches!(
+                status,
+                NodeStatus::Failed | NodeStatus::TimedOut | NodeStatus::Cancelled
+            ),
+            Event::Message { level, .. } => *level >= Level::Warn,
+            Event::RunFinished { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// Severity of an [`Event::Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

@@ -7,9 +7,7 @@
 //! process it left behind in its group is killed, so no attempt leaves an orphan holding
 //! its pipes open.
 
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +16,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
 use super::capture;
+use super::spawn;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
 
 /// Runs attempts as local processes.
@@ -86,8 +85,8 @@ struct LocalAttempt {
 struct Spawned {
     pid: i32,
     started: (Instant, SystemTime),
-    stdout: std::process::ChildStdout,
-    stderr: std::process::ChildStderr,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
     out_file: std::fs::File,
     err_file: std::fs::File,
 }
@@ -136,32 +135,32 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
         std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
     let err_file =
         std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
-    let program = spec.argv.first().cloned().unwrap_or_default();
-    // An absolute program lets std use posix_spawn (vfork) instead of fork: with the child's
-    // own PATH it would otherwise fork, copying secflow's page tables for every attempt.
-    let mut cmd = Command::new(resolve_program(&program, &spec.env));
-    cmd.args(spec.argv.iter().skip(1))
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
-        program: program.to_string_lossy().into_owned(),
+        program: name.to_string_lossy().into_owned(),
         source,
     };
-    let mut child = cmd.spawn().map_err(spawn_err)?;
-    let started = (Instant::now(), SystemTime::now());
-    let pid = child.id() as i32;
-    let pipes = child.stdout.take().zip(child.stderr.take());
-    // `child` is dropped without waiting: we reap it ourselves with wait4.
-    drop(child);
-    let Some((stdout, stderr)) = pipes else {
-        kill_group(pid, libc::SIGKILL);
-        return Err(ExecError::Watch("child has no output pipes".into()));
+    let program = resolve_program(&name, &spec.env, &spec.cwd).map_err(spawn_err)?;
+    let (stdout, out_w) = spawn::pipe().map_err(spawn_err)?;
+    let (stderr, err_w) = spawn::pipe().map_err(spawn_err)?;
+    let stdio = spawn::Stdio {
+        stdin: spawn::dev_null().map_err(spawn_err)?,
+        stdout: out_w.as_raw_fd(),
+        stderr: err_w.as_raw_fd(),
     };
+    let pid = spawn::spawn(
+        &spawn::Program {
+            path: &program,
+            argv: &spec.argv,
+            env: &spec.env,
+            cwd: &spec.cwd,
+        },
+        &stdio,
+    )
+    .map_err(spawn_err)?;
+    let started = (Instant::now(), SystemTime::now());
+    // The child holds the write ends now: ours must close for the pumps to see EOF.
+    drop((out_w, err_w));
     Ok(Spawned {
         pid,
         started,
@@ -177,15 +176,15 @@ fn watch(
     spec: AttemptSpec,
     pid: i32,
     started: (Instant, SystemTime),
-    stdout: std::process::ChildStdout,
-    stderr: std::process::ChildStderr,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
     out_file: std::fs::File,
     err_file: std::fs::File,
 ) -> Result<LocalAttempt, ExecError> {
-    let receivers = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stdout))
-        .and_then(|o| {
-            tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stderr)).map(|e| (o, e))
-        });
+    use tokio::net::unix::pipe::Receiver;
+    // spawn::pipe made them: pipes, read ends, non-blocking.
+    let receivers = Receiver::from_owned_fd_unchecked(stdout)
+        .and_then(|o| Receiver::from_owned_fd_unchecked(stderr).map(|e| (o, e)));
     let (out_rx, err_rx) = match receivers {
         Ok(r) => r,
         Err(e) => {
@@ -279,32 +278,43 @@ impl RunningAttempt for LocalAttempt {
     }
 }
 
-/// `program` looked up in the child's `PATH` when it has no `/`; unchanged if not found
-/// (spawning then reports it as not found).
+/// `program` looked up in the child's `PATH` when it has no `/`, as `execvp` would: a
+/// relative directory of `PATH` (an empty one is `.`) is taken from the child's working
+/// directory `cwd`, and the working directory itself is never searched otherwise.
+/// `NotFound` if no directory of `PATH` has it.
 fn resolve_program(
     program: &std::ffi::OsStr,
     env: &[(std::ffi::OsString, std::ffi::OsString)],
-) -> std::path::PathBuf {
+    cwd: &std::path::Path,
+) -> std::io::Result<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::PermissionsExt;
-    if program.as_bytes().contains(&b'/') || program.is_empty() {
-        return program.into();
+    if program.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "empty program name",
+        ));
+    }
+    if program.as_bytes().contains(&b'/') {
+        return Ok(program.into());
     }
     let path = env
         .iter()
         .find(|(k, _)| k == "PATH")
         .map(|(_, v)| v.as_os_str());
     for dir in std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new("/usr/bin:/bin"))) {
-        let candidate = dir.join(program);
+        let candidate = cwd.join(dir).join(program);
         if let Ok(meta) = std::fs::metadata(&candidate)
             && meta.is_file()
             && meta.permissions().mode() & 0o111 != 0
-            && candidate.is_absolute()
         {
-            return candidate;
+            return Ok(candidate);
         }
     }
-    program.into()
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "not found in PATH",
+    ))
 }
 
 /// Sends `signal` to process group `pgid`; a group that is already gone is not an error.

@@ -19,6 +19,7 @@ pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
 pub mod sink_thread;
+pub mod spawn;
 mod supervise;
 #[cfg(test)]
 mod tests;
