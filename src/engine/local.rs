@@ -7,42 +7,27 @@
 //! process it left behind in its group is killed, so no attempt leaves an orphan holding
 //! its pipes open.
 
+use std::future::Future;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::unix::AsyncFd;
-use tokio::sync::oneshot;
 
 use super::capture;
-use super::spawn;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
+use super::spawn;
 
-/// Runs attempts as local processes.
-#[derive(Debug, Clone)]
-pub struct LocalExecutor {
-    /// Spawns under way: the first runs inline, more go to the blocking pool in parallel.
-    spawning: Arc<AtomicUsize>,
-    /// Spawns on the blocking pool at once: one a CPU. More would not spawn faster (each
-    /// blocks its thread only until the child execs) but would make the pool start a
-    /// thread, with its stack and malloc arena, for every node of a wide level.
-    pool_spawns: Arc<tokio::sync::Semaphore>,
-}
-
-impl Default for LocalExecutor {
-    fn default() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        LocalExecutor {
-            spawning: Arc::default(),
-            pool_spawns: Arc::new(tokio::sync::Semaphore::new(cpus)),
-        }
-    }
-}
+/// Runs attempts as local processes. Its `start` never waits: the process is started
+/// within the first poll (the scheduler relies on this to start it without a task hop).
+#[derive(Debug, Clone, Default)]
+pub struct LocalExecutor;
 
 impl LocalExecutor {
     pub fn new() -> Self {
-        LocalExecutor::default()
+        LocalExecutor
     }
 }
 
@@ -55,13 +40,11 @@ impl Executor for LocalExecutor {
         &self,
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
-        let spawning = Arc::clone(&self.spawning);
-        let pool_spawns = Arc::clone(&self.pool_spawns);
-        Box::pin(async move {
-            start(spec, &spawning, &pool_spawns)
-                .await
-                .map(|a| Box::new(a) as Box<dyn RunningAttempt>)
-        })
+        // Spawning blocks the calling thread only until the child has exec'd (vfork).
+        let started = spawn(&spec).and_then(|spawned| watch(spec, spawned));
+        Box::pin(std::future::ready(
+            started.map(|a| Box::new(a) as Box<dyn RunningAttempt>),
+        ))
     }
 }
 
@@ -71,13 +54,17 @@ type Outcome = Result<ExitInfo, ExecError>;
 /// processes that escaped the group (setsid) and hold its pipes.
 const PIPE_LINGER: Duration = Duration::from_secs(2);
 
+/// The attempt's end: the reaper and the output pumps, driven by whoever awaits
+/// [`RunningAttempt::wait`] (the supervisor always does, so output never backs up).
+type Watching = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
 struct LocalAttempt {
     pid: i32,
     /// Set once the leader is reaped: its pid (and group id) may then be reused, so no
     /// signal is sent after that.
     reaped: Arc<AtomicBool>,
     started: (Instant, SystemTime),
-    rx: oneshot::Receiver<Outcome>,
+    watching: Option<Watching>,
     done: Option<Outcome>,
 }
 
@@ -89,41 +76,6 @@ struct Spawned {
     stderr: OwnedFd,
     out_file: std::fs::File,
     err_file: std::fs::File,
-}
-
-async fn start(
-    spec: AttemptSpec,
-    spawning: &AtomicUsize,
-    pool_spawns: &tokio::sync::Semaphore,
-) -> Result<LocalAttempt, ExecError> {
-    // Spawning blocks the calling thread until the child has exec'd (vfork). Alone (a chain),
-    // do it inline: no thread hop. In a burst (a wide level), use the blocking pool so that
-    // spawns proceed in parallel and the reactor stays free.
-    let alone = spawning.fetch_add(1, Ordering::AcqRel) == 0;
-    let result = if alone {
-        let spawned = spawn(&spec);
-        Ok((spec, spawned))
-    } else {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let _permit = pool_spawns.acquire().await.ok();
-        tokio::task::spawn_blocking(move || {
-            let spawned = spawn(&spec);
-            (spec, spawned)
-        })
-        .await
-        .map_err(|e| ExecError::Watch(e.to_string()))
-    };
-    spawning.fetch_sub(1, Ordering::AcqRel);
-    let (spec, spawned) = result?;
-    let Spawned {
-        pid,
-        started,
-        stdout,
-        stderr,
-        out_file,
-        err_file,
-    } = spawned?;
-    watch(spec, pid, started, stdout, stderr, out_file, err_file)
 }
 
 fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
@@ -171,17 +123,17 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     })
 }
 
-/// Watches a spawned child: output pumps and the reaper, one task.
-fn watch(
-    spec: AttemptSpec,
-    pid: i32,
-    started: (Instant, SystemTime),
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    out_file: std::fs::File,
-    err_file: std::fs::File,
-) -> Result<LocalAttempt, ExecError> {
+/// Watches a spawned child: output pumps and the reaper, as one future.
+fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError> {
     use tokio::net::unix::pipe::Receiver;
+    let Spawned {
+        pid,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    } = spawned;
     // spawn::pipe made them: pipes, read ends, non-blocking.
     let receivers = Receiver::from_owned_fd_unchecked(stdout)
         .and_then(|o| Receiver::from_owned_fd_unchecked(stderr).map(|e| (o, e)));
@@ -192,11 +144,10 @@ fn watch(
             return Err(ExecError::Watch(format!("cannot watch output pipes: {e}")));
         }
     };
-    let (tx, rx) = oneshot::channel();
     let secrets = spec.secrets;
     let reaped_flag = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reaped_flag);
-    tokio::spawn(async move {
+    let watching = async move {
         let reaped = async {
             let info = reap(pid, &flag).await;
             // Whatever the leader left in its group would hold the pipes open: end it.
@@ -218,20 +169,19 @@ fn watch(
             }
             pumped = &mut pumps => (reaped.await, Some(pumped)),
         };
-        let outcome = match (info, pumped) {
+        match (info, pumped) {
             (Err(e), _) => Err(e),
             (Ok(info), None | Some((Ok(_), Ok(_)))) => Ok(info),
             (Ok(_), Some((Err(e), _) | (_, Err(e)))) => {
                 Err(ExecError::Watch(format!("capturing output failed: {e}")))
             }
-        };
-        let _ = tx.send(outcome);
-    });
+        }
+    };
     Ok(LocalAttempt {
         pid,
         reaped: reaped_flag,
         started,
-        rx,
+        watching: Some(Box::pin(watching)),
         done: None,
     })
 }
@@ -251,10 +201,10 @@ impl RunningAttempt for LocalAttempt {
 
     fn wait(&mut self) -> BoxFuture<'_, Outcome> {
         Box::pin(async move {
-            if self.done.is_none() {
-                let outcome = (&mut self.rx)
-                    .await
-                    .unwrap_or_else(|_| Err(ExecError::Watch("the watcher task ended".into())));
+            // Dropped half-way (a timeout fired), the wait resumes where it was next time.
+            if let Some(watching) = self.watching.as_mut() {
+                let outcome = watching.await;
+                self.watching = None;
                 self.done = Some(outcome);
             }
             match self.done.as_ref() {

@@ -17,7 +17,9 @@ use super::executor::Executor;
 use super::outcome::{AttemptResult, AttemptTimes, classify, human, jitter};
 use super::prepare::{AttemptIds, Environment, RunPaths, prepare};
 use super::reuse::Reuse;
-use super::supervise::{Ended, Job, Msg, Stop, supervise};
+use super::supervise::{
+    Ended, Job, Msg, Stop, not_started, start_now, start_then_watch, supervise,
+};
 use super::{datasets, local};
 use crate::exit;
 use crate::store::recorder::RecordBuilder;
@@ -381,13 +383,23 @@ impl Scheduler {
             grace: node.kill_grace,
             paths: Arc::clone(&self.paths),
         };
-        tokio::spawn(supervise(
-            Arc::clone(&self.executor),
-            job,
-            prepared,
-            self.stop_tx.subscribe(),
-            self.tx.clone(),
-        ));
+        let stop = self.stop_tx.subscribe();
+        let tx = self.tx.clone();
+        match start_now(&self.executor, prepared.spec) {
+            // Started here (a local process): no hop through a task to get it going.
+            Ok(Ok(running)) => {
+                let at = running.started().1;
+                self.started(i, attempt, running.pid(), running.job_id(), at);
+                tokio::spawn(supervise(running, job, prepared.outputs, stop, tx));
+            }
+            // Reported like any end, through the channel: no re-entry into the loop.
+            Ok(Err(e)) => {
+                let _ = self.tx.send(Msg::Ended(Box::new(not_started(&job, &e))));
+            }
+            Err(starting) => {
+                tokio::spawn(start_then_watch(starting, job, prepared.outputs, stop, tx));
+            }
+        }
     }
 
     fn started(

@@ -379,10 +379,10 @@ mod tests {
     #[test]
     fn the_child_holds_the_given_descriptors_and_nothing_else_of_spawn() {
         let (read, write) = pipe().unwrap();
-        let argv = [OsString::from("sleep"), OsString::from("30")];
+        let argv = ["sh", "-c", "echo ready; exec sleep 30"].map(OsString::from);
         let pid = spawn(
             &Program {
-                path: Path::new("/bin/sleep"),
+                path: Path::new("/bin/sh"),
                 argv: &argv,
                 env: &[],
                 cwd: Path::new("/"),
@@ -394,7 +394,13 @@ mod tests {
             },
         )
         .unwrap();
-        // spawn returns once the child has exec'd: its descriptors are final.
+        // The vfork parent resumes before the kernel has closed the child's close-on-exec
+        // descriptors: look only once the child has said something after its exec.
+        let mut file = std::fs::File::from(read.try_clone().unwrap());
+        let mut byte = [0u8; 1];
+        while !matches!(file.read(&mut byte), Ok(1)) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let fds: Vec<RawFd> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())

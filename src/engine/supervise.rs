@@ -1,15 +1,21 @@
 //! One attempt from start to end: start it on the executor, enforce its timeout, obey the
 //! scheduler's stop requests (terminate with grace, then kill), then check and promote its
 //! outputs. Reports back to the scheduler through messages; never touches sinks.
+//!
+//! The scheduler polls an executor's `start` once itself ([`start_now`]): a local process
+//! starts right there, and only [`supervise`] runs as a task. A start that has to wait (a batch
+//! system's submission) is finished by [`start_then_watch`] on a task of its own.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
+use std::task::{Context, Poll, Waker};
+
 use super::datasets::{self, Promoted};
-use super::executor::{Executor, ExitInfo, RunningAttempt};
-use super::prepare::{Prepared, RunPaths};
+use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
+use super::prepare::RunPaths;
 
 /// What the scheduler asks of every running attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,28 +71,38 @@ pub struct Job {
     pub paths: Arc<RunPaths>,
 }
 
-/// Runs one attempt to its end and reports through `tx`.
-pub async fn supervise(
-    executor: Arc<dyn Executor>,
+/// An executor's `start`, owning what it needs.
+pub type Starting = BoxFuture<'static, Result<Box<dyn RunningAttempt>, ExecError>>;
+
+/// Starts the attempt on `executor`: the started attempt if that happened without waiting,
+/// else the start still under way (for [`start_then_watch`]).
+pub fn start_now(
+    executor: &Arc<dyn Executor>,
+    spec: AttemptSpec,
+) -> Result<Result<Box<dyn RunningAttempt>, ExecError>, Starting> {
+    let executor = Arc::clone(executor);
+    let mut starting: Starting = Box::pin(async move { executor.start(spec).await });
+    // Polled with a no-op waker: a start that is not ready is polled again (and registers
+    // its real wake-ups) on the task that takes it over.
+    let mut cx = Context::from_waker(Waker::noop());
+    match starting.as_mut().poll(&mut cx) {
+        Poll::Ready(result) => Ok(result),
+        Poll::Pending => Err(starting),
+    }
+}
+
+/// Finishes a start that had to wait, reports it, then watches the attempt.
+pub async fn start_then_watch(
+    starting: Starting,
     job: Job,
-    prepared: Prepared,
-    mut stop: watch::Receiver<Stop>,
+    outputs: Vec<(String, std::path::PathBuf)>,
+    stop: watch::Receiver<Stop>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
-    let outputs = prepared.outputs;
-    let mut running = match executor.start(prepared.spec).await {
+    let running = match starting.await {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Msg::Ended(Box::new(Ended {
-                node: job.node,
-                attempt: job.attempt,
-                info: Err(e.to_string()),
-                started: None,
-                ended: (Instant::now(), SystemTime::now()),
-                timed_out: false,
-                stopped: false,
-                outputs: None,
-            })));
+            let _ = tx.send(Msg::Ended(Box::new(not_started(&job, &e))));
             return;
         }
     };
@@ -98,7 +114,33 @@ pub async fn supervise(
         job_id: running.job_id(),
         at: started.1,
     });
+    supervise(running, job, outputs, stop, tx).await;
+}
 
+/// The report of an attempt that could not start.
+pub fn not_started(job: &Job, error: &ExecError) -> Ended {
+    Ended {
+        node: job.node,
+        attempt: job.attempt,
+        info: Err(error.to_string()),
+        started: None,
+        ended: (Instant::now(), SystemTime::now()),
+        timed_out: false,
+        stopped: false,
+        outputs: None,
+    }
+}
+
+/// Watches a started attempt to its end (timeout, stop requests, outputs) and reports
+/// through `tx`.
+pub async fn supervise(
+    mut running: Box<dyn RunningAttempt>,
+    job: Job,
+    outputs: Vec<(String, std::path::PathBuf)>,
+    mut stop: watch::Receiver<Stop>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let started = running.started();
     let mut timed_out = false;
     let mut stopped = false;
     // When the next escalation is due: the timeout, then the end of the grace period.
