@@ -112,7 +112,8 @@ pub enum Event {
 
 impl Event {
     /// An event whose records should reach the disk at once rather than with the next
-    /// batch: a failure, a warning or error (cancellation, timeouts), the end of the run.
+    /// batch: the start and end of the run, a failure, a warning or error (cancellation,
+    /// timeouts).
     pub fn is_urgent(&self) -> bool {
         match self {
             Event::NodeFinished { status, .. } => matches!(
@@ -120,7 +121,7 @@ impl Event {
                 NodeStatus::Failed | NodeStatus::TimedOut | NodeStatus::Cancelled
             ),
             Event::Message { level, .. } => *level >= Level::Warn,
-            Event::RunFinished { .. } => true,
+            Event::RunStarted { .. } | Event::RunFinished { .. } => true,
             _ => false,
         }
     }

@@ -214,6 +214,10 @@ impl Scheduler {
         self.emit(Event::RunStarted {
             at: self.ctx.started_at,
         });
+        // The start's records (run.json first) are written before any node starts.
+        for sink in &mut self.sinks {
+            sink.idle();
+        }
         for i in 0..self.nodes.len() {
             if self.nodes[i].waiting_on == 0 {
                 self.queue(i);
@@ -348,16 +352,15 @@ impl Scheduler {
         };
         let prepared =
             prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
-                // `out/` only for nodes with outputs: every inode counts on big DAGs.
                 let dir = self.paths.attempt_dir(&node.id, attempt);
-                let out_dir = if node.outputs.is_empty() {
-                    dir
-                } else {
-                    dir.join("out")
-                };
-                std::fs::create_dir_all(&out_dir)
+                // `out/` only for nodes with outputs: every inode counts on big DAGs.
+                create_attempt_dir(&dir, attempt == 1)
+                    .and_then(|()| match node.outputs.is_empty() {
+                        true => Ok(()),
+                        false => std::fs::create_dir(dir.join("out")),
+                    })
                     .map(|()| p)
-                    .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))
             });
         let prepared = match prepared {
             Ok(p) => p,
@@ -717,5 +720,23 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Creates an attempt's directory `nodes/<id>/<attempt>` with one `mkdir` per missing level:
+/// `first` says the node's own directory does not exist yet. (`create_dir_all` would first
+/// fail on the deepest level, then check each existing one.)
+fn create_attempt_dir(dir: &std::path::Path, first: bool) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    let made = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        r => r,
+    };
+    if first && let Some(node_dir) = dir.parent() {
+        made(std::fs::create_dir(node_dir))?;
+    }
+    match made(std::fs::create_dir(dir)) {
+        Err(e) if e.kind() == ErrorKind::NotFound => std::fs::create_dir_all(dir),
+        r => r,
     }
 }

@@ -53,6 +53,9 @@ struct Queue {
     closed: bool,
     /// The thread has ended: nothing takes events any more.
     gone: bool,
+    /// Events queued so far, and handled by the sinks so far.
+    queued: u64,
+    handled: u64,
 }
 
 #[derive(Default)]
@@ -60,7 +63,7 @@ struct Shared {
     queue: Mutex<Queue>,
     /// The thread waits on it for events.
     wake: Condvar,
-    /// The scheduler waits on it for room in a full queue.
+    /// The scheduler waits on it for room in a full queue, or for a batch to be handled.
     room: Condvar,
 }
 
@@ -78,6 +81,9 @@ pub struct SinkThread {
     batch: Vec<Event>,
     /// The batch holds an urgent event.
     urgent: bool,
+    /// The batch holds the run's start: wait until the sinks have handled it, so that
+    /// `run.json` and the first records exist before any node starts.
+    barrier: bool,
     shared: Arc<Shared>,
     done: mpsc::Receiver<Finished>,
     thread: Option<JoinHandle<()>>,
@@ -98,6 +104,7 @@ impl SinkThread {
         Ok(SinkThread {
             batch: Vec::new(),
             urgent: false,
+            barrier: false,
             shared,
             done,
             thread: Some(thread),
@@ -175,7 +182,6 @@ fn run(
                     });
                 }
             }
-            events.clear();
             // The batch is done: the sinks may write what it produced at once.
             for slot in &mut live {
                 guarded(slot, &mut errors, |s| {
@@ -183,6 +189,9 @@ fn run(
                     Ok(())
                 });
             }
+            shared.lock().handled += events.len() as u64;
+            shared.room.notify_all();
+            events.clear();
         }
         if let Some(mut record) = finish {
             for slot in &mut live {
@@ -204,6 +213,7 @@ fn run(
 impl Sink for SinkThread {
     fn event(&mut self, _ctx: &RunContext, event: &Event) {
         self.urgent |= event.is_urgent();
+        self.barrier |= matches!(event, Event::RunStarted { .. });
         self.batch.push(event.clone());
         if self.batch.len() >= MAX_BATCH {
             self.idle();
@@ -228,14 +238,25 @@ impl Sink for SinkThread {
             return;
         }
         let first = queue.events.is_empty();
+        queue.queued += self.batch.len() as u64;
         queue.events.append(&mut self.batch);
-        let now = std::mem::take(&mut self.urgent) || queue.events.len() >= MAX_BATCH;
+        let barrier = std::mem::take(&mut self.barrier);
+        let now = std::mem::take(&mut self.urgent) || barrier || queue.events.len() >= MAX_BATCH;
         queue.now |= now;
-        drop(queue);
         // A thread asleep on an empty queue needs a wake-up to start its interval; one
         // already in its interval is woken only for what cannot wait.
         if first || now {
             self.shared.wake.notify_one();
+        }
+        if barrier {
+            let target = queue.queued;
+            while queue.handled < target && !queue.gone {
+                queue = self
+                    .shared
+                    .room
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         }
     }
 
