@@ -732,10 +732,14 @@ fn create_attempt_dir(dir: &std::path::Path, first: bool) -> std::io::Result<()>
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
         r => r,
     };
-    if first && let Some(node_dir) = dir.parent() {
-        made(std::fs::create_dir(node_dir))?;
-    }
-    match made(std::fs::create_dir(dir)) {
+    let made_all = || {
+        if first && let Some(node_dir) = dir.parent() {
+            made(std::fs::create_dir(node_dir))?;
+        }
+        made(std::fs::create_dir(dir))
+    };
+    match made_all() {
+        // A level above is missing (`nodes/` itself): make them all.
         Err(e) if e.kind() == ErrorKind::NotFound => std::fs::create_dir_all(dir),
         r => r,
     }
