@@ -304,14 +304,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // The parse ran on this thread; the run allocates on others (other malloc arenas), so
     // without this a big recipe's parse would stay resident all run long.
     crate::metrics::release_free_memory();
-    let outcome = runtime.block_on(execute(
-        Arc::clone(&ctx),
-        config,
-        executor,
-        env,
-        sinks,
-        control_rx,
-    ));
+    let engine = execute(Arc::clone(&ctx), config, executor, env, sinks, control_rx);
+    // On a worker pool the scheduler runs as a task on a worker, like the attempts' tasks:
+    // their reports to it and its spawns for them then mostly stay on one thread instead
+    // of waking the main thread and back for every node.
+    let outcome = if serial {
+        runtime.block_on(engine)
+    } else {
+        match runtime.block_on(runtime.spawn(engine)) {
+            Ok(outcome) => outcome,
+            Err(e) => match e.try_into_panic() {
+                // The scheduler panicked: carry on unwinding as if it had run here.
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => anyhow::bail!("the engine stopped before the run ended: {e}"),
+            },
+        }
+    };
     for e in &outcome.sink_errors {
         eprintln!("warning: {e:#}");
     }
