@@ -336,3 +336,84 @@ fn an_abandoned_sink_thread_still_delivers_pending_events_and_drops_its_sinks() 
         "the sink was dropped before drop returned"
     );
 }
+
+#[test]
+fn the_sinks_thread_batches_ordinary_events_and_handles_the_run_start_before_going_on() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Arc::new(RunContext {
+        run_id: "test".into(),
+        run_dir: dir.path().to_path_buf(),
+        plan: Arc::new(plan(FAN)),
+        trace: TraceIds {
+            trace_id: "1".repeat(32),
+            root_span_id: "2".repeat(16),
+            parent_span_id: None,
+        },
+        executor: "fake".into(),
+        concurrency: 1,
+        started_at: SystemTime::now(),
+        secret_values: Vec::new(),
+        resumed_from: None,
+    });
+    let events = Arc::new(AtomicUsize::new(0));
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Counting {
+        events: Arc::clone(&events),
+        dropped: Arc::new(AtomicUsize::new(0)),
+    })];
+    let mut thread = super::SinkThread::spawn(Arc::clone(&ctx), sinks).unwrap();
+    let count = || events.load(Ordering::SeqCst);
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while count() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{} of {n}",
+                count()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        start.elapsed()
+    };
+
+    // The run's start is a barrier: handled before idle returns.
+    let now = SystemTime::now();
+    thread.event(&ctx, &Event::RunStarted { at: now });
+    thread.idle();
+    assert_eq!(count(), 1, "RunStarted was handled before idle returned");
+
+    // Ordinary events wait for the interval (or a full batch), then all arrive.
+    let queued = |node| Event::NodeQueued {
+        node,
+        attempt: 1,
+        at: now,
+    };
+    thread.event(&ctx, &queued(0));
+    thread.event(&ctx, &queued(1));
+    let start = Instant::now();
+    thread.idle();
+    wait_for(3);
+    let took = start.elapsed();
+    assert!(
+        took >= super::sink_thread::FLUSH_INTERVAL / 2,
+        "ordinary events were taken after {took:?}, before the interval"
+    );
+
+    // A failure wakes the thread, which takes what was queued before it too.
+    thread.event(&ctx, &queued(2));
+    thread.idle();
+    thread.event(
+        &ctx,
+        &Event::NodeFinished {
+            node: 2,
+            status: NodeStatus::Failed,
+            reason: None,
+            findings_count: 0,
+            at: now,
+        },
+    );
+    thread.idle();
+    wait_for(5);
+    drop(thread);
+    assert_eq!(count(), 5);
+}
