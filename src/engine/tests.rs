@@ -115,18 +115,11 @@ fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRec
     (outcome.record, events)
 }
 
-/// Runs `yaml` with a [`Recorder`] among the sinks `wrap` returns.
-fn run_with(
-    yaml: &str,
-    fake: Arc<Fake>,
-    concurrency: usize,
-    wrap: impl FnOnce(Arc<RunContext>, Vec<Box<dyn Sink>>) -> Vec<Box<dyn Sink>>,
-) -> (super::Outcome, Vec<String>) {
-    let dir = tempfile::tempdir().unwrap();
-    let plan = Arc::new(plan(yaml));
-    let ctx = Arc::new(RunContext {
+/// A run context for `plan` in `run_dir`, as the CLI would make it.
+fn context(run_dir: &std::path::Path, plan: Arc<Plan>, concurrency: usize) -> Arc<RunContext> {
+    Arc::new(RunContext {
         run_id: "test".into(),
-        run_dir: dir.path().to_path_buf(),
+        run_dir: run_dir.to_path_buf(),
         plan,
         trace: TraceIds {
             trace_id: "1".repeat(32),
@@ -138,7 +131,19 @@ fn run_with(
         started_at: SystemTime::now(),
         secret_values: Vec::new(),
         resumed_from: None,
-    });
+    })
+}
+
+/// Runs `yaml` with a [`Recorder`] among the sinks `wrap` returns.
+fn run_with(
+    yaml: &str,
+    fake: Arc<Fake>,
+    concurrency: usize,
+    wrap: impl FnOnce(Arc<RunContext>, Vec<Box<dyn Sink>>) -> Vec<Box<dyn Sink>>,
+) -> (super::Outcome, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(plan(yaml));
+    let ctx = context(dir.path(), plan, concurrency);
     let env = Arc::new(Environment {
         base: Vec::new(),
         secrets: Vec::new(),
@@ -293,21 +298,7 @@ impl Drop for Counting {
 #[test]
 fn an_abandoned_sink_thread_still_delivers_pending_events_and_drops_its_sinks() {
     let dir = tempfile::tempdir().unwrap();
-    let ctx = Arc::new(RunContext {
-        run_id: "test".into(),
-        run_dir: dir.path().to_path_buf(),
-        plan: Arc::new(plan(FAN)),
-        trace: TraceIds {
-            trace_id: "1".repeat(32),
-            root_span_id: "2".repeat(16),
-            parent_span_id: None,
-        },
-        executor: "fake".into(),
-        concurrency: 1,
-        started_at: SystemTime::now(),
-        secret_values: Vec::new(),
-        resumed_from: None,
-    });
+    let ctx = context(dir.path(), Arc::new(plan(FAN)), 1);
     let events = Arc::new(AtomicUsize::new(0));
     let dropped = Arc::new(AtomicUsize::new(0));
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Counting {
@@ -341,21 +332,7 @@ fn an_abandoned_sink_thread_still_delivers_pending_events_and_drops_its_sinks() 
 fn the_sinks_thread_batches_ordinary_events_and_handles_the_run_start_before_going_on() {
     use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
-    let ctx = Arc::new(RunContext {
-        run_id: "test".into(),
-        run_dir: dir.path().to_path_buf(),
-        plan: Arc::new(plan(FAN)),
-        trace: TraceIds {
-            trace_id: "1".repeat(32),
-            root_span_id: "2".repeat(16),
-            parent_span_id: None,
-        },
-        executor: "fake".into(),
-        concurrency: 1,
-        started_at: SystemTime::now(),
-        secret_values: Vec::new(),
-        resumed_from: None,
-    });
+    let ctx = context(dir.path(), Arc::new(plan(FAN)), 1);
     let events = Arc::new(AtomicUsize::new(0));
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Counting {
         events: Arc::clone(&events),
