@@ -20,8 +20,9 @@ use super::capture;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
 use super::spawn;
 
-/// Runs attempts as local processes. Its `start` never waits: the process is started
-/// within the first poll (the scheduler relies on this to start it without a task hop).
+/// Runs attempts as local processes. Its `start` never waits: the process is started when
+/// `start` is called and the future it returns is ready at once (so the scheduler starts it
+/// without a task hop).
 #[derive(Debug, Clone, Default)]
 pub struct LocalExecutor;
 
