@@ -354,28 +354,23 @@ impl Scheduler {
             prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
                 let dir = self.paths.attempt_dir(&node.id, attempt);
                 // `out/` only for nodes with outputs: every inode counts on big DAGs.
-                create_attempt_dir(&dir, attempt == 1)
-                    .and_then(|()| match node.outputs.is_empty() {
-                        true => Ok(()),
-                        false => std::fs::create_dir(dir.join("out")),
-                    })
-                    .map(|()| p)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+                let cannot = |path: &std::path::Path| {
+                    let path = path.display().to_string();
+                    move |e| format!("cannot create {path}: {e}")
+                };
+                create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
+                if !node.outputs.is_empty() {
+                    let out = dir.join("out");
+                    std::fs::create_dir(&out).map_err(cannot(&out))?;
+                }
+                Ok(p)
             });
         let prepared = match prepared {
             Ok(p) => p,
             Err(error) => {
-                let now = (Instant::now(), SystemTime::now());
-                let _ = self.tx.send(Msg::Ended(Box::new(Ended {
-                    node: i,
-                    attempt,
-                    info: Err(error),
-                    started: None,
-                    ended: now,
-                    timed_out: false,
-                    stopped: false,
-                    outputs: None,
-                })));
+                let _ = self
+                    .tx
+                    .send(Msg::Ended(Box::new(not_started(i, attempt, error))));
                 return;
             }
         };
@@ -397,7 +392,9 @@ impl Scheduler {
             }
             // Reported like any end, through the channel: no re-entry into the loop.
             Ok(Err(e)) => {
-                let _ = self.tx.send(Msg::Ended(Box::new(not_started(&job, &e))));
+                let _ = self
+                    .tx
+                    .send(Msg::Ended(Box::new(not_started(i, attempt, e.to_string()))));
             }
             Err(starting) => {
                 tokio::spawn(start_then_watch(starting, job, prepared.outputs, stop, tx));

@@ -102,7 +102,11 @@ pub async fn start_then_watch(
     let running = match starting.await {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send(Msg::Ended(Box::new(not_started(&job, &e))));
+            let _ = tx.send(Msg::Ended(Box::new(not_started(
+                job.node,
+                job.attempt,
+                e.to_string(),
+            ))));
             return;
         }
     };
@@ -117,12 +121,12 @@ pub async fn start_then_watch(
     supervise(running, job, outputs, stop, tx).await;
 }
 
-/// The report of an attempt that could not start.
-pub fn not_started(job: &Job, error: &ExecError) -> Ended {
+/// The report of an attempt that could not start (not prepared, or refused by the executor).
+pub fn not_started(node: usize, attempt: u32, error: String) -> Ended {
     Ended {
-        node: job.node,
-        attempt: job.attempt,
-        info: Err(error.to_string()),
+        node,
+        attempt,
+        info: Err(error),
         started: None,
         ended: (Instant::now(), SystemTime::now()),
         timed_out: false,
