@@ -55,20 +55,21 @@ pub struct ExitInfo {
     pub timed_out: bool,
 }
 
-/// Why an executor could not start or watch an attempt.
-#[derive(Debug, thiserror::Error)]
+/// Why an executor could not start or watch an attempt. Cloneable (sources are shared), so
+/// an attempt's outcome can be handed out again.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ExecError {
     #[error("cannot start `{program}`: {source}")]
     Spawn {
         program: String,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     #[error("cannot capture output to {path}: {source}")]
     Capture {
         path: String,
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
     #[error("lost track of the attempt: {0}")]
     Watch(String),

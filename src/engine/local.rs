@@ -71,7 +71,7 @@ struct LocalAttempt {
 
 /// A spawned child before secflow watches it.
 struct Spawned {
-    pid: i32,
+    child: spawn::Child,
     started: (Instant, SystemTime),
     stdout: OwnedFd,
     stderr: OwnedFd,
@@ -82,7 +82,10 @@ struct Spawned {
 fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     let capture_err = |path: &std::path::Path| {
         let path = path.display().to_string();
-        move |source| ExecError::Capture { path, source }
+        move |source| ExecError::Capture {
+            path,
+            source: Arc::new(source),
+        }
     };
     let out_file =
         std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
@@ -91,7 +94,7 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
         program: name.to_string_lossy().into_owned(),
-        source,
+        source: Arc::new(source),
     };
     let program = resolve_program(&name, &spec.env, &spec.cwd).map_err(spawn_err)?;
     let (stdout, out_w) = spawn::pipe().map_err(spawn_err)?;
@@ -101,7 +104,7 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
         stdout: out_w.as_raw_fd(),
         stderr: err_w.as_raw_fd(),
     };
-    let pid = spawn::spawn(
+    let child = spawn::spawn(
         &spawn::Program {
             path: &program,
             argv: &spec.argv,
@@ -115,7 +118,7 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     // The child holds the write ends now: ours must close for the pumps to see EOF.
     drop((out_w, err_w));
     Ok(Spawned {
-        pid,
+        child,
         started,
         stdout,
         stderr,
@@ -128,13 +131,14 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
 fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError> {
     use tokio::net::unix::pipe::Receiver;
     let Spawned {
-        pid,
+        child,
         started,
         stdout,
         stderr,
         out_file,
         err_file,
     } = spawned;
+    let pid = child.pid();
     // spawn::pipe made them: pipes, read ends, non-blocking.
     let receivers = Receiver::from_owned_fd_unchecked(stdout)
         .and_then(|o| Receiver::from_owned_fd_unchecked(stderr).map(|e| (o, e)));
@@ -142,15 +146,19 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
         Ok(r) => r,
         Err(e) => {
             kill_group(pid, libc::SIGKILL);
+            // Killed: reaped at once, so it leaves no zombie.
+            let mut child = child;
+            let _ = child.wait();
             return Err(ExecError::Watch(format!("cannot watch output pipes: {e}")));
         }
     };
+    let program = spec.argv.first().cloned().unwrap_or_default();
     let secrets = spec.secrets;
     let reaped_flag = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reaped_flag);
     let watching = async move {
         let reaped = async {
-            let info = reap(pid, &flag).await;
+            let info = reap(child, &program, &flag).await;
             // Whatever the leader left in its group would hold the pipes open: end it.
             kill_group(pid, libc::SIGKILL);
             info
@@ -208,11 +216,9 @@ impl RunningAttempt for LocalAttempt {
                 self.watching = None;
                 self.done = Some(outcome);
             }
-            match self.done.as_ref() {
-                Some(Ok(info)) => Ok(info.clone()),
-                Some(Err(e)) => Err(ExecError::Watch(e.to_string())),
-                None => Err(ExecError::Watch("no outcome".into())),
-            }
+            self.done
+                .clone()
+                .unwrap_or_else(|| Err(ExecError::Watch("no outcome".into())))
         })
     }
 
@@ -278,8 +284,14 @@ pub fn kill_group(pgid: i32, signal: i32) {
     }
 }
 
-/// Waits for `pid` to exit without polling (pidfd, else a blocking thread) and reaps it.
-async fn reap(pid: i32, reaped: &AtomicBool) -> Result<ExitInfo, ExecError> {
+/// Waits for `child` to exit without polling (pidfd, else a blocking thread) and reaps it.
+/// A child that could not run `program` ends with [`ExecError::Spawn`].
+async fn reap(
+    mut child: spawn::Child,
+    program: &std::ffi::OsStr,
+    reaped: &AtomicBool,
+) -> Result<ExitInfo, ExecError> {
+    let pid = child.pid();
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd >= 0 {
@@ -291,20 +303,32 @@ async fn reap(pid: i32, reaped: &AtomicBool) -> Result<ExitInfo, ExecError> {
         if let Ok(async_fd) = registered {
             let _ = async_fd.readable().await;
             // The process has exited: wait4 returns at once.
-            let info = wait4(pid);
+            let exit = child.wait();
             reaped.store(true, Ordering::Release);
-            return info;
+            return ended(exit, pid, program);
         }
     }
-    let info = tokio::task::spawn_blocking(move || wait4(pid))
+    let exit = tokio::task::spawn_blocking(move || child.wait().map(|e| (e, child)))
         .await
-        .map_err(|e| ExecError::Watch(e.to_string()))?;
+        .map_err(|e| ExecError::Watch(e.to_string()))?
+        .map(|(exit, _reaped)| exit);
     reaped.store(true, Ordering::Release);
-    info
+    ended(exit, pid, program)
 }
 
-fn wait4(pid: i32) -> Result<ExitInfo, ExecError> {
-    wait_child(pid).map_err(|err| ExecError::Watch(format!("wait4({pid}): {err}")))
+fn ended(
+    exit: std::io::Result<spawn::Exit>,
+    pid: i32,
+    program: &std::ffi::OsStr,
+) -> Result<ExitInfo, ExecError> {
+    match exit {
+        Ok(spawn::Exit::Ran(info)) => Ok(info),
+        Ok(spawn::Exit::NotStarted(source)) => Err(ExecError::Spawn {
+            program: program.to_string_lossy().into_owned(),
+            source: Arc::new(source),
+        }),
+        Err(err) => Err(ExecError::Watch(format!("wait4({pid}): {err}"))),
+    }
 }
 
 /// Waits for child `pid` and returns how it ended with the kernel's rusage of it and its

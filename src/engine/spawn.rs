@@ -1,26 +1,39 @@
-//! Starting an attempt's process: `clone(CLONE_VM | CLONE_VFORK)` then `execve`, the way
-//! glibc's `posix_spawn` does, without what an attempt does not need.
+//! Starting an attempt's process: `clone(CLONE_VM)` then `execve`, without waiting for the
+//! child to get there.
 //!
 //! std's `Command` (through `posix_spawn`) copies the environment into a map and back into
 //! C strings, maps a fresh stack for the child and unmaps it after (a TLB shootdown across
-//! every thread of secflow), and has the child reset all 64 signal dispositions, up to two
-//! system calls each. Here the caller's environment becomes one block of C strings, the
-//! child runs on a stack in the parent's frame (the parent is suspended until the child
-//! has exec'd), and only the signals secflow changes are reset: [`RESET_SIGNALS`].
+//! every thread of secflow), has the child reset all 64 signal dispositions, and suspends the
+//! caller (`CLONE_VFORK`) until the child has exec'd. That last wait is the costly one: the
+//! child must first be scheduled, and when 64 tools are starting at once on two CPUs that
+//! took milliseconds per spawn, with every other start of the burst queued behind it.
 //!
-//! The child gets: its own process group (`setpgid(0, 0)`), the three given descriptors as
-//! stdin/stdout/stderr and no other (every descriptor secflow opens is close-on-exec), the
-//! given working directory, an empty signal mask and default dispositions for
-//! [`RESET_SIGNALS`]. A step that fails is reported with its `errno`, naming the step, and
-//! the half-started child is reaped.
+//! Here the caller's environment becomes one block of C strings and the caller goes on as
+//! soon as the child exists. The child runs alongside secflow, in its memory, until it
+//! execs, so:
+//! - everything it reads (the C strings, the argv/envp arrays, its arguments) and its stack
+//!   live in a [`Child`] and are freed only once the child is known to be done with them:
+//!   reaped, or past `execve` (see [`Child`]'s `Drop`);
+//! - it makes raw system calls, never libc's wrappers: a failing wrapper writes `errno` in
+//!   the thread-local storage the child shares with the thread that cloned it;
+//! - it reports a step that failed (step and errno) through a close-on-exec pipe, read when
+//!   the child is reaped: an empty pipe means the program ran;
+//! - its stack comes from a pool of mappings with a guard page below, so a spawn maps and
+//!   unmaps nothing.
+//!
+//! The child gets: its own process group (set by both sides, so a signal sent right after
+//! `spawn` returns reaches it), the three given descriptors as stdin/stdout/stderr and no
+//! other (every descriptor secflow opens is close-on-exec), the given working directory, an
+//! empty signal mask and default dispositions for [`RESET_SIGNALS`].
 
 use std::ffi::{OsStr, OsString, c_char, c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use super::executor::ExitInfo;
 
 /// Signals whose disposition secflow changes, reset to the default in every child:
 /// SIGPIPE (ignored by Rust's runtime; an ignored disposition would survive `execve`),
@@ -29,8 +42,12 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// closes the window between `clone` and `execve`.
 pub const RESET_SIGNALS: [c_int; 3] = [libc::SIGPIPE, libc::SIGINT, libc::SIGTERM];
 
-/// The child's stack: it calls a handful of libc system-call wrappers, nothing deeper.
+/// The child's stack, guard page not included: the child makes a handful of system calls
+/// and nothing deeper, a few hundred bytes even in a debug build.
 const CHILD_STACK: usize = 32 * 1024;
+
+/// Stacks kept for reuse; more than this many in use at once are unmapped when freed.
+const POOLED_STACKS: usize = 256;
 
 /// What the child runs: an absolute program, its argv and environment as given.
 pub struct Program<'a> {
@@ -82,34 +99,137 @@ const STEP_FDS: i32 = 3;
 const STEP_CWD: i32 = 4;
 const STEP_EXEC: i32 = 5;
 
-/// Shared with the child, which runs in the parent's memory until it execs.
+/// What the child reads: pointers into the [`CBlock`] next to it in [`ChildMemory`].
 struct ChildArgs {
     path: *const c_char,
     argv: *const *const c_char,
     envp: *const *const c_char,
     cwd: *const c_char,
     fds: [RawFd; 3],
-    /// The step that failed and its errno; left at 0 when `execve` succeeds.
-    step: AtomicI32,
-    errno: AtomicI32,
+    /// Write end of the report pipe: the failed step and its errno go there.
+    report: RawFd,
 }
 
-/// Starts `program` with `stdio`; returns its pid. The child is not reaped here.
-pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<i32> {
+/// Everything the child uses until it execs or exits, at a fixed address.
+struct ChildMemory {
+    block: CBlock,
+    args: ChildArgs,
+    stack: Stack,
+}
+
+// SAFETY: the raw pointers point into `block`, which moves with them and is never mutated
+// after construction; the stack mapping belongs to this value alone.
+unsafe impl Send for ChildMemory {}
+
+/// A started child process, not yet reaped.
+pub struct Child {
+    pid: i32,
+    /// Read end of the report pipe (non-blocking).
+    report: OwnedFd,
+    /// Until the child is known to be done with it.
+    memory: Option<Box<ChildMemory>>,
+}
+
+/// How a reaped child ended.
+#[derive(Debug)]
+pub enum Exit {
+    /// The program ran: how it ended and what it cost.
+    Ran(ExitInfo),
+    /// A step before the program could run failed (see [`spawn`]'s error messages).
+    NotStarted(io::Error),
+}
+
+impl Child {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Reaps the child (blocking until it exits: call it once it has, e.g. when its pidfd
+    /// is readable) and tells whether its program ran.
+    pub fn wait(&mut self) -> io::Result<Exit> {
+        let info = crate::engine::local::wait_child(self.pid)?;
+        // Reaped: the child no longer uses its memory, and wrote its report (if any) first.
+        let memory = self.memory.take();
+        let mut report = [0u8; 8];
+        // SAFETY: reads into a live 8-byte buffer from our own descriptor.
+        let n = unsafe { libc::read(self.report.as_raw_fd(), report.as_mut_ptr().cast(), 8) };
+        if n != 8 {
+            // Empty (or still held open by a sibling that has not exec'd yet): it ran.
+            return Ok(Exit::Ran(info));
+        }
+        let step = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
+        let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
+        let cwd = memory.as_ref().map(|m| m.block.cwd()).unwrap_or_default();
+        Ok(Exit::NotStarted(step_error(step, errno, &cwd)))
+    }
+
+    /// Whether the child is past `execve` or gone: its copy of the report pipe's write end
+    /// is closed only after it has left secflow's memory.
+    fn done_with_memory(&self) -> bool {
+        let mut buf = [0u8; 8];
+        loop {
+            // SAFETY: reads into a live buffer from our own non-blocking descriptor.
+            let n = unsafe { libc::read(self.report.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+            match n {
+                0 => return true,
+                n if n > 0 => continue,
+                _ => return false,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Child {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(memory) = self.memory.take()
+            && !self.done_with_memory()
+        {
+            // Dropped unreaped (a run torn down) while the child may still be reading its
+            // memory or running on its stack: leak it rather than free it under the child.
+            std::mem::forget(memory);
+        }
+    }
+}
+
+fn step_error(step: i32, errno: i32, cwd: &Path) -> io::Error {
+    let errno = io::Error::from_raw_os_error(errno);
+    let context = |what: String| io::Error::new(errno.kind(), format!("{what}: {errno}"));
+    match step {
+        STEP_EXEC => errno,
+        STEP_CWD => context(format!(
+            "cannot change to working directory {}",
+            cwd.display()
+        )),
+        STEP_PGID => context("setpgid".into()),
+        STEP_SIGNALS => context("resetting signals".into()),
+        _ => context("setting up stdio".into()),
+    }
+}
+
+/// Starts `program` with `stdio`. Errors found before the child exists (a NUL byte in an
+/// argument, no memory, no process) are returned here; a step of the child that fails is
+/// reported by [`Child::wait`].
+pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<Child> {
     let block = CBlock::new(program)?;
+    let (report, report_w) = pipe()?;
+    let stack = Stack::take()?;
     let args = ChildArgs {
         path: block.ptr(block.path),
         argv: block.argv.as_ptr(),
         envp: block.envp.as_ptr(),
         cwd: block.ptr(block.cwd),
         fds: [stdio.stdin, stdio.stdout, stdio.stderr],
-        step: AtomicI32::new(0),
-        errno: AtomicI32::new(0),
+        report: report_w.as_raw_fd(),
     };
-    // Uninitialised: the child writes before it reads, like any stack.
-    let mut stack = std::mem::MaybeUninit::<ChildStack>::uninit();
-    // SAFETY: one past the end of the stack buffer (stacks grow down), 16-byte aligned.
-    let top = unsafe { stack.as_mut_ptr().cast::<u8>().add(CHILD_STACK) }.cast::<c_void>();
+    let memory = Box::new(ChildMemory { block, args, stack });
 
     // No handler of secflow's may run in the child: every signal is blocked around clone,
     // and the child resets the ones secflow catches before it unblocks them.
@@ -120,15 +240,15 @@ pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<i32> {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    // SAFETY: `child` only reads `args` and the C strings it points to, all alive until
-    // clone returns, which with CLONE_VFORK is after the child has exec'd or exited; it
-    // runs on `stack`, which nothing else uses meanwhile.
+    // SAFETY: `child` only reads `memory.args` and the C strings it points to, and runs on
+    // `memory.stack`; `memory` stays at this address, unchanged, until the child is done
+    // with it (see `Child`).
     let pid = unsafe {
         libc::clone(
             child,
-            top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            std::ptr::addr_of!(args).cast_mut().cast::<c_void>(),
+            memory.stack.top(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            std::ptr::from_ref(&memory.args).cast_mut().cast::<c_void>(),
         )
     };
     let clone_error = io::Error::last_os_error();
@@ -137,83 +257,211 @@ pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<i32> {
     if pid < 0 {
         return Err(clone_error);
     }
-    let step = args.step.load(Ordering::Acquire);
-    if step == 0 {
-        return Ok(pid);
-    }
-    // The child failed before or at execve and has exited: reap it.
-    let mut status = 0;
-    // SAFETY: pid is our child; status is writable.
-    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
-        && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-    {}
-    let errno = io::Error::from_raw_os_error(args.errno.load(Ordering::Acquire));
-    Err(match step {
-        STEP_EXEC => errno,
-        STEP_CWD => io::Error::new(
-            errno.kind(),
-            format!(
-                "cannot change to working directory {}: {errno}",
-                program.cwd.display()
-            ),
-        ),
-        STEP_PGID => io::Error::new(errno.kind(), format!("setpgid: {errno}")),
-        STEP_SIGNALS => io::Error::new(errno.kind(), format!("resetting signals: {errno}")),
-        _ => io::Error::new(errno.kind(), format!("setting up stdio: {errno}")),
+    // The child does this too, first thing; whichever comes first, the group exists before
+    // anyone could signal it. Fails harmlessly once the child has exec'd.
+    // SAFETY: setpgid has no memory-safety preconditions.
+    unsafe { libc::setpgid(pid, pid) };
+    // Only the child's copy may keep the write end open: end of file then means exec'd.
+    drop(report_w);
+    Ok(Child {
+        pid,
+        report,
+        memory: Some(memory),
     })
 }
 
-#[repr(C, align(16))]
-struct ChildStack([u8; CHILD_STACK]);
+/// A child's stack: a mapping with a guard page below, from a pool.
+struct Stack {
+    base: *mut c_void,
+}
 
-/// The child, between clone and execve: only async-signal-safe system-call wrappers, no
-/// allocation, no locks (it shares the parent's memory).
+/// Stacks not in use, as addresses of their mappings.
+static STACKS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| {
+        usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+    })
+}
+
+impl Stack {
+    fn mapping_len() -> usize {
+        CHILD_STACK + page_size()
+    }
+
+    fn take() -> io::Result<Stack> {
+        if let Some(base) = STACKS.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(Stack {
+                base: base as *mut c_void,
+            });
+        }
+        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Self::mapping_len(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // The lowest page is the guard: an overflow faults instead of writing below.
+        // SAFETY: the first page of the mapping made above.
+        if unsafe { libc::mprotect(base, page_size(), libc::PROT_NONE) } != 0 {
+            let error = io::Error::last_os_error();
+            // SAFETY: the mapping made above, used by nothing.
+            unsafe { libc::munmap(base, Self::mapping_len()) };
+            return Err(error);
+        }
+        Ok(Stack { base })
+    }
+
+    /// One past the highest byte (stacks grow down); page-aligned, so 16-byte aligned.
+    fn top(&self) -> *mut c_void {
+        // SAFETY: the end of this stack's own mapping.
+        unsafe { self.base.cast::<u8>().add(Self::mapping_len()) }.cast()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let mut pool = STACKS.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOLED_STACKS {
+            pool.push(self.base as usize);
+        } else {
+            drop(pool);
+            // SAFETY: this stack's own mapping, which nothing uses any more.
+            unsafe { libc::munmap(self.base, Self::mapping_len()) };
+        }
+    }
+}
+
+/// The child, between clone and execve: raw system calls only (see the module's doc), no
+/// allocation, no locks, nothing written outside its own stack.
 extern "C" fn child(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the parent's `ChildArgs`, alive while the parent is suspended.
+    // SAFETY: `arg` is `ChildArgs` in the spawning `Child`'s memory, kept until we are done.
     let args = unsafe { &*arg.cast::<ChildArgs>() };
-    let fail = |step: i32| -> c_int {
-        // SAFETY: __errno_location is this thread's errno.
-        let errno = unsafe { *libc::__errno_location() };
-        args.errno.store(errno, Ordering::Release);
-        args.step.store(step, Ordering::Release);
-        // SAFETY: _exit ends the child without running anything of the parent's.
-        unsafe { libc::_exit(127) }
+    let fail = |step: i32, ret: isize| -> c_int {
+        let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
+        let mut report = [0u8; 8];
+        report[..4].copy_from_slice(&step.to_ne_bytes());
+        report[4..].copy_from_slice(&errno.to_ne_bytes());
+        // SAFETY: writes our own stack buffer to our own descriptor, then exits.
+        unsafe {
+            raw::syscall(
+                libc::SYS_write,
+                [args.report as usize, report.as_ptr() as usize, 8, 0],
+            );
+            raw::syscall(libc::SYS_exit, [127, 0, 0, 0]);
+        }
+        127
     };
     // SAFETY (block): plain system calls on values this function owns or `args` holds.
     unsafe {
-        if libc::setpgid(0, 0) != 0 {
-            return fail(STEP_PGID);
+        let r = raw::syscall(libc::SYS_setpgid, [0, 0, 0, 0]);
+        if r < 0 {
+            return fail(STEP_PGID, r);
         }
-        let mut dfl: libc::sigaction = std::mem::zeroed();
-        dfl.sa_sigaction = libc::SIG_DFL;
+        // The kernel's `struct sigaction`, all zeroes: SIG_DFL, no flags, empty mask.
+        let dfl = [0u64; 4];
         for sig in RESET_SIGNALS {
-            if libc::sigaction(sig, &dfl, std::ptr::null_mut()) != 0 {
-                return fail(STEP_SIGNALS);
+            let r = raw::syscall(
+                libc::SYS_rt_sigaction,
+                [sig as usize, dfl.as_ptr() as usize, 0, 8],
+            );
+            if r < 0 {
+                return fail(STEP_SIGNALS, r);
             }
         }
         for (target, &fd) in args.fds.iter().enumerate() {
-            let target = target as c_int;
             // Rust's runtime keeps 0-2 open, so every descriptor given here is above 2
-            // and no dup2 overwrites a later source; a descriptor already in place only
+            // and no dup3 overwrites a later source; a descriptor already in place only
             // needs its close-on-exec flag cleared.
-            let ok = if fd == target {
-                libc::fcntl(fd, libc::F_SETFD, 0) == 0
+            let r = if fd as usize == target {
+                raw::syscall(libc::SYS_fcntl, [fd as usize, libc::F_SETFD as usize, 0, 0])
             } else {
-                libc::dup2(fd, target) == target
+                raw::syscall(libc::SYS_dup3, [fd as usize, target, 0, 0])
             };
-            if !ok {
-                return fail(STEP_FDS);
+            if r < 0 {
+                return fail(STEP_FDS, r);
             }
         }
-        if libc::chdir(args.cwd) != 0 {
-            return fail(STEP_CWD);
+        let r = raw::syscall(libc::SYS_chdir, [args.cwd as usize, 0, 0, 0]);
+        if r < 0 {
+            return fail(STEP_CWD, r);
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        libc::execve(args.path, args.argv, args.envp);
+        let empty = 0u64;
+        raw::syscall(
+            libc::SYS_rt_sigprocmask,
+            [
+                libc::SIG_SETMASK as usize,
+                std::ptr::from_ref(&empty) as usize,
+                0,
+                8,
+            ],
+        );
+        let r = raw::syscall(
+            libc::SYS_execve,
+            [
+                args.path as usize,
+                args.argv as usize,
+                args.envp as usize,
+                0,
+            ],
+        );
+        fail(STEP_EXEC, r)
     }
-    fail(STEP_EXEC)
+}
+
+/// System calls without libc: the result, or `-errno`.
+mod raw {
+    /// # Safety
+    /// The arguments must be valid for system call `n`.
+    #[cfg(target_arch = "x86_64")]
+    pub unsafe fn syscall(n: libc::c_long, a: [usize; 4]) -> isize {
+        let ret: isize;
+        // SAFETY: the caller's; `syscall` clobbers rcx and r11 only.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") n as isize => ret,
+                in("rdi") a[0],
+                in("rsi") a[1],
+                in("rdx") a[2],
+                in("r10") a[3],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret
+    }
+
+    /// # Safety
+    /// The arguments must be valid for system call `n`.
+    #[cfg(target_arch = "aarch64")]
+    pub unsafe fn syscall(n: libc::c_long, a: [usize; 4]) -> isize {
+        let ret: isize;
+        // SAFETY: the caller's; `svc 0` returns in x0 and clobbers nothing else.
+        unsafe {
+            std::arch::asm!(
+                "svc 0",
+                in("x8") n,
+                inlateout("x0") a[0] as isize => ret,
+                in("x1") a[1],
+                in("x2") a[2],
+                in("x3") a[3],
+                options(nostack),
+            );
+        }
+        ret
+    }
 }
 
 /// The program's strings as one block of NUL-terminated C strings, and the argv/envp
@@ -290,6 +538,12 @@ impl CBlock {
     fn ptr(&self, at: usize) -> *const c_char {
         self.bytes[at..].as_ptr().cast()
     }
+
+    fn cwd(&self) -> std::path::PathBuf {
+        let end = self.bytes[self.cwd..].iter().position(|&b| b == 0);
+        let cwd = &self.bytes[self.cwd..self.cwd + end.unwrap_or(0)];
+        OsStr::from_bytes(cwd).into()
+    }
 }
 
 #[cfg(test)]
@@ -305,7 +559,7 @@ mod tests {
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         let (read, write) = pipe()?;
-        let pid = spawn(
+        let mut child = spawn(
             &Program {
                 path: Path::new("/bin/sh"),
                 argv: &argv,
@@ -330,9 +584,12 @@ mod tests {
                 Err(e) => return Err(e),
             }
         }
-        let info = crate::engine::local::wait_child(pid)?;
+        let info = match child.wait()? {
+            Exit::Ran(info) => info,
+            Exit::NotStarted(e) => return Err(e),
+        };
         assert_eq!(info.exit_code, Some(0), "child output: {out}");
-        Ok((pid, out))
+        Ok((child.pid(), out))
     }
 
     #[test]
@@ -380,7 +637,7 @@ mod tests {
     fn the_child_holds_the_given_descriptors_and_nothing_else_of_spawn() {
         let (read, write) = pipe().unwrap();
         let argv = ["sh", "-c", "echo ready; exec sleep 30"].map(OsString::from);
-        let pid = spawn(
+        let mut child = spawn(
             &Program {
                 path: Path::new("/bin/sh"),
                 argv: &argv,
@@ -394,23 +651,30 @@ mod tests {
             },
         )
         .unwrap();
-        // The vfork parent resumes before the kernel has closed the child's close-on-exec
-        // descriptors: look only once the child has said something after its exec.
+        // spawn returns before the child has exec'd (and the kernel has closed its
+        // close-on-exec descriptors): look only once it has said something after its exec.
         let mut file = std::fs::File::from(read.try_clone().unwrap());
         let mut byte = [0u8; 1];
         while !matches!(file.read(&mut byte), Ok(1)) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        let pid = child.pid();
         let fds: Vec<RawFd> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
             .collect();
-        // SAFETY: kill and reap our own child.
+        // SAFETY: kill our own child (reaped below).
         unsafe { libc::kill(pid, libc::SIGKILL) };
-        crate::engine::local::wait_child(pid).unwrap();
+        assert!(matches!(child.wait().unwrap(), Exit::Ran(i) if i.signal == Some(libc::SIGKILL)));
         assert!(fds.starts_with(&[0, 1, 2]), "{fds:?}");
         // The parent's descriptors keep their numbers in the child: none of these is there.
-        for fd in [read.as_raw_fd(), write.as_raw_fd(), dev_null().unwrap()] {
+        let ours = [
+            read.as_raw_fd(),
+            write.as_raw_fd(),
+            dev_null().unwrap(),
+            child.report.as_raw_fd(),
+        ];
+        for fd in ours {
             assert!(!fds.contains(&fd), "fd {fd} leaked into the child: {fds:?}");
         }
     }
@@ -426,7 +690,7 @@ mod tests {
         );
 
         let argv = [OsString::from("x")];
-        let err = spawn(
+        let mut child = spawn(
             &Program {
                 path: Path::new("/nonexistent/program"),
                 argv: &argv,
@@ -439,8 +703,15 @@ mod tests {
                 stderr: dev_null().unwrap(),
             },
         )
-        .unwrap_err();
+        .unwrap();
+        let Exit::NotStarted(err) = child.wait().unwrap() else {
+            panic!("a missing program ran");
+        };
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        // Reaped by `wait`: no child of this test is left.
+        // SAFETY: waitpid on our own child, status pointer may be null.
+        let left = unsafe { libc::waitpid(child.pid(), std::ptr::null_mut(), libc::WNOHANG) };
+        assert_eq!(left, -1);
 
         let bad = [OsString::from("a\0b")];
         let err = spawn(
