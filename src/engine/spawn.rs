@@ -680,6 +680,35 @@ mod tests {
     }
 
     #[test]
+    fn a_signal_to_the_group_right_after_spawn_reaches_the_child() {
+        // spawn returns before the child has run at all: the group must exist already.
+        for _ in 0..20 {
+            let argv = ["sleep", "30"].map(OsString::from);
+            let mut child = spawn(
+                &Program {
+                    path: Path::new("/bin/sleep"),
+                    argv: &argv,
+                    env: &[],
+                    cwd: Path::new("/"),
+                },
+                &Stdio {
+                    stdin: dev_null().unwrap(),
+                    stdout: dev_null().unwrap(),
+                    stderr: dev_null().unwrap(),
+                },
+            )
+            .unwrap();
+            // SAFETY: signals our own child's group.
+            assert_eq!(unsafe { libc::killpg(child.pid(), libc::SIGTERM) }, 0);
+            let exit = child.wait().unwrap();
+            assert!(
+                matches!(&exit, Exit::Ran(i) if i.signal == Some(libc::SIGTERM)),
+                "{exit:?}"
+            );
+        }
+    }
+
+    #[test]
     fn failures_name_the_step_and_leave_no_child() {
         let missing = Path::new("/nonexistent/secflow-dir");
         let err = run(&["sh", "-c", "true"], &[], missing).unwrap_err();

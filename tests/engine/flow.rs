@@ -411,6 +411,39 @@ fn a_program_that_does_not_exist_fails_the_node_clearly() {
     );
 }
 
+/// Failures inside the child, after secflow has started it (the program cannot be executed,
+/// the working directory is missing), are reported like one found before starting.
+#[test]
+fn a_child_that_cannot_run_its_program_fails_the_node_clearly() {
+    let dir = tmp();
+    std::fs::write(dir.path().join("not-executable.sh"), "echo hi\n").unwrap();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: n\nnodes:\n  - id: noexec\n    command: [./not-executable.sh]\n  - id: nodir\n    command: [\"true\"]\n    workdir: no-such-dir\n",
+        &["--keep-going"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    for (node, says) in [
+        (
+            "noexec",
+            "cannot start `./not-executable.sh`: Permission denied",
+        ),
+        ("nodir", "cannot change to working directory"),
+    ] {
+        assert_eq!(r.status(node), "failed");
+        let reason = r.node(node)["reason"].as_str().unwrap();
+        assert!(reason.contains(says), "{node}: {reason}");
+        let attempt = &r.node(node)["attempts"][0];
+        assert!(attempt["exit_code"].is_null(), "{node}: {attempt}");
+    }
+    assert!(
+        r.node("nodir")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-dir")
+    );
+}
+
 #[test]
 fn command_line_options_reach_the_record() {
     let dir = tmp();
