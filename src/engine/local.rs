@@ -41,7 +41,7 @@ impl Executor for LocalExecutor {
         &self,
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
-        // Spawning blocks the calling thread only until the child has exec'd (vfork).
+        // Returns as soon as the child exists: it execs on its own (see `spawn`).
         let started = spawn(&spec).and_then(|spawned| watch(spec, spawned));
         Box::pin(std::future::ready(
             started.map(|a| Box::new(a) as Box<dyn RunningAttempt>),
@@ -80,6 +80,9 @@ struct Spawned {
 }
 
 fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
+    let started = start_child(spec);
+    // Created while the child execs, off the path from one attempt's end to the next one's
+    // start; also when the child could not start, so every attempt has its two logs.
     let capture_err = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |source| ExecError::Capture {
@@ -87,10 +90,37 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
             source: Arc::new(source),
         }
     };
-    let out_file =
-        std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
-    let err_file =
-        std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
+    let files = std::fs::File::create(&spec.stdout_path)
+        .map_err(capture_err(&spec.stdout_path))
+        .and_then(|out| {
+            std::fs::File::create(&spec.stderr_path)
+                .map(|err| (out, err))
+                .map_err(capture_err(&spec.stderr_path))
+        });
+    let (mut child, started, stdout, stderr) = started?;
+    let (out_file, err_file) = match files {
+        Ok(files) => files,
+        Err(e) => {
+            kill_group(child.pid(), libc::SIGKILL);
+            // Killed: reaped at once, so it leaves no zombie.
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    Ok(Spawned {
+        child,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    })
+}
+
+type StartedChild = (spawn::Child, (Instant, SystemTime), OwnedFd, OwnedFd);
+
+/// Starts the child with its output on two pipes: (child, when, stdout and stderr read ends).
+fn start_child(spec: &AttemptSpec) -> Result<StartedChild, ExecError> {
     let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
         program: name.to_string_lossy().into_owned(),
@@ -117,14 +147,7 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     let started = (Instant::now(), SystemTime::now());
     // The child holds the write ends now: ours must close for the pumps to see EOF.
     drop((out_w, err_w));
-    Ok(Spawned {
-        child,
-        started,
-        stdout,
-        stderr,
-        out_file,
-        err_file,
-    })
+    Ok((child, started, stdout, stderr))
 }
 
 /// Watches a spawned child: output pumps and the reaper, as one future.

@@ -98,6 +98,7 @@ impl SinkThread {
         let thread = std::thread::Builder::new()
             .name("sinks".into())
             .spawn(move || {
+                crate::telemetry::priority::below_tools();
                 let _gone = Gone(&theirs);
                 run(&ctx, sinks, &theirs, &done_tx);
             })?;

@@ -509,6 +509,7 @@ fn spawn_periodic(
     let handle = std::thread::Builder::new()
         .name("secflow-metrics".into())
         .spawn(move || {
+            crate::telemetry::priority::below_tools();
             let mut sampler = disk.as_deref().map(SystemSampler::new);
             let mut file: Option<BufWriter<File>> = None;
             let mut error = None;

@@ -49,6 +49,7 @@ impl RunJsonSink {
             std::thread::Builder::new()
                 .name("run.json".into())
                 .spawn(move || {
+                    crate::telemetry::priority::below_tools();
                     let (lock, wake) = &*shared;
                     let mut state = lock_ignoring_poison(lock);
                     while !state.done {

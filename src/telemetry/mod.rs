@@ -14,6 +14,7 @@ pub mod layer;
 pub mod log;
 pub mod log_sink;
 pub mod pretty;
+pub mod priority;
 pub mod redact;
 pub mod sinks;
 pub mod span;

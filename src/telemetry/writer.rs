@@ -89,9 +89,10 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         );
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || write_loop(file, rx))?;
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
+            crate::telemetry::priority::below_tools();
+            write_loop(file, rx)
+        })?;
         Ok(JsonlWriter {
             path: path.to_path_buf(),
             handle: WriterHandle { tx },
