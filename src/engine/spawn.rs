@@ -12,12 +12,12 @@
 //! soon as the child exists. The child runs alongside secflow, in its memory, until it
 //! execs, so:
 //! - everything it reads (the C strings, the argv/envp arrays, its arguments) and its stack
-//!   live in a [`Child`] and are freed only once the child is known to be done with them:
-//!   reaped, or past `execve` (see [`Child`]'s `Drop`);
+//!   live in a [`Child`] and are freed only once the child is reaped; a `Child` dropped
+//!   unreaped (a run torn down) leaks them rather than free them under the child;
 //! - it makes raw system calls, never libc's wrappers: a failing wrapper writes `errno` in
 //!   the thread-local storage the child shares with the thread that cloned it;
-//! - it reports a step that failed (step and errno) through a close-on-exec pipe, read when
-//!   the child is reaped: an empty pipe means the program ran;
+//! - it reports a step that failed (step and errno) in that shared memory, read once the
+//!   child is reaped: nothing there means the program ran;
 //! - its stack comes from a pool of mappings with a guard page below, so a spawn maps and
 //!   unmaps nothing.
 //!
@@ -31,6 +31,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use super::executor::ExitInfo;
@@ -106,8 +107,9 @@ struct ChildArgs {
     envp: *const *const c_char,
     cwd: *const c_char,
     fds: [RawFd; 3],
-    /// Write end of the report pipe: the failed step and its errno go there.
-    report: RawFd,
+    /// The step that failed and its errno, written by the child; 0 when it exec'd.
+    step: AtomicI32,
+    errno: AtomicI32,
 }
 
 /// Everything the child uses until it execs or exits, at a fixed address.
@@ -124,9 +126,7 @@ unsafe impl Send for ChildMemory {}
 /// A started child process, not yet reaped.
 pub struct Child {
     pid: i32,
-    /// Read end of the report pipe (non-blocking).
-    report: OwnedFd,
-    /// Until the child is known to be done with it.
+    /// Until the child is reaped.
     memory: Option<Box<ChildMemory>>,
 }
 
@@ -148,34 +148,20 @@ impl Child {
     /// is readable) and tells whether its program ran.
     pub fn wait(&mut self) -> io::Result<Exit> {
         let info = crate::engine::local::wait_child(self.pid)?;
-        // Reaped: the child no longer uses its memory, and wrote its report (if any) first.
-        let memory = self.memory.take();
-        let mut report = [0u8; 8];
-        // SAFETY: reads into a live 8-byte buffer from our own descriptor.
-        let n = unsafe { libc::read(self.report.as_raw_fd(), report.as_mut_ptr().cast(), 8) };
-        if n != 8 {
-            // Empty (or still held open by a sibling that has not exec'd yet): it ran.
+        // Reaped: the child is gone, and wrote its report (if any) before it exited.
+        let Some(memory) = self.memory.take() else {
+            return Ok(Exit::Ran(info));
+        };
+        let step = memory.args.step.load(Ordering::Acquire);
+        if step == 0 {
             return Ok(Exit::Ran(info));
         }
-        let step = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
-        let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
-        let cwd = memory.as_ref().map(|m| m.block.cwd()).unwrap_or_default();
-        Ok(Exit::NotStarted(step_error(step, errno, &cwd)))
-    }
-
-    /// Whether the child is past `execve` or gone: its copy of the report pipe's write end
-    /// is closed only after it has left secflow's memory.
-    fn done_with_memory(&self) -> bool {
-        let mut buf = [0u8; 8];
-        loop {
-            // SAFETY: reads into a live buffer from our own non-blocking descriptor.
-            let n = unsafe { libc::read(self.report.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
-            match n {
-                0 => return true,
-                n if n > 0 => continue,
-                _ => return false,
-            }
-        }
+        let errno = memory.args.errno.load(Ordering::Acquire);
+        Ok(Exit::NotStarted(step_error(
+            step,
+            errno,
+            &memory.block.cwd(),
+        )))
     }
 }
 
@@ -189,11 +175,9 @@ impl std::fmt::Debug for Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if let Some(memory) = self.memory.take()
-            && !self.done_with_memory()
-        {
-            // Dropped unreaped (a run torn down) while the child may still be reading its
-            // memory or running on its stack: leak it rather than free it under the child.
+        if let Some(memory) = self.memory.take() {
+            // Dropped unreaped (a run torn down): the child may still be reading its memory
+            // or running on its stack, so leak it rather than free it under the child.
             std::mem::forget(memory);
         }
     }
@@ -219,7 +203,6 @@ fn step_error(step: i32, errno: i32, cwd: &Path) -> io::Error {
 /// reported by [`Child::wait`].
 pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<Child> {
     let block = CBlock::new(program)?;
-    let (report, report_w) = pipe()?;
     let stack = Stack::take()?;
     let args = ChildArgs {
         path: block.ptr(block.path),
@@ -227,7 +210,8 @@ pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<Child> {
         envp: block.envp.as_ptr(),
         cwd: block.ptr(block.cwd),
         fds: [stdio.stdin, stdio.stdout, stdio.stderr],
-        report: report_w.as_raw_fd(),
+        step: AtomicI32::new(0),
+        errno: AtomicI32::new(0),
     };
     let memory = Box::new(ChildMemory { block, args, stack });
 
@@ -261,11 +245,8 @@ pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<Child> {
     // anyone could signal it. Fails harmlessly once the child has exec'd.
     // SAFETY: setpgid has no memory-safety preconditions.
     unsafe { libc::setpgid(pid, pid) };
-    // Only the child's copy may keep the write end open: end of file then means exec'd.
-    drop(report_w);
     Ok(Child {
         pid,
-        report,
         memory: Some(memory),
     })
 }
@@ -343,23 +324,19 @@ impl Drop for Stack {
 }
 
 /// The child, between clone and execve: raw system calls only (see the module's doc), no
-/// allocation, no locks, nothing written outside its own stack.
+/// allocation, no locks, nothing written but its own stack and the
+/// report in `ChildArgs`.
 extern "C" fn child(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is `ChildArgs` in the spawning `Child`'s memory, kept until we are done.
     let args = unsafe { &*arg.cast::<ChildArgs>() };
     let fail = |step: i32, ret: isize| -> c_int {
-        let errno = i32::try_from(-ret).unwrap_or(libc::EINVAL);
-        let mut report = [0u8; 8];
-        report[..4].copy_from_slice(&step.to_ne_bytes());
-        report[4..].copy_from_slice(&errno.to_ne_bytes());
-        // SAFETY: writes our own stack buffer to our own descriptor, then exits.
-        unsafe {
-            raw::syscall(
-                libc::SYS_write,
-                [args.report as usize, report.as_ptr() as usize, 8, 0],
-            );
-            raw::syscall(libc::SYS_exit, [127, 0, 0, 0]);
-        }
+        args.errno.store(
+            i32::try_from(-ret).unwrap_or(libc::EINVAL),
+            Ordering::Release,
+        );
+        args.step.store(step, Ordering::Release);
+        // SAFETY: ends this process only; nothing of the parent's runs.
+        unsafe { raw::syscall(libc::SYS_exit, [127, 0, 0, 0]) };
         127
     };
     // SAFETY (block): plain system calls on values this function owns or `args` holds.
@@ -668,12 +645,7 @@ mod tests {
         assert!(matches!(child.wait().unwrap(), Exit::Ran(i) if i.signal == Some(libc::SIGKILL)));
         assert!(fds.starts_with(&[0, 1, 2]), "{fds:?}");
         // The parent's descriptors keep their numbers in the child: none of these is there.
-        let ours = [
-            read.as_raw_fd(),
-            write.as_raw_fd(),
-            dev_null().unwrap(),
-            child.report.as_raw_fd(),
-        ];
+        let ours = [read.as_raw_fd(), write.as_raw_fd(), dev_null().unwrap()];
         for fd in ours {
             assert!(!fds.contains(&fd), "fd {fd} leaked into the child: {fds:?}");
         }
