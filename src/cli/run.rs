@@ -101,12 +101,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
         .max(1);
-    // A local run that can only ever run one node at a time (a chain, or concurrency 1)
-    // gains nothing from worker threads and pays a cross-thread wake-up per node (about a
-    // tenth of a chain of quick nodes): it gets a single-threaded runtime. Wide plans keep
-    // the worker pool (a single thread is slower there, bench/chain.sh WIDE-1000).
-    let widest = plan.levels.iter().map(Vec::len).max().unwrap_or(0);
-    let serial = executor.name() == "local" && concurrency.min(widest) <= 1;
+    // A local run drives everything from one thread: starting an attempt never blocks (the
+    // child execs on its own, see engine::spawn), and the scheduler, the supervisors and the
+    // output pumps then share one thread with no cross-thread wake-ups between them
+    // (WIDE-1000: 1.01× xargs in mean against 1.05× with a worker per CPU; a chain of quick
+    // nodes: about a tenth faster). Tools run in parallel whatever secflow's thread count;
+    // the records have threads of their own. Slurm runs keep a worker pool.
+    let single_threaded = executor.name() == "local";
     let inbound = std::env::var("TRACEPARENT").ok();
     let (trace, warning) = crate::telemetry::trace::run_trace_ids(inbound.as_deref());
     if let Some(w) = warning {
@@ -155,7 +156,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     };
     // The runtime and the signal handlers before any sink: once a sink exists, the only way
     // out is through the engine, which finishes every sink.
-    let runtime = if serial {
+    let runtime = if single_threaded {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -301,14 +302,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .chain([Box::new(SinkThread::spawn(Arc::clone(&ctx), sinks)?) as Box<dyn Sink>])
         .collect();
 
-    // The parse ran on this thread; the run allocates on others (other malloc arenas), so
-    // without this a big recipe's parse would stay resident all run long.
+    // Hand the memory the parse freed back to the system (a Slurm run allocates on other
+    // threads, in other malloc arenas): a big recipe's parse must not stay resident all run.
     crate::metrics::release_free_memory();
     let engine = execute(Arc::clone(&ctx), config, executor, env, sinks, control_rx);
     // On a worker pool the scheduler runs as a task on a worker, like the attempts' tasks:
     // their reports to it and its spawns for them then mostly stay on one thread instead
     // of waking the main thread and back for every node.
-    let outcome = if serial {
+    let outcome = if single_threaded {
         runtime.block_on(engine)
     } else {
         match runtime.block_on(runtime.spawn(engine)) {
