@@ -651,25 +651,30 @@ mod tests {
         }
     }
 
+    /// Starts `path` with `argv`, no environment, in `/`, all three stdio on /dev/null.
+    fn quiet(path: &str, argv: &[&str]) -> io::Result<Child> {
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        let null = dev_null()?;
+        spawn(
+            &Program {
+                path: Path::new(path),
+                argv: &argv,
+                env: &[],
+                cwd: Path::new("/"),
+            },
+            &Stdio {
+                stdin: null,
+                stdout: null,
+                stderr: null,
+            },
+        )
+    }
+
     #[test]
     fn a_signal_to_the_group_right_after_spawn_reaches_the_child() {
         // spawn returns before the child has run at all: the group must exist already.
         for _ in 0..20 {
-            let argv = ["sleep", "30"].map(OsString::from);
-            let mut child = spawn(
-                &Program {
-                    path: Path::new("/bin/sleep"),
-                    argv: &argv,
-                    env: &[],
-                    cwd: Path::new("/"),
-                },
-                &Stdio {
-                    stdin: dev_null().unwrap(),
-                    stdout: dev_null().unwrap(),
-                    stderr: dev_null().unwrap(),
-                },
-            )
-            .unwrap();
+            let mut child = quiet("/bin/sleep", &["sleep", "30"]).unwrap();
             // SAFETY: signals our own child's group.
             assert_eq!(unsafe { libc::killpg(child.pid(), libc::SIGTERM) }, 0);
             let exit = child.wait().unwrap();
@@ -690,21 +695,7 @@ mod tests {
             "{err}"
         );
 
-        let argv = [OsString::from("x")];
-        let mut child = spawn(
-            &Program {
-                path: Path::new("/nonexistent/program"),
-                argv: &argv,
-                env: &[],
-                cwd: Path::new("/"),
-            },
-            &Stdio {
-                stdin: dev_null().unwrap(),
-                stdout: dev_null().unwrap(),
-                stderr: dev_null().unwrap(),
-            },
-        )
-        .unwrap();
+        let mut child = quiet("/nonexistent/program", &["x"]).unwrap();
         let Exit::NotStarted(err) = child.wait().unwrap() else {
             panic!("a missing program ran");
         };
