@@ -331,10 +331,9 @@ async fn reap(
             return ended(exit, pid, program);
         }
     }
-    let exit = tokio::task::spawn_blocking(move || child.wait().map(|e| (e, child)))
+    let exit = tokio::task::spawn_blocking(move || child.wait())
         .await
-        .map_err(|e| ExecError::Watch(e.to_string()))?
-        .map(|(exit, _reaped)| exit);
+        .map_err(|e| ExecError::Watch(e.to_string()))?;
     reaped.store(true, Ordering::Release);
     ended(exit, pid, program)
 }
