@@ -80,9 +80,8 @@ struct Spawned {
 }
 
 fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
-    let started = start_child(spec);
-    // Created while the child execs, off the path from one attempt's end to the next one's
-    // start; also when the child could not start, so every attempt has its two logs.
+    // The logs first: a tool never runs without a place for its output (and an attempt
+    // that cannot start still has its two logs).
     let capture_err = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |source| ExecError::Capture {
@@ -90,23 +89,11 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
             source: Arc::new(source),
         }
     };
-    let files = std::fs::File::create(&spec.stdout_path)
-        .map_err(capture_err(&spec.stdout_path))
-        .and_then(|out| {
-            std::fs::File::create(&spec.stderr_path)
-                .map(|err| (out, err))
-                .map_err(capture_err(&spec.stderr_path))
-        });
-    let (mut child, started, stdout, stderr) = started?;
-    let (out_file, err_file) = match files {
-        Ok(files) => files,
-        Err(e) => {
-            kill_group(child.pid(), libc::SIGKILL);
-            // Killed: reaped at once, so it leaves no zombie.
-            let _ = child.wait();
-            return Err(e);
-        }
-    };
+    let out_file =
+        std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
+    let err_file =
+        std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
+    let (child, started, stdout, stderr) = start_child(spec)?;
     Ok(Spawned {
         child,
         started,
@@ -168,8 +155,10 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
     let (out_rx, err_rx) = match receivers {
         Ok(r) => r,
         Err(e) => {
+            // Killed (the leader too, wherever its group is now): reaped at once.
             kill_group(pid, libc::SIGKILL);
-            // Killed: reaped at once, so it leaves no zombie.
+            // SAFETY: `pid` is our unreaped child, so it cannot be anyone else's.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
             let mut child = child;
             let _ = child.wait();
             return Err(ExecError::Watch(format!("cannot watch output pipes: {e}")));
@@ -180,12 +169,7 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
     let reaped_flag = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reaped_flag);
     let watching = async move {
-        let reaped = async {
-            let info = reap(child, &program, &flag).await;
-            // Whatever the leader left in its group would hold the pipes open: end it.
-            kill_group(pid, libc::SIGKILL);
-            info
-        };
+        let reaped = reap(child, &program, &flag);
         let pumps = async {
             tokio::join!(
                 capture::pump(out_rx, out_file, Arc::clone(&secrets)),
@@ -307,8 +291,11 @@ pub fn kill_group(pgid: i32, signal: i32) {
     }
 }
 
-/// Waits for `child` to exit without polling (pidfd, else a blocking thread) and reaps it.
-/// A child that could not run `program` ends with [`ExecError::Spawn`].
+/// Waits for `child` to exit without polling (pidfd, else a blocking thread), kills what it
+/// left in its process group (that would hold the pipes open), and reaps it. The group is
+/// killed while the leader is still a zombie: until the reap its pid, and so the group id,
+/// cannot have been reused by another process. A child that could not run `program` ends
+/// with [`ExecError::Spawn`].
 async fn reap(
     mut child: spawn::Child,
     program: &std::ffi::OsStr,
@@ -325,17 +312,42 @@ async fn reap(
             unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) };
         if let Ok(async_fd) = registered {
             let _ = async_fd.readable().await;
+            kill_group(pid, libc::SIGKILL);
             // The process has exited: wait4 returns at once.
             let exit = child.wait();
             reaped.store(true, Ordering::Release);
             return ended(exit, pid, program);
         }
     }
-    let exit = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .map_err(|e| ExecError::Watch(e.to_string()))?;
+    let exit = tokio::task::spawn_blocking(move || {
+        wait_exited(pid);
+        kill_group(pid, libc::SIGKILL);
+        child.wait()
+    })
+    .await
+    .map_err(|e| ExecError::Watch(e.to_string()))?;
     reaped.store(true, Ordering::Release);
     ended(exit, pid, program)
+}
+
+/// Blocks until child `pid` has exited, leaving it unreaped (a zombie).
+fn wait_exited(pid: i32) {
+    loop {
+        // SAFETY: zeroed siginfo_t is valid; waitid writes into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is live and writable; WNOWAIT leaves the child to be reaped later.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return;
+        }
+    }
 }
 
 fn ended(

@@ -31,6 +31,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -119,16 +120,18 @@ struct ChildMemory {
     stack: Stack,
 }
 
-// SAFETY: the raw pointers point into `block`, which moves with them and is never mutated
-// after construction; the stack mapping belongs to this value alone.
-unsafe impl Send for ChildMemory {}
-
 /// A started child process, not yet reaped.
 pub struct Child {
     pid: i32,
-    /// Until the child is reaped.
-    memory: Option<Box<ChildMemory>>,
+    /// From `Box::into_raw`, turned back into a `Box` only once the child is reaped: the
+    /// child reads and writes through pointers into it, which moving a `Box` would
+    /// invalidate.
+    memory: Option<NonNull<ChildMemory>>,
 }
+
+// SAFETY: `memory` is owned by this value alone (the child is another process); nothing in
+// it is tied to the thread that made it.
+unsafe impl Send for Child {}
 
 /// How a reaped child ended.
 #[derive(Debug)]
@@ -148,10 +151,12 @@ impl Child {
     /// is readable) and tells whether its program ran.
     pub fn wait(&mut self) -> io::Result<Exit> {
         let info = crate::engine::local::wait_child(self.pid)?;
-        // Reaped: the child is gone, and wrote its report (if any) before it exited.
         let Some(memory) = self.memory.take() else {
             return Ok(Exit::Ran(info));
         };
+        // SAFETY: from `Box::into_raw` in `spawn`, taken once; the child is reaped, so
+        // nothing else uses it, and it wrote its report (if any) before it exited.
+        let memory = unsafe { Box::from_raw(memory.as_ptr()) };
         let step = memory.args.step.load(Ordering::Acquire);
         if step == 0 {
             return Ok(Exit::Ran(info));
@@ -170,16 +175,6 @@ impl std::fmt::Debug for Child {
         f.debug_struct("Child")
             .field("pid", &self.pid)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        if let Some(memory) = self.memory.take() {
-            // Dropped unreaped (a run torn down): the child may still be reading its memory
-            // or running on its stack, so leak it rather than free it under the child.
-            std::mem::forget(memory);
-        }
     }
 }
 
@@ -213,7 +208,14 @@ pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<Child> {
         step: AtomicI32::new(0),
         errno: AtomicI32::new(0),
     };
-    let memory = Box::new(ChildMemory { block, args, stack });
+    // Freed by `Child::wait` once the child is reaped; a `Child` dropped unreaped (a run
+    // torn down) leaks it rather than free it under a child that may still use it.
+    let memory = NonNull::from(Box::leak(Box::new(ChildMemory { block, args, stack })));
+    // SAFETY: just made, and only read from here on.
+    let (top, args) = unsafe {
+        let m = memory.as_ref();
+        (m.stack.top(), std::ptr::from_ref(&m.args).cast_mut())
+    };
 
     // No handler of secflow's may run in the child: every signal is blocked around clone,
     // and the child resets the ones secflow catches before it unblocks them.
@@ -224,21 +226,17 @@ pub fn spawn(program: &Program<'_>, stdio: &Stdio) -> io::Result<Child> {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    // SAFETY: `child` only reads `memory.args` and the C strings it points to, and runs on
-    // `memory.stack`; `memory` stays at this address, unchanged, until the child is done
-    // with it (see `Child`).
-    let pid = unsafe {
-        libc::clone(
-            child,
-            memory.stack.top(),
-            libc::CLONE_VM | libc::SIGCHLD,
-            std::ptr::from_ref(&memory.args).cast_mut().cast::<c_void>(),
-        )
-    };
+    // SAFETY: `child` reads `args` and the C strings it points to, writes only its report
+    // in `args`, and runs on the stack below `top`; all of it stays where it is, unchanged
+    // by us, until the child is reaped (see `Child`).
+    let pid = unsafe { libc::clone(child, top, libc::CLONE_VM | libc::SIGCHLD, args.cast()) };
     let clone_error = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     if pid < 0 {
+        // No child saw it.
+        // SAFETY: from `Box::leak` above, used by nothing else.
+        drop(unsafe { Box::from_raw(memory.as_ptr()) });
         return Err(clone_error);
     }
     // The child does this too, first thing; whichever comes first, the group exists before
@@ -395,6 +393,12 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         fail(STEP_EXEC, r)
     }
 }
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!(
+    "engine::spawn makes raw system calls for x86_64 and aarch64 only: add this architecture's \
+     `raw::syscall` (and check its kernel `struct sigaction` is 32 zero bytes for SIG_DFL)"
+);
 
 /// System calls without libc: the result, or `-errno`.
 mod raw {

@@ -178,7 +178,7 @@ pub async fn supervise(
     }
     let info = loop {
         tokio::select! {
-            r = running.wait() => break r.map_err(|e| e.to_string()),
+            r = running.wait() => break r,
             _ = sleep_until(next), if next.is_some() => {
                 if terminating {
                     running.kill();
@@ -200,6 +200,10 @@ pub async fn supervise(
         }
     };
     let ended = (Instant::now(), SystemTime::now());
+    // A program the child could not run (not executable, a missing working directory) is
+    // recorded like one the executor could not start: no start time, no duration.
+    let ran = !matches!(info, Err(ExecError::Spawn { .. }));
+    let info = info.map_err(|e| e.to_string());
     let clean = matches!(&info, Ok(i) if i.exit_code == Some(0)) && !timed_out && !stopped;
     let outputs = clean.then(|| {
         datasets::check_written(&outputs).and_then(|()| {
@@ -211,7 +215,7 @@ pub async fn supervise(
         node: job.node,
         attempt: job.attempt,
         info,
-        started: Some(started),
+        started: ran.then_some(started),
         ended,
         timed_out,
         stopped,

@@ -433,8 +433,11 @@ fn a_child_that_cannot_run_its_program_fails_the_node_clearly() {
         assert_eq!(r.status(node), "failed");
         let reason = r.node(node)["reason"].as_str().unwrap();
         assert!(reason.contains(says), "{node}: {reason}");
+        // Recorded like a program not found in PATH: it never started.
         let attempt = &r.node(node)["attempts"][0];
         assert!(attempt["exit_code"].is_null(), "{node}: {attempt}");
+        assert!(attempt["started_at"].is_null(), "{node}: {attempt}");
+        assert!(attempt["duration_ms"].is_null(), "{node}: {attempt}");
     }
     assert!(
         r.node("nodir")["reason"]
