@@ -8,6 +8,7 @@
 //! and ends with a newline; a push never waits longer than its timeout.
 
 mod exposition;
+mod lines;
 mod push;
 mod registry;
 mod series;

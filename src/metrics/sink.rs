@@ -16,7 +16,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
+use super::lines::LineAppender;
 use super::registry::{Counter, Gauge, Histogram, Registry, RowLabels};
 use super::series::SecflowMetrics;
 use super::snapshot::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, SnapshotHead};
@@ -491,11 +492,6 @@ pub fn release_free_memory() {
     }
 }
 
-fn open_append(path: &Path) -> std::io::Result<BufWriter<File>> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    Ok(BufWriter::with_capacity(WRITE_BUFFER, file))
-}
-
 fn spawn_periodic(
     registry: Arc<Registry>,
     m: SecflowMetrics,
@@ -511,7 +507,7 @@ fn spawn_periodic(
         .spawn(move || {
             crate::telemetry::priority::below_tools();
             let mut sampler = disk.as_deref().map(SystemSampler::new);
-            let mut file: Option<BufWriter<File>> = None;
+            let mut lines = LineAppender::new(&jsonl);
             let mut error = None;
             let mut first = true;
             loop {
@@ -528,23 +524,14 @@ fn spawn_periodic(
                 if stopping {
                     break;
                 }
-                if file.is_none() {
-                    match open_append(&jsonl) {
-                        Ok(f) => file = Some(f),
-                        Err(e) => {
-                            error.get_or_insert(format!("cannot open {}: {e}", jsonl.display()));
-                            continue;
-                        }
-                    }
-                }
                 // The first line is complete; later ones list what changed (see `partial`),
                 // streamed from the registry straight into the file.
                 let head = meta.head(false, !first, None);
-                first = false;
-                if let Some(f) = file.as_mut()
-                    && let Err(e) = head.write_line(f, &registry, true).and_then(|()| f.flush())
-                {
-                    error.get_or_insert(format!("cannot append to {}: {e}", jsonl.display()));
+                match lines.append(|w| head.write_line(w, &registry, true)) {
+                    Ok(()) => first = false,
+                    Err(e) => {
+                        error.get_or_insert(e);
+                    }
                 }
             }
             error.map_or(Ok(()), Err)
