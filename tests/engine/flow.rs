@@ -175,6 +175,13 @@ fn missing_secret_is_an_error_before_anything_runs() {
     assert!(!dir.path().join("ran").exists());
 }
 
+/// Asserts that `node` failed and that its reason says `says`.
+fn assert_failed_saying(r: &Run, node: &str, says: &str) {
+    assert_eq!(r.status(node), "failed", "{node}");
+    let reason = r.node(node)["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(says), "{node}: {reason}");
+}
+
 #[test]
 fn missing_output_fails_the_node_with_a_clear_message() {
     let dir = tmp();
@@ -184,12 +191,7 @@ fn missing_output_fails_the_node_with_a_clear_message() {
         &[],
     );
     assert_eq!(r.code, 1);
-    assert_eq!(r.status("lazy"), "failed");
-    let reason = r.node("lazy")["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("declared output `result` was not written"),
-        "{reason}"
-    );
+    assert_failed_saying(&r, "lazy", "declared output `result` was not written");
     assert_eq!(r.status("after"), "skipped");
     assert!(r.node("after")["reason"].as_str().unwrap().contains("lazy"));
 }
@@ -403,12 +405,7 @@ fn a_program_that_does_not_exist_fails_the_node_clearly() {
         &[],
     );
     assert_eq!(r.code, 1);
-    assert_eq!(r.status("ghost"), "failed");
-    let reason = r.node("ghost")["reason"].as_str().unwrap();
-    assert!(
-        reason.contains("cannot start `secflow-test-no-such-program`"),
-        "{reason}"
-    );
+    assert_failed_saying(&r, "ghost", "cannot start `secflow-test-no-such-program`");
 }
 
 /// Failures inside the child, after secflow has started it (the program cannot be executed,
@@ -430,9 +427,7 @@ fn a_child_that_cannot_run_its_program_fails_the_node_clearly() {
         ),
         ("nodir", "cannot change to working directory"),
     ] {
-        assert_eq!(r.status(node), "failed");
-        let reason = r.node(node)["reason"].as_str().unwrap();
-        assert!(reason.contains(says), "{node}: {reason}");
+        assert_failed_saying(&r, node, says);
         // Recorded like a program not found in PATH: it never started.
         let attempt = &r.node(node)["attempts"][0];
         assert!(attempt["exit_code"].is_null(), "{node}: {attempt}");
