@@ -93,21 +93,6 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
         std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
     let err_file =
         std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
-    let (child, started, stdout, stderr) = start_child(spec)?;
-    Ok(Spawned {
-        child,
-        started,
-        stdout,
-        stderr,
-        out_file,
-        err_file,
-    })
-}
-
-type StartedChild = (spawn::Child, (Instant, SystemTime), OwnedFd, OwnedFd);
-
-/// Starts the child with its output on two pipes: (child, when, stdout and stderr read ends).
-fn start_child(spec: &AttemptSpec) -> Result<StartedChild, ExecError> {
     let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
         program: name.to_string_lossy().into_owned(),
@@ -134,7 +119,14 @@ fn start_child(spec: &AttemptSpec) -> Result<StartedChild, ExecError> {
     let started = (Instant::now(), SystemTime::now());
     // The child holds the write ends now: ours must close for the pumps to see EOF.
     drop((out_w, err_w));
-    Ok((child, started, stdout, stderr))
+    Ok(Spawned {
+        child,
+        started,
+        stdout,
+        stderr,
+        out_file,
+        err_file,
+    })
 }
 
 /// Watches a spawned child: output pumps and the reaper, as one future.
