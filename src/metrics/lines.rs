@@ -9,8 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Streamed lines are written through a buffer of this size.
-const WRITE_BUFFER: usize = 64 * 1024;
+use super::sink::WRITE_BUFFER;
 
 pub struct LineAppender {
     path: PathBuf,

@@ -36,7 +36,7 @@ use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 
 /// Buffer between a snapshot being streamed and its file: lines up to this size go out in one
 /// `write`; longer ones in several (a crash can still only tear the last line).
-const WRITE_BUFFER: usize = 64 * 1024;
+pub(super) const WRITE_BUFFER: usize = 64 * 1024;
 
 /// How the sink samples.
 #[derive(Debug, Clone)]
