@@ -123,7 +123,7 @@ struct ChildMemory {
 /// A started child process, not yet reaped.
 pub struct Child {
     pid: i32,
-    /// From `Box::into_raw`, turned back into a `Box` only once the child is reaped: the
+    /// From `Box::leak`, turned back into a `Box` only once the child is reaped: the
     /// child reads and writes through pointers into it, which moving a `Box` would
     /// invalidate.
     memory: Option<NonNull<ChildMemory>>,
@@ -154,7 +154,7 @@ impl Child {
         let Some(memory) = self.memory.take() else {
             return Ok(Exit::Ran(info));
         };
-        // SAFETY: from `Box::into_raw` in `spawn`, taken once; the child is reaped, so
+        // SAFETY: from `Box::leak` in `spawn`, taken once; the child is reaped, so
         // nothing else uses it, and it wrote its report (if any) before it exited.
         let memory = unsafe { Box::from_raw(memory.as_ptr()) };
         let step = memory.args.step.load(Ordering::Acquire);
