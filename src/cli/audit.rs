@@ -29,12 +29,22 @@ fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(verify::read_run_json)
         .transpose()?;
-    let env_key = std::env::var(KEY_ENV).ok();
-    let fallback: Vec<PathBuf> = located.state_dir_guess.into_iter().collect();
+    let env_key = crate::audit::key::env_key();
+    // A run named by its path was written with the key of the state directory that holds
+    // it, whatever the current (or default) state directory is: that key is tried first.
+    let (primary, fallback): (&Path, Vec<PathBuf>) = match &located.state_dir_guess {
+        Some(container) if container.join(crate::audit::key::KEY_FILE_NAME).is_file() => {
+            (container.as_path(), vec![args.state_dir.clone()])
+        }
+        _ => (
+            args.state_dir.as_path(),
+            located.state_dir_guess.iter().cloned().collect(),
+        ),
+    };
     let key = AuditKey::for_verify(
         env_key.as_deref(),
         args.audit_key_file.as_deref(),
-        &args.state_dir,
+        primary,
         &fallback,
     )?;
     let report = verify::verify(

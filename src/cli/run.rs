@@ -44,6 +44,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    // SPEC §10: a state directory others can write (or a symlinked one) is refused before
+    // anything is read from it (plugins) or written to it; a dry run only reads: a warning.
+    let state_dir = layout::state_dir(args.state_dir.as_deref());
+    if args.dry_run {
+        crate::store::trust::warn(&state_dir);
+    } else if let Err(message) = crate::store::trust::require(&state_dir) {
+        eprintln!("error: {message}");
+        return Ok(exit::INVALID);
+    }
     let validate_start = SystemTime::now();
     let Some(plan) = load_plan(args)? else {
         return Ok(exit::INVALID);
@@ -74,7 +83,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Some(id) => id.clone(),
         None => layout::new_run_id(),
     };
-    let state_dir = layout::state_dir(args.state_dir.as_deref());
     let run_dir = absolute(&layout::runs_dir(&state_dir).join(&run_id));
     if run_dir.exists() {
         eprintln!(
@@ -121,9 +129,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
     };
     // Everything that can refuse the run is checked above: only now does its directory exist.
-    for sub in ["nodes", "datasets"] {
-        std::fs::create_dir_all(run_dir.join(sub))
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", run_dir.join(sub).display()))?;
+    if let Err(message) = create_run_dir(&state_dir, &run_dir) {
+        eprintln!("error: {message}");
+        return Ok(exit::RECORDS_INCOMPLETE);
     }
     let reuse = crate::engine::reuse::Reuse {
         cache: (plan.state.cache_intermediate && !args.no_cache)
@@ -171,7 +179,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // The audit trail first: it is the sink that can refuse the run (a bad key), and it must
     // do so before any other record file exists.
     let audit = if sink_set.audit {
-        let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
+        let audit_env = crate::audit::key::env_key();
         let key = match crate::audit::AuditKey::for_run(
             audit_env.as_deref(),
             args.audit_key_file.as_deref(),
@@ -388,6 +396,27 @@ fn finish_export(
     if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
         let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
     }
+}
+
+/// Creates the state directory and `runs/` when missing (0700, then checked: SPEC §10), the
+/// run directory itself (0700, never an existing one) and its `nodes/` and `datasets/`.
+fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    crate::store::trust::create(state_dir)?;
+    let cannot = |dir: &Path, e: std::io::Error| {
+        format!(
+            "cannot create {}: {e}; no node was run (records fail closed)",
+            dir.display()
+        )
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.mode(0o700);
+    builder.create(run_dir).map_err(|e| cannot(run_dir, e))?;
+    for sub in ["nodes", "datasets"] {
+        let dir = run_dir.join(sub);
+        builder.create(&dir).map_err(|e| cannot(&dir, e))?;
+    }
+    Ok(())
 }
 
 /// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of

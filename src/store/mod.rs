@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod resolve;
 mod run_json;
 mod run_record;
+pub mod trust;
 
 pub use run_json::RunJsonSink;
 pub use run_record::*;
