@@ -239,6 +239,18 @@ pub fn anchor(key: &AuditKey, run_id: &str, events: u64, last_hash: &str) -> Str
     ])
 }
 
+/// HMAC(key, "cut" ‖ run_id ‖ events ‖ last_hash): run.json's `audit.cut` when a record
+/// write error stopped the chain at `events` (SPEC §10). Only the key's holder can say where
+/// a chain was cut, so a cut tail still reads as tampering.
+pub fn cut_signature(key: &AuditKey, run_id: &str, events: u64, last_hash: &str) -> String {
+    key.hmac_hex(&[
+        b"cut",
+        run_id.as_bytes(),
+        events.to_string().as_bytes(),
+        last_hash.as_bytes(),
+    ])
+}
+
 impl AuditEvent {
     /// Sets `hash` from the other fields and returns the event's line (canonical JSON with
     /// `hash`, newline-terminated).

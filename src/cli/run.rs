@@ -139,6 +139,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         resume: resume.clone(),
     };
     let ctx = Arc::new(RunContext {
+        records: Default::default(),
         run_id,
         run_dir,
         plan: Arc::new(plan),
@@ -195,8 +196,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
             Ok(sink) => Some(sink),
             Err(e) => {
-                eprintln!("error: cannot start the audit trail: {e}");
-                return Ok(exit::INVALID);
+                eprintln!("error: cannot start the audit trail: {e}; no node was run");
+                return Ok(exit::RECORDS_INCOMPLETE);
             }
         }
     } else {
@@ -238,10 +239,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         )));
     }
     if sink_set.logs {
-        let logs = crate::telemetry::LogSink::open(&ctx, &settings)
-            .map_err(|e| anyhow::anyhow!("cannot open logs.jsonl: {e}"))?
-            .capture_tracing(&ctx)
-            .echo_console(settings.debug);
+        let logs = match crate::telemetry::LogSink::open(&ctx, &settings) {
+            Ok(logs) => logs,
+            Err(e) => {
+                eprintln!("error: cannot open logs.jsonl: {e}; no node was run");
+                return Ok(exit::RECORDS_INCOMPLETE);
+            }
+        };
+        let logs = logs.capture_tracing(&ctx).echo_console(settings.debug);
         let logs = match &exporter {
             Some(exp) => {
                 let exp = Arc::clone(exp);
@@ -254,8 +259,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         sinks.push(Box::new(logs));
     }
     if sink_set.spans {
-        let spans = crate::telemetry::SpanSink::open(&ctx)
-            .map_err(|e| anyhow::anyhow!("cannot open spans.jsonl: {e}"))?;
+        let spans = match crate::telemetry::SpanSink::open(&ctx) {
+            Ok(spans) => spans,
+            Err(e) => {
+                eprintln!("error: cannot open spans.jsonl: {e}; no node was run");
+                return Ok(exit::RECORDS_INCOMPLETE);
+            }
+        };
         let spans = match &exporter {
             Some(exp) => {
                 let exp = Arc::clone(exp);
@@ -329,10 +339,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             },
         }
     };
-    for e in &outcome.sink_errors {
-        eprintln!("warning: {e:#}");
-    }
     let mut outcome = outcome;
+    report_records(&ctx, &mut outcome);
     // Built from the registry only when something delivers it: a plain run never holds all
     // its series in memory at once.
     let delivers = args.metrics.delivers() || exporter.is_some();
@@ -356,6 +364,49 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // Children and watchers are done; don't wait for idle blocking threads.
     runtime.shutdown_background();
     Ok(outcome.exit_code)
+}
+
+/// SPEC §10 "Records fail closed": says once why the records are incomplete (and each other
+/// sink error once), and makes a run whose records failed end `failed` with exit 4 — also
+/// when the failure came as the records were being finished — unless a signal ended it.
+fn report_records(ctx: &RunContext, outcome: &mut crate::engine::Outcome) {
+    let Some(failure) = ctx.records.failure() else {
+        for e in &outcome.sink_errors {
+            eprintln!("warning: {e:#}");
+        }
+        return;
+    };
+    // The sinks' own errors are the same failure seen by each writer (a full disk fails
+    // them all): the first is said once, the rest only in debug mode.
+    if crate::telemetry::settings().debug {
+        for e in &outcome.sink_errors {
+            eprintln!("debug: {e:#}");
+        }
+    }
+    let started = outcome.record.nodes.iter().any(|n| !n.attempts.is_empty());
+    eprintln!(
+        "error: {}: {failure}; {}",
+        crate::store::RECORDS_INCOMPLETE,
+        if started {
+            "the run was stopped"
+        } else {
+            "no node was run"
+        }
+    );
+    if outcome.exit_code == exit::INTERRUPTED {
+        return;
+    }
+    let record = &mut outcome.record;
+    if record.reason.as_deref() != Some(crate::store::RECORDS_INCOMPLETE) {
+        // Failed while the records were being finished: say so in run.json if it can be.
+        record.status = crate::store::RunStatus::Failed;
+        record.exit_code = Some(exit::RECORDS_INCOMPLETE);
+        record.reason = Some(crate::store::RECORDS_INCOMPLETE.into());
+        if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
+            let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
+        }
+    }
+    outcome.exit_code = exit::RECORDS_INCOMPLETE;
 }
 
 /// Sends the final metrics, flushes the exporter within its bound, says once what was not

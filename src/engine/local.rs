@@ -158,14 +158,15 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
     };
     let program = spec.argv.first().cloned().unwrap_or_default();
     let secrets = spec.secrets;
+    let records = spec.records;
     let reaped_flag = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reaped_flag);
     let watching = async move {
         let reaped = reap(child, &program, &flag);
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets)),
-                capture::pump(err_rx, err_file, secrets),
+                capture::pump(out_rx, out_file, Arc::clone(&secrets), records.as_deref()),
+                capture::pump(err_rx, err_file, secrets, records.as_deref()),
             )
         };
         tokio::pin!(reaped, pumps);

@@ -258,6 +258,7 @@ impl MetricsSink {
             ctx.run_dir.join(METRICS_JSONL_FILE),
             self.options.sample_interval,
             self.options.sample_system.then_some(disk),
+            Arc::clone(&ctx.records),
         ) {
             Ok(p) => self.periodic = Some(p),
             Err(e) => self.start_error = Some(e),
@@ -499,6 +500,7 @@ fn spawn_periodic(
     jsonl: PathBuf,
     interval: Duration,
     disk: Option<PathBuf>,
+    records: Arc<crate::store::RecordHealth>,
 ) -> Result<Periodic, String> {
     let (stop, rx) = mpsc::channel::<()>();
     let interval = interval.max(Duration::from_millis(10));
@@ -530,6 +532,7 @@ fn spawn_periodic(
                 match lines.append(|w| head.write_line(w, &registry, true)) {
                     Ok(()) => first = false,
                     Err(e) => {
+                        records.fail(e.clone());
                         error.get_or_insert(e);
                     }
                 }

@@ -79,6 +79,15 @@ pub struct JsonlWriter<T> {
 impl<T: Serialize + Send + 'static> JsonlWriter<T> {
     /// Opens (creating, appending) `path` and starts the writer thread.
     pub fn open(path: &Path) -> io::Result<Self> {
+        Self::open_reporting(path, None)
+    }
+
+    /// [`JsonlWriter::open`] for a run's record file: the first write error is also
+    /// reported to `records` at once, which stops the run (SPEC §10 "Records fail closed").
+    pub fn open_reporting(
+        path: &Path,
+        records: Option<std::sync::Arc<crate::store::RecordHealth>>,
+    ) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -89,9 +98,10 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         );
+        let report = records.map(|r| (r, path.to_path_buf()));
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             crate::telemetry::priority::below_tools();
-            write_loop(file, rx)
+            write_loop(file, rx, report)
         })?;
         Ok(JsonlWriter {
             path: path.to_path_buf(),
@@ -150,6 +160,8 @@ struct Batcher {
     buf: Vec<u8>,
     stats: WriteStats,
     error: Option<io::Error>,
+    /// Where to report the first write error, and the file's path for the message.
+    report: Option<(std::sync::Arc<crate::store::RecordHealth>, PathBuf)>,
 }
 
 impl Batcher {
@@ -175,7 +187,12 @@ impl Batcher {
         if self.error.is_none() {
             match self.file.write_all(&self.buf) {
                 Ok(()) => self.stats.bytes += self.buf.len() as u64,
-                Err(e) => self.error = Some(e),
+                Err(e) => {
+                    if let Some((records, path)) = &self.report {
+                        records.fail(format!("cannot write {}: {e}", path.display()));
+                    }
+                    self.error = Some(e);
+                }
             }
         }
         self.buf.clear();
@@ -186,12 +203,17 @@ impl Batcher {
 /// [`FLUSH_INTERVAL`] (parked: producers' sends do not wake it, so a burst costs one wake-up
 /// and one write per interval, not one per line), writes the batch, and repeats until
 /// `Close`, which also unparks it.
-fn write_loop<T: Serialize>(file: File, rx: Receiver<Msg<T>>) -> io::Result<WriteStats> {
+fn write_loop<T: Serialize>(
+    file: File,
+    rx: Receiver<Msg<T>>,
+    report: Option<(std::sync::Arc<crate::store::RecordHealth>, PathBuf)>,
+) -> io::Result<WriteStats> {
     let mut b = Batcher {
         file,
         buf: Vec::with_capacity(BATCH_BYTES + 4096),
         stats: WriteStats::default(),
         error: None,
+        report,
     };
     let mut observer: Option<Observer<T>> = None;
     let mut closing = false;
