@@ -293,6 +293,11 @@ impl AuditEvent {
     }
 }
 
+/// Whether an event of this type ends a finished run's chain.
+pub fn is_terminal_type(event_type: &str) -> bool {
+    TERMINAL_TYPES.contains(&event_type)
+}
+
 /// An event serialised without its `hash` member: what the hash covers.
 struct WithoutHash<'a>(&'a AuditEvent);
 

@@ -358,6 +358,24 @@ pub enum AuditCommand {
     /// Verify a run's audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key,
     /// 3 unfinished run.
     Verify(AuditVerifyArgs),
+    /// Print the head of a run's chain (run_id, seq, last_hash, key_id) as one JSON line,
+    /// to keep where the run's tools cannot reach (a witness for `verify --witness`).
+    Head(AuditHeadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditHeadArgs {
+    /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
+    #[arg(value_name = "RUN|FILE")]
+    pub run: Option<String>,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        env = "SECFLOW_HOME",
+        value_name = "DIR",
+        default_value = ".secflow"
+    )]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -377,6 +395,10 @@ pub struct AuditVerifyArgs {
     /// `<state-dir>/audit.key`).
     #[arg(long, value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,
+    /// Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain
+    /// shorter than, or different from, a head of this run is tampered.
+    #[arg(long, value_name = "FILE")]
+    pub witness: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
@@ -442,6 +464,7 @@ fn check_state_dir(command: &Command) -> Option<i32> {
         Command::Export(args) => state(args.state_dir.as_deref()),
         Command::Audit(args) => match &args.command {
             AuditCommand::Verify(a) => a.state_dir.clone(),
+            AuditCommand::Head(a) => a.state_dir.clone(),
         },
         _ => return None,
     };
