@@ -437,6 +437,7 @@ impl Sink for AuditSink {
             anchor: (self.terminal_written && !stopped)
                 .then(|| anchor(&self.key, &self.run_id, events, &last_hash)),
             cut: stopped.then(|| cut_signature(&self.key, &self.run_id, events, &last_hash)),
+            key_id: Some(self.key.key_id().to_string()),
             events,
             last_hash,
         });

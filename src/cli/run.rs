@@ -430,6 +430,9 @@ fn finish_export(
         );
         exporter.send_metrics(metrics);
     }
+    if let Some(head) = audit_head_log(ctx, record) {
+        exporter.send_log(crate::otlp::convert::log(&head));
+    }
     let result = exporter.finish();
     if let Some(error) = &result.error {
         eprintln!(
@@ -468,6 +471,35 @@ fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<(), String> {
         builder.create(&dir).map_err(|e| cannot(&dir, e))?;
     }
     Ok(())
+}
+
+/// The audit chain's head as a log record (`audit chain head`, with `secflow.audit.seq`,
+/// `.last_hash`, `.key_id`, `.finished`): the collector keeps it as an outside witness
+/// (SPEC §10). The head is the last event written to disk.
+fn audit_head_log(
+    ctx: &RunContext,
+    record: &crate::store::RunRecord,
+) -> Option<crate::telemetry::LogRecord> {
+    use crate::telemetry::{LogLevel, LogRecord};
+    let audit = record.audit.as_ref()?;
+    let mut r = LogRecord::new(
+        SystemTime::now(),
+        LogLevel::Info,
+        "secflow::audit",
+        "audit chain head",
+    );
+    r.trace_id = Some(ctx.trace.trace_id.clone());
+    r.span_id = Some(ctx.trace.root_span_id.clone());
+    r.run_id = Some(ctx.run_id.clone());
+    r.workflow_id = Some(ctx.plan.name.clone());
+    r.metadata.insert("audit.seq".into(), json!(audit.events));
+    r.metadata
+        .insert("audit.last_hash".into(), json!(audit.last_hash));
+    r.metadata
+        .insert("audit.key_id".into(), json!(audit.key_id));
+    r.metadata
+        .insert("audit.finished".into(), json!(audit.anchor.is_some()));
+    Some(r)
 }
 
 /// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of

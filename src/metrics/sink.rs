@@ -397,6 +397,15 @@ impl Sink for MetricsSink {
             let at = SystemTime::now();
             self.run_finished(ctx, record.status, at);
         }
+        // The chain's head (the audit sink finished first): a witness for every collector.
+        if let Some(a) = &record.audit
+            && let Some(key_id) = &a.key_id
+        {
+            self.m
+                .audit_head
+                .with(&[&ctx.run_id, key_id, &a.last_hash])
+                .set(a.events as f64);
+        }
         let summary = SecflowSummary::from_record(record);
         self.m
             .findings_per_second
