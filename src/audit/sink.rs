@@ -87,11 +87,10 @@ impl AuditSink {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&ctx.run_dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)
+        ctx.records.create_dir_all(&ctx.run_dir).map_err(io)?;
+        let file = ctx
+            .records
+            .open_file(&path, crate::sys::dirfd::Mode::CreateNew)
             .map_err(io)?;
         Ok(AuditSink {
             key: key.clone(),

@@ -129,17 +129,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
     };
     // Everything that can refuse the run is checked above: only now does its directory exist.
-    if let Err(message) = create_run_dir(&state_dir, &run_dir) {
-        eprintln!("error: {message}");
-        return Ok(exit::RECORDS_INCOMPLETE);
-    }
+    let run_dir_fd = match create_run_dir(&state_dir, &run_dir) {
+        Ok(fd) => fd,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(exit::RECORDS_INCOMPLETE);
+        }
+    };
     let reuse = crate::engine::reuse::Reuse {
         cache: (plan.state.cache_intermediate && !args.no_cache)
             .then(|| crate::store::cache::Cache::new(&state_dir)),
         resume: resume.clone(),
     };
     let ctx = Arc::new(RunContext {
-        records: Default::default(),
+        records: Arc::new(crate::store::RecordHealth::with_dir(run_dir_fd)),
         run_id,
         run_dir,
         plan: Arc::new(plan),
@@ -403,7 +406,9 @@ fn report_records(ctx: &RunContext, outcome: &mut crate::engine::Outcome) {
         record.exit_code = Some(exit::RECORDS_INCOMPLETE);
         record.reason = Some(crate::store::RECORDS_INCOMPLETE.into());
         if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
-            let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
+            let _ = ctx
+                .records
+                .write_atomic(&ctx.run_dir.join("run.json"), true, |f| f.write_all(&bytes));
         }
     }
     outcome.exit_code = exit::RECORDS_INCOMPLETE;
@@ -448,13 +453,16 @@ fn finish_export(
         error: result.error,
     });
     if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
-        let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
+        let _ = ctx
+            .records
+            .write_atomic(&ctx.run_dir.join("run.json"), true, |f| f.write_all(&bytes));
     }
 }
 
 /// Creates the state directory and `runs/` when missing (0700, then checked: SPEC §10), the
-/// run directory itself (0700, never an existing one) and its `nodes/` and `datasets/`.
-fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<(), String> {
+/// run directory itself (0700, never an existing one) and its `nodes/` and `datasets/`;
+/// returns the run directory held open: every record file is created beneath it.
+fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<crate::sys::dirfd::Dir, String> {
     use std::os::unix::fs::DirBuilderExt as _;
     crate::store::trust::create(state_dir)?;
     let cannot = |dir: &Path, e: std::io::Error| {
@@ -470,7 +478,7 @@ fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<(), String> {
         let dir = run_dir.join(sub);
         builder.create(&dir).map_err(|e| cannot(&dir, e))?;
     }
-    Ok(())
+    crate::sys::dirfd::Dir::open(run_dir).map_err(|e| cannot(run_dir, e))
 }
 
 /// The audit chain's head as a log record (`audit chain head`, with `secflow.audit.seq`,

@@ -372,10 +372,16 @@ impl Scheduler {
                     let path = path.display().to_string();
                     move |e| format!("cannot create {path}: {e}")
                 };
-                create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
+                let records = &self.ctx.records;
+                if records.has_dir() {
+                    // Beneath the run directory's descriptor: never through a symlink.
+                    records.create_dir_all(&dir).map_err(cannot(&dir))?;
+                } else {
+                    create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
+                }
                 if !node.outputs.is_empty() {
                     let out = dir.join("out");
-                    std::fs::create_dir(&out).map_err(cannot(&out))?;
+                    records.create_dir_all(&out).map_err(cannot(&out))?;
                 }
                 Ok(p)
             });

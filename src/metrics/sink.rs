@@ -14,7 +14,7 @@
 //! textfile, OTLP export).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -434,25 +434,37 @@ impl Sink for MetricsSink {
         });
         let head = meta.head(true, false, Some(summary));
         // Streamed once, to both files: the last line of metrics.jsonl and metrics.json.
-        let jsonl = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(ctx.run_dir.join(METRICS_JSONL_FILE));
+        let jsonl = ctx.records.open_file(
+            &ctx.run_dir.join(METRICS_JSONL_FILE),
+            crate::sys::dirfd::Mode::Append,
+        );
         let (jsonl_file, mut jsonl_error) = match jsonl {
             Ok(f) => (Some(f), None),
             Err(e) => (None, Some(e)),
         };
-        crate::store::layout::write_atomic_with(&ctx.run_dir.join(METRICS_FILE), |file| {
-            let mut tee = Tee {
-                file,
-                also: jsonl_file,
-                also_error: &mut jsonl_error,
-            };
-            let mut w = BufWriter::with_capacity(WRITE_BUFFER, &mut tee);
-            head.write_line(&mut w, &self.registry, false)?;
-            w.flush()
-        })
-        .with_context(|| format!("cannot write {}", METRICS_FILE))?;
+        let path = ctx.run_dir.join(METRICS_FILE);
+        ctx.records
+            .write_atomic(&path, false, |file| {
+                let mut tee = Tee {
+                    file,
+                    also: jsonl_file,
+                    also_error: &mut jsonl_error,
+                };
+                let mut w = BufWriter::with_capacity(WRITE_BUFFER, &mut tee);
+                head.write_line(&mut w, &self.registry, false)?;
+                w.flush()
+            })
+            .inspect_err(|e| {
+                ctx.records
+                    .fail(format!("cannot write {}: {e}", path.display()))
+            })
+            .with_context(|| format!("cannot write {}", METRICS_FILE))?;
+        if let Some(e) = &jsonl_error {
+            ctx.records.fail(format!(
+                "cannot append to {}: {e}",
+                ctx.run_dir.join(METRICS_JSONL_FILE).display()
+            ));
+        }
         self.final_snapshot.set(self.registry.clone(), head);
         periodic.map_err(anyhow::Error::msg)?;
         match jsonl_error {
@@ -518,7 +530,7 @@ fn spawn_periodic(
         .spawn(move || {
             crate::telemetry::priority::below_tools();
             let mut sampler = disk.as_deref().map(SystemSampler::new);
-            let mut lines = LineAppender::new(&jsonl);
+            let mut lines = LineAppender::for_run(&jsonl, Arc::clone(&records));
             let mut error = None;
             let mut first = true;
             loop {

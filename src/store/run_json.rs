@@ -65,7 +65,8 @@ impl RunJsonSink {
                             Err(poisoned) => poisoned.into_inner().0,
                         };
                         if state.dirty && !state.done {
-                            let result = write_record(&path, state.builder.record(), false);
+                            let result =
+                                write_record(&state.records, &path, state.builder.record(), false);
                             record_result(&mut state, &path, result);
                         }
                     }
@@ -99,28 +100,18 @@ fn record_result(state: &mut Shared, path: &Path, result: std::io::Result<()>) {
 /// Streams `record` as pretty JSON into a temporary file, then renames it over `path`;
 /// `durable`: the file and then the directory are fsynced. On failure the temporary file
 /// is removed.
-fn write_record(path: &Path, record: &RunRecord, durable: bool) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+fn write_record(
+    records: &super::RecordHealth,
+    path: &Path,
+    record: &RunRecord,
+    durable: bool,
+) -> std::io::Result<()> {
+    records.write_atomic(path, durable, |file| {
+        let mut out = std::io::BufWriter::new(file);
         serde_json::to_writer_pretty(&mut out, record).map_err(std::io::Error::other)?;
         out.write_all(b"\n")?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        if durable {
-            file.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        match path.parent() {
-            Some(dir) if durable => std::fs::File::open(dir)?.sync_all(),
-            _ => Ok(()),
-        }
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+        out.flush()
+    })
 }
 
 impl Sink for RunJsonSink {
@@ -128,7 +119,7 @@ impl Sink for RunJsonSink {
         let mut state = lock_ignoring_poison(&self.shared.0);
         state.builder.apply(event);
         if matches!(event, Event::RunStarted { .. }) {
-            let result = write_record(&self.path, state.builder.record(), true);
+            let result = write_record(&state.records, &self.path, state.builder.record(), true);
             record_result(&mut state, &self.path, result);
         } else {
             state.dirty = true;
@@ -141,8 +132,8 @@ impl Sink for RunJsonSink {
         if let Some(thread) = self.checkpointer.take() {
             let _ = thread.join();
         }
-        let result = write_record(&self.path, record, true);
         let mut state = lock_ignoring_poison(&self.shared.0);
+        let result = write_record(&state.records, &self.path, record, true);
         record_result(&mut state, &self.path, result);
         match state.error.take() {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),

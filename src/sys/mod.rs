@@ -3,5 +3,7 @@
 //! functions and holds no `unsafe` of its own.
 //!
 //! - [`process_guard`]: secrets out of the process's environment block, non-dumpable.
+//! - [`dirfd`]: files created under a directory descriptor, never through a symlink.
 
+pub mod dirfd;
 pub mod process_guard;

@@ -88,10 +88,21 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
         path: &Path,
         records: Option<std::sync::Arc<crate::store::RecordHealth>>,
     ) -> io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = match &records {
+            // A run's record: beneath its directory's descriptor, never through a symlink.
+            Some(r) => {
+                if let Some(dir) = path.parent() {
+                    r.create_dir_all(dir)?;
+                }
+                r.open_file(path, crate::sys::dirfd::Mode::Append)?
+            }
+            None => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                OpenOptions::new().create(true).append(true).open(path)?
+            }
+        };
         let (tx, rx) = channel();
         let name = format!(
             "secflow-write-{}",

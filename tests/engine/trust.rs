@@ -194,3 +194,56 @@ fn no_node_finds_the_audit_key_in_any_environment() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(dir.path().join("state/audit.key").exists());
 }
+
+/// SPEC §10: record files are created under the run directory's descriptor, so a
+/// `runs/<id>` swapped for a symlink mid-run is never written through.
+#[test]
+fn a_run_dir_swapped_for_a_symlink_mid_run_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("run.json"), "precious").unwrap();
+    std::fs::set_permissions(
+        victim.join("run.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let recipe = "version: \"1.0\"\nname: swap\nnodes:\n  - id: a\n    run: \"sleep 1\"\n  - id: b\n    depends_on: [a]\n    run: \"echo hi; touch ran_b\"\n";
+    let child = command(dir.path(), recipe, &["--run-id", "swapped"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let run_dir = dir.path().join("state/runs/swapped");
+    // Node `a` has started (its attempt directory exists): the run is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !run_dir.join("nodes/a/1").is_dir() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(run_dir.join("nodes/a/1").is_dir(), "node a never started");
+    let moved = dir.path().join("state/runs/swapped.moved");
+    std::fs::rename(&run_dir, &moved).unwrap();
+    std::os::unix::fs::symlink(&victim, &run_dir).unwrap();
+    let r = finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.path().join("ran_b").exists());
+    assert_eq!(
+        std::fs::read_to_string(victim.join("run.json")).unwrap(),
+        "precious"
+    );
+    let in_victim: Vec<_> = std::fs::read_dir(&victim)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(in_victim, ["run.json"], "written through the symlink");
+    // Everything went to the directory that was created for the run.
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(moved.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "succeeded");
+    assert_eq!(
+        std::fs::read_to_string(moved.join("nodes/b/1/stdout.log")).unwrap(),
+        "hi\n"
+    );
+    assert!(moved.join("metrics.json").is_file());
+}
