@@ -651,6 +651,7 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
 /// `--dry-run`: levels, resolved commands with placeholder paths, env names, data paths.
 fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<()> {
     let paths = RunPaths {
+        records: None,
         run_dir: Path::new("<run-dir>").to_path_buf(),
     };
     let ids = AttemptIds {

@@ -146,6 +146,7 @@ pub async fn execute(
         builder: RecordBuilder::new(&ctx),
         paths: Arc::new(RunPaths {
             run_dir: ctx.run_dir.clone(),
+            records: Some(Arc::clone(&ctx.records)),
         }),
         ctx,
         config,
