@@ -58,6 +58,10 @@ fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
             located.state_dir_guess.iter().cloned().collect(),
         ),
     };
+    if primary != args.state_dir.as_path() && env_key.is_none() && args.audit_key_file.is_none() {
+        // Its key is the one used: a foreign or symlinked key there is worth a warning.
+        crate::store::trust::warn(primary);
+    }
     let key = AuditKey::for_verify(
         env_key.as_deref(),
         args.audit_key_file.as_deref(),

@@ -150,3 +150,48 @@ impl RecordHealth {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_failure_is_kept_and_wakes_the_waiter() {
+        let h = std::sync::Arc::new(RecordHealth::default());
+        assert!(!h.is_failed());
+        let waiter = std::sync::Arc::clone(&h);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let wait = tokio::spawn(async move { waiter.failed().await });
+            tokio::task::yield_now().await;
+            h.fail("cannot write a: full");
+            h.fail("cannot write b: full");
+            wait.await.unwrap();
+            assert_eq!(h.failure(), Some("cannot write a: full"));
+        });
+    }
+
+    #[test]
+    fn a_failed_atomic_write_leaves_no_temporary_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let h = RecordHealth::with_dir(Dir::open(&run).unwrap());
+        let path = run.join("run.json");
+        let e = h
+            .write_atomic(&path, true, |_| Err(io::Error::other("disk full")))
+            .unwrap_err();
+        assert_eq!(e.to_string(), "disk full");
+        assert_eq!(std::fs::read_dir(&run).unwrap().count(), 0);
+        h.write_atomic(&path, true, |f| {
+            use std::io::Write as _;
+            f.write_all(b"{}")
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{}");
+        assert_eq!(std::fs::read_dir(&run).unwrap().count(), 1);
+    }
+}
