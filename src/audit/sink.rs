@@ -479,6 +479,14 @@ impl AuditSink {
     }
 }
 
+impl Drop for AuditSink {
+    /// Dropped without `finish` (an abandoned run): what is buffered is still written, as
+    /// whole lines, so the chain verifies as an unfinished prefix.
+    fn drop(&mut self) {
+        self.flush(false);
+    }
+}
+
 /// Whole milliseconds from `from` to `to` (0 if `to` is earlier).
 fn millis_between(from: SystemTime, to: SystemTime) -> u64 {
     to.duration_since(from)

@@ -396,7 +396,8 @@ fn report_records(ctx: &RunContext, outcome: &mut crate::engine::Outcome) {
             "no node was run"
         }
     );
-    if outcome.exit_code == exit::INTERRUPTED {
+    // A signal's exit code (128 + n) wins over 4 (SPEC §1).
+    if outcome.exit_code > 128 {
         return;
     }
     let record = &mut outcome.record;
