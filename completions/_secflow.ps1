@@ -218,24 +218,37 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run')
+            [CompletionResult]::new('head', 'head', [CompletionResultType]::ParameterValue, 'Print the head of a run''s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run''s tools cannot reach (a witness for `verify --witness`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'secflow;audit;verify' {
             [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
             [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)')
+            [CompletionResult]::new('--witness', '--witness', [CompletionResultType]::ParameterName, 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'secflow;audit;head' {
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'secflow;audit;help' {
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run')
+            [CompletionResult]::new('head', 'head', [CompletionResultType]::ParameterValue, 'Print the head of a run''s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run''s tools cannot reach (a witness for `verify --witness`)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'secflow;audit;help;verify' {
+            break
+        }
+        'secflow;audit;help;head' {
             break
         }
         'secflow;audit;help;help' {
@@ -386,9 +399,13 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
         }
         'secflow;help;audit' {
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run')
+            [CompletionResult]::new('head', 'head', [CompletionResultType]::ParameterValue, 'Print the head of a run''s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run''s tools cannot reach (a witness for `verify --witness`)')
             break
         }
         'secflow;help;audit;verify' {
+            break
+        }
+        'secflow;help;audit;head' {
             break
         }
         'secflow;help;metrics' {

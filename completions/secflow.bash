@@ -67,11 +67,17 @@ _secflow() {
             secflow,validate-recipe)
                 cmd="secflow__subcmd__validate__subcmd__recipe"
                 ;;
+            secflow__subcmd__audit,head)
+                cmd="secflow__subcmd__audit__subcmd__head"
+                ;;
             secflow__subcmd__audit,help)
                 cmd="secflow__subcmd__audit__subcmd__help"
                 ;;
             secflow__subcmd__audit,verify)
                 cmd="secflow__subcmd__audit__subcmd__verify"
+                ;;
+            secflow__subcmd__audit__subcmd__help,head)
+                cmd="secflow__subcmd__audit__subcmd__help__subcmd__head"
                 ;;
             secflow__subcmd__audit__subcmd__help,help)
                 cmd="secflow__subcmd__audit__subcmd__help__subcmd__help"
@@ -120,6 +126,9 @@ _secflow() {
                 ;;
             secflow__subcmd__help,validate-recipe)
                 cmd="secflow__subcmd__help__subcmd__validate__subcmd__recipe"
+                ;;
+            secflow__subcmd__help__subcmd__audit,head)
+                cmd="secflow__subcmd__help__subcmd__audit__subcmd__head"
                 ;;
             secflow__subcmd__help__subcmd__audit,verify)
                 cmd="secflow__subcmd__help__subcmd__audit__subcmd__verify"
@@ -193,7 +202,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__audit)
-            opts="-h --debug --help verify help"
+            opts="-h --debug --help verify head help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,9 +215,41 @@ _secflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        secflow__subcmd__audit__subcmd__help)
-            opts="verify help"
+        secflow__subcmd__audit__subcmd__head)
+            opts="-h --state-dir --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__audit__subcmd__help)
+            opts="verify head help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__audit__subcmd__help__subcmd__head)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -249,7 +290,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__audit__subcmd__verify)
-            opts="-h --state-dir --audit-key-file --format --debug --help"
+            opts="-h --state-dir --audit-key-file --witness --format --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -260,6 +301,10 @@ _secflow() {
                     return 0
                     ;;
                 --audit-key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --witness)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -325,8 +370,22 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__help__subcmd__audit)
-            opts="verify"
+            opts="verify head"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__audit__subcmd__head)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

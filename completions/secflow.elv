@@ -200,21 +200,32 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
             cand verify 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+            cand head 'Print the head of a run''s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run''s tools cannot reach (a witness for `verify --witness`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;audit;verify'= {
             cand --state-dir 'Where runs are recorded'
             cand --audit-key-file 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)'
+            cand --witness 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered'
             cand --format 'format'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'secflow;audit;head'= {
+            cand --state-dir 'Where runs are recorded'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'secflow;audit;help'= {
             cand verify 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+            cand head 'Print the head of a run''s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run''s tools cannot reach (a witness for `verify --witness`)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;audit;help;verify'= {
+        }
+        &'secflow;audit;help;head'= {
         }
         &'secflow;audit;help;help'= {
         }
@@ -341,8 +352,11 @@ set edit:completion:arg-completer[secflow] = {|@words|
         }
         &'secflow;help;audit'= {
             cand verify 'Verify a run''s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+            cand head 'Print the head of a run''s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run''s tools cannot reach (a witness for `verify --witness`)'
         }
         &'secflow;help;audit;verify'= {
+        }
+        &'secflow;help;audit;head'= {
         }
         &'secflow;help;metrics'= {
         }

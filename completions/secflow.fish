@@ -181,17 +181,23 @@ complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand stub" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand stub" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -s h -l help -d 'Print help'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "head" -d 'Print the head of a run\'s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run\'s tools cannot reach (a witness for `verify --witness`)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-key-file -d 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l witness -d 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -s h -l help -d 'Print help'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "head" -d 'Print the head of a run\'s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run\'s tools cannot reach (a witness for `verify --witness`)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l format -r -f -a "table\t'The SecFlow summary and one row per series'
 json\t'`metrics.json` as recorded'
@@ -267,6 +273,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_see
 complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from plugins" -f -a "list" -d 'Node types: type, plugin, version, category, source'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "head" -d 'Print the head of a run\'s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run\'s tools cannot reach (a witness for `verify --witness`)'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'Recorded runs, newest first'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "show" -d 'One run\'s summary and nodes'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete old run directories (never one that is still running)'

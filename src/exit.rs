@@ -11,5 +11,9 @@ pub const INVALID: i32 = 2;
 /// `performance-analysis --fail-on-regression` flagged a regression; `audit verify` saw an
 /// unfinished run.
 pub const REGRESSION: i32 = 3;
+/// Records could not be written (SPEC §10 "Records fail closed"): the start records failed
+/// (no node ran), or a record write failed mid-run (the run stopped; `reason` in run.json
+/// says `records incomplete` as far as it could still be written).
+pub const RECORDS_INCOMPLETE: i32 = 4;
 /// Interrupted by SIGINT/SIGTERM (128 + SIGINT).
 pub const INTERRUPTED: i32 = 130;

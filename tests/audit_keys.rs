@@ -56,6 +56,36 @@ fn the_default_key_is_created_0600_and_found_by_verify() {
     assert!(AuditKey::for_run(None, None, &state).is_err());
 }
 
+/// Issue 18 (b): `./.secflow/audit.key` in the working directory must not win over the key
+/// of the state directory that holds the run being verified.
+#[test]
+fn verify_by_path_uses_the_key_of_the_state_dir_holding_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let key = AuditKey::for_run(None, None, &state).unwrap();
+    let run = write_run_with(&state, 3, Ending::Finished, &key);
+    let cwd = dir.path().join("elsewhere");
+    let other = AuditKey::for_run(None, None, &cwd.join(".secflow")).unwrap();
+    assert_ne!(other.key_id(), key.key_id());
+    let verify = |target: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
+            .current_dir(&cwd)
+            .args(["audit", "verify"])
+            .arg(target)
+            .env_remove("SECFLOW_HOME")
+            .env_remove("SECFLOW_AUDIT_KEY")
+            .output()
+            .unwrap()
+    };
+    for target in [run.clone(), run.join("audit.jsonl")] {
+        let out = verify(&target);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    // A run in the current state directory is verified with that directory's key as before.
+    let here = write_run_with(&cwd.join(".secflow"), 2, Ending::Finished, &other);
+    assert_eq!(verify(&here).status.code(), Some(0));
+}
+
 #[test]
 fn key_sources_come_in_order_and_are_never_echoed() {
     let dir = tempfile::tempdir().unwrap();

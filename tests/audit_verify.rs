@@ -478,3 +478,111 @@ fn editing_run_json_audit_summary_alone_is_named_edited() {
     audit_support::write_json(&run_json, &record);
     assert_tampered(&run, "edited", EVENTS);
 }
+
+/// SPEC §10: a head kept by a witness catches a chain cut or rewritten by someone holding
+/// the key (who can re-sign the chain and run.json's anchor).
+#[test]
+fn a_witness_head_catches_a_chain_cut_or_rewritten_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let run = audit_support::write_run(&state, 3, Ending::Finished);
+    let target = run.to_str().unwrap();
+    let out = audit_support::secflow(&["audit", "head", target], None);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    let head: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(head["run_id"], audit_support::RUN_ID);
+    assert_eq!(head["finished"], true);
+    assert_eq!(head["key_id"].as_str().unwrap().len(), 16);
+    let seq = head["seq"].as_u64().unwrap();
+    assert!(seq > 3, "{head}");
+    let witness = dir.path().join("witness.jsonl");
+    // Another run's head in the same file is ignored.
+    let other = line.replace(audit_support::RUN_ID, "01JDOTHER00000000000000000");
+    std::fs::write(&witness, format!("{other}{line}")).unwrap();
+    let w = witness.to_str().unwrap();
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["audit", "verify", target];
+        args.extend_from_slice(extra);
+        audit_support::secflow(&args, Some(KEY_HEX))
+    };
+    assert_eq!(verify(&["--witness", w]).status.code(), Some(0));
+
+    // The key holder rewrites the run with fewer nodes: a consistent, anchored chain...
+    std::fs::remove_dir_all(&run).unwrap();
+    audit_support::write_run(&state, 1, Ending::Finished);
+    assert_eq!(verify(&[]).status.code(), Some(0));
+    // ... that the witness shows is shorter than what was seen.
+    let out = verify(&["--witness", w]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("tampered") && text.contains(&format!("witness saw seq {seq}")),
+        "{text}"
+    );
+
+    // Rewritten to the same length: a different hash at the witnessed seq.
+    std::fs::remove_dir_all(&run).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    audit_support::write_run(&state, 3, Ending::Finished);
+    let out = verify(&["--witness", w]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rewritten"));
+
+    // A witness with no head of this run is a usage error.
+    std::fs::write(&witness, other).unwrap();
+    assert_eq!(verify(&["--witness", w]).status.code(), Some(2));
+}
+
+/// SPEC §10: a chain stopped by a record write error is an unfinished prefix (exit 3) with
+/// its cut signed in run.json; cutting it shorter still is tampering.
+#[test]
+fn a_chain_stopped_by_a_record_failure_is_unfinished_and_its_cut_is_signed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("runs").join(RUN_ID);
+    let ctx = context(&run_dir, plan(3));
+    let mut sink = AuditSink::create(&ctx, &key(), &Origin::discover(dir.path())).unwrap();
+    let all = audit_support::events(&ctx);
+    let half = all.len() / 2;
+    for e in &all[..half] {
+        sink.event(&ctx, e);
+    }
+    sink.idle();
+    ctx.records
+        .fail("cannot write logs.jsonl: No space left on device");
+    for e in &all[half..] {
+        sink.event(&ctx, e);
+    }
+    let mut record = run_record(&ctx);
+    record.status = RunStatus::Failed;
+    record.exit_code = Some(4);
+    record.reason = Some("records incomplete".into());
+    sink.finish(&ctx, &mut record).unwrap();
+    drop(sink);
+    let audit = record.audit.clone().unwrap();
+    assert!(audit.anchor.is_none() && audit.cut.is_some(), "{audit:?}");
+    let lines = read_lines(&run_dir.join("audit.jsonl"));
+    assert_eq!(audit.events, lines.len() as u64);
+    write_json(&run_dir.join("run.json"), &record);
+    let (code, report) = verify_json(&run_dir, Some(KEY_HEX));
+    assert_eq!(code, 3, "{report}");
+    // The python verifier agrees.
+    let py = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/verify_audit.py"
+        ))
+        .arg(run_dir.join("audit.jsonl"))
+        .arg(run_dir.join("run.json"))
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
+    if let Ok(py) = py {
+        assert_eq!(py.status.code(), Some(3), "{py:?}");
+    }
+    let mut shorter = lines.clone();
+    shorter.pop();
+    write_lines(&run_dir.join("audit.jsonl"), &shorter);
+    let (code, report) = verify_json(&run_dir, Some(KEY_HEX));
+    assert_eq!(code, 1, "{report}");
+}

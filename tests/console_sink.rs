@@ -88,6 +88,7 @@ fn context_of(run_dir: &Path, recipe: &str) -> RunContext {
     let raw = parse(&source, &Limits::default()).expect("recipe parses");
     let (plan, _) = build(&source, &raw, &BuildOptions::default()).expect("recipe builds");
     RunContext {
+        records: Default::default(),
         run_id: "01JDCONSOLETEST0000000000".into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan),

@@ -225,6 +225,11 @@ fn live_export_over_protobuf_reaches_the_receiver_with_ids_logs_and_metric_value
     let record: Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(record["telemetry"]["export"]["undelivered"], 0);
+    // SPEC §10: the chain's head reaches the collector as a witness.
+    let head = record["audit"]["last_hash"].as_str().unwrap().to_string();
+    let text = rotel.wait_for(&["Body: Str(audit chain head)".into(), head.clone()]);
+    let at = &text[text.find("Body: Str(audit chain head)").unwrap()..];
+    assert!(at.contains(&head), "{at}");
 }
 
 #[test]

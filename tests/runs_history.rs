@@ -654,3 +654,34 @@ fn a_closed_pipe_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
 }
+
+#[test]
+fn prune_refuses_a_symlinked_runs_dir_and_leaves_its_target_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir_all(victim.join("01JDF00000000000000000000F")).unwrap();
+    std::fs::write(victim.join("precious"), "keep me").unwrap();
+    let state = tmp.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::symlink(&victim, state.join("runs")).unwrap();
+    let out = runs(&state, &["prune", "--keep", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("runs is a symlink"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(victim.join("01JDF00000000000000000000F").is_dir());
+    assert!(victim.join("precious").is_file());
+    // A state directory writable by others is refused too; reading it only warns.
+    std::fs::remove_file(state.join("runs")).unwrap();
+    std::fs::create_dir(state.join("runs")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = runs(&state, &["prune", "--keep", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("chmod go-w"), "{}", stderr(&out));
+    let out = runs(&state, &["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: untrusted state directory"));
+}

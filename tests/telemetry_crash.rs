@@ -23,6 +23,7 @@ fn context(run_dir: &Path) -> RunContext {
     let raw = secflow::recipe::parse(&source, &Default::default()).unwrap();
     let (plan, _) = secflow::plan::build(&source, &raw, &Default::default()).unwrap();
     RunContext {
+        records: Default::default(),
         run_id: "01CRASH".into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan),

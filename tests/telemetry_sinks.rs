@@ -44,6 +44,7 @@ fn context(run_dir: &Path) -> RunContext {
     let raw = secflow::recipe::parse(&source, &Default::default()).expect("recipe parses");
     let (plan, _) = secflow::plan::build(&source, &raw, &Default::default()).expect("plan builds");
     RunContext {
+        records: Default::default(),
         run_id: "01TESTRUN".into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan),

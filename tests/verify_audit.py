@@ -5,6 +5,8 @@ Usage: verify_audit.py AUDIT_JSONL [RUN_JSON]   (key in SECFLOW_AUDIT_KEY, hex o
 
 hash   = hex(HMAC-SHA256(key, ascii(prev_hash) || canonical_json(event without "hash")))
 anchor = hex(HMAC-SHA256(key, "anchor" || run_id || decimal(events) || last_hash))
+cut    = hex(HMAC-SHA256(key, "cut" || run_id || decimal(events) || last_hash))
+         (run.json's audit.cut when a record write error stopped the chain: unfinished)
 canonical JSON: compact UTF-8, keys sorted, integers only.
 
 Exit 0 intact and finished, 1 tampered, 2 usage error or wrong key, 3 unfinished.
@@ -96,7 +98,12 @@ def main():
             record = json.load(f)
         summary = record.get("audit") or {}
         anchor = summary.get("anchor")
-        if anchor is not None:
+        cut = summary.get("cut")
+        if cut is not None and not finished:
+            want = mac(key, b"cut", record["run_id"].encode(), str(seq).encode(), prev.encode())
+            if not hmac.compare_digest(want, cut):
+                fail(1, f"tampered: truncated or edited after seq {seq} (cut mismatch)")
+        elif anchor is not None:
             want = mac(key, b"anchor", record["run_id"].encode(), str(seq).encode(), prev.encode())
             if not hmac.compare_digest(want, anchor):
                 fail(1, f"tampered: truncated or edited after seq {seq} (anchor mismatch)")

@@ -239,6 +239,18 @@ pub fn anchor(key: &AuditKey, run_id: &str, events: u64, last_hash: &str) -> Str
     ])
 }
 
+/// HMAC(key, "cut" ‖ run_id ‖ events ‖ last_hash): run.json's `audit.cut` when a record
+/// write error stopped the chain at `events` (SPEC §10). Only the key's holder can say where
+/// a chain was cut, so a cut tail still reads as tampering.
+pub fn cut_signature(key: &AuditKey, run_id: &str, events: u64, last_hash: &str) -> String {
+    key.hmac_hex(&[
+        b"cut",
+        run_id.as_bytes(),
+        events.to_string().as_bytes(),
+        last_hash.as_bytes(),
+    ])
+}
+
 impl AuditEvent {
     /// Sets `hash` from the other fields and returns the event's line (canonical JSON with
     /// `hash`, newline-terminated).
@@ -279,6 +291,11 @@ impl AuditEvent {
     pub fn is_terminal(&self) -> bool {
         TERMINAL_TYPES.contains(&self.event_type.as_str())
     }
+}
+
+/// Whether an event of this type ends a finished run's chain.
+pub fn is_terminal_type(event_type: &str) -> bool {
+    TERMINAL_TYPES.contains(&event_type)
 }
 
 /// An event serialised without its `hash` member: what the hash covers.

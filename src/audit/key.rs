@@ -21,6 +21,28 @@ pub const KEY_FILE_NAME: &str = "audit.key";
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
 
+/// `SECFLOW_AUDIT_KEY` as taken out of the environment at start-up (`None` inside: unset).
+static ENV_KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Takes `SECFLOW_AUDIT_KEY` out of the process: its value is kept here, its bytes are wiped
+/// from the initial environment block (what `/proc/<pid>/environ` shows) and it is removed
+/// from the environment, so no spawner or node started later can inherit or read it. Call
+/// first thing in `main`, while the process has one thread.
+pub fn take_env_key_at_start() {
+    let value =
+        crate::sys::process_guard::take_env_var(KEY_ENV).map(|v| v.to_string_lossy().into_owned());
+    let _ = ENV_KEY.set(value);
+}
+
+/// The value of `SECFLOW_AUDIT_KEY`: as taken at start-up, else (the library used without
+/// [`take_env_key_at_start`]) as the environment holds it now.
+pub fn env_key() -> Option<String> {
+    match ENV_KEY.get() {
+        Some(v) => v.clone(),
+        None => std::env::var(KEY_ENV).ok(),
+    }
+}
+
 /// Why no usable key could be had. Messages name paths and reasons, never key material.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -36,6 +58,8 @@ pub enum KeyError {
          {MIN_KEY_BYTES} bytes)"
     )]
     BadFile(PathBuf),
+    #[error("{0}")]
+    Untrusted(String),
     #[error("no audit key: {0} does not exist (set {KEY_ENV} or pass --audit-key-file)")]
     Missing(PathBuf),
     #[error("cannot read audit key file {path}: {source}")]
@@ -170,13 +194,15 @@ pub fn read_key_file(path: &Path) -> Result<AuditKey, KeyError> {
         source,
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
-    let mode = file.metadata().map_err(read_err)?.permissions().mode() & 0o777;
+    let meta = file.metadata().map_err(read_err)?;
+    let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
             path: path.to_path_buf(),
             mode,
         });
     }
+    crate::store::trust::check_explicit_key(path, &meta).map_err(KeyError::Untrusted)?;
     let mut bytes = Vec::new();
     file.take(64 * 1024)
         .read_to_end(&mut bytes)
@@ -202,7 +228,7 @@ pub fn read_key_file(path: &Path) -> Result<AuditKey, KeyError> {
 
 /// Creates `path` with 32 random bytes from the OS, mode 0600, never overwriting.
 fn create_key_file(path: &Path) -> Result<(), KeyError> {
-    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
     let create_err = |source| KeyError::Create {
         path: path.to_path_buf(),
         source,
@@ -226,6 +252,7 @@ fn create_key_file(path: &Path) -> Result<(), KeyError> {
         Err(e) => return Err(create_err(e)),
     };
     file.write_all(&bytes)
+        .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o600)))
         .and_then(|()| file.sync_all())
         .map_err(create_err)
 }

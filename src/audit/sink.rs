@@ -9,10 +9,16 @@
 //! event if the engine did not, and fills `run.json`'s `audit` summary with the signed
 //! anchor. A write error stops the chain (a gap would read as tampering) and is returned
 //! from `finish`.
+//!
+//! Records fail closed (SPEC §10): the first events are fsynced (file and directory) before
+//! the engine starts a node; on a write error here — or any record write error reported to
+//! the run's [`RecordHealth`](crate::store::RecordHealth) — nothing more is appended, a torn
+//! line is cut back to the last complete one, and `finish` signs the durable head as a `cut`
+//! instead of an anchor, so the chain verifies as an unfinished prefix, never as tampered.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufWriter, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -21,7 +27,7 @@ use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus
 
 use super::event::{
     AUDIT_SCHEMA_VERSION, Actor, AuditData, AuditEvent, AuditMetadata, EVENT_VERSION, GENESIS_HASH,
-    TraceContext, anchor,
+    TraceContext, anchor, cut_signature,
 };
 use super::key::AuditKey;
 use super::origin::Origin;
@@ -41,11 +47,21 @@ pub enum AuditError {
     Encode(#[from] super::event::CanonicalError),
 }
 
+/// Buffered bytes that trigger a write before the batch ends.
+const BUFFER_BYTES: usize = 64 * 1024;
+
 /// Writes a run's audit chain.
 pub struct AuditSink {
     key: AuditKey,
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
+    /// Complete lines not written yet.
+    buf: Vec<u8>,
+    /// The file's length after the last complete write, with the seq and hash it ends at.
+    committed: (u64, u64, String),
+    /// The directory entry has been fsynced.
+    dir_synced: bool,
+    records: std::sync::Arc<crate::store::RecordHealth>,
     run_id: String,
     trace_id: String,
     root_span_id: String,
@@ -71,15 +87,18 @@ impl AuditSink {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&ctx.run_dir).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(&path)
+        ctx.records.create_dir_all(&ctx.run_dir).map_err(io)?;
+        let file = ctx
+            .records
+            .open_file(&path, crate::sys::dirfd::Mode::CreateNew)
             .map_err(io)?;
         Ok(AuditSink {
             key: key.clone(),
-            out: BufWriter::with_capacity(64 * 1024, file),
+            file,
+            buf: Vec::with_capacity(BUFFER_BYTES),
+            committed: (0, 0, GENESIS_HASH.into()),
+            dir_synced: false,
+            records: std::sync::Arc::clone(&ctx.records),
             path,
             run_id: ctx.run_id.clone(),
             trace_id: ctx.trace.trace_id.clone(),
@@ -124,9 +143,19 @@ impl AuditSink {
         &self.last_hash
     }
 
+    /// The chain is stopped: this sink failed to write, or another record did.
+    fn stopped(&self) -> bool {
+        self.error.is_some() || self.records.is_failed()
+    }
+
+    /// The head of the chain as written to the file: `(seq, last_hash)`.
+    pub fn durable_head(&self) -> (u64, &str) {
+        (self.committed.1, &self.committed.2)
+    }
+
     /// Appends one event to the buffer.
     fn append(&mut self, event_type: &str, span_id: Option<&str>, data: AuditData, at: SystemTime) {
-        if self.error.is_some() {
+        if self.stopped() {
             return;
         }
         let mut event = AuditEvent {
@@ -150,42 +179,66 @@ impl AuditSink {
             prev_hash: self.last_hash.clone(),
             hash: String::new(),
         };
-        let result = event
-            .seal(&self.key)
-            .map_err(AuditError::from)
-            .and_then(|line| {
-                self.out.write_all(&line).map_err(|source| AuditError::Io {
-                    path: self.path.clone(),
-                    source,
-                })
-            });
-        match result {
-            Ok(()) => {
+        match event.seal(&self.key) {
+            Ok(line) => {
+                self.buf.extend_from_slice(&line);
                 self.seq = event.seq;
                 self.terminal_written |= event.is_terminal();
                 self.last_hash = event.hash;
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.fail(e.into()),
+        }
+        if self.buf.len() >= BUFFER_BYTES {
+            self.flush(false);
         }
     }
 
-    /// Flushes the buffer to the file, and with `durable` to the disk.
+    /// Stops the chain at its last complete write and tells the run.
+    fn fail(&mut self, e: AuditError) {
+        self.buf.clear();
+        self.records.fail(e.to_string());
+        self.error = Some(e);
+    }
+
+    /// Writes the buffer to the file, and with `durable` to the disk (the first time with
+    /// the directory entry too). Once the chain is stopped, the buffer is dropped instead.
     fn flush(&mut self, durable: bool) {
-        if self.error.is_some() {
+        if self.stopped() {
+            self.buf.clear();
             return;
         }
-        let result = self.out.flush().and_then(|()| {
-            if durable {
-                self.out.get_ref().sync_data()
-            } else {
-                Ok(())
+        if !self.buf.is_empty() {
+            match self.file.write_all(&self.buf) {
+                Ok(()) => {
+                    self.committed = (
+                        self.committed.0 + self.buf.len() as u64,
+                        self.seq,
+                        self.last_hash.clone(),
+                    );
+                    self.buf.clear();
+                }
+                Err(source) => {
+                    // A torn line would read as tampering: cut back to the last whole one.
+                    let _ = self.file.set_len(self.committed.0);
+                    let path = self.path.clone();
+                    return self.fail(AuditError::Io { path, source });
+                }
             }
-        });
+        }
+        if !durable {
+            return;
+        }
+        let mut result = self.file.sync_data();
+        if result.is_ok() && !self.dir_synced {
+            result = self
+                .path
+                .parent()
+                .map_or(Ok(()), |dir| File::open(dir).and_then(|d| d.sync_all()));
+            self.dir_synced = result.is_ok();
+        }
         if let Err(source) = result {
-            self.error = Some(AuditError::Io {
-                path: self.path.clone(),
-                source,
-            });
+            let path = self.path.clone();
+            self.fail(AuditError::Io { path, source });
         }
     }
 
@@ -274,7 +327,11 @@ impl Sink for AuditSink {
         }
         let mut durable = false;
         match event {
-            Event::RunStarted { at } => self.run_started(ctx, *at),
+            Event::RunStarted { at } => {
+                // On disk, with its directory entry, before any node starts.
+                self.run_started(ctx, *at);
+                durable = true;
+            }
             Event::AttemptStarted {
                 node,
                 attempt,
@@ -361,7 +418,7 @@ impl Sink for AuditSink {
     }
 
     fn idle(&mut self) {
-        if !self.out.buffer().is_empty() {
+        if !self.buf.is_empty() {
             self.flush(false);
         }
     }
@@ -371,16 +428,21 @@ impl Sink for AuditSink {
             self.terminal(record.status, record.exit_code, ctx, SystemTime::now());
         }
         self.flush(true);
+        let (events, last_hash) = (self.committed.1, self.committed.2.clone());
+        // A chain stopped by a write error: the durable head, signed as a cut (the chain
+        // then verifies as an unfinished prefix, and a shorter one as tampered).
+        let stopped = self.stopped();
+        record.audit = Some(AuditSummary {
+            anchor: (self.terminal_written && !stopped)
+                .then(|| anchor(&self.key, &self.run_id, events, &last_hash)),
+            cut: stopped.then(|| cut_signature(&self.key, &self.run_id, events, &last_hash)),
+            key_id: Some(self.key.key_id().to_string()),
+            events,
+            last_hash,
+        });
         if let Some(e) = self.error.take() {
             return Err(e.into());
         }
-        record.audit = Some(AuditSummary {
-            events: self.seq,
-            last_hash: self.last_hash.clone(),
-            anchor: self
-                .terminal_written
-                .then(|| anchor(&self.key, &self.run_id, self.seq, &self.last_hash)),
-        });
         Ok(())
     }
 }
@@ -414,6 +476,14 @@ impl AuditSink {
         self.secrets.iter().fold(text.to_string(), |t, secret| {
             t.replace(secret.as_str(), "[REDACTED]")
         })
+    }
+}
+
+impl Drop for AuditSink {
+    /// Dropped without `finish` (an abandoned run): what is buffered is still written, as
+    /// whole lines, so the chain verifies as an unfinished prefix.
+    fn drop(&mut self) {
+        self.flush(false);
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::event::{AuditEvent, GENESIS_HASH, anchor, write_canonical};
+use super::event::{AuditEvent, GENESIS_HASH, anchor, cut_signature, write_canonical};
 use super::key::AuditKey;
 use crate::store::{AuditSummary, RunStatus};
 
@@ -468,6 +468,22 @@ fn check_end(
     }
     if terminal {
         return Ok(Outcome::Intact);
+    }
+    // A chain a record write error stopped (SPEC §10): an unfinished prefix, provided the
+    // signed cut names exactly this end.
+    if let Some(signed) = summary.and_then(|a| a.cut.as_deref()) {
+        let here = signed == cut_signature(key, run_id, n, &report.last_hash);
+        let consistent = summary.is_some_and(|a| a.events == n && a.last_hash == report.last_hash);
+        return Ok(if here && consistent {
+            Outcome::Unfinished
+        } else {
+            Outcome::Tampered(Tamper {
+                seq: n,
+                kind: TamperKind::Edited,
+                line: 0,
+                message: "run.json's audit cut does not match the chain".into(),
+            })
+        });
     }
     if rj.status != RunStatus::Running {
         return Ok(truncated(format!(

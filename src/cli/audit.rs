@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
-use super::{AuditCommand, AuditVerifyArgs, Format};
+use super::{AuditCommand, AuditHeadArgs, AuditVerifyArgs, Format};
 use crate::audit::verify::{self, RunJsonAudit};
 use crate::audit::{AUDIT_FILE_NAME, AuditKey, KEY_ENV, Outcome, Report};
 use crate::exit;
@@ -18,6 +18,23 @@ const OUTPUT_SCHEMA_VERSION: u32 = 1;
 pub fn run(command: &AuditCommand) -> anyhow::Result<i32> {
     match command {
         AuditCommand::Verify(args) => verify_command(args),
+        AuditCommand::Head(args) => head_command(args),
+    }
+}
+
+/// `audit head [RUN|FILE]`: the chain's last event as one JSON line.
+fn head_command(args: &AuditHeadArgs) -> anyhow::Result<i32> {
+    let target = args.run.as_deref().unwrap_or("last");
+    let located = locate(target, &args.state_dir)?;
+    match crate::audit::witness::head_of(&located.audit).map_err(anyhow::Error::msg)? {
+        Some(head) => {
+            println!("{}", serde_json::to_string(&head)?);
+            Ok(exit::SUCCESS)
+        }
+        None => {
+            eprintln!("error: {} holds no audit event", located.audit.display());
+            Ok(exit::INVALID)
+        }
     }
 }
 
@@ -29,20 +46,56 @@ fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(verify::read_run_json)
         .transpose()?;
-    let env_key = std::env::var(KEY_ENV).ok();
-    let fallback: Vec<PathBuf> = located.state_dir_guess.into_iter().collect();
+    let env_key = crate::audit::key::env_key();
+    // A run named by its path was written with the key of the state directory that holds
+    // it, whatever the current (or default) state directory is: that key is tried first.
+    let (primary, fallback): (&Path, Vec<PathBuf>) = match &located.state_dir_guess {
+        Some(container) if container.join(crate::audit::key::KEY_FILE_NAME).is_file() => {
+            (container.as_path(), vec![args.state_dir.clone()])
+        }
+        _ => (
+            args.state_dir.as_path(),
+            located.state_dir_guess.iter().cloned().collect(),
+        ),
+    };
+    if primary != args.state_dir.as_path() && env_key.is_none() && args.audit_key_file.is_none() {
+        // Its key is the one used: a foreign or symlinked key there is worth a warning.
+        crate::store::trust::warn(primary);
+    }
     let key = AuditKey::for_verify(
         env_key.as_deref(),
         args.audit_key_file.as_deref(),
-        &args.state_dir,
+        primary,
         &fallback,
     )?;
-    let report = verify::verify(
+    let mut report = verify::verify(
         &located.audit,
         run_json.as_ref(),
         located.run_json.as_deref(),
         &key,
     )?;
+    if let Some(path) = &args.witness {
+        let run_id = report
+            .run_id
+            .clone()
+            .or_else(|| run_json.as_ref().map(|r| r.run_id.clone()))
+            .unwrap_or_default();
+        let heads =
+            crate::audit::witness::read_witness(path, &run_id).map_err(anyhow::Error::msg)?;
+        if heads.is_empty() {
+            eprintln!(
+                "error: witness file {} holds no head of run {run_id}",
+                path.display()
+            );
+            return Ok(exit::INVALID);
+        }
+        if matches!(report.outcome, Outcome::Intact | Outcome::Unfinished)
+            && let Some(t) = crate::audit::witness::check(&located.audit, report.events, &heads)
+                .map_err(anyhow::Error::msg)?
+        {
+            report.outcome = Outcome::Tampered(t);
+        }
+    }
     let code = match report.outcome {
         Outcome::Intact => exit::SUCCESS,
         Outcome::Tampered(_) => exit::FAILURE,

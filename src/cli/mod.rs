@@ -358,6 +358,24 @@ pub enum AuditCommand {
     /// Verify a run's audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key,
     /// 3 unfinished run.
     Verify(AuditVerifyArgs),
+    /// Print the head of a run's chain (run_id, seq, last_hash, key_id) as one JSON line,
+    /// to keep where the run's tools cannot reach (a witness for `verify --witness`).
+    Head(AuditHeadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditHeadArgs {
+    /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
+    #[arg(value_name = "RUN|FILE")]
+    pub run: Option<String>,
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        env = "SECFLOW_HOME",
+        value_name = "DIR",
+        default_value = ".secflow"
+    )]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -377,12 +395,17 @@ pub struct AuditVerifyArgs {
     /// `<state-dir>/audit.key`).
     #[arg(long, value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,
+    /// Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain
+    /// shorter than, or different from, a head of this run is tampered.
+    #[arg(long, value_name = "FILE")]
+    pub witness: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> i32 {
+    harden_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -407,8 +430,53 @@ pub fn main() -> i32 {
     }
 }
 
+/// First thing at start-up, while the process has one thread and before any spawner or node
+/// exists (SPEC §10 "The audit key is out of the nodes' reach"): `SECFLOW_AUDIT_KEY` leaves
+/// the environment (its bytes wiped from the initial block), and the process becomes
+/// non-dumpable, closing its memory and `/proc/<pid>/environ` to non-root tools. Whatever
+/// starts processes starts after this.
+pub fn harden_process() {
+    crate::audit::key::take_env_key_at_start();
+    if let Err(e) = crate::sys::process_guard::set_undumpable() {
+        eprintln!("warning: cannot make secflow non-dumpable (prctl PR_SET_DUMPABLE): {e}");
+    }
+}
+
+/// SPEC §10 "The state directory is trusted or refused", for every command but
+/// `run-workflow` (which checks it itself): `runs prune` deletes, so it refuses an untrusted
+/// state directory (`Some(2)`); commands that only read warn and go on (`None`).
+fn check_state_dir(command: &Command) -> Option<i32> {
+    let state = |flag: Option<&std::path::Path>| crate::store::layout::state_dir(flag);
+    let dir = match command {
+        Command::Runs(args) => {
+            if matches!(args.command, runs::RunsCommand::Prune(_)) {
+                if let Err(message) = crate::store::trust::require(&args.state_dir) {
+                    eprintln!("error: {message}");
+                    return Some(exit::INVALID);
+                }
+                return None;
+            }
+            args.state_dir.clone()
+        }
+        Command::Logs(args) => state(args.state_dir.as_deref()),
+        Command::Metrics(args) => args.state_dir.clone(),
+        Command::PerformanceAnalysis(args) => args.state_dir.clone(),
+        Command::Export(args) => state(args.state_dir.as_deref()),
+        Command::Audit(args) => match &args.command {
+            AuditCommand::Verify(a) => a.state_dir.clone(),
+            AuditCommand::Head(a) => a.state_dir.clone(),
+        },
+        _ => return None,
+    };
+    crate::store::trust::warn(&dir);
+    None
+}
+
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Some(code) = check_state_dir(&cli.command) {
+        return Ok(code);
+    }
     match cli.command {
         Command::ValidateRecipe(args) => validate::run(&args),
         Command::RunWorkflow(args) => run::run(&args),

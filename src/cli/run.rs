@@ -44,6 +44,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    // SPEC §10: a state directory others can write (or a symlinked one) is refused before
+    // anything is read from it (plugins) or written to it; a dry run only reads: a warning.
+    let state_dir = layout::state_dir(args.state_dir.as_deref());
+    if args.dry_run {
+        crate::store::trust::warn(&state_dir);
+    } else if let Err(message) = crate::store::trust::require(&state_dir) {
+        eprintln!("error: {message}");
+        return Ok(exit::INVALID);
+    }
     let validate_start = SystemTime::now();
     let Some(plan) = load_plan(args)? else {
         return Ok(exit::INVALID);
@@ -74,7 +83,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         Some(id) => id.clone(),
         None => layout::new_run_id(),
     };
-    let state_dir = layout::state_dir(args.state_dir.as_deref());
     let run_dir = absolute(&layout::runs_dir(&state_dir).join(&run_id));
     if run_dir.exists() {
         eprintln!(
@@ -121,16 +129,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
     };
     // Everything that can refuse the run is checked above: only now does its directory exist.
-    for sub in ["nodes", "datasets"] {
-        std::fs::create_dir_all(run_dir.join(sub))
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", run_dir.join(sub).display()))?;
-    }
+    let run_dir_fd = match create_run_dir(&state_dir, &run_dir) {
+        Ok(fd) => fd,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(exit::RECORDS_INCOMPLETE);
+        }
+    };
     let reuse = crate::engine::reuse::Reuse {
         cache: (plan.state.cache_intermediate && !args.no_cache)
             .then(|| crate::store::cache::Cache::new(&state_dir)),
         resume: resume.clone(),
     };
     let ctx = Arc::new(RunContext {
+        records: Arc::new(crate::store::RecordHealth::with_dir(run_dir_fd)),
         run_id,
         run_dir,
         plan: Arc::new(plan),
@@ -171,7 +183,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // The audit trail first: it is the sink that can refuse the run (a bad key), and it must
     // do so before any other record file exists.
     let audit = if sink_set.audit {
-        let audit_env = std::env::var("SECFLOW_AUDIT_KEY").ok();
+        let audit_env = crate::audit::key::env_key();
         let key = match crate::audit::AuditKey::for_run(
             audit_env.as_deref(),
             args.audit_key_file.as_deref(),
@@ -187,8 +199,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
             Ok(sink) => Some(sink),
             Err(e) => {
-                eprintln!("error: cannot start the audit trail: {e}");
-                return Ok(exit::INVALID);
+                eprintln!("error: cannot start the audit trail: {e}; no node was run");
+                return Ok(exit::RECORDS_INCOMPLETE);
             }
         }
     } else {
@@ -230,10 +242,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         )));
     }
     if sink_set.logs {
-        let logs = crate::telemetry::LogSink::open(&ctx, &settings)
-            .map_err(|e| anyhow::anyhow!("cannot open logs.jsonl: {e}"))?
-            .capture_tracing(&ctx)
-            .echo_console(settings.debug);
+        let logs = match crate::telemetry::LogSink::open(&ctx, &settings) {
+            Ok(logs) => logs,
+            Err(e) => {
+                eprintln!("error: cannot open logs.jsonl: {e}; no node was run");
+                return Ok(exit::RECORDS_INCOMPLETE);
+            }
+        };
+        let logs = logs.capture_tracing(&ctx).echo_console(settings.debug);
         let logs = match &exporter {
             Some(exp) => {
                 let exp = Arc::clone(exp);
@@ -246,8 +262,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         sinks.push(Box::new(logs));
     }
     if sink_set.spans {
-        let spans = crate::telemetry::SpanSink::open(&ctx)
-            .map_err(|e| anyhow::anyhow!("cannot open spans.jsonl: {e}"))?;
+        let spans = match crate::telemetry::SpanSink::open(&ctx) {
+            Ok(spans) => spans,
+            Err(e) => {
+                eprintln!("error: cannot open spans.jsonl: {e}; no node was run");
+                return Ok(exit::RECORDS_INCOMPLETE);
+            }
+        };
         let spans = match &exporter {
             Some(exp) => {
                 let exp = Arc::clone(exp);
@@ -321,10 +342,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             },
         }
     };
-    for e in &outcome.sink_errors {
-        eprintln!("warning: {e:#}");
-    }
     let mut outcome = outcome;
+    report_records(&ctx, &mut outcome);
     // Built from the registry only when something delivers it: a plain run never holds all
     // its series in memory at once.
     let delivers = args.metrics.delivers() || exporter.is_some();
@@ -350,6 +369,52 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     Ok(outcome.exit_code)
 }
 
+/// SPEC §10 "Records fail closed": says once why the records are incomplete (and each other
+/// sink error once), and makes a run whose records failed end `failed` with exit 4 — also
+/// when the failure came as the records were being finished — unless a signal ended it.
+fn report_records(ctx: &RunContext, outcome: &mut crate::engine::Outcome) {
+    let Some(failure) = ctx.records.failure() else {
+        for e in &outcome.sink_errors {
+            eprintln!("warning: {e:#}");
+        }
+        return;
+    };
+    // The sinks' own errors are the same failure seen by each writer (a full disk fails
+    // them all): the first is said once, the rest only in debug mode.
+    if crate::telemetry::settings().debug {
+        for e in &outcome.sink_errors {
+            eprintln!("debug: {e:#}");
+        }
+    }
+    let started = outcome.record.nodes.iter().any(|n| !n.attempts.is_empty());
+    eprintln!(
+        "error: {}: {failure}; {}",
+        crate::store::RECORDS_INCOMPLETE,
+        if started {
+            "the run was stopped"
+        } else {
+            "no node was run"
+        }
+    );
+    // A signal's exit code (128 + n) wins over 4 (SPEC §1).
+    if outcome.exit_code > 128 {
+        return;
+    }
+    let record = &mut outcome.record;
+    if record.reason.as_deref() != Some(crate::store::RECORDS_INCOMPLETE) {
+        // Failed while the records were being finished: say so in run.json if it can be.
+        record.status = crate::store::RunStatus::Failed;
+        record.exit_code = Some(exit::RECORDS_INCOMPLETE);
+        record.reason = Some(crate::store::RECORDS_INCOMPLETE.into());
+        if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
+            let _ = ctx
+                .records
+                .write_atomic(&ctx.run_dir.join("run.json"), true, |f| f.write_all(&bytes));
+        }
+    }
+    outcome.exit_code = exit::RECORDS_INCOMPLETE;
+}
+
 /// Sends the final metrics, flushes the exporter within its bound, says once what was not
 /// delivered, and records the export's outcome in run.json.
 fn finish_export(
@@ -371,6 +436,9 @@ fn finish_export(
         );
         exporter.send_metrics(metrics);
     }
+    if let Some(head) = audit_head_log(ctx, record) {
+        exporter.send_log(crate::otlp::convert::log(&head));
+    }
     let result = exporter.finish();
     if let Some(error) = &result.error {
         eprintln!(
@@ -386,8 +454,61 @@ fn finish_export(
         error: result.error,
     });
     if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
-        let _ = layout::write_atomic(&ctx.run_dir.join("run.json"), &bytes);
+        let _ = ctx
+            .records
+            .write_atomic(&ctx.run_dir.join("run.json"), true, |f| f.write_all(&bytes));
     }
+}
+
+/// Creates the state directory and `runs/` when missing (0700, then checked: SPEC §10), the
+/// run directory itself (0700, never an existing one) and its `nodes/` and `datasets/`;
+/// returns the run directory held open: every record file is created beneath it.
+fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<crate::sys::dirfd::Dir, String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    crate::store::trust::create(state_dir)?;
+    let cannot = |dir: &Path, e: std::io::Error| {
+        format!(
+            "cannot create {}: {e}; no node was run (records fail closed)",
+            dir.display()
+        )
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.mode(0o700);
+    builder.create(run_dir).map_err(|e| cannot(run_dir, e))?;
+    for sub in ["nodes", "datasets"] {
+        let dir = run_dir.join(sub);
+        builder.create(&dir).map_err(|e| cannot(&dir, e))?;
+    }
+    crate::sys::dirfd::Dir::open(run_dir).map_err(|e| cannot(run_dir, e))
+}
+
+/// The audit chain's head as a log record (`audit chain head`, with `secflow.audit.seq`,
+/// `.last_hash`, `.key_id`, `.finished`): the collector keeps it as an outside witness
+/// (SPEC §10). The head is the last event written to disk.
+fn audit_head_log(
+    ctx: &RunContext,
+    record: &crate::store::RunRecord,
+) -> Option<crate::telemetry::LogRecord> {
+    use crate::telemetry::{LogLevel, LogRecord};
+    let audit = record.audit.as_ref()?;
+    let mut r = LogRecord::new(
+        SystemTime::now(),
+        LogLevel::Info,
+        "secflow::audit",
+        "audit chain head",
+    );
+    r.trace_id = Some(ctx.trace.trace_id.clone());
+    r.span_id = Some(ctx.trace.root_span_id.clone());
+    r.run_id = Some(ctx.run_id.clone());
+    r.workflow_id = Some(ctx.plan.name.clone());
+    r.metadata.insert("audit.seq".into(), json!(audit.events));
+    r.metadata
+        .insert("audit.last_hash".into(), json!(audit.last_hash));
+    r.metadata
+        .insert("audit.key_id".into(), json!(audit.key_id));
+    r.metadata
+        .insert("audit.finished".into(), json!(audit.anchor.is_some()));
+    Some(r)
 }
 
 /// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of
@@ -531,6 +652,7 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
 /// `--dry-run`: levels, resolved commands with placeholder paths, env names, data paths.
 fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<()> {
     let paths = RunPaths {
+        records: None,
         run_dir: Path::new("<run-dir>").to_path_buf(),
     };
     let ids = AttemptIds {

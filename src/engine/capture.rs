@@ -108,7 +108,21 @@ impl Masker {
 }
 
 /// Copies `reader` to `file` through a [`Masker`] until end of file. Returns bytes read.
+/// A failed write is also reported to `records` at once (the run stops: SPEC §10).
 pub async fn pump(
+    reader: tokio::net::unix::pipe::Receiver,
+    file: std::fs::File,
+    secrets: Arc<[Vec<u8>]>,
+    records: Option<&crate::store::RecordHealth>,
+) -> std::io::Result<u64> {
+    let result = copy_masked(reader, file, secrets).await;
+    if let (Err(e), Some(records)) = (&result, records) {
+        records.fail(format!("capturing output failed: {e}"));
+    }
+    result
+}
+
+async fn copy_masked(
     mut reader: tokio::net::unix::pipe::Receiver,
     mut file: std::fs::File,
     secrets: Arc<[Vec<u8>]>,

@@ -86,7 +86,7 @@ pub fn promote(paths: &RunPaths, outputs: &[(String, PathBuf)]) -> std::io::Resu
     let mut promoted = Promoted::default();
     for (name, scratch) in outputs {
         let dest = paths.dataset(name);
-        std::fs::rename(scratch, &dest)?;
+        paths.rename(scratch, &dest)?;
         let records = count_records(&dest)?;
         if is_findings(name) {
             promoted.findings += records;
@@ -106,7 +106,7 @@ pub fn promote(paths: &RunPaths, outputs: &[(String, PathBuf)]) -> std::io::Resu
 pub fn empty_outputs(paths: &RunPaths, names: &[String]) -> std::io::Result<Promoted> {
     let mut promoted = Promoted::default();
     for name in names {
-        std::fs::File::create(paths.dataset(name))?;
+        paths.create_file(&paths.dataset(name))?;
         promoted.outputs.insert(
             name.clone(),
             OutputRecord {

@@ -35,6 +35,9 @@ pub struct RunContext {
     /// Values of declared secrets, to be masked in everything written.
     pub secret_values: Vec<String>,
     pub resumed_from: Option<String>,
+    /// Whether every record could be written so far: writers report failures, the engine
+    /// stops the run on the first (SPEC §10 "Records fail closed").
+    pub records: Arc<crate::store::RecordHealth>,
 }
 
 /// One thing that happened.

@@ -32,6 +32,9 @@ pub struct AttemptSpec {
     pub stderr_path: PathBuf,
     /// Values masked as `[REDACTED]` in captured output.
     pub secrets: Arc<[Vec<u8>]>,
+    /// Where a failed write of the captured output is reported at once (SPEC §10 "Records
+    /// fail closed"); `None` outside a run.
+    pub records: Option<Arc<crate::store::RecordHealth>>,
 }
 
 /// How an attempt ended and what it cost, as the kernel reports it.

@@ -89,10 +89,13 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
             source: Arc::new(source),
         }
     };
-    let out_file =
-        std::fs::File::create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
-    let err_file =
-        std::fs::File::create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
+    // Beneath the run directory's descriptor when there is one: never through a symlink.
+    let create = |path: &std::path::Path| match &spec.records {
+        Some(r) => r.open_file(path, crate::sys::dirfd::Mode::Truncate),
+        None => std::fs::File::create(path),
+    };
+    let out_file = create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
+    let err_file = create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
     let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
         program: name.to_string_lossy().into_owned(),
@@ -158,14 +161,15 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
     };
     let program = spec.argv.first().cloned().unwrap_or_default();
     let secrets = spec.secrets;
+    let records = spec.records;
     let reaped_flag = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reaped_flag);
     let watching = async move {
         let reaped = reap(child, &program, &flag);
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets)),
-                capture::pump(err_rx, err_file, secrets),
+                capture::pump(out_rx, out_file, Arc::clone(&secrets), records.as_deref()),
+                capture::pump(err_rx, err_file, secrets, records.as_deref()),
             )
         };
         tokio::pin!(reaped, pumps);

@@ -18,9 +18,28 @@ use crate::plan::{Action, Plan, PlanNode, env_name};
 #[derive(Debug, Clone)]
 pub struct RunPaths {
     pub run_dir: PathBuf,
+    /// The run's records (its directory held open): datasets are moved and created beneath
+    /// its descriptor, never through a symlink. `None` outside a run (`--dry-run`).
+    pub records: Option<Arc<crate::store::RecordHealth>>,
 }
 
 impl RunPaths {
+    /// Renames `from` to `to` within the run directory (beneath its descriptor when held).
+    pub fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+        match &self.records {
+            Some(r) => r.rename(from, to),
+            None => std::fs::rename(from, to),
+        }
+    }
+
+    /// Creates (or truncates) the file `path` within the run directory.
+    pub fn create_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        match &self.records {
+            Some(r) => r.open_file(path, crate::sys::dirfd::Mode::Truncate),
+            None => std::fs::File::create(path),
+        }
+    }
+
     pub fn dataset(&self, name: &str) -> PathBuf {
         self.run_dir.join("datasets").join(format!("{name}.jsonl"))
     }
@@ -227,6 +246,7 @@ pub fn prepare(
             stdout_path: dir.join("stdout.log"),
             stderr_path: dir.join("stderr.log"),
             secrets: Arc::clone(secrets),
+            records: None,
         },
         outputs,
         env_names: names,

@@ -97,6 +97,8 @@ enum Halt {
     FailFast(String),
     Cancelled,
     RunTimeout(Duration),
+    /// A record could not be written (SPEC §10 "Records fail closed").
+    Records,
 }
 
 /// Runs `ctx.plan` to the end and finishes every sink. `control` carries signal requests.
@@ -144,6 +146,7 @@ pub async fn execute(
         builder: RecordBuilder::new(&ctx),
         paths: Arc::new(RunPaths {
             run_dir: ctx.run_dir.clone(),
+            records: Some(Arc::clone(&ctx.records)),
         }),
         ctx,
         config,
@@ -214,15 +217,21 @@ impl Scheduler {
         self.emit(Event::RunStarted {
             at: self.ctx.started_at,
         });
-        // The start's records (run.json first) are written before any node starts.
+        // The start's records (run.json, the first audit events: fsynced) are written
+        // before any node starts; if they could not be, no node starts.
         for sink in &mut self.sinks {
             sink.idle();
         }
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].waiting_on == 0 {
-                self.queue(i);
+        if self.ctx.records.is_failed() {
+            self.halt = Some(Halt::Records);
+        } else {
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].waiting_on == 0 {
+                    self.queue(i);
+                }
             }
         }
+        let records = Arc::clone(&self.ctx.records);
         let deadline = self
             .config
             .run_timeout
@@ -249,6 +258,9 @@ impl Scheduler {
                     Some(c) => self.control(c),
                     None => control_open = false,
                 },
+                () = records.failed(), if self.halt != Some(Halt::Records) => {
+                    self.stop_all(Halt::Records, Stop::Terminate);
+                }
                 _ = sleep_until(deadline), if deadline.is_some() && self.halt_is_not_timeout() => {
                     let t = self.config.run_timeout.unwrap_or_default();
                     self.stop_all(Halt::RunTimeout(t), Stop::Terminate);
@@ -259,7 +271,10 @@ impl Scheduler {
     }
 
     fn halt_is_not_timeout(&self) -> bool {
-        !matches!(self.halt, Some(Halt::RunTimeout(_)) | Some(Halt::Cancelled))
+        !matches!(
+            self.halt,
+            Some(Halt::RunTimeout(_) | Halt::Cancelled | Halt::Records)
+        )
     }
 
     /// Nothing left that could start.
@@ -289,7 +304,7 @@ impl Scheduler {
     fn start_ready(&mut self) {
         let cancelled = matches!(
             self.halt,
-            Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::FailFast(_))
+            Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::FailFast(_) | Halt::Records)
         );
         while self.running < self.config.concurrency && !cancelled {
             let next = match self.retry_ready.pop_first() {
@@ -358,10 +373,16 @@ impl Scheduler {
                     let path = path.display().to_string();
                     move |e| format!("cannot create {path}: {e}")
                 };
-                create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
+                let records = &self.ctx.records;
+                if records.has_dir() {
+                    // Beneath the run directory's descriptor: never through a symlink.
+                    records.create_dir_all(&dir).map_err(cannot(&dir))?;
+                } else {
+                    create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
+                }
                 if !node.outputs.is_empty() {
                     let out = dir.join("out");
-                    std::fs::create_dir(&out).map_err(cannot(&out))?;
+                    records.create_dir_all(&out).map_err(cannot(&out))?;
                 }
                 Ok(p)
             });
@@ -383,7 +404,9 @@ impl Scheduler {
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();
-        match start_now(&self.executor, prepared.spec) {
+        let mut spec = prepared.spec;
+        spec.records = Some(Arc::clone(&self.ctx.records));
+        match start_now(&self.executor, spec) {
             // Started here (a local process): no hop through a task to get it going.
             Ok(Ok(running)) => {
                 let at = running.started().1;
@@ -427,6 +450,11 @@ impl Scheduler {
     fn ended(&mut self, e: Ended) {
         self.running -= 1;
         let i = e.node;
+        if let Err(error) = &e.info
+            && is_record_write_error(error)
+        {
+            self.ctx.records.fail(error.clone());
+        }
         let plan = Arc::clone(&self.ctx.plan);
         let node = &plan.nodes[i];
         let state = &self.nodes[i];
@@ -655,18 +683,25 @@ impl Scheduler {
             Some(Halt::RunTimeout(t)) => {
                 format!("cancelled: the run timed out after {}", human(*t))
             }
+            Some(Halt::Records) => {
+                format!("cancelled: {}", crate::store::RECORDS_INCOMPLETE)
+            }
             None => "not started".into(),
         }
     }
 
     fn unstarted_status(&self) -> NodeStatus {
         match self.halt {
-            Some(Halt::Cancelled | Halt::RunTimeout(_)) => NodeStatus::Cancelled,
+            Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::Records) => NodeStatus::Cancelled,
             _ => NodeStatus::Skipped,
         }
     }
 
     async fn finish(&mut self) -> Outcome {
+        // A record that failed as the last nodes ended counts like one that failed before.
+        if self.ctx.records.is_failed() && self.halt != Some(Halt::Cancelled) {
+            self.halt = Some(Halt::Records);
+        }
         let reason = self.halt_reason();
         let status = self.unstarted_status();
         for i in 0..self.nodes.len() {
@@ -676,6 +711,7 @@ impl Scheduler {
         }
         let (run_status, exit_code) = match &self.halt {
             Some(Halt::Cancelled) => (RunStatus::Cancelled, exit::INTERRUPTED),
+            Some(Halt::Records) => (RunStatus::Failed, exit::RECORDS_INCOMPLETE),
             Some(Halt::RunTimeout(_)) => (RunStatus::Failed, exit::FAILURE),
             _ if self.failed => (RunStatus::Failed, exit::FAILURE),
             _ => (RunStatus::Succeeded, exit::SUCCESS),
@@ -690,6 +726,7 @@ impl Scheduler {
             Some(Halt::Failure(id) | Halt::FailFast(id)) => Some(format!("node `{id}` failed")),
             Some(Halt::Cancelled) => Some("interrupted".into()),
             Some(Halt::RunTimeout(t)) => Some(format!("the run timed out after {}", human(*t))),
+            Some(Halt::Records) => Some(crate::store::RECORDS_INCOMPLETE.into()),
             None => None,
         };
         let (user, system, rss) = local::self_usage();
@@ -711,6 +748,14 @@ impl Scheduler {
             sink_errors,
         }
     }
+}
+
+/// Whether an attempt's error says one of the run's own records (its directory under
+/// `nodes/`, its captured output) could not be written, rather than the tool failing.
+fn is_record_write_error(error: &str) -> bool {
+    error.starts_with("cannot capture output to ")
+        || error.contains("capturing output failed")
+        || error.starts_with("cannot create ") && error.contains("/nodes/")
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -118,6 +118,7 @@ fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRec
 /// A run context for `plan` in `run_dir`, as the CLI would make it.
 fn context(run_dir: &std::path::Path, plan: Arc<Plan>, concurrency: usize) -> Arc<RunContext> {
     Arc::new(RunContext {
+        records: Default::default(),
         run_id: "test".into(),
         run_dir: run_dir.to_path_buf(),
         plan,

@@ -19,6 +19,8 @@ pub struct LineAppender {
     end: u64,
     /// A line failed: the file was cut back and takes no more.
     failed: bool,
+    /// The run's records: the file is opened beneath the run directory's descriptor.
+    records: Option<std::sync::Arc<crate::store::RecordHealth>>,
 }
 
 impl LineAppender {
@@ -28,6 +30,15 @@ impl LineAppender {
             file: None,
             end: 0,
             failed: false,
+            records: None,
+        }
+    }
+
+    /// An appender whose file is opened through `records` (never through a symlink).
+    pub fn for_run(path: &Path, records: std::sync::Arc<crate::store::RecordHealth>) -> Self {
+        LineAppender {
+            records: Some(records),
+            ..LineAppender::new(path)
         }
     }
 
@@ -44,11 +55,14 @@ impl LineAppender {
         let file = match &mut self.file {
             Some(file) => file,
             None => {
-                let opened = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-                    .and_then(|f| f.metadata().map(|m| (f, m.len())));
+                let opened = match &self.records {
+                    Some(r) => r.open_file(&self.path, crate::sys::dirfd::Mode::Append),
+                    None => OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path),
+                }
+                .and_then(|f| f.metadata().map(|m| (f, m.len())));
                 let (file, len) =
                     opened.map_err(|e| format!("cannot open {}: {e}", self.path.display()))?;
                 self.end = len;

@@ -62,6 +62,7 @@ pub struct SecflowMetrics {
     pub plugin_cpu: CounterVec,
     pub tool_failures: CounterVec,
     pub audit_events: CounterVec,
+    pub audit_head: GaugeVec,
     pub system_cpu: GaugeVec,
     pub system_memory: GaugeVec,
     pub system_memory_percent: GaugeVec,
@@ -142,6 +143,10 @@ impl SecflowMetrics {
             audit_events: r.counter(desc(
                 "secflow_audit_events_total", C, "", &["event_type"],
                 "Audit-worthy events of the run, by audit event type.",
+            )),
+            audit_head: r.gauge(desc(
+                "secflow_audit_head_seq", G, "", &["run_id", "key_id", "last_hash"],
+                "Sequence number of the last audit event written by the run, with its hash: an outside witness of the chain's head.",
             )),
             system_cpu: r.gauge(desc(
                 "secflow_system_cpu_percent", G, "percent", &[],

@@ -14,7 +14,7 @@
 //! textfile, OTLP export).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -258,6 +258,7 @@ impl MetricsSink {
             ctx.run_dir.join(METRICS_JSONL_FILE),
             self.options.sample_interval,
             self.options.sample_system.then_some(disk),
+            Arc::clone(&ctx.records),
         ) {
             Ok(p) => self.periodic = Some(p),
             Err(e) => self.start_error = Some(e),
@@ -396,6 +397,15 @@ impl Sink for MetricsSink {
             let at = SystemTime::now();
             self.run_finished(ctx, record.status, at);
         }
+        // The chain's head (the audit sink finished first): a witness for every collector.
+        if let Some(a) = &record.audit
+            && let Some(key_id) = &a.key_id
+        {
+            self.m
+                .audit_head
+                .with(&[&ctx.run_id, key_id, &a.last_hash])
+                .set(a.events as f64);
+        }
         let summary = SecflowSummary::from_record(record);
         self.m
             .findings_per_second
@@ -424,25 +434,37 @@ impl Sink for MetricsSink {
         });
         let head = meta.head(true, false, Some(summary));
         // Streamed once, to both files: the last line of metrics.jsonl and metrics.json.
-        let jsonl = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(ctx.run_dir.join(METRICS_JSONL_FILE));
+        let jsonl = ctx.records.open_file(
+            &ctx.run_dir.join(METRICS_JSONL_FILE),
+            crate::sys::dirfd::Mode::Append,
+        );
         let (jsonl_file, mut jsonl_error) = match jsonl {
             Ok(f) => (Some(f), None),
             Err(e) => (None, Some(e)),
         };
-        crate::store::layout::write_atomic_with(&ctx.run_dir.join(METRICS_FILE), |file| {
-            let mut tee = Tee {
-                file,
-                also: jsonl_file,
-                also_error: &mut jsonl_error,
-            };
-            let mut w = BufWriter::with_capacity(WRITE_BUFFER, &mut tee);
-            head.write_line(&mut w, &self.registry, false)?;
-            w.flush()
-        })
-        .with_context(|| format!("cannot write {}", METRICS_FILE))?;
+        let path = ctx.run_dir.join(METRICS_FILE);
+        ctx.records
+            .write_atomic(&path, false, |file| {
+                let mut tee = Tee {
+                    file,
+                    also: jsonl_file,
+                    also_error: &mut jsonl_error,
+                };
+                let mut w = BufWriter::with_capacity(WRITE_BUFFER, &mut tee);
+                head.write_line(&mut w, &self.registry, false)?;
+                w.flush()
+            })
+            .inspect_err(|e| {
+                ctx.records
+                    .fail(format!("cannot write {}: {e}", path.display()))
+            })
+            .with_context(|| format!("cannot write {}", METRICS_FILE))?;
+        if let Some(e) = &jsonl_error {
+            ctx.records.fail(format!(
+                "cannot append to {}: {e}",
+                ctx.run_dir.join(METRICS_JSONL_FILE).display()
+            ));
+        }
         self.final_snapshot.set(self.registry.clone(), head);
         periodic.map_err(anyhow::Error::msg)?;
         match jsonl_error {
@@ -499,6 +521,7 @@ fn spawn_periodic(
     jsonl: PathBuf,
     interval: Duration,
     disk: Option<PathBuf>,
+    records: Arc<crate::store::RecordHealth>,
 ) -> Result<Periodic, String> {
     let (stop, rx) = mpsc::channel::<()>();
     let interval = interval.max(Duration::from_millis(10));
@@ -507,7 +530,7 @@ fn spawn_periodic(
         .spawn(move || {
             crate::telemetry::priority::below_tools();
             let mut sampler = disk.as_deref().map(SystemSampler::new);
-            let mut lines = LineAppender::new(&jsonl);
+            let mut lines = LineAppender::for_run(&jsonl, Arc::clone(&records));
             let mut error = None;
             let mut first = true;
             loop {
@@ -530,6 +553,7 @@ fn spawn_periodic(
                 match lines.append(|w| head.write_line(w, &registry, true)) {
                     Ok(()) => first = false,
                     Err(e) => {
+                        records.fail(e.clone());
                         error.get_or_insert(e);
                     }
                 }

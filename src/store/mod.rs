@@ -6,6 +6,7 @@
 //! [`resolve::resolve_run`].
 
 pub mod cache;
+pub mod health;
 pub mod history;
 pub mod jsonl;
 pub mod layout;
@@ -13,6 +14,8 @@ pub mod recorder;
 pub mod resolve;
 mod run_json;
 mod run_record;
+pub mod trust;
 
+pub use health::{RECORDS_INCOMPLETE, RecordHealth};
 pub use run_json::RunJsonSink;
 pub use run_record::*;

@@ -2,6 +2,11 @@
 //! starts, when it ends, and in between at most once per `state.checkpoint_interval` — from
 //! a background thread, only when something changed, never once per node. A 10 000-node
 //! run costs a handful of writes, and a long-running node still shows as `running`.
+//!
+//! The first and the last write are fsynced (file, then directory): the engine starts no
+//! node before the first is on disk. A failed write leaves no temporary file behind and is
+//! reported to the run's [`RecordHealth`](super::RecordHealth) once, which stops the run
+//! (SPEC §10 "Records fail closed").
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -14,6 +19,7 @@ use crate::engine::{Event, RunContext, Sink};
 
 struct Shared {
     builder: RecordBuilder,
+    records: Arc<super::RecordHealth>,
     /// Events arrived since the last write.
     dirty: bool,
     done: bool,
@@ -36,6 +42,7 @@ impl RunJsonSink {
         let shared: SharedState = Arc::new((
             Mutex::new(Shared {
                 builder: RecordBuilder::new(ctx),
+                records: Arc::clone(&ctx.records),
                 dirty: false,
                 done: false,
                 error: None,
@@ -58,8 +65,9 @@ impl RunJsonSink {
                             Err(poisoned) => poisoned.into_inner().0,
                         };
                         if state.dirty && !state.done {
-                            let result = write_record(&path, state.builder.record());
-                            record_result(&mut state, result);
+                            let result =
+                                write_record(&state.records, &path, state.builder.record(), false);
+                            record_result(&mut state, &path, result);
                         }
                     }
                 })
@@ -77,23 +85,33 @@ fn lock_ignoring_poison(lock: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn record_result(state: &mut Shared, result: std::io::Result<()>) {
+fn record_result(state: &mut Shared, path: &Path, result: std::io::Result<()>) {
     state.dirty = false;
-    if let Err(e) = result {
-        state.error.get_or_insert(e);
+    if let Err(e) = result
+        && state.error.is_none()
+    {
+        state
+            .records
+            .fail(format!("cannot write {}: {e}", path.display()));
+        state.error = Some(e);
     }
 }
 
-/// Streams `record` as pretty JSON into a temporary file, then renames it over `path`.
-fn write_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    serde_json::to_writer_pretty(&mut out, record).map_err(std::io::Error::other)?;
-    out.write_all(b"\n")?;
-    out.into_inner().map_err(|e| e.into_error())?;
-    std::fs::rename(&tmp, path)
+/// Streams `record` as pretty JSON into a temporary file, then renames it over `path`;
+/// `durable`: the file and then the directory are fsynced. On failure the temporary file
+/// is removed.
+fn write_record(
+    records: &super::RecordHealth,
+    path: &Path,
+    record: &RunRecord,
+    durable: bool,
+) -> std::io::Result<()> {
+    records.write_atomic(path, durable, |file| {
+        let mut out = std::io::BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, record).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    })
 }
 
 impl Sink for RunJsonSink {
@@ -101,8 +119,8 @@ impl Sink for RunJsonSink {
         let mut state = lock_ignoring_poison(&self.shared.0);
         state.builder.apply(event);
         if matches!(event, Event::RunStarted { .. }) {
-            let result = write_record(&self.path, state.builder.record());
-            record_result(&mut state, result);
+            let result = write_record(&state.records, &self.path, state.builder.record(), true);
+            record_result(&mut state, &self.path, result);
         } else {
             state.dirty = true;
         }
@@ -114,9 +132,9 @@ impl Sink for RunJsonSink {
         if let Some(thread) = self.checkpointer.take() {
             let _ = thread.join();
         }
-        let result = write_record(&self.path, record);
         let mut state = lock_ignoring_poison(&self.shared.0);
-        record_result(&mut state, result);
+        let result = write_record(&state.records, &self.path, record, true);
+        record_result(&mut state, &self.path, result);
         match state.error.take() {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),
             None => Ok(()),

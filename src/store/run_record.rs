@@ -187,6 +187,13 @@ pub struct AuditSummary {
     pub events: u64,
     pub last_hash: String,
     pub anchor: Option<String>,
+    /// Set instead of `anchor` when a record write error stopped the chain (SPEC §10):
+    /// HMAC(key, "cut" ‖ run_id ‖ events ‖ last_hash) over the head written to disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut: Option<String>,
+    /// The key's id (first 16 hex of its SHA-256), as in every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 /// Health of the telemetry pipeline.

@@ -45,7 +45,10 @@ impl LogSink {
     /// Opens `<run_dir>/logs.jsonl` (appending: a resumed run adds to it) with the file
     /// filter of `settings`.
     pub fn open(ctx: &RunContext, settings: &LogSettings) -> io::Result<Self> {
-        let writer = JsonlWriter::open(&ctx.run_dir.join(LOGS_FILE))?;
+        let writer = JsonlWriter::open_reporting(
+            &ctx.run_dir.join(LOGS_FILE),
+            Some(std::sync::Arc::clone(&ctx.records)),
+        )?;
         Ok(LogSink {
             writer,
             settings: settings.clone(),

@@ -84,7 +84,10 @@ impl SpanSink {
     /// Opens `<run_dir>/spans.jsonl` (appending).
     pub fn open(ctx: &RunContext) -> io::Result<Self> {
         Ok(SpanSink {
-            writer: JsonlWriter::open(&ctx.run_dir.join(SPANS_FILE))?,
+            writer: JsonlWriter::open_reporting(
+                &ctx.run_dir.join(SPANS_FILE),
+                Some(std::sync::Arc::clone(&ctx.records)),
+            )?,
             redactor: Redactor::new(&ctx.secret_values),
             nodes: vec![NodeSpans::default(); ctx.plan.nodes.len()],
             workflow_done: false,

@@ -79,19 +79,40 @@ pub struct JsonlWriter<T> {
 impl<T: Serialize + Send + 'static> JsonlWriter<T> {
     /// Opens (creating, appending) `path` and starts the writer thread.
     pub fn open(path: &Path) -> io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Self::open_reporting(path, None)
+    }
+
+    /// [`JsonlWriter::open`] for a run's record file: the first write error is also
+    /// reported to `records` at once, which stops the run (SPEC §10 "Records fail closed").
+    pub fn open_reporting(
+        path: &Path,
+        records: Option<std::sync::Arc<crate::store::RecordHealth>>,
+    ) -> io::Result<Self> {
+        let file = match &records {
+            // A run's record: beneath its directory's descriptor, never through a symlink.
+            Some(r) => {
+                if let Some(dir) = path.parent() {
+                    r.create_dir_all(dir)?;
+                }
+                r.open_file(path, crate::sys::dirfd::Mode::Append)?
+            }
+            None => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                OpenOptions::new().create(true).append(true).open(path)?
+            }
+        };
         let (tx, rx) = channel();
         let name = format!(
             "secflow-write-{}",
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         );
+        let report = records.map(|r| (r, path.to_path_buf()));
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             crate::telemetry::priority::below_tools();
-            write_loop(file, rx)
+            write_loop(file, rx, report)
         })?;
         Ok(JsonlWriter {
             path: path.to_path_buf(),
@@ -150,6 +171,8 @@ struct Batcher {
     buf: Vec<u8>,
     stats: WriteStats,
     error: Option<io::Error>,
+    /// Where to report the first write error, and the file's path for the message.
+    report: Option<(std::sync::Arc<crate::store::RecordHealth>, PathBuf)>,
 }
 
 impl Batcher {
@@ -175,7 +198,12 @@ impl Batcher {
         if self.error.is_none() {
             match self.file.write_all(&self.buf) {
                 Ok(()) => self.stats.bytes += self.buf.len() as u64,
-                Err(e) => self.error = Some(e),
+                Err(e) => {
+                    if let Some((records, path)) = &self.report {
+                        records.fail(format!("cannot write {}: {e}", path.display()));
+                    }
+                    self.error = Some(e);
+                }
             }
         }
         self.buf.clear();
@@ -186,12 +214,17 @@ impl Batcher {
 /// [`FLUSH_INTERVAL`] (parked: producers' sends do not wake it, so a burst costs one wake-up
 /// and one write per interval, not one per line), writes the batch, and repeats until
 /// `Close`, which also unparks it.
-fn write_loop<T: Serialize>(file: File, rx: Receiver<Msg<T>>) -> io::Result<WriteStats> {
+fn write_loop<T: Serialize>(
+    file: File,
+    rx: Receiver<Msg<T>>,
+    report: Option<(std::sync::Arc<crate::store::RecordHealth>, PathBuf)>,
+) -> io::Result<WriteStats> {
     let mut b = Batcher {
         file,
         buf: Vec::with_capacity(BATCH_BYTES + 4096),
         stats: WriteStats::default(),
         error: None,
+        report,
     };
     let mut observer: Option<Observer<T>> = None;
     let mut closing = false;

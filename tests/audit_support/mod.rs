@@ -48,6 +48,7 @@ pub fn plan(n: usize) -> Plan {
 
 pub fn context(run_dir: &Path, plan: Plan) -> RunContext {
     RunContext {
+        records: Default::default(),
         run_id: RUN_ID.into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan),

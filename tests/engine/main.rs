@@ -4,6 +4,8 @@
 mod flow;
 mod kill;
 mod output;
+mod records;
 mod retry;
 mod schema;
 mod support;
+mod trust;

@@ -46,6 +46,7 @@ pub fn plan() -> secflow::plan::Plan {
 
 pub fn context(run_dir: &Path) -> RunContext {
     RunContext {
+        records: Default::default(),
         run_id: "01JDTESTRN0000000000000000".into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan()),

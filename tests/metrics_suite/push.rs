@@ -82,6 +82,58 @@ fn push_to_a_real_pushgateway_and_read_the_series_back() {
     assert!(plain["labels"].get("run_id").is_none());
 }
 
+/// SPEC §10: a run pushes its audit chain's head as `secflow_audit_head_seq`.
+#[test]
+fn a_run_pushes_its_audit_chain_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Pushgateway::start(dir.path());
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "version: \"1.0\"\nname: headed\nnodes:\n  - id: a\n    run: \"true\"\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .current_dir(dir.path())
+        .args([
+            "run-workflow",
+            "r.yaml",
+            "--format",
+            "json",
+            "--push-metrics",
+            &gw.url,
+        ])
+        .env_remove("SECFLOW_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, text) = get(&format!("{}/metrics", gw.url)).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("secflow_audit_head_seq{"))
+        .unwrap_or_else(|| panic!("no head series in\n{text}"));
+    let audit = &record["audit"];
+    assert!(
+        line.contains(&format!(
+            "last_hash=\"{}\"",
+            audit["last_hash"].as_str().unwrap()
+        )),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("key_id=\"{}\"", audit["key_id"].as_str().unwrap())),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!(
+            "run_id=\"{}\"",
+            record["run_id"].as_str().unwrap()
+        )),
+        "{line}"
+    );
+    assert!(line.ends_with(&format!(" {}", audit["events"])), "{line}");
+}
+
 #[test]
 fn a_rejected_push_is_an_error_naming_the_status() {
     let dir = tempfile::tempdir().unwrap();
