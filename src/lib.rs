@@ -19,4 +19,5 @@ pub mod report;
 pub mod slurm;
 pub mod store;
 pub mod stub;
+pub mod sys;
 pub mod telemetry;

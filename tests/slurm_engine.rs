@@ -63,6 +63,7 @@ fn spec(c: &Cluster, node: &str, script: &str) -> AttemptSpec {
         stdout_path: dir.join("stdout.log"),
         stderr_path: dir.join("stderr.log"),
         secrets: Arc::from(Vec::new()),
+        grace: std::time::Duration::from_secs(5),
     }
 }
 

@@ -227,6 +227,7 @@ pub fn prepare(
             stdout_path: dir.join("stdout.log"),
             stderr_path: dir.join("stderr.log"),
             secrets: Arc::clone(secrets),
+            grace: node.kill_grace,
         },
         outputs,
         env_names: names,

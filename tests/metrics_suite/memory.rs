@@ -141,6 +141,7 @@ fn record(plan: &Plan, run_id: &str) -> RunRecord {
                 outputs: Default::default(),
                 cache_key: None,
                 attempts: vec![attempt(1, NodeStatus::Succeeded, 3)],
+                killed_descendants: None,
             })
             .collect(),
         counts: Counts {
