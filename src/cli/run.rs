@@ -458,8 +458,8 @@ fn resume_source(
 static HUNG_UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Descriptors one running local attempt holds in secflow (two log files, three pipe read
-/// ends, and three write ends while its request is sent), rounded up.
-const FDS_PER_ATTEMPT: u64 = 8;
+/// ends; three write ends only while its request is sent), plus one to spare.
+const FDS_PER_ATTEMPT: u64 = 6;
 /// Descriptors kept for everything else (record files, sockets, the spawner, exporters).
 const FDS_RESERVED: u64 = 64;
 

@@ -351,37 +351,52 @@ impl Tree {
 
     /// TERM once to the tool's group (while the tool is unreaped: its pid is then still
     /// ours) and to every descendant outside it; scans again until no new one appears.
+    /// The first scan comes before the group signal, so what is counted is what was
+    /// running when the wave started.
     pub fn term_wave(&mut self, tool_unreaped: bool) {
         if self.term_at.is_some() {
             return;
         }
         self.term_at = Some(Instant::now());
+        let first = self.live_descendants();
         if tool_unreaped {
             proc::kill_group(self.tool, libc::SIGTERM);
             self.signalled.insert(self.tool);
         }
-        for _ in 0..64 {
-            let mut new = false;
-            for pid in proc::descendants(self.root) {
-                if self.signalled.contains(&pid) {
-                    continue;
-                }
-                let Some((state, _, pgid)) = proc::stat(pid) else {
-                    continue;
-                };
-                if state == 'Z' {
-                    continue;
-                }
-                new = true;
-                self.signalled.insert(pid);
-                if !(tool_unreaped && pgid == self.tool) {
-                    proc::kill(pid, libc::SIGTERM);
-                }
-            }
-            if !new {
-                break;
+        for (pid, pgid) in first {
+            self.signalled.insert(pid);
+            if !(tool_unreaped && pgid == self.tool) {
+                proc::kill(pid, libc::SIGTERM);
             }
         }
+        // Processes forked meanwhile (after the group signal): each its own TERM.
+        for _ in 0..64 {
+            let new: Vec<i32> = self
+                .live_descendants()
+                .into_iter()
+                .map(|(pid, _)| pid)
+                .filter(|pid| !self.signalled.contains(pid))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for pid in new {
+                self.signalled.insert(pid);
+                proc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Descendants that have not exited, with their process groups.
+    fn live_descendants(&self) -> Vec<(i32, i32)> {
+        proc::descendants(self.root)
+            .into_iter()
+            .filter_map(|pid| match proc::stat(pid) {
+                Some((state, _, pgid)) if state != 'Z' => Some((pid, pgid)),
+                _ => None,
+            })
+            .filter(|&(pid, _)| pid != self.tool)
+            .collect()
     }
 
     /// KILL to the tool's group (while unreaped) and every live descendant.
