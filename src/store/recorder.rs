@@ -143,7 +143,10 @@ impl RecordBuilder {
                             n.attempts.push(record.clone());
                         }
                     }
-                    let killed = n.attempts.iter().filter_map(|a| a.killed_descendants);
+                    let killed = n
+                        .attempts
+                        .iter()
+                        .filter_map(|a| a.killed_descendants.map(u64::from));
                     n.killed_descendants = killed.reduce(|a, b| a + b);
                 }
             }

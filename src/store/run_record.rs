@@ -174,7 +174,7 @@ pub struct AttemptRecord {
     /// Processes the attempt left running (escaped descendants included) that secflow
     /// ended after the tool exited or was stopped; absent when the executor cannot tell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub killed_descendants: Option<u64>,
+    pub killed_descendants: Option<u32>,
 }
 
 /// Nodes by final status.

@@ -105,14 +105,7 @@ pub fn send_with_fds(sock: RawFd, bytes: &[u8], fds: &[RawFd]) -> io::Result<()>
 pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         // SAFETY: `bytes` is valid for reads of its length.
-        let r = unsafe {
-            libc::send(
-                fd,
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
+        let r = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
         let r = if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
             // SAFETY: as above; a pipe rather than a socket.
             unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) }

@@ -31,7 +31,10 @@ pub fn children(pid: i32) -> Vec<i32> {
         let mut path = task.path();
         path.push("children");
         if let Ok(text) = std::fs::read_to_string(&path) {
-            out.extend(text.split_ascii_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
         }
     }
     out

@@ -104,7 +104,8 @@ impl Report {
     }
 
     pub fn decode(bytes: &[u8; RECORD]) -> Option<Report> {
-        let f = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let f =
+            |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap_or_default());
         Some(match f(0) {
             1 => Report::Started { pid: f(1) as i32 },
             2 => Report::NotStarted {
@@ -162,7 +163,13 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
     drop((stdout, stderr));
     let code = match started {
         Err(errno) => {
-            send(report_fd, Report::NotStarted { step: STEP_FORK, errno });
+            send(
+                report_fd,
+                Report::NotStarted {
+                    step: STEP_FORK,
+                    errno,
+                },
+            );
             send(report_fd, Report::Lost { errno });
             1
         }
@@ -186,7 +193,12 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
                     0
                 }
                 Err(e) => {
-                    send(report_fd, Report::Lost { errno: e.raw_os_error().unwrap_or(0) });
+                    send(
+                        report_fd,
+                        Report::Lost {
+                            errno: e.raw_os_error().unwrap_or(0),
+                        },
+                    );
                     1
                 }
             }
@@ -201,12 +213,27 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
 /// (read from a close-on-exec pipe: end of file means the exec happened); `Err(errno)` if
 /// no process could be made.
 fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, Option<(u64, i32)>), i32> {
-    let errno = || io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+    let errno = || {
+        io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
+    };
     let stdin = super::fd::dev_null().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    let (err_r, err_w) = super::fd::pipe_blocking().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let (err_r, err_w) =
+        super::fd::pipe_blocking().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     // Built before the fork: the child only makes system calls.
-    let argv: Vec<*const c_char> = l.argv.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
-    let envp: Vec<*const c_char> = l.env.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect();
+    let argv: Vec<*const c_char> = l
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
+    let envp: Vec<*const c_char> = l
+        .env
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain([std::ptr::null()])
+        .collect();
     let fds = [stdin.as_raw_fd(), stdout, stderr];
     // SAFETY: this process is single-threaded (a fork of the single-threaded spawner), so
     // the child may run any code; it only calls `exec_tool`, which never returns.
@@ -242,7 +269,9 @@ fn exec_tool(
     err: RawFd,
 ) -> ! {
     let fail = |step: u64| -> ! {
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+        let errno = io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
         let mut buf = [0u8; 12];
         buf[..8].copy_from_slice(&step.to_le_bytes());
         buf[8..].copy_from_slice(&errno.to_le_bytes());
@@ -343,9 +372,7 @@ impl Tree {
                 _ => {}
             }
         };
-        self.end_leftovers(&mut |pause| {
-            matches!(signals::wait_for(&set, Some(pause)), Some(KILL))
-        });
+        self.end_leftovers(&mut |pause| matches!(signals::wait_for(&set, Some(pause)), Some(KILL)));
         Ok(reaped)
     }
 

@@ -150,3 +150,39 @@ pub fn raise_default(sig: i32) {
     // SAFETY: raise has no memory-safety preconditions.
     unsafe { libc::raise(sig) };
 }
+
+/// The process group [`forward_signals`] forwards to (0: none yet).
+static FORWARD_TO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+/// A signal received before there was a group to forward it to.
+static FORWARD_PENDING: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    use std::sync::atomic::Ordering;
+    // Only async-signal-safe calls here: atomics and kill(2).
+    let pgid = FORWARD_TO.load(Ordering::SeqCst);
+    if pgid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; a stale group only yields ESRCH.
+        unsafe { libc::kill(-pgid, sig) };
+    } else {
+        FORWARD_PENDING.store(sig, Ordering::SeqCst);
+    }
+}
+
+/// Forwards each of `signals` received by this process to the group set by
+/// [`forward_to`] (remembering the last one received before that).
+pub fn forward_signals(signals: &[i32]) {
+    for &sig in signals {
+        install_handler(sig, forward);
+    }
+}
+
+/// Sets the group signals are forwarded to (0 stops forwarding) and delivers one that
+/// arrived before.
+pub fn forward_to(pgid: i32) {
+    use std::sync::atomic::Ordering;
+    FORWARD_TO.store(pgid, Ordering::SeqCst);
+    let pending = FORWARD_PENDING.swap(0, Ordering::SeqCst);
+    if pgid > 0 && pending != 0 {
+        super::proc::kill_group(pgid, pending);
+    }
+}

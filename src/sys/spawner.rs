@@ -385,7 +385,9 @@ fn fork_shim(launch: &Launch, fds: Vec<OwnedFd>, socket: &OwnedFd, sigfd: &Owned
         shim::run(launch, stdout, stderr, report);
     }
     if pid < 0 {
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(libc::EAGAIN);
+        let errno = io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EAGAIN);
         let _ = fd::write_all(
             report.as_raw_fd(),
             &Report::NotStarted {

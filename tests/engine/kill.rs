@@ -1,5 +1,6 @@
 //! Timeouts and cancellation with real processes and real signals: process groups are
 //! terminated with grace, then killed; no process survives; records are final.
+#![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
 use std::time::{Duration, Instant};
 
