@@ -11,5 +11,6 @@ pub const INVALID: i32 = 2;
 /// `performance-analysis --fail-on-regression` flagged a regression; `audit verify` saw an
 /// unfinished run.
 pub const REGRESSION: i32 = 3;
-/// Interrupted by SIGINT/SIGTERM (128 + SIGINT).
+/// Interrupted by SIGINT (128 + SIGINT). A run cancelled by another signal exits 128 + that
+/// signal: 129 SIGHUP, 131 SIGQUIT, 143 SIGTERM.
 pub const INTERRUPTED: i32 = 130;

@@ -2,7 +2,7 @@
 //! executor, recording the run under `<state-dir>/runs/<run-id>/`.
 //!
 //! Human output (progress lines, summary) goes to stderr; `--format json` prints run.json on
-//! stdout at every exit of a run (0, 1, 130). `--dry-run` prints the plan and runs nothing.
+//! stdout at every exit of a run (0, 1, 129–143). `--dry-run` prints the plan and runs nothing.
 
 use std::io::Write as _;
 use std::path::Path;

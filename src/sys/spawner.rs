@@ -402,9 +402,23 @@ fn fork_shim(launch: &Launch, fds: Vec<OwnedFd>, socket: &OwnedFd, sigfd: &Owned
     Some(pid)
 }
 
-/// Reaps exited shims by pid, and ends any other child (orphans of a shim that died).
+/// Reaps exited shims by pid. A shim that did not exit cleanly (killed) may have left its
+/// tree to us, and a SIGCHLD that reaped no shim came from such an orphan: then every
+/// child that is not a shim is ended and reaped by pid.
 fn reap(shims: &mut HashMap<u64, i32>) {
-    shims.retain(|_, pid| !matches!(rusage::try_wait(*pid), Ok(Some(_)) | Err(_)));
+    let before = shims.len();
+    let mut abnormal = false;
+    shims.retain(|_, pid| match rusage::try_wait(*pid) {
+        Ok(None) => true,
+        Ok(Some(r)) => {
+            abnormal |= r.exit_code() != Some(0);
+            false
+        }
+        Err(_) => false,
+    });
+    if !abnormal && shims.len() < before {
+        return;
+    }
     for pid in proc::children(proc::own_pid()) {
         if !shims.values().any(|&s| s == pid) {
             for d in proc::descendants(pid) {
