@@ -42,7 +42,9 @@ fn run_json_files_validate_against_the_published_schema() {
     let schema_path = dir.path().join("run.schema.json");
     std::fs::write(&schema_path, &schema.stdout).unwrap();
     let files = [&ok, &failed, &cancelled].map(|r| r.run_dir.join("run.json"));
-    let check = std::process::Command::new("check-jsonschema")
+    // `.ci/install.sh` exports where it installed the tool; else it must be on PATH.
+    let tool = std::env::var_os("CHECK_JSONSCHEMA").unwrap_or_else(|| "check-jsonschema".into());
+    let check = std::process::Command::new(tool)
         .arg("--schemafile")
         .arg(&schema_path)
         .args(&files)
