@@ -44,7 +44,8 @@ apt_install() {
 # install: base packages (C toolchain for crates with C parts; python, venv and pip for tools)
 # ---------------------------------------------------------------------------------------------
 step "install: base packages"
-apt_install ca-certificates curl build-essential pkg-config python3 python3-venv python3-pip
+apt_install ca-certificates curl build-essential pkg-config python3 python3-venv python3-pip \
+  valgrind time
 
 # ---------------------------------------------------------------------------------------------
 # install: Rust (the version pinned in rust-toolchain.toml, with rustfmt and clippy)

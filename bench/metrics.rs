@@ -95,6 +95,7 @@ fn events(plan: &Plan) -> Vec<Event> {
                 error: None,
                 read_bytes: None,
                 write_bytes: None,
+                killed_descendants: None,
             },
             at,
         });

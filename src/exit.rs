@@ -15,5 +15,6 @@ pub const REGRESSION: i32 = 3;
 /// (no node ran), or a record write failed mid-run (the run stopped; `reason` in run.json
 /// says `records incomplete` as far as it could still be written).
 pub const RECORDS_INCOMPLETE: i32 = 4;
-/// Interrupted by SIGINT/SIGTERM (128 + SIGINT).
+/// Interrupted by SIGINT (128 + SIGINT). A run cancelled by another signal exits 128 + that
+/// signal: 129 SIGHUP, 131 SIGQUIT, 143 SIGTERM.
 pub const INTERRUPTED: i32 = 130;

@@ -186,6 +186,7 @@ fn child_writer() {
             error: None,
             read_bytes: None,
             write_bytes: None,
+            killed_descendants: None,
         };
         sink.event(
             &ctx,

@@ -1,6 +1,7 @@
 //! `secflow audit verify` on chains written by the real `AuditSink`: intact, each kind of
 //! tampering (named with the right seq), wrong key, unfinished and torn chains, a long chain
 //! in bounded memory; and the figures `bench/audit.sh` prints (`bench_audit`, ignored).
+#![allow(unsafe_code)] // libc calls in tests
 
 mod audit_support;
 

@@ -128,6 +128,7 @@ fn attempt(n: u32, status: NodeStatus, exit: i32, ms: u64, rss: u64) -> AttemptR
         error: (status != NodeStatus::Succeeded).then(|| format!("exit code {exit}")),
         read_bytes: None,
         write_bytes: None,
+        killed_descendants: None,
     }
 }
 
@@ -147,6 +148,7 @@ fn node(
         outputs: BTreeMap::new(),
         cache_key: None,
         attempts,
+        killed_descendants: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `secflow logs` on run directories laid out by hand: views, filters, captured output,
 //! RUN resolution, torn lines and `--follow`.
+#![allow(unsafe_code)] // libc calls in tests
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

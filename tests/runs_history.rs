@@ -116,6 +116,7 @@ fn record(
         error: None,
         read_bytes: None,
         write_bytes: None,
+        killed_descendants: None,
     };
     let findings = if status == RunStatus::Succeeded { 7 } else { 0 };
     RunRecord {
@@ -153,6 +154,7 @@ fn record(
             outputs: BTreeMap::new(),
             cache_key: None,
             attempts: vec![attempt],
+            killed_descendants: None,
         }],
         counts: Counts {
             succeeded: u64::from(status == RunStatus::Succeeded),

@@ -64,6 +64,7 @@ fn spec(c: &Cluster, node: &str, script: &str) -> AttemptSpec {
         stderr_path: dir.join("stderr.log"),
         secrets: Arc::from(Vec::new()),
         records: None,
+        grace: std::time::Duration::from_secs(5),
     }
 }
 

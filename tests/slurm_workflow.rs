@@ -2,6 +2,7 @@
 //! tests one at a time): data flow, failure and skipped dependants, retries, SIGINT leaving
 //! no job behind, and a 50-node fan-out — with the same per-attempt figures as local runs
 //! plus the Slurm job id and queue wait.
+#![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
 #[path = "common/slurm_cluster.rs"]
 mod slurm_cluster;

@@ -1,6 +1,7 @@
 //! `secflow job-wrapper`, the program a Slurm job runs, exercised directly (no cluster
 //! needed): exit status and signals passed through, SIGTERM forwarded, the environment file,
 //! leftovers killed, and the usage file.
+#![allow(unsafe_code)] // libc::kill in tests
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;

@@ -125,6 +125,7 @@ fn fresh_log_and_span_records_match_their_schemas() {
         error: Some("exit status 1".into()),
         read_bytes: None,
         write_bytes: None,
+        killed_descendants: None,
     };
     let events = [
         Event::RunStarted { at: at(0) },

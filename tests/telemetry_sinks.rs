@@ -84,6 +84,7 @@ fn attempt(n: u32, status: NodeStatus, error: Option<&str>) -> AttemptRecord {
         error: error.map(str::to_string),
         read_bytes: None,
         write_bytes: None,
+        killed_descendants: None,
     }
 }
 

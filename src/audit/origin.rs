@@ -37,8 +37,7 @@ pub fn user_name() -> String {
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .find(|v| !v.is_empty())
-        // SAFETY: getuid has no preconditions and cannot fail.
-        .unwrap_or_else(|| format!("uid:{}", unsafe { libc::getuid() }))
+        .unwrap_or_else(|| format!("uid:{}", crate::sys::misc::uid()))
 }
 
 pub use crate::store::layout::host_name;

@@ -257,11 +257,7 @@ fn run_ended(dir: &Path) -> bool {
         .and_then(|p| p.as_i64())
         .and_then(|p| i32::try_from(p).ok())
     {
-        // SAFETY: signal 0 only checks that the process exists.
-        Some(pid) if same_host && pid > 0 => {
-            let rc = unsafe { libc::kill(pid, 0) };
-            rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-        }
+        Some(pid) if same_host && pid > 0 => !crate::sys::proc::exists(pid),
         _ => false,
     }
 }

@@ -405,6 +405,9 @@ pub struct AuditVerifyArgs {
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn main() -> i32 {
+    // Inherited from a parent that ignores it, an ignored SIGCHLD would make the kernel
+    // reap every child itself (and every wait fail): reset before anything starts.
+    crate::sys::signals::reset_ignored_sigchld();
     harden_process();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -2,7 +2,7 @@
 //! executor, recording the run under `<state-dir>/runs/<run-id>/`.
 //!
 //! Human output (progress lines, summary) goes to stderr; `--format json` prints run.json on
-//! stdout at every exit of a run (0, 1, 130). `--dry-run` prints the plan and runs nothing.
+//! stdout at every exit of a run (0, 1, 129–143). `--dry-run` prints the plan and runs nothing.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -109,6 +109,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         })
         .max(1);
+    let concurrency = if executor.name() == "slurm" {
+        concurrency
+    } else {
+        match within_descriptor_budget(concurrency) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::INVALID);
+            }
+        }
+    };
     // A local run drives everything from one thread: starting an attempt never blocks (the
     // child execs on its own, see engine::spawn), and the scheduler, the supervisors and the
     // output pumps then share one thread with no cross-thread wake-ups between them
@@ -175,6 +186,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
     .enable_all()
     .build()?;
+    if executor.name() != "slurm"
+        && let Err(e) = LocalExecutor::start_spawner()
+    {
+        eprintln!("error: {e}");
+        return Ok(exit::INVALID);
+    }
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     {
         let _in_runtime = runtime.enter();
@@ -361,8 +378,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
     if args.format == Format::Json {
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, &outcome.record)?;
-        writeln!(out)?;
+        let written = serde_json::to_writer_pretty(&mut out, &outcome.record)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out));
+        // After a hangup the console may be gone: the records on disk are what counts.
+        if let Err(e) = written
+            && !HUNG_UP.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(e.into());
+        }
     }
     // Children and watchers are done; don't wait for idle blocking threads.
     runtime.shutdown_background();
@@ -551,21 +575,86 @@ fn resume_source(
     Ok(None)
 }
 
-/// First SIGINT/SIGTERM: cancel with grace; any further one: kill at once.
+/// Set once a SIGHUP arrived: console output may fail from then on, and is not an error.
+static HUNG_UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Descriptors one running local attempt holds in secflow (two log files, three pipe read
+/// ends; three write ends only while its request is sent), plus one to spare.
+const FDS_PER_ATTEMPT: u64 = 6;
+/// Descriptors kept for everything else (record files, sockets, the spawner, exporters).
+const FDS_RESERVED: u64 = 64;
+
+/// Raises the open-descriptor limit to its hard limit (tools get the original back) and
+/// lowers `concurrency`, with one warning, to what that limit can hold.
+fn within_descriptor_budget(concurrency: usize) -> anyhow::Result<usize> {
+    let Some((before, now)) = crate::sys::limits::raise_nofile() else {
+        return Ok(concurrency);
+    };
+    crate::sys::spawner::NOFILE.store(before as i64, std::sync::atomic::Ordering::Relaxed);
+    let budget = now.saturating_sub(FDS_RESERVED) / FDS_PER_ATTEMPT;
+    if budget == 0 {
+        anyhow::bail!(
+            "the open-file limit ({now}) is too low to run anything: raise `ulimit -n` to at least {}",
+            FDS_RESERVED + FDS_PER_ATTEMPT
+        );
+    }
+    if concurrency as u64 > budget {
+        eprintln!(
+            "warning: concurrency lowered from {concurrency} to {budget}: the open-file limit ({now}) allows no more (raise `ulimit -n` to run more at once)"
+        );
+        return Ok(budget as usize);
+    }
+    Ok(concurrency)
+}
+
+/// The first SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels the run with grace (exit 128 + that
+/// signal); any further one kills at once. A SIGHUP this process inherited as ignored
+/// (`nohup`) stays ignored. After a hangup the terminal is gone: standard descriptors that
+/// were a terminal (and stderr when a pipe or socket) are pointed at `/dev/null`, so
+/// console writes neither fail nor block.
 fn listen_for_signals(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    let hup_ignored = crate::sys::signals::is_ignored(libc::SIGHUP);
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut quit = signal(SignalKind::quit())?;
+    let mut hup = if hup_ignored {
+        None
+    } else {
+        Some(signal(SignalKind::hangup())?)
+    };
+    let ttys: Vec<bool> = [0, 1, 2]
+        .iter()
+        .map(|&fd| crate::sys::fd::is_tty(fd))
+        .collect();
     tokio::spawn(async move {
         let mut seen = 0;
         loop {
-            tokio::select! {
-                s = int.recv() => if s.is_none() { return },
-                s = term.recv() => if s.is_none() { return },
+            let hangup = async {
+                match hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let signal = tokio::select! {
+                s = int.recv() => s.map(|()| libc::SIGINT),
+                s = term.recv() => s.map(|()| libc::SIGTERM),
+                s = quit.recv() => s.map(|()| libc::SIGQUIT),
+                s = hangup => s.map(|()| libc::SIGHUP),
+            };
+            let Some(signal) = signal else { return };
+            if signal == libc::SIGHUP {
+                HUNG_UP.store(true, std::sync::atomic::Ordering::Relaxed);
+                for (fd, &tty) in ttys.iter().enumerate() {
+                    let fd = fd as i32;
+                    if tty || (fd == 2 && crate::sys::fd::is_console_like(fd)) {
+                        crate::sys::fd::redirect_to_null(fd);
+                    }
+                }
             }
             seen += 1;
             let c = if seen == 1 {
-                Control::Cancel
+                Control::Cancel(128 + signal)
             } else {
                 Control::Kill
             };

@@ -35,6 +35,9 @@ pub struct AttemptSpec {
     /// Where a failed write of the captured output is reported at once (SPEC §10 "Records
     /// fail closed"); `None` outside a run.
     pub records: Option<Arc<crate::store::RecordHealth>>,
+    /// How long processes get between SIGTERM and SIGKILL (the node's `kill_grace`): on a
+    /// timeout or cancel, and for what the tool leaves running when it exits.
+    pub grace: Duration,
 }
 
 /// How an attempt ended and what it cost, as the kernel reports it.
@@ -56,6 +59,9 @@ pub struct ExitInfo {
     pub queue_wait: Option<Duration>,
     /// The executor ended the attempt at a time limit of its own (Slurm `TIMEOUT`).
     pub timed_out: bool,
+    /// Processes the attempt left behind (escaped descendants, its group) that had to be
+    /// ended, when the executor knows.
+    pub killed_descendants: Option<u64>,
 }
 
 /// Why an executor could not start or watch an attempt. Cloneable (sources are shared), so

@@ -1,34 +1,43 @@
-//! The local executor: each attempt a child process in its own process group.
+//! The local executor: each attempt a tool started by the spawner process, through a
+//! per-attempt shim that contains it (see [`crate::sys::spawner`] and [`crate::sys::shim`]).
 //!
 //! Guarantees: stdin is `/dev/null`; the environment is exactly the spec's; stdout/stderr
-//! are pipes drained into the log files by [`capture::pump`]; the child is reaped with
-//! `wait4` (woken by a pidfd, no polling) so its rusage — CPU time, peak RSS and block I/O of
-//! the process and its reaped descendants — is recorded. When the group leader exits, any
-//! process it left behind in its group is killed, so no attempt leaves an orphan holding
-//! its pipes open.
+//! are pipes drained into the log files by [`capture::pump`]; the tool runs in its own
+//! process group; when it exits (or is stopped) everything it left running — escaped
+//! descendants included — gets SIGTERM, the node's `kill_grace`, then SIGKILL, so no attempt
+//! leaves a process or a pipe behind. The figures come from the shim's `wait4`/rusage of
+//! the tool and its descendants: CPU time, peak RSS (the tool's own, not secflow's), block
+//! I/O, and how many left-over processes were ended.
 
 use std::future::Future;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::unix::AsyncFd;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe::Receiver;
 
 use super::capture;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
-use super::spawn;
+use crate::sys::shim::{self, Report};
+use crate::sys::spawner::{self, Spawner, Stop};
 
-/// Runs attempts as local processes. Its `start` never waits: the process is started when
-/// `start` is called and the future it returns is ready at once (so the scheduler starts it
-/// without a task hop).
+/// Runs attempts as local processes. Its `start` never waits for a tool to reach `execve`:
+/// it sends the request to the spawner and resolves once the shim reports the tool's pid.
 #[derive(Debug, Clone, Default)]
 pub struct LocalExecutor;
 
 impl LocalExecutor {
     pub fn new() -> Self {
         LocalExecutor
+    }
+
+    /// Starts the spawner now (from the calling thread, which should be the main one) so a
+    /// failure shows before anything runs.
+    pub fn start_spawner() -> std::io::Result<()> {
+        spawner::global().map(drop)
     }
 }
 
@@ -41,45 +50,49 @@ impl Executor for LocalExecutor {
         &self,
         spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
-        // Returns as soon as the child exists: it execs on its own (see `spawn`).
-        let started = spawn(&spec).and_then(|spawned| watch(spec, spawned));
-        Box::pin(std::future::ready(
-            started.map(|a| Box::new(a) as Box<dyn RunningAttempt>),
-        ))
+        let requested = request(&spec);
+        Box::pin(async move {
+            let attempt = watch(spec, requested?).await?;
+            Ok(Box::new(attempt) as Box<dyn RunningAttempt>)
+        })
     }
 }
 
 type Outcome = Result<ExitInfo, ExecError>;
 
-/// How long output is still collected after the attempt's process group is gone, for
-/// processes that escaped the group (setsid) and hold its pipes.
+/// How long output is still collected after the shim reported the end (every process of
+/// the attempt is gone by then, so the pipes are at end of file unless a descriptor was
+/// passed to a process outside the attempt).
 const PIPE_LINGER: Duration = Duration::from_secs(2);
 
-/// The attempt's end: the reaper and the output pumps, driven by whoever awaits
+/// The attempt's end: the report reader and the output pumps, driven by whoever awaits
 /// [`RunningAttempt::wait`] (the supervisor always does, so output never backs up).
 type Watching = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 struct LocalAttempt {
+    id: u64,
     pid: i32,
-    /// Set once the leader is reaped: its pid (and group id) may then be reused, so no
-    /// signal is sent after that.
-    reaped: Arc<AtomicBool>,
+    spawner: Arc<Spawner>,
+    /// Set once the shim reported the end: nothing is left to stop.
+    over: Arc<AtomicBool>,
     started: (Instant, SystemTime),
     watching: Option<Watching>,
     done: Option<Outcome>,
 }
 
-/// A spawned child before secflow watches it.
-struct Spawned {
-    child: spawn::Child,
+/// A request sent to the spawner, before its shim reported.
+struct Requested {
+    id: u64,
+    spawner: Arc<Spawner>,
     started: (Instant, SystemTime),
+    report: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
     out_file: std::fs::File,
     err_file: std::fs::File,
 }
 
-fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
+fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
     // The logs first: a tool never runs without a place for its output (and an attempt
     // that cannot start still has its two logs).
     let capture_err = |path: &std::path::Path| {
@@ -102,29 +115,30 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
         source: Arc::new(source),
     };
     let program = resolve_program(&name, &spec.env, &spec.cwd).map_err(spawn_err)?;
-    let (stdout, out_w) = spawn::pipe().map_err(spawn_err)?;
-    let (stderr, err_w) = spawn::pipe().map_err(spawn_err)?;
-    let stdio = spawn::Stdio {
-        stdin: spawn::dev_null().map_err(spawn_err)?,
-        stdout: out_w.as_raw_fd(),
-        stderr: err_w.as_raw_fd(),
-    };
-    let child = spawn::spawn(
-        &spawn::Program {
-            path: &program,
-            argv: &spec.argv,
-            env: &spec.env,
-            cwd: &spec.cwd,
-        },
-        &stdio,
-    )
-    .map_err(spawn_err)?;
+    let spawner = spawner::global().map_err(spawn_err)?;
+    let (stdout, out_w) = crate::sys::fd::pipe().map_err(spawn_err)?;
+    let (stderr, err_w) = crate::sys::fd::pipe().map_err(spawn_err)?;
+    let (id, report) = spawner
+        .spawn(
+            &spawner::Program {
+                path: &program,
+                argv: &spec.argv,
+                env: &spec.env,
+                cwd: &spec.cwd,
+                grace: spec.grace,
+            },
+            out_w.as_raw_fd(),
+            err_w.as_raw_fd(),
+        )
+        .map_err(spawn_err)?;
     let started = (Instant::now(), SystemTime::now());
-    // The child holds the write ends now: ours must close for the pumps to see EOF.
+    // The tool holds the write ends now: ours must close for the pumps to see EOF.
     drop((out_w, err_w));
-    Ok(Spawned {
-        child,
+    Ok(Requested {
+        id,
+        spawner,
         started,
+        report,
         stdout,
         stderr,
         out_file,
@@ -132,54 +146,64 @@ fn spawn(spec: &AttemptSpec) -> Result<Spawned, ExecError> {
     })
 }
 
-/// Watches a spawned child: output pumps and the reaper, as one future.
-fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError> {
-    use tokio::net::unix::pipe::Receiver;
-    let Spawned {
-        child,
-        started,
-        stdout,
-        stderr,
-        out_file,
-        err_file,
-    } = spawned;
-    let pid = child.pid();
-    // spawn::pipe made them: pipes, read ends, non-blocking.
-    let receivers = Receiver::from_owned_fd_unchecked(stdout)
-        .and_then(|o| Receiver::from_owned_fd_unchecked(stderr).map(|e| (o, e)));
-    let (out_rx, err_rx) = match receivers {
-        Ok(r) => r,
+/// Reads one report record; `None` at end of file (the shim or spawner is gone).
+async fn next_report(report: &mut Receiver) -> Option<Report> {
+    let mut buf = [0u8; shim::RECORD];
+    report.read_exact(&mut buf).await.ok()?;
+    Report::decode(&buf)
+}
+
+/// Waits for the shim's first report (the tool's pid), then watches the attempt: output
+/// pumps and the rest of the report, as one future.
+async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecError> {
+    let program = spec.argv.first().cloned().unwrap_or_default();
+    let lost = |what: String| ExecError::Watch(what);
+    let receivers = Receiver::from_owned_fd_unchecked(r.report).and_then(|rep| {
+        let out = Receiver::from_owned_fd_unchecked(r.stdout)?;
+        Ok((rep, out, Receiver::from_owned_fd_unchecked(r.stderr)?))
+    });
+    let (mut report, out_rx, err_rx) = match receivers {
+        Ok(x) => x,
         Err(e) => {
-            // Killed (the leader too, wherever its group is now): reaped at once.
-            kill_group(pid, libc::SIGKILL);
-            // SAFETY: `pid` is our unreaped child, so it cannot be anyone else's.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let mut child = child;
-            let _ = child.wait();
-            return Err(ExecError::Watch(format!("cannot watch output pipes: {e}")));
+            r.spawner.stop(r.id, Stop::Kill);
+            return Err(lost(format!("cannot watch output pipes: {e}")));
         }
     };
-    let program = spec.argv.first().cloned().unwrap_or_default();
+    let pid = match next_report(&mut report).await {
+        Some(Report::Started { pid }) => pid,
+        Some(Report::NotStarted { step, errno }) => {
+            return Err(ExecError::Spawn {
+                program: program.to_string_lossy().into_owned(),
+                source: Arc::new(shim::step_error(step, errno, &spec.cwd)),
+            });
+        }
+        _ => return Err(lost("the spawner process is gone".into())),
+    };
     let secrets = spec.secrets;
     let records = spec.records;
-    let reaped_flag = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&reaped_flag);
+    let over = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&over);
+    let cwd = spec.cwd;
+    let (out_file, err_file) = (r.out_file, r.err_file);
     let watching = async move {
-        let reaped = reap(child, &program, &flag);
+        let ended = async {
+            let outcome = ended(&mut report, &program, &cwd).await;
+            flag.store(true, Ordering::Release);
+            outcome
+        };
         let pumps = async {
             tokio::join!(
                 capture::pump(out_rx, out_file, Arc::clone(&secrets), records.as_deref()),
                 capture::pump(err_rx, err_file, secrets, records.as_deref()),
             )
         };
-        tokio::pin!(reaped, pumps);
+        tokio::pin!(ended, pumps);
         let (info, pumped) = tokio::select! {
-            info = &mut reaped => {
-                // A process that left the group (setsid) may still hold the pipes: bounded.
+            info = &mut ended => {
                 let pumped = tokio::time::timeout(PIPE_LINGER, &mut pumps).await.ok();
                 (info, pumped)
             }
-            pumped = &mut pumps => (reaped.await, Some(pumped)),
+            pumped = &mut pumps => (ended.await, Some(pumped)),
         };
         match (info, pumped) {
             (Err(e), _) => Err(e),
@@ -190,12 +214,57 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
         }
     };
     Ok(LocalAttempt {
+        id: r.id,
         pid,
-        reaped: reaped_flag,
-        started,
+        spawner: r.spawner,
+        over,
+        started: r.started,
         watching: Some(Box::pin(watching)),
         done: None,
     })
+}
+
+/// Reads the shim's report to its end: how the tool ended, or why it never ran.
+async fn ended(
+    report: &mut Receiver,
+    program: &std::ffi::OsStr,
+    cwd: &std::path::Path,
+) -> Result<ExitInfo, ExecError> {
+    let mut not_started = None;
+    loop {
+        match next_report(report).await {
+            Some(Report::NotStarted { step, errno }) => not_started = Some((step, errno)),
+            Some(Report::Ended {
+                status,
+                usage,
+                killed,
+            }) => {
+                if let Some((step, errno)) = not_started {
+                    return Err(ExecError::Spawn {
+                        program: program.to_string_lossy().into_owned(),
+                        source: Arc::new(shim::step_error(step, errno, cwd)),
+                    });
+                }
+                return Ok(ExitInfo {
+                    exit_code: crate::sys::rusage::exit_code(status),
+                    signal: crate::sys::rusage::signal(status),
+                    cpu_user: usage.user,
+                    cpu_system: usage.system,
+                    peak_rss_bytes: Some(usage.max_rss),
+                    read_bytes: Some(usage.read_bytes),
+                    write_bytes: Some(usage.write_bytes),
+                    killed_descendants: Some(killed),
+                    ..ExitInfo::default()
+                });
+            }
+            Some(Report::Lost { errno }) => {
+                let e = std::io::Error::from_raw_os_error(errno);
+                return Err(ExecError::Watch(format!("the attempt's shim lost it: {e}")));
+            }
+            Some(Report::Started { .. }) => {}
+            None => return Err(ExecError::Watch("the spawner process is gone".into())),
+        }
+    }
 }
 
 impl RunningAttempt for LocalAttempt {
@@ -226,14 +295,23 @@ impl RunningAttempt for LocalAttempt {
     }
 
     fn terminate(&mut self) {
-        if !self.reaped.load(Ordering::Acquire) {
-            kill_group(self.pid, libc::SIGTERM);
+        if !self.over.load(Ordering::Acquire) {
+            self.spawner.stop(self.id, Stop::Terminate);
         }
     }
 
     fn kill(&mut self) {
-        if !self.reaped.load(Ordering::Acquire) {
-            kill_group(self.pid, libc::SIGKILL);
+        if !self.over.load(Ordering::Acquire) {
+            self.spawner.stop(self.id, Stop::Kill);
+        }
+    }
+}
+
+impl Drop for LocalAttempt {
+    fn drop(&mut self) {
+        // Torn down unfinished (a run abandoned): nothing of it may keep running.
+        if !self.over.load(Ordering::Acquire) {
+            self.spawner.stop(self.id, Stop::Kill);
         }
     }
 }
@@ -277,132 +355,24 @@ fn resolve_program(
     ))
 }
 
-/// Sends `signal` to process group `pgid`; a group that is already gone is not an error.
-pub fn kill_group(pgid: i32, signal: i32) {
-    if pgid > 1 {
-        // SAFETY: killpg has no memory-safety preconditions.
-        unsafe {
-            libc::killpg(pgid, signal);
-        }
-    }
-}
-
-/// Waits for `child` to exit without polling (pidfd, else a blocking thread), kills what it
-/// left in its process group (that would hold the pipes open), and reaps it. The group is
-/// killed while the leader is still a zombie: until the reap its pid, and so the group id,
-/// cannot have been reused by another process. A child that could not run `program` ends
-/// with [`ExecError::Spawn`].
-async fn reap(
-    mut child: spawn::Child,
-    program: &std::ffi::OsStr,
-    reaped: &AtomicBool,
-) -> Result<ExitInfo, ExecError> {
-    let pid = child.pid();
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd >= 0 {
-        // SAFETY: the syscall returned a fresh fd that nothing else owns.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        // SAFETY: `owned` is a valid open fd, owned by the AsyncFd until it is dropped.
-        let registered =
-            unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) };
-        if let Ok(async_fd) = registered {
-            let _ = async_fd.readable().await;
-            kill_group(pid, libc::SIGKILL);
-            // The process has exited: wait4 returns at once.
-            let exit = child.wait();
-            reaped.store(true, Ordering::Release);
-            return ended(exit, pid, program);
-        }
-    }
-    let exit = tokio::task::spawn_blocking(move || {
-        wait_exited(pid);
-        kill_group(pid, libc::SIGKILL);
-        child.wait()
-    })
-    .await
-    .map_err(|e| ExecError::Watch(e.to_string()))?;
-    reaped.store(true, Ordering::Release);
-    ended(exit, pid, program)
-}
-
-/// Blocks until child `pid` has exited, leaving it unreaped (a zombie).
-fn wait_exited(pid: i32) {
-    loop {
-        // SAFETY: zeroed siginfo_t is valid; waitid writes into it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is live and writable; WNOWAIT leaves the child to be reaped later.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return;
-        }
-    }
-}
-
-fn ended(
-    exit: std::io::Result<spawn::Exit>,
-    pid: i32,
-    program: &std::ffi::OsStr,
-) -> Result<ExitInfo, ExecError> {
-    match exit {
-        Ok(spawn::Exit::Ran(info)) => Ok(info),
-        Ok(spawn::Exit::NotStarted(source)) => Err(ExecError::Spawn {
-            program: program.to_string_lossy().into_owned(),
-            source: Arc::new(source),
-        }),
-        Err(err) => Err(ExecError::Watch(format!("wait4({pid}): {err}"))),
-    }
-}
-
 /// Waits for child `pid` and returns how it ended with the kernel's rusage of it and its
-/// reaped descendants (also used by the Slurm job wrapper, so both report the same figures).
+/// reaped descendants (used by the Slurm job wrapper, so both report the same figures).
 pub fn wait_child(pid: i32) -> std::io::Result<ExitInfo> {
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: status and usage point to live, writable values.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if r == pid {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-    let tv =
-        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
+    let reaped = crate::sys::rusage::wait(pid)?;
     Ok(ExitInfo {
-        exit_code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
-        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
-        cpu_user: tv(usage.ru_utime),
-        cpu_system: tv(usage.ru_stime),
-        peak_rss_bytes: Some(usage.ru_maxrss.max(0) as u64 * 1024),
-        read_bytes: Some(usage.ru_inblock.max(0) as u64 * 512),
-        write_bytes: Some(usage.ru_oublock.max(0) as u64 * 512),
+        exit_code: reaped.exit_code(),
+        signal: reaped.signal(),
+        cpu_user: reaped.usage.user,
+        cpu_system: reaped.usage.system,
+        peak_rss_bytes: Some(reaped.usage.max_rss),
+        read_bytes: Some(reaped.usage.read_bytes),
+        write_bytes: Some(reaped.usage.write_bytes),
         ..ExitInfo::default()
     })
 }
 
 /// secflow's own rusage: (user, system, peak RSS bytes).
 pub fn self_usage() -> (Duration, Duration, u64) {
-    // SAFETY: zeroed rusage is valid; getrusage writes into it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: usage points to a live, writable value.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv =
-        |t: libc::timeval| Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000);
-    (
-        tv(usage.ru_utime),
-        tv(usage.ru_stime),
-        usage.ru_maxrss.max(0) as u64 * 1024,
-    )
+    let u = crate::sys::rusage::get(crate::sys::rusage::Who::SelfProcess).unwrap_or_default();
+    (u.user, u.system, u.max_rss)
 }

@@ -2,7 +2,7 @@
 //! attempts (retries, timeouts, cancellation) and emits [`Event`]s. It never prints.
 //!
 //! - [`executor`]: the contract every executor meets (start, watch, stop, usage).
-//! - [`local`]: local processes, one process group per attempt, rusage from `wait4`.
+//! - [`local`]: local processes started by the spawner, contained by a shim per attempt.
 //! - [`scheduler`]: dependency order, concurrency, retries, failure policy, cancellation.
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
@@ -19,7 +19,6 @@ pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
 pub mod sink_thread;
-pub mod spawn;
 mod supervise;
 #[cfg(test)]
 mod tests;

@@ -96,6 +96,9 @@ pub fn classify(
         error: failure.as_ref().map(|(_, m)| m.clone()),
         read_bytes: info.and_then(|i| i.read_bytes),
         write_bytes: info.and_then(|i| i.write_bytes),
+        killed_descendants: info
+            .and_then(|i| i.killed_descendants)
+            .map(|k| u32::try_from(k).unwrap_or(u32::MAX)),
     };
     AttemptResult {
         status,

@@ -247,6 +247,7 @@ pub fn prepare(
             stderr_path: dir.join("stderr.log"),
             secrets: Arc::clone(secrets),
             records: None,
+            grace: node.kill_grace,
         },
         outputs,
         env_names: names,

@@ -54,9 +54,10 @@ pub struct EngineConfig {
 /// Requests from outside the engine (signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
-    /// SIGINT/SIGTERM: stop scheduling, terminate every process group with grace.
-    Cancel,
-    /// A second SIGINT: kill every process group now.
+    /// SIGINT/SIGTERM/SIGHUP/SIGQUIT: stop scheduling, terminate every attempt with grace;
+    /// the run ends `cancelled` with this exit code (128 + the signal).
+    Cancel(i32),
+    /// A second signal: kill every attempt now.
     Kill,
 }
 
@@ -160,6 +161,7 @@ pub async fn execute(
         running: 0,
         retry_waiting: 0,
         halt: None,
+        cancel_exit: exit::INTERRUPTED,
         failed: false,
         stop_tx,
         tx,
@@ -185,6 +187,8 @@ struct Scheduler {
     running: usize,
     retry_waiting: usize,
     halt: Option<Halt>,
+    /// The exit code of a cancelled run (128 + the first signal).
+    cancel_exit: i32,
     /// A failure not allowed by `continue_on_error` happened.
     failed: bool,
     stop_tx: watch::Sender<Stop>,
@@ -633,7 +637,8 @@ impl Scheduler {
 
     fn control(&mut self, c: Control) {
         match c {
-            Control::Cancel if self.halt != Some(Halt::Cancelled) => {
+            Control::Cancel(code) if self.halt != Some(Halt::Cancelled) => {
+                self.cancel_exit = code;
                 let running = self.running;
                 self.message(
                     Level::Warn,
@@ -710,7 +715,7 @@ impl Scheduler {
             }
         }
         let (run_status, exit_code) = match &self.halt {
-            Some(Halt::Cancelled) => (RunStatus::Cancelled, exit::INTERRUPTED),
+            Some(Halt::Cancelled) => (RunStatus::Cancelled, self.cancel_exit),
             Some(Halt::Records) => (RunStatus::Failed, exit::RECORDS_INCOMPLETE),
             Some(Halt::RunTimeout(_)) => (RunStatus::Failed, exit::FAILURE),
             _ if self.failed => (RunStatus::Failed, exit::FAILURE),

@@ -507,11 +507,7 @@ impl Write for Tee<'_> {
 /// Hands freed heap pages back to the OS (glibc keeps them per malloc arena otherwise): after
 /// parsing a recipe before a run.
 pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free heap pages; no pointer is invalidated.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::sys::misc::release_free_memory();
 }
 
 fn spawn_periodic(

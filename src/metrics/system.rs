@@ -91,64 +91,32 @@ impl SystemSampler {
     }
 }
 
-fn rusage(who: libc::c_int) -> Option<libc::rusage> {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage only writes into the struct we pass.
-    let rc = unsafe { libc::getrusage(who, usage.as_mut_ptr()) };
-    // SAFETY: on success the struct is initialised (it was zeroed anyway).
-    (rc == 0).then(|| unsafe { usage.assume_init() })
-}
-
-fn tv_secs(tv: libc::timeval) -> f64 {
-    tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6
-}
+use crate::sys::rusage::{Who, get as rusage};
 
 /// User + system CPU time of this process (all threads, children excluded).
 pub fn self_cpu_seconds() -> Option<f64> {
-    rusage(libc::RUSAGE_SELF).map(|u| tv_secs(u.ru_utime) + tv_secs(u.ru_stime))
+    rusage(Who::SelfProcess).map(|u| (u.user + u.system).as_secs_f64())
 }
 
 /// (user ms, system ms, peak RSS bytes) of this process so far.
 pub fn self_usage() -> Option<(u64, u64, u64)> {
-    rusage(libc::RUSAGE_SELF).map(|u| {
-        let ms = |tv: libc::timeval| (tv_secs(tv) * 1000.0).round() as u64;
-        // Linux reports ru_maxrss in KiB, macOS in bytes.
-        let scale = if cfg!(target_os = "macos") { 1 } else { 1024 };
-        let rss = u64::try_from(u.ru_maxrss)
-            .unwrap_or(0)
-            .saturating_mul(scale);
-        (ms(u.ru_utime), ms(u.ru_stime), rss)
+    rusage(Who::SelfProcess).map(|u| {
+        let ms = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() as u64;
+        (ms(u.user), ms(u.system), u.max_rss)
     })
 }
 
-/// CPU time of the calling thread (Linux); `None` elsewhere.
+/// CPU time of the calling thread (Linux).
 pub fn thread_cpu_seconds() -> Option<f64> {
-    #[cfg(target_os = "linux")]
-    {
-        rusage(libc::RUSAGE_THREAD).map(|u| tv_secs(u.ru_utime) + tv_secs(u.ru_stime))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+    rusage(Who::Thread).map(|u| (u.user + u.system).as_secs_f64())
 }
 
 /// Space used on the filesystem holding `path`, as `df` computes it:
 /// used / (used + available to unprivileged users).
 pub fn disk_used_percent(path: &Path) -> Option<f64> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut bytes = path.as_os_str().as_bytes().to_vec();
-    bytes.push(0);
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `bytes` is NUL-terminated and outlives the call; statvfs only writes into `st`.
-    let rc = unsafe { libc::statvfs(bytes.as_ptr().cast(), st.as_mut_ptr()) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: statvfs succeeded and filled the struct.
-    let st = unsafe { st.assume_init() };
-    let used = (st.f_blocks as f64) - (st.f_bfree as f64);
-    let denom = used + st.f_bavail as f64;
+    let (blocks, free, avail) = crate::sys::misc::statvfs(path)?;
+    let used = blocks - free;
+    let denom = used + avail;
     (denom > 0.0).then(|| used * 100.0 / denom)
 }
 

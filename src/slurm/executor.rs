@@ -263,6 +263,7 @@ fn exit_info(r: JobResult) -> Result<ExitInfo, String> {
             write_bytes: u.map(|u| u.write_bytes),
             queue_wait: Some(r.queue_wait),
             timed_out: false,
+            killed_descendants: u.and_then(|u| u.killed_descendants),
         }
     };
     match o.status {

@@ -39,6 +39,9 @@ pub struct Usage {
     /// The host the command ran on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Left-over processes of the command the wrapper ended after it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed_descendants: Option<u64>,
 }
 
 /// Why a usage file could not be read.

@@ -1,7 +1,8 @@
 //! `secflow job-wrapper`: what runs inside a Slurm job. It starts the attempt's command as a
 //! child in its own process group (stdin `/dev/null`, stdout/stderr inherited from the
 //! job's `--output`/`--error` files), forwards SIGTERM/SIGINT/SIGHUP/SIGUSR1/SIGUSR2 to that
-//! group, reaps the child with `wait4`, kills whatever it left behind in its group, writes
+//! group, reaps the child with `wait4`, ends whatever it left behind (it is a child
+//! subreaper, so escaped descendants are found too: TERM, a grace, KILL), writes
 //! the [`Usage`] file and exits with the child's status (re-raising its signal), so Slurm
 //! sees the command's own outcome.
 //!
@@ -16,7 +17,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::usage::{USAGE_SCHEMA_VERSION, Usage};
@@ -42,41 +42,16 @@ const FORWARDED: [libc::c_int; 5] = [
     libc::SIGUSR2,
 ];
 
-/// The child's pid (= its process group id) once started, else 0.
-static CHILD: AtomicI32 = AtomicI32::new(0);
-/// A signal received before the child existed, forwarded right after it starts.
-static PENDING: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward(sig: libc::c_int) {
-    // Only async-signal-safe calls here: atomics and kill(2).
-    let pid = CHILD.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill(2) is async-signal-safe; a stale group only yields ESRCH.
-        unsafe {
-            libc::kill(-pid, sig);
-        }
-    } else {
-        PENDING.store(sig, Ordering::SeqCst);
-    }
-}
-
-fn install_forwarding() {
-    for sig in FORWARDED {
-        // SAFETY: `forward` only touches atomics and calls kill(2).
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = forward as *const () as usize;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut());
-        }
-    }
-}
+/// How long what the command leaves running gets between SIGTERM and SIGKILL.
+const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the wrapper and returns the exit code (when the child died of a signal, the
 /// wrapper re-raises it and only returns if that did not end the process).
 pub fn run(config: &WrapperConfig) -> i32 {
-    install_forwarding();
+    crate::sys::signals::forward_signals(&FORWARDED);
+    // Descendants that escape the command's group (setsid, double fork) become ours, so
+    // they can be found and ended like the local executor's shim ends them.
+    let _ = crate::sys::misc::set_child_subreaper();
     let started_at = SystemTime::now();
     let started = Instant::now();
     let mut usage = Usage {
@@ -99,6 +74,7 @@ pub fn run(config: &WrapperConfig) -> i32 {
             usage.write_bytes = reaped.write_bytes;
             usage.exit_code = reaped.exit_code;
             usage.signal = reaped.signal;
+            usage.killed_descendants = Some(reaped.killed_descendants);
             reaped
         }
         Err(message) => {
@@ -117,11 +93,7 @@ pub fn run(config: &WrapperConfig) -> i32 {
         );
     }
     if let Some(sig) = code.signal {
-        // SAFETY: restoring the default action and raising a signal on ourselves.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
-        }
+        crate::sys::signals::raise_default(sig);
         return 128 + sig;
     }
     code.exit_code.unwrap_or(EXIT_CANNOT_START)
@@ -136,6 +108,7 @@ struct Reaped {
     peak_rss_bytes: u64,
     read_bytes: u64,
     write_bytes: u64,
+    killed_descendants: u64,
 }
 
 fn spawn_and_reap(config: &WrapperConfig) -> Result<Reaped, String> {
@@ -174,22 +147,20 @@ fn spawn_and_reap(config: &WrapperConfig) -> Result<Reaped, String> {
     let pid = child.id() as i32;
     // `child` is dropped without waiting: it is reaped below with wait4.
     drop(child);
-    CHILD.store(pid, Ordering::SeqCst);
-    let pending = PENDING.swap(0, Ordering::SeqCst);
-    if pending != 0 {
-        // SAFETY: signalling the child's own process group.
-        unsafe {
-            libc::kill(-pid, pending);
-        }
-    }
+    crate::sys::signals::forward_to(pid);
     let reaped = wait4(pid);
-    // Whatever the command left running in its group dies with it, as locally.
-    // SAFETY: signalling the (now leaderless) process group; ESRCH when empty.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-    }
-    CHILD.store(0, Ordering::SeqCst);
-    reaped
+    crate::sys::signals::forward_to(0);
+    // Whatever the command left running (in its group or escaped from it) is ended as the
+    // local executor's shim ends it: TERM, a grace, KILL, each reaped by pid.
+    let mut tree = crate::sys::shim::Tree::new(pid, LEFTOVER_GRACE);
+    tree.end_leftovers(&mut |pause| {
+        std::thread::sleep(pause);
+        false
+    });
+    reaped.map(|r| Reaped {
+        killed_descendants: tree.killed(),
+        ..r
+    })
 }
 
 fn wait4(pid: i32) -> Result<Reaped, String> {
@@ -202,6 +173,7 @@ fn wait4(pid: i32) -> Result<Reaped, String> {
         peak_rss_bytes: info.peak_rss_bytes.unwrap_or(0),
         read_bytes: info.read_bytes.unwrap_or(0),
         write_bytes: info.write_bytes.unwrap_or(0),
+        killed_descendants: 0,
     })
 }
 
@@ -253,14 +225,7 @@ fn unix_ms(t: SystemTime) -> u64 {
 }
 
 fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+    crate::sys::misc::hostname()
 }
 
 #[cfg(test)]

@@ -264,9 +264,7 @@ pub fn process_started_at(pid: u32) -> Option<SystemTime> {
         .trim()
         .parse()
         .ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    let hz = crate::sys::misc::clock_ticks();
     let after_boot = Duration::from_millis(ticks.saturating_mul(1000) / hz);
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(boot) + after_boot)
 }
@@ -279,22 +277,12 @@ pub fn process_alive(pid: u32) -> bool {
     if pid <= 0 {
         return false;
     }
-    // SAFETY: kill with signal 0 only checks for the process's existence; no signal is sent.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    crate::sys::proc::exists(pid)
 }
 
 /// This machine's host name (what the engine records as `host`).
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success
-    // (and we also stop at the buffer's end).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::sys::misc::hostname().unwrap_or_else(|| "unknown".into())
 }
 
 /// Resolves a `RUN` argument to a run directory (SPEC §4): an exact run id, else a unique

@@ -73,14 +73,7 @@ pub fn write_atomic_with(
 
 /// This machine's host name.
 pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its whole length.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+    crate::sys::misc::hostname().unwrap_or_else(|| "unknown".into())
 }
 
 #[cfg(test)]

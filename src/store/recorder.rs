@@ -38,6 +38,7 @@ impl RecordBuilder {
                 outputs: Default::default(),
                 cache_key: None,
                 attempts: Vec::new(),
+                killed_descendants: None,
             })
             .collect();
         RecordBuilder {
@@ -129,6 +130,7 @@ impl RecordBuilder {
                         error: None,
                         read_bytes: None,
                         write_bytes: None,
+                        killed_descendants: None,
                     });
                 }
             }
@@ -141,6 +143,11 @@ impl RecordBuilder {
                             n.attempts.push(record.clone());
                         }
                     }
+                    let killed = n
+                        .attempts
+                        .iter()
+                        .filter_map(|a| a.killed_descendants.map(u64::from));
+                    n.killed_descendants = killed.reduce(|a, b| a + b);
                 }
             }
             Event::NodeRetrying { node, .. } => {

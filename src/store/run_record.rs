@@ -131,6 +131,9 @@ pub struct NodeRecord {
     pub outputs: BTreeMap<String, OutputRecord>,
     pub cache_key: Option<String>,
     pub attempts: Vec<AttemptRecord>,
+    /// Left-over processes ended over all attempts (the sum of the attempts' figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed_descendants: Option<u64>,
 }
 
 /// A dataset a node produced.
@@ -168,6 +171,10 @@ pub struct AttemptRecord {
     pub read_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_bytes: Option<u64>,
+    /// Processes the attempt left running (escaped descendants included) that secflow
+    /// ended after the tool exited or was stopped; absent when the executor cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed_descendants: Option<u32>,
 }
 
 /// Nodes by final status.

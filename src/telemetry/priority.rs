@@ -15,13 +15,7 @@ pub const NICE: i32 = 10;
 /// Lowers the calling thread's priority by [`NICE`]. Best effort: a failure (a sandbox that
 /// forbids it) leaves the thread as it was.
 pub fn below_tools() {
-    // SAFETY: gettid and setpriority have no memory-safety preconditions; `who` is this
-    // thread's id, which Linux accepts for PRIO_PROCESS.
-    unsafe {
-        let tid = libc::gettid();
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + NICE).min(19));
-    }
+    crate::sys::misc::lower_thread_priority(NICE);
 }
 
 #[cfg(test)]
@@ -29,8 +23,7 @@ mod tests {
     use super::*;
 
     fn nice_of_this_thread() -> i32 {
-        // SAFETY: as in `below_tools`.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        crate::sys::misc::thread_nice()
     }
 
     #[test]

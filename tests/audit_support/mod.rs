@@ -85,6 +85,7 @@ fn attempt(n: u32, status: NodeStatus, exit_code: i32) -> AttemptRecord {
             .then(|| "exit 1: token s3cr3t-value rejected".into()),
         read_bytes: None,
         write_bytes: None,
+        killed_descendants: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! and never outlive a test. Needs root (SlurmUser=root) and the Debian packages
 //! (`.ci/install-slurm.sh`). When Slurm is missing, [`Cluster::start`] returns None, except
 //! with `CI` set, where it panics: CI never silently skips these tests.
+#![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

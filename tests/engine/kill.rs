@@ -1,5 +1,6 @@
 //! Timeouts and cancellation with real processes and real signals: process groups are
 //! terminated with grace, then killed; no process survives; records are final.
+#![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
 use std::time::{Duration, Instant};
 
@@ -148,7 +149,7 @@ fn a_process_escaping_the_group_does_not_hang_the_attempt() {
 }
 
 #[test]
-fn sigterm_cancels_like_sigint() {
+fn sigterm_cancels_like_sigint_with_exit_143() {
     let dir = tempfile::tempdir().unwrap();
     let child = crate::support::command(
         dir.path(),
@@ -166,7 +167,8 @@ fn sigterm_cancels_like_sigint() {
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
-    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert_eq!(r.code, 143, "{}", r.stderr);
+    assert_eq!(r.record["exit_code"], 143);
     assert_eq!(r.status("nap"), "cancelled");
     assert_eq!(r.node("nap")["attempts"][0]["signal"], 15);
     assert!(group_members(read_pid(&dir.path().join("pgid"))).is_empty());

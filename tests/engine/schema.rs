@@ -1,5 +1,6 @@
 //! Real run.json files (succeeded, failed, cancelled) validate against the published
 //! `secflow schema --record run`, checked by an independent validator (check-jsonschema).
+#![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
 use crate::support::{BIN, command, finish, run, wait_for_file};
 

@@ -86,6 +86,7 @@ pub fn attempt(n: u32, status: NodeStatus, duration_ms: u64) -> AttemptRecord {
         error: None,
         read_bytes: None,
         write_bytes: None,
+        killed_descendants: None,
     }
 }
 
@@ -169,6 +170,7 @@ pub fn drive(sink: &mut MetricsSink, ctx: &RunContext) -> RunRecord {
             outputs: Default::default(),
             cache_key: None,
             attempts,
+            killed_descendants: None,
         });
     }
     sink.event(

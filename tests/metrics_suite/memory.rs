@@ -4,6 +4,7 @@
 //! Before the per-node series became rows and snapshots were streamed, a 10 000-node chain
 //! held the whole final snapshot as `Series` values plus its JSON text (thousands of bytes a
 //! node); now the sink's peak is its rows (under 100 bytes a node) plus fixed buffers.
+#![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -141,6 +142,7 @@ fn record(plan: &Plan, run_id: &str) -> RunRecord {
                 outputs: Default::default(),
                 cache_key: None,
                 attempts: vec![attempt(1, NodeStatus::Succeeded, 3)],
+                killed_descendants: None,
             })
             .collect(),
         counts: Counts {

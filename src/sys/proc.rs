@@ -1,0 +1,86 @@
+//! Processes through `/proc` and `kill(2)`: a process's descendants (the subreaper's scan),
+//! its process group, whether it is alive.
+
+use std::collections::BTreeSet;
+
+/// Every descendant of `root` (not `root` itself), found by walking
+/// `/proc/<pid>/task/<tid>/children` down from it, zombies included, each once.
+/// A process may fork or exit while this runs: callers scan again until nothing is left.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        for child in children(pid) {
+            if child != root && seen.insert(child) {
+                found.push(child);
+                stack.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// The children of `pid`, from the `children` file of each of its threads.
+pub fn children(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let mut path = task.path();
+        path.push("children");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            out.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// (state, parent pid, process group) of `pid` from `/proc/<pid>/stat`.
+pub fn stat(pid: i32) -> Option<(char, i32, i32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &text[text.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some((state, ppid, pgid))
+}
+
+/// Sends `signal` to process `pid` (> 0). `false` if it is gone (or not ours to signal).
+pub fn kill(pid: i32, signal: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Sends `signal` to process group `pgid` (> 1); a group that is gone is not an error.
+pub fn kill_group(pgid: i32, signal: i32) {
+    if pgid > 1 {
+        // SAFETY: killpg(2) has no memory-safety preconditions.
+        unsafe { libc::killpg(pgid, signal) };
+    }
+}
+
+/// Whether a process with this pid exists (zombies included), as `kill(pid, 0)` sees it:
+/// one owned by another user counts as existing.
+pub fn exists(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// This process's id.
+pub fn own_pid() -> i32 {
+    std::process::id() as i32
+}

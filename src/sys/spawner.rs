@@ -1,0 +1,452 @@
+//! The spawner: a small process secflow execs at start-up (its own binary, entered through
+//! [`ENTRY`] before any other initialisation) that starts every tool of the run.
+//!
+//! Why a separate process: Linux folds the peak RSS of the address space a process leaves
+//! at `execve` into its `ru_maxrss`, so a tool forked from secflow (or `posix_spawn`ed)
+//! reports secflow's peak as its own. The spawner stays at a couple of megabytes; each
+//! attempt's [`shim`](super::shim) is a fork of it and each tool a fork of that.
+//!
+//! Protocol, over a Unix stream socket: secflow sends length-prefixed requests; a spawn
+//! request carries the tool's stdout and stderr pipes and a report pipe as `SCM_RIGHTS`.
+//! The shim writes its [`Report`](super::shim::Report) records to the report pipe, so
+//! nothing flows back on the socket and secflow never waits for a tool to reach `execve`.
+//! Terminate and kill requests name the attempt; the spawner signals that attempt's shim
+//! only while it is unreaped, so a recycled pid is never signalled.
+//!
+//! The spawner is a child subreaper with all signals blocked (read through a signalfd). When
+//! secflow goes away (end of stream on the socket, or its parent-death signal), it tells
+//! every shim to kill its tree, ends whatever is left under itself and exits.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::shim::{self, Launch, Report};
+use super::{fd, misc, proc, rusage, signals};
+
+/// `argv[1]` of the spawner's process: `secflow <ENTRY> <socket fd> <secflow pid> <nofile>`.
+pub const ENTRY: &str = "--secflow-internal-spawner";
+
+/// The socket's descriptor number in the spawner.
+const SOCKET_FD: RawFd = 3;
+
+const SPAWN: u8 = b'S';
+const TERM: u8 = b'T';
+const KILL: u8 = b'K';
+
+/// Largest request accepted (argv and environment together are bounded by the kernel's
+/// ARG_MAX, 2 MiB by default, well below this).
+const MAX_REQUEST: usize = 64 << 20;
+
+/// What secflow asks the spawner to start.
+pub struct Program<'a> {
+    /// Absolute path of the executable (already looked up in `PATH`).
+    pub path: &'a Path,
+    /// argv, `argv[0]` included.
+    pub argv: &'a [OsString],
+    pub env: &'a [(OsString, OsString)],
+    pub cwd: &'a Path,
+    /// How long leftovers get between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// How secflow reaches its spawner.
+pub struct Spawner {
+    socket: Mutex<OwnedFd>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawner").finish_non_exhaustive()
+    }
+}
+
+/// Which request to send about a running attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Terminate,
+    Kill,
+}
+
+/// The process's spawner, started on first use (call it early, from the main thread: the
+/// spawner's parent-death signal follows the thread that started it).
+pub fn global() -> io::Result<Arc<Spawner>> {
+    static GLOBAL: OnceLock<Result<Arc<Spawner>, String>> = OnceLock::new();
+    GLOBAL
+        .get_or_init(|| Spawner::start().map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| io::Error::other(format!("cannot start the spawner process: {e}")))
+}
+
+impl Spawner {
+    fn start() -> io::Result<Spawner> {
+        use std::os::unix::process::CommandExt;
+        let (ours, theirs) = fd::socketpair()?;
+        let exe = std::env::current_exe()
+            .ok()
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| "/proc/self/exe".into());
+        let theirs_fd = theirs.as_raw_fd();
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg(ENTRY)
+            .arg(SOCKET_FD.to_string())
+            .arg(proc::own_pid().to_string())
+            .arg(NOFILE.load(Ordering::Relaxed).max(0).to_string())
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .process_group(0);
+        // SAFETY: the closure runs in the forked child before exec and only calls dup2 /
+        // fcntl, which are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                if theirs_fd == SOCKET_FD {
+                    if libc::fcntl(SOCKET_FD, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                } else if libc::dup2(theirs_fd, SOCKET_FD) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(theirs);
+        // Reaped by nobody until secflow exits (it then is init's): a zombie of a few bytes.
+        drop(child);
+        Ok(Spawner {
+            socket: Mutex::new(ours),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output. Returns
+    /// the attempt's id and the read end of its report pipe (non-blocking).
+    pub fn spawn(
+        &self,
+        program: &Program<'_>,
+        stdout: RawFd,
+        stderr: RawFd,
+    ) -> io::Result<(u64, OwnedFd)> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_spawn(id, program)?;
+        let (report_r, report_w) = fd::pipe()?;
+        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        fd::send_with_fds(
+            socket.as_raw_fd(),
+            &frame,
+            &[stdout, stderr, report_w.as_raw_fd()],
+        )
+        .map_err(gone)?;
+        Ok((id, report_r))
+    }
+
+    /// Asks attempt `id`'s shim to terminate (TERM, grace, KILL) or kill its tree.
+    pub fn stop(&self, id: u64, how: Stop) {
+        let kind = if how == Stop::Kill { KILL } else { TERM };
+        let mut frame = Vec::with_capacity(13);
+        frame.extend_from_slice(&9u32.to_le_bytes());
+        frame.push(kind);
+        frame.extend_from_slice(&id.to_le_bytes());
+        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = fd::send_with_fds(socket.as_raw_fd(), &frame, &[]);
+    }
+}
+
+/// The soft open-descriptor limit secflow was started with, restored in every tool.
+pub static NOFILE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn gone(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("the spawner process is gone ({e})"))
+}
+
+fn encode_spawn(id: u64, p: &Program<'_>) -> io::Result<Vec<u8>> {
+    let mut out = vec![0u8; 4];
+    out.push(SPAWN);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.extend_from_slice(&(p.grace.as_millis() as u64).to_le_bytes());
+    out.extend_from_slice(&(p.argv.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(p.env.len() as u32).to_le_bytes());
+    let mut put = |parts: &[&[u8]]| -> io::Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        for part in parts {
+            if part.contains(&0) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("NUL byte in {:?}", String::from_utf8_lossy(part)),
+                ));
+            }
+            out.extend_from_slice(part);
+        }
+        Ok(())
+    };
+    put(&[p.path.as_os_str().as_bytes()])?;
+    put(&[p.cwd.as_os_str().as_bytes()])?;
+    for a in p.argv {
+        put(&[a.as_bytes()])?;
+    }
+    for (k, v) in p.env {
+        if k.is_empty() || k.as_bytes().contains(&b'=') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid environment variable name {k:?}"),
+            ));
+        }
+        put(&[k.as_bytes(), b"=", v.as_bytes()])?;
+    }
+    let len = (out.len() - 4) as u32;
+    out[..4].copy_from_slice(&len.to_le_bytes());
+    Ok(out)
+}
+
+/// A request as the spawner reads it.
+enum Request {
+    Spawn {
+        id: u64,
+        launch: Launch,
+        fds: Vec<OwnedFd>,
+    },
+    Stop {
+        id: u64,
+        kill: bool,
+    },
+}
+
+fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>) -> Option<Request> {
+    let (&kind, rest) = body.split_first()?;
+    let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    if kind != SPAWN {
+        return Some(Request::Stop {
+            id,
+            kill: kind == KILL,
+        });
+    }
+    let mut at = 8;
+    let u32_at = |at: &mut usize| -> Option<u32> {
+        let v = u32::from_le_bytes(rest.get(*at..*at + 4)?.try_into().ok()?);
+        *at += 4;
+        Some(v)
+    };
+    let grace = u64::from_le_bytes(rest.get(8..16)?.try_into().ok()?);
+    at += 8;
+    let argc = u32_at(&mut at)? as usize;
+    let envc = u32_at(&mut at)? as usize;
+    let mut strings = Vec::with_capacity(argc + envc + 2);
+    while at < rest.len() {
+        let len = u32_at(&mut at)? as usize;
+        strings.push(CString::new(rest.get(at..at + len)?).ok()?);
+        at += len;
+    }
+    if strings.len() != argc + envc + 2 {
+        return None;
+    }
+    let mut strings = strings.into_iter();
+    let path = strings.next()?;
+    let cwd = strings.next()?;
+    let argv: Vec<CString> = strings.by_ref().take(argc).collect();
+    let env: Vec<CString> = strings.collect();
+    Some(Request::Spawn {
+        id,
+        launch: Launch {
+            path,
+            argv,
+            env,
+            cwd,
+            grace: Duration::from_millis(grace),
+            nofile,
+        },
+        fds,
+    })
+}
+
+/// Runs the spawner if this process was started as one (`argv[1]` is [`ENTRY`]); else
+/// returns at once. Called first thing in `main`.
+pub fn enter_if_spawner() {
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() != Some(OsStr::new(ENTRY)) {
+        return;
+    }
+    let mut num = || -> i64 {
+        args.next()
+            .and_then(|a| a.to_str().and_then(|s| s.parse().ok()))
+            .unwrap_or(0)
+    };
+    let (socket, parent, nofile) = (num(), num(), num());
+    let code = match fd::adopt(socket as RawFd) {
+        Some(socket) => serve(socket, parent as i32, (nofile > 0).then_some(nofile as u64)),
+        None => {
+            eprintln!("secflow: {ENTRY} is internal: started by `secflow run-workflow` only");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// The spawner's loop: requests in, shims out, until secflow goes away.
+fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
+    // 0-2 stay taken, so descriptors received later are above 2 (see shim::exec_tool).
+    for fd in 0..3 {
+        if !fd::is_open(fd) {
+            fd::redirect_to_null(fd);
+        }
+    }
+    signals::reset_ignored_sigchld();
+    signals::set_mask(&signals::SigSet::all());
+    let _ = misc::set_child_subreaper();
+    misc::set_parent_death_signal(libc::SIGTERM);
+    let watched = signals::SigSet::of(&[
+        libc::SIGCHLD,
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+    ]);
+    let Ok(sigfd) = signals::signalfd(&watched) else {
+        return 1;
+    };
+    let mut shims: HashMap<u64, i32> = HashMap::new();
+    let mut running = misc::parent_pid() == parent;
+    while running {
+        let ready = signals::poll_readable(&[socket.as_raw_fd(), sigfd.as_raw_fd()], None);
+        if ready[1] {
+            if signals::drain_signalfd(sigfd.as_raw_fd())
+                .iter()
+                .any(|&s| s != libc::SIGCHLD)
+            {
+                running = false;
+            }
+            reap(&mut shims);
+        }
+        if ready[0] {
+            match read_request(socket.as_raw_fd(), nofile) {
+                Some(Request::Spawn { id, launch, fds }) => {
+                    if let Some(pid) = fork_shim(&launch, fds, &socket, &sigfd) {
+                        shims.insert(id, pid);
+                    }
+                }
+                Some(Request::Stop { id, kill }) => {
+                    if let Some(&pid) = shims.get(&id) {
+                        proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
+                    }
+                }
+                None => running = false,
+            }
+        }
+    }
+    shut_down(&mut shims);
+    0
+}
+
+/// Reads one request; `None` at end of stream or on a malformed one.
+fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
+    let mut head = [0u8; 4];
+    let (n, fds) = fd::recv_with_fds(socket, &mut head, 3).ok()?;
+    if n == 0 {
+        return None;
+    }
+    if n < 4 && !fd::read_exact(socket, &mut head[n..]).ok()? {
+        return None;
+    }
+    let len = u32::from_le_bytes(head) as usize;
+    if len > MAX_REQUEST {
+        return None;
+    }
+    let mut body = vec![0u8; len];
+    if !fd::read_exact(socket, &mut body).ok()? {
+        return None;
+    }
+    decode(&body, fds, nofile)
+}
+
+/// Forks the shim for one attempt; `None` if that failed (reported on its report pipe).
+fn fork_shim(launch: &Launch, fds: Vec<OwnedFd>, socket: &OwnedFd, sigfd: &OwnedFd) -> Option<i32> {
+    let mut fds = fds.into_iter();
+    let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) else {
+        return None;
+    };
+    // SAFETY: the spawner is single-threaded, so the child may run any code; it runs the
+    // shim, which never returns.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: closing the child's copies of descriptors it must not hold (the socket:
+        // secflow's end of stream must not wait for shims).
+        unsafe {
+            libc::close(socket.as_raw_fd());
+            libc::close(sigfd.as_raw_fd());
+        }
+        shim::run(launch, stdout, stderr, report);
+    }
+    if pid < 0 {
+        let errno = io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EAGAIN);
+        let _ = fd::write_all(
+            report.as_raw_fd(),
+            &Report::NotStarted {
+                step: shim::STEP_FORK,
+                errno,
+            }
+            .encode(),
+        );
+        let _ = fd::write_all(report.as_raw_fd(), &Report::Lost { errno }.encode());
+        return None;
+    }
+    Some(pid)
+}
+
+/// Reaps exited shims by pid. A shim that did not exit cleanly (killed) may have left its
+/// tree to us, and a SIGCHLD that reaped no shim came from such an orphan: then every
+/// child that is not a shim is ended and reaped by pid.
+fn reap(shims: &mut HashMap<u64, i32>) {
+    let before = shims.len();
+    let mut abnormal = false;
+    shims.retain(|_, pid| match rusage::try_wait(*pid) {
+        Ok(None) => true,
+        Ok(Some(r)) => {
+            abnormal |= r.exit_code() != Some(0);
+            false
+        }
+        Err(_) => false,
+    });
+    if !abnormal && shims.len() < before {
+        return;
+    }
+    for pid in proc::children(proc::own_pid()) {
+        if !shims.values().any(|&s| s == pid) {
+            for d in proc::descendants(pid) {
+                proc::kill(d, libc::SIGKILL);
+            }
+            proc::kill(pid, libc::SIGKILL);
+            let _ = rusage::try_wait(pid);
+        }
+    }
+}
+
+/// secflow is gone: every shim kills its tree; what is left after a while is killed here.
+fn shut_down(shims: &mut HashMap<u64, i32>) {
+    for &pid in shims.values() {
+        proc::kill(pid, shim::KILL);
+    }
+    let until = Instant::now() + Duration::from_secs(5);
+    let me = proc::own_pid();
+    loop {
+        reap(shims);
+        if shims.is_empty() && proc::children(me).is_empty() {
+            return;
+        }
+        if Instant::now() >= until {
+            for pid in proc::descendants(me) {
+                proc::kill(pid, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
