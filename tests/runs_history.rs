@@ -654,3 +654,103 @@ fn a_closed_pipe_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("Broken pipe"), "{}", stderr(&out));
 }
+
+/// A hostile workflow name and node id (terminal escapes, a fake line) never reach the
+/// terminal raw in `runs list` or `runs show`, and a node id with a newline cannot split a
+/// table row (issue 24 point 2).
+#[test]
+fn hostile_names_are_escaped_in_list_and_show() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hostile = "x\u{1b}[2J\u{1b}]0;PWNED\u{7}\r\nFAKE run succeeded";
+    let mut rec = record(OLD_FAIL, hostile, RunStatus::Failed, 1, 1, &hostname());
+    rec.nodes[0].node_id = "sc\nan\u{1b}[31m".into();
+    rec.nodes[0].reason = Some("bad\u{1b}[2Jreason".into());
+    write_run(tmp.path(), &rec);
+    for args in [&["list"][..], &["show", OLD_FAIL]] {
+        let out = runs(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'));
+        assert!(text.contains("x\\u{1b}[2J"), "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("FAKE")),
+            "a name's newline started a line:\n{text}"
+        );
+        if args[0] == "show" {
+            assert!(text.contains("sc\\nan\\u{1b}[31m"), "{text}");
+            // Every node-table row is one line: the id's newline did not split it.
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.trim_start_matches('│').trim().starts_with("an"))
+            );
+        }
+    }
+}
+
+/// A 4 MiB and a 50 MiB workflow name render in well under a second: cells are capped (with
+/// an ellipsis) before comfy-table lays them out (issue 24 point 6).
+#[test]
+fn huge_names_render_fast_and_capped() {
+    for size in [4usize << 20, 50 << 20] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let name = "n".repeat(size);
+        let mut rec = record(NEW_OK, &name, RunStatus::Succeeded, 1, 1, &hostname());
+        rec.nodes[0].node_id = "i".repeat(size);
+        write_run(tmp.path(), &rec);
+        for args in [&["list"][..], &["show", NEW_OK]] {
+            let t = std::time::Instant::now();
+            let out = runs(tmp.path(), args);
+            let took = t.elapsed();
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert!(stdout(&out).contains("nnnn…"), "{args:?}");
+            assert!(took < Duration::from_secs(3), "{args:?} {size}: {took:?}");
+            assert!(
+                stdout(&out)
+                    .lines()
+                    .all(|l| l.chars().count() < 1000 || args[0] == "show")
+            );
+        }
+    }
+}
+
+/// `runs list`, `runs show` and `show --format json` never block on a FIFO run.json; they
+/// say what is wrong with it (issue 24 point 7).
+#[test]
+fn a_fifo_run_json_is_refused_not_waited_on() {
+    let tmp = history();
+    let dir = tmp.path().join("runs").join(NEW_OK);
+    std::fs::remove_file(dir.join("run.json")).expect("rm");
+    let st = Command::new("mkfifo")
+        .arg(dir.join("run.json"))
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+    for args in [
+        &["list"][..],
+        &["list", "--format", "json"],
+        &["show", NEW_OK],
+        &["show", NEW_OK, "--format", "json"],
+    ] {
+        let mut child = bin()
+            .arg("runs")
+            .args(args)
+            .arg("--state-dir")
+            .arg(tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let t = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if t.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("runs {args:?} blocked on a FIFO run.json");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(all.contains("FIFO"), "{args:?}: {all}");
+    }
+}

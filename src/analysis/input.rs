@@ -7,7 +7,6 @@
 //! These structs are stand-ins for the shared record types and can be swapped for them.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AnalysisError;
 use crate::store::RunRecord;
+use crate::store::open::open_regular;
 
 /// Lines skipped by a reader.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn for_each_line(
     path: &Path,
     mut each: impl FnMut(&[u8]) -> bool,
 ) -> Result<LineStats, AnalysisError> {
-    let file = File::open(path).map_err(|e| AnalysisError::io(path, e))?;
+    let file = open_regular(path).map_err(|e| AnalysisError::io(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::with_capacity(4096);
     let mut stats = LineStats::default();
@@ -75,7 +75,7 @@ pub fn parse_ms(text: &str) -> Option<i64> {
 /// Reads `run.json` of a run directory.
 pub fn read_run_record(dir: &Path) -> Result<RunRecord, AnalysisError> {
     let path = dir.join("run.json");
-    let file = File::open(&path).map_err(|e| AnalysisError::io(&path, e))?;
+    let file = open_regular(&path).map_err(|e| AnalysisError::io(&path, e))?;
     serde_json::from_reader(BufReader::with_capacity(1 << 20, file)).map_err(|e| {
         AnalysisError::Parse {
             path: path.clone(),

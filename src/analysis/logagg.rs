@@ -182,7 +182,7 @@ impl Partial {
 
 /// Aggregates "node completed" records of a logs.jsonl file with `threads` threads.
 pub fn aggregate_logs(path: &Path, threads: usize) -> Result<LogAggregate, AnalysisError> {
-    let file = File::open(path).map_err(|e| AnalysisError::io(path, e))?;
+    let file = crate::store::open::open_regular(path).map_err(|e| AnalysisError::io(path, e))?;
     let len = file
         .metadata()
         .map_err(|e| AnalysisError::io(path, e))?

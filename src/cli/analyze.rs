@@ -44,7 +44,7 @@ struct Listed {
 }
 
 fn read_head(dir: &Path) -> Option<Head> {
-    let f = File::open(dir.join("run.json")).ok()?;
+    let f = crate::store::open::open_regular(&dir.join("run.json")).ok()?;
     serde_json::from_reader(BufReader::new(f)).ok()
 }
 

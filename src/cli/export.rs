@@ -91,7 +91,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<i32> {
     }
     let metrics_path = run_dir.join("metrics.json");
     if metrics_path.is_file() {
-        let snapshot: MetricsSnapshot = serde_json::from_slice(&std::fs::read(&metrics_path)?)?;
+        let snapshot: MetricsSnapshot =
+            serde_json::from_slice(&crate::store::open::read_regular(&metrics_path)?)?;
         let time = parse_nanos(&snapshot.timestamp);
         let start = time.saturating_sub(snapshot.elapsed_ms.saturating_mul(1_000_000));
         let mut batch = empty();

@@ -206,7 +206,7 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
         })?;
         return Ok(exit::SUCCESS);
     }
-    let mut file = match std::fs::File::open(&path) {
+    let mut file = match crate::store::open::open_regular(&path) {
         Ok(f) => f,
         Err(e) => {
             let have = attempts(&node_dir)
@@ -276,7 +276,7 @@ fn follow_bytes(
     let mut buf = Vec::new();
     loop {
         let ended = run_ended(dir);
-        if let Ok(mut file) = std::fs::File::open(path) {
+        if let Ok(mut file) = crate::store::open::open_regular(path) {
             let len = file.metadata()?.len();
             if len < pos {
                 pos = 0; // replaced: start over

@@ -401,7 +401,8 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote records and arguments: never let them reach the terminal raw.
+            eprintln!("error: {}", crate::escape::escape(&format!("{e:#}")));
             exit::INVALID
         }
     }

@@ -38,7 +38,7 @@ impl<T: DeserializeOwned> JsonlReader<T, BufReader<File>> {
     pub fn open(path: &Path) -> io::Result<Self> {
         Ok(Self::new(BufReader::with_capacity(
             64 * 1024,
-            File::open(path)?,
+            super::open::open_regular(path)?,
         )))
     }
 }

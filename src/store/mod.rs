@@ -9,6 +9,7 @@ pub mod cache;
 pub mod history;
 pub mod jsonl;
 pub mod layout;
+pub mod open;
 pub mod recorder;
 pub mod resolve;
 mod run_json;
