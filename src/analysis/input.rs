@@ -258,10 +258,11 @@ impl RunFiles {
         RunFiles { dir: dir.into() }
     }
 
-    /// The path of `name` in the run directory, if that file exists.
+    /// The path of `name` in the run directory, if something exists there (readers then
+    /// refuse anything but a regular file, saying so, rather than skipping it silently).
     pub fn existing(&self, name: &str) -> Option<PathBuf> {
         let p = self.dir.join(name);
-        p.is_file().then_some(p)
+        p.exists().then_some(p)
     }
 }
 

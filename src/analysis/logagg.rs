@@ -15,6 +15,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use memchr::memmem::Finder;
+use std::io::Read as _;
+
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -253,38 +255,75 @@ pub fn aggregate_logs(path: &Path, threads: usize) -> Result<LogAggregate, Analy
 }
 
 /// Where the complete lines end, and whether a torn (unterminated, unparsable) line follows.
+///
+/// Costs O(tail): the last newline is found by reading backwards in fixed 64 KiB steps
+/// (nothing accumulated), then the tail after it is classified by a streaming parse. However
+/// long the torn line, the lines before it are kept.
 fn tail(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
-    let mut back = 0u64;
     let mut buf = vec![0u8; 64 << 10];
-    let mut tail_bytes: Vec<u8> = Vec::new();
-    while back < len {
-        let n = (buf.len() as u64).min(len - back);
-        let at = len - back - n;
+    let mut end = len;
+    let mut cut = 0u64;
+    while end > 0 {
+        let n = (buf.len() as u64).min(end);
+        let at = end - n;
         file.read_exact_at(&mut buf[..n as usize], at)?;
         if let Some(i) = memchr::memrchr(b'\n', &buf[..n as usize]) {
-            let cut = at + i as u64 + 1;
-            let mut t = buf[i + 1..n as usize].to_vec();
-            t.extend_from_slice(&tail_bytes);
-            return Ok(classify_tail(cut, &t));
-        }
-        let mut t = buf[..n as usize].to_vec();
-        t.extend_from_slice(&tail_bytes);
-        tail_bytes = t;
-        back += n;
-        if tail_bytes.len() > 64 << 20 {
+            cut = at + i as u64 + 1;
             break;
         }
+        end = at;
     }
-    Ok(classify_tail(0, &tail_bytes))
+    Ok(classify_tail(file, cut, len))
 }
 
-fn classify_tail(cut: u64, rest: &[u8]) -> (u64, u64) {
-    if rest.iter().all(u8::is_ascii_whitespace) {
-        (cut, 0)
-    } else if serde_json::from_slice::<IgnoredAny>(rest).is_ok() {
-        (cut + rest.len() as u64, 0)
-    } else {
-        (cut, 1)
+/// Whether `[cut, len)` (text after the last newline) is blank, one whole JSON value (kept as
+/// a line), or torn. Streams: memory stays bounded whatever the tail's size.
+fn classify_tail(file: &File, cut: u64, len: u64) -> (u64, u64) {
+    if cut == len {
+        return (cut, 0);
+    }
+    let rest = std::io::BufReader::with_capacity(
+        64 << 10,
+        RangeReader {
+            file,
+            at: cut,
+            end: len,
+        },
+    );
+    let mut de = serde_json::Deserializer::from_reader(rest);
+    let whole = IgnoredAny::deserialize(&mut de)
+        .and_then(|_| de.end())
+        .is_ok();
+    if whole {
+        return (len, 0);
+    }
+    let range = RangeReader {
+        file,
+        at: cut,
+        end: len,
+    };
+    let blank = std::io::BufReader::with_capacity(64 << 10, range)
+        .bytes()
+        .all(|b| b.is_ok_and(|b| b.is_ascii_whitespace()));
+    if blank { (cut, 0) } else { (cut, 1) }
+}
+
+/// Reads `[at, end)` of a file with positioned reads.
+struct RangeReader<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = (buf.len() as u64).min(self.end - self.at) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
     }
 }
 
