@@ -9,7 +9,7 @@
 //! Every value printed from a record is escaped ([`crate::escape`]).
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Format, LogsArgs};
@@ -376,7 +376,7 @@ fn check_node(dir: &Path, node: &str) -> Result<(), String> {
 /// [`UNKNOWN_GRACE`]. Reads at most 1 MiB per call of `on_bytes`.
 fn follow_bytes(
     dir: &Path,
-    path: &PathBuf,
+    path: &Path,
     mut on_bytes: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Option<String>> {
     const STEP: u64 = 1 << 20;
@@ -421,7 +421,7 @@ fn follow_bytes(
 /// Calls `on_line` with each complete line appended to `path` until the run ends.
 fn follow(
     dir: &Path,
-    path: &PathBuf,
+    path: &Path,
     mut on_line: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Option<String>> {
     let mut pending: Vec<u8> = Vec::new();
