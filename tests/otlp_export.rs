@@ -342,6 +342,9 @@ struct Received {
     body: Vec<u8>,
 }
 
+/// A status, extra headers and a body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// A tiny in-test OTLP/HTTP receiver (a std TcpListener thread): `answer(n)` gives the raw
 /// status line and extra headers/body for the n-th request (from 0).
 struct TinyCollector {
@@ -350,7 +353,7 @@ struct TinyCollector {
 }
 
 impl TinyCollector {
-    fn start(answer: fn(usize) -> (u16, Vec<(String, String)>, Vec<u8>)) -> TinyCollector {
+    fn start(answer: fn(usize) -> Answer) -> TinyCollector {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
