@@ -506,3 +506,55 @@ fn a_success_with_a_huge_body_counts_as_delivered() {
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("OTLP export"), "{stderr}");
 }
+
+/// `export` skips and counts a bad line in the middle (naming file and line) instead of
+/// aborting after part of the run was sent; a collector that cannot be reached exits 1, not
+/// 2 (= usage or unreadable file) (issue 24 points 8 and 10).
+#[test]
+fn export_skips_bad_lines_and_a_dead_collector_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, run_dir) = run(dir.path(), &[], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let logs = std::fs::read_to_string(run_dir.join("logs.jsonl")).unwrap();
+    let mut lines: Vec<&str> = logs.lines().collect();
+    let total = lines.len();
+    lines.insert(1, "{\"not\": a record");
+    std::fs::write(run_dir.join("logs.jsonl"), lines.join("\n") + "\n").unwrap();
+    let collector = TinyCollector::start(|_| (200, Vec::new(), b"{}".to_vec()));
+    let export = |endpoint: &str| {
+        secflow()
+            .current_dir(dir.path())
+            .args(["export", "last", "--otlp-endpoint", endpoint])
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+            .output()
+            .unwrap()
+    };
+    let out = export(&collector.endpoint);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("logs.jsonl: line 2: not a valid record"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{total} log records")), "{err}");
+    assert!(err.contains("1 invalid line skipped"), "{err}");
+    let logs_sent: usize = collector
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == "/v1/logs")
+        .map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .matches("\"timeUnixNano\"")
+                .count()
+        })
+        .sum();
+    assert_eq!(logs_sent, total);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = export(&dead);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("export stopped after 0 spans"), "{err}");
+}

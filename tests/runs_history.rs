@@ -754,3 +754,16 @@ fn a_fifo_run_json_is_refused_not_waited_on() {
         assert!(all.contains("FIFO"), "{args:?}: {all}");
     }
 }
+
+/// An error names its cause once: no "Not a directory (os error 20): Not a directory (os
+/// error 20)" (issue 24 point 10).
+#[test]
+fn an_error_names_its_cause_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("runs"), "not a directory").expect("write");
+    let out = runs(tmp.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.matches("os error 20").count(), 1, "{err}");
+    assert!(err.contains("runs"), "{err}");
+}
