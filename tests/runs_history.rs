@@ -767,3 +767,44 @@ fn an_error_names_its_cause_once() {
     assert_eq!(err.matches("os error 20").count(), 1, "{err}");
     assert!(err.contains("runs"), "{err}");
 }
+
+/// u64::MAX in every figure of an edited run.json saturates: no overflow panic (this test
+/// binary is a debug build, where an overflowing `+` panics) in list, show or analyze
+/// (issue 24 point 10).
+#[test]
+fn u64_max_figures_saturate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut rec = record(NEW_OK, "alpha", RunStatus::Succeeded, 1, 1, &hostname());
+    rec.duration_ms = Some(u64::MAX);
+    rec.findings_count = u64::MAX;
+    rec.counts.succeeded = u64::MAX;
+    rec.counts.cached = u64::MAX;
+    rec.counts.failed = u64::MAX;
+    rec.counts.timed_out = u64::MAX;
+    let mut twice = rec.nodes[0].clone();
+    twice.node_id = "scan2".into();
+    rec.nodes.push(twice);
+    for node in &mut rec.nodes {
+        node.findings_count = u64::MAX;
+        let mut a = node.attempts[0].clone();
+        a.duration_ms = Some(u64::MAX);
+        a.cpu_user_ms = Some(u64::MAX);
+        a.cpu_system_ms = Some(u64::MAX);
+        a.queue_wait_ms = Some(u64::MAX);
+        a.attempt = 2;
+        node.attempts = vec![a.clone(), a];
+    }
+    write_run(tmp.path(), &rec);
+    for args in [&["list"][..], &["show", NEW_OK]] {
+        let out = runs(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    for format in ["table", "json", "markdown"] {
+        let out = bin()
+            .args(["analyze", NEW_OK, "--format", format, "--state-dir"])
+            .arg(tmp.path())
+            .output()
+            .expect("analyze");
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
+    }
+}

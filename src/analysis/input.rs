@@ -174,9 +174,9 @@ pub fn read_spans(path: &Path) -> Result<SpanData, AnalysisError> {
             .saturating_sub(span.start_time_unix_nano)
             / 1_000_000;
         if span.name == "validate" {
-            data.validate_ms += ms;
+            data.validate_ms = data.validate_ms.saturating_add(ms);
         } else if span.name.starts_with("plugin.load") {
-            data.plugin_load_ms += ms;
+            data.plugin_load_ms = data.plugin_load_ms.saturating_add(ms);
         }
         if span.end_time_unix_nano > 0 {
             let end = i64::try_from(span.end_time_unix_nano / 1_000_000).unwrap_or(i64::MAX);

@@ -124,9 +124,9 @@ impl Partial {
         for (k, v) in other.nodes {
             let a = self.nodes.entry(k).or_default();
             a.count += v.count;
-            a.sum += v.sum;
+            a.sum = a.sum.saturating_add(v.sum);
             a.max = a.max.max(v.max);
-            a.findings += v.findings;
+            a.findings = a.findings.saturating_add(v.findings);
         }
         self.hist.merge(&other.hist);
         self.records += other.records;
@@ -159,9 +159,9 @@ impl Partial {
         };
         let d = r.duration_ms.unwrap_or(0);
         acc.count += 1;
-        acc.sum += d;
+        acc.sum = acc.sum.saturating_add(d);
         acc.max = acc.max.max(d);
-        acc.findings += r.findings_count.unwrap_or(0);
+        acc.findings = acc.findings.saturating_add(r.findings_count.unwrap_or(0));
         self.hist.record(d);
         self.records += 1;
         true

@@ -10,6 +10,7 @@ use anyhow::bail;
 use super::{AuditCommand, AuditVerifyArgs, Format};
 use crate::audit::verify::{self, RunJsonAudit};
 use crate::audit::{AUDIT_FILE_NAME, AuditKey, KEY_ENV, Outcome, Report};
+use crate::escape::escape;
 use crate::exit;
 
 /// Version of the `--format json` output.
@@ -58,7 +59,7 @@ fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
 
 fn print_human(report: &Report, audit: &Path) -> anyhow::Result<()> {
     let span = match (&report.first_timestamp, &report.last_timestamp) {
-        (Some(first), Some(last)) => format!(", {first} → {last}"),
+        (Some(first), Some(last)) => format!(", {} → {}", escape(first), escape(last)),
         _ => String::new(),
     };
     let torn = match report.torn_lines {
@@ -83,13 +84,14 @@ fn print_human(report: &Report, audit: &Path) -> anyhow::Result<()> {
             "tampered: seq {} {}: {} ({})",
             t.seq,
             t.kind.as_str(),
-            t.message,
-            audit.display()
+            escape(&t.message),
+            escape(&audit.display().to_string())
         )?,
         Outcome::WrongKey { chain_key_id } => eprintln!(
-            "error: wrong key: {} was written with key {chain_key_id}, the key given is {} \
+            "error: wrong key: {} was written with key {}, the key given is {} \
              (set {KEY_ENV} or pass --audit-key-file)",
-            audit.display(),
+            escape(&audit.display().to_string()),
+            escape(chain_key_id),
             report.key_id
         ),
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
+use crate::escape;
 use crate::exit;
 use crate::metrics::{self, MetricKind, MetricsOptions, MetricsSnapshot, PushGrouping, Series};
 
@@ -51,7 +52,7 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
     let snapshot = match metrics::load_snapshot(&run_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", escape::escape(&e.to_string()));
             return Ok(exit::FAILURE);
         }
     };
@@ -72,14 +73,14 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
 fn table(s: &MetricsSnapshot) -> String {
     let mut out = format!(
         "run {}  workflow {}  {} snapshot at {}\n",
-        s.run_id,
-        s.workflow,
+        escape::cell(&s.run_id),
+        escape::escape_capped(&s.workflow, escape::LINE_MAX_CHARS),
         if s.is_final {
             "final"
         } else {
             "periodic (run unfinished)"
         },
-        s.timestamp
+        escape::cell(&s.timestamp)
     );
     if let Some(sum) = &s.summary {
         out.push_str(&format!(
@@ -103,8 +104,8 @@ fn table(s: &MetricsSnapshot) -> String {
             .collect::<Vec<_>>()
             .join(" ");
         t.add_row(vec![
-            Cell::new(&series.name),
-            Cell::new(labels),
+            Cell::new(escape::cell(&series.name)),
+            Cell::new(escape::escape_capped(&labels, 2 * escape::CELL_MAX_CHARS)),
             Cell::new(series.kind.as_str()),
             Cell::new(value_text(series)).set_alignment(CellAlignment::Right),
         ]);

@@ -154,8 +154,8 @@ impl ListEntry {
             ended_at: r.and_then(|r| r.ended_at.clone()),
             duration_ms,
             nodes_total: r.map(|r| r.node_count.0),
-            nodes_ok: r.map(|r| r.counts.succeeded + r.counts.cached),
-            nodes_failed: r.map(|r| r.counts.failed + r.counts.timed_out),
+            nodes_ok: r.map(|r| r.counts.succeeded.saturating_add(r.counts.cached)),
+            nodes_failed: r.map(|r| r.counts.failed.saturating_add(r.counts.timed_out)),
             findings_count: r.map(|r| r.findings_count),
             host: r.map(|r| r.host.clone()),
             pid: r.map(|r| r.pid),
@@ -334,7 +334,7 @@ fn summary_text(record: &RunRecord, effective: &Effective, dir: &Path, paint: Pa
             "secflow",
             format!(
                 "CPU {}, peak RSS {}",
-                format::duration_ms(u.cpu_user_ms + u.cpu_system_ms),
+                format::duration_ms(u.cpu_user_ms.saturating_add(u.cpu_system_ms)),
                 format::bytes(u.peak_rss_bytes)
             ),
         ));
