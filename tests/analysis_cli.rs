@@ -464,3 +464,20 @@ fn fifo_recipe_and_logs_are_refused_not_waited_on() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("logs.jsonl") && err.contains("FIFO"), "{err}");
 }
+
+/// `--last N` says which runs it skipped as unreadable instead of leaving them out silently
+/// (issue 24 point 10).
+#[test]
+fn last_n_names_the_corrupt_runs_it_skips() {
+    let dir = setup();
+    let bad = dir.path().join(".secflow/runs/01JD0000000000000000000009");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("run.json"), "{\"run_id\": \"01JD").unwrap();
+    let out = analyze(dir.path(), &["--last", "10", "--format", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped run 01JD0000000000000000000009: run.json: EOF"),
+        "{err}"
+    );
+}
