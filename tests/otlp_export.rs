@@ -558,3 +558,23 @@ fn export_skips_bad_lines_and_a_dead_collector_exits_1() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("export stopped after 0 spans"), "{err}");
 }
+
+/// A failed Pushgateway push is recorded in run.json like undelivered OTLP data (issue 24
+/// point 10: it left no trace).
+#[test]
+fn a_failed_pushgateway_push_is_recorded_in_run_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (code, stderr, run_dir) = run(
+        dir.path(),
+        &[],
+        &["--push-metrics", &dead, "--push-timeout", "1s"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let export = &record["telemetry"]["export"];
+    assert_eq!(export["pushgateway"], dead.as_str(), "{record:#}");
+    assert!(export["undelivered"].as_u64().unwrap() > 0, "{export}");
+    assert!(export["error"].as_str().is_some(), "{export}");
+}

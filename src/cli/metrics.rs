@@ -196,9 +196,11 @@ impl RunMetricsArgs {
     }
 
     /// Pushes and writes the textfile, as asked, once the run ended. Returns one warning per
-    /// failure for the caller to print; never fails the run.
-    pub fn deliver(&self, snapshot: &MetricsSnapshot) -> Vec<String> {
+    /// failure for the caller to print, and the push's outcome for run.json (the failure and
+    /// the series not delivered); never fails the run.
+    pub fn deliver(&self, snapshot: &MetricsSnapshot) -> (Vec<String>, Option<PushOutcome>) {
         let mut warnings = Vec::new();
+        let mut outcome = None;
         if let Some(path) = &self.metrics_textfile
             && let Err(e) = metrics::write_textfile(path, snapshot)
         {
@@ -212,17 +214,37 @@ impl RunMetricsArgs {
                 GroupingArg::Workflow => PushGrouping::Workflow,
                 GroupingArg::Run => PushGrouping::Run,
             };
-            if let Err(e) = metrics::push(
+            let result = metrics::push(
                 url,
                 snapshot,
                 &snapshot.workflow,
                 &snapshot.run_id,
                 grouping,
                 self.push_timeout,
-            ) {
+            );
+            let error = result.err().map(|e| e.to_string());
+            if let Some(e) = &error {
                 warnings.push(format!("warning: {e}"));
             }
+            outcome = Some(PushOutcome {
+                url: url.clone(),
+                undelivered: if error.is_some() {
+                    snapshot.series.len() as u64
+                } else {
+                    0
+                },
+                error,
+            });
         }
-        warnings
+        (warnings, outcome)
     }
+}
+
+/// What a Pushgateway push achieved, for run.json's `telemetry.export`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    pub url: String,
+    /// Series not delivered (all of them when the push failed).
+    pub undelivered: u64,
+    pub error: Option<String>,
 }
