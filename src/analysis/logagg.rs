@@ -16,8 +16,6 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use memchr::memmem::Finder;
-use std::io::Read as _;
-
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -298,36 +296,52 @@ fn tail(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
     Ok(classify_tail(file, cut, len))
 }
 
-/// Whether `[cut, len)` (text after the last newline) is blank, one whole JSON value (kept as
-/// a line), or torn. Streams: memory stays bounded whatever the tail's size.
+/// Whether `[cut, len)` (text after the last newline) is blank, one whole JSON object (kept
+/// as a line), or torn. A tail not ending in `}` is torn without reading it (the usual case
+/// after a crash); otherwise a streaming parse decides. Memory stays bounded either way.
 fn classify_tail(file: &File, cut: u64, len: u64) -> (u64, u64) {
-    if cut == len {
-        return (cut, 0);
+    match last_non_blank(file, cut, len) {
+        None => (cut, 0),
+        Some(b'}') => {
+            let range = RangeReader {
+                file,
+                at: cut,
+                end: len,
+            };
+            let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+                64 << 10,
+                range,
+            ));
+            let whole = IgnoredAny::deserialize(&mut de)
+                .and_then(|_| de.end())
+                .is_ok();
+            if whole { (len, 0) } else { (cut, 1) }
+        }
+        Some(_) => (cut, 1),
     }
-    let rest = std::io::BufReader::with_capacity(
-        64 << 10,
-        RangeReader {
-            file,
-            at: cut,
-            end: len,
-        },
-    );
-    let mut de = serde_json::Deserializer::from_reader(rest);
-    let whole = IgnoredAny::deserialize(&mut de)
-        .and_then(|_| de.end())
-        .is_ok();
-    if whole {
-        return (len, 0);
+}
+
+/// The last byte of `[from, to)` that is not ASCII whitespace (a read error counts as one, so
+/// the tail is treated as torn).
+fn last_non_blank(file: &File, from: u64, to: u64) -> Option<u8> {
+    let mut buf = [0u8; 4096];
+    let mut end = to;
+    while end > from {
+        let n = (buf.len() as u64).min(end - from);
+        let at = end - n;
+        if file.read_exact_at(&mut buf[..n as usize], at).is_err() {
+            return Some(0);
+        }
+        if let Some(&b) = buf[..n as usize]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+        {
+            return Some(b);
+        }
+        end = at;
     }
-    let range = RangeReader {
-        file,
-        at: cut,
-        end: len,
-    };
-    let blank = std::io::BufReader::with_capacity(64 << 10, range)
-        .bytes()
-        .all(|b| b.is_ok_and(|b| b.is_ascii_whitespace()));
-    if blank { (cut, 0) } else { (cut, 1) }
+    None
 }
 
 /// Reads `[at, end)` of a file with positioned reads.
@@ -422,6 +436,25 @@ mod tests {
             u64::MAX,
         ] {
             assert!(Histogram::upper(Histogram::index(v)) >= v);
+        }
+    }
+
+    #[test]
+    fn tails_are_classified_without_reading_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("logs.jsonl");
+        for (text, want) in [
+            ("{\"a\":1}\n{\"b\":2}", (15, 0)),
+            ("{\"a\":1}\n  \n ", (11, 0)),
+            ("{\"a\":1}\n{\"b\":", (8, 1)),
+            ("{\"a\":1}\n{\"b\":\"}", (8, 1)),
+            ("", (0, 0)),
+            ("{\"b\":", (0, 1)),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let file = File::open(&p).unwrap();
+            let got = tail(&file, text.len() as u64).unwrap();
+            assert_eq!(got, (want.0.min(text.len() as u64), want.1), "{text:?}");
         }
     }
 

@@ -424,18 +424,20 @@ fn follow(
     path: &Path,
     mut on_line: impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<Option<String>> {
+    // Holds no newline between calls, so only the new bytes are searched: a long line costs
+    // linear time, not a rescan per read.
     let mut pending: Vec<u8> = Vec::new();
     follow_bytes(dir, path, |bytes| {
+        let old = pending.len();
         pending.extend_from_slice(bytes);
-        let mut rest: &[u8] = &pending;
         let mut consumed = 0;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            let line = rest[..nl].trim_ascii();
+        for nl in memchr::memchr_iter(b'\n', &pending[old..]) {
+            let nl = old + nl;
+            let line = pending[consumed..nl].trim_ascii();
             if !line.is_empty() {
                 on_line(line)?;
             }
-            consumed += nl + 1;
-            rest = &rest[nl + 1..];
+            consumed = nl + 1;
         }
         pending.drain(..consumed);
         Ok(())
