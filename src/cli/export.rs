@@ -184,6 +184,7 @@ fn for_each_record<T: serde::de::DeserializeOwned>(
     let mut reader = JsonlReader::<T, _>::open(path)
         .map_err(|e| Stop::Unreadable(format!("cannot read {}: {e}", shown())))?;
     while let Some(item) = reader.next() {
+        reader.release_line();
         match item {
             Ok(record) => each(record, sent)?,
             Err(JsonlError::BadLine { line, message }) => {

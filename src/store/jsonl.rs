@@ -65,6 +65,15 @@ impl<T: DeserializeOwned, R: BufRead> JsonlReader<T, R> {
         self.buf.trim_ascii()
     }
 
+    /// Frees the line buffer when a long line grew it past 1 MiB (the record parsed from it
+    /// holds its own copy): a caller that has no use for [`Self::last_line`] calls this after
+    /// each record, so one 100 MB line does not stay resident twice.
+    pub fn release_line(&mut self) {
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Lines read so far.
     pub fn lines_read(&self) -> u64 {
         self.line
