@@ -162,10 +162,12 @@ fn locate(target: &str, state_dir: &Path) -> anyhow::Result<Located> {
         find_run(target, state_dir)?
     };
     let audit = run_dir.join(AUDIT_FILE_NAME);
-    if !audit.is_file() {
+    // `exists`, not `is_file`: a FIFO or device in their place is refused by the reader with
+    // a message saying so, never skipped silently nor waited on.
+    if !audit.exists() {
         bail!("{} has no {AUDIT_FILE_NAME}", run_dir.display());
     }
-    let run_json = Some(run_dir.join("run.json")).filter(|p| p.is_file());
+    let run_json = Some(run_dir.join("run.json")).filter(|p| p.exists());
     Ok(Located {
         audit,
         run_json,
