@@ -75,12 +75,11 @@ pub fn parse_ms(text: &str) -> Option<i64> {
 /// Reads `run.json` of a run directory.
 pub fn read_run_record(dir: &Path) -> Result<RunRecord, AnalysisError> {
     let path = dir.join("run.json");
-    let file = open_regular(&path).map_err(|e| AnalysisError::io(&path, e))?;
-    serde_json::from_reader(BufReader::with_capacity(1 << 20, file)).map_err(|e| {
-        AnalysisError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        }
+    // Whole, then parsed from the slice: several times faster than a reader on a large record.
+    let bytes = crate::store::open::read_regular(&path).map_err(|e| AnalysisError::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| AnalysisError::Parse {
+        path: path.clone(),
+        message: e.to_string(),
     })
 }
 
