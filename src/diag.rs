@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::escape::{escape, is_unsafe};
+
 /// How bad a problem is. Warnings never change an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -89,17 +91,16 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         let mut out = String::new();
+        // The file name, message and hint quote user input: escape control characters.
+        let file = escape(&self.file);
+        let message = escape(&self.message);
         if self.line == 0 {
-            let _ = writeln!(
-                out,
-                "{}: {severity}[{}]: {}",
-                self.file, self.code, self.message
-            );
+            let _ = writeln!(out, "{file}: {severity}[{}]: {message}", self.code);
         } else {
             let _ = writeln!(
                 out,
-                "{}:{}:{}: {severity}[{}]: {}",
-                self.file, self.line, self.column, self.code, self.message
+                "{file}:{}:{}: {severity}[{}]: {message}",
+                self.line, self.column, self.code
             );
         }
         if let Some((shown, caret_at)) = lines.and_then(|l| excerpt(l, self.line, self.column)) {
@@ -109,7 +110,7 @@ impl Diagnostic {
             let _ = writeln!(out, " {pad} | {}^", " ".repeat(caret_at));
         }
         if let Some(hint) = &self.hint {
-            let _ = writeln!(out, "help: {hint}");
+            let _ = writeln!(out, "help: {}", escape(hint));
         }
         out
     }
@@ -135,8 +136,9 @@ impl<'a> Lines<'a> {
 /// Longest source excerpt shown, in chars; longer lines are cut around the column.
 const EXCERPT_WIDTH: usize = 160;
 
-/// The text of 1-based line `line` for display (tabs as four spaces, long lines cut to a
-/// window around `column` with `...` marking the cuts) and the caret's offset in it.
+/// The text of 1-based line `line` for display (tabs as four spaces, other control characters
+/// escaped as `\u{1b}`, long lines cut to a window around `column` with `...` marking the
+/// cuts) and the caret's offset in it.
 fn excerpt(lines: &Lines, line: u64, column: u64) -> Option<(String, usize)> {
     let text = lines.get(line)?;
     let chars: Vec<char> = text.chars().collect();
@@ -148,7 +150,11 @@ fn excerpt(lines: &Lines, line: u64, column: u64) -> Option<(String, usize)> {
         let end = (start + EXCERPT_WIDTH).min(chars.len());
         (end.saturating_sub(EXCERPT_WIDTH).min(start), end)
     };
-    let width = |c: &char| if *c == '\t' { 4 } else { 1 };
+    let width = |c: &char| match c {
+        '\t' => 4,
+        c if is_unsafe(*c) => escape(c.encode_utf8(&mut [0; 4])).chars().count(),
+        _ => 1,
+    };
     let mut shown = String::new();
     let mut caret_at = 0;
     if start > 0 {
@@ -159,6 +165,7 @@ fn excerpt(lines: &Lines, line: u64, column: u64) -> Option<(String, usize)> {
     for c in &chars[start..end] {
         match c {
             '\t' => shown.push_str("    "),
+            c if is_unsafe(*c) => shown.push_str(&escape(c.encode_utf8(&mut [0; 4]))),
             c => shown.push(*c),
         }
     }
@@ -293,6 +300,8 @@ mod tests {
         let (short, caret) = excerpt(&Lines::new("\tab: 1\r\n"), 1, 2).expect("line 1 exists");
         assert_eq!((short.as_str(), caret), ("    ab: 1", 4));
         assert_eq!(excerpt(&Lines::new("a"), 3, 1), None);
+        let (esc, caret) = excerpt(&Lines::new("id: \"a\u{1b}[2Jb\""), 1, 10).expect("line 1");
+        assert_eq!((esc.as_str(), caret), ("id: \"a\\u{1b}[2Jb\"", 14));
         assert_eq!(excerpt(&Lines::new("a"), 0, 1), None);
     }
 }

@@ -4,7 +4,8 @@
 
 /// The command did what was asked (a run succeeded, a recipe is valid).
 pub const SUCCESS: i32 = 0;
-/// A workflow ran and a node failed (or `audit verify` found tampering).
+/// A workflow ran and a node failed (or `audit verify` found tampering, or `export` could
+/// not deliver to the collector).
 pub const FAILURE: i32 = 1;
 /// Invalid recipe, unreadable file, or bad command-line usage.
 pub const INVALID: i32 = 2;

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cli;
 pub mod diag;
 pub mod engine;
+pub mod escape;
 pub mod exit;
 pub mod export;
 pub mod metrics;

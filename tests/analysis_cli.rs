@@ -355,3 +355,129 @@ fn last_n_selects_the_newest_runs() {
     );
     assert_eq!(v["regressions"][0]["node_id"], "scan");
 }
+
+/// A run directory of the LINEAR fixture, alone, under `dir/.secflow/runs/`.
+fn linear_only() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join(".secflow/runs").join(LINEAR);
+    copy_dir(&fixtures().join(LINEAR), &run);
+    (dir, run)
+}
+
+/// A torn last line of 70 MiB (past the old 64 MiB give-up) costs O(tail) and never hides
+/// the records before it (issue 24 point 3: it took 27 s at 63 MiB and dropped everything
+/// above 64 MiB).
+#[test]
+fn a_huge_torn_last_line_keeps_earlier_records_and_costs_linear_time() {
+    let (dir, run) = linear_only();
+    let before = json(dir.path(), &[LINEAR]);
+    let mut torn = b"{\"message\":\"node completed\",\"x\":\"".to_vec();
+    torn.resize(70 << 20, b'a');
+    let mut logs = std::fs::OpenOptions::new()
+        .append(true)
+        .open(run.join("logs.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut logs, &torn).unwrap();
+    drop(logs);
+    let t = std::time::Instant::now();
+    let after = json(dir.path(), &[LINEAR]);
+    assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+    assert_eq!(after["logs"]["records"], before["logs"]["records"]);
+    assert_eq!(after["logs"]["torn_lines"], 1);
+}
+
+/// Names and node ids from an edited run.json (terminal escapes, newlines, HTML, pipes) are
+/// escaped in the table and markdown formats: no raw control character, no split row, no
+/// HTML (issue 24 point 2).
+#[test]
+fn hostile_names_are_escaped_in_table_and_markdown() {
+    let (dir, run) = linear_only();
+    let path = run.join("run.json");
+    let mut rec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    rec["workflow"]["name"] = "x\u{1b}[2J\u{1b}]0;PWNED\u{7}\r\nFAKE run succeeded".into();
+    rec["nodes"][0]["node_id"] = "sc\nan<img src=x onerror=alert(1)>|x".into();
+    std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+    for format in ["table", "markdown"] {
+        let text = ok(&analyze(dir.path(), &[LINEAR, "--format", format]));
+        assert!(
+            !text.contains(['\u{1b}', '\r', '\u{7}']),
+            "{format}: raw control character:\n{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("FAKE")), "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start_matches(['│', '|', ' ']).starts_with("an")),
+            "{format}: a node id's newline split a row:\n{text}"
+        );
+        if format == "markdown" {
+            assert!(!text.contains("<img"), "{text}");
+            assert!(text.contains("&lt;img"), "{text}");
+        }
+    }
+}
+
+/// run.json's `recipe_path` naming a FIFO (or logs.jsonl being one) never blocks analyze: the
+/// FIFO is refused with a message naming the file (issue 24 point 7).
+#[test]
+fn fifo_recipe_and_logs_are_refused_not_waited_on() {
+    let (dir, run) = linear_only();
+    let fifo = dir.path().join("recipe.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let path = run.join("run.json");
+    let mut rec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    rec["workflow"]["recipe_path"] = fifo.to_string_lossy().into_owned().into();
+    std::fs::write(&path, serde_json::to_vec(&rec).unwrap()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["analyze", LINEAR, "--format", "json"])
+        .current_dir(dir.path())
+        .env_remove("SECFLOW_HOME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed().as_secs() > 10 {
+            let _ = child.kill();
+            panic!("analyze blocked on a FIFO recipe_path");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    std::fs::remove_file(run.join("logs.jsonl")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(run.join("logs.jsonl"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = analyze(dir.path(), &[LINEAR, "--format", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("logs.jsonl") && err.contains("FIFO"), "{err}");
+}
+
+/// `--last N` says which runs it skipped as unreadable instead of leaving them out silently
+/// (issue 24 point 10).
+#[test]
+fn last_n_names_the_corrupt_runs_it_skips() {
+    let dir = setup();
+    let bad = dir.path().join(".secflow/runs/01JD0000000000000000000009");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("run.json"), "{\"run_id\": \"01JD").unwrap();
+    let out = analyze(dir.path(), &["--last", "10", "--format", "json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped run 01JD0000000000000000000009: run.json: EOF"),
+        "{err}"
+    );
+}

@@ -57,3 +57,37 @@ fn analysis_of_fresh_runs_of_the_diamond() {
     assert_eq!(a["across_runs"]["runs"].as_array().unwrap().len(), 3);
     assert_eq!(a["across_runs"]["nodes"][0]["runs"], 3);
 }
+
+/// `recipe_path` is recorded absolute, so `analyze` run from another directory still finds
+/// the recipe and uses its exact edges (issue 24 point 10: it was relative to the run's cwd).
+#[test]
+fn analyze_from_another_directory_finds_the_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/diamond.yaml");
+    std::fs::copy(&recipe, dir.path().join("diamond.yaml")).unwrap();
+    let run = secflow(dir.path(), &["run-workflow", "diamond.yaml"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = dir.path().join(".secflow");
+    let out = secflow(
+        elsewhere.path(),
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--state-dir",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["critical_path"]["method"], "recipe", "{}", v["warnings"]);
+}

@@ -587,3 +587,38 @@ fn a_chain_stopped_by_a_record_failure_is_unfinished_and_its_cut_is_signed() {
     let (code, report) = verify_json(&run_dir, Some(KEY_HEX));
     assert_eq!(code, 1, "{report}");
 }
+
+/// A hostile key id in an edited chain is escaped in the message, and an audit.jsonl that is
+/// a FIFO is refused (exit 2, naming it) instead of blocking verify (issue 24 points 2, 7).
+#[test]
+fn hostile_key_ids_are_escaped_and_a_fifo_chain_is_refused() {
+    let (_dir, run) = finished();
+    let mut lines = read_lines(&audit(&run));
+    let mut first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    first["key_id"] = "x\u{1b}]0;PWNED\u{7}".into();
+    lines[0] = first.to_string();
+    write_lines(&audit(&run), &lines);
+    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(KEY_HEX));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(['\u{1b}', '\u{7}']), "{all:?}");
+
+    std::fs::remove_file(audit(&run)).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(audit(&run))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(KEY_HEX));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("audit.jsonl") && stderr.contains("FIFO"),
+        "{stderr}"
+    );
+}

@@ -607,3 +607,36 @@ fn many_running_nodes_share_eight_lines_and_waiting_ones_get_a_freed_line() {
     let after = buf.wait_for("w9 (attempt 1)");
     assert!(!after.contains("w10 (attempt 1)"), "{after:?}");
 }
+
+/// A real run whose recipe name holds terminal escapes and whose failing node prints them to
+/// stderr: the console (run line, node lines, summary, the failed node's stderr tail) shows
+/// them escaped, never raw (issue 24 point 2, issue 19 point 5).
+#[test]
+fn hostile_name_and_tool_output_are_escaped_on_the_console() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let recipe = tmp.path().join("r.yaml");
+    std::fs::write(
+        &recipe,
+        "version: \"1.0\"\nname: \"x\\e[2J\\e]0;PWNED\\a\\r\\nFAKE run succeeded\"\nnodes:\n  - { id: bad, run: \"printf 'boom \\\\033[2J\\\\033]0;T\\\\007\\\\rX\\\\n' >&2; exit 3\" }\n",
+    )
+    .expect("recipe");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .current_dir(tmp.path())
+        .env_remove("SECFLOW_HOME")
+        .env("NO_COLOR", "1")
+        .args(["run-workflow", "--progress", "never", "r.yaml"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        !err.contains(['\u{1b}', '\u{7}', '\r']),
+        "raw control characters on the console:\n{err:?}"
+    );
+    assert!(!err.lines().any(|l| l.starts_with("FAKE")), "{err}");
+    assert!(err.contains("x\\u{1b}[2J"), "{err}");
+    assert!(
+        err.contains("boom \\u{1b}[2J\\u{1b}]0;T\\u{7}\\rX"),
+        "{err}"
+    );
+}

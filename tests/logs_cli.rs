@@ -26,7 +26,8 @@ fn line(r: &LogRecord) -> String {
 
 fn run_json(status: &str) -> String {
     format!(
-        r#"{{"run_id":"01RUNAAA","status":"{status}","started_at":"2026-11-23T12:00:00.000Z","pid":{},"host":"{}"}}"#,
+        r#"{{"run_id":"01RUNAAA","status":"{status}","started_at":"{}","pid":{},"host":"{}"}}"#,
+        secflow::telemetry::clock::rfc3339_ms(SystemTime::now()),
         std::process::id(),
         secflow::telemetry::span::host_name()
     )
@@ -276,4 +277,140 @@ fn follow_tails_a_running_run_until_it_ends() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert_eq!(rest, "");
+}
+
+/// Runs `logs RUN --follow` and returns its output and how long it took (killed after 20 s).
+fn follow_for(state: &Path) -> (Output, Duration) {
+    let child = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args(["logs", "01RUNAAA", "--follow", "--raw"])
+        .env("SECFLOW_HOME", state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let t = std::time::Instant::now();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(20));
+        if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            // SAFETY: plain kill(2) of the child we spawned, still unreaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    (out, t.elapsed())
+}
+
+/// `--follow` ends or says why within a bounded time when run.json is missing, empty or
+/// corrupt, and ends when the recorded pid now belongs to a younger process (issue 24 point
+/// 4: it followed forever).
+#[test]
+fn follow_ends_or_says_why_when_the_run_cannot_be_told() {
+    for (case, content) in [
+        ("missing", None),
+        ("empty", Some(String::new())),
+        ("corrupt", Some("{\"status\": \"runn".to_string())),
+    ] {
+        let (state, run) = layout();
+        std::fs::remove_file(run.join("run.json")).unwrap();
+        if let Some(text) = content {
+            std::fs::write(run.join("run.json"), text).unwrap();
+        }
+        let (out, took) = follow_for(state.path());
+        assert_eq!(out.status.code(), Some(2), "{case}: {}", stderr(&out));
+        assert!(took < Duration::from_secs(10), "{case}: {took:?}");
+        assert!(
+            stderr(&out).contains("cannot tell whether the run is still going"),
+            "{case}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            stdout(&out).lines().count(),
+            5,
+            "{case}: the records still print"
+        );
+    }
+    // The recorded pid is alive but started after the run did: reused, the run is over.
+    let (state, run) = layout();
+    let mut younger = Command::new("sleep").arg("30").spawn().unwrap();
+    let started = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::write(
+        run.join("run.json"),
+        format!(
+            r#"{{"run_id":"01RUNAAA","status":"running","started_at":"{}","pid":{},"host":"{}"}}"#,
+            secflow::telemetry::clock::rfc3339_ms(started),
+            younger.id(),
+            secflow::telemetry::span::host_name()
+        ),
+    )
+    .unwrap();
+    let (out, took) = follow_for(state.path());
+    let _ = younger.kill();
+    let _ = younger.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+/// `--node` takes ids, never paths; an unknown node exits 2 listing the run's node ids
+/// (escaped) — SPEC §10 (issue 24 point 9, issue 19 point 5).
+#[test]
+fn node_arguments_are_ids_and_unknown_ones_exit_2() {
+    let (state, run) = layout();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(outside.path().join("1")).unwrap();
+    std::fs::write(outside.path().join("1/stdout.log"), "SECRET OUTSIDE\n").unwrap();
+    let abs = outside.path().to_str().unwrap().to_string();
+    for node in [abs.as_str(), "../../../../tmp", "..", ".", "a/b"] {
+        let o = logs(state.path(), &["01RUNAAA", "--node", node, "--stdout"]);
+        assert_eq!(o.status.code(), Some(2), "{node}");
+        assert!(!stdout(&o).contains("SECRET"), "{node}");
+        assert!(
+            stderr(&o).contains("--node takes a node id"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let mut rec: serde_json::Value = serde_json::from_str(&run_json("succeeded")).unwrap();
+    rec["nodes"] =
+        serde_json::json!([{"node_id": "fetch"}, {"node_id": "parse"}, {"node_id": "x\u{1b}[2J"}]);
+    std::fs::write(run.join("run.json"), rec.to_string()).unwrap();
+    for extra in [&[][..], &["--stdout"]] {
+        let o = logs(
+            state.path(),
+            &[&["last", "--node", "nosuch"], extra].concat(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("fetch, parse, x\\u{1b}[2J"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err}");
+    }
+    let o = logs(state.path(), &["last", "--node", "parse", "--raw"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+}
+
+/// The pretty view escapes control characters of every record field (issue 24 point 2).
+#[test]
+fn pretty_view_escapes_control_characters() {
+    let (state, run) = layout();
+    let mut r = record(
+        SystemTime::now(),
+        LogLevel::Info,
+        Some("n\u{1b}]0;PWNED\u{7}"),
+        "x\u{1b}[2J\r\nFAKE run succeeded",
+    );
+    r.metadata.insert(
+        "k\u{1b}".into(),
+        serde_json::Value::String("v\u{1b}[31m".into()),
+    );
+    std::fs::write(run.join("logs.jsonl"), line(&r)).unwrap();
+    let o = logs(state.path(), &["01RUNAAA"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(!text.contains(['\u{1b}', '\r', '\u{7}']), "{text:?}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("x\\u{1b}[2J\\r\\nFAKE"), "{text}");
 }

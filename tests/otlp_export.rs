@@ -339,3 +339,247 @@ fn an_unreachable_or_hung_collector_never_fails_the_run_nor_delays_it_beyond_the
     // The run itself takes well under a second; the flush bound is one second.
     assert!(hung_wall < Duration::from_secs(5), "{hung_wall:?}");
 }
+
+/// One request a [`TinyCollector`] received: when, its path and body.
+struct Received {
+    at: Instant,
+    path: String,
+    body: Vec<u8>,
+}
+
+/// A status, extra headers and a body.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A tiny in-test OTLP/HTTP receiver (a std TcpListener thread): `answer(n)` gives the raw
+/// status line and extra headers/body for the n-th request (from 0).
+struct TinyCollector {
+    endpoint: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl TinyCollector {
+    fn start(answer: fn(usize) -> Answer) -> TinyCollector {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().flatten().enumerate() {
+                let mut s = stream;
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 65536];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break 0,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                };
+                if head_end == 0 {
+                    continue;
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                seen.lock().unwrap().push(Received {
+                    at: Instant::now(),
+                    path,
+                    body: buf[head_end..].to_vec(),
+                });
+                let (status, headers, body) = answer(n);
+                let mut out = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    body.len()
+                );
+                for (k, v) in headers {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                out.push_str("\r\n");
+                let _ = std::io::Write::write_all(&mut s, out.as_bytes());
+                let _ = std::io::Write::write_all(&mut s, &body);
+            }
+        });
+        TinyCollector { endpoint, got }
+    }
+
+    /// Span ids delivered in acknowledged trace requests (http/json bodies).
+    fn spans_delivered(&self, rejected: usize) -> usize {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .enumerate()
+            .filter(|(i, r)| *i >= rejected && r.path == "/v1/traces")
+            .map(|(_, r)| {
+                String::from_utf8_lossy(&r.body)
+                    .matches("\"spanId\"")
+                    .count()
+            })
+            .sum()
+    }
+}
+
+const SLOW_RECIPE: &str = r#"
+version: "1.0"
+name: otlp-slow
+nodes:
+  - { id: a, run: "sleep 1" }
+  - { id: b, run: "sleep 1", depends_on: [a] }
+  - { id: c, run: "sleep 1", depends_on: [b] }
+"#;
+
+/// A collector that answers 503 (Retry-After: 1) once at the start of a ~3 s run loses
+/// nothing: the batch is retried after the Retry-After and every span arrives (issue 24
+/// point 5: one failed request lost the run's whole telemetry).
+#[test]
+fn a_503_at_the_start_is_retried_and_nothing_is_lost() {
+    let collector = TinyCollector::start(|n| {
+        if n == 0 {
+            (
+                503,
+                vec![("Retry-After".into(), "1".into())],
+                b"busy".to_vec(),
+            )
+        } else {
+            (200, Vec::new(), b"{}".to_vec())
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("slow.yaml"), SLOW_RECIPE).unwrap();
+    let out = secflow()
+        .current_dir(dir.path())
+        .args([
+            "run-workflow",
+            "--progress",
+            "never",
+            "--format",
+            "json",
+            "--otlp-endpoint",
+        ])
+        .arg(&collector.endpoint)
+        .arg("slow.yaml")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["telemetry"]["export"]["undelivered"], 0, "{stderr}");
+    let run_dir = dir
+        .path()
+        .join(".secflow/runs")
+        .join(record["run_id"].as_str().unwrap());
+    let spans = read_spans(&run_dir).len();
+    let delivered = collector.spans_delivered(1);
+    assert_eq!(delivered, spans, "spans delivered after the 503");
+    let got = collector.got.lock().unwrap();
+    assert!(got.len() >= 2);
+    assert!(
+        got[1].at.duration_since(got[0].at) >= Duration::from_millis(900),
+        "Retry-After honoured"
+    );
+    assert_eq!(
+        got[1].path, got[0].path,
+        "the rejected batch is sent again first"
+    );
+}
+
+/// A 200 whose body is over 4 MiB is a delivery, not a failure (issue 24 point 5).
+#[test]
+fn a_success_with_a_huge_body_counts_as_delivered() {
+    let collector = TinyCollector::start(|_| (200, Vec::new(), vec![b' '; 5 << 20]));
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, _) = run(
+        dir.path(),
+        &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")],
+        &["--otlp-endpoint", &collector.endpoint],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("OTLP export"), "{stderr}");
+}
+
+/// `export` skips and counts a bad line in the middle (naming file and line) instead of
+/// aborting after part of the run was sent; a collector that cannot be reached exits 1, not
+/// 2 (= usage or unreadable file) (issue 24 points 8 and 10).
+#[test]
+fn export_skips_bad_lines_and_a_dead_collector_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, run_dir) = run(dir.path(), &[], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let logs = std::fs::read_to_string(run_dir.join("logs.jsonl")).unwrap();
+    let mut lines: Vec<&str> = logs.lines().collect();
+    let total = lines.len();
+    lines.insert(1, "{\"not\": a record");
+    std::fs::write(run_dir.join("logs.jsonl"), lines.join("\n") + "\n").unwrap();
+    let collector = TinyCollector::start(|_| (200, Vec::new(), b"{}".to_vec()));
+    let export = |endpoint: &str| {
+        secflow()
+            .current_dir(dir.path())
+            .args(["export", "last", "--otlp-endpoint", endpoint])
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+            .env("OTEL_EXPORTER_OTLP_TIMEOUT", "1000")
+            .output()
+            .unwrap()
+    };
+    let out = export(&collector.endpoint);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("logs.jsonl: line 2: not a valid record"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{total} log records")), "{err}");
+    assert!(err.contains("1 invalid line skipped"), "{err}");
+    let logs_sent: usize = collector
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path == "/v1/logs")
+        .map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .matches("\"timeUnixNano\"")
+                .count()
+        })
+        .sum();
+    assert_eq!(logs_sent, total);
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let out = export(&dead);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("export stopped after 0 spans"), "{err}");
+}
+
+/// A failed Pushgateway push is recorded in run.json like undelivered OTLP data (issue 24
+/// point 10: it left no trace).
+#[test]
+fn a_failed_pushgateway_push_is_recorded_in_run_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let (code, stderr, run_dir) = run(
+        dir.path(),
+        &[],
+        &["--push-metrics", &dead, "--push-timeout", "1s"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let export = &record["telemetry"]["export"];
+    assert_eq!(export["pushgateway"], dead.as_str(), "{record:#}");
+    assert!(export["undelivered"].as_u64().unwrap() > 0, "{export}");
+    assert!(export["error"].as_str().is_some(), "{export}");
+}

@@ -687,3 +687,322 @@ fn prune_refuses_a_symlinked_runs_dir_and_leaves_its_target_alone() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("warning: untrusted state directory"));
 }
+
+/// A hostile workflow name and node id (terminal escapes, a fake line) never reach the
+/// terminal raw in `runs list` or `runs show`, and a node id with a newline cannot split a
+/// table row (issue 24 point 2).
+#[test]
+fn hostile_names_are_escaped_in_list_and_show() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let hostile = "x\u{1b}[2J\u{1b}]0;PWNED\u{7}\r\nFAKE run succeeded";
+    let mut rec = record(OLD_FAIL, hostile, RunStatus::Failed, 1, 1, &hostname());
+    rec.nodes[0].node_id = "sc\nan\u{1b}[31m".into();
+    rec.nodes[0].reason = Some("bad\u{1b}[2Jreason".into());
+    write_run(tmp.path(), &rec);
+    for args in [&["list"][..], &["show", OLD_FAIL]] {
+        let out = runs(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(!text.contains('\u{1b}') && !text.contains('\r') && !text.contains('\u{7}'));
+        assert!(text.contains("x\\u{1b}[2J"), "{text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("FAKE")),
+            "a name's newline started a line:\n{text}"
+        );
+        if args[0] == "show" {
+            assert!(text.contains("sc\\nan\\u{1b}[31m"), "{text}");
+            // Every node-table row is one line: the id's newline did not split it.
+            assert!(
+                !text
+                    .lines()
+                    .any(|l| l.trim_start_matches('│').trim().starts_with("an"))
+            );
+        }
+    }
+}
+
+/// A 4 MiB and a 50 MiB workflow name render in well under a second: cells are capped (with
+/// an ellipsis) before comfy-table lays them out (issue 24 point 6).
+#[test]
+fn huge_names_render_fast_and_capped() {
+    for size in [4usize << 20, 50 << 20] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let name = "n".repeat(size);
+        let mut rec = record(NEW_OK, &name, RunStatus::Succeeded, 1, 1, &hostname());
+        rec.nodes[0].node_id = "i".repeat(size);
+        write_run(tmp.path(), &rec);
+        for args in [&["list"][..], &["show", NEW_OK]] {
+            let t = std::time::Instant::now();
+            let out = runs(tmp.path(), args);
+            let took = t.elapsed();
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert!(stdout(&out).contains("nnnn…"), "{args:?}");
+            assert!(took < Duration::from_secs(3), "{args:?} {size}: {took:?}");
+            assert!(
+                stdout(&out)
+                    .lines()
+                    .all(|l| l.chars().count() < 1000 || args[0] == "show")
+            );
+        }
+    }
+}
+
+/// `runs list`, `runs show` and `show --format json` never block on a FIFO run.json; they
+/// say what is wrong with it (issue 24 point 7).
+#[test]
+fn a_fifo_run_json_is_refused_not_waited_on() {
+    let tmp = history();
+    let dir = tmp.path().join("runs").join(NEW_OK);
+    std::fs::remove_file(dir.join("run.json")).expect("rm");
+    let st = Command::new("mkfifo")
+        .arg(dir.join("run.json"))
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+    for args in [
+        &["list"][..],
+        &["list", "--format", "json"],
+        &["show", NEW_OK],
+        &["show", NEW_OK, "--format", "json"],
+    ] {
+        let mut child = bin()
+            .arg("runs")
+            .args(args)
+            .arg("--state-dir")
+            .arg(tmp.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let t = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if t.elapsed() > Duration::from_secs(5) {
+                let _ = child.kill();
+                panic!("runs {args:?} blocked on a FIFO run.json");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(all.contains("FIFO"), "{args:?}: {all}");
+    }
+}
+
+/// An error names its cause once: no "Not a directory (os error 20): Not a directory (os
+/// error 20)" (issue 24 point 10).
+#[test]
+fn an_error_names_its_cause_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("runs"), "not a directory").expect("write");
+    let out = runs(tmp.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.matches("os error 20").count(), 1, "{err}");
+    assert!(err.contains("runs"), "{err}");
+}
+
+/// u64::MAX in every figure of an edited run.json saturates: no overflow panic (this test
+/// binary is a debug build, where an overflowing `+` panics) in list, show or analyze
+/// (issue 24 point 10).
+#[test]
+fn u64_max_figures_saturate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut rec = record(NEW_OK, "alpha", RunStatus::Succeeded, 1, 1, &hostname());
+    rec.duration_ms = Some(u64::MAX);
+    rec.findings_count = u64::MAX;
+    rec.counts.succeeded = u64::MAX;
+    rec.counts.cached = u64::MAX;
+    rec.counts.failed = u64::MAX;
+    rec.counts.timed_out = u64::MAX;
+    let mut twice = rec.nodes[0].clone();
+    twice.node_id = "scan2".into();
+    rec.nodes.push(twice);
+    for node in &mut rec.nodes {
+        node.findings_count = u64::MAX;
+        let mut a = node.attempts[0].clone();
+        a.duration_ms = Some(u64::MAX);
+        a.cpu_user_ms = Some(u64::MAX);
+        a.cpu_system_ms = Some(u64::MAX);
+        a.queue_wait_ms = Some(u64::MAX);
+        a.attempt = 2;
+        node.attempts = vec![a.clone(), a];
+    }
+    write_run(tmp.path(), &rec);
+    for args in [&["list"][..], &["show", NEW_OK]] {
+        let out = runs(tmp.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    for format in ["table", "json", "markdown"] {
+        let out = bin()
+            .args(["analyze", NEW_OK, "--format", format, "--state-dir"])
+            .arg(tmp.path())
+            .output()
+            .expect("analyze");
+        assert_eq!(out.status.code(), Some(0), "{format}: {}", stderr(&out));
+    }
+}
+
+/// The fast part of the corrupted-records matrix (`bench/hostile_records.sh` is the whole
+/// one): hostile variants of one real run, and every read command on each — no hang, no
+/// panic, no raw escape sequence, each answering in bounded time (issue 24).
+#[test]
+fn hostile_records_matrix_fast() {
+    let base = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        base.path().join("r.yaml"),
+        "version: \"1.0\"\nname: hostile-base\nnodes:\n  - { id: scan, run: \"echo found; echo oops >&2\" }\n  - { id: fail, run: \"echo broken >&2; exit 3\", depends_on: [scan] }\n",
+    )
+    .expect("recipe");
+    let out = bin()
+        .current_dir(base.path())
+        .args(["run-workflow", "--progress", "never", "r.yaml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let runs_dir = base.path().join(".secflow/runs");
+    let id = std::fs::read_dir(&runs_dir)
+        .expect("runs")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .expect("one run");
+    type Edit = Box<dyn Fn(&Path)>;
+    let write = |name: &'static str, bytes: &'static [u8]| -> Edit {
+        Box::new(move |d: &Path| {
+            let _ = std::fs::remove_file(d.join(name));
+            std::fs::write(d.join(name), bytes).expect("write");
+        })
+    };
+    let fifo = |name: &'static str| -> Edit {
+        Box::new(move |d: &Path| {
+            let _ = std::fs::remove_file(d.join(name));
+            assert!(
+                Command::new("mkfifo")
+                    .arg(d.join(name))
+                    .status()
+                    .expect("mkfifo")
+                    .success()
+            );
+        })
+    };
+    let edit = |f: fn(&mut serde_json::Value)| -> Edit {
+        Box::new(move |d: &Path| {
+            let p = d.join("run.json");
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("json");
+            f(&mut v);
+            std::fs::write(&p, v.to_string()).expect("write");
+        })
+    };
+    let variants: Vec<(&str, Edit)> = vec![
+        ("intact", Box::new(|_: &Path| {})),
+        (
+            "run.json torn",
+            write("run.json", b"{\"schema_version\": 1, \"run_id\": \"01"),
+        ),
+        ("run.json empty", write("run.json", b"")),
+        ("run.json FIFO", fifo("run.json")),
+        (
+            "run.json NUL",
+            write("run.json", b"{\"run_id\":\"\x00\"}\x00"),
+        ),
+        ("run.json array", write("run.json", b"[1,2,3]")),
+        ("wrong types", edit(|v| v["status"] = 5.into())),
+        (
+            "hostile name and id",
+            edit(|v| {
+                v["workflow"]["name"] = "x\u{1b}[2J\u{1b}]0;PWNED\u{7}\r\nFAKE".into();
+                v["nodes"][1]["node_id"] = "../../../etc\u{1b}[31m".into();
+                v["nodes"][1]["reason"] = "r\u{1b}[2J".into();
+            }),
+        ),
+        (
+            "u64::MAX",
+            edit(|v| {
+                v["duration_ms"] = u64::MAX.into();
+                v["nodes"][0]["attempts"][0]["duration_ms"] = u64::MAX.into();
+                v["nodes"][0]["attempts"][0]["cpu_user_ms"] = u64::MAX.into();
+                v["nodes"][0]["attempts"][0]["cpu_system_ms"] = u64::MAX.into();
+            }),
+        ),
+        ("logs FIFO", fifo("logs.jsonl")),
+        (
+            "logs garbage",
+            write("logs.jsonl", b"\x1b[2J garbage\n{\"message\": 1}\n{\"mess"),
+        ),
+        ("spans FIFO", fifo("spans.jsonl")),
+        ("spans garbage", write("spans.jsonl", b"{not a span\n[]\n")),
+        ("audit FIFO", fifo("audit.jsonl")),
+        ("audit garbage", write("audit.jsonl", b"garbage\x1b[2J\n")),
+        ("metrics FIFO", fifo("metrics.json")),
+        ("metrics corrupt", write("metrics.json", b"{\"series\": [")),
+        ("stderr.log FIFO", fifo("nodes/fail/1/stderr.log")),
+    ];
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    );
+    let mut cells = 0;
+    let mut slowest = (Duration::ZERO, String::new());
+    for (name, apply) in &variants {
+        let state = tempfile::tempdir().expect("tempdir");
+        let dir = state.path().join("runs").join(&id);
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(&runs_dir)
+            .arg(state.path())
+            .status()
+            .expect("cp");
+        assert!(copied.success());
+        apply(&dir);
+        let run = dir.to_str().expect("utf-8").to_string();
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["runs", "list"],
+            vec!["runs", "show", &run],
+            vec!["logs", &run],
+            vec!["metrics", &run],
+            vec!["analyze", &run, "--format", "table"],
+            vec!["analyze", &run, "--format", "markdown"],
+            vec!["audit", "verify", &run],
+            vec!["export", &run, "--otlp-endpoint", &dead],
+        ];
+        for args in commands {
+            let mut child = bin()
+                .args(&args)
+                .env("SECFLOW_HOME", state.path())
+                .env("OTEL_EXPORTER_OTLP_TIMEOUT", "300")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            let started = std::time::Instant::now();
+            while child.try_wait().expect("wait").is_none() {
+                if started.elapsed() > Duration::from_secs(10) {
+                    let _ = child.kill();
+                    panic!("{name} / {args:?}: hung");
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let took = started.elapsed();
+            let out = child.wait_with_output().expect("output");
+            let (o, e) = (stdout(&out), stderr(&out));
+            let cell = format!("{name} / {args:?}");
+            assert_ne!(out.status.code(), Some(101), "{cell}: {e}");
+            assert!(!e.contains("panicked"), "{cell}: {e}");
+            assert!(
+                !o.contains('\u{1b}') && !e.contains('\u{1b}'),
+                "{cell}: raw ESC\n{o}\n{e}"
+            );
+            assert!(took < Duration::from_secs(4), "{cell}: {took:?}");
+            if took > slowest.0 {
+                slowest = (took, cell);
+            }
+            cells += 1;
+        }
+    }
+    eprintln!("{cells} cells; slowest {:?}: {}", slowest.0, slowest.1);
+}

@@ -7,7 +7,6 @@
 //! These structs are stand-ins for the shared record types and can be swapped for them.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -17,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::AnalysisError;
 use crate::store::RunRecord;
+use crate::store::open::open_regular;
 
 /// Lines skipped by a reader.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn for_each_line(
     path: &Path,
     mut each: impl FnMut(&[u8]) -> bool,
 ) -> Result<LineStats, AnalysisError> {
-    let file = File::open(path).map_err(|e| AnalysisError::io(path, e))?;
+    let file = open_regular(path).map_err(|e| AnalysisError::io(path, e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::with_capacity(4096);
     let mut stats = LineStats::default();
@@ -75,12 +75,11 @@ pub fn parse_ms(text: &str) -> Option<i64> {
 /// Reads `run.json` of a run directory.
 pub fn read_run_record(dir: &Path) -> Result<RunRecord, AnalysisError> {
     let path = dir.join("run.json");
-    let file = File::open(&path).map_err(|e| AnalysisError::io(&path, e))?;
-    serde_json::from_reader(BufReader::with_capacity(1 << 20, file)).map_err(|e| {
-        AnalysisError::Parse {
-            path: path.clone(),
-            message: e.to_string(),
-        }
+    // Whole, then parsed from the slice: several times faster than a reader on a large record.
+    let bytes = crate::store::open::read_regular(&path).map_err(|e| AnalysisError::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| AnalysisError::Parse {
+        path: path.clone(),
+        message: e.to_string(),
     })
 }
 
@@ -174,9 +173,9 @@ pub fn read_spans(path: &Path) -> Result<SpanData, AnalysisError> {
             .saturating_sub(span.start_time_unix_nano)
             / 1_000_000;
         if span.name == "validate" {
-            data.validate_ms += ms;
+            data.validate_ms = data.validate_ms.saturating_add(ms);
         } else if span.name.starts_with("plugin.load") {
-            data.plugin_load_ms += ms;
+            data.plugin_load_ms = data.plugin_load_ms.saturating_add(ms);
         }
         if span.end_time_unix_nano > 0 {
             let end = i64::try_from(span.end_time_unix_nano / 1_000_000).unwrap_or(i64::MAX);
@@ -258,10 +257,11 @@ impl RunFiles {
         RunFiles { dir: dir.into() }
     }
 
-    /// The path of `name` in the run directory, if that file exists.
+    /// The path of `name` in the run directory, if something exists there (readers then
+    /// refuse anything but a regular file, saying so, rather than skipping it silently).
     pub fn existing(&self, name: &str) -> Option<PathBuf> {
         let p = self.dir.join(name);
-        p.is_file().then_some(p)
+        p.exists().then_some(p)
     }
 }
 

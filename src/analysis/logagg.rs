@@ -6,7 +6,8 @@
 //! from never looking at most lines: a SIMD substring search (`memchr::memmem`) finds the
 //! `"node completed"` string token, only the line around each hit is parsed (with a borrowed
 //! serde struct that names four fields), and the file is split into byte ranges at line
-//! boundaries, one thread each.
+//! boundaries, one thread each. `invalid_lines` counts every line that is not one `{…}`
+//! object (a framing check on every line) plus "node completed" lines that do not parse.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -101,6 +102,17 @@ impl Histogram {
     }
 }
 
+/// The cheap check every line gets: blank, or one `{…}` object (a record line). A line that
+/// passes it but holds a broken object is found only when it is parsed (a "node completed"
+/// line); parsing every line would cost several times the scan.
+fn framed(line: &[u8]) -> bool {
+    match line.trim_ascii() {
+        [] => true,
+        [first, .., last] => *first == b'{' && *last == b'}',
+        [_] => false,
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Acc {
     count: u64,
@@ -122,9 +134,9 @@ impl Partial {
         for (k, v) in other.nodes {
             let a = self.nodes.entry(k).or_default();
             a.count += v.count;
-            a.sum += v.sum;
+            a.sum = a.sum.saturating_add(v.sum);
             a.max = a.max.max(v.max);
-            a.findings += v.findings;
+            a.findings = a.findings.saturating_add(v.findings);
         }
         self.hist.merge(&other.hist);
         self.records += other.records;
@@ -157,22 +169,32 @@ impl Partial {
         };
         let d = r.duration_ms.unwrap_or(0);
         acc.count += 1;
-        acc.sum += d;
+        acc.sum = acc.sum.saturating_add(d);
         acc.max = acc.max.max(d);
-        acc.findings += r.findings_count.unwrap_or(0);
+        acc.findings = acc.findings.saturating_add(r.findings_count.unwrap_or(0));
         self.hist.record(d);
         self.records += 1;
         true
     }
 
-    /// Scans a buffer of complete lines.
+    /// Scans a buffer of complete lines: every line gets the framing check, lines holding
+    /// the `"node completed"` token a full parse.
     fn scan(&mut self, finder: &Finder, buf: &[u8]) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', buf).chain(std::iter::once(buf.len())) {
+            if !framed(&buf[start..end]) {
+                self.invalid += 1;
+            }
+            start = end + 1;
+        }
         let mut pos = 0;
         while let Some(hit) = finder.find(&buf[pos..]) {
             let hit = pos + hit;
             let start = memchr::memrchr(b'\n', &buf[..hit]).map_or(0, |i| i + 1);
             let end = memchr::memchr(b'\n', &buf[hit..]).map_or(buf.len(), |i| hit + i);
-            if !self.line(&buf[start..end]) {
+            let line = &buf[start..end];
+            // A line failing the framing check was counted above.
+            if framed(line) && !self.line(line) {
                 self.invalid += 1;
             }
             pos = end;
@@ -182,7 +204,7 @@ impl Partial {
 
 /// Aggregates "node completed" records of a logs.jsonl file with `threads` threads.
 pub fn aggregate_logs(path: &Path, threads: usize) -> Result<LogAggregate, AnalysisError> {
-    let file = File::open(path).map_err(|e| AnalysisError::io(path, e))?;
+    let file = crate::store::open::open_regular(path).map_err(|e| AnalysisError::io(path, e))?;
     let len = file
         .metadata()
         .map_err(|e| AnalysisError::io(path, e))?
@@ -253,38 +275,91 @@ pub fn aggregate_logs(path: &Path, threads: usize) -> Result<LogAggregate, Analy
 }
 
 /// Where the complete lines end, and whether a torn (unterminated, unparsable) line follows.
+///
+/// Costs O(tail): the last newline is found by reading backwards in fixed 64 KiB steps
+/// (nothing accumulated), then the tail after it is classified by a streaming parse. However
+/// long the torn line, the lines before it are kept.
 fn tail(file: &File, len: u64) -> std::io::Result<(u64, u64)> {
-    let mut back = 0u64;
     let mut buf = vec![0u8; 64 << 10];
-    let mut tail_bytes: Vec<u8> = Vec::new();
-    while back < len {
-        let n = (buf.len() as u64).min(len - back);
-        let at = len - back - n;
+    let mut end = len;
+    let mut cut = 0u64;
+    while end > 0 {
+        let n = (buf.len() as u64).min(end);
+        let at = end - n;
         file.read_exact_at(&mut buf[..n as usize], at)?;
         if let Some(i) = memchr::memrchr(b'\n', &buf[..n as usize]) {
-            let cut = at + i as u64 + 1;
-            let mut t = buf[i + 1..n as usize].to_vec();
-            t.extend_from_slice(&tail_bytes);
-            return Ok(classify_tail(cut, &t));
-        }
-        let mut t = buf[..n as usize].to_vec();
-        t.extend_from_slice(&tail_bytes);
-        tail_bytes = t;
-        back += n;
-        if tail_bytes.len() > 64 << 20 {
+            cut = at + i as u64 + 1;
             break;
         }
+        end = at;
     }
-    Ok(classify_tail(0, &tail_bytes))
+    Ok(classify_tail(file, cut, len))
 }
 
-fn classify_tail(cut: u64, rest: &[u8]) -> (u64, u64) {
-    if rest.iter().all(u8::is_ascii_whitespace) {
-        (cut, 0)
-    } else if serde_json::from_slice::<IgnoredAny>(rest).is_ok() {
-        (cut + rest.len() as u64, 0)
-    } else {
-        (cut, 1)
+/// Whether `[cut, len)` (text after the last newline) is blank, one whole JSON object (kept
+/// as a line), or torn. A tail not ending in `}` is torn without reading it (the usual case
+/// after a crash); otherwise a streaming parse decides. Memory stays bounded either way.
+fn classify_tail(file: &File, cut: u64, len: u64) -> (u64, u64) {
+    match last_non_blank(file, cut, len) {
+        None => (cut, 0),
+        Some(b'}') => {
+            let range = RangeReader {
+                file,
+                at: cut,
+                end: len,
+            };
+            let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(
+                64 << 10,
+                range,
+            ));
+            let whole = IgnoredAny::deserialize(&mut de)
+                .and_then(|_| de.end())
+                .is_ok();
+            if whole { (len, 0) } else { (cut, 1) }
+        }
+        Some(_) => (cut, 1),
+    }
+}
+
+/// The last byte of `[from, to)` that is not ASCII whitespace (a read error counts as one, so
+/// the tail is treated as torn).
+fn last_non_blank(file: &File, from: u64, to: u64) -> Option<u8> {
+    let mut buf = [0u8; 4096];
+    let mut end = to;
+    while end > from {
+        let n = (buf.len() as u64).min(end - from);
+        let at = end - n;
+        if file.read_exact_at(&mut buf[..n as usize], at).is_err() {
+            return Some(0);
+        }
+        if let Some(&b) = buf[..n as usize]
+            .iter()
+            .rev()
+            .find(|b| !b.is_ascii_whitespace())
+        {
+            return Some(b);
+        }
+        end = at;
+    }
+    None
+}
+
+/// Reads `[at, end)` of a file with positioned reads.
+struct RangeReader<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = (buf.len() as u64).min(self.end - self.at) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
     }
 }
 
@@ -365,6 +440,25 @@ mod tests {
     }
 
     #[test]
+    fn tails_are_classified_without_reading_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("logs.jsonl");
+        for (text, want) in [
+            ("{\"a\":1}\n{\"b\":2}", (15, 0)),
+            ("{\"a\":1}\n  \n ", (11, 0)),
+            ("{\"a\":1}\n{\"b\":", (8, 1)),
+            ("{\"a\":1}\n{\"b\":\"}", (8, 1)),
+            ("", (0, 0)),
+            ("{\"b\":", (0, 1)),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let file = File::open(&p).unwrap();
+            let got = tail(&file, text.len() as u64).unwrap();
+            assert_eq!(got, (want.0.min(text.len() as u64), want.1), "{text:?}");
+        }
+    }
+
+    #[test]
     fn aggregates_split_ranges_and_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("logs.jsonl");
@@ -380,9 +474,11 @@ mod tests {
                 text.push_str("{\"schema_version\":1,\"level\":\"INFO\",\"message\":\"node started\",\"node_id\":\"x\"}\n");
             }
         }
+        text.push_str("garbage that never mentions the message\n");
         text.push_str("{\"message\":\"node completed\",\"node_id\":\"n0\",\"dur");
         std::fs::write(&p, &text).unwrap();
         let one = aggregate_logs(&p, 1).unwrap();
+        assert_eq!(one.invalid_lines, 1, "every invalid line is counted");
         assert_eq!(one.records, 20_000);
         assert_eq!(one.torn_lines, 1);
         assert_eq!(one.nodes.len(), 3);

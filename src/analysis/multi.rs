@@ -180,7 +180,10 @@ fn figures(run: &RunInput) -> BTreeMap<String, Figures> {
             .and_then(parse_ms);
         let duration_ms = match (first, last) {
             (Some(s), Some(e)) => u64::try_from(e - s).unwrap_or(0),
-            _ => started.iter().filter_map(|a| a.duration_ms).sum(),
+            _ => started
+                .iter()
+                .filter_map(|a| a.duration_ms)
+                .fold(0, u64::saturating_add),
         };
         out.insert(
             n.node_id.clone(),
@@ -188,8 +191,12 @@ fn figures(run: &RunInput) -> BTreeMap<String, Figures> {
                 duration_ms,
                 cpu_ms: started
                     .iter()
-                    .map(|a| a.cpu_user_ms.unwrap_or(0) + a.cpu_system_ms.unwrap_or(0))
-                    .sum(),
+                    .map(|a| {
+                        a.cpu_user_ms
+                            .unwrap_or(0)
+                            .saturating_add(a.cpu_system_ms.unwrap_or(0))
+                    })
+                    .fold(0, u64::saturating_add),
                 peak_rss_bytes: started
                     .iter()
                     .filter_map(|a| a.peak_rss_bytes)
@@ -222,7 +229,7 @@ fn distribution(mut v: Vec<u64>) -> Distribution {
     }
     v.sort_unstable();
     let rank = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    let mean = v.iter().sum::<u64>() as f64 / v.len() as f64;
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
     let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / v.len() as f64;
     Distribution {
         min: v[0],
@@ -241,7 +248,7 @@ fn slope(v: &[u64]) -> f64 {
         return 0.0;
     }
     let mx = (n - 1.0) / 2.0;
-    let my = v.iter().sum::<u64>() as f64 / n;
+    let my = v.iter().map(|&x| x as f64).sum::<f64>() / n;
     let (mut num, mut den) = (0.0, 0.0);
     for (i, &y) in v.iter().enumerate() {
         num += (i as f64 - mx) * (y as f64 - my);

@@ -66,7 +66,10 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
                 .ended_at
                 .as_deref()
                 .and_then(parse_ms)
-                .or_else(|| a.duration_ms.map(|d| s + d as i64))
+                .or_else(|| {
+                    a.duration_ms
+                        .map(|d| s.saturating_add(i64::try_from(d).unwrap_or(i64::MAX)))
+                })
                 .unwrap_or(end)
                 .max(s);
             intervals.push((s, e, ni, ai));
@@ -91,7 +94,7 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
     let mut slots = 0u32;
     let mut busy = 0u64;
     for &(s, e, ni, ai) in &intervals {
-        busy += u64::try_from(e - s).unwrap_or(0);
+        busy = busy.saturating_add(u64::try_from(e - s).unwrap_or(0));
         let slot = match free.peek() {
             Some(Reverse((fe, slot))) if *fe <= s => {
                 let slot = *slot;
@@ -121,7 +124,12 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
     let mut problems = Vec::new();
     for (ni, node) in rec.nodes.iter().enumerate() {
         let duration = spans[ni].map_or_else(
-            || node.attempts.iter().filter_map(|a| a.duration_ms).sum(),
+            || {
+                node.attempts
+                    .iter()
+                    .filter_map(|a| a.duration_ms)
+                    .fold(0, u64::saturating_add)
+            },
             |sp| u64::try_from(sp.end - sp.start).unwrap_or(0),
         );
         let mut details = Vec::with_capacity(node.attempts.len());
@@ -137,7 +145,10 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
                 start_offset_ms: s.map(|s| u64::try_from(s - start).unwrap_or(0)),
                 duration_ms: d.unwrap_or(0),
                 queue_wait_ms: a.queue_wait_ms.unwrap_or(0),
-                cpu_ms: a.cpu_user_ms.unwrap_or(0) + a.cpu_system_ms.unwrap_or(0),
+                cpu_ms: a
+                    .cpu_user_ms
+                    .unwrap_or(0)
+                    .saturating_add(a.cpu_system_ms.unwrap_or(0)),
                 peak_rss_bytes: a.peak_rss_bytes.unwrap_or(0),
                 exit_code: a.exit_code,
                 error: a.error.clone(),
@@ -172,9 +183,15 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
             plugin_name: node.plugin_name.clone(),
             status: node.status.as_str().to_string(),
             attempts: u32::try_from(node.attempts.len()).unwrap_or(u32::MAX),
-            queue_wait_ms: details.iter().map(|a| a.queue_wait_ms).sum(),
+            queue_wait_ms: details
+                .iter()
+                .map(|a| a.queue_wait_ms)
+                .fold(0, u64::saturating_add),
             duration_ms: duration,
-            cpu_ms: details.iter().map(|a| a.cpu_ms).sum(),
+            cpu_ms: details
+                .iter()
+                .map(|a| a.cpu_ms)
+                .fold(0, u64::saturating_add),
             peak_rss_bytes: details.iter().map(|a| a.peak_rss_bytes).max().unwrap_or(0),
             findings_count: node.findings_count,
             share_of_wall: share(duration),
@@ -187,19 +204,27 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
         .nodes
         .iter()
         .filter(|n| n.attempts.iter().any(|a| a.duration_ms.is_some()))
-        .map(|n| n.attempts.iter().filter_map(|a| a.duration_ms).sum())
+        .map(|n| {
+            n.attempts
+                .iter()
+                .filter_map(|a| a.duration_ms)
+                .fold(0, u64::saturating_add)
+        })
         .collect();
     let findings = if rec.findings_count > 0 {
         rec.findings_count
     } else {
-        nodes.iter().map(|n| n.findings_count).sum()
+        nodes
+            .iter()
+            .map(|n| n.findings_count)
+            .fold(0, u64::saturating_add)
     };
     let summary = Summary {
         total_duration_ms: wall,
         node_count: nodes.len() as u64,
         findings_count: findings,
-        avg_node_duration_ms: (ran.iter().sum::<u64>() as f64 / ran.len().max(1) as f64).round()
-            as u64,
+        avg_node_duration_ms: (ran.iter().map(|&x| x as f64).sum::<f64>() / ran.len().max(1) as f64)
+            .round() as u64,
         findings_per_second: if wall == 0 {
             0.0
         } else {

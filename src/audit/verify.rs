@@ -114,7 +114,7 @@ pub enum VerifyError {
 
 /// Reads the audit part of a `run.json`.
 pub fn read_run_json(path: &Path) -> Result<RunJsonAudit, VerifyError> {
-    let text = std::fs::read(path).map_err(|source| VerifyError::Read {
+    let text = crate::store::open::read_regular(path).map_err(|source| VerifyError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -213,10 +213,11 @@ pub fn verify(
     run_json_path: Option<&Path>,
     key: &AuditKey,
 ) -> Result<Report, VerifyError> {
-    let file = File::open(audit_path).map_err(|source| VerifyError::Read {
-        path: audit_path.to_path_buf(),
-        source,
-    })?;
+    let file =
+        crate::store::open::open_regular(audit_path).map_err(|source| VerifyError::Read {
+            path: audit_path.to_path_buf(),
+            source,
+        })?;
     let mut lines = Lines {
         reader: BufReader::with_capacity(256 * 1024, file),
         path: audit_path.to_path_buf(),

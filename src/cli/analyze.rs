@@ -43,12 +43,14 @@ struct Listed {
     started_ms: i64,
 }
 
-fn read_head(dir: &Path) -> Option<Head> {
-    let f = File::open(dir.join("run.json")).ok()?;
-    serde_json::from_reader(BufReader::new(f)).ok()
+fn read_head(dir: &Path) -> Result<Head, String> {
+    let f = crate::store::open::open_regular(&dir.join("run.json"))
+        .map_err(|e| format!("cannot read run.json: {e}"))?;
+    serde_json::from_reader(BufReader::new(f)).map_err(|e| format!("run.json: {e}"))
 }
 
-/// Every run under `<state-dir>/runs/`, oldest first.
+/// Every run under `<state-dir>/runs/`, oldest first; a run whose run.json cannot be read is
+/// left out with a note on stderr naming it and why.
 fn list_runs(state: &Path) -> anyhow::Result<Vec<Listed>> {
     let root = state.join("runs");
     let mut out = Vec::new();
@@ -60,13 +62,21 @@ fn list_runs(state: &Path) -> anyhow::Result<Vec<Listed>> {
     for e in entries.flatten() {
         let dir = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(h) = read_head(&dir) {
-            out.push(Listed {
+        if name.starts_with('.') || !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        match read_head(&dir) {
+            Ok(h) => out.push(Listed {
                 started_ms: parse_ms(&h.started_at).unwrap_or(0),
                 id: if h.run_id.is_empty() { name } else { h.run_id },
                 workflow: h.workflow.name,
                 dir,
-            });
+            }),
+            Err(why) => eprintln!(
+                "note: skipped run {}: {}",
+                crate::escape::escape(&name),
+                crate::escape::escape(&why)
+            ),
         }
     }
     out.sort_by(|a, b| (a.started_ms, &a.id).cmp(&(b.started_ms, &b.id)));

@@ -10,6 +10,7 @@ use anyhow::bail;
 use super::{AuditCommand, AuditHeadArgs, AuditVerifyArgs, Format};
 use crate::audit::verify::{self, RunJsonAudit};
 use crate::audit::{AUDIT_FILE_NAME, AuditKey, KEY_ENV, Outcome, Report};
+use crate::escape::escape;
 use crate::exit;
 
 /// Version of the `--format json` output.
@@ -111,7 +112,7 @@ fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
 
 fn print_human(report: &Report, audit: &Path) -> anyhow::Result<()> {
     let span = match (&report.first_timestamp, &report.last_timestamp) {
-        (Some(first), Some(last)) => format!(", {first} → {last}"),
+        (Some(first), Some(last)) => format!(", {} → {}", escape(first), escape(last)),
         _ => String::new(),
     };
     let torn = match report.torn_lines {
@@ -136,13 +137,14 @@ fn print_human(report: &Report, audit: &Path) -> anyhow::Result<()> {
             "tampered: seq {} {}: {} ({})",
             t.seq,
             t.kind.as_str(),
-            t.message,
-            audit.display()
+            escape(&t.message),
+            escape(&audit.display().to_string())
         )?,
         Outcome::WrongKey { chain_key_id } => eprintln!(
-            "error: wrong key: {} was written with key {chain_key_id}, the key given is {} \
+            "error: wrong key: {} was written with key {}, the key given is {} \
              (set {KEY_ENV} or pass --audit-key-file)",
-            audit.display(),
+            escape(&audit.display().to_string()),
+            escape(chain_key_id),
             report.key_id
         ),
     }
@@ -213,10 +215,12 @@ fn locate(target: &str, state_dir: &Path) -> anyhow::Result<Located> {
         find_run(target, state_dir)?
     };
     let audit = run_dir.join(AUDIT_FILE_NAME);
-    if !audit.is_file() {
+    // `exists`, not `is_file`: a FIFO or device in their place is refused by the reader with
+    // a message saying so, never skipped silently nor waited on.
+    if !audit.exists() {
         bail!("{} has no {AUDIT_FILE_NAME}", run_dir.display());
     }
-    let run_json = Some(run_dir.join("run.json")).filter(|p| p.is_file());
+    let run_json = Some(run_dir.join("run.json")).filter(|p| p.exists());
     Ok(Located {
         audit,
         run_json,

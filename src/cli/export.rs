@@ -3,20 +3,25 @@
 //!
 //! The ids are the recorded ones, so exporting the same run twice sends the same trace and
 //! span ids (a collector deduplicates or shows the same trace). Records are sent in batches
-//! synchronously; a torn last line is skipped and counted.
+//! synchronously; a torn last line, and any line that is not a record, is skipped and
+//! counted (with a warning naming the file and line), as `logs` and `analyze` do. Exit
+//! codes: 0 exported; 1 the collector could not be reached or refused (after the exporter's
+//! retries); 2 usage, or a record file that cannot be read at all.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
 
+use crate::escape::escape;
 use crate::exit;
 use crate::metrics::MetricsSnapshot;
-use crate::otlp::config::from_env;
+use crate::otlp::config::{OtlpConfig, from_env};
 use crate::otlp::convert;
 use crate::otlp::exporter::post_batch;
 use crate::otlp::model::Batch;
-use crate::store::jsonl::JsonlReader;
+use crate::store::jsonl::{JsonlError, JsonlReader};
+use crate::store::open::read_regular;
 use crate::telemetry::{LogRecord, SpanRecord};
 
 #[derive(Debug, Args)]
@@ -58,59 +63,149 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<i32> {
         }
     };
     let mut sent = Counts::default();
-    let empty = || Batch {
-        resource: config.resource.clone(),
-        ..Batch::default()
-    };
-
-    let spans_path = run_dir.join("spans.jsonl");
-    if spans_path.is_file() {
-        let mut reader = JsonlReader::<SpanRecord, _>::open(&spans_path)?;
-        let mut batch = empty();
-        for record in reader.by_ref() {
-            batch.spans.push(convert::span(&record?));
-            if batch.spans.len() >= BATCH {
-                sent.post(&config, &mut batch)?;
-            }
+    match send_all(&config, &run_dir, &mut sent) {
+        Ok(()) => {}
+        Err(Stop::Unreadable(message)) => {
+            eprintln!("error: {}", escape(&message));
+            return Ok(exit::INVALID);
         }
-        sent.post(&config, &mut batch)?;
-        sent.torn += reader.torn_lines();
-    }
-    let logs_path = run_dir.join("logs.jsonl");
-    if logs_path.is_file() {
-        let mut reader = JsonlReader::<LogRecord, _>::open(&logs_path)?;
-        let mut batch = empty();
-        for record in reader.by_ref() {
-            batch.logs.push(convert::log(&record?));
-            if batch.logs.len() >= BATCH {
-                sent.post(&config, &mut batch)?;
-            }
+        Err(Stop::Network(reason)) => {
+            eprintln!(
+                "error: export stopped after {} spans, {} log records, {} metrics: {}",
+                sent.spans,
+                sent.logs,
+                sent.metrics,
+                escape(&reason)
+            );
+            return Ok(exit::FAILURE);
         }
-        sent.post(&config, &mut batch)?;
-        sent.torn += reader.torn_lines();
     }
-    let metrics_path = run_dir.join("metrics.json");
-    if metrics_path.is_file() {
-        let snapshot: MetricsSnapshot = serde_json::from_slice(&std::fs::read(&metrics_path)?)?;
-        let time = parse_nanos(&snapshot.timestamp);
-        let start = time.saturating_sub(snapshot.elapsed_ms.saturating_mul(1_000_000));
-        let mut batch = empty();
-        batch.metrics = convert::metrics(&snapshot, start, time);
-        sent.post(&config, &mut batch)?;
+    let mut skipped = Vec::new();
+    if sent.torn > 0 {
+        skipped.push(format!(
+            "{} torn line{}",
+            sent.torn,
+            if sent.torn == 1 { "" } else { "s" }
+        ));
+    }
+    if sent.invalid > 0 {
+        skipped.push(format!(
+            "{} invalid line{}",
+            sent.invalid,
+            if sent.invalid == 1 { "" } else { "s" }
+        ));
     }
     eprintln!(
         "exported {}: {} spans, {} log records, {} metrics to {}{}",
-        run_dir.display(),
+        escape(&run_dir.display().to_string()),
         sent.spans,
         sent.logs,
         sent.metrics,
         config.traces.trim_end_matches("/v1/traces"),
-        match sent.torn {
-            0 => String::new(),
-            n => format!(" ({n} torn line{} skipped)", if n == 1 { "" } else { "s" }),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} skipped)", skipped.join(", "))
         }
     );
     Ok(exit::SUCCESS)
+}
+
+/// Why an export stopped early.
+enum Stop {
+    /// A record file could not be read at all (exit 2).
+    Unreadable(String),
+    /// The collector could not be reached or refused (exit 1).
+    Network(String),
+}
+
+/// Sends spans, logs and metrics in turn. A line that is not a record is skipped with a
+/// warning naming its file and line, and counted, as `logs` and `analyze` do.
+fn send_all(config: &OtlpConfig, run_dir: &Path, sent: &mut Counts) -> Result<(), Stop> {
+    let empty = || Batch {
+        resource: config.resource.clone(),
+        ..Batch::default()
+    };
+    let mut batch = empty();
+    let spans_path = run_dir.join("spans.jsonl");
+    for_each_record::<SpanRecord>(&spans_path, sent, |record, sent| {
+        batch.spans.push(convert::span(&record));
+        if batch.spans.len() >= BATCH {
+            sent.post(config, &mut batch)?;
+        }
+        Ok(())
+    })?;
+    sent.post(config, &mut batch)?;
+    let logs_path = run_dir.join("logs.jsonl");
+    for_each_record::<LogRecord>(&logs_path, sent, |record, sent| {
+        batch.logs.push(convert::log(&record));
+        if batch.logs.len() >= BATCH {
+            sent.post(config, &mut batch)?;
+        }
+        Ok(())
+    })?;
+    sent.post(config, &mut batch)?;
+    let metrics_path = run_dir.join("metrics.json");
+    if metrics_path.exists() {
+        let bytes = read_regular(&metrics_path).map_err(|e| {
+            Stop::Unreadable(format!("cannot read {}: {e}", metrics_path.display()))
+        })?;
+        match serde_json::from_slice::<MetricsSnapshot>(&bytes) {
+            Ok(snapshot) => {
+                let time = parse_nanos(&snapshot.timestamp);
+                let start = time.saturating_sub(snapshot.elapsed_ms.saturating_mul(1_000_000));
+                batch.metrics = convert::metrics(&snapshot, start, time);
+                sent.post(config, &mut batch)?;
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: {}: not a metrics snapshot, skipped: {}",
+                    metrics_path.display(),
+                    escape(&e.to_string())
+                );
+                sent.invalid += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Calls `each` with every record of `path` (absent: nothing); skips and counts torn and
+/// invalid lines.
+fn for_each_record<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    sent: &mut Counts,
+    mut each: impl FnMut(T, &mut Counts) -> Result<(), Stop>,
+) -> Result<(), Stop> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let shown = || path.display().to_string();
+    let mut reader = JsonlReader::<T, _>::open(path)
+        .map_err(|e| Stop::Unreadable(format!("cannot read {}: {e}", shown())))?;
+    while let Some(item) = reader.next() {
+        reader.release_line();
+        match item {
+            Ok(record) => each(record, sent)?,
+            Err(JsonlError::BadLine { line, message }) => {
+                eprintln!(
+                    "warning: {}: line {line}: not a valid record, skipped: {}",
+                    shown(),
+                    escape(&message)
+                );
+                sent.invalid += 1;
+            }
+            Err(JsonlError::Io(e)) => {
+                return Err(Stop::Unreadable(format!(
+                    "cannot read {} after line {}: {e}",
+                    shown(),
+                    reader.lines_read()
+                )));
+            }
+        }
+    }
+    sent.torn += reader.torn_lines();
+    Ok(())
 }
 
 #[derive(Default)]
@@ -119,26 +214,18 @@ struct Counts {
     logs: u64,
     metrics: u64,
     torn: u64,
+    invalid: u64,
 }
 
 impl Counts {
     /// Posts a batch and empties it; a failure ends the export with its reason.
-    fn post(
-        &mut self,
-        config: &crate::otlp::config::OtlpConfig,
-        batch: &mut Batch,
-    ) -> anyhow::Result<()> {
+    fn post(&mut self, config: &OtlpConfig, batch: &mut Batch) -> Result<(), Stop> {
         let (spans, logs, metrics) = (batch.spans.len(), batch.logs.len(), batch.metrics.len());
         if spans + logs + metrics == 0 {
             return Ok(());
         }
         if let (_, Some(reason)) = post_batch(config, batch) {
-            anyhow::bail!(
-                "export stopped after {} spans, {} log records, {} metrics: {reason}",
-                self.spans,
-                self.logs,
-                self.metrics
-            );
+            return Err(Stop::Network(reason));
         }
         self.spans += spans as u64;
         self.logs += logs as u64;

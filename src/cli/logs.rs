@@ -1,16 +1,21 @@
 //! `secflow logs RUN`: a run's `logs.jsonl`, pretty (time, level, node, message, key fields;
 //! colour only on a TTY without `NO_COLOR`) or as the raw JSON lines (`--format json`,
 //! `--raw`), filtered by node, minimum level, trace id and time; `--follow` tails a running
-//! run until its `run.json` says it ended (or its process is gone). With `--node X --stdout`
-//! (or `--stderr`) it prints that node's captured output instead (`--attempt N`, default the
-//! last attempt).
+//! run until its `run.json` says it ended or its process is gone (pid absent, or now a younger
+//! process's), and stops with exit 2 saying why when that cannot be told for 3 s (no or a
+//! corrupt run.json, a run on another host). With `--node X --stdout` (or `--stderr`) it
+//! prints that node's captured output instead (`--attempt N`, default the last attempt).
+//! `--node` takes a node id of the run, never a path: anything else exits 2 listing the ids.
+//! Every value printed from a record is escaped ([`crate::escape`]).
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Format, LogsArgs};
+use crate::escape;
 use crate::exit;
+use crate::store::history;
 use crate::store::jsonl::JsonlReader;
 use crate::store::resolve::{resolve_run, state_dir};
 use crate::telemetry::clock::parse_rfc3339;
@@ -85,6 +90,12 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    if let Some(node) = &args.node
+        && let Err(e) = check_node(&dir, node)
+    {
+        eprintln!("error: {e}");
+        return Ok(exit::INVALID);
+    }
     if args.stdout || args.stderr {
         return captured(args, &dir);
     }
@@ -116,7 +127,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
         }
     };
     if args.follow {
-        follow(&dir, &path, |line| {
+        let stopped = follow(&dir, &path, |line| {
             if let Ok(record) = serde_json::from_slice::<LogRecord>(line) {
                 show(&mut out, line, &record)?;
                 out.flush()?;
@@ -124,7 +135,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
             Ok(())
         })?;
         out.flush()?;
-        return Ok(exit::SUCCESS);
+        return Ok(stopped_code(stopped));
     }
     let mut reader = match JsonlReader::<LogRecord, _>::open(&path) {
         Ok(r) => r,
@@ -140,7 +151,11 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
                     return broken_pipe_ok(e);
                 }
             }
-            Err(e) => eprintln!("warning: {}: {e}", path.display()),
+            Err(e) => eprintln!(
+                "warning: {}: {}",
+                path.display(),
+                escape::escape(&e.to_string())
+            ),
         }
     }
     if let Err(e) = out.flush() {
@@ -163,7 +178,8 @@ fn broken_pipe_ok(e: io::Error) -> anyhow::Result<i32> {
     }
 }
 
-/// `--stdout` / `--stderr`: copies `nodes/<id>/<attempt>/<stream>.log`.
+/// `--stdout` / `--stderr`: copies `nodes/<id>/<attempt>/<stream>.log` (`node` was checked
+/// to be a known node id, so the path stays inside the run directory).
 fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
     let Some(node) = &args.node else {
         eprintln!("error: --stdout and --stderr need --node ID");
@@ -200,13 +216,13 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
     let path = node_dir.join(attempt.to_string()).join(stream);
     if args.follow {
         let mut out = io::stdout().lock();
-        follow_bytes(dir, &path, |bytes| {
+        let stopped = follow_bytes(dir, &path, |bytes| {
             out.write_all(bytes)?;
             out.flush()
         })?;
-        return Ok(exit::SUCCESS);
+        return Ok(stopped_code(stopped));
     }
-    let mut file = match std::fs::File::open(&path) {
+    let mut file = match crate::store::open::open_regular(&path) {
         Ok(f) => f,
         Err(e) => {
             let have = attempts(&node_dir)
@@ -239,57 +255,164 @@ fn attempts(node_dir: &Path) -> Vec<u32> {
     n
 }
 
-/// Whether the run in `dir` is over: `run.json` says so, or its process is gone (a crash).
-fn run_ended(dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join("run.json")) else {
-        return false;
+/// What `run.json` says about a followed run.
+enum RunState {
+    Running,
+    Ended,
+    /// Whether it runs cannot be told; the reason says why.
+    Unknown(String),
+}
+
+/// The fields of run.json that following and `--node` need, read leniently (a hand-made or
+/// older record without the others still works).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Followed {
+    status: Option<String>,
+    pid: Option<u32>,
+    host: Option<String>,
+    started_at: Option<String>,
+    nodes: Option<Vec<FollowedNode>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct FollowedNode {
+    node_id: String,
+}
+
+fn read_followed(dir: &Path) -> Result<Followed, String> {
+    let bytes = match crate::store::open::read_regular(&dir.join("run.json")) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err("no run.json".into()),
+        Err(e) => return Err(format!("cannot read run.json: {e}")),
     };
-    let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    if run.get("status").and_then(|s| s.as_str()) != Some("running") {
-        return true;
+    if bytes.trim_ascii().is_empty() {
+        return Err("run.json is empty".into());
     }
-    let same_host =
-        run.get("host").and_then(|h| h.as_str()) == Some(&crate::telemetry::span::host_name());
-    match run
-        .get("pid")
-        .and_then(|p| p.as_i64())
-        .and_then(|p| i32::try_from(p).ok())
-    {
-        Some(pid) if same_host && pid > 0 => !crate::sys::proc::exists(pid),
-        _ => false,
+    serde_json::from_slice(&bytes)
+        .map_err(|e| format!("run.json: {}", escape::escape(&e.to_string())))
+}
+
+/// Whether the run in `dir` is over: `run.json` says so, or its process is gone (a crash, or
+/// its pid now belongs to a younger process: the start-time check `runs list` uses).
+fn run_state(dir: &Path) -> RunState {
+    let run = match read_followed(dir) {
+        Ok(run) => run,
+        Err(why) => return RunState::Unknown(why),
+    };
+    match run.status.as_deref() {
+        Some("running") => {}
+        Some(_) => return RunState::Ended,
+        None => return RunState::Unknown("run.json records no status".into()),
+    }
+    let (Some(host), Some(pid)) = (run.host, run.pid) else {
+        return RunState::Unknown("run.json records no host or pid".into());
+    };
+    if host != history::hostname() {
+        return RunState::Unknown(format!(
+            "run.json says running on host {}, which cannot be checked from here",
+            escape::escape(&host)
+        ));
+    }
+    if history::is_dead(&host, pid, run.started_at.as_deref().unwrap_or("")) {
+        RunState::Ended
+    } else {
+        RunState::Running
     }
 }
 
+/// How long `--follow` waits for a run whose state cannot be told (no run.json yet, a
+/// corrupt one, another host) before it stops and says why.
+const UNKNOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The exit code after following: 0 when the run ended, 2 when it could not be told.
+fn stopped_code(stopped: Option<String>) -> i32 {
+    match stopped {
+        None => exit::SUCCESS,
+        Some(why) => {
+            eprintln!(
+                "error: stopped following after {} s: cannot tell whether the run is still going: {why}",
+                UNKNOWN_GRACE.as_secs()
+            );
+            exit::INVALID
+        }
+    }
+}
+
+/// Checks a `--node` argument: a node id (never a path), and one the run knows (from
+/// run.json, else the captured output directories). An unknown one lists the known ids.
+fn check_node(dir: &Path, node: &str) -> Result<(), String> {
+    if !crate::plan::is_valid_name(node) {
+        return Err(format!(
+            "--node takes a node id (`[A-Za-z0-9_][A-Za-z0-9_.-]{{0,63}}`, not `.` or `..`), not `{}`",
+            escape::escape(node)
+        ));
+    }
+    // run.json's node list is authoritative; without one (a hand-made or unreadable record)
+    // the id cannot be checked here.
+    let Some(nodes) = read_followed(dir).ok().and_then(|r| r.nodes) else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = nodes.into_iter().map(|n| n.node_id).collect();
+    if known.iter().any(|k| k == node) {
+        return Ok(());
+    }
+    known.sort();
+    known.dedup();
+    let list: Vec<String> = known.iter().map(|k| escape::cell(k)).collect();
+    Err(format!(
+        "run {} has no node `{node}`{}",
+        escape::escape(&dir.display().to_string()),
+        if list.is_empty() {
+            " (it records no nodes)".to_string()
+        } else {
+            format!("; its nodes are: {}", list.join(", "))
+        }
+    ))
+}
+
 /// Calls `on_bytes` with what is appended to `path` until the run ends (then drains once).
+/// Returns why it stopped early when the run's state could not be told for
+/// [`UNKNOWN_GRACE`]. Reads at most 1 MiB per call of `on_bytes`.
 fn follow_bytes(
     dir: &Path,
-    path: &PathBuf,
+    path: &Path,
     mut on_bytes: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
+) -> io::Result<Option<String>> {
+    const STEP: u64 = 1 << 20;
     let mut pos = 0u64;
     let mut buf = Vec::new();
+    let mut unknown_since: Option<Instant> = None;
     loop {
-        let ended = run_ended(dir);
-        if let Ok(mut file) = std::fs::File::open(path) {
+        let state = run_state(dir);
+        if let Ok(mut file) = crate::store::open::open_regular(path) {
             let len = file.metadata()?.len();
             if len < pos {
                 pos = 0; // replaced: start over
             }
             file.seek(SeekFrom::Start(pos))?;
-            buf.clear();
-            file.read_to_end(&mut buf)?;
-            pos += buf.len() as u64;
-            if !buf.is_empty() {
+            loop {
+                buf.clear();
+                (&mut file).take(STEP).read_to_end(&mut buf)?;
+                if buf.is_empty() {
+                    break;
+                }
+                pos += buf.len() as u64;
                 match on_bytes(&buf) {
-                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(None),
                     other => other?,
                 }
             }
         }
-        if ended {
-            return Ok(());
+        match state {
+            RunState::Ended => return Ok(None),
+            RunState::Running => unknown_since = None,
+            RunState::Unknown(why) => {
+                let since = *unknown_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= UNKNOWN_GRACE {
+                    return Ok(Some(why));
+                }
+            }
         }
         std::thread::sleep(POLL);
     }
@@ -298,21 +421,23 @@ fn follow_bytes(
 /// Calls `on_line` with each complete line appended to `path` until the run ends.
 fn follow(
     dir: &Path,
-    path: &PathBuf,
+    path: &Path,
     mut on_line: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
+) -> io::Result<Option<String>> {
+    // Holds no newline between calls, so only the new bytes are searched: a long line costs
+    // linear time, not a rescan per read.
     let mut pending: Vec<u8> = Vec::new();
     follow_bytes(dir, path, |bytes| {
+        let old = pending.len();
         pending.extend_from_slice(bytes);
-        let mut rest: &[u8] = &pending;
         let mut consumed = 0;
-        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-            let line = rest[..nl].trim_ascii();
+        for nl in memchr::memchr_iter(b'\n', &pending[old..]) {
+            let nl = old + nl;
+            let line = pending[consumed..nl].trim_ascii();
             if !line.is_empty() {
                 on_line(line)?;
             }
-            consumed += nl + 1;
-            rest = &rest[nl + 1..];
+            consumed = nl + 1;
         }
         pending.drain(..consumed);
         Ok(())

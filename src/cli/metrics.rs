@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
+use crate::escape;
 use crate::exit;
 use crate::metrics::{self, MetricKind, MetricsOptions, MetricsSnapshot, PushGrouping, Series};
 
@@ -51,7 +52,7 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
     let snapshot = match metrics::load_snapshot(&run_dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", escape::escape(&e.to_string()));
             return Ok(exit::FAILURE);
         }
     };
@@ -72,14 +73,14 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
 fn table(s: &MetricsSnapshot) -> String {
     let mut out = format!(
         "run {}  workflow {}  {} snapshot at {}\n",
-        s.run_id,
-        s.workflow,
+        escape::cell(&s.run_id),
+        escape::escape_capped(&s.workflow, escape::LINE_MAX_CHARS),
         if s.is_final {
             "final"
         } else {
             "periodic (run unfinished)"
         },
-        s.timestamp
+        escape::cell(&s.timestamp)
     );
     if let Some(sum) = &s.summary {
         out.push_str(&format!(
@@ -103,8 +104,8 @@ fn table(s: &MetricsSnapshot) -> String {
             .collect::<Vec<_>>()
             .join(" ");
         t.add_row(vec![
-            Cell::new(&series.name),
-            Cell::new(labels),
+            Cell::new(escape::cell(&series.name)),
+            Cell::new(escape::escape_capped(&labels, 2 * escape::CELL_MAX_CHARS)),
             Cell::new(series.kind.as_str()),
             Cell::new(value_text(series)).set_alignment(CellAlignment::Right),
         ]);
@@ -195,9 +196,11 @@ impl RunMetricsArgs {
     }
 
     /// Pushes and writes the textfile, as asked, once the run ended. Returns one warning per
-    /// failure for the caller to print; never fails the run.
-    pub fn deliver(&self, snapshot: &MetricsSnapshot) -> Vec<String> {
+    /// failure for the caller to print, and the push's outcome for run.json (the failure and
+    /// the series not delivered); never fails the run.
+    pub fn deliver(&self, snapshot: &MetricsSnapshot) -> (Vec<String>, Option<PushOutcome>) {
         let mut warnings = Vec::new();
+        let mut outcome = None;
         if let Some(path) = &self.metrics_textfile
             && let Err(e) = metrics::write_textfile(path, snapshot)
         {
@@ -211,17 +214,37 @@ impl RunMetricsArgs {
                 GroupingArg::Workflow => PushGrouping::Workflow,
                 GroupingArg::Run => PushGrouping::Run,
             };
-            if let Err(e) = metrics::push(
+            let result = metrics::push(
                 url,
                 snapshot,
                 &snapshot.workflow,
                 &snapshot.run_id,
                 grouping,
                 self.push_timeout,
-            ) {
+            );
+            let error = result.err().map(|e| e.to_string());
+            if let Some(e) = &error {
                 warnings.push(format!("warning: {e}"));
             }
+            outcome = Some(PushOutcome {
+                url: url.clone(),
+                undelivered: if error.is_some() {
+                    snapshot.series.len() as u64
+                } else {
+                    0
+                },
+                error,
+            });
         }
-        warnings
+        (warnings, outcome)
     }
+}
+
+/// What a Pushgateway push achieved, for run.json's `telemetry.export`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushOutcome {
+    pub url: String,
+    /// Series not delivered (all of them when the push failed).
+    pub undelivered: u64,
+    pub error: Option<String>,
 }

@@ -427,7 +427,8 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote records and arguments: never let them reach the terminal raw.
+            eprintln!("error: {}", crate::escape::escape(&error_chain(&e)));
             exit::INVALID
         }
     }
@@ -473,6 +474,20 @@ fn check_state_dir(command: &Command) -> Option<i32> {
     };
     crate::store::trust::warn(&dir);
     None
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause whose text the message
+/// already holds (an error that prints its source would otherwise say it twice).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// Runs one parsed command.

@@ -369,8 +369,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .filter(|_| delivers)
         .and_then(|f| f.get());
     if let Some(snapshot) = snapshot {
-        for warning in args.metrics.deliver(snapshot) {
+        let (warnings, push) = args.metrics.deliver(snapshot);
+        for warning in warnings {
             eprintln!("{warning}");
+        }
+        if let Some(push) = push {
+            record_push(&push, &ctx, &mut outcome.record);
         }
     }
     if let (Some(exporter), Some(config)) = (&exporter, &otlp) {
@@ -439,6 +443,27 @@ fn report_records(ctx: &RunContext, outcome: &mut crate::engine::Outcome) {
     outcome.exit_code = exit::RECORDS_INCOMPLETE;
 }
 
+/// Records a Pushgateway push's outcome in run.json (like undelivered OTLP data), so a failed
+/// push leaves a trace beside the run.
+fn record_push(
+    push: &super::metrics::PushOutcome,
+    ctx: &RunContext,
+    record: &mut crate::store::RunRecord,
+) {
+    let telemetry = record.telemetry.get_or_insert_with(Default::default);
+    let export = telemetry.export.get_or_insert_with(Default::default);
+    export.pushgateway = Some(push.url.clone());
+    export.undelivered = export.undelivered.saturating_add(push.undelivered);
+    if export.error.is_none() {
+        export.error.clone_from(&push.error);
+    }
+    if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
+        let _ = ctx
+            .records
+            .write_atomic(&ctx.run_dir.join("run.json"), true, |f| f.write_all(&bytes));
+    }
+}
+
 /// Sends the final metrics, flushes the exporter within its bound, says once what was not
 /// delivered, and records the export's outcome in run.json.
 fn finish_export(
@@ -472,11 +497,13 @@ fn finish_export(
         );
     }
     let telemetry = record.telemetry.get_or_insert_with(Default::default);
-    telemetry.export = Some(crate::store::ExportSummary {
-        otlp: Some(config.traces.clone()),
-        undelivered: result.undelivered,
-        error: result.error,
-    });
+    let export = telemetry.export.get_or_insert_with(Default::default);
+    export.otlp = Some(config.traces.clone());
+    export.undelivered = export.undelivered.saturating_add(result.undelivered);
+    // The OTLP failure first: it concerns the most data.
+    if result.error.is_some() {
+        export.error = result.error;
+    }
     if let Ok(bytes) = serde_json::to_vec_pretty(&*record) {
         let _ = ctx
             .records

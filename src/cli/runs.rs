@@ -6,6 +6,7 @@
 //! created within the last minute without a `run.json` yet) nor one such a run resumes, and
 //! prints every directory it deletes. Data goes to stdout, notes and errors to stderr.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -15,6 +16,7 @@ use comfy_table::{Cell, CellAlignment, Table};
 use serde::Serialize;
 
 use super::Format;
+use crate::escape;
 use crate::exit;
 use crate::store::history::{self, Effective, RunEntry};
 use crate::store::{NodeStatus, RunRecord, RunStatus};
@@ -152,8 +154,8 @@ impl ListEntry {
             ended_at: r.and_then(|r| r.ended_at.clone()),
             duration_ms,
             nodes_total: r.map(|r| r.node_count.0),
-            nodes_ok: r.map(|r| r.counts.succeeded + r.counts.cached),
-            nodes_failed: r.map(|r| r.counts.failed + r.counts.timed_out),
+            nodes_ok: r.map(|r| r.counts.succeeded.saturating_add(r.counts.cached)),
+            nodes_failed: r.map(|r| r.counts.failed.saturating_add(r.counts.timed_out)),
             findings_count: r.map(|r| r.findings_count),
             host: r.map(|r| r.host.clone()),
             pid: r.map(|r| r.pid),
@@ -208,14 +210,14 @@ fn list(state_dir: &Path, args: &ListArgs) -> anyhow::Result<i32> {
             _ => dash(),
         };
         table.add_row(vec![
-            Cell::new(&e.run_id),
-            Cell::new(e.workflow.clone().unwrap_or_else(dash)),
+            Cell::new(escape::cell(&e.run_id)),
+            Cell::new(e.workflow.as_deref().map_or_else(dash, escape::cell)),
             status_cell(&e.status, paint),
-            Cell::new(
-                e.started_at
+            Cell::new(escape::cell(
+                &e.started_at
                     .as_deref()
                     .map_or_else(dash, format::short_time),
-            ),
+            )),
             right(e.duration_ms.map_or_else(dash, format::duration_ms)),
             right(nodes),
             right(e.findings_count.map_or_else(dash, |n| n.to_string())),
@@ -223,15 +225,15 @@ fn list(state_dir: &Path, args: &ListArgs) -> anyhow::Result<i32> {
     }
     writeln!(out, "{table}")?;
     for e in &selected {
+        let id = escape::escape(&e.run_id);
         if let Some(reason) = &e.error {
-            writeln!(out, "{}: corrupt: {reason}", e.run_id)?;
+            writeln!(out, "{id}: corrupt: {}", escape::escape(reason))?;
         } else if e.status == "died" {
             writeln!(
                 out,
-                "{}: died: recorded as running, but process {} on {} is gone",
-                e.run_id,
+                "{id}: died: recorded as running, but process {} on {} is gone",
                 e.pid.unwrap_or(0),
-                e.host.as_deref().unwrap_or("?")
+                escape::escape(e.host.as_deref().unwrap_or("?"))
             )?;
         }
     }
@@ -242,7 +244,7 @@ fn show(state_dir: &Path, args: &ShowArgs) -> anyhow::Result<i32> {
     let dir = history::resolve_run(state_dir, &args.run)?;
     if args.format == Format::Json {
         let path = dir.join("run.json");
-        let bytes = std::fs::read(&path)
+        let bytes = crate::store::open::read_regular(&path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         // As recorded, but never a corrupt file passed off as a run record.
         if let Err(e) = serde_json::from_slice::<RunRecord>(&bytes) {
@@ -257,8 +259,13 @@ fn show(state_dir: &Path, args: &ShowArgs) -> anyhow::Result<i32> {
     }
     let entry = history::read_run(&dir);
     let effective = &entry.effective;
-    let record = &history::load_record(&dir)
-        .map_err(|reason| anyhow::anyhow!("run {} is corrupt: {reason}", dir.display()))?;
+    let record = &history::load_record(&dir).map_err(|reason| {
+        anyhow::anyhow!(
+            "run {} is corrupt: {}",
+            dir.display(),
+            escape::escape(&reason)
+        )
+    })?;
     let paint = Paint::new(format::stdout_colour());
     let mut out = std::io::stdout().lock();
     write!(out, "{}", summary_text(record, effective, &dir, paint))?;
@@ -287,7 +294,8 @@ fn summary_text(record: &RunRecord, effective: &Effective, dir: &Path, paint: Pa
     if *effective == Effective::Died {
         status.push_str(&format!(
             " (recorded running; process {} on {} is gone)",
-            record.pid, record.host
+            record.pid,
+            escape::escape(&record.host)
         ));
     } else if let Some(code) = record.exit_code {
         status.push_str(&format!(" (exit {code})"));
@@ -326,13 +334,23 @@ fn summary_text(record: &RunRecord, effective: &Effective, dir: &Path, paint: Pa
             "secflow",
             format!(
                 "CPU {}, peak RSS {}",
-                format::duration_ms(u.cpu_user_ms + u.cpu_system_ms),
+                format::duration_ms(u.cpu_user_ms.saturating_add(u.cpu_system_ms)),
                 format::bytes(u.peak_rss_bytes)
             ),
         ));
     }
     rows.push(("directory", dir.display().to_string()));
-    rows.iter().map(|(k, v)| format!("{k:<13}{v}\n")).collect()
+    // Every value but the painted status comes from the record: escape it.
+    rows.iter()
+        .map(|(k, v)| {
+            let v = if *k == "status" {
+                Cow::Borrowed(v.as_str())
+            } else {
+                Cow::Owned(escape::escape_capped(v, escape::LINE_MAX_CHARS))
+            };
+            format!("{k:<13}{v}\n")
+        })
+        .collect()
 }
 
 fn prune(state_dir: &Path, args: &PruneArgs) -> anyhow::Result<i32> {

@@ -60,9 +60,9 @@ pub enum LoadError {
 pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
     let final_path = run_dir.join(METRICS_FILE);
     let shown = |p: &Path| p.display().to_string();
-    match std::fs::read_to_string(&final_path) {
+    match crate::store::open::read_regular(&final_path) {
         Ok(text) => {
-            return serde_json::from_str(text.trim()).map_err(|source| LoadError::Parse {
+            return serde_json::from_slice(text.trim_ascii()).map_err(|source| LoadError::Parse {
                 path: shown(&final_path),
                 source,
             });
@@ -76,10 +76,11 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
         Err(_) => {}
     }
     let jsonl = run_dir.join(METRICS_JSONL_FILE);
-    let text = std::fs::read_to_string(&jsonl).map_err(|source| LoadError::Read {
+    let text = crate::store::open::read_regular(&jsonl).map_err(|source| LoadError::Read {
         path: shown(&jsonl),
         source,
     })?;
+    let text = String::from_utf8_lossy(&text);
     // Fold the lines in order (periodic lines after the first are partial); a torn last line
     // (crash mid-write) is skipped.
     let mut folded: Option<MetricsSnapshot> = None;

@@ -4,8 +4,16 @@
 //! Guarantees: [`Exporter::send_span`] and friends never block (a full queue drops the item
 //! and counts it as undelivered); [`Exporter::finish`] returns within its bound whatever the
 //! collector does (refuses, errors, hangs), with the number of items not delivered and the
-//! first reason. After the first failed request the exporter stops trying and counts the
-//! rest as undelivered, so a dead collector costs one timeout, not one per batch.
+//! first reason.
+//!
+//! Retries follow the OTLP/HTTP exporter specification: a request answered 429, 502, 503 or
+//! 504, or whose connection was refused or reset, is retried with exponential backoff and
+//! jitter (0.5 s doubling to 5 s), or after the server's `Retry-After` (seconds), for at most
+//! the export timeout per batch and never past [`Exporter::finish`]'s bound; items keep
+//! queueing meanwhile (the queue stays bounded). Any other failure, or a batch whose retries
+//! run out, stops the exporter: the rest is counted as undelivered, so a dead collector costs
+//! one retry budget, not one per batch. Only items never acknowledged are undelivered (a
+//! 2xx with a large body is delivered).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -36,7 +44,19 @@ struct Shared {
     delivered: AtomicU64,
     broken: AtomicBool,
     first_error: Mutex<Option<String>>,
+    /// Set by [`Exporter::finish`]: no request or retry wait goes past it.
+    deadline: Mutex<Option<Instant>>,
 }
+
+impl Shared {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline.lock().map_or(None, |d| *d)
+    }
+}
+
+/// First retry delay; doubled after each retry up to [`MAX_BACKOFF`].
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What the export achieved, for `run.json` and the one warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +126,9 @@ impl Exporter {
     /// Flushes what is queued and stops, waiting at most the configured timeout. Items sent
     /// afterwards are counted as undelivered.
     pub fn finish(&self) -> Outcome {
+        if let Ok(mut deadline) = self.shared.deadline.lock() {
+            *deadline = Some(Instant::now() + self.timeout);
+        }
         // Closing the queue makes the worker send what it has and stop.
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
@@ -173,7 +196,7 @@ fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
 
 /// Posts each non-empty signal of `batch`, then empties it.
 fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
-    let (delivered, error) = post_batch(config, batch);
+    let (delivered, error) = post_batch_until(config, batch, &|| shared.deadline());
     shared.delivered.fetch_add(delivered, Ordering::Relaxed);
     if let Some(reason) = error {
         shared.broken.store(true, Ordering::Relaxed);
@@ -186,9 +209,18 @@ fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
     batch.metrics.clear();
 }
 
-/// Posts each non-empty signal of `batch` in turn, stopping at the first failure. Returns
-/// the items delivered and the failure, if any.
+/// Posts each non-empty signal of `batch` in turn (each retried as the module doc says),
+/// stopping at the first failure. Returns the items delivered and the failure, if any.
 pub fn post_batch(config: &OtlpConfig, batch: &Batch) -> (u64, Option<String>) {
+    post_batch_until(config, batch, &|| None)
+}
+
+/// [`post_batch`], never waiting past what `deadline` says.
+fn post_batch_until(
+    config: &OtlpConfig,
+    batch: &Batch,
+    deadline: &dyn Fn() -> Option<Instant>,
+) -> (u64, Option<String>) {
     type Encode = fn(&Batch) -> Vec<u8>;
     let signals: [(&str, usize, Encode, Encode); 3] = [
         (
@@ -214,7 +246,7 @@ pub fn post_batch(config: &OtlpConfig, batch: &Batch) -> (u64, Option<String>) {
             Protocol::HttpProtobuf => as_proto(batch),
             Protocol::HttpJson => as_json(batch),
         };
-        if let Err(reason) = post(config, url, &body) {
+        if let Err(reason) = post_retrying(config, url, &body, deadline) {
             return (delivered, Some(reason));
         }
         delivered += count as u64;
@@ -222,7 +254,72 @@ pub fn post_batch(config: &OtlpConfig, batch: &Batch) -> (u64, Option<String>) {
     (delivered, None)
 }
 
-fn post(config: &OtlpConfig, url: &str, body: &[u8]) -> Result<(), String> {
+/// A failed request: why, whether the specification allows a retry, and the server's
+/// `Retry-After`.
+struct Failure {
+    reason: String,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+/// Posts `body`, retrying transient failures with backoff until the batch's budget (the
+/// export timeout) or `deadline` runs out.
+fn post_retrying(
+    config: &OtlpConfig,
+    url: &str,
+    body: &[u8],
+    deadline: &dyn Fn() -> Option<Instant>,
+) -> Result<(), String> {
+    let budget_end = Instant::now() + config.timeout;
+    let mut backoff = INITIAL_BACKOFF;
+    let mut attempt = 1u32;
+    loop {
+        let end = deadline().map_or(budget_end, |d| d.min(budget_end));
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("POST {url}: no time left to send"));
+        }
+        let failure = match post(config, url, body, left.min(config.timeout)) {
+            Ok(()) => return Ok(()),
+            Err(f) if !f.retryable => return Err(f.reason),
+            Err(f) => f,
+        };
+        let wait = failure.retry_after.unwrap_or_else(|| jittered(backoff));
+        let end = deadline().map_or(budget_end, |d| d.min(budget_end));
+        if Instant::now() + wait >= end {
+            return Err(format!(
+                "{} (gave up after {attempt} attempt{})",
+                failure.reason,
+                if attempt == 1 { "" } else { "s" }
+            ));
+        }
+        sleep_until(Instant::now() + wait, deadline);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        attempt += 1;
+    }
+}
+
+/// `d` scaled by a factor in [0.75, 1.25) (jitter, so many exporters do not retry in step).
+fn jittered(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    d.mul_f64(0.75 + f64::from(nanos % 1000) / 2000.0)
+}
+
+/// Sleeps until `until`, waking early when `deadline` (which may be set meanwhile) passes.
+fn sleep_until(until: Instant, deadline: &dyn Fn() -> Option<Instant>) {
+    const SLICE: Duration = Duration::from_millis(50);
+    loop {
+        let now = Instant::now();
+        if now >= until || deadline().is_some_and(|d| now >= d) {
+            return;
+        }
+        std::thread::sleep(SLICE.min(until - now));
+    }
+}
+
+fn post(config: &OtlpConfig, url: &str, body: &[u8], timeout: Duration) -> Result<(), Failure> {
     let mut headers: Vec<(&str, &str)> = vec![("Content-Type", config.protocol.content_type())];
     headers.extend(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let request = http::Request {
@@ -230,15 +327,39 @@ fn post(config: &OtlpConfig, url: &str, body: &[u8]) -> Result<(), String> {
         url,
         headers: &headers,
         body,
-        timeout: config.timeout,
+        timeout,
     };
     match http::send(&request) {
         Ok(r) if r.is_success() => Ok(()),
-        Ok(r) => Err(format!(
-            "POST {url}: HTTP {} {}",
-            r.status,
-            r.body_excerpt(200)
-        )),
-        Err(e) => Err(format!("POST {url}: {e}")),
+        Ok(r) => Err(Failure {
+            reason: format!("POST {url}: HTTP {} {}", r.status, r.body_excerpt(200)),
+            retryable: matches!(r.status, 429 | 502 | 503 | 504),
+            retry_after: r
+                .headers
+                .iter()
+                .find(|(k, _)| k == "retry-after")
+                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+        }),
+        Err(e) => Err(Failure {
+            retryable: transient(&e),
+            reason: format!("POST {url}: {e}"),
+            retry_after: None,
+        }),
+    }
+}
+
+/// A refused, reset or cut connection: worth retrying (a collector restarting). A timeout
+/// is not: a hung collector would cost the budget once per attempt.
+fn transient(e: &http::HttpError) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        http::HttpError::Connect { .. } => true,
+        http::HttpError::Io { source, .. } => matches!(
+            source.kind(),
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
+        ),
+        http::HttpError::Protocol { reason, .. } => reason.starts_with("connection closed"),
+        _ => false,
     }
 }

@@ -68,11 +68,25 @@ impl Msg {
         self.bytes(field, v.as_bytes());
     }
 
-    /// An embedded message, written even when empty (presence matters for oneofs).
+    /// An embedded message, written even when empty (presence matters for oneofs). A large
+    /// child much bigger than what is written so far keeps its buffer (what precedes it is
+    /// spliced in front), so a 100 MB log body is not held twice per nesting level.
     fn message(&mut self, field: u32, m: Msg) {
-        self.tag(field, 2);
-        self.varint(m.buf.len() as u64);
-        self.buf.extend_from_slice(&m.buf);
+        let mut head = Msg::default();
+        head.tag(field, 2);
+        head.varint(m.buf.len() as u64);
+        if m.buf.len() > (64 << 10) && m.buf.len() > 4 * self.buf.len() {
+            let mut prefix = std::mem::take(&mut self.buf);
+            prefix.extend_from_slice(&head.buf);
+            let mut body = m.buf;
+            // Exact: splice's own reserve would double the capacity.
+            body.reserve_exact(prefix.len());
+            body.splice(0..0, prefix);
+            self.buf = body;
+        } else {
+            self.buf.extend_from_slice(&head.buf);
+            self.buf.extend_from_slice(&m.buf);
+        }
     }
 
     fn packed_fixed64(&mut self, field: u32, values: impl Iterator<Item = [u8; 8]>) {

@@ -67,8 +67,16 @@ pub fn read_source(path: &Path, limits: &Limits) -> Result<Source, Diagnostic> {
     if meta.len() > limits.max_bytes {
         return Err(too_large(&shown, meta.len(), limits.max_bytes));
     }
-    let file = std::fs::File::open(path)
-        .map_err(|e| fail("unreadable", format!("cannot read file: {e}")))?;
+    // O_NONBLOCK: a FIFO swapped in after the metadata check must not block the open.
+    let file = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        std::fs::OpenOptions::new().read(true),
+        libc::O_NONBLOCK,
+    )
+    .open(path)
+    .map_err(|e| fail("unreadable", format!("cannot read file: {e}")))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(fail("unreadable", "not a regular file".into()));
+    }
     // Sized from the metadata (plus one byte to see the end): growing by doubling would
     // leave up to twice the file resident through the parse.
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).map_or(0, |n| n + 1));

@@ -1,5 +1,6 @@
 //! `--format markdown`: the same sections as the table format, as GitHub-flavoured
-//! Markdown for a pull-request comment. Cell text is escaped (`|`, newlines).
+//! Markdown for a pull-request comment. All text from the records is escaped
+//! ([`crate::escape::markdown`]: control characters, newlines, HTML `<>&`, `|`).
 
 use super::sections::sections;
 use super::{Render, ReportError, headline};
@@ -7,9 +8,7 @@ use crate::analysis::AnalysisReport;
 
 pub struct Markdown;
 
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
+use crate::escape::markdown as cell;
 
 impl Render for Markdown {
     fn render(&self, report: &AnalysisReport) -> Result<Vec<u8>, ReportError> {

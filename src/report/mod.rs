@@ -109,9 +109,14 @@ pub(crate) fn headline(r: &AnalysisReport) -> String {
     } else {
         "UNFINISHED (still running or crashed)".to_string()
     };
+    // Names from the record: escaped and capped (a 50 MiB name costs its cap, not its size).
+    let shown = |s: &str| crate::escape::escape_capped(s, crate::escape::LINE_MAX_CHARS);
     format!(
         "Run {} — workflow {} — {} — started {}",
-        r.run.run_id, r.run.workflow, state, r.run.started_at
+        shown(&r.run.run_id),
+        shown(&r.run.workflow),
+        state,
+        shown(&r.run.started_at)
     )
 }
 

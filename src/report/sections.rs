@@ -76,7 +76,7 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
         sum.lines
             .push(format!("Slowest nodes: {}", r.slowest_nodes.join(", ")));
     }
-    if r.run.torn_lines + r.run.invalid_lines > 0 {
+    if r.run.torn_lines.saturating_add(r.run.invalid_lines) > 0 {
         sum.lines.push(format!(
             "Skipped lines: {} torn, {} invalid",
             r.run.torn_lines, r.run.invalid_lines

@@ -1,5 +1,7 @@
 //! `--format table` (the default): a headline, then each section as a comfy-table, with no
-//! colour and no dependence on the terminal's width.
+//! colour and no dependence on the terminal's width. Every cell is escaped and capped
+//! ([`crate::escape::cell`]) before comfy-table sees it, so a hostile or huge name neither
+//! reaches the terminal raw nor slows the layout.
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, ContentArrangement};
@@ -7,13 +9,14 @@ use comfy_table::{CellAlignment, ContentArrangement};
 use super::sections::sections;
 use super::{Render, ReportError, headline};
 use crate::analysis::AnalysisReport;
+use crate::escape::{cell, escape};
 
 pub struct Table;
 
 impl Render for Table {
     fn render(&self, report: &AnalysisReport) -> Result<Vec<u8>, ReportError> {
         let mut out = String::new();
-        out.push_str(&headline(report));
+        out.push_str(&escape(&headline(report)));
         out.push('\n');
         for s in sections(report) {
             out.push('\n');
@@ -25,7 +28,7 @@ impl Render for Table {
                     .set_content_arrangement(ContentArrangement::Disabled)
                     .set_header(s.headers.clone());
                 for row in &s.rows {
-                    t.add_row(row.clone());
+                    t.add_row(row.iter().map(|c| cell(c)).collect::<Vec<_>>());
                 }
                 for i in (1..s.headers.len()).filter(|&i| s.is_numeric(i)) {
                     if let Some(col) = t.column_mut(i) {
@@ -36,7 +39,7 @@ impl Render for Table {
                 out.push('\n');
             }
             for l in &s.lines {
-                out.push_str(l);
+                out.push_str(&escape(l));
                 out.push('\n');
             }
         }

@@ -173,7 +173,7 @@ fn recorded_start(dir: &Path) -> Option<SystemTime> {
     struct Start {
         started_at: String,
     }
-    let text = std::fs::read(dir.join("run.json")).ok()?;
+    let text = super::open::read_regular(&dir.join("run.json")).ok()?;
     let start: Start = serde_json::from_slice(&text).ok()?;
     parse_time(&start.started_at)
 }
@@ -219,7 +219,7 @@ pub fn load_record(dir: &Path) -> Result<RunRecord, String> {
 
 fn load_json<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<T, String> {
     let path = dir.join("run.json");
-    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+    let bytes = super::open::read_regular(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "no run.json".to_string(),
         _ => format!("cannot read run.json: {e}"),
     })?;

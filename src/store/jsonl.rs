@@ -38,7 +38,7 @@ impl<T: DeserializeOwned> JsonlReader<T, BufReader<File>> {
     pub fn open(path: &Path) -> io::Result<Self> {
         Ok(Self::new(BufReader::with_capacity(
             64 * 1024,
-            File::open(path)?,
+            super::open::open_regular(path)?,
         )))
     }
 }
@@ -63,6 +63,15 @@ impl<T: DeserializeOwned, R: BufRead> JsonlReader<T, R> {
     /// The text of the line the last record came from (without its newline).
     pub fn last_line(&self) -> &[u8] {
         self.buf.trim_ascii()
+    }
+
+    /// Frees the line buffer when a long line grew it past 1 MiB (the record parsed from it
+    /// holds its own copy): a caller that has no use for [`Self::last_line`] calls this after
+    /// each record, so one 100 MB line does not stay resident twice.
+    pub fn release_line(&mut self) {
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
     }
 
     /// Lines read so far.

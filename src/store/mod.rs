@@ -10,6 +10,7 @@ pub mod health;
 pub mod history;
 pub mod jsonl;
 pub mod layout;
+pub mod open;
 pub mod recorder;
 pub mod resolve;
 mod run_json;

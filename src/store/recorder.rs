@@ -47,7 +47,9 @@ impl RecordBuilder {
                 run_id: ctx.run_id.clone(),
                 workflow: WorkflowRef {
                     name: plan.name.clone(),
-                    recipe_path: plan.recipe_path.clone(),
+                    // Absolute, so `analyze` finds the recipe from any working directory.
+                    recipe_path: std::fs::canonicalize(&plan.recipe_path)
+                        .map_or_else(|_| plan.recipe_path.clone(), |p| p.display().to_string()),
                     recipe_sha256: plan.recipe_sha256.clone(),
                 },
                 status: RunStatus::Running,

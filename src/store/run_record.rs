@@ -221,6 +221,10 @@ pub struct ExportSummary {
     /// Why delivery stopped, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The Pushgateway the final metrics were pushed to (`--push-metrics`); a failed push
+    /// counts its series in `undelivered` and says why in `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushgateway: Option<String>,
 }
 
 /// secflow's own CPU and memory over the run.

@@ -8,7 +8,8 @@
 //!
 //! Guarantees: writes only to its own writer (stderr in the product), never to stdout and
 //! never into the run's log records; colour only when the writer is a terminal and `NO_COLOR`
-//! is unset; values of declared secrets are masked in everything it prints; write errors
+//! is unset; values of declared secrets are masked in everything it prints; every name, id,
+//! reason, message and tool output line is escaped ([`crate::escape`]); write errors
 //! (a closed stderr) are ignored rather than failing the run.
 
 use std::fmt::Write as _;
@@ -33,6 +34,7 @@ use term::WriterTerm;
 
 use super::format::{self, Colour, Paint};
 use crate::engine::{Event, Level, RunContext, Sink};
+use crate::escape::escape;
 use crate::store::{AttemptRecord, NodeStatus, RunRecord};
 
 /// When to draw the progress display.
@@ -192,12 +194,12 @@ impl ConsoleSink {
     }
 
     fn node_line(&self, ctx: &RunContext, node: usize, at: SystemTime, what: &str) {
-        let id = ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str());
+        let id = escape(ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str()));
         let text = format!(
             "{} {}: {what}",
             self.paint
                 .paint(Colour::Dim, &format::elapsed_prefix(since(ctx, at))),
-            self.paint.paint(Colour::Bold, id)
+            self.paint.paint(Colour::Bold, &id)
         );
         self.line(&mask(ctx, &text));
     }
@@ -221,7 +223,7 @@ impl ConsoleSink {
             view.running = true;
         }
         if let Some(d) = &self.display {
-            let id = ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str());
+            let id = escape(ctx.plan.nodes.get(node).map_or("?", |n| n.id.as_str()));
             d.started(node, format!("{id} (attempt {attempt}{of})"), at);
         } else if !self.options.quiet {
             let what = format!("started (attempt {attempt}{of}{extra})");
@@ -293,7 +295,7 @@ impl Sink for ConsoleSink {
                         "{} run {} started: {} ({} nodes, concurrency {}, executor {}",
                         format::elapsed_prefix(since(ctx, *at)),
                         ctx.run_id,
-                        ctx.plan.name,
+                        escape(&ctx.plan.name),
                         ctx.plan.nodes.len(),
                         ctx.concurrency,
                         ctx.executor
@@ -340,7 +342,7 @@ impl Sink for ConsoleSink {
                         attempt_figures(record)
                     );
                     if let Some(err) = &record.error {
-                        let _ = write!(what, ": {err}");
+                        let _ = write!(what, ": {}", escape(err));
                     }
                     self.node_line(ctx, *node, *at, &what);
                 }
@@ -359,9 +361,10 @@ impl Sink for ConsoleSink {
                         .get(*node)
                         .map_or(1, |n| n.retry.max_attempts);
                     let what = format!(
-                        "attempt {} {}: {error}; retrying in {} (attempt {next_attempt} of {max})",
+                        "attempt {} {}: {}; retrying in {} (attempt {next_attempt} of {max})",
                         next_attempt.saturating_sub(1),
                         self.paint.status("failed"),
+                        escape(error),
                         format::duration(*delay)
                     );
                     self.node_line(ctx, *node, *at, &what);
@@ -395,9 +398,10 @@ impl Sink for ConsoleSink {
                         Level::Info => String::new(),
                     };
                     match node {
-                        Some(n) => self.node_line(ctx, *n, *at, &format!("{tag}{text}")),
+                        Some(n) => self.node_line(ctx, *n, *at, &format!("{tag}{}", escape(text))),
                         None => {
                             let prefix = format::elapsed_prefix(since(ctx, *at));
+                            let text = escape(text);
                             self.line(&mask(ctx, &format!("{prefix} {tag}{text}")));
                         }
                     }
@@ -472,17 +476,20 @@ fn finished_text(
         let _ = write!(text, " ({})", parts.join(", "));
     }
     if let Some(reason) = reason {
-        let _ = write!(text, ": {reason}");
+        let _ = write!(text, ": {}", escape(reason));
     }
     text
 }
 
-/// Replaces every declared secret's value with `[REDACTED]`.
+/// Replaces every declared secret's value with `[REDACTED]`, also in its escaped form (the
+/// console escapes what it prints before masking).
 fn mask(ctx: &RunContext, text: &str) -> String {
     let mut out = text.to_string();
     for secret in ctx.secret_values.iter().filter(|s| !s.is_empty()) {
-        if out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), "[REDACTED]");
+        for form in [secret.as_str(), &*escape(secret)] {
+            if out.contains(form) {
+                out = out.replace(form, "[REDACTED]");
+            }
         }
     }
     out

@@ -15,24 +15,24 @@ pub fn duration_ms(ms: u64) -> String {
         format!("{ms} ms")
     } else if ms < 60_000 {
         // One decimal, rounded half up, never showing `60.0 s`.
-        let tenths = (ms + 50) / 100;
+        let tenths = ms.saturating_add(50) / 100;
         if tenths >= 600 {
             "1m 00s".to_string()
         } else {
             format!("{}.{} s", tenths / 10, tenths % 10)
         }
     } else if ms < 3_600_000 {
-        let secs = (ms + 500) / 1000;
+        let secs = ms.saturating_add(500) / 1000;
         if secs >= 3600 {
             "1h 00m".to_string()
         } else {
             format!("{}m {:02}s", secs / 60, secs % 60)
         }
     } else if ms < 86_400_000 - 30_000 {
-        let mins = (ms + 30_000) / 60_000;
+        let mins = ms.saturating_add(30_000) / 60_000;
         format!("{}h {:02}m", mins / 60, mins % 60)
     } else {
-        let hours = (ms + 1_800_000) / 3_600_000;
+        let hours = ms.saturating_add(1_800_000) / 3_600_000;
         format!("{}d {:02}h", hours / 24, hours % 24)
     }
 }
@@ -179,6 +179,8 @@ mod tests {
         assert_eq!(duration_ms(7_500_000), "2h 05m");
         assert_eq!(duration_ms(86_399_000), "1d 00h");
         assert_eq!(duration_ms(2 * 86_400_000 + 4 * 3_600_000), "2d 04h");
+        // An edited record's u64::MAX saturates instead of overflowing.
+        assert_eq!(duration_ms(u64::MAX), "213503982334d 14h");
         assert_eq!(duration(Duration::from_millis(1500)), "1.5 s");
     }
 

@@ -1,6 +1,7 @@
 //! The human view of a log record, one line: time, level, node, message, key fields.
 //! Colour only when asked (callers pass [`stderr_color`]/[`stdout_color`]: a TTY and no
-//! `NO_COLOR`).
+//! `NO_COLOR`). Every value from the record is escaped ([`crate::escape`]): a record is
+//! hostile input and never reaches the terminal raw.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -8,6 +9,7 @@ use std::io::IsTerminal;
 use serde_json::Value;
 
 use super::log::{LogLevel, LogRecord};
+use crate::escape::escape;
 
 /// Colour on stderr: it is a terminal and `NO_COLOR` is not set.
 pub fn stderr_color() -> bool {
@@ -31,22 +33,23 @@ fn level_color(level: LogLevel) -> &'static str {
 
 /// `12:00:00.123 INFO  scan        node completed  attempt=1 duration_ms=812 findings=12`.
 pub fn render(record: &LogRecord, color: bool) -> String {
-    let time = record.timestamp.get(11..23).unwrap_or(&record.timestamp);
+    let time = escape(record.timestamp.get(11..23).unwrap_or(&record.timestamp));
     let level = record.level.as_str();
-    let node = record.node_id.as_deref().unwrap_or("-");
+    let node = escape(record.node_id.as_deref().unwrap_or("-"));
+    let message = escape(&record.message);
     let mut out = String::with_capacity(120);
     if color {
         let _ = write!(
             out,
             "\x1b[2m{time}\x1b[0m {}{level:<5}\x1b[0m \x1b[36m{node:<12}\x1b[0m {}",
             level_color(record.level),
-            record.message
+            message
         );
     } else {
-        let _ = write!(out, "{time} {level:<5} {node:<12} {}", record.message);
+        let _ = write!(out, "{time} {level:<5} {node:<12} {message}");
     }
     let mut field = |k: &str, v: String| {
-        let _ = write!(out, "  {k}={v}");
+        let _ = write!(out, "  {}={}", escape(k), escape(&v));
     };
     if let Some(a) = record.attempt {
         field("attempt", a.to_string());

@@ -1,8 +1,9 @@
 //! The end of a run, as the console and `runs show` print it: the per-node table, the
 //! one-line run summary, and for a failed node the tail of its stderr with the log's path.
 //!
-//! Guarantees: reads at most the last 64 KiB of a log, however large; masks config values
-//! whose key names a credential. Masking declared secrets' values is the caller's job.
+//! Guarantees: reads at most the last 64 KiB of a log, however large (and never through a
+//! node id that is not a valid id); escapes ids, reasons and tool output ([`crate::escape`]);
+//! masks config values whose key names a credential. Masking declared secrets' values is the caller's job.
 
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use comfy_table::{Cell, CellAlignment, Color, Table};
 
+use crate::escape;
 use crate::plan::PlanNode;
 use crate::store::{AttemptRecord, NodeRecord, RunRecord};
 use crate::telemetry::format::{self, Colour, Paint};
@@ -46,10 +48,13 @@ pub fn node_table(record: &RunRecord, paint: Paint) -> Table {
     ]);
     for node in &record.nodes {
         let sum = |f: fn(&AttemptRecord) -> Option<u64>| -> Option<u64> {
-            node.attempts.iter().filter_map(f).reduce(|a, b| a + b)
+            node.attempts
+                .iter()
+                .filter_map(f)
+                .reduce(|a, b| a.saturating_add(b))
         };
         let duration = sum(|a| a.duration_ms);
-        let cpu = sum(|a| Some(a.cpu_user_ms? + a.cpu_system_ms.unwrap_or(0)));
+        let cpu = sum(|a| Some(a.cpu_user_ms?.saturating_add(a.cpu_system_ms.unwrap_or(0))));
         let rss = node.attempts.iter().filter_map(|a| a.peak_rss_bytes).max();
         let mut status = Cell::new(node.status.as_str());
         if paint.enabled
@@ -60,7 +65,7 @@ pub fn node_table(record: &RunRecord, paint: Paint) -> Table {
         let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
         let dash = || "-".to_string();
         table.add_row(vec![
-            Cell::new(&node.node_id),
+            Cell::new(escape::cell(&node.node_id)),
             status,
             right(node.attempts.len().to_string()),
             right(duration.map_or_else(dash, format::duration_ms)),
@@ -131,7 +136,7 @@ pub fn failure_report(
     let last = node.attempts.last();
     let mut head = format!(
         "\n{} {}",
-        paint.paint(Colour::Bold, &node.node_id),
+        paint.paint(Colour::Bold, &escape::escape(&node.node_id)),
         paint.status(node.status.as_str())
     );
     if let Some(rec) = last {
@@ -142,7 +147,7 @@ pub fn failure_report(
         .as_ref()
         .or(last.and_then(|rec| rec.error.as_ref()))
     {
-        let _ = write!(head, ": {reason}");
+        let _ = write!(head, ": {}", escape::escape(reason));
     }
     let _ = writeln!(text, "{head}");
     if let Some(plan_node) = plan_node {
@@ -161,23 +166,30 @@ pub fn failure_report(
     let Some(rec) = last else {
         return text;
     };
+    if !crate::plan::is_valid_name(&node.node_id) {
+        // An edited record: never let its node id name a path outside the run.
+        let _ = writeln!(text, "  stderr: not shown (the node id is not a valid id)");
+        return text;
+    }
     let path = stderr_path(run_dir, &node.node_id, rec.attempt);
+    let shown_path = escape::escape(&path.to_string_lossy()).into_owned();
     match tail_lines(&path, STDERR_TAIL_LINES) {
         Ok(lines) if lines.is_empty() => {
-            let _ = writeln!(text, "  stderr: {} (empty)", path.display());
+            let _ = writeln!(text, "  stderr: {shown_path} (empty)");
         }
         Ok(lines) => {
             let shown = match lines.len() {
                 1 => "last line".to_string(),
                 n => format!("last {n} lines"),
             };
-            let _ = writeln!(text, "  stderr: {} ({shown})", path.display());
+            let _ = writeln!(text, "  stderr: {shown_path} ({shown})");
             for line in lines {
+                let line = escape::escape(&line);
                 let _ = writeln!(text, "  {} {line}", paint.paint(Colour::Dim, "|"));
             }
         }
         Err(e) => {
-            let _ = writeln!(text, "  stderr: {} (unreadable: {e})", path.display());
+            let _ = writeln!(text, "  stderr: {shown_path} (unreadable: {e})");
         }
     }
     text
@@ -196,7 +208,7 @@ pub fn stderr_path(run_dir: &Path, node_id: &str, attempt: u32) -> PathBuf {
 /// gigabytes costs nothing more). Invalid UTF-8 is replaced.
 pub fn tail_lines(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
     const WINDOW: u64 = 64 * 1024;
-    let mut file = std::fs::File::open(path)?;
+    let mut file = crate::store::open::open_regular(path)?;
     let len = file.metadata()?.len();
     let start = len.saturating_sub(WINDOW);
     file.seek(SeekFrom::Start(start))?;
