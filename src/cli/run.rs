@@ -61,6 +61,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    let short: Vec<&str> = env
+        .secrets
+        .iter()
+        .filter(|(_, v)| v.len() < MIN_SECRET_LEN)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !short.is_empty() {
+        eprintln!(
+            "error: declared secret{} shorter than {MIN_SECRET_LEN} bytes: {}",
+            if short.len() == 1 { " is" } else { "s are" },
+            short.join(", ")
+        );
+        eprintln!(
+            "  help: masking so short a value would garble every record; use a real secret, or \
+             remove it from `secrets:`"
+        );
+        return Ok(exit::INVALID);
+    }
     if args.dry_run {
         print_plan(&plan, &env, args.format)?;
         return Ok(exit::SUCCESS);
@@ -527,6 +545,9 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
         },
     }
 }
+
+/// Declared secrets shorter than this are refused: masking them would garble every output.
+const MIN_SECRET_LEN: usize = 4;
 
 /// `--dry-run`: levels, resolved commands with placeholder paths, env names, data paths.
 fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<()> {

@@ -392,7 +392,7 @@ impl Checker<'_> {
         };
 
         let action = match (kind, &node.run, &node.command) {
-            ("exec", Some(run), None) => self.template(&scope, run, false).map(Action::Shell),
+            ("exec", Some(run), None) => self.template(&scope, run, Place::Run).map(Action::Shell),
             ("exec", None, Some(argv)) => {
                 if argv.value.is_empty() {
                     self.error(
@@ -408,7 +408,7 @@ impl Checker<'_> {
                     let parts: Vec<Option<Template>> = argv
                         .value
                         .iter()
-                        .map(|a| self.template(&scope, a, false))
+                        .map(|a| self.template(&scope, a, Place::Command))
                         .collect();
                     parts
                         .into_iter()
@@ -463,7 +463,7 @@ impl Checker<'_> {
         for (key, value) in &node.config {
             if let serde_json::Value::String(text) = &value.value {
                 let spanned = S::new(text.clone(), value.referenced);
-                self.template(&scope, &spanned, true);
+                self.template(&scope, &spanned, Place::Config);
             }
             config.insert(key.clone(), value.value.clone());
         }
@@ -579,8 +579,20 @@ impl Checker<'_> {
         full
     }
 
-    /// Parses a template and checks that each reference names something.
-    fn template(&mut self, scope: &Scope, text: &S<String>, in_config: bool) -> Option<Template> {
+    /// Parses a template and checks that each reference names something, that no secret
+    /// is pasted into an argument, and (in `run`) that each stands where the shell keeps it
+    /// one literal word.
+    fn template(&mut self, scope: &Scope, text: &S<String>, place: Place) -> Option<Template> {
+        if let Some(nul) = text.value.find('\0') {
+            let at = self.locate(pos(text), &text.value, nul);
+            self.error(
+                at,
+                "nul-in-value",
+                format!("the {} holds a NUL byte", place.what()),
+                Some("a NUL cannot be passed to a process; remove it".into()),
+            );
+            return None;
+        }
         let template = match Template::parse(&text.value) {
             Ok(t) => t,
             Err(e) => {
@@ -592,11 +604,37 @@ impl Checker<'_> {
         let mut ok = true;
         for r in template.references() {
             let at = self.locate(pos(text), &text.value, r.offset);
-            let problem = scope.problem(r, in_config, self.suggestions_left > 0);
+            let problem = scope.problem(r, place == Place::Config, self.suggestions_left > 0);
             if let Some((message, hint)) = problem {
                 self.suggestions_left = self.suggestions_left.saturating_sub(1);
                 ok = false;
                 self.error(at, "unknown-template-ref", message, hint);
+            } else if place != Place::Run
+                && r.namespace == super::template::Namespace::Env
+                && scope.secrets.iter().any(|s| *s == r.key)
+            {
+                ok = false;
+                self.error(
+                    at,
+                    "secret-in-argv",
+                    format!(
+                        "secret `{}` is pasted into the node's {}, where every user can read it",
+                        r.key,
+                        place.what()
+                    ),
+                    Some(format!(
+                        "the tool has the secret in its environment as `{}`; read it there, or \
+                         use `run:` where `{{{{ env.{} }}}}` becomes a reference to the variable",
+                        r.key, r.key
+                    )),
+                );
+            }
+        }
+        if ok && place == Place::Run {
+            if let Err(e) = super::shell::contexts(&template) {
+                let at = self.locate(pos(text), &text.value, e.offset);
+                self.error(at, e.code, e.message, Some(e.hint));
+                ok = false;
             }
         }
         ok.then_some(template)
@@ -657,6 +695,24 @@ impl Checker<'_> {
                 format!("`{key}` is not a valid environment variable name"),
                 Some("use letters, digits and `_`, not starting with a digit".into()),
             );
+        }
+    }
+}
+
+/// Where a template is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Run,
+    Command,
+    Config,
+}
+
+impl Place {
+    fn what(self) -> &'static str {
+        match self {
+            Place::Run => "`run` line",
+            Place::Command => "`command`",
+            Place::Config => "`config` value",
         }
     }
 }

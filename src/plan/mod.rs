@@ -8,6 +8,7 @@
 mod build;
 mod dag;
 pub mod plugins;
+pub mod shell;
 pub mod template;
 
 use std::collections::BTreeMap;

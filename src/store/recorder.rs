@@ -19,6 +19,8 @@ pub struct RecordBuilder {
     record: RunRecord,
     queued_at: Vec<Option<SystemTime>>,
     started_at: SystemTime,
+    /// Masks secret values in reasons and errors (a message may quote a command or a path).
+    redactor: crate::telemetry::Redactor,
 }
 
 impl RecordBuilder {
@@ -71,6 +73,7 @@ impl RecordBuilder {
             },
             queued_at: vec![None; plan.nodes.len()],
             started_at: ctx.started_at,
+            redactor: crate::telemetry::Redactor::new(&ctx.secret_values),
         }
     }
 
@@ -133,6 +136,17 @@ impl RecordBuilder {
                 }
             }
             Event::AttemptFinished { node, record, .. } => {
+                let masked;
+                let record = match record.error.as_deref().map(|e| self.redactor.redact(e)) {
+                    Some(std::borrow::Cow::Owned(e)) => {
+                        masked = AttemptRecord {
+                            error: Some(e),
+                            ..record.clone()
+                        };
+                        &masked
+                    }
+                    _ => record,
+                };
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     match n.attempts.iter_mut().find(|a| a.attempt == record.attempt) {
                         Some(a) => a.clone_from(record),
@@ -167,7 +181,7 @@ impl RecordBuilder {
             } => {
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     n.status = *status;
-                    n.reason = reason.clone();
+                    n.reason = reason.as_deref().map(|r| self.redactor.redact(r).into_owned());
                     n.findings_count = *findings_count;
                 }
                 self.recount();
