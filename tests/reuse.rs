@@ -65,7 +65,7 @@ vars: {{ a_value: "{a_value}" }}
 state: {{ cache_intermediate: {cache} }}
 nodes:
   - id: a
-    run: "echo a >> executed.log; echo '{{\"v\": \"{{{{ vars.a_value }}}}\"}}' > {{{{ outputs.a_out }}}}"
+    run: "echo a >> executed.log; printf '{{\"v\": \"%s\"}}\\n' {{{{ vars.a_value }}}} > {{{{ outputs.a_out }}}}"
     outputs: [a_out]
   - id: a2
     run: "echo a2 >> executed.log; cat {{{{ inputs.a_out }}}} > {{{{ outputs.a2_out }}}}"

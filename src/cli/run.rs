@@ -601,7 +601,7 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
             "continue_on_error": node.continue_on_error,
         }));
     }
-    let mut out = std::io::stdout().lock();
+    let mut out: Vec<u8> = Vec::new();
     if format == Format::Json {
         let levels: Vec<Vec<&str>> = plan
             .levels
@@ -618,7 +618,7 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
-        return Ok(());
+        return emit_masked(env, &out);
     }
     writeln!(
         out,
@@ -659,6 +659,17 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
             }
         }
     }
+    emit_masked(env, &out)
+}
+
+/// Writes `text` to stdout with every secret value masked: a value given by `--var` may
+/// still be one.
+fn emit_masked(env: &Environment, text: &[u8]) -> anyhow::Result<()> {
+    let text = String::from_utf8_lossy(text);
+    let redactor = crate::telemetry::Redactor::new(env.secret_values());
+    std::io::stdout()
+        .lock()
+        .write_all(redactor.redact(&text).as_bytes())?;
     Ok(())
 }
 

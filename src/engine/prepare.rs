@@ -189,7 +189,6 @@ pub fn prepare(
         run_id: ids.run_id,
     };
     let (argv, display, values) = command(node, env, &lookup)?;
-    let mut vars = vars;
     for (k, v) in values {
         names.push(k.clone());
         vars.insert(k.into(), v.into());
@@ -271,7 +270,11 @@ fn command(node: &PlanNode, env: &Environment, lookup: &Lookup<'_>) -> Result<Co
             if node.kind != "exec" && argv.first().is_some_and(|a| a == "secflow") {
                 argv[0] = env.exe.to_string_lossy().into_owned();
             }
-            Ok((argv.into_iter().map(OsString::from).collect(), display, Vec::new()))
+            Ok((
+                argv.into_iter().map(OsString::from).collect(),
+                display,
+                Vec::new(),
+            ))
         }
     }
 }

@@ -127,7 +127,10 @@ impl Lexer {
         };
         let unclear = |what: &str, hint: &str| Err(err("template-context", what, hint));
         if let Some(why) = self.poison {
-            return unclear(why, "put the value in a variable first: `x={{ … }}`, then use \"$x\"");
+            return unclear(
+                why,
+                "put the value in a variable first: `x={{ … }}`, then use \"$x\"",
+            );
         }
         if self.after_dollar {
             return unclear(
@@ -161,10 +164,9 @@ impl Lexer {
                 "build the text before the heredoc: `x={{ … }}`, then use $x in it",
             ),
             Some(Frame::HereDoc(_)) => Ok(Quoting::HereDoc),
-            Some(Frame::Backtick) => unclear(
-                "is inside backticks",
-                "use `$( … )` instead of backticks",
-            ),
+            Some(Frame::Backtick) => {
+                unclear("is inside backticks", "use `$( … )` instead of backticks")
+            }
             Some(Frame::Arith(_)) => unclear(
                 "is inside `$(( … ))`",
                 "assign it first: `n={{ … }}`, then use $((n + 1))",
@@ -501,12 +503,21 @@ mod tests {
     #[test]
     fn finds_each_context() {
         use Quoting::*;
-        assert_eq!(ctx("echo {{ vars.a }} \"x {{ vars.b }}\"").unwrap(), [Bare, Double]);
+        assert_eq!(
+            ctx("echo {{ vars.a }} \"x {{ vars.b }}\"").unwrap(),
+            [Bare, Double]
+        );
         assert_eq!(ctx("echo \"$(cat {{ vars.a }})\"").unwrap(), [Bare]);
         assert_eq!(ctx("echo \"$(cat \"{{ vars.a }}\")\"").unwrap(), [Double]);
-        assert_eq!(ctx("x=1 # {{ vars.a }}\necho {{ vars.b }}").unwrap(), [Comment, Bare]);
+        assert_eq!(
+            ctx("x=1 # {{ vars.a }}\necho {{ vars.b }}").unwrap(),
+            [Comment, Bare]
+        );
         assert_eq!(ctx("echo a#{{ vars.a }}").unwrap(), [Bare]);
-        assert_eq!(ctx("cat <<EOF\nhi {{ vars.a }}\nEOF\necho {{ vars.b }}").unwrap(), [HereDoc, Bare]);
+        assert_eq!(
+            ctx("cat <<EOF\nhi {{ vars.a }}\nEOF\necho {{ vars.b }}").unwrap(),
+            [HereDoc, Bare]
+        );
         assert_eq!(ctx("echo 'a'\"{{ vars.a }}\"'b'").unwrap(), [Double]);
         assert_eq!(ctx(r"echo \'{{ vars.a }}").unwrap(), [Bare]);
         assert_eq!(ctx(r#"echo "\"{{ vars.a }}""#).unwrap(), [Double]);
@@ -514,12 +525,27 @@ mod tests {
 
     #[test]
     fn refuses_unsafe_contexts() {
-        assert_eq!(ctx("echo '{{ vars.a }}'").unwrap_err(), "template-in-quotes");
-        assert_eq!(ctx("echo $'{{ vars.a }}'").unwrap_err(), "template-in-quotes");
-        assert_eq!(ctx("cat <<'E'\n{{ vars.a }}\nE").unwrap_err(), "template-in-quotes");
+        assert_eq!(
+            ctx("echo '{{ vars.a }}'").unwrap_err(),
+            "template-in-quotes"
+        );
+        assert_eq!(
+            ctx("echo $'{{ vars.a }}'").unwrap_err(),
+            "template-in-quotes"
+        );
+        assert_eq!(
+            ctx("cat <<'E'\n{{ vars.a }}\nE").unwrap_err(),
+            "template-in-quotes"
+        );
         assert_eq!(ctx("echo `{{ vars.a }}`").unwrap_err(), "template-context");
-        assert_eq!(ctx("echo $(({{ vars.a }}+1))").unwrap_err(), "template-context");
-        assert_eq!(ctx("echo ${x:-{{ vars.a }}}").unwrap_err(), "template-context");
+        assert_eq!(
+            ctx("echo $(({{ vars.a }}+1))").unwrap_err(),
+            "template-context"
+        );
+        assert_eq!(
+            ctx("echo ${x:-{{ vars.a }}}").unwrap_err(),
+            "template-context"
+        );
         assert_eq!(ctx("echo ${{ vars.a }}").unwrap_err(), "template-context");
         assert_eq!(ctx("cat <<{{ vars.a }}").unwrap_err(), "template-context");
         // Inside double quotes, `'` is an ordinary character.
@@ -537,7 +563,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(out.line, "echo \"${__SECFLOW_V1}\" \"<${TOK}>\"");
-        assert_eq!(out.vars, [("__SECFLOW_V1".to_string(), "$(id)".to_string())]);
+        assert_eq!(
+            out.vars,
+            [("__SECFLOW_V1".to_string(), "$(id)".to_string())]
+        );
         let big = "x".repeat(MAX_ARG_STRLEN);
         let e = render(&t, |_| Ok(ShellValue::Value(big.clone()))).unwrap_err();
         assert!(e.contains("vars.a") && e.contains("128 KiB"), "{e}");
@@ -562,8 +591,14 @@ mod hostile {
         ("adjacent text", "printf %s pre{{ vars.v }}post"),
         ("adjacent in quotes", "printf %s \"pre {{ vars.v }} post\""),
         ("assignment", "x={{ vars.v }}; printf %s \"$x\""),
-        ("for list", "for a in {{ vars.v }}; do printf %s \"$a\"; done"),
-        ("command substitution", "printf %s \"$(printf %s {{ vars.v }}; echo .)\""),
+        (
+            "for list",
+            "for a in {{ vars.v }}; do printf %s \"$a\"; done",
+        ),
+        (
+            "command substitution",
+            "printf %s \"$(printf %s {{ vars.v }}; echo .)\"",
+        ),
         ("heredoc", "cat <<EOF\n{{ vars.v }}\nEOF"),
         ("comment", "printf %s ok # {{ vars.v }}"),
     ];
@@ -612,10 +647,7 @@ mod hostile {
             "é",
             "-n",
         ]);
-        (
-            prop::collection::vec(pieces, 0..6),
-            "[^\\x00]{0,8}",
-        )
+        (prop::collection::vec(pieces, 0..6), "[^\\x00]{0,8}")
             .prop_map(|(p, tail)| p.concat() + &tail)
     }
 

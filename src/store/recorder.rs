@@ -26,6 +26,7 @@ pub struct RecordBuilder {
 impl RecordBuilder {
     /// The record of a run that just started: every node `pending`.
     pub fn new(ctx: &RunContext) -> Self {
+        let redactor = crate::telemetry::Redactor::new(&ctx.secret_values);
         let plan = &ctx.plan;
         let nodes = plan
             .nodes
@@ -58,7 +59,11 @@ impl RecordBuilder {
                 duration_ms: None,
                 executor: ctx.executor.clone(),
                 concurrency: ctx.concurrency as u32,
-                vars: plan.vars.clone(),
+                vars: plan
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), redactor.redact(v).into_owned()))
+                    .collect(),
                 resumed_from: ctx.resumed_from.clone(),
                 trace_id: ctx.trace.trace_id.clone(),
                 pid: std::process::id(),
@@ -73,7 +78,7 @@ impl RecordBuilder {
             },
             queued_at: vec![None; plan.nodes.len()],
             started_at: ctx.started_at,
-            redactor: crate::telemetry::Redactor::new(&ctx.secret_values),
+            redactor,
         }
     }
 
@@ -181,7 +186,9 @@ impl RecordBuilder {
             } => {
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     n.status = *status;
-                    n.reason = reason.as_deref().map(|r| self.redactor.redact(r).into_owned());
+                    n.reason = reason
+                        .as_deref()
+                        .map(|r| self.redactor.redact(r).into_owned());
                     n.findings_count = *findings_count;
                 }
                 self.recount();

@@ -7,3 +7,4 @@ mod output;
 mod retry;
 mod schema;
 mod support;
+mod trust;
