@@ -203,9 +203,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,
     /// Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest
-    /// (a node whose definition or inputs changed runs again, with a warning).
+    /// (a node whose definition, inputs or sources changed runs again, with a warning).
+    /// `last` is the newest run of this workflow (same `name`).
     #[arg(long, value_name = "RUN", conflicts_with = "fresh")]
     pub resume: Option<String>,
+    /// With `--resume`: resume a run of another workflow (another `name`) anyway.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Start over even when `state.resume_on_failure` would resume the last failed run.
     #[arg(long)]
     pub fresh: bool,

@@ -408,6 +408,34 @@ fn finish_export(
     }
 }
 
+/// `--resume last`: the newest run (by start time) of the workflow called `name`.
+fn newest_run_of(state_dir: &Path, name: &str) -> Result<std::path::PathBuf, String> {
+    let runs = layout::runs_dir(state_dir);
+    let mut newest: Option<(String, std::path::PathBuf)> = None;
+    for id in crate::store::resolve::run_ids(state_dir) {
+        let dir = runs.join(&id);
+        let Ok(text) = std::fs::read(dir.join("run.json")) else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_slice::<crate::store::RunRecord>(&text) else {
+            continue;
+        };
+        if record.workflow.name == name
+            && newest
+                .as_ref()
+                .is_none_or(|(at, _)| record.started_at >= *at)
+        {
+            newest = Some((record.started_at, dir));
+        }
+    }
+    newest.map(|(_, dir)| dir).ok_or_else(|| {
+        format!(
+            "no run of workflow `{name}` under {} to resume",
+            runs.display()
+        )
+    })
+}
+
 /// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of
 /// the same recipe (sha256) and vars when it failed or was cancelled (unless `--fresh`).
 fn resume_source(
@@ -417,8 +445,20 @@ fn resume_source(
 ) -> Result<Option<Arc<crate::engine::reuse::ResumeSource>>, String> {
     use crate::engine::reuse::ResumeSource;
     if let Some(arg) = &args.resume {
-        let dir = crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?;
-        return ResumeSource::load(&dir).map(|r| Some(Arc::new(r)));
+        let dir = if arg == "last" {
+            newest_run_of(state_dir, &plan.name)?
+        } else {
+            crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?
+        };
+        let source = ResumeSource::load(&dir)?;
+        if source.workflow != plan.name && !args.force {
+            return Err(format!(
+                "run {} is a run of workflow `{}`, not of `{}`: its results are not this \
+                 workflow's (pass --force to resume it anyway)",
+                source.run_id, source.workflow, plan.name
+            ));
+        }
+        return Ok(Some(Arc::new(source)));
     }
     if args.fresh || !plan.state.resume_on_failure {
         return Ok(None);

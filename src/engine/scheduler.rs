@@ -86,6 +86,10 @@ struct NodeState {
     node_span: Option<String>,
     attempt_span: String,
     cache_key: Option<String>,
+    /// The digests of its inputs when it was about to start (checked after each attempt).
+    inputs: Arc<[crate::store::cache::FileDigest]>,
+    /// Its outputs were reused (`--resume` or the cache): it did not run in this run.
+    reused: bool,
     /// The executor's id of the current attempt (Slurm job id, …).
     job_id: Option<String>,
 }
@@ -129,6 +133,8 @@ pub async fn execute(
             node_span: None,
             attempt_span: String::new(),
             cache_key: None,
+            inputs: Arc::from(Vec::new()),
+            reused: false,
             job_id: None,
         })
         .collect();
@@ -308,10 +314,29 @@ impl Scheduler {
     /// its cache key either way. True when the node is done without running.
     fn try_reuse(&mut self, i: usize) -> bool {
         let plan = Arc::clone(&self.ctx.plan);
-        let decision = self.config.reuse.decide(&plan, &plan.nodes[i], &self.paths);
-        if let Some(warning) = decision.warning {
+        let node = &plan.nodes[i];
+        let reran_dependency = node
+            .deps
+            .iter()
+            .filter(|&&d| !self.nodes[d].reused)
+            .map(|&d| &plan.nodes[d])
+            .find(|dep| !dep.outputs.iter().any(|o| node.inputs.contains(o)))
+            .map(|dep| dep.id.as_str());
+        let workdir = match &node.workdir {
+            Some(w) => self.env.cwd.join(w),
+            None => self.env.cwd.clone(),
+        };
+        let decision = self.config.reuse.decide(
+            &plan,
+            node,
+            &self.paths,
+            &workdir,
+            crate::engine::reuse::Upstream { reran_dependency },
+        );
+        for warning in decision.warnings {
             self.message(Level::Warn, Some(i), warning);
         }
+        self.nodes[i].inputs = decision.inputs.into();
         if let Some(key) = decision.key {
             self.nodes[i].cache_key = Some(key.clone());
             self.emit(Event::NodeCacheKey { node: i, key });
@@ -326,6 +351,7 @@ impl Scheduler {
                 at: SystemTime::now(),
             });
         }
+        self.nodes[i].reused = true;
         self.finish_node(i, NodeStatus::Cached, Some(reused.reason), reused.findings);
         self.release(i);
         true
@@ -380,6 +406,7 @@ impl Scheduler {
             timeout: node.timeout,
             grace: node.kill_grace,
             paths: Arc::clone(&self.paths),
+            inputs: Arc::clone(&self.nodes[i].inputs),
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();

@@ -535,6 +535,32 @@ impl Checker<'_> {
             }
         });
 
+        let mut sources = Vec::with_capacity(node.sources.len());
+        for glob in &node.sources {
+            match globset::GlobBuilder::new(&glob.value)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| e.kind().to_string())
+            {
+                Ok(_)
+                    if glob.value.starts_with('/') || glob.value.split('/').any(|p| p == "..") =>
+                {
+                    self.error(
+                        pos(glob),
+                        "bad-sources",
+                        format!("`sources` glob `{}` leaves the node's workdir", glob.value),
+                        Some("write globs relative to the workdir, without `..`".into()),
+                    )
+                }
+                Ok(_) => sources.push(glob.value.clone()),
+                Err(e) => self.error(
+                    pos(glob),
+                    "bad-sources",
+                    format!("bad `sources` glob `{}`: {e}", glob.value),
+                    Some("globset syntax: `*`, `**`, `?`, `[abc]`, `{a,b}`".into()),
+                ),
+            }
+        }
         Some(PlanNode {
             id: node.id.value.clone(),
             kind: kind.to_string(),
@@ -557,6 +583,8 @@ impl Checker<'_> {
             executor,
             slurm,
             level: 0,
+            cache: node.cache.unwrap_or(true),
+            sources,
         })
     }
 
