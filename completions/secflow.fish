@@ -130,7 +130,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l threshold -d 'Relative growth of a node\'s median beyond which it is a regression, in percent' -r
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l noise-ms -d 'Absolute duration growth below which nothing is flagged (noise floor)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l noise-mib -d 'Absolute peak-RSS growth below which nothing is flagged, in MiB' -r
-complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l format -d 'Report format' -r -f -a "table\t'Tables for a terminal (comfy-table)'
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l format -d 'Report format (default: from `--output`\'s extension — `.html`, `.md`, `.json` —, else `table`)' -r -f -a "table\t'Tables for a terminal (comfy-table)'
 json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
 markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
@@ -147,7 +147,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l baseline -d 
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l threshold -d 'Relative growth of a node\'s median beyond which it is a regression, in percent' -r
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-ms -d 'Absolute duration growth below which nothing is flagged (noise floor)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-mib -d 'Absolute peak-RSS growth below which nothing is flagged, in MiB' -r
-complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l format -d 'Report format' -r -f -a "table\t'Tables for a terminal (comfy-table)'
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l format -d 'Report format (default: from `--output`\'s extension — `.html`, `.md`, `.json` —, else `table`)' -r -f -a "table\t'Tables for a terminal (comfy-table)'
 json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
 markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'

@@ -460,7 +460,8 @@ impl Scheduler {
         let stopped_why = match &self.halt {
             Some(Halt::RunTimeout(t)) => format!("run timed out after {}", human(*t)),
             Some(Halt::FailFast(id)) => format!("terminated: --fail-fast after `{id}` failed"),
-            _ => "cancelled".to_string(),
+            // The status already says `cancelled`: the reason says why.
+            _ => "the run was interrupted".to_string(),
         };
         let run_timeout = matches!(self.halt, Some(Halt::RunTimeout(_)));
         let AttemptResult {
@@ -548,11 +549,25 @@ impl Scheduler {
         }
         if node.continue_on_error {
             match datasets::empty_outputs(&self.paths, &node.outputs) {
-                Ok(p) if !p.outputs.is_empty() => self.emit(Event::NodeOutputs {
-                    node: i,
-                    outputs: p.outputs,
-                    at: SystemTime::now(),
-                }),
+                Ok(p) if !p.outputs.is_empty() => {
+                    let names: Vec<String> = p.outputs.keys().map(|n| format!("`{n}`")).collect();
+                    self.message(
+                        Level::Warn,
+                        Some(i),
+                        format!(
+                            "`{}` failed (continue_on_error): its dependants get empty \
+                             dataset{} {}",
+                            node.id,
+                            if names.len() == 1 { "" } else { "s" },
+                            names.join(", ")
+                        ),
+                    );
+                    self.emit(Event::NodeOutputs {
+                        node: i,
+                        outputs: p.outputs,
+                        at: SystemTime::now(),
+                    })
+                }
                 Ok(_) => {}
                 Err(err) => self.message(
                     Level::Error,
@@ -678,10 +693,9 @@ impl Scheduler {
             Some(Halt::FailFast(id)) => {
                 format!("not started: --fail-fast after node `{id}` failed")
             }
-            Some(Halt::Cancelled) => "cancelled: the run was interrupted".into(),
-            Some(Halt::RunTimeout(t)) => {
-                format!("cancelled: the run timed out after {}", human(*t))
-            }
+            // The status (`cancelled`) is printed before the reason: no second "cancelled".
+            Some(Halt::Cancelled) => "the run was interrupted".into(),
+            Some(Halt::RunTimeout(t)) => format!("the run timed out after {}", human(*t)),
             None => "not started".into(),
         }
     }

@@ -149,7 +149,7 @@ impl Checker<'_> {
                 self.error(
                     pos(c),
                     "bad-value",
-                    "`concurrency` must be at least 1".into(),
+                    crate::recipe::CONCURRENCY_RANGE.into(),
                     None,
                 );
             }

@@ -172,3 +172,113 @@ fn a_secret_in_argv_or_too_short_is_refused() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than 4 bytes"));
     assert!(!dir.path().join("ran").exists());
 }
+
+fn human_run(dir: &Path, recipe: &str, args: &[&str]) -> std::process::Output {
+    std::fs::write(dir.join("recipe.yaml"), recipe).unwrap();
+    std::process::Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "run",
+            "recipe.yaml",
+            "--state-dir",
+            "state",
+            "--progress",
+            "never",
+        ])
+        .args(args)
+        .env_remove("SECFLOW_HOME")
+        .output()
+        .unwrap()
+}
+
+/// Issue 19 finding 5: mistakes that passed silently.
+#[test]
+fn silent_mistakes_are_named() {
+    let dir = tmp();
+    let recipe = "version: \"1.0\"\nname: m\nvars: { version: \"1\", region: eu }\nenv: { REGION: \"r-{{ vars.region }}\" }\nnodes:\n  - { id: a, run: \"echo \\\"$REGION\\\" > {{ outputs.r }}\", outputs: [r] }\n";
+    // A --var typo.
+    let out = human_run(dir.path(), recipe, &["--var", "verion=2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[unknown-var]") && err.contains("did you mean `version`?"),
+        "{err}"
+    );
+    // Templates in env values are rendered, --var included.
+    let r = run(dir.path(), recipe, &["--var", "region=us"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.dataset("r"), "r-us\n");
+    // --timeout 0 is refused like `timeout: 0`; --concurrency 0 names the range the recipe names.
+    let out = human_run(dir.path(), recipe, &["--timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("greater than zero"));
+    let out = human_run(dir.path(), recipe, &["--concurrency", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from 1 to 4294967295"));
+    let big = recipe.replace("name: m\n", "name: m\nconcurrency: 4294967296\n");
+    let out = human_run(dir.path(), &big, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("from 1 to 4294967295"));
+}
+
+#[test]
+fn console_messages_say_things_once_and_plainly() {
+    let dir = tmp();
+    let recipe = "version: \"1.0\"\nname: m\nnodes:\n  - { id: ghost, command: [/nonexistent/x], continue_on_error: true, outputs: [o] }\n  - { id: b, run: \"cat {{ inputs.o }}\", inputs: [o] }\n  - { id: s, run: \"sleep 5\" }\n  - { id: t, run: \"true\", depends_on: [s] }\n";
+    let out = human_run(dir.path(), recipe, &["--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("its dependants get empty dataset `o`"),
+        "continue_on_error's empty dataset is said:\n{err}"
+    );
+    assert!(!err.contains("cancelled: cancelled"), "{err}");
+    assert!(
+        err.contains("t: cancelled: the run timed out after 1s"),
+        "{err}"
+    );
+    assert!(!err.contains(", )"), "dangling comma:\n{err}");
+    let logs = std::fs::read_dir(dir.path().join("state/runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path().join("logs.jsonl")).unwrap_or_default())
+        .collect::<String>();
+    assert!(logs.contains("its dependants get empty dataset"), "{logs}");
+}
+
+#[test]
+fn analyze_output_takes_its_format_from_the_extension() {
+    let dir = tmp();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: a\nnodes:\n  - { id: a, run: \"true\" }\n",
+        &[],
+    );
+    assert_eq!(r.code, 0);
+    for (file, starts) in [("r.html", "<!"), ("r.json", "{"), ("r.md", "#")] {
+        let out = std::process::Command::new(BIN)
+            .current_dir(dir.path())
+            .args([
+                "performance-analysis",
+                "--state-dir",
+                "state",
+                "last",
+                "--output",
+                file,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert!(
+            text.trim_start().starts_with(starts),
+            "{file}: {}",
+            &text[..text.len().min(200)]
+        );
+    }
+}
