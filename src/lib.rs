@@ -11,6 +11,7 @@ pub mod diag;
 pub mod engine;
 pub mod exit;
 pub mod export;
+pub mod fuzz_targets;
 pub mod metrics;
 pub mod otlp;
 pub mod plan;
