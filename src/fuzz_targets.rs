@@ -14,8 +14,11 @@ use crate::plan::template::Template;
 use crate::plan::{Action, BuildOptions};
 use crate::recipe::{Limits, Source};
 
+/// A target: arbitrary bytes in, no panic.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("recipe", recipe),
     ("template", template),
     ("logs", logs),
