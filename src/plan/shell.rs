@@ -168,8 +168,9 @@ impl Lexer {
                 unclear("is inside backticks", "use `$( … )` instead of backticks")
             }
             Some(Frame::Arith(_)) => unclear(
-                "is inside `$(( … ))`",
-                "assign it first: `n={{ … }}`, then use $((n + 1))",
+                "is inside an arithmetic `(( … ))`, which evaluates values as expressions",
+                "assign it and check it is a number first: `n={{ … }}; case $n in \
+                 ''|*[!0-9]*) exit 2;; esac`, then use $((n + 1))",
             ),
             Some(Frame::Param(_)) => unclear(
                 "is inside `${ … }`",
@@ -297,6 +298,11 @@ impl Lexer {
             '#' if start => {
                 self.stack.push(Frame::Comment);
                 1
+            }
+            // bash's `(( … ))` evaluates variables as expressions: no template there.
+            '(' if start && next == Some('(') => {
+                self.stack.push(Frame::Arith(0));
+                2
             }
             '(' if matches!(self.top(), Frame::Cmd) => {
                 self.stack.push(Frame::Cmd);
