@@ -68,7 +68,7 @@ run\t'`job=secflow, workflow=<name>, run_id=<id>`'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l push-timeout -d 'Bound on the push' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l metrics-textfile -d 'Write the final metrics here for node_exporter\'s textfile collector (atomically)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l audit-key-file -d 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l resume -d 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition or inputs changed runs again, with a warning)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l resume -d 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition, inputs or sources changed runs again, with a warning). `last` is the newest run of this workflow (same `name`)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l run-id -d 'Use this run id instead of a new ULID' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l timeout -d 'Time limit for the whole run (`90`, `30s`, `5m`)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l target -d 'Run only this node and everything upstream of it' -r
@@ -84,6 +84,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-nod
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l fail-fast -d 'After a failure, terminate running nodes too'
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l force -d 'With `--resume`: resume a run of another workflow (another `name`) anyway'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l fresh -d 'Start over even when `state.resume_on_failure` would resume the last failed run'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l no-cache -d 'Neither read nor write the node cache (`state.cache_intermediate`)'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -s q -l quiet -d 'Only failures and the summary on stderr'
@@ -101,7 +102,7 @@ run\t'`job=secflow, workflow=<name>, run_id=<id>`'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l push-timeout -d 'Bound on the push' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l metrics-textfile -d 'Write the final metrics here for node_exporter\'s textfile collector (atomically)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l audit-key-file -d 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand run" -l resume -d 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition or inputs changed runs again, with a warning)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l resume -d 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition, inputs or sources changed runs again, with a warning). `last` is the newest run of this workflow (same `name`)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l run-id -d 'Use this run id instead of a new ULID' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l timeout -d 'Time limit for the whole run (`90`, `30s`, `5m`)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l target -d 'Run only this node and everything upstream of it' -r
@@ -117,6 +118,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-nodes -d 'Mo
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l fail-fast -d 'After a failure, terminate running nodes too'
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l force -d 'With `--resume`: resume a run of another workflow (another `name`) anyway'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l fresh -d 'Start over even when `state.resume_on_failure` would resume the last failed run'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l no-cache -d 'Neither read nor write the node cache (`state.cache_intermediate`)'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -s q -l quiet -d 'Only failures and the summary on stderr'
@@ -128,7 +130,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l threshold -d 'Relative growth of a node\'s median beyond which it is a regression, in percent' -r
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l noise-ms -d 'Absolute duration growth below which nothing is flagged (noise floor)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l noise-mib -d 'Absolute peak-RSS growth below which nothing is flagged, in MiB' -r
-complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l format -d 'Report format' -r -f -a "table\t'Tables for a terminal (comfy-table)'
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l format -d 'Report format (default: from `--output`\'s extension — `.html`, `.md`, `.json` —, else `table`)' -r -f -a "table\t'Tables for a terminal (comfy-table)'
 json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
 markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
@@ -145,7 +147,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l baseline -d 
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l threshold -d 'Relative growth of a node\'s median beyond which it is a regression, in percent' -r
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-ms -d 'Absolute duration growth below which nothing is flagged (noise floor)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-mib -d 'Absolute peak-RSS growth below which nothing is flagged, in MiB' -r
-complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l format -d 'Report format' -r -f -a "table\t'Tables for a terminal (comfy-table)'
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l format -d 'Report format (default: from `--output`\'s extension — `.html`, `.md`, `.json` —, else `table`)' -r -f -a "table\t'Tables for a terminal (comfy-table)'
 json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
 markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod escape;
 pub mod exit;
 pub mod export;
+pub mod fuzz_targets;
 pub mod metrics;
 pub mod otlp;
 pub mod plan;

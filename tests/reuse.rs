@@ -65,7 +65,7 @@ vars: {{ a_value: "{a_value}" }}
 state: {{ cache_intermediate: {cache} }}
 nodes:
   - id: a
-    run: "echo a >> executed.log; echo '{{\"v\": \"{{{{ vars.a_value }}}}\"}}' > {{{{ outputs.a_out }}}}"
+    run: "echo a >> executed.log; printf '{{\"v\": \"%s\"}}\\n' {{{{ vars.a_value }}}} > {{{{ outputs.a_out }}}}"
     outputs: [a_out]
   - id: a2
     run: "echo a2 >> executed.log; cat {{{{ inputs.a_out }}}} > {{{{ outputs.a2_out }}}}"
@@ -191,4 +191,222 @@ fn resume_on_failure_resumes_the_last_failed_run_unless_fresh() {
     );
     assert_eq!(resumed.record["resumed_from"], fresh.record["run_id"]);
     assert_eq!(executed(dir.path()), ["parse", "report"]);
+}
+
+fn run_dir(dir: &Path, r: &Run) -> std::path::PathBuf {
+    dir.join(".secflow/runs")
+        .join(r.record["run_id"].as_str().unwrap())
+}
+
+fn reason(r: &Run, node: &str) -> String {
+    r.record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == node)
+        .and_then(|n| n["reason"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Issue 19 finding 3: cache restores were hard links, so a node appending to its input
+/// rewrote the cache entry and every earlier run's dataset (link count 4 after three runs).
+#[test]
+fn a_node_appending_to_its_input_changes_neither_the_cache_nor_earlier_runs() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: appender
+state: { cache_intermediate: true }
+nodes:
+  - id: gen
+    run: "printf '1\n2\n' > {{ outputs.nums }}"
+    outputs: [nums]
+  - id: app
+    run: "echo x >> {{ inputs.nums }}; wc -l < {{ inputs.nums }} > {{ outputs.count }}"
+    inputs: [nums]
+    outputs: [count]
+"#;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let r = run(dir.path(), recipe, &[]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(status(&r, "app"), "failed");
+        assert!(
+            reason(&r, "app").contains("input modified"),
+            "{}",
+            reason(&r, "app")
+        );
+        runs.push(r);
+    }
+    assert_eq!(status(&runs[2], "gen"), "cached");
+    // Each earlier run's dataset and the cache entry are their own files, as written by gen.
+    for r in &runs[..2] {
+        let nums = run_dir(dir.path(), r).join("datasets/nums.jsonl");
+        assert_eq!(std::fs::metadata(&nums).unwrap().nlink(), 1);
+    }
+    let mut entries = Vec::new();
+    for e in walk(&dir.path().join(".secflow/cache")) {
+        if e.ends_with("nums.jsonl") {
+            entries.push(e);
+        }
+    }
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(std::fs::read_to_string(&entries[0]).unwrap(), "1\n2\n");
+    assert_eq!(std::fs::metadata(&entries[0]).unwrap().nlink(), 1);
+    let third = run_dir(dir.path(), &runs[2]).join("datasets/nums.jsonl");
+    assert_eq!(std::fs::metadata(&third).unwrap().nlink(), 1);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Issue 19 finding 3: a file the node reads on its own changed, and the next run served the
+/// old result as `cached`; `cache: false` was an unknown field.
+#[test]
+fn sources_enter_the_cache_key_and_cache_false_opts_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    std::fs::write(dir.path().join("site/alpha.html"), "<p>a</p>").unwrap();
+    let recipe = r#"
+version: "1.0"
+name: sources
+state: { cache_intermediate: true }
+nodes:
+  - id: scan
+    run: "echo scan >> executed.log; cat site/*.html > {{ outputs.found }}"
+    sources: ["site/**/*.html"]
+    outputs: [found]
+  - id: fresh
+    cache: false
+    run: "echo fresh >> executed.log"
+"#;
+    assert_eq!(run(dir.path(), recipe, &[]).code, 0);
+    assert_eq!(executed(dir.path()), ["fresh", "scan"]);
+    let same = run(dir.path(), recipe, &[]);
+    assert_eq!(executed(dir.path()), ["fresh"], "{}", same.stderr);
+    assert_eq!(status(&same, "scan"), "cached");
+    assert_eq!(status(&same, "fresh"), "succeeded");
+    std::fs::write(dir.path().join("site/alpha.html"), "<p>b</p>").unwrap();
+    let changed = run(dir.path(), recipe, &[]);
+    assert_eq!(executed(dir.path()), ["fresh", "scan"]);
+    assert_eq!(status(&changed, "scan"), "succeeded");
+    // A new matching file counts too; a glob matching nothing is a warning.
+    std::fs::write(dir.path().join("site/beta.html"), "<p>c</p>").unwrap();
+    let added = run(
+        dir.path(),
+        &recipe.replace("[\"site/**/*.html\"]", "[\"site/**/*.html\", \"none/*.c\"]"),
+        &[],
+    );
+    assert_eq!(executed(dir.path()), ["fresh", "scan"]);
+    assert!(
+        added.stderr.contains("`none/*.c` matches no file"),
+        "{}",
+        added.stderr
+    );
+    // --resume notices a changed source too.
+    let id = added.record["run_id"].as_str().unwrap().to_string();
+    std::fs::write(dir.path().join("site/beta.html"), "<p>d</p>").unwrap();
+    let resumed = run(
+        dir.path(),
+        &recipe.replace("cache_intermediate: true", "cache_intermediate: false"),
+        &["--resume", &id],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(
+        executed(dir.path()),
+        ["scan"],
+        "`fresh` did not change: resume reuses it"
+    );
+    assert!(
+        resumed.stderr.contains("`scan` changed since run"),
+        "{}",
+        resumed.stderr
+    );
+}
+
+const LINT_BUILD: &str = r#"
+version: "1.0"
+name: lint-build
+nodes:
+  - id: lint
+    run: "echo lint >> executed.log; echo LINT_VERSION > /dev/null"
+  - id: gen
+    run: "echo gen >> executed.log; echo GEN_VALUE > {{ outputs.g }}"
+    outputs: [g]
+  - id: build
+    depends_on: [lint]
+    run: "echo build >> executed.log"
+  - id: use
+    run: "echo use >> executed.log; cat {{ inputs.g }} > /dev/null"
+    inputs: [g]
+"#;
+
+/// Issue 19 finding 4: `--resume` re-ran a changed `lint` but reused `build`, which
+/// `depends_on: [lint]`; `--resume last` took any workflow's run; another workflow's run was
+/// accepted silently.
+#[test]
+fn resume_reruns_dependants_and_only_resumes_the_same_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), LINT_BUILD, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    executed(dir.path());
+    let id = first.record["run_id"].as_str().unwrap().to_string();
+
+    let lint_changed = LINT_BUILD.replace("LINT_VERSION", "LINT_VERSION_2");
+    let r = run(dir.path(), &lint_changed, &["--resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(executed(dir.path()), ["build", "lint"]);
+    assert!(
+        r.stderr.contains("`build` runs again: `lint`"),
+        "{}",
+        r.stderr
+    );
+
+    // gen re-runs with the same output bytes: its data dependant is reused; with other
+    // bytes, it runs again.
+    let gen_same = LINT_BUILD.replace("echo gen >>", "echo  gen >>");
+    let r = run(dir.path(), &gen_same, &["--resume", &id]);
+    assert_eq!(executed(dir.path()), ["gen"], "{}", r.stderr);
+    let gen_other = LINT_BUILD.replace("GEN_VALUE", "GEN_OTHER");
+    let r = run(dir.path(), &gen_other, &["--resume", &id]);
+    assert_eq!(executed(dir.path()), ["gen", "use"], "{}", r.stderr);
+
+    // Another workflow's run: refused (exit 2) unless --force.
+    let other = "version: \"1.0\"\nname: other\nnodes:\n  - id: lint\n    run: \"echo other >> executed.log\"\n";
+    let refused = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .current_dir(dir.path())
+        .env_remove("SECFLOW_HOME")
+        .args(["run-workflow", "--resume", &id])
+        .arg({
+            std::fs::write(dir.path().join("other.yaml"), other).unwrap();
+            "other.yaml"
+        })
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("workflow `lint-build`, not of `other`")
+    );
+    assert!(executed(dir.path()).is_empty());
+    let forced = run(dir.path(), other, &["--resume", &id, "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    executed(dir.path());
+
+    // `last` is the newest run of this workflow, not the newest run.
+    let last = run(dir.path(), LINT_BUILD, &["--resume", "last"]);
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    assert_ne!(last.record["resumed_from"], forced.record["run_id"]);
+    assert_eq!(last.record["resumed_from"], r.record["run_id"]);
 }

@@ -203,7 +203,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         analysis::analyze(&inputs, baseline.as_ref(), &options).context("no run selected")?;
     drop(inputs);
     drop(baseline);
-    let render = renderer(args.format);
+    let render = renderer(report_format(args.format, args.output.as_deref()));
     match &args.output {
         Some(path) => {
             let file =
@@ -238,4 +238,24 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `--format`, else the format `--output`'s extension names (`x.html` is never a text table),
+/// else a table.
+fn report_format(
+    given: Option<crate::report::ReportFormat>,
+    output: Option<&Path>,
+) -> crate::report::ReportFormat {
+    use crate::report::ReportFormat;
+    given
+        .or_else(|| {
+            let ext = output?.extension()?.to_str()?.to_ascii_lowercase();
+            match ext.as_str() {
+                "html" | "htm" => Some(ReportFormat::Html),
+                "md" | "markdown" => Some(ReportFormat::Markdown),
+                "json" => Some(ReportFormat::Json),
+                _ => None,
+            }
+        })
+        .unwrap_or(ReportFormat::Table)
 }

@@ -173,7 +173,7 @@ pub struct RunArgs {
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
     /// Most attempts running at once (default: the recipe's, else the number of CPUs).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = parse_concurrency)]
     pub concurrency: Option<u32>,
     /// After a failure, still run every node whose inputs exist.
     #[arg(long, conflicts_with = "fail_fast")]
@@ -203,9 +203,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub audit_key_file: Option<PathBuf>,
     /// Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest
-    /// (a node whose definition or inputs changed runs again, with a warning).
+    /// (a node whose definition, inputs or sources changed runs again, with a warning).
+    /// `last` is the newest run of this workflow (same `name`).
     #[arg(long, value_name = "RUN", conflicts_with = "fresh")]
     pub resume: Option<String>,
+    /// With `--resume`: resume a run of another workflow (another `name`) anyway.
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// Start over even when `state.resume_on_failure` would resume the last failed run.
     #[arg(long)]
     pub fresh: bool,
@@ -216,7 +220,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
     /// Time limit for the whole run (`90`, `30s`, `5m`).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout_arg)]
     pub timeout: Option<std::time::Duration>,
     /// Run only this node and everything upstream of it.
     #[arg(long, value_name = "NODE")]
@@ -244,8 +248,23 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     }
 }
 
-fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    crate::recipe::parse_duration(s)
+/// `--timeout`: like a recipe's `timeout`, zero is refused (leave it out for no limit).
+fn parse_timeout_arg(s: &str) -> Result<std::time::Duration, String> {
+    match crate::recipe::parse_duration(s)? {
+        d if d.is_zero() => {
+            Err("must be greater than zero (leave --timeout out for no limit)".into())
+        }
+        d => Ok(d),
+    }
+}
+
+/// `--concurrency`: the same range, said the same way, as the recipe's `concurrency`.
+fn parse_concurrency(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| crate::recipe::CONCURRENCY_RANGE.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -274,9 +293,10 @@ pub struct AnalyzeArgs {
     /// Exit 3 when a regression is flagged (for CI).
     #[arg(long)]
     pub fail_on_regression: bool,
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = crate::report::ReportFormat::Table)]
-    pub format: crate::report::ReportFormat,
+    /// Report format (default: from `--output`'s extension — `.html`, `.md`, `.json` —, else
+    /// `table`).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::report::ReportFormat>,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -70,6 +70,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    let short: Vec<&str> = env
+        .secrets
+        .iter()
+        .filter(|(_, v)| v.len() < MIN_SECRET_LEN)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    if !short.is_empty() {
+        eprintln!(
+            "error: declared secret{} shorter than {MIN_SECRET_LEN} bytes: {}",
+            if short.len() == 1 { " is" } else { "s are" },
+            short.join(", ")
+        );
+        eprintln!(
+            "  help: masking so short a value would garble every record; use a real secret, or \
+             remove it from `secrets:`"
+        );
+        return Ok(exit::INVALID);
+    }
     if args.dry_run {
         print_plan(&plan, &env, args.format)?;
         return Ok(exit::SUCCESS);
@@ -562,6 +580,34 @@ fn audit_head_log(
     Some(r)
 }
 
+/// `--resume last`: the newest run (by start time) of the workflow called `name`.
+fn newest_run_of(state_dir: &Path, name: &str) -> Result<std::path::PathBuf, String> {
+    let runs = layout::runs_dir(state_dir);
+    let mut newest: Option<(String, std::path::PathBuf)> = None;
+    for id in crate::store::resolve::run_ids(state_dir) {
+        let dir = runs.join(&id);
+        let Ok(text) = std::fs::read(dir.join("run.json")) else {
+            continue;
+        };
+        let Ok(record) = serde_json::from_slice::<crate::store::RunRecord>(&text) else {
+            continue;
+        };
+        if record.workflow.name == name
+            && newest
+                .as_ref()
+                .is_none_or(|(at, _)| record.started_at >= *at)
+        {
+            newest = Some((record.started_at, dir));
+        }
+    }
+    newest.map(|(_, dir)| dir).ok_or_else(|| {
+        format!(
+            "no run of workflow `{name}` under {} to resume",
+            runs.display()
+        )
+    })
+}
+
 /// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of
 /// the same recipe (sha256) and vars when it failed or was cancelled (unless `--fresh`).
 fn resume_source(
@@ -571,8 +617,20 @@ fn resume_source(
 ) -> Result<Option<Arc<crate::engine::reuse::ResumeSource>>, String> {
     use crate::engine::reuse::ResumeSource;
     if let Some(arg) = &args.resume {
-        let dir = crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?;
-        return ResumeSource::load(&dir).map(|r| Some(Arc::new(r)));
+        let dir = if arg == "last" {
+            newest_run_of(state_dir, &plan.name)?
+        } else {
+            crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?
+        };
+        let source = ResumeSource::load(&dir)?;
+        if source.workflow != plan.name && !args.force {
+            return Err(format!(
+                "run {} is a run of workflow `{}`, not of `{}`: its results are not this \
+                 workflow's (pass --force to resume it anyway)",
+                source.run_id, source.workflow, plan.name
+            ));
+        }
+        return Ok(Some(Arc::new(source)));
     }
     if args.fresh || !plan.state.resume_on_failure {
         return Ok(None);
@@ -765,6 +823,9 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
     }
 }
 
+/// Declared secrets shorter than this are refused: masking them would garble every output.
+const MIN_SECRET_LEN: usize = 4;
+
 /// `--dry-run`: levels, resolved commands with placeholder paths, env names, data paths.
 fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<()> {
     let paths = RunPaths {
@@ -818,7 +879,7 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
             "continue_on_error": node.continue_on_error,
         }));
     }
-    let mut out = std::io::stdout().lock();
+    let mut out: Vec<u8> = Vec::new();
     if format == Format::Json {
         let levels: Vec<Vec<&str>> = plan
             .levels
@@ -835,7 +896,7 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
-        return Ok(());
+        return emit_masked(env, &out);
     }
     writeln!(
         out,
@@ -876,6 +937,17 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
             }
         }
     }
+    emit_masked(env, &out)
+}
+
+/// Writes `text` to stdout with every secret value masked: a value given by `--var` may
+/// still be one.
+fn emit_masked(env: &Environment, text: &[u8]) -> anyhow::Result<()> {
+    let text = String::from_utf8_lossy(text);
+    let redactor = crate::telemetry::Redactor::new(env.secret_values());
+    std::io::stdout()
+        .lock()
+        .write_all(redactor.redact(&text).as_bytes())?;
     Ok(())
 }
 

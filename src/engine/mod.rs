@@ -8,6 +8,7 @@
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
 //! - [`sink_thread`]: sinks moved off the scheduler's thread.
+//! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
 
 pub mod capture;
 pub mod datasets;
@@ -19,6 +20,7 @@ pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
 pub mod sink_thread;
+pub mod sources;
 mod supervise;
 #[cfg(test)]
 mod tests;

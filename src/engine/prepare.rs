@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::executor::AttemptSpec;
+use crate::plan::shell::{self, ShellValue};
 use crate::plan::template::{Namespace, Reference, Template, shell_quote};
 use crate::plan::{Action, Plan, PlanNode, env_name};
 
@@ -197,8 +198,6 @@ pub fn prepare(
     let config_json = serde_json::to_string(&config).map_err(|e| e.to_string())?;
     set(&mut vars, "SECFLOW_NODE_CONFIG".into(), config_json.into());
     set(&mut vars, "TRACEPARENT".into(), ids.traceparent.into());
-    names.sort();
-    names.dedup();
 
     let lookup = Lookup {
         plan,
@@ -208,28 +207,13 @@ pub fn prepare(
         config: Some(&config),
         run_id: ids.run_id,
     };
-    let (argv, display): (Vec<OsString>, String) = match &node.action {
-        Action::Shell(t) => {
-            let line = t.render(|r| lookup.value(r), shell_quote)?;
-            let display = format!("sh -c {}", shell_quote(&line));
-            (vec!["sh".into(), "-c".into(), line.into()], display)
-        }
-        Action::Argv(parts) => {
-            let mut argv: Vec<String> = parts
-                .iter()
-                .map(|t| t.render(|r| lookup.value(r), |v| v.to_string()))
-                .collect::<Result<_, _>>()?;
-            let display = argv
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
-            if node.kind != "exec" && argv.first().is_some_and(|a| a == "secflow") {
-                argv[0] = env.exe.to_string_lossy().into_owned();
-            }
-            (argv.into_iter().map(OsString::from).collect(), display)
-        }
-    };
+    let (argv, display, values) = command(node, env, &lookup)?;
+    for (k, v) in values {
+        names.push(k.clone());
+        vars.insert(k.into(), v.into());
+    }
+    names.sort();
+    names.dedup();
     let cwd = match &node.workdir {
         Some(w) if w.is_absolute() => w.clone(),
         Some(w) => env.cwd.join(w),
@@ -255,6 +239,67 @@ pub fn prepare(
     })
 }
 
+/// The argv, its display for people and the variables that carry `run` template values.
+type Command = (Vec<OsString>, String, Vec<(String, String)>);
+
+/// Renders the node's command: a `run` line holds references to variables carrying its
+/// values ([`crate::plan::shell`]); `command` arguments hold the values themselves.
+fn command(node: &PlanNode, env: &Environment, lookup: &Lookup<'_>) -> Result<Command, String> {
+    match &node.action {
+        Action::Shell(t) => {
+            let rendered = shell::render(t, |r| {
+                if r.namespace == Namespace::Env && lookup.plan.secrets.contains(&r.key) {
+                    Ok(ShellValue::Var(r.key.clone()))
+                } else {
+                    lookup.value(r).map(ShellValue::Value)
+                }
+            })?;
+            let mut display: String = rendered
+                .vars
+                .iter()
+                .map(|(k, v)| format!("{k}={} ", shell_quote(v)))
+                .collect();
+            display.push_str(&format!("sh -c {}", shell_quote(&rendered.line)));
+            let argv = vec!["sh".into(), "-c".into(), rendered.line.into()];
+            Ok((argv, display, rendered.vars))
+        }
+        Action::Argv(parts) => {
+            let mut argv: Vec<String> = Vec::with_capacity(parts.len());
+            for t in parts {
+                let arg = t.render(
+                    |r| {
+                        let v = lookup.value(r)?;
+                        shell::check_len(r, v.len())?;
+                        Ok::<_, String>(v)
+                    },
+                    |v| v.to_string(),
+                )?;
+                if arg.len() >= shell::MAX_ARG_STRLEN {
+                    return Err(format!(
+                        "an argument is {} bytes, over the kernel's limit of {} bytes",
+                        arg.len(),
+                        shell::MAX_ARG_STRLEN
+                    ));
+                }
+                argv.push(arg);
+            }
+            let display = argv
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if node.kind != "exec" && argv.first().is_some_and(|a| a == "secflow") {
+                argv[0] = env.exe.to_string_lossy().into_owned();
+            }
+            Ok((
+                argv.into_iter().map(OsString::from).collect(),
+                display,
+                Vec::new(),
+            ))
+        }
+    }
+}
+
 /// Resolves template references for one attempt.
 struct Lookup<'a> {
     plan: &'a Plan,
@@ -272,6 +317,12 @@ impl Lookup<'_> {
                 .find(|(n, _)| *n == r.key)
                 .map(|(_, p)| p.to_string_lossy().into_owned())
         };
+        if r.namespace == Namespace::Env && self.plan.secrets.contains(&r.key) {
+            return Err(format!(
+                "template `{{{{ {r} }}}}` would paste a secret into an argument; the tool has it \
+                 in its environment"
+            ));
+        }
         let found = match r.namespace {
             Namespace::Inputs => path(self.inputs),
             Namespace::Outputs => path(self.outputs),

@@ -4,15 +4,16 @@
 //! Both decide by the node's cache key ([`crate::store::cache::node_key`]), computed when the
 //! node is about to start, over its definition and the contents of its inputs. A resumed
 //! node whose key changed (its definition or inputs differ) runs again, with a warning. A
-//! reused node is `cached`, its outputs linked (or copied) into this run's `datasets/`, so
-//! the run directory is complete on its own.
+//! reused node is `cached`, its outputs copied (never hard-linked) into this run's
+//! `datasets/`, so the run directory is complete on its own and no later write reaches the
+//! source.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::plan::{Plan, PlanNode};
-use crate::store::cache::{Cache, link_or_copy, node_key};
+use crate::store::cache::{Cache, FileDigest, copy_file, node_key_with};
 use crate::store::{NodeStatus, OutputRecord, RunRecord};
 
 use super::datasets::{count_records, is_findings};
@@ -40,6 +41,8 @@ pub struct PrevNode {
 #[derive(Debug, Clone)]
 pub struct ResumeSource {
     pub run_id: String,
+    /// The workflow's `name`: what identifies a workflow across edits.
+    pub workflow: String,
     pub nodes: HashMap<String, PrevNode>,
 }
 
@@ -70,6 +73,7 @@ impl ResumeSource {
             .collect();
         Ok(ResumeSource {
             run_id: record.run_id,
+            workflow: record.workflow.name,
             nodes,
         })
     }
@@ -84,39 +88,84 @@ pub struct Reused {
 }
 
 /// The decision for one node about to start.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Decision {
     /// The node's cache key, when it could be computed.
     pub key: Option<String>,
+    /// The digests of the node's inputs, to check after each attempt (`input modified`).
+    pub inputs: Vec<FileDigest>,
     /// Set when the node is reused.
     pub reused: Option<Reused>,
-    /// Something the user should know (a changed node re-runs; a key that could not be
-    /// computed).
-    pub warning: Option<String>,
+    /// What the user should know (a changed node re-runs; a key that could not be computed;
+    /// a `sources` glob that matches nothing).
+    pub warnings: Vec<String>,
+}
+
+/// What this run already did upstream of a node, for [`Reuse::decide`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Upstream<'a> {
+    /// An upstream linked only by `depends_on` that ran (was not reused) in this run.
+    pub reran_dependency: Option<&'a str>,
 }
 
 impl Reuse {
-    /// Decides whether `node` runs, given the inputs already in this run's `datasets/`.
-    pub fn decide(&self, plan: &Plan, node: &PlanNode, paths: &RunPaths) -> Decision {
+    /// Decides whether `node` runs, given the inputs already in this run's `datasets/` and
+    /// its working directory `workdir` (for `sources`).
+    pub fn decide(
+        &self,
+        plan: &Plan,
+        node: &PlanNode,
+        paths: &RunPaths,
+        workdir: &Path,
+        upstream: Upstream<'_>,
+    ) -> Decision {
+        let mut d = Decision::default();
         let inputs: BTreeMap<String, PathBuf> = node
             .inputs
             .iter()
             .map(|name| (name.clone(), paths.dataset(name)))
             .collect();
-        let key = match node_key(plan, node, &inputs) {
-            Ok(k) => k,
+        let sources = match super::sources::resolve(&node.sources, workdir) {
+            Ok((files, unmatched)) => {
+                for glob in unmatched {
+                    d.warnings.push(format!(
+                        "`{}`: `sources` glob `{glob}` matches no file under {}",
+                        node.id,
+                        workdir.display()
+                    ));
+                }
+                files
+            }
             Err(e) => {
-                return Decision {
-                    key: None,
-                    reused: None,
-                    warning: Some(format!(
-                        "cannot compute the cache key of `{}`: {e}",
-                        node.id
-                    )),
-                };
+                d.warnings
+                    .push(format!("`{}`: {e}; it runs without reuse", node.id));
+                return d;
             }
         };
-        let mut warning = None;
+        let key = match node_key_with(plan, node, &inputs, &sources) {
+            Ok(k) => k,
+            Err(e) => {
+                d.warnings.push(format!(
+                    "cannot compute the cache key of `{}`: {e}",
+                    node.id
+                ));
+                return d;
+            }
+        };
+        d.key = Some(key.key.clone());
+        d.inputs = key.inputs;
+        let key = key.key;
+        if let Some(dep) = upstream.reran_dependency {
+            // `depends_on` carries no data the key could see: what ran before this node may
+            // have changed what it does, so it runs again.
+            if self.resume.is_some() || (self.cache.is_some() && node.cache) {
+                d.warnings.push(format!(
+                    "`{}` runs again: `{dep}`, which it depends on, ran in this run",
+                    node.id
+                ));
+            }
+            return d;
+        }
         if let Some(resume) = &self.resume
             && let Some(prev) = resume.nodes.get(&node.id)
             && prev.succeeded
@@ -125,27 +174,23 @@ impl Reuse {
                 match restore(node, paths, |name| prev.outputs.get(name).cloned()) {
                     Ok(mut reused) => {
                         reused.reason = format!("reused from run {}", resume.run_id);
-                        return Decision {
-                            key: Some(key),
-                            reused: Some(reused),
-                            warning: None,
-                        };
+                        d.reused = Some(reused);
+                        return d;
                     }
-                    Err(e) => {
-                        warning = Some(format!(
-                            "`{}`: cannot reuse the outputs of run {}: {e}; running it again",
-                            node.id, resume.run_id
-                        ));
-                    }
+                    Err(e) => d.warnings.push(format!(
+                        "`{}`: cannot reuse the outputs of run {}: {e}; running it again",
+                        node.id, resume.run_id
+                    )),
                 }
             } else {
-                warning = Some(format!(
-                    "`{}` changed since run {} (definition or inputs): running it again",
+                d.warnings.push(format!(
+                    "`{}` changed since run {} (definition, inputs or sources): running it again",
                     node.id, resume.run_id
                 ));
             }
         }
         if let Some(cache) = &self.cache
+            && node.cache
             && let Some(entry) = cache.lookup(&key)
             && node.outputs.iter().all(|o| entry.outputs.contains_key(o))
         {
@@ -158,18 +203,10 @@ impl Reuse {
                 && let Ok(mut reused) = restore(node, paths, |name| Some(paths.dataset(name)))
             {
                 reused.reason = format!("cache hit (outputs of run {})", entry.run_id);
-                return Decision {
-                    key: Some(key),
-                    reused: Some(reused),
-                    warning,
-                };
+                d.reused = Some(reused);
             }
         }
-        Decision {
-            key: Some(key),
-            reused: None,
-            warning,
-        }
+        d
     }
 
     /// Records a succeeded node's outputs in the cache (errors are the caller's warning).
@@ -181,7 +218,7 @@ impl Reuse {
         paths: &RunPaths,
         outputs: &BTreeMap<String, OutputRecord>,
     ) -> std::io::Result<()> {
-        let Some(cache) = &self.cache else {
+        let Some(cache) = self.cache.as_ref().filter(|_| node.cache) else {
             return Ok(());
         };
         let files = outputs
@@ -192,7 +229,7 @@ impl Reuse {
     }
 }
 
-/// Links each output of `node` from `source(name)` into this run's `datasets/` (unless it is
+/// Copies each output of `node` from `source(name)` into this run's `datasets/` (unless it is
 /// already there) and counts its records.
 fn restore(
     node: &PlanNode,
@@ -210,7 +247,7 @@ fn restore(
         })?;
         let to = paths.dataset(name);
         if from != to {
-            link_or_copy(&from, &to)?;
+            copy_file(&from, &to)?;
         }
         let records = count_records(&to)?;
         if is_findings(name) {

@@ -87,6 +87,10 @@ struct NodeState {
     node_span: Option<String>,
     attempt_span: String,
     cache_key: Option<String>,
+    /// The digests of its inputs when it was about to start (checked after each attempt).
+    inputs: Arc<[crate::store::cache::FileDigest]>,
+    /// Its outputs were reused (`--resume` or the cache): it did not run in this run.
+    reused: bool,
     /// The executor's id of the current attempt (Slurm job id, …).
     job_id: Option<String>,
 }
@@ -132,6 +136,8 @@ pub async fn execute(
             node_span: None,
             attempt_span: String::new(),
             cache_key: None,
+            inputs: Arc::from(Vec::new()),
+            reused: false,
             job_id: None,
         })
         .collect();
@@ -327,10 +333,29 @@ impl Scheduler {
     /// its cache key either way. True when the node is done without running.
     fn try_reuse(&mut self, i: usize) -> bool {
         let plan = Arc::clone(&self.ctx.plan);
-        let decision = self.config.reuse.decide(&plan, &plan.nodes[i], &self.paths);
-        if let Some(warning) = decision.warning {
+        let node = &plan.nodes[i];
+        let reran_dependency = node
+            .deps
+            .iter()
+            .filter(|&&d| !self.nodes[d].reused)
+            .map(|&d| &plan.nodes[d])
+            .find(|dep| !dep.outputs.iter().any(|o| node.inputs.contains(o)))
+            .map(|dep| dep.id.as_str());
+        let workdir = match &node.workdir {
+            Some(w) => self.env.cwd.join(w),
+            None => self.env.cwd.clone(),
+        };
+        let decision = self.config.reuse.decide(
+            &plan,
+            node,
+            &self.paths,
+            &workdir,
+            crate::engine::reuse::Upstream { reran_dependency },
+        );
+        for warning in decision.warnings {
             self.message(Level::Warn, Some(i), warning);
         }
+        self.nodes[i].inputs = decision.inputs.into();
         if let Some(key) = decision.key {
             self.nodes[i].cache_key = Some(key.clone());
             self.emit(Event::NodeCacheKey { node: i, key });
@@ -345,6 +370,7 @@ impl Scheduler {
                 at: SystemTime::now(),
             });
         }
+        self.nodes[i].reused = true;
         self.finish_node(i, NodeStatus::Cached, Some(reused.reason), reused.findings);
         self.release(i);
         true
@@ -405,6 +431,7 @@ impl Scheduler {
             timeout: node.timeout,
             grace: node.kill_grace,
             paths: Arc::clone(&self.paths),
+            inputs: Arc::clone(&self.nodes[i].inputs),
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();
@@ -465,7 +492,8 @@ impl Scheduler {
         let stopped_why = match &self.halt {
             Some(Halt::RunTimeout(t)) => format!("run timed out after {}", human(*t)),
             Some(Halt::FailFast(id)) => format!("terminated: --fail-fast after `{id}` failed"),
-            _ => "cancelled".to_string(),
+            // The status already says `cancelled`: the reason says why.
+            _ => "the run was interrupted".to_string(),
         };
         let run_timeout = matches!(self.halt, Some(Halt::RunTimeout(_)));
         let AttemptResult {
@@ -553,11 +581,25 @@ impl Scheduler {
         }
         if node.continue_on_error {
             match datasets::empty_outputs(&self.paths, &node.outputs) {
-                Ok(p) if !p.outputs.is_empty() => self.emit(Event::NodeOutputs {
-                    node: i,
-                    outputs: p.outputs,
-                    at: SystemTime::now(),
-                }),
+                Ok(p) if !p.outputs.is_empty() => {
+                    let names: Vec<String> = p.outputs.keys().map(|n| format!("`{n}`")).collect();
+                    self.message(
+                        Level::Warn,
+                        Some(i),
+                        format!(
+                            "`{}` failed (continue_on_error): its dependants get empty \
+                             dataset{} {}",
+                            node.id,
+                            if names.len() == 1 { "" } else { "s" },
+                            names.join(", ")
+                        ),
+                    );
+                    self.emit(Event::NodeOutputs {
+                        node: i,
+                        outputs: p.outputs,
+                        at: SystemTime::now(),
+                    })
+                }
                 Ok(_) => {}
                 Err(err) => self.message(
                     Level::Error,
@@ -684,13 +726,10 @@ impl Scheduler {
             Some(Halt::FailFast(id)) => {
                 format!("not started: --fail-fast after node `{id}` failed")
             }
-            Some(Halt::Cancelled) => "cancelled: the run was interrupted".into(),
-            Some(Halt::RunTimeout(t)) => {
-                format!("cancelled: the run timed out after {}", human(*t))
-            }
-            Some(Halt::Records) => {
-                format!("cancelled: {}", crate::store::RECORDS_INCOMPLETE)
-            }
+            // The status (`cancelled`) is printed before the reason: no second "cancelled".
+            Some(Halt::Cancelled) => "the run was interrupted".into(),
+            Some(Halt::RunTimeout(t)) => format!("the run timed out after {}", human(*t)),
+            Some(Halt::Records) => crate::store::RECORDS_INCOMPLETE.into(),
             None => "not started".into(),
         }
     }

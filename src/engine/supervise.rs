@@ -69,6 +69,8 @@ pub struct Job {
     pub timeout: Option<Duration>,
     pub grace: Duration,
     pub paths: Arc<RunPaths>,
+    /// The node's inputs as they were before its first attempt.
+    pub inputs: Arc<[crate::store::cache::FileDigest]>,
 }
 
 /// An executor's `start`, owning what it needs.
@@ -206,10 +208,12 @@ pub async fn supervise(
     let info = info.map_err(|e| e.to_string());
     let clean = matches!(&info, Ok(i) if i.exit_code == Some(0)) && !timed_out && !stopped;
     let outputs = clean.then(|| {
-        datasets::check_written(&outputs).and_then(|()| {
-            datasets::promote(&job.paths, &outputs)
-                .map_err(|e| format!("cannot promote outputs into datasets/: {e}"))
-        })
+        check_inputs(&job.inputs)
+            .and_then(|()| datasets::check_written(&outputs))
+            .and_then(|()| {
+                datasets::promote(&job.paths, &outputs)
+                    .map_err(|e| format!("cannot promote outputs into datasets/: {e}"))
+            })
     });
     let _ = tx.send(Msg::Ended(Box::new(Ended {
         node: job.node,
@@ -221,6 +225,29 @@ pub async fn supervise(
         stopped,
         outputs,
     })));
+}
+
+/// Fails when an attempt changed one of its inputs: a dataset is another node's record and
+/// may be the cache's or an earlier run's content, never the consumer's to write.
+fn check_inputs(inputs: &[crate::store::cache::FileDigest]) -> Result<(), String> {
+    let mut buf = Vec::new();
+    let changed: Vec<&str> = inputs
+        .iter()
+        .filter(|d| crate::store::cache::sha256_file(&d.path, &mut buf).ok() != Some(d.sha256))
+        .map(|d| d.name.as_str())
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "input modified: the node changed its input dataset{} {} (inputs are read-only)",
+        if changed.len() == 1 { "" } else { "s" },
+        changed
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

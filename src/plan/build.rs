@@ -46,6 +46,7 @@ pub fn build(
         lines: source.text.lines().collect(),
         suggestions_left: SUGGESTIONS,
         diags: Vec::new(),
+        workflow_env: BTreeMap::new(),
     };
     let plan = cx.plan(raw, options);
     let mut diags = cx.diags;
@@ -65,6 +66,8 @@ struct Checker<'a> {
     /// How many more problems get a "did you mean" search (see [`SUGGESTIONS`]).
     suggestions_left: usize,
     diags: Vec<Diagnostic>,
+    /// The workflow's `env`, templates filled in.
+    workflow_env: BTreeMap<String, String>,
 }
 
 /// The first this many problems of a recipe get a "did you mean" search over every name;
@@ -105,11 +108,36 @@ impl Checker<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect();
+        for value in raw.vars.values() {
+            self.check_nul(value, "`vars` value");
+        }
         for (k, v) in &options.vars {
+            if !raw.vars.contains_key(k) {
+                let hint = match did_you_mean(k, raw.vars.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None if raw.vars.is_empty() => {
+                        "the recipe declares no `vars`; declare it under `vars:` first".into()
+                    }
+                    None => known_list(
+                        "vars are",
+                        raw.vars.keys().map(String::as_str),
+                        raw.vars.len(),
+                    ),
+                };
+                self.error(
+                    key_pos(&self.source.text, "vars").unwrap_or(pos(&raw.name)),
+                    "unknown-var",
+                    format!("`--var {k}=…` sets a var the recipe does not declare"),
+                    Some(hint),
+                );
+            }
             vars.insert(k.clone(), v.clone());
         }
         for (key, value) in raw.env.iter() {
             self.check_env_key(key, pos(value));
+            if let Some(v) = self.env_value(value, &vars) {
+                self.workflow_env.insert(key.clone(), v);
+            }
         }
         let mut secrets = Vec::new();
         for secret in &raw.secrets {
@@ -121,7 +149,7 @@ impl Checker<'_> {
                 self.error(
                     pos(c),
                     "bad-value",
-                    "`concurrency` must be at least 1".into(),
+                    crate::recipe::CONCURRENCY_RANGE.into(),
                     None,
                 );
             }
@@ -376,12 +404,12 @@ impl Checker<'_> {
         for (key, value) in &node.env {
             self.check_env_key(key, pos(value));
         }
-        let mut env: BTreeMap<String, String> = raw
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
-            .collect();
-        env.extend(node.env.iter().map(|(k, v)| (k.clone(), v.value.clone())));
+        let mut env = self.workflow_env.clone();
+        for (k, v) in &node.env {
+            if let Some(value) = self.env_value(v, vars) {
+                env.insert(k.clone(), value);
+            }
+        }
         let env_clear = node.env_clear.or(raw.env_clear).unwrap_or(false);
         let scope = Scope {
             node,
@@ -392,7 +420,7 @@ impl Checker<'_> {
         };
 
         let action = match (kind, &node.run, &node.command) {
-            ("exec", Some(run), None) => self.template(&scope, run, false).map(Action::Shell),
+            ("exec", Some(run), None) => self.template(&scope, run, Place::Run).map(Action::Shell),
             ("exec", None, Some(argv)) => {
                 if argv.value.is_empty() {
                     self.error(
@@ -408,7 +436,7 @@ impl Checker<'_> {
                     let parts: Vec<Option<Template>> = argv
                         .value
                         .iter()
-                        .map(|a| self.template(&scope, a, false))
+                        .map(|a| self.template(&scope, a, Place::Command))
                         .collect();
                     parts
                         .into_iter()
@@ -463,7 +491,7 @@ impl Checker<'_> {
         for (key, value) in &node.config {
             if let serde_json::Value::String(text) = &value.value {
                 let spanned = S::new(text.clone(), value.referenced);
-                self.template(&scope, &spanned, true);
+                self.template(&scope, &spanned, Place::Config);
             }
             config.insert(key.clone(), value.value.clone());
         }
@@ -507,6 +535,32 @@ impl Checker<'_> {
             }
         });
 
+        let mut sources = Vec::with_capacity(node.sources.len());
+        for glob in &node.sources {
+            match globset::GlobBuilder::new(&glob.value)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| e.kind().to_string())
+            {
+                Ok(_)
+                    if glob.value.starts_with('/') || glob.value.split('/').any(|p| p == "..") =>
+                {
+                    self.error(
+                        pos(glob),
+                        "bad-sources",
+                        format!("`sources` glob `{}` leaves the node's workdir", glob.value),
+                        Some("write globs relative to the workdir, without `..`".into()),
+                    )
+                }
+                Ok(_) => sources.push(glob.value.clone()),
+                Err(e) => self.error(
+                    pos(glob),
+                    "bad-sources",
+                    format!("bad `sources` glob `{}`: {e}", glob.value),
+                    Some("globset syntax: `*`, `**`, `?`, `[abc]`, `{a,b}`".into()),
+                ),
+            }
+        }
         Some(PlanNode {
             id: node.id.value.clone(),
             kind: kind.to_string(),
@@ -529,6 +583,8 @@ impl Checker<'_> {
             executor,
             slurm,
             level: 0,
+            cache: node.cache.unwrap_or(true),
+            sources,
         })
     }
 
@@ -579,8 +635,13 @@ impl Checker<'_> {
         full
     }
 
-    /// Parses a template and checks that each reference names something.
-    fn template(&mut self, scope: &Scope, text: &S<String>, in_config: bool) -> Option<Template> {
+    /// Parses a template and checks that each reference names something, that no secret
+    /// is pasted into an argument, and (in `run`) that each stands where the shell keeps it
+    /// one literal word.
+    fn template(&mut self, scope: &Scope, text: &S<String>, place: Place) -> Option<Template> {
+        if !self.check_nul(text, place.what()) {
+            return None;
+        }
         let template = match Template::parse(&text.value) {
             Ok(t) => t,
             Err(e) => {
@@ -592,12 +653,39 @@ impl Checker<'_> {
         let mut ok = true;
         for r in template.references() {
             let at = self.locate(pos(text), &text.value, r.offset);
-            let problem = scope.problem(r, in_config, self.suggestions_left > 0);
+            let problem = scope.problem(r, place == Place::Config, self.suggestions_left > 0);
             if let Some((message, hint)) = problem {
                 self.suggestions_left = self.suggestions_left.saturating_sub(1);
                 ok = false;
                 self.error(at, "unknown-template-ref", message, hint);
+            } else if place != Place::Run
+                && r.namespace == super::template::Namespace::Env
+                && scope.secrets.contains(&r.key)
+            {
+                ok = false;
+                self.error(
+                    at,
+                    "secret-in-argv",
+                    format!(
+                        "secret `{}` is pasted into the node's {}, where every user can read it",
+                        r.key,
+                        place.what()
+                    ),
+                    Some(format!(
+                        "the tool has the secret in its environment as `{}`; read it there, or \
+                         use `run:` where `{{{{ env.{} }}}}` becomes a reference to the variable",
+                        r.key, r.key
+                    )),
+                );
             }
+        }
+        if ok
+            && place == Place::Run
+            && let Err(e) = super::shell::contexts(&template)
+        {
+            let at = self.locate(pos(text), &text.value, e.offset);
+            self.error(at, e.code, e.message, Some(e.hint));
+            ok = false;
         }
         ok.then_some(template)
     }
@@ -644,6 +732,65 @@ impl Checker<'_> {
         did_you_mean(word, names)
     }
 
+    /// Reports a NUL byte in `value` (`what` names it), which no process can be handed.
+    fn check_nul(&mut self, value: &S<String>, what: &str) -> bool {
+        let Some(nul) = value.value.find('\0') else {
+            return true;
+        };
+        let at = self.locate(pos(value), &value.value, nul);
+        self.error(
+            at,
+            "nul-in-value",
+            format!("the {what} holds a NUL byte"),
+            Some("a NUL cannot be passed to a process; remove it".into()),
+        );
+        false
+    }
+
+    /// An `env` value with its `{{ vars.X }}` templates filled in; other templates are
+    /// refused (their values exist only per attempt), never passed on as text.
+    fn env_value(&mut self, value: &S<String>, vars: &BTreeMap<String, String>) -> Option<String> {
+        if !self.check_nul(value, "`env` value") {
+            return None;
+        }
+        let template = match Template::parse(&value.value) {
+            Ok(t) => t,
+            Err(e) => {
+                let at = self.locate(pos(value), &value.value, e.offset);
+                self.error(at, "bad-template", e.message, e.hint);
+                return None;
+            }
+        };
+        let rendered = template.render(
+            |r| match (r.namespace, vars.get(&r.key)) {
+                (super::template::Namespace::Vars, Some(v)) => Ok(v.clone()),
+                _ => Err(r.clone()),
+            },
+            str::to_string,
+        );
+        match rendered {
+            Ok(text) => Some(text),
+            Err(r) => {
+                let at = self.locate(pos(value), &value.value, r.offset);
+                let (message, hint) = if r.namespace == super::template::Namespace::Vars {
+                    (
+                        format!("`{{{{ {r} }}}}` names no variable in `vars`"),
+                        "declare it under `vars:`".to_string(),
+                    )
+                } else {
+                    (
+                        format!("`{{{{ {r} }}}}` cannot be used in an `env` value"),
+                        "`env` values may use `{{ vars.X }}` only; reference the others in `run` \
+                         or `command`"
+                            .to_string(),
+                    )
+                };
+                self.error(at, "template-in-env", message, Some(hint));
+                None
+            }
+        }
+    }
+
     fn check_env_key(&mut self, key: &str, at: Pos) {
         let valid = key
             .chars()
@@ -657,6 +804,24 @@ impl Checker<'_> {
                 format!("`{key}` is not a valid environment variable name"),
                 Some("use letters, digits and `_`, not starting with a digit".into()),
             );
+        }
+    }
+}
+
+/// Where a template is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Run,
+    Command,
+    Config,
+}
+
+impl Place {
+    fn what(self) -> &'static str {
+        match self {
+            Place::Run => "`run` line",
+            Place::Command => "`command`",
+            Place::Config => "`config` value",
         }
     }
 }

@@ -8,6 +8,7 @@
 mod build;
 mod dag;
 pub mod plugins;
+pub mod shell;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -113,6 +114,10 @@ pub struct PlanNode {
     pub slurm: Arc<SlurmOptions>,
     /// Depth in the DAG: 0 for nodes without dependencies.
     pub level: usize,
+    /// `cache: false` turns the node cache off for this node.
+    pub cache: bool,
+    /// `sources:` globs, relative to the workdir.
+    pub sources: Vec<String>,
 }
 
 /// What a node runs.

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::diag::{Diagnostic, Pos};
 pub use duration::parse_duration;
 pub use types::*;
+pub use yaml_error::CONCURRENCY_RANGE;
 
 /// Bounds on what a recipe may cost to read.
 #[derive(Debug, Clone, Copy)]

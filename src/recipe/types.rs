@@ -198,6 +198,15 @@ pub struct RawNode {
     /// Slurm options for this node, over the workflow's.
     #[serde(default)]
     pub slurm: Option<Box<RawSlurm>>,
+    /// `false` turns the node cache off for this node (default: on when
+    /// `state.cache_intermediate` is).
+    #[serde(default)]
+    pub cache: Option<bool>,
+    /// Files the node reads on its own (globset globs, relative to its workdir): their paths
+    /// and contents enter its cache key and the resume change check.
+    #[serde(default, deserialize_with = "exact")]
+    #[schemars(with = "Vec<String>")]
+    pub sources: Vec<S<String>>,
 }
 
 /// A list read without spare room (a first `push` reserves four): recipes hold a few short

@@ -27,6 +27,9 @@ pub(super) const RECIPE: TopLevel = TopLevel {
 const ALIAS_HINT: &str = "this looks like an alias bomb (\"billion laughs\"); recipes may use \
                           YAML aliases only within small bounds";
 
+/// What `concurrency` accepts, in the words both the recipe and `--concurrency` use.
+pub const CONCURRENCY_RANGE: &str = "`concurrency` must be a whole number from 1 to 4294967295";
+
 /// Turns a parser error into one located diagnostic. `top` names the document's required
 /// top-level fields, when its kind is known.
 pub(super) fn diagnose(
@@ -94,9 +97,19 @@ pub(super) fn diagnose(
         }
         E::InvalidScalar { ty, .. } => {
             let message = match *ty {
-                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
-                    "expected a whole number (0 or more)"
+                // One message for the range, whichever way `concurrency` is given.
+                "u32" if field.as_deref() == Some("concurrency") => {
+                    return Diagnostic::error(
+                        &source.path,
+                        pos,
+                        "wrong-type",
+                        CONCURRENCY_RANGE.to_string(),
+                    );
                 }
+                "u8" => "expected a whole number from 0 to 255",
+                "u16" => "expected a whole number from 0 to 65535",
+                "u32" => "expected a whole number from 0 to 4294967295",
+                "u64" | "u128" | "usize" => "expected a whole number (0 or more)",
                 "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "expected a whole number",
                 "f32" | "f64" | "floating point" => "expected a number",
                 "bool" | "boolean" => "expected `true` or `false`",

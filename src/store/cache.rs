@@ -3,9 +3,10 @@
 //!
 //! The key is SHA-256 over the node type and plugin version, the command and config with
 //! run-specific paths and ids replaced by placeholders, the names and values of the node's
-//! non-secret environment, and the contents of its input datasets. A hit hard-links (or, across
-//! filesystems, copies) the recorded outputs into the new run, so every run directory stays
-//! complete on its own. Entries are written to a temporary directory and renamed into place,
+//! non-secret environment, the contents of its input datasets and of its `sources` files. A
+//! hit copies the recorded outputs into the new run (never a hard link: a node that writes to
+//! its input must not reach the cache or another run), so every run directory stays complete
+//! on its own and history stays immutable. Entries are written to a temporary directory and renamed into place,
 //! so a crash never leaves a half entry that looks whole.
 
 use std::collections::BTreeMap;
@@ -18,12 +19,58 @@ use sha2::{Digest, Sha256};
 use crate::plan::template::{Namespace, Reference};
 use crate::plan::{Action, Plan, PlanNode};
 
+/// A file a cache key covers, with the SHA-256 of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    /// The dataset name, or the source path relative to the node's workdir.
+    pub name: String,
+    pub path: PathBuf,
+    pub sha256: [u8; 32],
+}
+
+/// A node's cache key and the digests of the files it covers.
+#[derive(Debug, Clone)]
+pub struct NodeKey {
+    pub key: String,
+    /// One per input dataset, checked again after each attempt (`input modified`).
+    pub inputs: Vec<FileDigest>,
+}
+
 /// Computes a node's cache key. `inputs` maps each input dataset name to its file.
 pub fn node_key(
     plan: &Plan,
     node: &PlanNode,
     inputs: &BTreeMap<String, PathBuf>,
 ) -> std::io::Result<String> {
+    node_key_with(plan, node, inputs, &[]).map(|k| k.key)
+}
+
+/// SHA-256 of the file at `path`, read through `buf`.
+pub fn sha256_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> {
+    if buf.is_empty() {
+        buf.resize(64 * 1024, 0);
+    }
+    let mut file = std::fs::File::open(path)?;
+    let mut content = Sha256::new();
+    loop {
+        let n = match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        content.update(&buf[..n]);
+    }
+    Ok(content.finalize().into())
+}
+
+/// The key over the node's definition, its `inputs` and its `sources` (name → file, in order).
+pub fn node_key_with(
+    plan: &Plan,
+    node: &PlanNode,
+    inputs: &BTreeMap<String, PathBuf>,
+    sources: &[(String, PathBuf)],
+) -> std::io::Result<NodeKey> {
     let mut h = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
         h.update((name.len() as u64).to_le_bytes());
@@ -49,24 +96,24 @@ pub fn node_key(
     }
     // Most nodes have no inputs: no read buffer for them (a zeroed 64 KiB allocation per node
     // was a tenth of the scheduler's CPU on a 1000-node run).
-    let mut buf = if inputs.is_empty() {
-        Vec::new()
-    } else {
-        vec![0u8; 64 * 1024]
-    };
+    let mut buf = Vec::new();
+    let mut digests = Vec::with_capacity(inputs.len());
     for (name, path) in inputs {
-        let mut file = std::fs::File::open(path)?;
-        let mut content = Sha256::new();
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            content.update(&buf[..n]);
-        }
-        field(&format!("input.{name}"), &content.finalize());
+        let sha256 = sha256_file(path, &mut buf)?;
+        field(&format!("input.{name}"), &sha256);
+        digests.push(FileDigest {
+            name: name.clone(),
+            path: path.clone(),
+            sha256,
+        });
     }
-    Ok(crate::recipe::hex(&h.finalize()))
+    for (name, path) in sources {
+        field(&format!("source.{name}"), &sha256_file(path, &mut buf)?);
+    }
+    Ok(NodeKey {
+        key: crate::recipe::hex(&h.finalize()),
+        inputs: digests,
+    })
 }
 
 /// The node's command with dataset paths and the run id as placeholders and everything else
@@ -146,7 +193,7 @@ impl Cache {
         complete.then_some(entry)
     }
 
-    /// Links (or copies) the entry's outputs to `dest[name]`.
+    /// Copies the entry's outputs to `dest[name]`.
     pub fn restore(
         &self,
         entry: &CacheEntry,
@@ -154,7 +201,7 @@ impl Cache {
     ) -> std::io::Result<()> {
         let dir = self.entry_dir(&entry.key);
         for (name, path) in dest {
-            link_or_copy(&dir.join(format!("{name}.jsonl")), path)?;
+            copy_file(&dir.join(format!("{name}.jsonl")), path)?;
         }
         Ok(())
     }
@@ -177,7 +224,7 @@ impl Cache {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
         for (name, (path, _)) in outputs {
-            link_or_copy(path, &tmp.join(format!("{name}.jsonl")))?;
+            copy_file(path, &tmp.join(format!("{name}.jsonl")))?;
         }
         let entry = CacheEntry {
             schema_version: 1,
@@ -202,13 +249,17 @@ impl Cache {
     }
 }
 
-/// Hard-links `from` to `to`, copying when linking is impossible (another filesystem).
-pub fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
+/// Copies `from` to a new file `to` (replacing it). Never a hard link: the copy is the
+/// reader's own, so nothing done to it reaches `from`.
+pub fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let _ = std::fs::remove_file(to);
-    std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
+    match std::fs::remove_file(to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::copy(from, to).map(|_| ())
 }
 
 #[cfg(test)]

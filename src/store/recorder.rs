@@ -19,11 +19,14 @@ pub struct RecordBuilder {
     record: RunRecord,
     queued_at: Vec<Option<SystemTime>>,
     started_at: SystemTime,
+    /// Masks secret values in reasons and errors (a message may quote a command or a path).
+    redactor: crate::telemetry::Redactor,
 }
 
 impl RecordBuilder {
     /// The record of a run that just started: every node `pending`.
     pub fn new(ctx: &RunContext) -> Self {
+        let redactor = crate::telemetry::Redactor::new(&ctx.secret_values);
         let plan = &ctx.plan;
         let nodes = plan
             .nodes
@@ -59,7 +62,11 @@ impl RecordBuilder {
                 duration_ms: None,
                 executor: ctx.executor.clone(),
                 concurrency: ctx.concurrency as u32,
-                vars: plan.vars.clone(),
+                vars: plan
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), redactor.redact(v).into_owned()))
+                    .collect(),
                 resumed_from: ctx.resumed_from.clone(),
                 trace_id: ctx.trace.trace_id.clone(),
                 pid: std::process::id(),
@@ -74,6 +81,7 @@ impl RecordBuilder {
             },
             queued_at: vec![None; plan.nodes.len()],
             started_at: ctx.started_at,
+            redactor,
         }
     }
 
@@ -137,6 +145,17 @@ impl RecordBuilder {
                 }
             }
             Event::AttemptFinished { node, record, .. } => {
+                let masked;
+                let record = match record.error.as_deref().map(|e| self.redactor.redact(e)) {
+                    Some(std::borrow::Cow::Owned(e)) => {
+                        masked = AttemptRecord {
+                            error: Some(e),
+                            ..record.clone()
+                        };
+                        &masked
+                    }
+                    _ => record,
+                };
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     match n.attempts.iter_mut().find(|a| a.attempt == record.attempt) {
                         Some(a) => a.clone_from(record),
@@ -176,7 +195,9 @@ impl RecordBuilder {
             } => {
                 if let Some(n) = self.record.nodes.get_mut(*node) {
                     n.status = *status;
-                    n.reason = reason.clone();
+                    n.reason = reason
+                        .as_deref()
+                        .map(|r| self.redactor.redact(r).into_owned());
                     n.findings_count = *findings_count;
                 }
                 self.recount();

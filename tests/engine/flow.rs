@@ -153,7 +153,8 @@ nodes:
                 "BOTH"
             ]
             .contains(&name)
-                || name.starts_with("SECFLOW_"),
+                || name.starts_with("SECFLOW_")
+                || name.starts_with("__SECFLOW_V"),
             "env_clear leaked {name}"
         );
     }

@@ -10,3 +10,4 @@ mod retry;
 mod schema;
 mod support;
 mod trust;
+mod values;

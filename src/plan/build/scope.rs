@@ -130,8 +130,20 @@ pub(super) fn known_list<'a>(
     names: impl Iterator<Item = &'a str>,
     total: usize,
 ) -> String {
-    let shown: Vec<&str> = names.take(10).collect();
-    let more = total.saturating_sub(shown.len());
+    // Names may repeat (a duplicate id is its own error): each is listed once.
+    // Stops at the tenth distinct name: hints for thousands of problems stay cheap.
+    let mut shown: Vec<&str> = Vec::new();
+    let mut consumed = 0;
+    for name in names {
+        consumed += 1;
+        if !shown.contains(&name) {
+            shown.push(name);
+            if shown.len() == 10 {
+                break;
+            }
+        }
+    }
+    let more = total.saturating_sub(consumed);
     if more > 0 {
         format!("{what}: {} (and {more} more)", shown.join(", "))
     } else {

@@ -140,7 +140,12 @@ pub fn failure_report(
         paint.status(node.status.as_str())
     );
     if let Some(rec) = last {
-        let _ = write!(head, " (attempt {}, {})", rec.attempt, attempt_figures(rec));
+        let figures = attempt_figures(rec);
+        if figures.is_empty() {
+            let _ = write!(head, " (attempt {})", rec.attempt);
+        } else {
+            let _ = write!(head, " (attempt {}, {figures})", rec.attempt);
+        }
     }
     if let Some(reason) = node
         .reason
