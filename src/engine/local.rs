@@ -161,15 +161,17 @@ fn watch(spec: AttemptSpec, spawned: Spawned) -> Result<LocalAttempt, ExecError>
     };
     let program = spec.argv.first().cloned().unwrap_or_default();
     let secrets = spec.secrets;
-    let records = spec.records;
+    // Where a failed write of the output is reported, with the file it names.
+    let out_report = spec.records.clone().map(|r| (r, spec.stdout_path.clone()));
+    let err_report = spec.records.map(|r| (r, spec.stderr_path));
     let reaped_flag = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&reaped_flag);
     let watching = async move {
         let reaped = reap(child, &program, &flag);
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets), records.as_deref()),
-                capture::pump(err_rx, err_file, secrets, records.as_deref()),
+                capture::pump(out_rx, out_file, Arc::clone(&secrets), out_report),
+                capture::pump(err_rx, err_file, secrets, err_report),
             )
         };
         tokio::pin!(reaped, pumps);
