@@ -17,7 +17,7 @@ use crate::recipe::hex;
 /// The environment variable that holds the key (hex or base64).
 pub const KEY_ENV: &str = "SECFLOW_AUDIT_KEY";
 /// The key file's name inside the state directory.
-pub const KEY_FILE_NAME: &str = "audit.key";
+pub const KEY_FILE_NAME: &str = crate::store::layout::KEY_FILE_NAME;
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
 

@@ -541,12 +541,19 @@ fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<crate::sys::dirfd:
             dir.display()
         )
     };
+    use std::os::unix::fs::PermissionsExt as _;
     let mut builder = std::fs::DirBuilder::new();
     builder.mode(0o700);
-    builder.create(run_dir).map_err(|e| cannot(run_dir, e))?;
+    // Exactly 0700 whatever the umask took away (a umask of 0277 would leave 0500).
+    let private = |dir: &Path| {
+        builder
+            .create(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+            .map_err(|e| cannot(dir, e))
+    };
+    private(run_dir)?;
     for sub in ["nodes", "datasets"] {
-        let dir = run_dir.join(sub);
-        builder.create(&dir).map_err(|e| cannot(&dir, e))?;
+        private(&run_dir.join(sub))?;
     }
     crate::sys::dirfd::Dir::open(run_dir).map_err(|e| cannot(run_dir, e))
 }

@@ -108,16 +108,17 @@ impl Masker {
 }
 
 /// Copies `reader` to `file` through a [`Masker`] until end of file. Returns bytes read.
-/// A failed write is also reported to `records` at once (the run stops: SPEC §10).
+/// A failed write is also reported at once to the run's records, naming the file (the run
+/// stops: SPEC §10).
 pub async fn pump(
     reader: tokio::net::unix::pipe::Receiver,
     file: std::fs::File,
     secrets: Arc<[Vec<u8>]>,
-    records: Option<&crate::store::RecordHealth>,
+    report: Option<(Arc<crate::store::RecordHealth>, std::path::PathBuf)>,
 ) -> std::io::Result<u64> {
     let result = copy_masked(reader, file, secrets).await;
-    if let (Err(e), Some(records)) = (&result, records) {
-        records.fail(format!("capturing output failed: {e}"));
+    if let (Err(e), Some((records, path))) = (&result, report) {
+        records.fail(format!("capturing output failed: {}: {e}", path.display()));
     }
     result
 }

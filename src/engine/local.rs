@@ -180,7 +180,9 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
         _ => return Err(lost("the spawner process is gone".into())),
     };
     let secrets = spec.secrets;
-    let records = spec.records;
+    // Where a failed write of the output is reported, with the file it names.
+    let out_report = spec.records.clone().map(|r| (r, spec.stdout_path.clone()));
+    let err_report = spec.records.map(|r| (r, spec.stderr_path));
     let over = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&over);
     let cwd = spec.cwd;
@@ -193,8 +195,8 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
         };
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets), records.as_deref()),
-                capture::pump(err_rx, err_file, secrets, records.as_deref()),
+                capture::pump(out_rx, out_file, Arc::clone(&secrets), out_report),
+                capture::pump(err_rx, err_file, secrets, err_report),
             )
         };
         tokio::pin!(ended, pumps);

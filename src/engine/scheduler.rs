@@ -268,7 +268,8 @@ impl Scheduler {
                     Some(c) => self.control(c),
                     None => control_open = false,
                 },
-                () = records.failed(), if self.halt != Some(Halt::Records) => {
+                // A signal's cancellation is not overridden (it wins: SPEC §1).
+                () = records.failed(), if self.halt_is_not_timeout() => {
                     self.stop_all(Halt::Records, Stop::Terminate);
                 }
                 _ = sleep_until(deadline), if deadline.is_some() && self.halt_is_not_timeout() => {
@@ -312,6 +313,10 @@ impl Scheduler {
     }
 
     fn start_ready(&mut self) {
+        // A record that could not be written stops the run before anything else starts.
+        if self.ctx.records.is_failed() && self.halt_is_not_timeout() {
+            self.stop_all(Halt::Records, Stop::Terminate);
+        }
         let cancelled = matches!(
             self.halt,
             Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::FailFast(_) | Halt::Records)

@@ -395,3 +395,60 @@ fn the_sinks_thread_batches_ordinary_events_and_handles_the_run_start_before_goi
     drop(thread);
     assert_eq!(count(), 5);
 }
+
+/// A sink whose writes fail: at the run's start, or at the first node to finish.
+struct FailingRecords {
+    at_start: bool,
+}
+
+impl Sink for FailingRecords {
+    fn event(&mut self, ctx: &RunContext, event: &Event) {
+        match event {
+            Event::RunStarted { .. } if self.at_start => {
+                ctx.records
+                    .fail("cannot write run.json: No space left on device");
+            }
+            Event::NodeFinished { .. } if !self.at_start => {
+                ctx.records
+                    .fail("cannot write logs.jsonl: No space left on device");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// SPEC §10 "Records fail closed": start records that cannot be written start no node.
+#[test]
+fn start_records_that_fail_start_no_node() {
+    let fake = Arc::new(Fake::default());
+    let (outcome, _) = run_with(FAN, Arc::clone(&fake), 2, |_, mut sinks| {
+        sinks.push(Box::new(FailingRecords { at_start: true }));
+        sinks
+    });
+    assert!(fake.started.lock().unwrap().is_empty(), "a node started");
+    assert_eq!(outcome.exit_code, crate::exit::RECORDS_INCOMPLETE);
+    assert_eq!(outcome.record.status, RunStatus::Failed);
+    assert_eq!(outcome.record.reason.as_deref(), Some("records incomplete"));
+    assert!(
+        outcome
+            .record
+            .nodes
+            .iter()
+            .all(|n| n.status == NodeStatus::Cancelled && n.attempts.is_empty())
+    );
+}
+
+/// A record write failing mid-run stops scheduling: nothing starts after it.
+#[test]
+fn a_record_failure_mid_run_stops_scheduling() {
+    let fake = Arc::new(Fake::default());
+    let (outcome, _) = run_with(FAN, Arc::clone(&fake), 1, |_, mut sinks| {
+        sinks.push(Box::new(FailingRecords { at_start: false }));
+        sinks
+    });
+    assert_eq!(fake.started.lock().unwrap().len(), 1, "scheduling went on");
+    assert_eq!(outcome.exit_code, crate::exit::RECORDS_INCOMPLETE);
+    assert_eq!(outcome.record.reason.as_deref(), Some("records incomplete"));
+    let join = outcome.record.nodes.iter().find(|n| n.node_id == "join");
+    assert_eq!(join.map(|n| n.status), Some(NodeStatus::Cancelled));
+}

@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// The default audit key's file name inside the state directory.
+pub const KEY_FILE_NAME: &str = "audit.key";
+
 /// The default state directory, relative to where secflow runs.
 pub const DEFAULT_STATE_DIR: &str = ".secflow";
 

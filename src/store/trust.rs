@@ -13,7 +13,7 @@
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use crate::audit::key::KEY_FILE_NAME;
+use super::layout::KEY_FILE_NAME;
 
 /// What is wrong with one path of the state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

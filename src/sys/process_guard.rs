@@ -19,32 +19,41 @@ use std::os::unix::ffi::OsStringExt as _;
 pub fn take_env_var(name: &str) -> Option<OsString> {
     let prefix = format!("{name}=");
     let mut value = None;
+    // Every `name=…` entry: where its bytes are, and how many.
+    let mut entries: Vec<(*mut libc::c_char, usize)> = Vec::new();
     // SAFETY: called at start-up while the process has one thread, so nothing else reads or
     // changes `environ` meanwhile. `environ` is a NULL-terminated array of pointers to
-    // NUL-terminated strings owned by the process (the initial block on the stack, or
-    // strings libc allocated); each is valid for reads and writes up to its NUL.
+    // NUL-terminated strings owned by the process; each is valid for reads up to its NUL.
     unsafe {
         let mut entry = libc::environ;
         while !entry.is_null() && !(*entry).is_null() {
-            let ptr = *entry;
-            let bytes = CStr::from_ptr(ptr).to_bytes();
+            let bytes = CStr::from_ptr(*entry).to_bytes();
             if bytes.starts_with(prefix.as_bytes()) {
                 if value.is_none() {
                     value = Some(OsString::from_vec(bytes[prefix.len()..].to_vec()));
                 }
-                // Overwrite the whole `name=value` with NULs (volatile: the bytes are read
-                // by the kernel, never by this program, so the writes must not be elided).
-                for i in 0..bytes.len() {
-                    std::ptr::write_volatile(ptr.add(i), 0);
-                }
+                entries.push((*entry, bytes.len()));
             }
             entry = entry.add(1);
         }
     }
-    if value.is_some() {
-        // SAFETY: single-threaded (see above); `remove_var` is unsafe only because other
-        // threads could read the environment concurrently.
-        unsafe { std::env::remove_var(name) };
+    if entries.is_empty() {
+        return None;
+    }
+    // First out of `environ` (unsetenv matches entries by name, so before the name is
+    // wiped), then the bytes themselves.
+    // SAFETY: single-threaded (see above); `remove_var` is unsafe only because other
+    // threads could read the environment concurrently.
+    unsafe { std::env::remove_var(name) };
+    for (ptr, len) in entries {
+        // SAFETY: `ptr` points to `len` bytes of an environment string that unsetenv only
+        // unlinked: the initial block on the stack, or a string libc allocated and never
+        // frees. Volatile, so the writes (read by the kernel, never by us) are not elided.
+        unsafe {
+            for i in 0..len {
+                std::ptr::write_volatile(ptr.add(i), 0);
+            }
+        }
     }
     value
 }

@@ -205,6 +205,17 @@ fn a_write_error_mid_run_stops_it_with_exit_4_and_an_unfinished_chain() {
     assert_eq!(written["exit_code"], 4);
     let (code, text) = verify(&r.run_dir, &state);
     assert_eq!(code, 3, "a cut chain is unfinished, not tampered: {text}");
+    // The head is the last durable event, as run.json's signed cut says.
+    assert!(written["audit"]["cut"].is_string(), "{written}");
+    let head = Command::new(BIN)
+        .args(["audit", "head"])
+        .arg(&r.run_dir)
+        .output()
+        .unwrap();
+    let head: serde_json::Value = serde_json::from_slice(&head.stdout).unwrap();
+    assert_eq!(head["seq"], written["audit"]["events"]);
+    assert_eq!(head["last_hash"], written["audit"]["last_hash"]);
+    assert_eq!(head["finished"], false);
     assert_eq!(leftovers(&state), Vec::<PathBuf>::new());
     // Run again on the freed disk: the records are whole again.
     let again = run(dir.path(), TRIVIAL, &[]);

@@ -40,26 +40,29 @@ fn assert_refused(dir: &Path, what: &str) {
 
 #[test]
 fn a_fresh_state_dir_is_private_whatever_the_umask() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("recipe.yaml"), MARKER).unwrap();
-    let out = Command::new("sh")
-        .current_dir(dir.path())
-        .args([
-            "-c",
-            "umask 000; exec \"$0\" run-workflow recipe.yaml --state-dir state --format json",
-        ])
-        .arg(BIN)
-        .env_remove("SECFLOW_HOME")
-        .env_remove("SECFLOW_AUDIT_KEY")
-        .output()
-        .unwrap();
-    let r = finish(dir.path(), out);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let state = dir.path().join("state");
-    assert_eq!(mode(&state), 0o700);
-    assert_eq!(mode(&state.join("runs")), 0o700);
-    assert_eq!(mode(&r.run_dir), 0o700);
-    assert_eq!(mode(&state.join("audit.key")), 0o600);
+    // 0277 would leave a directory made with mode 0700 at 0500.
+    for umask in ["000", "0277"] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("recipe.yaml"), MARKER).unwrap();
+        let script = format!(
+            "umask {umask}; exec \"$0\" run-workflow recipe.yaml --state-dir state --format json"
+        );
+        let out = Command::new("sh")
+            .current_dir(dir.path())
+            .args(["-c", &script])
+            .arg(BIN)
+            .env_remove("SECFLOW_HOME")
+            .env_remove("SECFLOW_AUDIT_KEY")
+            .output()
+            .unwrap();
+        let r = finish(dir.path(), out);
+        assert_eq!(r.code, 0, "umask {umask}: {}", r.stderr);
+        let state = dir.path().join("state");
+        assert_eq!(mode(&state), 0o700, "umask {umask}");
+        assert_eq!(mode(&state.join("runs")), 0o700, "umask {umask}");
+        assert_eq!(mode(&r.run_dir), 0o700, "umask {umask}");
+        assert_eq!(mode(&state.join("audit.key")), 0o600, "umask {umask}");
+    }
 }
 
 #[test]
