@@ -27,7 +27,8 @@ use scope::{Scope, known_list};
 /// What the command line adds to a recipe.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
-    /// `--var k=v`, applied over the recipe's `vars` (and allowed to add new ones).
+    /// `--var k=v`, applied over the recipe's `vars`; a var the recipe does not declare is an
+    /// error (`unknown-var`, with a did-you-mean).
     pub vars: Vec<(String, String)>,
     /// The plugins node types resolve against (default: the built-ins).
     pub plugins: plugins::Registry,
