@@ -27,7 +27,8 @@ use scope::{Scope, known_list};
 /// What the command line adds to a recipe.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
-    /// `--var k=v`, applied over the recipe's `vars` (and allowed to add new ones).
+    /// `--var k=v`, applied over the recipe's `vars`; a var the recipe does not declare is an
+    /// error (`unknown-var`, with a did-you-mean).
     pub vars: Vec<(String, String)>,
     /// The plugins node types resolve against (default: the built-ins).
     pub plugins: plugins::Registry,
@@ -535,6 +536,36 @@ impl Checker<'_> {
             }
         });
 
+        let sources = self.sources(node);
+        Some(PlanNode {
+            id: node.id.value.clone(),
+            kind: kind.to_string(),
+            plugin_name: plugin.map_or("exec", |p| p.name.as_str()).to_string(),
+            plugin_version: plugin
+                .map_or(env!("CARGO_PKG_VERSION"), |p| p.version.as_str())
+                .to_string(),
+            action: action?,
+            config,
+            inputs: node.inputs.iter().map(|s| s.value.clone()).collect(),
+            outputs: node.outputs.iter().map(|s| s.value.clone()).collect(),
+            deps: Vec::new(),
+            env,
+            env_clear,
+            workdir,
+            timeout,
+            kill_grace,
+            continue_on_error: node.continue_on_error.unwrap_or(false),
+            retry,
+            executor,
+            slurm,
+            level: 0,
+            cache: node.cache.unwrap_or(true),
+            sources,
+        })
+    }
+
+    /// `sources:` globs: valid globset syntax, relative to the workdir and never leaving it.
+    fn sources(&mut self, node: &crate::recipe::RawNode) -> Vec<String> {
         let mut sources = Vec::with_capacity(node.sources.len());
         for glob in &node.sources {
             match globset::GlobBuilder::new(&glob.value)
@@ -561,31 +592,7 @@ impl Checker<'_> {
                 ),
             }
         }
-        Some(PlanNode {
-            id: node.id.value.clone(),
-            kind: kind.to_string(),
-            plugin_name: plugin.map_or("exec", |p| p.name.as_str()).to_string(),
-            plugin_version: plugin
-                .map_or(env!("CARGO_PKG_VERSION"), |p| p.version.as_str())
-                .to_string(),
-            action: action?,
-            config,
-            inputs: node.inputs.iter().map(|s| s.value.clone()).collect(),
-            outputs: node.outputs.iter().map(|s| s.value.clone()).collect(),
-            deps: Vec::new(),
-            env,
-            env_clear,
-            workdir,
-            timeout,
-            kill_grace,
-            continue_on_error: node.continue_on_error.unwrap_or(false),
-            retry,
-            executor,
-            slurm,
-            level: 0,
-            cache: node.cache.unwrap_or(true),
-            sources,
-        })
+        sources
     }
 
     /// Checks a plugin node's config against the plugin's keys; returns it with defaults.

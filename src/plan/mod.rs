@@ -123,7 +123,8 @@ pub struct PlanNode {
 /// What a node runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// `run:` — one shell command line for `sh -c`; template values are shell-quoted.
+    /// `run:` — one shell command line for `sh -c`; each template value travels in an
+    /// environment variable the line references ([`shell`]), never as shell code.
     Shell(Template),
     /// `command:` (or a plugin's command template) — argv, each element one template whose
     /// values are inserted as is.

@@ -57,6 +57,20 @@ enum Frame {
     HereDoc(HereDoc),
 }
 
+/// A [`Frame`] without its data, to dispatch on.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Bare,
+    Double,
+    Single,
+    DollarSingle,
+    Backtick,
+    Arith(u32),
+    Param(u32),
+    Comment,
+    HereDoc,
+}
+
 #[derive(Debug, Clone)]
 struct HereDoc {
     delim: String,
@@ -110,6 +124,21 @@ impl Lexer {
         // The stack never empties: `Top` is never popped.
         let last = self.stack.len() - 1;
         &mut self.stack[last]
+    }
+
+    /// The innermost frame's kind, without its heredoc text.
+    fn kind(&self) -> Kind {
+        match self.stack.last() {
+            Some(Frame::Top | Frame::Cmd) | None => Kind::Bare,
+            Some(Frame::Double) => Kind::Double,
+            Some(Frame::Single) => Kind::Single,
+            Some(Frame::DollarSingle) => Kind::DollarSingle,
+            Some(Frame::Backtick) => Kind::Backtick,
+            Some(Frame::Arith(d)) => Kind::Arith(*d),
+            Some(Frame::Param(d)) => Kind::Param(*d),
+            Some(Frame::Comment) => Kind::Comment,
+            Some(Frame::HereDoc(_)) => Kind::HereDoc,
+        }
     }
 
     fn pop(&mut self) {
@@ -186,9 +215,9 @@ impl Lexer {
             let c = chars[i];
             let next = chars.get(i + 1).copied();
             self.after_dollar = false;
-            i += match self.top().clone() {
-                Frame::Top | Frame::Cmd => self.bare(&chars, i),
-                Frame::Double => match c {
+            i += match self.kind() {
+                Kind::Bare => self.bare(&chars, i),
+                Kind::Double => match c {
                     '\\' => 2,
                     '"' => {
                         self.pop();
@@ -201,13 +230,13 @@ impl Lexer {
                     '$' => self.dollar(next, chars.get(i + 2).copied()),
                     _ => 1,
                 },
-                Frame::Single => {
+                Kind::Single => {
                     if c == '\'' {
                         self.pop();
                     }
                     1
                 }
-                Frame::DollarSingle | Frame::Backtick => match c {
+                Kind::DollarSingle | Kind::Backtick => match c {
                     '\\' => 2,
                     '\'' if matches!(self.top(), Frame::DollarSingle) => {
                         self.pop();
@@ -219,7 +248,7 @@ impl Lexer {
                     }
                     _ => 1,
                 },
-                Frame::Arith(depth) => {
+                Kind::Arith(depth) => {
                     match c {
                         '(' => *self.top() = Frame::Arith(depth + 1),
                         ')' if depth > 0 => *self.top() = Frame::Arith(depth - 1),
@@ -233,7 +262,7 @@ impl Lexer {
                     }
                     1
                 }
-                Frame::Param(depth) => match c {
+                Kind::Param(depth) => match c {
                     '\\' => 2,
                     '\'' => {
                         self.stack.push(Frame::Single);
@@ -257,7 +286,7 @@ impl Lexer {
                     }
                     _ => 1,
                 },
-                Frame::Comment => {
+                Kind::Comment => {
                     if c == '\n' {
                         // The newline also ends the command line (it may start a heredoc).
                         self.pop();
@@ -266,7 +295,7 @@ impl Lexer {
                         1
                     }
                 }
-                Frame::HereDoc(_) => {
+                Kind::HereDoc => {
                     self.heredoc_char(c, next);
                     1
                 }
