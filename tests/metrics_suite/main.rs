@@ -4,6 +4,7 @@
 
 mod cli;
 mod common;
+mod deploy;
 mod exposition;
 mod http;
 mod memory;
