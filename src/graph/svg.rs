@@ -6,6 +6,7 @@
 //! dataset, order edges are dashed. An edge that skips levels may cross boxes on its way:
 //! the layout places nodes, it does not route edges. Every text is XML-escaped.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{Graph, one_line};
@@ -38,11 +39,9 @@ fn layout(graph: &Graph) -> (Vec<Placed>, f64, f64) {
         let n = &graph.nodes[i];
         text_width(&n.id).max(text_width(&n.kind)) + 2.0 * PAD_X
     };
-    let label_w = graph
-        .edges
+    let label_w = merged_edges(graph)
         .iter()
-        .filter_map(|e| e.dataset.as_deref())
-        .map(text_width)
+        .map(|(_, _, datasets)| text_width(&datasets.join(", ")))
         .fold(0.0, f64::max);
     let col_gap = MIN_COL_GAP.max(label_w + 40.0);
     let tallest = graph.levels.iter().map(Vec::len).max().unwrap_or(0) as f64;
@@ -94,14 +93,14 @@ pub fn render(graph: &Graph) -> String {
         "<text x=\"{MARGIN}\" y=\"28\" font-size=\"14\" font-weight=\"bold\">{}</text>",
         xml(&graph.name)
     );
-    for edge in &graph.edges {
-        let (Some(a), Some(b)) = (placed.get(edge.from), placed.get(edge.to)) else {
+    for (from, to, datasets) in merged_edges(graph) {
+        let (Some(a), Some(b)) = (placed.get(from), placed.get(to)) else {
             continue;
         };
         let (x1, y1) = (a.x + a.w, a.y + NODE_H / 2.0);
         let (x2, y2) = (b.x, b.y + NODE_H / 2.0);
         let dx = ((x2 - x1) / 2.0).max(30.0);
-        let dash = if edge.dataset.is_none() {
+        let dash = if datasets.is_empty() {
             " stroke-dasharray=\"6 4\""
         } else {
             ""
@@ -113,7 +112,7 @@ pub fn render(graph: &Graph) -> String {
             x1 + dx,
             x2 - dx
         );
-        if let Some(d) = &edge.dataset {
+        if !datasets.is_empty() {
             let _ = writeln!(
                 out,
                 "<text class=\"dataset\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
@@ -121,7 +120,7 @@ pub fn render(graph: &Graph) -> String {
                  paint-order=\"stroke\">{}</text>",
                 (x1 + x2) / 2.0,
                 (y1 + y2) / 2.0 - 4.0,
-                xml(d)
+                xml(&datasets.join(", "))
             );
         }
     }
@@ -145,6 +144,23 @@ pub fn render(graph: &Graph) -> String {
     }
     out.push_str("</svg>\n");
     out
+}
+
+/// One curve per (producer, consumer) pair, with every dataset it carries (none: an order
+/// edge), so that parallel edges do not draw over each other.
+fn merged_edges(graph: &Graph) -> Vec<(usize, usize, Vec<&str>)> {
+    let mut merged: Vec<(usize, usize, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<(usize, usize), usize> = HashMap::new();
+    for edge in &graph.edges {
+        let i = *index.entry((edge.from, edge.to)).or_insert_with(|| {
+            merged.push((edge.from, edge.to, Vec::new()));
+            merged.len() - 1
+        });
+        if let Some(d) = &edge.dataset {
+            merged[i].2.push(d);
+        }
+    }
+    merged
 }
 
 /// `text` escaped for XML text and attribute values; characters XML 1.0 forbids (controls,
