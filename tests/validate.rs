@@ -364,7 +364,10 @@ fn plan_of(file: &str) -> secflow::plan::Plan {
 #[test]
 fn graph_mermaid_of_the_sample_workflows_matches_the_golden_files() {
     for (file, golden) in [
-        ("workflows/sample-linear.yaml", "fixtures/graph/sample-linear.mmd"),
+        (
+            "workflows/sample-linear.yaml",
+            "fixtures/graph/sample-linear.mmd",
+        ),
         ("workflows/diamond.yaml", "fixtures/graph/diamond.mmd"),
         ("fixtures/graph/mixed.yaml", "fixtures/graph/mixed.mmd"),
     ] {
@@ -399,7 +402,11 @@ fn graph_of_an_invalid_recipe_prints_validates_diagnostics_and_exits_2() {
             assert_eq!(code, 2, "{file}: {err}");
             assert_eq!(out, "", "{file}: nothing drawn");
             let validate = run(secflow().args(["validate-recipe", file]));
-            assert_eq!(err, text(&validate.stderr), "{file}: same diagnostics as validate");
+            assert_eq!(
+                err,
+                text(&validate.stderr),
+                "{file}: same diagnostics as validate"
+            );
         }
     }
 }
@@ -507,8 +514,14 @@ fn graph_dot_is_accepted_by_graphviz() {
             assert!(titles.contains(&node.id), "{file}: {}", node.id);
         }
         if file.ends_with("mixed.yaml") {
-            assert!(out.contains("\"migrate\" -> \"scan\" [style=dashed];"), "{out}");
-            assert!(out.contains("\"fetch\" -> \"scan\" [label=\"hosts\"];"), "{out}");
+            assert!(
+                out.contains("\"migrate\" -> \"scan\" [style=dashed];"),
+                "{out}"
+            );
+            assert!(
+                out.contains("\"fetch\" -> \"scan\" [label=\"hosts\"];"),
+                "{out}"
+            );
         }
     }
 }
@@ -518,7 +531,10 @@ fn graph_svg_is_well_formed_and_draws_every_node_and_dataset() {
     for file in GRAPH_RECIPES {
         let (code, out, err) = graph(file, "svg");
         assert_eq!(code, 0, "{file}: {err}");
-        assert!(out.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{file}");
+        assert!(
+            out.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{file}"
+        );
         let titles = xml_titles(&out).unwrap_or_else(|e| panic!("{file}: not XML: {e}\n{out}"));
         let plan = plan_of(file);
         for node in &plan.nodes {
@@ -534,7 +550,10 @@ fn graph_svg_is_well_formed_and_draws_every_node_and_dataset() {
     }
     let (_, out, _) = graph("fixtures/graph/mixed.yaml", "svg");
     assert_eq!(out.matches("stroke-dasharray").count(), 1, "one order edge");
-    assert!(out.contains(">hosts, ports</text>"), "parallel edges share one curve");
+    assert!(
+        out.contains(">hosts, ports</text>"),
+        "parallel edges share one curve"
+    );
 }
 
 /// The workflow name of fixtures/graph/hostile.yaml: quotes, DOT syntax, `\N`, a script tag,
@@ -571,13 +590,19 @@ fn graph_escapes_hostile_names_in_every_format() {
         let titles = xml_titles(&text(&svg.stdout)).unwrap();
         // Graphviz names the graph `secflow` and draws exactly the recipe's nodes and edge.
         assert_eq!(titles.len(), 1 + 2 + 1, "{titles:?}");
-        assert!(!text(&svg.stdout).contains("pwned\""), "no node `evil` was injected");
+        assert!(
+            !text(&svg.stdout).contains("pwned\""),
+            "no node `evil` was injected"
+        );
     }
     // Mermaid: entity codes, nothing that ends the string or reaches HTML.
     let (_, mermaid, _) = graph(file, "mermaid");
     assert_eq!(mermaid.lines().count(), 5, "no line added:\n{mermaid}");
     let comment = mermaid.lines().nth(1).unwrap();
-    assert!(comment.starts_with("  %% workflow: x#quot; ]; evil"), "{comment}");
+    assert!(
+        comment.starts_with("  %% workflow: x#quot; ]; evil"),
+        "{comment}"
+    );
     for raw in ["<script", "</script", "\"pwned", "`tick`", "]]>", "-->\n"] {
         assert!(!mermaid.contains(raw), "{raw} in:\n{mermaid}");
     }

@@ -79,6 +79,7 @@ pub struct GraphArgs {
     /// The recipe to draw.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// Output format; an invalid recipe prints its diagnostics and exits 2.
     #[arg(long, value_enum, default_value_t = crate::graph::GraphFormat::Dot)]
     pub format: crate::graph::GraphFormat,
     #[command(flatten)]

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::tools::{Prometheus, promtool};
+use crate::prometheus::{Prometheus, promtool};
 
 fn deploy() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -33,10 +33,7 @@ pub fn dashboard_queries() -> Vec<String> {
     for panel in dash["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().into_iter().flatten() {
             if let Some(expr) = target["expr"].as_str() {
-                queries.push(
-                    expr.replace("${workflow}", ".*")
-                        .replace("$workflow", ".*"),
-                );
+                queries.push(expr.replace("${workflow}", ".*").replace("$workflow", ".*"));
             }
         }
     }
@@ -79,7 +76,9 @@ fn every_rule_has_a_unit_test() {
                 let of = |firing: bool| {
                     cases.iter().any(|c| {
                         c["alertname"] == alert
-                            && c["exp_alerts"].as_array().is_some_and(|a| a.is_empty() != firing)
+                            && c["exp_alerts"]
+                                .as_array()
+                                .is_some_and(|a| a.is_empty() != firing)
                     })
                 };
                 assert!(of(true), "alert {alert} has no firing case");
@@ -105,7 +104,12 @@ fn dashboard_panels_have_a_datasource_variable_and_targets() {
     assert_eq!(ds["type"], "datasource");
     assert_eq!(ds["query"], "prometheus");
     let wf = var("workflow").expect("a workflow variable");
-    assert!(wf["query"]["query"].as_str().unwrap().contains("secflow_runs_total"));
+    assert!(
+        wf["query"]["query"]
+            .as_str()
+            .unwrap()
+            .contains("secflow_runs_total")
+    );
     let panels = dash["panels"].as_array().unwrap();
     for panel in panels {
         let title = panel["title"].as_str().unwrap();
@@ -187,12 +191,20 @@ fn a_real_prometheus_loads_the_rules_and_accepts_every_panel_query() {
 fn promtail_labels_workflow_level_and_node_from_logs_jsonl() {
     let cfg = yaml("promtail/promtail.yml");
     let job = &cfg["scrape_configs"][0];
-    let path = job["static_configs"][0]["labels"]["__path__"].as_str().unwrap();
+    let path = job["static_configs"][0]["labels"]["__path__"]
+        .as_str()
+        .unwrap();
     assert!(path.ends_with("/runs/*/logs.jsonl"), "{path}");
     let stages = job["pipeline_stages"].as_array().unwrap();
-    let json = stages.iter().find_map(|s| s.get("json")).expect("json stage");
+    let json = stages
+        .iter()
+        .find_map(|s| s.get("json"))
+        .expect("json stage");
     assert_eq!(json["expressions"]["workflow"], "workflow_id");
-    let labels = stages.iter().find_map(|s| s.get("labels")).expect("labels stage");
+    let labels = stages
+        .iter()
+        .find_map(|s| s.get("labels"))
+        .expect("labels stage");
     for l in ["workflow", "level", "node_id"] {
         assert!(labels.get(l).is_some(), "label {l}");
     }
@@ -203,13 +215,26 @@ fn promtail_labels_workflow_level_and_node_from_logs_jsonl() {
 fn otel_collector_receives_otlp_on_4317_and_4318() {
     let cfg = yaml("otel-collector/config.yml");
     let otlp = &cfg["receivers"]["otlp"]["protocols"];
-    assert!(otlp["grpc"]["endpoint"].as_str().unwrap().ends_with(":4317"));
-    assert!(otlp["http"]["endpoint"].as_str().unwrap().ends_with(":4318"));
+    assert!(
+        otlp["grpc"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with(":4317")
+    );
+    assert!(
+        otlp["http"]["endpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with(":4318")
+    );
     for signal in ["traces", "logs", "metrics"] {
         let p = &cfg["service"]["pipelines"][signal];
         assert_eq!(p["receivers"][0], "otlp", "{signal}");
         for e in p["exporters"].as_array().unwrap() {
-            assert!(cfg["exporters"].get(e.as_str().unwrap()).is_some(), "{signal}: {e}");
+            assert!(
+                cfg["exporters"].get(e.as_str().unwrap()).is_some(),
+                "{signal}: {e}"
+            );
         }
     }
 }

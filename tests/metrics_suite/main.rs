@@ -8,6 +8,7 @@ mod deploy;
 mod exposition;
 mod http;
 mod memory;
+mod prometheus;
 mod push;
 mod registry;
 mod tools;
