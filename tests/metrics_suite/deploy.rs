@@ -187,6 +187,107 @@ fn a_real_prometheus_loads_the_rules_and_accepts_every_panel_query() {
     assert_eq!(prom.query("rate(secflow_runs_total[5m]")["status"], "error");
 }
 
+/// The series the rules and the dashboard are written against, named and labelled as SPEC
+/// §11 (history, from `secflow serve`) and §4 (live) name them; the values are made up. A
+/// scrape test of the real `secflow serve` replaces this with real data.
+pub const SPEC_SERIES: &str = r#"# HELP secflow_runs_total Recorded runs by final status.
+# TYPE secflow_runs_total counter
+secflow_runs_total{workflow="nightly",status="succeeded"} 3
+secflow_runs_total{workflow="nightly",status="failed"} 1
+secflow_runs_total{workflow="nightly",status="cancelled"} 0
+# HELP secflow_run_duration_seconds Wall time of recorded runs in seconds.
+# TYPE secflow_run_duration_seconds histogram
+secflow_run_duration_seconds_bucket{workflow="nightly",le="1"} 0
+secflow_run_duration_seconds_bucket{workflow="nightly",le="10"} 3
+secflow_run_duration_seconds_bucket{workflow="nightly",le="+Inf"} 4
+secflow_run_duration_seconds_sum{workflow="nightly"} 31.5
+secflow_run_duration_seconds_count{workflow="nightly"} 4
+# HELP secflow_history_node_duration_seconds Duration of recorded node attempts in seconds.
+# TYPE secflow_history_node_duration_seconds histogram
+secflow_history_node_duration_seconds_bucket{workflow="nightly",node_id="scan",le="1"} 2
+secflow_history_node_duration_seconds_bucket{workflow="nightly",node_id="scan",le="10"} 4
+secflow_history_node_duration_seconds_bucket{workflow="nightly",node_id="scan",le="+Inf"} 4
+secflow_history_node_duration_seconds_sum{workflow="nightly",node_id="scan"} 9
+secflow_history_node_duration_seconds_count{workflow="nightly",node_id="scan"} 4
+# HELP secflow_findings_total Findings of recorded runs.
+# TYPE secflow_findings_total counter
+secflow_findings_total{workflow="nightly"} 12
+# HELP secflow_last_run_timestamp_seconds End time of the newest recorded run, by status.
+# TYPE secflow_last_run_timestamp_seconds gauge
+secflow_last_run_timestamp_seconds{workflow="nightly",status="succeeded"} 1.7e+09
+secflow_last_run_timestamp_seconds{workflow="nightly",status="failed"} 1.6e+09
+# HELP secflow_audit_chain_events_total Audit events of recorded runs.
+# TYPE secflow_audit_chain_events_total counter
+secflow_audit_chain_events_total{workflow="nightly"} 40
+# HELP secflow_nodes_executed_total Nodes that reached a final status.
+# TYPE secflow_nodes_executed_total counter
+secflow_nodes_executed_total{node_id="scan",plugin_name="nuclei",status="failed"} 1
+secflow_nodes_executed_total{node_id="scan",plugin_name="nuclei",status="succeeded"} 2
+# HELP secflow_system_cpu_percent Host CPU utilisation over the last sample interval, percent of all cores.
+# TYPE secflow_system_cpu_percent gauge
+secflow_system_cpu_percent 12.5
+# HELP secflow_system_memory_bytes Host memory in use (total minus available) in bytes.
+# TYPE secflow_system_memory_bytes gauge
+secflow_system_memory_bytes 1.2e+09
+"#;
+
+/// Serves `body` as every path's answer (Prometheus text) on a free loopback port, from a
+/// thread that lives as long as the test binary; returns `host:port`.
+fn serve_static(body: &'static str) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// With the series of SPEC §11 scraped (values made up, twice or more so rates exist) and the
+/// rules evaluated, every panel query returns data: no panel is left empty by a wrong metric
+/// name, label or recording-rule name.
+#[test]
+fn every_panel_query_returns_data_from_spec_named_series() {
+    let (code, out) = crate::tools::promtool_check(SPEC_SERIES);
+    assert_eq!(code, 0, "the sample exposition is promtool-clean: {out}");
+    let dir = tempfile::tempdir().unwrap();
+    let target = serve_static(SPEC_SERIES);
+    let rules = deploy().join("prometheus/rules.yml");
+    let prom = Prometheus::start(dir.path(), &[target], &[rules]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let mut empty: Vec<String> = dashboard_queries();
+    while !empty.is_empty() {
+        empty.retain(|q| {
+            let answer = prom.query(q);
+            assert_eq!(answer["status"], "success", "{q}: {answer}");
+            answer["data"]["result"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        });
+        assert!(
+            std::time::Instant::now() < deadline,
+            "panel queries without data after 40 s: {empty:#?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 #[test]
 fn promtail_labels_workflow_level_and_node_from_logs_jsonl() {
     let cfg = yaml("promtail/promtail.yml");
