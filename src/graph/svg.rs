@@ -93,7 +93,13 @@ pub fn render(graph: &Graph) -> String {
         "<text x=\"{MARGIN}\" y=\"28\" font-size=\"14\" font-weight=\"bold\">{}</text>",
         xml(&graph.name)
     );
-    for (from, to, datasets) in merged_edges(graph) {
+    let edges = merged_edges(graph);
+    let (mut outs, mut ins) = (vec![0usize; placed.len()], vec![0usize; placed.len()]);
+    for (from, to, _) in &edges {
+        outs[*from] += 1;
+        ins[*to] += 1;
+    }
+    for (from, to, datasets) in edges {
         let (Some(a), Some(b)) = (placed.get(from), placed.get(to)) else {
             continue;
         };
@@ -113,13 +119,18 @@ pub fn render(graph: &Graph) -> String {
             x2 - dx
         );
         if !datasets.is_empty() {
+            // Labels of a fan-out sit at their consumers, those of a fan-in at their
+            // producers, where the curves are apart; others mid-way.
+            let (x, y, anchor) = match (outs[from] > 1, ins[to] > 1) {
+                (true, false) => (x2 - 8.0, y2 - 5.0, "end"),
+                (false, true) => (x1 + 6.0, y1 - 5.0, "start"),
+                _ => ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - 4.0, "middle"),
+            };
             let _ = writeln!(
                 out,
-                "<text class=\"dataset\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
+                "<text class=\"dataset\" x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" \
                  font-size=\"11\" fill=\"#333\" stroke=\"#fff\" stroke-width=\"3\" \
                  paint-order=\"stroke\">{}</text>",
-                (x1 + x2) / 2.0,
-                (y1 + y2) / 2.0 - 4.0,
                 xml(&datasets.join(", "))
             );
         }
