@@ -413,3 +413,19 @@ fn pretty_view_escapes_control_characters() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("x\\u{1b}[2J\\r\\nFAKE"), "{text}");
 }
+
+/// A million invalid lines cost a count, not a million warnings (hostile input stays cheap).
+#[test]
+fn many_invalid_lines_are_counted_not_each_named() {
+    let (state, run) = layout();
+    let mut text = std::fs::read_to_string(run.join("logs.jsonl")).unwrap();
+    let keep: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+    text = keep.clone() + &"garbage\n".repeat(100_000) + &keep;
+    std::fs::write(run.join("logs.jsonl"), text).unwrap();
+    let o = logs(state.path(), &["01RUNAAA", "--raw"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 10);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 11, "{err}");
+    assert!(err.contains("99990 more invalid lines skipped"), "{err}");
+}

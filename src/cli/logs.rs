@@ -22,6 +22,9 @@ use crate::telemetry::clock::parse_rfc3339;
 use crate::telemetry::log::{LogLevel, LogRecord};
 use crate::telemetry::pretty;
 
+/// Invalid lines named one by one; the rest are counted in one line.
+const MAX_WARNINGS: u64 = 10;
+
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -144,6 +147,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    let mut bad = 0u64;
     while let Some(item) = reader.next() {
         match item {
             Ok(record) => {
@@ -151,15 +155,27 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
                     return broken_pipe_ok(e);
                 }
             }
-            Err(e) => eprintln!(
-                "warning: {}: {}",
-                path.display(),
-                escape::escape(&e.to_string())
-            ),
+            Err(e) => {
+                bad += 1;
+                if bad <= MAX_WARNINGS {
+                    eprintln!(
+                        "warning: {}: {}",
+                        path.display(),
+                        escape::escape(&e.to_string())
+                    );
+                }
+            }
         }
     }
     if let Err(e) = out.flush() {
         return broken_pipe_ok(e);
+    }
+    if bad > MAX_WARNINGS {
+        eprintln!(
+            "warning: {}: {} more invalid lines skipped",
+            path.display(),
+            bad - MAX_WARNINGS
+        );
     }
     if reader.torn_lines() > 0 && !raw {
         eprintln!(
