@@ -192,7 +192,7 @@ CMDS = [
     ("export", lambda run: ["export", run, "--otlp-endpoint", DEAD]),
 ]
 
-# Runs one cell; its peak RSS comes from wait4's ru_maxrss.
+# Runs one cell; its peak RSS comes from /usr/bin/time.
 def run_measured(state, argv, limit):
     env = dict(os.environ, SECFLOW_HOME=state, NO_COLOR="1", OTEL_EXPORTER_OTLP_TIMEOUT="1000")
     t = time.monotonic()
@@ -204,18 +204,17 @@ def run_measured(state, argv, limit):
         p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rssp, BIN] + argv, stdout=o,
                              stderr=e, stdin=subprocess.DEVNULL, env=env, cwd=state)
         hung = False
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
+        while p.poll() is None:
             if time.monotonic() - t > limit:
-                # Kill time's child (the command), then time itself.
-                subprocess.run(["pkill", "-KILL", "-P", str(p.pid)]); p.kill(); hung = True
-                pid, status, ru = os.wait4(p.pid, 0)
+                # Kill time's child (the command, which this script started), then time.
+                subprocess.run(["pkill", "-KILL", "-P", str(p.pid)])
+                p.kill()
+                hung = True
                 break
             time.sleep(0.01)
+        p.wait()
     wall = time.monotonic() - t
-    code = os.waitstatus_to_exitcode(status)
+    code = p.returncode
     err = open(errp, "rb").read()
     out = open(outp, "rb").read(1 << 20)
     try:
