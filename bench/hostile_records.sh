@@ -24,6 +24,7 @@ import json, os, shutil, subprocess, sys, time, socket
 BIN, WORK = os.environ["BIN"], os.environ["WORK"]
 LIMIT = 10.0          # a cell still running after this is a hang
 FOLLOW_LIMIT = 10.0
+LARGE_LIMIT = 30.0    # 100 MB inputs in a debug build: linear, but not 2 s
 
 # --- one real run ------------------------------------------------------------------------
 base = os.path.join(WORK, "base")
@@ -226,6 +227,8 @@ def run_measured(state, argv, limit):
 cells = hangs = panics = over = 0
 slowest = (0, "")
 fattest = (0, "")
+slowest_small = (0, "")
+fattest_small = (0, "")
 fails = []
 for name, steps, large in V:
     state = os.path.join(WORK, "v", name.replace(" ", "_").replace("/", "_"))
@@ -241,6 +244,8 @@ for name, steps, large in V:
             pass
     for cname, argv in CMDS:
         limit = FOLLOW_LIMIT if "follow" in cname else LIMIT
+        if large:
+            limit = LARGE_LIMIT
         code, wall, rss, out, err, hung = run_measured(state, argv(d), limit)
         cells += 1
         label = f"{name} / {cname}"
@@ -248,6 +253,11 @@ for name, steps, large in V:
             slowest = (wall, f"{label} ({rss / 2**20:.0f} MB)")
         if rss > fattest[0]:
             fattest = (rss, f"{label} ({wall:.2f} s)")
+        if not large:
+            if wall > slowest_small[0]:
+                slowest_small = (wall, f"{label} ({rss / 2**20:.0f} MB)")
+            if rss > fattest_small[0]:
+                fattest_small = (rss, f"{label} ({wall:.2f} s)")
         problem = []
         if hung:
             hangs += 1; problem.append("HANG")
@@ -268,5 +278,7 @@ for f in fails:
 print(f"variants {len(V)} x commands {len(CMDS)} = {cells} cells; hangs {hangs}, panics {panics}, over 2 s/100 MB {over}")
 print(f"slowest: {slowest[1]} {slowest[0]:.2f} s")
 print(f"largest peak RSS: {fattest[1]} {fattest[0] / 2**20:.0f} MB")
+print(f"not large: slowest {slowest_small[1]} {slowest_small[0]:.2f} s; "
+      f"largest peak RSS {fattest_small[1]} {fattest_small[0] / 2**20:.0f} MB")
 sys.exit(1 if fails else 0)
 PY
