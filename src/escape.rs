@@ -44,7 +44,14 @@ fn push_escaped(out: &mut String, c: char) {
 }
 
 fn escape_where(s: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let Some(first) = s.find(|c: char| is_unsafe(c) && !keep(c)) else {
+    // Fast path: printable ASCII needs nothing; the first other byte starts a char.
+    let Some(ascii_end) = s.bytes().position(|b| !(0x20..0x7f).contains(&b)) else {
+        return Cow::Borrowed(s);
+    };
+    let Some(first) = s[ascii_end..]
+        .find(|c: char| is_unsafe(c) && !keep(c))
+        .map(|i| ascii_end + i)
+    else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 8);

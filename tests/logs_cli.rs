@@ -414,3 +414,45 @@ fn pretty_view_escapes_control_characters() {
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("x\\u{1b}[2J\\r\\nFAKE"), "{text}");
 }
+
+/// A million invalid lines cost a count, not a million warnings (hostile input stays cheap).
+#[test]
+fn many_invalid_lines_are_counted_not_each_named() {
+    let (state, run) = layout();
+    let mut text = std::fs::read_to_string(run.join("logs.jsonl")).unwrap();
+    let keep: String = text.lines().take(5).map(|l| format!("{l}\n")).collect();
+    text = keep.clone() + &"garbage\n".repeat(100_000) + &keep;
+    std::fs::write(run.join("logs.jsonl"), text).unwrap();
+    let o = logs(state.path(), &["01RUNAAA", "--raw"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 10);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 11, "{err}");
+    assert!(err.contains("99990 more invalid lines skipped"), "{err}");
+}
+
+/// A node's captured output printed to a terminal shows its escape sequences escaped; piped,
+/// it is byte for byte what the tool wrote.
+#[test]
+fn captured_output_is_escaped_on_a_terminal_only() {
+    let (state, run) = layout();
+    std::fs::write(
+        run.join("nodes/fetch/2/stdout.log"),
+        "a\u{1b}]0;PWNED\u{7}b\n",
+    )
+    .unwrap();
+    let piped = logs(state.path(), &["01RUNAAA", "--node", "fetch", "--stdout"]);
+    assert_eq!(stdout(&piped), "a\u{1b}]0;PWNED\u{7}b\n");
+    let cmd = format!(
+        "'{}' logs 01RUNAAA --node fetch --stdout",
+        env!("CARGO_BIN_EXE_secflow")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("SECFLOW_HOME", state.path())
+        .output()
+        .expect("util-linux script");
+    let text = stdout(&out);
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(text.contains("a\\u{1b}]0;PWNED\\u{7}b"), "{text:?}");
+}

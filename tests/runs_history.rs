@@ -737,7 +737,9 @@ fn huge_names_render_fast_and_capped() {
             let took = t.elapsed();
             assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
             assert!(stdout(&out).contains("nnnn…"), "{args:?}");
-            assert!(took < Duration::from_secs(3), "{args:?} {size}: {took:?}");
+            // Standalone ~0.5 s (50 MiB, debug build); the bound leaves room for a loaded
+            // machine. Before cells were capped, 4 MiB took 4.9 s (release), 50 MiB ~13 min.
+            assert!(took < Duration::from_secs(10), "{args:?} {size}: {took:?}");
             assert!(
                 stdout(&out)
                     .lines()

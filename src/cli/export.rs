@@ -188,11 +188,14 @@ fn for_each_record<T: serde::de::DeserializeOwned>(
         match item {
             Ok(record) => each(record, sent)?,
             Err(JsonlError::BadLine { line, message }) => {
-                eprintln!(
-                    "warning: {}: line {line}: not a valid record, skipped: {}",
-                    shown(),
-                    escape(&message)
-                );
+                // The first few are named; the count says how many in all.
+                if sent.invalid < 10 {
+                    eprintln!(
+                        "warning: {}: line {line}: not a valid record, skipped: {}",
+                        shown(),
+                        escape(&message)
+                    );
+                }
                 sent.invalid += 1;
             }
             Err(JsonlError::Io(e)) => {

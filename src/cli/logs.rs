@@ -8,7 +8,7 @@
 //! `--node` takes a node id of the run, never a path: anything else exits 2 listing the ids.
 //! Every value printed from a record is escaped ([`crate::escape`]).
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,6 +21,9 @@ use crate::store::resolve::{resolve_run, state_dir};
 use crate::telemetry::clock::parse_rfc3339;
 use crate::telemetry::log::{LogLevel, LogRecord};
 use crate::telemetry::pretty;
+
+/// Invalid lines named one by one; the rest are counted in one line.
+const MAX_WARNINGS: u64 = 10;
 
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
@@ -144,6 +147,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    let mut bad = 0u64;
     while let Some(item) = reader.next() {
         match item {
             Ok(record) => {
@@ -151,15 +155,27 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
                     return broken_pipe_ok(e);
                 }
             }
-            Err(e) => eprintln!(
-                "warning: {}: {}",
-                path.display(),
-                escape::escape(&e.to_string())
-            ),
+            Err(e) => {
+                bad += 1;
+                if bad <= MAX_WARNINGS {
+                    eprintln!(
+                        "warning: {}: {}",
+                        path.display(),
+                        escape::escape(&e.to_string())
+                    );
+                }
+            }
         }
     }
     if let Err(e) = out.flush() {
         return broken_pipe_ok(e);
+    }
+    if bad > MAX_WARNINGS {
+        eprintln!(
+            "warning: {}: {} more invalid lines skipped",
+            path.display(),
+            bad - MAX_WARNINGS
+        );
     }
     if reader.torn_lines() > 0 && !raw {
         eprintln!(
@@ -216,8 +232,13 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
     let path = node_dir.join(attempt.to_string()).join(stream);
     if args.follow {
         let mut out = io::stdout().lock();
+        let tty = io::stdout().is_terminal();
         let stopped = follow_bytes(dir, &path, |bytes| {
-            out.write_all(bytes)?;
+            if tty {
+                out.write_all(escape::escape_lines(&String::from_utf8_lossy(bytes)).as_bytes())?;
+            } else {
+                out.write_all(bytes)?;
+            }
             out.flush()
         })?;
         return Ok(stopped_code(stopped));
@@ -237,6 +258,26 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    // On a terminal, a tool's escape sequences are shown escaped; piped, the bytes are as
+    // the tool wrote them.
+    if io::stdout().is_terminal() {
+        let mut reader = io::BufReader::new(file);
+        let mut out = io::stdout().lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => return Ok(exit::SUCCESS),
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    if let Err(e) = out.write_all(escape::escape_lines(&text).as_bytes()) {
+                        return broken_pipe_ok(e);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     match io::copy(&mut file, &mut io::stdout().lock()) {
         Ok(_) => Ok(exit::SUCCESS),
         Err(e) => broken_pipe_ok(e),

@@ -52,8 +52,9 @@ pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
     let snapshot = match metrics::load_snapshot(&run_dir) {
         Ok(s) => s,
         Err(e) => {
+            // An unreadable or missing record file: 2, as for every reader (README).
             eprintln!("error: {}", escape::escape(&e.to_string()));
-            return Ok(exit::FAILURE);
+            return Ok(exit::INVALID);
         }
     };
     let text = match args.format {

@@ -57,6 +57,8 @@ impl Shared {
 /// First retry delay; doubled after each retry up to [`MAX_BACKOFF`].
 const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The least wait before a retry, whatever `Retry-After` says.
+const MIN_WAIT: Duration = Duration::from_millis(100);
 
 /// What the export achieved, for `run.json` and the one warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,7 +286,10 @@ fn post_retrying(
             Err(f) if !f.retryable => return Err(f.reason),
             Err(f) => f,
         };
-        let wait = failure.retry_after.unwrap_or_else(|| jittered(backoff));
+        // A `Retry-After: 0` still waits a little: never a tight loop against the server.
+        let wait = failure
+            .retry_after
+            .map_or_else(|| jittered(backoff), |d| d.max(MIN_WAIT));
         let end = deadline().map_or(budget_end, |d| d.min(budget_end));
         if Instant::now() + wait >= end {
             return Err(format!(

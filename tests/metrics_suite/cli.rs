@@ -97,3 +97,28 @@ fn schema_of_the_metrics_record() {
         assert!(props.get(field).is_some(), "schema lacks {field}");
     }
 }
+
+/// Unreadable metrics (missing, a FIFO, corrupt) exit 2 like every reader's unreadable file,
+/// naming the file; a FIFO is refused, never waited on (issue 24 points 7, 10).
+#[test]
+fn unreadable_metrics_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("runs/01RUN");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("run.json"), "{}").unwrap();
+    let out = secflow(&["metrics", run.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.jsonl"));
+    let status = Command::new("mkfifo")
+        .arg(run.join("metrics.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = secflow(&["metrics", run.to_str().unwrap()], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("metrics.json") && stderr.contains("FIFO"),
+        "{stderr}"
+    );
+}
