@@ -158,6 +158,29 @@ fn alias_and_short_name_agree() {
     assert_eq!(long.stderr, short.stderr);
 }
 
+/// SPEC §10 "Mistakes are named": a control character in a file name is escaped in the
+/// summary line too, valid or not (a name is the user's, but may still hold ESC).
+#[test]
+fn a_file_name_with_control_characters_is_escaped_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("a\u{1b}[2Jb.yaml");
+    std::fs::write(
+        &good,
+        "version: \"1.0\"\nname: x\nnodes:\n  - { id: a, run: \"true\" }\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("c\u{1b}]0;PWNED\u{7}.yaml");
+    std::fs::write(&bad, "version: \"1.0\"\nname: x\nnodes: []\n").unwrap();
+    let out = run(secflow().arg("validate").arg(&good).arg(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    assert!(
+        err.contains(": valid\n") && err.contains("1 error found"),
+        "{err}"
+    );
+}
+
 #[test]
 fn json_format_is_an_array_of_located_diagnostics() {
     let out = run(secflow().args([

@@ -84,17 +84,19 @@ pub fn print_human(path: &std::path::Path, checked: &Checked) -> std::io::Result
     }
     let errors = checked.diags.iter().filter(|d| d.is_error()).count();
     let warnings = checked.diags.len() - errors;
+    // A file name is the user's, but it may hold control characters all the same.
+    let shown = path.display().to_string();
+    let shown = crate::escape::escape(&shown);
     if errors == 0 {
         let suffix = match warnings {
             0 => String::new(),
             n => format!(" ({n} warning{})", if n == 1 { "" } else { "s" }),
         };
-        writeln!(err, "{}: valid{suffix}", path.display())
+        writeln!(err, "{shown}: valid{suffix}")
     } else {
         writeln!(
             err,
-            "{}: {errors} error{} found",
-            path.display(),
+            "{shown}: {errors} error{} found",
             if errors == 1 { "" } else { "s" }
         )
     }
