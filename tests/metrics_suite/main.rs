@@ -9,4 +9,5 @@ mod http;
 mod memory;
 mod push;
 mod registry;
+mod serve;
 mod tools;
