@@ -77,6 +77,9 @@ pub fn handle(state: &State, req: Request) -> Response {
     if req.method != hyper::Method::GET && req.method != hyper::Method::HEAD {
         return Response::error(405, "only GET and HEAD are served").with_header("allow", "GET, HEAD");
     }
+    if req.path == "/favicon.ico" {
+        return Response::new(204, "image/x-icon", Vec::new());
+    }
     if req.path == "/healthz" {
         return Response::json(200, &serde_json::json!({ "status": "ok" }));
     }
