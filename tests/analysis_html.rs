@@ -123,11 +123,21 @@ fn chromium(url: &str, shot: Option<&Path>) -> (String, String) {
 fn console_errors(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|l| {
-            ["CONSOLE", "Uncaught", "net::ERR", "Content Security Policy", "Refused to"]
-                .iter()
-                .any(|p| l.contains(p))
+            [
+                "CONSOLE",
+                "Uncaught",
+                "net::ERR",
+                "Content Security Policy",
+                "Refused to",
+            ]
+            .iter()
+            .any(|p| l.contains(p))
         })
-        .filter(|l| !["dbus", "Fontconfig", "gcm", "sandbox"].iter().any(|n| l.contains(n)))
+        .filter(|l| {
+            !["dbus", "Fontconfig", "gcm", "sandbox"]
+                .iter()
+                .any(|n| l.contains(n))
+        })
         .collect()
 }
 
@@ -165,7 +175,12 @@ fn serve_web_ui_renders_runs_report_and_logs_in_chromium() {
         .unwrap()
         .port();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--state-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--state-dir",
+        ])
         .arg(&state)
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -183,15 +198,35 @@ fn serve_web_ui_renders_runs_report_and_logs_in_chromium() {
     let (report_dom, report_log) = chromium(&format!("{base}/runs/{id}/report"), None);
     let _ = serve.kill();
     let _ = serve.wait();
-    assert!(dom.contains(&id) && dom.contains("Linear Security Scan"), "{dom}");
+    assert!(
+        dom.contains(&id) && dom.contains("Linear Security Scan"),
+        "{dom}"
+    );
     assert!(dom.contains("succeeded"), "{dom}");
-    assert!(index_errors.is_empty(), "console errors on /: {index_errors:?}");
-    assert!(run_dom.contains("id=\"logs\"") && run_dom.contains("INFO"), "{run_dom}");
+    assert!(
+        index_errors.is_empty(),
+        "console errors on /: {index_errors:?}"
+    );
+    assert!(
+        run_dom.contains("id=\"logs\"") && run_dom.contains("INFO"),
+        "{run_dom}"
+    );
     assert!(run_dom.contains("id=\"report\""), "{run_dom}");
     assert!(run_dom.contains("intact:"), "audit verdict: {run_dom}");
-    assert!(console_errors(&run_log).is_empty(), "{:?}", console_errors(&run_log));
-    assert!(report_dom.contains("<svg") && report_dom.contains("Timeline"), "{report_dom}");
-    assert!(console_errors(&report_log).is_empty(), "{:?}", console_errors(&report_log));
+    assert!(
+        console_errors(&run_log).is_empty(),
+        "{:?}",
+        console_errors(&run_log)
+    );
+    assert!(
+        report_dom.contains("<svg") && report_dom.contains("Timeline"),
+        "{report_dom}"
+    );
+    assert!(
+        console_errors(&report_log).is_empty(),
+        "{:?}",
+        console_errors(&report_log)
+    );
     assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 1000);
     println!("screenshot of the run page: {}", shot.display());
     eprintln!("screenshot of the run page: {}", shot.display());

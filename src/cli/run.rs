@@ -366,7 +366,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             {
                 eprintln!("metrics: http://{addr}/metrics");
             }
-            listener.serve(metrics.registry(), ctx.run_id.clone(), ctx.plan.name.clone());
+            listener.serve(
+                metrics.registry(),
+                ctx.run_id.clone(),
+                ctx.plan.name.clone(),
+            );
         }
         sinks.push(Box::new(metrics));
     } else if live_metrics.is_some() {

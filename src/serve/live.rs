@@ -49,11 +49,9 @@ impl LiveListener {
                     let Ok(listener) = tokio::net::TcpListener::from_std(self.listener) else {
                         return;
                     };
-                    let handler = move |req: http::Request| {
-                        handle(&registry, &run_id, &workflow, &req)
-                    };
-                    let _ = http::serve(listener, Arc::new(handler), std::future::pending())
-                        .await;
+                    let handler =
+                        move |req: http::Request| handle(&registry, &run_id, &workflow, &req);
+                    let _ = http::serve(listener, Arc::new(handler), std::future::pending()).await;
                 });
             });
         if let Err(e) = spawned {

@@ -123,7 +123,11 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<i32> {
         crate::escape::escape(&args.state_dir.display().to_string())
     );
     let handler = move |req: http::Request| router::handle(&state, req);
-    let result = runtime.block_on(http::serve(listener, Arc::new(handler), http::shutdown_signal()));
+    let result = runtime.block_on(http::serve(
+        listener,
+        Arc::new(handler),
+        http::shutdown_signal(),
+    ));
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(()) => Ok(exit::SUCCESS),

@@ -37,7 +37,10 @@ impl State {
         let given = req
             .authorization
             .as_deref()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .unwrap_or("");
         let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
@@ -75,7 +78,8 @@ pub fn run_id(id: &str) -> Option<&str> {
 /// Answers one request.
 pub fn handle(state: &State, req: Request) -> Response {
     if req.method != hyper::Method::GET && req.method != hyper::Method::HEAD {
-        return Response::error(405, "only GET and HEAD are served").with_header("allow", "GET, HEAD");
+        return Response::error(405, "only GET and HEAD are served")
+            .with_header("allow", "GET, HEAD");
     }
     if req.path == "/favicon.ico" {
         return Response::new(204, "image/x-icon", Vec::new());

@@ -56,7 +56,8 @@ fn row(r: &RunInfo) -> String {
         esc(&status),
         esc(r.started_at.as_deref().unwrap_or("—")),
         ms_text(r.duration_ms),
-        r.findings_count.map_or_else(|| "—".into(), |n| n.to_string()),
+        r.findings_count
+            .map_or_else(|| "—".into(), |n| n.to_string()),
         id = esc(&r.run_id),
     )
 }
@@ -131,7 +132,11 @@ pub fn index(state: &State) -> Response {
     // The script reads the flag from the body element.
     let html = String::from_utf8_lossy(&resp.body).replacen(
         "<body>",
-        if live { "<body data-live=\"1\">" } else { "<body data-live=\"0\">" },
+        if live {
+            "<body data-live=\"1\">"
+        } else {
+            "<body data-live=\"0\">"
+        },
         1,
     );
     resp.body = html.into_bytes();
@@ -176,8 +181,15 @@ fn logs_section(dir: &Path, req: &Request, id: &str) -> String {
     let options: String = ["", "TRACE", "DEBUG", "INFO", "WARN", "ERROR"]
         .iter()
         .map(|l| {
-            let selected = if l.eq_ignore_ascii_case(&level) { " selected" } else { "" };
-            format!("<option value=\"{l}\"{selected}>{}</option>", if l.is_empty() { "any" } else { l })
+            let selected = if l.eq_ignore_ascii_case(&level) {
+                " selected"
+            } else {
+                ""
+            };
+            format!(
+                "<option value=\"{l}\"{selected}>{}</option>",
+                if l.is_empty() { "any" } else { l }
+            )
         })
         .collect();
     let mut out = format!(
@@ -194,7 +206,11 @@ fn logs_section(dir: &Path, req: &Request, id: &str) -> String {
                 "<p>{} records{}</p><table id=\"logs\"><thead><tr><th>time</th><th>level</th>\
                  <th>node</th><th>message</th></tr></thead><tbody>",
                 lines.len(),
-                if skip > 0 { format!(" (the last {PAGE_LOG_RECORDS} shown)") } else { String::new() }
+                if skip > 0 {
+                    format!(" (the last {PAGE_LOG_RECORDS} shown)")
+                } else {
+                    String::new()
+                }
             ));
             for (_, r) in lines.iter().skip(skip) {
                 out.push_str(&format!(
@@ -214,7 +230,11 @@ fn logs_section(dir: &Path, req: &Request, id: &str) -> String {
 /// `GET /runs/{id}`.
 pub fn run_page(state: &State, id: &str, req: &Request) -> Response {
     let Some(dir) = state.run_dir(id) else {
-        return Response::new(404, "text/html; charset=utf-8", "<!DOCTYPE html><title>not found</title><p>No such run.</p>\n");
+        return Response::new(
+            404,
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html><title>not found</title><p>No such run.</p>\n",
+        );
     };
     let info = history::read(&dir);
     let (verdict, detail) = audit_verdict(&state.state_dir, &dir);
@@ -236,7 +256,8 @@ pub fn run_page(state: &State, id: &str, req: &Request) -> Response {
         esc(&status),
         esc(info.started_at.as_deref().unwrap_or("—")),
         ms_text(info.duration_ms),
-        info.findings_count.map_or_else(|| "—".into(), |n| n.to_string()),
+        info.findings_count
+            .map_or_else(|| "—".into(), |n| n.to_string()),
         info.exit_code.map_or_else(|| "—".into(), |n| n.to_string()),
         esc(&detail),
         logs_section(&dir, req, id),
@@ -254,7 +275,11 @@ pub fn report(state: &State, id: &str) -> Response {
     let report = match super::api::analysis_report(&dir) {
         Ok(r) => r,
         Err(e) => {
-            return page("report", "", &format!("<p class=\"corrupt\">No report: {}</p>", esc(&e)));
+            return page(
+                "report",
+                "",
+                &format!("<p class=\"corrupt\">No report: {}</p>", esc(&e)),
+            );
         }
     };
     match renderer(ReportFormat::Html).render(&report) {

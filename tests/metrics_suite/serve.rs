@@ -16,7 +16,9 @@ fn secflow() -> Command {
 
 /// Records a run of one of the repository's workflows under `state`.
 pub fn record_run(state: &Path, workflow: &str) {
-    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows").join(workflow);
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("workflows")
+        .join(workflow);
     let out = secflow()
         .arg("run-workflow")
         .arg(recipe)
@@ -149,10 +151,21 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3, "{body}");
     let good = runs.iter().find(|r| r["workflow"] == "diamond").unwrap();
-    let keys: Vec<&str> = good.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = good
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut want = [
-        "run_id", "workflow", "status", "started_at", "ended_at", "duration_ms",
-        "findings_count", "exit_code",
+        "run_id",
+        "workflow",
+        "status",
+        "started_at",
+        "ended_at",
+        "duration_ms",
+        "findings_count",
+        "exit_code",
     ];
     want.sort_unstable();
     assert_eq!(keys, want);
@@ -194,7 +207,13 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     std::fs::rename(&state, dir.path().join("moved")).unwrap();
     let (s, body) = get_with(&url("/readyz"), &auth).unwrap();
     assert_eq!(s, 503);
-    assert!(json(&body)["reason"].as_str().unwrap().contains("state directory"), "{body}");
+    assert!(
+        json(&body)["reason"]
+            .as_str()
+            .unwrap()
+            .contains("state directory"),
+        "{body}"
+    );
     std::fs::rename(dir.path().join("moved"), &state).unwrap();
     assert_eq!(get_with(&url("/readyz"), &auth).unwrap().0, 200);
     // TERM stops it within 1 s, exit 0.
@@ -206,7 +225,10 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
         if let Some(s) = serve.proc.0.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(1), "still serving 1 s after TERM");
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "still serving 1 s after TERM"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(0));
@@ -224,7 +246,10 @@ fn serve_refuses_a_public_address_without_a_token() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("without a token") && err.contains("--token-file"), "{err}");
+    assert!(
+        err.contains("without a token") && err.contains("--token-file"),
+        "{err}"
+    );
     let empty = dir.path().join("empty");
     std::fs::write(&empty, "\n").unwrap();
     let out = secflow()
@@ -257,18 +282,35 @@ fn serve_metrics_are_promtool_clean_with_live_runs_and_bounded_labels() {
     };
     let (code, msg) = promtool_check(&text);
     assert_eq!((code, msg.as_str()), (0, ""), "promtool on:\n{text}");
-    assert!(text.contains("secflow_runs_total{status=\"succeeded\",workflow=\"diamond\"} 2\n"), "{text}");
-    assert!(text.contains("secflow_runs_total{status=\"running\",workflow=\"slow\"} 1\n"), "{text}");
+    assert!(
+        text.contains("secflow_runs_total{status=\"succeeded\",workflow=\"diamond\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("secflow_runs_total{status=\"running\",workflow=\"slow\"} 1\n"),
+        "{text}"
+    );
     assert!(text.contains("secflow_history_node_duration_seconds_count{node_id=\"merge\",workflow=\"diamond\"} 2\n") || text.contains("secflow_history_node_duration_seconds_count{node_id="), "{text}");
     // No run id in any history series.
     let history = [
-        "secflow_runs_total", "secflow_run_duration_seconds", "secflow_history_node_duration_seconds",
-        "secflow_findings_total", "secflow_last_run_timestamp_seconds", "secflow_audit_chain_events_total",
+        "secflow_runs_total",
+        "secflow_run_duration_seconds",
+        "secflow_history_node_duration_seconds",
+        "secflow_findings_total",
+        "secflow_last_run_timestamp_seconds",
+        "secflow_audit_chain_events_total",
     ];
-    for line in text.lines().filter(|l| history.iter().any(|h| l.starts_with(h))) {
+    for line in text
+        .lines()
+        .filter(|l| history.iter().any(|h| l.starts_with(h)))
+    {
         assert!(!line.contains("run_id"), "{line}");
     }
-    let (code, msg) = promtool_check(&get_with(&format!("http://127.0.0.1:{port}/metrics"), &[]).unwrap().1);
+    let (code, msg) = promtool_check(
+        &get_with(&format!("http://127.0.0.1:{port}/metrics"), &[])
+            .unwrap()
+            .1,
+    );
     assert_eq!((code, msg.as_str()), (0, ""));
 }
 
@@ -288,7 +330,11 @@ fn serve_under_100_concurrent_clients_while_a_run_writes() {
         handles.push(std::thread::spawn(move || {
             let mut times = Vec::new();
             for k in 0..5 {
-                let path = if (i + k) % 2 == 0 { "/metrics" } else { "/api/runs" };
+                let path = if (i + k) % 2 == 0 {
+                    "/metrics"
+                } else {
+                    "/api/runs"
+                };
                 let t = Instant::now();
                 let (s, body) = get_with(&format!("{base}{path}"), &[]).expect("answered");
                 times.push(t.elapsed());
@@ -302,10 +348,17 @@ fn serve_under_100_concurrent_clients_while_a_run_writes() {
             times
         }));
     }
-    let mut all: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort();
     let p99 = all[all.len() * 99 / 100];
-    eprintln!("serve: {} requests from 100 clients, p50 {:?}, p99 {p99:?}", all.len(), all[all.len() / 2]);
+    eprintln!(
+        "serve: {} requests from 100 clients, p50 {:?}, p99 {p99:?}",
+        all.len(),
+        all[all.len() / 2]
+    );
 }
 
 /// A real Prometheus server (Debian's `prometheus`) scraping `serve` and a `--metrics-listen`
@@ -320,9 +373,8 @@ impl Prometheus {
     pub fn start(dir: &Path, targets: &[(&str, String)], rule_files: &[PathBuf]) -> Prometheus {
         let bin = tool("PROMETHEUS", &["prometheus"]);
         let port = free_port();
-        let mut config = String::from(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n",
-        );
+        let mut config =
+            String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n");
         if !rule_files.is_empty() {
             config.push_str("rule_files:\n");
             for f in rule_files {
@@ -340,7 +392,10 @@ impl Prometheus {
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new(bin)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -360,7 +415,9 @@ impl Prometheus {
         let encoded: String = q
             .bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect();
@@ -379,7 +436,10 @@ impl Prometheus {
             if !r.is_empty() {
                 return r;
             }
-            assert!(Instant::now() < deadline, "no data for `{q}` within {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no data for `{q}` within {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(300));
         }
     }
@@ -397,20 +457,41 @@ fn prometheus_scrapes_serve_and_a_metrics_listen_run() {
     let serve_target = serve.url.trim_start_matches("http://").to_string();
     let prom = Prometheus::start(
         dir.path(),
-        &[("secflow", serve_target), ("secflow_run", format!("127.0.0.1:{port}"))],
+        &[
+            ("secflow", serve_target),
+            ("secflow_run", format!("127.0.0.1:{port}")),
+        ],
         &[],
     );
     let within = Duration::from_secs(30);
-    let runs = prom.wait_data("secflow_runs_total{job=\"secflow\",workflow=\"diamond\",status=\"succeeded\"}", within);
+    let runs = prom.wait_data(
+        "secflow_runs_total{job=\"secflow\",workflow=\"diamond\",status=\"succeeded\"}",
+        within,
+    );
     assert_eq!(runs[0]["value"][1], "1");
     prom.wait_data("secflow_history_node_duration_seconds_bucket{workflow=\"Linear Security Scan\",node_id=\"scan\"}", within);
-    prom.wait_data("secflow_run_duration_seconds_count{workflow=\"diamond\"}", within);
-    prom.wait_data("secflow_findings_total{workflow=\"Linear Security Scan\"}", within);
+    prom.wait_data(
+        "secflow_run_duration_seconds_count{workflow=\"diamond\"}",
+        within,
+    );
+    prom.wait_data(
+        "secflow_findings_total{workflow=\"Linear Security Scan\"}",
+        within,
+    );
     prom.wait_data("secflow_last_run_timestamp_seconds", within);
-    prom.wait_data("secflow_audit_chain_events_total{workflow=\"diamond\"}", within);
+    prom.wait_data(
+        "secflow_audit_chain_events_total{workflow=\"diamond\"}",
+        within,
+    );
     // The running run: through serve (labelled with its run id) and its own endpoint.
-    prom.wait_data("secflow_active_workflows{job=\"secflow\",workflow=\"slow\"}", within);
-    let live = prom.wait_data("secflow_workflows_started_total{job=\"secflow_run\"}", within);
+    prom.wait_data(
+        "secflow_active_workflows{job=\"secflow\",workflow=\"slow\"}",
+        within,
+    );
+    let live = prom.wait_data(
+        "secflow_workflows_started_total{job=\"secflow_run\"}",
+        within,
+    );
     assert_eq!(live[0]["value"][1], "1");
     prom.wait_data("up{job=\"secflow_run\"} == 1", within);
     eprintln!("prometheus at {} scraped serve and the live run", prom.url);
