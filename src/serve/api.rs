@@ -25,7 +25,9 @@ pub fn runs(state: &State, req: &Request) -> Response {
         },
     };
     let workflow = req.param("workflow");
-    let list: Vec<serde_json::Value> = history::runs(state)
+    let listing = history::listing(state);
+    let list: Vec<serde_json::Value> = listing
+        .runs
         .iter()
         .filter(|r| {
             workflow

@@ -12,7 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
@@ -146,10 +147,29 @@ pub fn read(dir: &Path) -> RunInfo {
     info
 }
 
+/// How long a listing (and the history exposition built from it) is reused: concurrent
+/// scrapes and page loads within this window share one directory listing.
+pub const REFRESH_AFTER: Duration = Duration::from_millis(500);
+
+/// One listing of the runs, newest first, with its history exposition built on first use.
+pub struct Listing {
+    pub runs: Vec<Arc<RunInfo>>,
+    history_text: OnceLock<String>,
+}
+
+impl Listing {
+    /// The history series' exposition (built once per listing).
+    pub fn history_text(&self) -> &str {
+        self.history_text
+            .get_or_init(|| render(history_series(&self.runs)))
+    }
+}
+
 /// The runs of a state directory, cached by run id.
 pub struct Cache {
     state_dir: PathBuf,
     runs: HashMap<String, Arc<RunInfo>>,
+    last: Option<(Instant, Arc<Listing>)>,
 }
 
 impl Cache {
@@ -157,11 +177,27 @@ impl Cache {
         Cache {
             state_dir,
             runs: HashMap::new(),
+            last: None,
         }
     }
 
+    /// The current listing: the last one if younger than [`REFRESH_AFTER`], else a new one.
+    pub fn listing(&mut self) -> Arc<Listing> {
+        if let Some((at, listing)) = &self.last
+            && at.elapsed() < REFRESH_AFTER
+        {
+            return listing.clone();
+        }
+        let listing = Arc::new(Listing {
+            runs: self.refresh(),
+            history_text: OnceLock::new(),
+        });
+        self.last = Some((Instant::now(), listing.clone()));
+        listing
+    }
+
     /// Every run, newest first; re-reads only new runs and those that may still change.
-    pub fn refresh(&mut self) -> Vec<Arc<RunInfo>> {
+    fn refresh(&mut self) -> Vec<Arc<RunInfo>> {
         let runs_dir = history::runs_dir(&self.state_dir);
         let mut seen: Vec<Arc<RunInfo>> = Vec::with_capacity(self.runs.len());
         if let Ok(listing) = std::fs::read_dir(&runs_dir) {
@@ -374,10 +410,7 @@ fn live_series(runs: &[Arc<RunInfo>]) -> Vec<Series> {
     out
 }
 
-/// The whole `/metrics` text.
-pub fn exposition(runs: &[Arc<RunInfo>]) -> String {
-    let mut series = history_series(runs);
-    series.extend(live_series(runs));
+fn render(series: Vec<Series>) -> String {
     let snapshot = MetricsSnapshot {
         schema_version: crate::metrics::METRICS_SCHEMA_VERSION,
         run_id: String::new(),
@@ -392,14 +425,25 @@ pub fn exposition(runs: &[Arc<RunInfo>]) -> String {
     crate::metrics::render(&snapshot)
 }
 
-/// The runs, refreshed (a poisoned lock is taken over: the cache holds no invariant a panic
+/// The whole `/metrics` text: the history series (names disjoint from the §4 live ones, so
+/// the two expositions concatenate) and the live series of running runs.
+pub fn exposition(listing: &Listing) -> String {
+    let mut text = listing.history_text().to_string();
+    let live = live_series(&listing.runs);
+    if !live.is_empty() {
+        text.push_str(&render(live));
+    }
+    text
+}
+
+/// The current listing (a poisoned lock is taken over: the cache holds no invariant a panic
 /// could break).
-pub fn runs(state: &State) -> Vec<Arc<RunInfo>> {
+pub fn listing(state: &State) -> Arc<Listing> {
     let mut cache = state
         .history
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    cache.refresh()
+    cache.listing()
 }
 
 /// `GET /metrics`.
@@ -407,7 +451,7 @@ pub fn metrics(state: &State) -> Response {
     Response::new(
         200,
         "text/plain; version=0.0.4; charset=utf-8",
-        exposition(&runs(state)),
+        exposition(&listing(state)),
     )
 }
 

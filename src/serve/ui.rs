@@ -111,7 +111,8 @@ const LIVE_SCRIPT: &str = r#"<script>
 
 /// `GET /`: the runs table.
 pub fn index(state: &State) -> Response {
-    let runs = history::runs(state);
+    let listing = history::listing(state);
+    let runs = &listing.runs;
     let live = runs.iter().any(|r| r.live());
     let rows: String = runs.iter().take(1000).map(|r| row(r)).collect();
     let head = if live {
