@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real Prometheus tools the metrics tests run against (see shared BACKENDS.md):
 #   promtool               (apt `prometheus`, /usr/bin/promtool)
+#   prometheus             (same package, /usr/bin/prometheus: the deploy/ kit tests)
 #   prometheus-pushgateway (apt `prometheus-pushgateway`, /usr/bin/prometheus-pushgateway)
 # Idempotent: does nothing when both are already on PATH. Needs root (or sudo) and apt.
 set -euo pipefail

@@ -45,7 +45,7 @@ apt_install() {
 # ---------------------------------------------------------------------------------------------
 step "install: base packages"
 apt_install ca-certificates curl build-essential pkg-config python3 python3-venv python3-pip \
-  valgrind time
+  valgrind time graphviz
 
 # ---------------------------------------------------------------------------------------------
 # install: Rust (the version pinned in rust-toolchain.toml, with rustfmt and clippy)

@@ -28,6 +28,9 @@ _secflow() {
             secflow,export)
                 cmd="secflow__subcmd__export"
                 ;;
+            secflow,graph)
+                cmd="secflow__subcmd__graph"
+                ;;
             secflow,help)
                 cmd="secflow__subcmd__help"
                 ;;
@@ -96,6 +99,9 @@ _secflow() {
                 ;;
             secflow__subcmd__help,export)
                 cmd="secflow__subcmd__help__subcmd__export"
+                ;;
+            secflow__subcmd__help,graph)
+                cmd="secflow__subcmd__help__subcmd__graph"
                 ;;
             secflow__subcmd__help,help)
                 cmd="secflow__subcmd__help__subcmd__help"
@@ -194,7 +200,7 @@ _secflow() {
 
     case "${cmd}" in
         secflow)
-            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs serve job-wrapper help"
+            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -361,8 +367,34 @@ _secflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        secflow__subcmd__graph)
+            opts="-h --format --max-bytes --max-nodes --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "dot mermaid json svg" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-nodes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         secflow__subcmd__help)
-            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper help"
+            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +464,20 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__graph)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -40,6 +40,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand runs 'The history of recorded runs: list, show, prune'
             cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
+            cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;validate-recipe'= {
@@ -331,6 +332,14 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'secflow;graph'= {
+            cand --format 'Output format; an invalid recipe prints its diagnostics and exits 2'
+            cand --max-bytes 'Largest recipe file accepted, in bytes'
+            cand --max-nodes 'Most nodes a recipe may declare'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'secflow;help'= {
             cand validate-recipe 'Check recipes and report every problem with file:line:col'
             cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
@@ -346,6 +355,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand runs 'The history of recorded runs: list, show, prune'
             cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
+            cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;help;validate-recipe'= {
@@ -393,6 +403,8 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;help;serve'= {
         }
         &'secflow;help;job-wrapper'= {
+        }
+        &'secflow;help;graph'= {
         }
         &'secflow;help;help'= {
         }

@@ -13,6 +13,7 @@ pub mod escape;
 pub mod exit;
 pub mod export;
 pub mod fuzz_targets;
+pub mod graph;
 pub mod metrics;
 pub mod otlp;
 pub mod plan;

@@ -5,6 +5,7 @@ mod analyze;
 mod audit;
 mod completions;
 mod export;
+mod graph;
 mod logs;
 pub mod metrics;
 mod plugins;
@@ -70,6 +71,21 @@ pub enum Command {
     /// Run one attempt's command inside a Slurm job and record its usage (internal).
     #[command(hide = true)]
     JobWrapper(JobWrapperArgs),
+    /// Draw a recipe's DAG (DOT, Mermaid, JSON or a self-contained SVG).
+    Graph(GraphArgs),
+}
+
+/// `secflow graph`: see `crate::graph`.
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The recipe to draw.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Output format; an invalid recipe prints its diagnostics and exits 2.
+    #[arg(long, value_enum, default_value_t = crate::graph::GraphFormat::Dot)]
+    pub format: crate::graph::GraphFormat,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// `secflow job-wrapper`: see `crate::slurm::wrapper`.
@@ -531,6 +547,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Export(args) => export::run(&args),
         Command::Runs(args) => runs::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
+        Command::Graph(args) => graph::run(&args),
         Command::JobWrapper(args) => Ok(crate::slurm::wrapper::run(
             &crate::slurm::wrapper::WrapperConfig {
                 usage_file: args.usage_file,

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use super::{Format, ValidateArgs};
 use crate::diag::{Diagnostic, Lines};
 use crate::exit;
-use crate::plan::{BuildOptions, build};
+use crate::plan::{BuildOptions, Plan, build};
 use crate::recipe::{Limits, parse, read_source};
 
 /// The diagnostics for one file, with its text when it could be read.
@@ -16,13 +16,19 @@ pub struct Checked {
 
 /// Checks one recipe file completely.
 pub fn check(path: &std::path::Path, limits: &Limits) -> Checked {
+    check_plan(path, limits).0
+}
+
+/// Checks one recipe file completely; also returns its plan when it is valid.
+pub fn check_plan(path: &std::path::Path, limits: &Limits) -> (Checked, Option<Plan>) {
     let source = match read_source(path, limits) {
         Ok(s) => s,
         Err(d) => {
-            return Checked {
+            let checked = Checked {
                 source: None,
                 diags: vec![d],
             };
+            return (checked, None);
         }
     };
     let state_dir = std::env::var_os("SECFLOW_HOME")
@@ -31,26 +37,66 @@ pub fn check(path: &std::path::Path, limits: &Limits) -> Checked {
     let (plugins, mut diags) = match crate::plan::plugins::Registry::load(&dirs) {
         Ok(loaded) => loaded,
         Err(errors) => {
-            return Checked {
+            let checked = Checked {
                 source: Some(source.text),
                 diags: errors,
             };
+            return (checked, None);
         }
     };
     let options = BuildOptions {
         plugins,
         ..BuildOptions::default()
     };
+    let mut plan = None;
     match parse(&source, limits) {
         Err(d) => diags.push(d),
         Ok(raw) => match build(&source, &raw, &options) {
-            Ok((_, warnings)) => diags.extend(warnings),
+            Ok((built, warnings)) => {
+                diags.extend(warnings);
+                plan = Some(built);
+            }
             Err(all) => diags.extend(all),
         },
     }
-    Checked {
+    let checked = Checked {
         source: Some(source.text),
         diags,
+    };
+    // A plugin manifest's errors leave no plan to draw even when the recipe built.
+    let plan = plan.filter(|_| !checked.diags.iter().any(Diagnostic::is_error));
+    (checked, plan)
+}
+
+/// Prints `checked`'s diagnostics and the `FILE: valid` / `FILE: N errors found` line.
+pub fn print_human(path: &std::path::Path, checked: &Checked) -> std::io::Result<()> {
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    let lines = checked.source.as_deref().map(Lines::new);
+    for d in &checked.diags {
+        // Diagnostics of a plugin manifest show that file's line, not the recipe's.
+        if d.file != path.display().to_string() {
+            let other = std::fs::read_to_string(&d.file).ok();
+            write!(err, "{}", d.render(other.as_deref()))?;
+        } else {
+            write!(err, "{}", d.render_lines(lines.as_ref()))?;
+        }
+    }
+    let errors = checked.diags.iter().filter(|d| d.is_error()).count();
+    let warnings = checked.diags.len() - errors;
+    if errors == 0 {
+        let suffix = match warnings {
+            0 => String::new(),
+            n => format!(" ({n} warning{})", if n == 1 { "" } else { "s" }),
+        };
+        writeln!(err, "{}: valid{suffix}", path.display())
+    } else {
+        writeln!(
+            err,
+            "{}: {errors} error{} found",
+            path.display(),
+            if errors == 1 { "" } else { "s" }
+        )
     }
 }
 
@@ -58,38 +104,11 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     let limits = args.limits.limits();
     let mut all = Vec::new();
     let mut failed = false;
-    let stderr = std::io::stderr();
     for path in &args.files {
         let checked = check(path, &limits);
         failed |= checked.diags.iter().any(Diagnostic::is_error);
         if args.format == Format::Human {
-            let mut err = stderr.lock();
-            let lines = checked.source.as_deref().map(Lines::new);
-            for d in &checked.diags {
-                // Diagnostics of a plugin manifest show that file's line, not the recipe's.
-                if d.file != path.display().to_string() {
-                    let other = std::fs::read_to_string(&d.file).ok();
-                    write!(err, "{}", d.render(other.as_deref()))?;
-                } else {
-                    write!(err, "{}", d.render_lines(lines.as_ref()))?;
-                }
-            }
-            let errors = checked.diags.iter().filter(|d| d.is_error()).count();
-            let warnings = checked.diags.len() - errors;
-            if errors == 0 {
-                let suffix = match warnings {
-                    0 => String::new(),
-                    n => format!(" ({n} warning{})", if n == 1 { "" } else { "s" }),
-                };
-                writeln!(err, "{}: valid{suffix}", path.display())?;
-            } else {
-                writeln!(
-                    err,
-                    "{}: {errors} error{} found",
-                    path.display(),
-                    if errors == 1 { "" } else { "s" }
-                )?;
-            }
+            print_human(path, &checked)?;
         }
         all.extend(checked.diags);
     }

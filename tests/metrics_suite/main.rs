@@ -4,9 +4,11 @@
 
 mod cli;
 mod common;
+mod deploy;
 mod exposition;
 mod http;
 mod memory;
+mod prometheus;
 mod push;
 mod registry;
 mod serve;
