@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::tools::{free_port, promtool_check, tool};
+use crate::prometheus::Prometheus;
+use crate::tools::{free_port, promtool_check};
 
 fn secflow() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_secflow"));
@@ -361,138 +362,140 @@ fn serve_under_100_concurrent_clients_while_a_run_writes() {
     );
 }
 
-/// A real Prometheus server (Debian's `prometheus`) scraping `serve` and a `--metrics-listen`
-/// run; series asserted through its HTTP API.
-pub struct Prometheus {
-    /// Killed when dropped.
-    _proc: Proc,
-    pub url: String,
-}
-
-impl Prometheus {
-    pub fn start(dir: &Path, targets: &[(&str, String)], rule_files: &[PathBuf]) -> Prometheus {
-        let bin = tool("PROMETHEUS", &["prometheus"]);
-        let port = free_port();
-        let mut config =
-            String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n");
-        if !rule_files.is_empty() {
-            config.push_str("rule_files:\n");
-            for f in rule_files {
-                config.push_str(&format!("  - '{}'\n", f.display()));
-            }
+/// Waits until `q` returns data from `prom`; the result vector.
+fn wait_data(prom: &Prometheus, q: &str, within: Duration) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let answer = prom.query(q);
+        assert_eq!(answer["status"], "success", "{q}: {answer}");
+        let result = answer["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !result.is_empty() {
+            return result;
         }
-        config.push_str("scrape_configs:\n");
-        for (job, target) in targets {
-            config.push_str(&format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: ['{target}']\n"
-            ));
-        }
-        let config_path = dir.join("prometheus.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
-        let p = Prometheus {
-            _proc: Proc(child),
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        wait_for(&format!("{}/-/ready", p.url), &[], 200);
-        p
-    }
-
-    /// The result vector of an instant query.
-    pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
-        let encoded: String = q
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let (s, body) = get_with(&format!("{}/api/v1/query?query={encoded}", self.url), &[])
-            .expect("prometheus answers");
-        assert_eq!(s, 200, "{q}: {body}");
-        let v = json(&body);
-        v["data"]["result"].as_array().cloned().unwrap_or_default()
-    }
-
-    /// Waits until `q` returns data.
-    pub fn wait_data(&self, q: &str, within: Duration) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + within;
-        loop {
-            let r = self.query(q);
-            if !r.is_empty() {
-                return r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no data for `{q}` within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        assert!(
+            Instant::now() < deadline,
+            "no data for `{q}` within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
+/// A real Prometheus server (Debian's `prometheus`) scrapes `secflow serve` over recorded runs
+/// (succeeded and failed) and a `--metrics-listen` run, with `deploy/`'s rules loaded: the
+/// series are asserted through its HTTP API, then every Grafana panel query of
+/// `deploy/grafana/secflow.json` must return data from this real scrape.
 #[test]
-fn prometheus_scrapes_serve_and_a_metrics_listen_run() {
+fn prometheus_scrapes_serve_and_a_metrics_listen_run_and_every_panel_has_data() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     record_run(&state, "diamond.yaml");
     record_run(&state, "sample-linear.yaml");
-    let recipe = slow_recipe(dir.path(), 30);
+    let failing = dir.path().join("failing.yaml");
+    std::fs::write(
+        &failing,
+        "version: \"1.0\"\nname: diamond\nnodes:\n  - id: merge\n    run: \"exit 3\"\n",
+    )
+    .unwrap();
+    let out = secflow()
+        .arg("run-workflow")
+        .arg(&failing)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let recipe = slow_recipe(dir.path(), 60);
     let (_run, port) = live_run(&state, &recipe);
     let serve = Serve::start(&state, &[]);
     let serve_target = serve.url.trim_start_matches("http://").to_string();
+    let live_target = format!("127.0.0.1:{port}");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/rules.yml");
     let prom = Prometheus::start(
         dir.path(),
-        &[
-            ("secflow", serve_target),
-            ("secflow_run", format!("127.0.0.1:{port}")),
-        ],
-        &[],
+        &[serve_target.clone(), live_target.clone()],
+        &[rules],
     );
     let within = Duration::from_secs(30);
-    let runs = prom.wait_data(
-        "secflow_runs_total{job=\"secflow\",workflow=\"diamond\",status=\"succeeded\"}",
+    let runs = wait_data(
+        &prom,
+        &format!(
+            "secflow_runs_total{{instance=\"{serve_target}\",workflow=\"diamond\",status=\"succeeded\"}}"
+        ),
         within,
     );
     assert_eq!(runs[0]["value"][1], "1");
-    prom.wait_data("secflow_history_node_duration_seconds_bucket{workflow=\"Linear Security Scan\",node_id=\"scan\"}", within);
-    prom.wait_data(
-        "secflow_run_duration_seconds_count{workflow=\"diamond\"}",
+    wait_data(
+        &prom,
+        "secflow_runs_total{workflow=\"diamond\",status=\"failed\"} == 1",
         within,
     );
-    prom.wait_data(
-        "secflow_findings_total{workflow=\"Linear Security Scan\"}",
+    wait_data(
+        &prom,
+        "secflow_history_node_duration_seconds_bucket{workflow=\"Linear Security Scan\",node_id=\"scan\"}",
         within,
     );
-    prom.wait_data("secflow_last_run_timestamp_seconds", within);
-    prom.wait_data(
-        "secflow_audit_chain_events_total{workflow=\"diamond\"}",
+    wait_data(
+        &prom,
+        "secflow_run_duration_seconds_count{workflow=\"diamond\"} == 2",
         within,
     );
-    // The running run: through serve (labelled with its run id) and its own endpoint.
-    prom.wait_data(
-        "secflow_active_workflows{job=\"secflow\",workflow=\"slow\"}",
+    wait_data(
+        &prom,
+        "secflow_findings_total{workflow=\"Linear Security Scan\"} == 30",
         within,
     );
-    let live = prom.wait_data(
-        "secflow_workflows_started_total{job=\"secflow_run\"}",
+    wait_data(
+        &prom,
+        "secflow_last_run_timestamp_seconds{status=\"failed\"}",
+        within,
+    );
+    wait_data(
+        &prom,
+        "secflow_audit_chain_events_total{workflow=\"diamond\"} > 0",
+        within,
+    );
+    // The running run: through serve (labelled with its run id) and on its own endpoint.
+    wait_data(
+        &prom,
+        "secflow_active_workflows{workflow=\"slow\",run_id!=\"\"}",
+        within,
+    );
+    let live = wait_data(
+        &prom,
+        &format!("secflow_workflows_started_total{{instance=\"{live_target}\"}}"),
         within,
     );
     assert_eq!(live[0]["value"][1], "1");
-    prom.wait_data("up{job=\"secflow_run\"} == 1", within);
-    eprintln!("prometheus at {} scraped serve and the live run", prom.url);
+    wait_data(
+        &prom,
+        &format!("up{{instance=\"{live_target}\"}} == 1"),
+        within,
+    );
+    // Every panel of the dashboard, on the rules evaluated over this real scrape.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut empty = crate::deploy::dashboard_queries();
+    let panels = empty.len();
+    assert!(panels > 0);
+    while !empty.is_empty() {
+        empty.retain(|q| {
+            let answer = prom.query(q);
+            assert_eq!(answer["status"], "success", "{q}: {answer}");
+            answer["data"]["result"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        });
+        assert!(
+            Instant::now() < deadline,
+            "panel queries without data from the real scrape after 60 s: {empty:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "prometheus at {} scraped serve and the live run; all {panels} panel queries have data",
+        prom.url
+    );
 }
