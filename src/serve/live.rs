@@ -3,7 +3,8 @@
 //!
 //! Off the engine's critical path: the server has a thread and a single-threaded tokio
 //! runtime of its own, and a scrape reads the sink's registry the way the sampler thread
-//! does for each `metrics.jsonl` line (atomic loads, no lock the engine waits on). The
+//! does for each `metrics.jsonl` line (atomic loads of the per-node rows the engine updates;
+//! only the small per-plugin label maps are locked, briefly, while read). The
 //! listener is bound before the run starts, so a busy port is an error before any node runs.
 
 use std::net::SocketAddr;

@@ -265,7 +265,13 @@ pub fn run_page(state: &State, id: &str, req: &Request) -> Response {
         id = esc(id),
     );
     let title = format!("secflow run {id}");
-    page(&title, "", &body)
+    // A live run's page follows it (with or without JavaScript) until it ends.
+    let head = if info.live() {
+        "<meta http-equiv=\"refresh\" content=\"5\">"
+    } else {
+        ""
+    };
+    page(&title, head, &body)
 }
 
 /// `GET /runs/{id}/report`: the run's HTML performance report.

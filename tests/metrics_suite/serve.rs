@@ -132,6 +132,19 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     std::fs::create_dir_all(state.join("runs/01HALFWRITTEN")).unwrap();
     std::fs::create_dir_all(state.join("runs/01CORRUPT")).unwrap();
     std::fs::write(state.join("runs/01CORRUPT/run.json"), "{\"run_id\": [").unwrap();
+    // A run whose workflow name is markup and breaks the exposition format if unescaped.
+    let good_dir = std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let mut hostile: serde_json::Value =
+        json(&std::fs::read_to_string(good_dir.join("run.json")).unwrap());
+    hostile["run_id"] = "01HOSTILE".into();
+    hostile["workflow"]["name"] = "<img src=x onerror=alert(1)>\"\n} 1".into();
+    std::fs::create_dir_all(state.join("runs/01HOSTILE")).unwrap();
+    std::fs::write(state.join("runs/01HOSTILE/run.json"), hostile.to_string()).unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "  s3cret-token \nsecond line ignored\n").unwrap();
     let serve = Serve::start(&state, &["--token-file", token.to_str().unwrap()]);
@@ -150,7 +163,7 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     let v = json(&body);
     assert_eq!(v["schema_version"], 1);
     let runs = v["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "{body}");
+    assert_eq!(runs.len(), 4, "{body}");
     let good = runs.iter().find(|r| r["workflow"] == "diamond").unwrap();
     let keys: Vec<&str> = good
         .as_object()
@@ -177,6 +190,22 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     }
     let (_, page) = get_with(&url("/"), &auth).unwrap();
     assert!(page.contains("corrupt (run.json"), "{page}");
+    assert!(
+        !page.contains("<img") && page.contains("&lt;img src=x"),
+        "{page}"
+    );
+    let (_, page) = get_with(&url("/runs/01HOSTILE"), &auth).unwrap();
+    assert!(
+        !page.contains("<img") && page.contains("&lt;img src=x"),
+        "{page}"
+    );
+    let (_, text) = get_with(&url("/metrics"), &auth).unwrap();
+    let (code, msg) = promtool_check(&text);
+    assert_eq!((code, msg.as_str()), (0, ""), "promtool on:\n{text}");
+    assert!(
+        text.contains("workflow=\"<img src=x onerror=alert(1)>\\\"\\n} 1\""),
+        "{text}"
+    );
     let id = good["run_id"].as_str().unwrap();
     // Per-run endpoints.
     let (s, body) = get_with(&url(&format!("/api/runs/{id}")), &auth).unwrap();
