@@ -157,6 +157,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    // Bound before the run directory exists: a busy port refuses the run (exit 2).
+    let live_metrics = match args.metrics.metrics_listen.as_deref() {
+        Some(addr) => match crate::serve::live::LiveListener::bind(addr) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::INVALID);
+            }
+        },
+        None => None,
+    };
     // Everything that can refuse the run is checked above: only now does its directory exist.
     let run_dir_fd = match create_run_dir(&state_dir, &run_dir) {
         Ok(fd) => fd,
@@ -210,17 +221,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         eprintln!("error: {e}");
         return Ok(exit::INVALID);
     }
-    // Bound before any record or node: a busy port stops the run before it starts.
-    let live_metrics = match args.metrics.metrics_listen.as_deref() {
-        Some(addr) => match crate::serve::live::LiveListener::bind(addr) {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(exit::INVALID);
-            }
-        },
-        None => None,
-    };
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     {
         let _in_runtime = runtime.enter();

@@ -528,3 +528,28 @@ fn prometheus_scrapes_serve_and_a_metrics_listen_run_and_every_panel_has_data() 
         prom.url
     );
 }
+
+#[test]
+fn metrics_listen_on_a_busy_address_refuses_the_run_before_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let recipe = slow_recipe(dir.path(), 1);
+    let out = secflow()
+        .arg("run-workflow")
+        .arg(&recipe)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["-q", "--metrics-listen", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--metrics-listen") && err.contains(&addr),
+        "{err}"
+    );
+    let runs = std::fs::read_dir(state.join("runs")).map_or(0, |r| r.count());
+    assert_eq!(runs, 0, "no run directory for a refused run");
+}
