@@ -128,11 +128,8 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     record_run(&state, "diamond.yaml");
-    // A half-written run directory and one whose run.json is garbage.
-    std::fs::create_dir_all(state.join("runs/01HALFWRITTEN")).unwrap();
-    std::fs::create_dir_all(state.join("runs/01CORRUPT")).unwrap();
-    std::fs::write(state.join("runs/01CORRUPT/run.json"), "{\"run_id\": [").unwrap();
     // A run whose workflow name is markup and breaks the exposition format if unescaped.
+    // (The only run directory so far is the recorded one.)
     let good_dir = std::fs::read_dir(state.join("runs"))
         .unwrap()
         .flatten()
@@ -145,6 +142,10 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     hostile["workflow"]["name"] = "<img src=x onerror=alert(1)>\"\n} 1".into();
     std::fs::create_dir_all(state.join("runs/01HOSTILE")).unwrap();
     std::fs::write(state.join("runs/01HOSTILE/run.json"), hostile.to_string()).unwrap();
+    // A half-written run directory and one whose run.json is garbage.
+    std::fs::create_dir_all(state.join("runs/01HALFWRITTEN")).unwrap();
+    std::fs::create_dir_all(state.join("runs/01CORRUPT")).unwrap();
+    std::fs::write(state.join("runs/01CORRUPT/run.json"), "{\"run_id\": [").unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "  s3cret-token \nsecond line ignored\n").unwrap();
     let serve = Serve::start(&state, &["--token-file", token.to_str().unwrap()]);
