@@ -163,12 +163,43 @@ fn serve_web_ui_renders_runs_report_and_logs_in_chromium() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let id = std::fs::read_dir(state.join("runs"))
+    let id: String = std::fs::read_dir(state.join("runs"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .find(|n| !n.starts_with('.'))
         .unwrap();
+    // A run still running: the runs page's script must fetch /api/runs and redraw the table.
+    let slow = dir.path().join("slow.yaml");
+    std::fs::write(
+        &slow,
+        "version: \"1.0\"\nname: slow\nnodes:\n  - id: wait\n    run: \"sleep 30\"\n",
+    )
+    .unwrap();
+    let mut live = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .arg("run-workflow")
+        .arg(&slow)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("-q")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .flatten()
+        .any(|e| {
+            std::fs::read_to_string(e.path().join("run.json"))
+                .is_ok_and(|t| t.contains("\"running\""))
+        })
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "slow run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
