@@ -229,6 +229,18 @@ fn serve_web_ui_renders_runs_report_and_logs_in_chromium() {
     let (report_dom, report_log) = chromium(&format!("{base}/runs/{id}/report"), None);
     let _ = serve.kill();
     let _ = serve.wait();
+    let _ = live.kill();
+    let _ = live.wait();
+    // Written by the script after it fetched /api/runs and redrew the rows.
+    // (The script's own text holds the words too: match the span it fills.)
+    assert!(
+        dom.contains("<span id=\"live\">live: refreshing every 2 s</span>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<td>slow</td>") && dom.contains(">running</td>"),
+        "{dom}"
+    );
     assert!(
         dom.contains(&id) && dom.contains("Linear Security Scan"),
         "{dom}"
