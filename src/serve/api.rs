@@ -26,7 +26,7 @@ pub fn runs(state: &State, req: &Request) -> Response {
     };
     let workflow = req.param("workflow");
     let listing = history::listing(state);
-    let list: Vec<serde_json::Value> = listing
+    let list: Vec<history::ApiRun<'_>> = listing
         .runs
         .iter()
         .filter(|r| {
@@ -35,12 +35,20 @@ pub fn runs(state: &State, req: &Request) -> Response {
                 .is_none_or(|w| r.workflow.as_ref() == Some(w))
         })
         .take(limit)
-        .map(|r| r.to_json())
+        .map(|r| r.to_api())
         .collect();
-    Response::json(
-        200,
-        &serde_json::json!({ "schema_version": 1, "runs": list }),
-    )
+    #[derive(serde::Serialize)]
+    struct Runs<'a> {
+        schema_version: u32,
+        runs: Vec<history::ApiRun<'a>>,
+    }
+    let mut body = serde_json::to_vec(&Runs {
+        schema_version: 1,
+        runs: list,
+    })
+    .unwrap_or_else(|_| b"{}".to_vec());
+    body.push(b'\n');
+    Response::new(200, "application/json", body)
 }
 
 fn not_found() -> Response {

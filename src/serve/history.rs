@@ -55,19 +55,32 @@ impl RunInfo {
         self.live() || self.status == "corrupt"
     }
 
-    /// The `/api/runs` element (SPEC §11).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "status": self.status,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "duration_ms": self.duration_ms,
-            "findings_count": self.findings_count,
-            "exit_code": self.exit_code,
-        })
+    /// The `/api/runs` element (SPEC §11), fields in the SPEC's order.
+    pub fn to_api(&self) -> ApiRun<'_> {
+        ApiRun {
+            run_id: &self.run_id,
+            workflow: self.workflow.as_deref(),
+            status: self.status,
+            started_at: self.started_at.as_deref(),
+            ended_at: self.ended_at.as_deref(),
+            duration_ms: self.duration_ms,
+            findings_count: self.findings_count,
+            exit_code: self.exit_code,
+        }
     }
+}
+
+/// One element of `/api/runs`.
+#[derive(Debug, serde::Serialize)]
+pub struct ApiRun<'a> {
+    pub run_id: &'a str,
+    pub workflow: Option<&'a str>,
+    pub status: &'a str,
+    pub started_at: Option<&'a str>,
+    pub ended_at: Option<&'a str>,
+    pub duration_ms: Option<u64>,
+    pub findings_count: Option<u64>,
+    pub exit_code: Option<i32>,
 }
 
 /// What the metrics need of run.json beyond [`history::RunSummary`].

@@ -554,3 +554,28 @@ fn metrics_listen_on_a_busy_address_refuses_the_run_before_it_exists() {
     let runs = std::fs::read_dir(state.join("runs")).map_or(0, |r| r.count());
     assert_eq!(runs, 0, "no run directory for a refused run");
 }
+
+#[test]
+fn serve_stops_on_sigint_within_a_second_with_exit_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serve = Serve::start(dir.path(), &[]);
+    let (s, body) = get_with(&format!("{}/api/runs", serve.url), &[]).unwrap();
+    assert_eq!(
+        (s, body.as_str()),
+        (200, "{\"schema_version\":1,\"runs\":[]}\n")
+    );
+    let pid = serve.proc.0.id().to_string();
+    let t0 = Instant::now();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = loop {
+        if let Some(s) = serve.proc.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "still serving 1 s after INT"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+}
