@@ -164,10 +164,13 @@ pub fn read(dir: &Path) -> RunInfo {
 /// scrapes and page loads within this window share one directory listing.
 pub const REFRESH_AFTER: Duration = Duration::from_millis(500);
 
-/// One listing of the runs, newest first, with its history exposition built on first use.
+/// One listing of the runs, newest first, with its expositions built on first use (so the
+/// requests of one [`REFRESH_AFTER`] window share them).
 pub struct Listing {
     pub runs: Vec<Arc<RunInfo>>,
     history_text: OnceLock<String>,
+    /// The running runs' series, read from their snapshots once per listing.
+    live_text: OnceLock<String>,
 }
 
 impl Listing {
@@ -204,6 +207,7 @@ impl Cache {
         let listing = Arc::new(Listing {
             runs: self.refresh(),
             history_text: OnceLock::new(),
+            live_text: OnceLock::new(),
         });
         self.last = Some((Instant::now(), listing.clone()));
         listing
@@ -442,10 +446,14 @@ fn render(series: Vec<Series>) -> String {
 /// the two expositions concatenate) and the live series of running runs.
 pub fn exposition(listing: &Listing) -> String {
     let mut text = listing.history_text().to_string();
-    let live = live_series(&listing.runs);
-    if !live.is_empty() {
-        text.push_str(&render(live));
-    }
+    text.push_str(listing.live_text.get_or_init(|| {
+        let live = live_series(&listing.runs);
+        if live.is_empty() {
+            String::new()
+        } else {
+            render(live)
+        }
+    }));
     text
 }
 
