@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show a run''s logs, or a node''s captured stdout/stderr')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'The history of recorded runs: list, show, prune')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)')
             [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -75,6 +76,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--push-grouping', '--push-grouping', [CompletionResultType]::ParameterName, 'Grouping key of the push beyond job=secflow')
             [CompletionResult]::new('--push-timeout', '--push-timeout', [CompletionResultType]::ParameterName, 'Bound on the push')
             [CompletionResult]::new('--metrics-textfile', '--metrics-textfile', [CompletionResultType]::ParameterName, 'Write the final metrics here for node_exporter''s textfile collector (atomically)')
+            [CompletionResult]::new('--metrics-listen', '--metrics-listen', [CompletionResultType]::ParameterName, 'Serve the run''s live /metrics and /healthz on this address (HOST:PORT) while it runs')
             [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`')
             [CompletionResult]::new('--resume', '--resume', [CompletionResultType]::ParameterName, 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition, inputs or sources changed runs again, with a warning). `last` is the newest run of this workflow (same `name`)')
             [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'Use this run id instead of a new ULID')
@@ -109,6 +111,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--push-grouping', '--push-grouping', [CompletionResultType]::ParameterName, 'Grouping key of the push beyond job=secflow')
             [CompletionResult]::new('--push-timeout', '--push-timeout', [CompletionResultType]::ParameterName, 'Bound on the push')
             [CompletionResult]::new('--metrics-textfile', '--metrics-textfile', [CompletionResultType]::ParameterName, 'Write the final metrics here for node_exporter''s textfile collector (atomically)')
+            [CompletionResult]::new('--metrics-listen', '--metrics-listen', [CompletionResultType]::ParameterName, 'Serve the run''s live /metrics and /healthz on this address (HOST:PORT) while it runs')
             [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`')
             [CompletionResult]::new('--resume', '--resume', [CompletionResultType]::ParameterName, 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition, inputs or sources changed runs again, with a warning). `last` is the newest run of this workflow (same `name`)')
             [CompletionResult]::new('--run-id', '--run-id', [CompletionResultType]::ParameterName, 'Use this run id instead of a new ULID')
@@ -349,6 +352,16 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
         'secflow;runs;help;help' {
             break
         }
+        'secflow;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on (HOST:PORT). A non-loopback address needs --token-file (or --insecure)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Require `Authorization: Bearer <token>` on every endpoint but /healthz; the token is the file''s first line, trimmed')
+            [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Allow a non-loopback --listen without a token')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'secflow;job-wrapper' {
             [CompletionResult]::new('--usage-file', '--usage-file', [CompletionResultType]::ParameterName, 'Where to write the usage record (JSON)')
             [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'Start the command with exactly the variables in this file (deleted once read)')
@@ -380,6 +393,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('logs', 'logs', [CompletionResultType]::ParameterValue, 'Show a run''s logs, or a node''s captured stdout/stderr')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector')
             [CompletionResult]::new('runs', 'runs', [CompletionResultType]::ParameterValue, 'The history of recorded runs: list, show, prune')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)')
             [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -443,6 +457,9 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;help;runs;prune' {
+            break
+        }
+        'secflow;help;serve' {
             break
         }
         'secflow;help;job-wrapper' {

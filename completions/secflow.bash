@@ -61,6 +61,9 @@ _secflow() {
             secflow,schema)
                 cmd="secflow__subcmd__schema"
                 ;;
+            secflow,serve)
+                cmd="secflow__subcmd__serve"
+                ;;
             secflow,stub)
                 cmd="secflow__subcmd__stub"
                 ;;
@@ -126,6 +129,9 @@ _secflow() {
                 ;;
             secflow__subcmd__help,schema)
                 cmd="secflow__subcmd__help__subcmd__schema"
+                ;;
+            secflow__subcmd__help,serve)
+                cmd="secflow__subcmd__help__subcmd__serve"
                 ;;
             secflow__subcmd__help,stub)
                 cmd="secflow__subcmd__help__subcmd__stub"
@@ -194,7 +200,7 @@ _secflow() {
 
     case "${cmd}" in
         secflow)
-            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs job-wrapper graph help"
+            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -388,7 +394,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__help)
-            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs job-wrapper graph help"
+            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -667,6 +673,20 @@ _secflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        secflow__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         secflow__subcmd__help__subcmd__stub)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -930,7 +950,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__run__subcmd__workflow)
-            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --audit-key-file --resume --force --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --debug --help"
+            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --metrics-listen --audit-key-file --resume --force --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -973,6 +993,10 @@ _secflow() {
                     return 0
                     ;;
                 --metrics-textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1198,6 +1222,32 @@ _secflow() {
             case "${prev}" in
                 --record)
                     COMPREPLY=($(compgen -W "run audit metrics log span analysis" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__serve)
+            opts="-h --listen --state-dir --token-file --insecure --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

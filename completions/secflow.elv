@@ -38,6 +38,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand logs 'Show a run''s logs, or a node''s captured stdout/stderr'
             cand export 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector'
             cand runs 'The history of recorded runs: list, show, prune'
+            cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -69,6 +70,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --push-grouping 'Grouping key of the push beyond job=secflow'
             cand --push-timeout 'Bound on the push'
             cand --metrics-textfile 'Write the final metrics here for node_exporter''s textfile collector (atomically)'
+            cand --metrics-listen 'Serve the run''s live /metrics and /healthz on this address (HOST:PORT) while it runs'
             cand --audit-key-file 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`'
             cand --resume 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition, inputs or sources changed runs again, with a warning). `last` is the newest run of this workflow (same `name`)'
             cand --run-id 'Use this run id instead of a new ULID'
@@ -102,6 +104,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --push-grouping 'Grouping key of the push beyond job=secflow'
             cand --push-timeout 'Bound on the push'
             cand --metrics-textfile 'Write the final metrics here for node_exporter''s textfile collector (atomically)'
+            cand --metrics-listen 'Serve the run''s live /metrics and /healthz on this address (HOST:PORT) while it runs'
             cand --audit-key-file 'Audit key file (hex or base64); default `SECFLOW_AUDIT_KEY`, else `<state-dir>/audit.key`'
             cand --resume 'Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest (a node whose definition, inputs or sources changed runs again, with a warning). `last` is the newest run of this workflow (same `name`)'
             cand --run-id 'Use this run id instead of a new ULID'
@@ -312,6 +315,15 @@ set edit:completion:arg-completer[secflow] = {|@words|
         }
         &'secflow;runs;help;help'= {
         }
+        &'secflow;serve'= {
+            cand --listen 'Address to listen on (HOST:PORT). A non-loopback address needs --token-file (or --insecure)'
+            cand --state-dir 'Where runs are recorded'
+            cand --token-file 'Require `Authorization: Bearer <token>` on every endpoint but /healthz; the token is the file''s first line, trimmed'
+            cand --insecure 'Allow a non-loopback --listen without a token'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'secflow;job-wrapper'= {
             cand --usage-file 'Where to write the usage record (JSON)'
             cand --env-file 'Start the command with exactly the variables in this file (deleted once read)'
@@ -341,6 +353,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand logs 'Show a run''s logs, or a node''s captured stdout/stderr'
             cand export 'Send a recorded run''s spans, logs and metrics to an OpenTelemetry collector'
             cand runs 'The history of recorded runs: list, show, prune'
+            cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -386,6 +399,8 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;help;runs;show'= {
         }
         &'secflow;help;runs;prune'= {
+        }
+        &'secflow;help;serve'= {
         }
         &'secflow;help;job-wrapper'= {
         }

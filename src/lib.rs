@@ -19,6 +19,7 @@ pub mod otlp;
 pub mod plan;
 pub mod recipe;
 pub mod report;
+pub mod serve;
 pub mod slurm;
 pub mod store;
 pub mod stub;

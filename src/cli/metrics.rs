@@ -172,6 +172,9 @@ pub struct RunMetricsArgs {
     /// Write the final metrics here for node_exporter's textfile collector (atomically).
     #[arg(long, value_name = "PATH")]
     pub metrics_textfile: Option<PathBuf>,
+    /// Serve the run's live /metrics and /healthz on this address (HOST:PORT) while it runs.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {

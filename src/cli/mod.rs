@@ -66,6 +66,8 @@ pub enum Command {
     Export(export::ExportArgs),
     /// The history of recorded runs: list, show, prune.
     Runs(runs::RunsArgs),
+    /// Serve a state directory: web UI, /metrics, /api/runs, health (read-only).
+    Serve(crate::serve::ServeArgs),
     /// Run one attempt's command inside a Slurm job and record its usage (internal).
     #[command(hide = true)]
     JobWrapper(JobWrapperArgs),
@@ -544,6 +546,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Logs(args) => logs::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Runs(args) => runs::run(&args),
+        Command::Serve(args) => crate::serve::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::JobWrapper(args) => Ok(crate::slurm::wrapper::run(
             &crate::slurm::wrapper::WrapperConfig {

@@ -157,6 +157,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    // Bound before the run directory exists: a busy port refuses the run (exit 2).
+    let live_metrics = match args.metrics.metrics_listen.as_deref() {
+        Some(addr) => match crate::serve::live::LiveListener::bind(addr) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(exit::INVALID);
+            }
+        },
+        None => None,
+    };
     // Everything that can refuse the run is checked above: only now does its directory exist.
     let run_dir_fd = match create_run_dir(&state_dir, &run_dir) {
         Ok(fd) => fd,
@@ -349,7 +360,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             ..args.metrics.sink_options()
         });
         final_metrics = Some(metrics.final_snapshot());
+        if let Some(listener) = live_metrics {
+            if !args.quiet
+                && let Some(addr) = listener.local_addr()
+            {
+                eprintln!("metrics: http://{addr}/metrics");
+            }
+            listener.serve(
+                metrics.registry(),
+                ctx.run_id.clone(),
+                ctx.plan.name.clone(),
+            );
+        }
         sinks.push(Box::new(metrics));
+    } else if live_metrics.is_some() {
+        eprintln!("warning: --metrics-listen: metrics are off for this run; nothing is served");
     }
     // Last: it writes the record as the sinks before it completed it.
     sinks.push(Box::new(RunJsonSink::new(&ctx)));

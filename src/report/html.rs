@@ -19,7 +19,7 @@ const ROW: f64 = 18.0;
 const MAX_ROWS: usize = 300;
 const MAX_BARS: usize = 30;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

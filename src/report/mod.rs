@@ -9,6 +9,9 @@ mod markdown;
 mod sections;
 mod table;
 
+/// HTML escaping of text and attribute values (the HTML report's, shared with `serve`'s pages).
+pub(crate) use html::esc as html_escape;
+
 use std::io::Write;
 
 use clap::ValueEnum;

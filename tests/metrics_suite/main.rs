@@ -11,4 +11,5 @@ mod memory;
 mod prometheus;
 mod push;
 mod registry;
+mod serve;
 mod tools;
