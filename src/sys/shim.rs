@@ -173,9 +173,10 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
             send(report_fd, Report::Lost { errno });
             1
         }
-        Ok((pid, failed)) => {
+        Ok((pid, err_r)) => {
+            // First the pid (secflow goes on at once), then whether the exec happened.
             send(report_fd, Report::Started { pid });
-            if let Some((step, errno)) = failed {
+            if let Some((step, errno)) = exec_failure(&err_r) {
                 send(report_fd, Report::NotStarted { step, errno });
             }
             let mut tree = Tree::new(pid, launch.grace);
@@ -209,10 +210,9 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
     unsafe { libc::_exit(code) }
 }
 
-/// Forks the tool. Returns its pid and, if it could not exec, the failed step and errno
-/// (read from a close-on-exec pipe: end of file means the exec happened); `Err(errno)` if
-/// no process could be made.
-fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, Option<(u64, i32)>), i32> {
+/// Forks the tool. Returns its pid and the read end of a close-on-exec pipe on which it
+/// reports a failed step (see [`exec_failure`]); `Err(errno)` if no process could be made.
+pub(super) fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, OwnedFd), i32> {
     let errno = || {
         io::Error::last_os_error()
             .raw_os_error()
@@ -248,15 +248,20 @@ fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, Option<(
     // Both sides set the group, so a signal to it right after this cannot miss the tool.
     // SAFETY: setpgid has no memory-safety preconditions.
     unsafe { libc::setpgid(pid, pid) };
+    Ok((pid, err_r))
+}
+
+/// The step that failed and its errno, if the tool could not exec (end of file on the
+/// pipe means the exec happened: it was close-on-exec). Blocks until one or the other.
+pub(super) fn exec_failure(err_r: &OwnedFd) -> Option<(u64, i32)> {
     let mut buf = [0u8; 12];
-    let failed = match super::fd::read_exact(err_r.as_raw_fd(), &mut buf) {
+    match super::fd::read_exact(err_r.as_raw_fd(), &mut buf) {
         Ok(true) => Some((
             u64::from_le_bytes(buf[..8].try_into().unwrap_or_default()),
             i32::from_le_bytes(buf[8..].try_into().unwrap_or_default()),
         )),
         _ => None,
-    };
-    Ok((pid, failed))
+    }
 }
 
 /// The tool's process between fork and exec: sets it up, execs, or reports the step that
@@ -316,17 +321,23 @@ fn exec_tool(
     fail(STEP_EXEC)
 }
 
-/// The tool and everything under the shim.
+/// The tool and everything under the subreaper that started it.
 pub struct Tree {
     /// The subreaper (this process).
     root: i32,
     tool: i32,
     grace: Duration,
+    /// Children of `root` whose subtrees belong to someone else (the spawner's shims).
+    pub except: BTreeSet<i32>,
     /// Every process sent TERM or KILL (the tool included).
     signalled: BTreeSet<i32>,
     /// When the TERM wave went out.
     term_at: Option<Instant>,
     killing: bool,
+    /// Backoff between scans while leftovers have their grace.
+    step: Duration,
+    /// Usage of the leftovers reaped here (the tool's own comes from its `wait4`).
+    pub leftover_usage: Usage,
 }
 
 impl Tree {
@@ -336,15 +347,35 @@ impl Tree {
             root: proc::own_pid(),
             tool,
             grace,
+            except: BTreeSet::new(),
             signalled: BTreeSet::new(),
             term_at: None,
             killing: false,
+            step: Duration::from_millis(1),
+            leftover_usage: Usage::default(),
         }
     }
 
     /// How many processes other than the tool had to be ended.
     pub fn killed(&self) -> u64 {
         self.signalled.iter().filter(|&&p| p != self.tool).count() as u64
+    }
+
+    /// Children of the subreaper that are this tree's.
+    fn children(&self) -> Vec<i32> {
+        let mut c = proc::children(self.root);
+        c.retain(|p| !self.except.contains(p));
+        c
+    }
+
+    /// Every process of this tree (the tool included while it runs).
+    fn descendants(&self) -> Vec<i32> {
+        let mut all = Vec::new();
+        for child in self.children() {
+            all.push(child);
+            all.extend(proc::descendants(child));
+        }
+        all
     }
 
     /// Waits for the tool, obeying terminate/kill requests, then ends what it left.
@@ -416,7 +447,7 @@ impl Tree {
 
     /// Descendants that have not exited, with their process groups.
     fn live_descendants(&self) -> Vec<(i32, i32)> {
-        proc::descendants(self.root)
+        self.descendants()
             .into_iter()
             .filter_map(|pid| match proc::stat(pid) {
                 Some((state, _, pgid)) if state != 'Z' => Some((pid, pgid)),
@@ -433,7 +464,7 @@ impl Tree {
             proc::kill_group(self.tool, libc::SIGKILL);
             self.signalled.insert(self.tool);
         }
-        for pid in proc::descendants(self.root) {
+        for pid in self.descendants() {
             if matches!(proc::stat(pid), Some((s, _, _)) if s != 'Z') {
                 self.signalled.insert(pid);
                 proc::kill(pid, libc::SIGKILL);
@@ -445,44 +476,60 @@ impl Tree {
     /// the grace, KILL what outlives it, reaping each child by pid until none is left.
     /// `pause(d)` waits up to `d` and says whether a kill was requested meanwhile.
     pub fn end_leftovers(&mut self, pause: &mut dyn FnMut(Duration) -> bool) {
-        // Every descendant is under a child: none left, nothing to scan (the common case).
-        if self.term_at.is_none() && proc::children(self.root).is_empty() {
-            return;
-        }
-        self.term_wave(false);
-        let deadline = self.term_at.unwrap_or_else(Instant::now) + self.grace;
-        let mut step = Duration::from_millis(1);
-        loop {
-            self.reap_children();
-            let live: Vec<i32> = proc::descendants(self.root)
-                .into_iter()
-                .filter(|&p| matches!(proc::stat(p), Some((s, _, _)) if s != 'Z'))
-                .collect();
-            if live.is_empty() {
-                self.reap_children();
-                if proc::children(self.root).is_empty() {
-                    return;
-                }
-            } else if self.killing || Instant::now() >= deadline {
-                self.kill_wave(false);
-            }
-            let wait = if self.killing {
-                Duration::from_millis(2)
-            } else {
-                step.min(deadline.saturating_duration_since(Instant::now()))
-            };
-            if pause(wait.max(Duration::from_millis(1))) {
+        while let Some(wait) = self.leftovers_step() {
+            if pause(wait) {
                 self.killing = true;
             }
-            step = (step * 2).min(Duration::from_millis(50));
         }
     }
 
-    /// Reaps every exited child of this process except the tool, each by its pid.
-    fn reap_children(&self) {
-        for pid in proc::children(self.root) {
-            if pid != self.tool {
-                let _ = rusage::try_wait(pid);
+    /// One step of [`Tree::end_leftovers`], for a caller with a loop of its own: `None` once
+    /// nothing is left, else how long to wait before the next step.
+    pub fn leftovers_step(&mut self) -> Option<Duration> {
+        // Every descendant is under a child: none left, nothing to scan (the common case).
+        if self.term_at.is_none() && self.children().is_empty() {
+            return None;
+        }
+        self.term_wave(false);
+        let deadline = self.term_at.unwrap_or_else(Instant::now) + self.grace;
+        self.reap_children();
+        let live = self.live_descendants();
+        if live.is_empty() {
+            self.reap_children();
+            if self.children().is_empty() {
+                return None;
+            }
+        } else if self.killing || Instant::now() >= deadline {
+            self.kill_wave(false);
+        }
+        let wait = if self.killing {
+            Duration::from_millis(2)
+        } else {
+            self.step
+                .min(deadline.saturating_duration_since(Instant::now()))
+        };
+        self.step = (self.step * 2).min(Duration::from_millis(50));
+        Some(wait.max(Duration::from_millis(1)))
+    }
+
+    /// When the grace of a TERM wave ends, once one went out.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.term_at.map(|t| t + self.grace)
+    }
+
+    /// Marks the tree as being killed (a kill request while leftovers have their grace).
+    pub fn kill_now(&mut self) {
+        self.killing = true;
+    }
+
+    /// Reaps every exited child of this tree except the tool, each by its pid, adding its
+    /// usage to [`Tree::leftover_usage`].
+    fn reap_children(&mut self) {
+        for pid in self.children() {
+            if pid != self.tool
+                && let Ok(Some(r)) = rusage::try_wait(pid)
+            {
+                self.leftover_usage = self.leftover_usage.merged(&r.usage);
             }
         }
     }

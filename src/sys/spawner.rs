@@ -313,9 +313,14 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
         return 1;
     };
     let mut shims: HashMap<u64, i32> = HashMap::new();
+    let mut direct: Option<Direct> = None;
     let mut running = misc::parent_pid() == parent;
     while running {
-        let ready = signals::poll_readable(&[socket.as_raw_fd(), sigfd.as_raw_fd()], None);
+        let timeout = direct
+            .as_ref()
+            .and_then(|d| d.next)
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        let ready = signals::poll_readable(&[socket.as_raw_fd(), sigfd.as_raw_fd()], timeout);
         if ready[1] {
             if signals::drain_signalfd(sigfd.as_raw_fd())
                 .iter()
@@ -323,22 +328,41 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
             {
                 running = false;
             }
-            reap(&mut shims);
+            reap(&mut shims, direct.is_some());
+        }
+        if let Some(d) = direct.as_mut()
+            && d.advance(&shims)
+        {
+            direct = None;
         }
         if ready[0] {
             match read_request(socket.as_raw_fd(), nofile) {
                 Some(Request::Spawn { id, launch, fds }) => {
-                    if let Some(pid) = fork_shim(&launch, fds, &socket, &sigfd) {
+                    reap(&mut shims, direct.is_some());
+                    // Alone, the tool can be the spawner's own child: every process
+                    // re-parented to the spawner is then one of its descendants.
+                    if direct.is_none() && shims.is_empty() {
+                        direct = Direct::start(id, &launch, fds);
+                    } else if let Some(pid) = fork_shim(&launch, fds, &socket, &sigfd) {
                         shims.insert(id, pid);
                     }
                 }
-                Some(Request::Stop { id, kill }) => {
-                    if let Some(&pid) = shims.get(&id) {
-                        proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
+                Some(Request::Stop { id, kill }) => match direct.as_mut() {
+                    Some(d) if d.id == id => d.stop(kill, &shims),
+                    _ => {
+                        if let Some(&pid) = shims.get(&id) {
+                            proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
+                        }
                     }
-                }
+                },
                 None => running = false,
             }
+        }
+    }
+    if let Some(mut d) = direct {
+        d.stop(true, &shims);
+        while !d.advance(&shims) {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     shut_down(&mut shims);
@@ -364,6 +388,116 @@ fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
         return None;
     }
     decode(&body, fds, nofile)
+}
+
+/// An attempt whose tool the spawner runs itself, without a shim: the common path of a
+/// chain (one attempt at a time), one fork fewer per attempt. Only while no shim runs can
+/// it start, so every process re-parented to the spawner meanwhile is one of its
+/// descendants; attempts that start while it runs get shims (their orphans go to them).
+struct Direct {
+    id: u64,
+    tool: i32,
+    report: OwnedFd,
+    err_r: OwnedFd,
+    tree: shim::Tree,
+    reaped: Option<rusage::Reaped>,
+    /// When to look again without a signal (a grace running out, leftovers to rescan).
+    next: Option<Instant>,
+}
+
+impl Direct {
+    fn start(id: u64, launch: &Launch, fds: Vec<OwnedFd>) -> Option<Direct> {
+        let mut fds = fds.into_iter();
+        let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next())
+        else {
+            return None;
+        };
+        let send = |r: Report| {
+            let _ = fd::write_all(report.as_raw_fd(), &r.encode());
+        };
+        match shim::start_tool(launch, stdout.as_raw_fd(), stderr.as_raw_fd()) {
+            Err(errno) => {
+                send(Report::NotStarted {
+                    step: shim::STEP_FORK,
+                    errno,
+                });
+                send(Report::Lost { errno });
+                None
+            }
+            Ok((tool, err_r)) => {
+                send(Report::Started { pid: tool });
+                Some(Direct {
+                    id,
+                    tool,
+                    report,
+                    err_r,
+                    tree: shim::Tree::new(tool, launch.grace),
+                    reaped: None,
+                    next: None,
+                })
+            }
+        }
+    }
+
+    /// A terminate (TERM, grace, KILL) or kill request.
+    fn stop(&mut self, kill: bool, shims: &HashMap<u64, i32>) {
+        self.tree.except = shims.values().copied().collect();
+        let unreaped = self.reaped.is_none();
+        if kill {
+            self.tree.kill_now();
+            self.tree.kill_wave(unreaped);
+            self.next = Some(Instant::now() + Duration::from_millis(2));
+        } else {
+            self.tree.term_wave(unreaped);
+            self.next = self.tree.deadline();
+        }
+    }
+
+    /// Moves the attempt on; `true` once it is over and reported.
+    fn advance(&mut self, shims: &HashMap<u64, i32>) -> bool {
+        self.tree.except = shims.values().copied().collect();
+        if self.reaped.is_none() {
+            match rusage::try_wait(self.tool) {
+                Ok(Some(r)) => self.reaped = Some(r),
+                Ok(None) => {
+                    if self.tree.deadline().is_some_and(|d| Instant::now() >= d) {
+                        self.tree.kill_wave(true);
+                        self.next = Some(Instant::now() + Duration::from_millis(5));
+                    }
+                    return false;
+                }
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(0);
+                    let _ =
+                        fd::write_all(self.report.as_raw_fd(), &Report::Lost { errno }.encode());
+                    return true;
+                }
+            }
+        }
+        if let Some(wait) = self.tree.leftovers_step() {
+            self.next = Some(Instant::now() + wait);
+            return false;
+        }
+        let reaped = self.reaped.unwrap_or(rusage::Reaped {
+            status: 0,
+            usage: rusage::Usage::default(),
+        });
+        let mut out = Vec::with_capacity(2 * shim::RECORD);
+        // The tool is gone: the pipe holds its failure report, or is at end of file.
+        if let Some((step, errno)) = shim::exec_failure(&self.err_r) {
+            out.extend_from_slice(&Report::NotStarted { step, errno }.encode());
+        }
+        out.extend_from_slice(
+            &Report::Ended {
+                status: reaped.status,
+                usage: reaped.usage.merged(&self.tree.leftover_usage),
+                killed: self.tree.killed(),
+            }
+            .encode(),
+        );
+        let _ = fd::write_all(self.report.as_raw_fd(), &out);
+        true
+    }
 }
 
 /// Forks the shim for one attempt; `None` if that failed (reported on its report pipe).
@@ -405,7 +539,7 @@ fn fork_shim(launch: &Launch, fds: Vec<OwnedFd>, socket: &OwnedFd, sigfd: &Owned
 /// Reaps exited shims by pid. A shim that did not exit cleanly (killed) may have left its
 /// tree to us, and a SIGCHLD that reaped no shim came from such an orphan: then every
 /// child that is not a shim is ended and reaped by pid.
-fn reap(shims: &mut HashMap<u64, i32>) {
+fn reap(shims: &mut HashMap<u64, i32>, direct: bool) {
     let before = shims.len();
     let mut abnormal = false;
     shims.retain(|_, pid| match rusage::try_wait(*pid) {
@@ -416,7 +550,8 @@ fn reap(shims: &mut HashMap<u64, i32>) {
         }
         Err(_) => false,
     });
-    if !abnormal && shims.len() < before {
+    // While an attempt runs without a shim, the spawner's other children are its own.
+    if direct || (!abnormal && shims.len() < before) {
         return;
     }
     for pid in proc::children(proc::own_pid()) {
@@ -438,7 +573,7 @@ fn shut_down(shims: &mut HashMap<u64, i32>) {
     let until = Instant::now() + Duration::from_secs(5);
     let me = proc::own_pid();
     loop {
-        reap(shims);
+        reap(shims, false);
         if shims.is_empty() && proc::children(me).is_empty() {
             return;
         }
