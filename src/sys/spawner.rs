@@ -298,6 +298,10 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
             fd::redirect_to_null(fd);
         }
     }
+    // Tools get stdin, stdout and stderr and nothing else: not the socket (a tool could
+    // send requests), not what secflow's own parent left open.
+    let _ = fd::set_cloexec(socket.as_raw_fd(), true);
+    fd::close_all_above_2_except(socket.as_raw_fd());
     signals::reset_ignored_sigchld();
     signals::set_mask(&signals::SigSet::all());
     let _ = misc::set_child_subreaper();
