@@ -338,6 +338,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             },
         }
     };
+    // Every attempt has ended: the spawner goes too (and nothing it started outlives it).
+    LocalExecutor::stop_spawner();
     for e in &outcome.sink_errors {
         eprintln!("warning: {e:#}");
     }

@@ -253,6 +253,12 @@ pub fn close_all_above_2_except(keep: RawFd) {
     }
 }
 
+/// Shuts down the sending side of socket `fd` (the peer reads end of stream).
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: shutdown(2) has no memory-safety preconditions.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
 /// Whether descriptor `fd` is open.
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only queries the descriptor.

@@ -60,6 +60,7 @@ pub struct Program<'a> {
 pub struct Spawner {
     socket: Mutex<OwnedFd>,
     next_id: AtomicU64,
+    pid: i32,
 }
 
 impl std::fmt::Debug for Spawner {
@@ -78,11 +79,32 @@ pub enum Stop {
 /// The process's spawner, started on first use (call it early, from the main thread: the
 /// spawner's parent-death signal follows the thread that started it).
 pub fn global() -> io::Result<Arc<Spawner>> {
-    static GLOBAL: OnceLock<Result<Arc<Spawner>, String>> = OnceLock::new();
     GLOBAL
         .get_or_init(|| Spawner::start().map(Arc::new).map_err(|e| e.to_string()))
         .clone()
         .map_err(|e| io::Error::other(format!("cannot start the spawner process: {e}")))
+}
+
+static GLOBAL: OnceLock<Result<Arc<Spawner>, String>> = OnceLock::new();
+
+/// Ends the process's spawner, if one was started: it sees the end of its socket, makes
+/// sure nothing it started is left, and exits; waits (bounded) for that and reaps it, so
+/// its usage (and the tools') counts as secflow's children's.
+pub fn finish() {
+    let Some(Ok(spawner)) = GLOBAL.get() else {
+        return;
+    };
+    {
+        let socket = spawner.socket.lock().unwrap_or_else(|p| p.into_inner());
+        fd::shutdown_write(socket.as_raw_fd());
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        match rusage::try_wait(spawner.pid) {
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            _ => return,
+        }
+    }
 }
 
 impl Spawner {
@@ -119,11 +141,13 @@ impl Spawner {
         }
         let child = cmd.spawn()?;
         drop(theirs);
-        // Reaped by nobody until secflow exits (it then is init's): a zombie of a few bytes.
+        // Reaped by `finish` (by pid, with its rusage), not through `Child`.
+        let pid = child.id() as i32;
         drop(child);
         Ok(Spawner {
             socket: Mutex::new(ours),
             next_id: AtomicU64::new(1),
+            pid,
         })
     }
 
