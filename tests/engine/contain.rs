@@ -493,3 +493,33 @@ fn a_start_that_fails_is_recorded_as_never_started_with_the_same_reasons() {
         "cannot start `true`: cannot change to working directory /nonexistent/secflow-dir: No such file or directory (os error 2)"
     );
 }
+
+#[test]
+fn after_a_hangup_a_broken_console_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let recipe = format!(
+        "version: \"1.0\"\nname: h\nnodes:\n  - id: a\n    run: \"setsid sleep {m} & echo up > up; sleep 600\"\n    kill_grace: 0.5\n"
+    );
+    let mut child = command(dir.path(), &recipe, &["--progress", "always"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for_file(&dir.path().join("up"), 20),
+        "node never started"
+    );
+    // The terminal is gone: every console write now fails (EPIPE).
+    drop(child.stderr.take());
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let r = finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(
+        r.code, 129,
+        "no panic on a console write error: {}",
+        r.stderr
+    );
+    assert_eq!(r.written()["status"], "cancelled");
+    assert_none_left(&[m]);
+}
