@@ -328,6 +328,8 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
     fd::close_all_above_2_except(socket.as_raw_fd());
     signals::reset_ignored_sigchld();
     signals::set_mask(&signals::SigSet::all());
+    // Opened once here, inherited by every shim (one open fewer per attempt).
+    let _ = fd::dev_null();
     let _ = misc::set_child_subreaper();
     misc::set_parent_death_signal(libc::SIGTERM);
     let watched = signals::SigSet::of(&[
