@@ -152,16 +152,38 @@ fn send(report: RawFd, r: Report) {
     let _ = super::fd::write_all(report, &r.encode());
 }
 
-/// The shim's life (in a process forked from the spawner, signals blocked): starts the
-/// tool, contains it, reports, exits. Never returns.
-pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -> ! {
-    let report_fd = report.as_raw_fd();
+/// The shim's life (in a process forked from the spawner, signals blocked): attempts in
+/// from its socket, one at a time — start the tool, contain it, report, tell the spawner
+/// it is free — until the spawner closes the socket. Never returns.
+pub fn serve(socket: OwnedFd, nofile: Option<u64>) -> ! {
     let _ = super::misc::set_child_subreaper();
     super::misc::set_parent_death_signal(KILL);
+    let stale = SigSet::of(&[TERMINATE, KILL]);
+    while let Some(super::spawner::Request::Spawn { launch, fds, .. }) =
+        super::spawner::read_request(socket.as_raw_fd(), nofile)
+    {
+        // A stop request for the previous attempt that came in after it ended.
+        while signals::wait_for(&stale, Some(Duration::ZERO)).is_some() {}
+        let mut fds = fds.into_iter();
+        if let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) {
+            run_one(&launch, stdout, stderr, report);
+        }
+        if super::fd::write_all(socket.as_raw_fd(), &[1]).is_err() {
+            break;
+        }
+    }
+    drop(socket);
+    // SAFETY: ends this single-threaded process without running the spawner's exit path.
+    unsafe { libc::_exit(0) }
+}
+
+/// One attempt: starts the tool, contains it, reports.
+fn run_one(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) {
+    let report_fd = report.as_raw_fd();
     let started = start_tool(launch, stdout.as_raw_fd(), stderr.as_raw_fd());
     // The tool holds its copies: ours must close so secflow sees the end of its output.
     drop((stdout, stderr));
-    let code = match started {
+    match started {
         Err(errno) => {
             send(
                 report_fd,
@@ -171,7 +193,6 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
                 },
             );
             send(report_fd, Report::Lost { errno });
-            1
         }
         Ok((pid, err_r)) => {
             // First the pid (secflow goes on at once), then whether the exec happened.
@@ -181,33 +202,25 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
             }
             let mut tree = Tree::new(pid, launch.grace);
             match tree.contain() {
-                Ok(reaped) => {
-                    let usage = rusage::get(rusage::Who::Children).unwrap_or(reaped.usage);
-                    send(
-                        report_fd,
-                        Report::Ended {
-                            status: reaped.status,
-                            usage,
-                            killed: tree.killed(),
-                        },
-                    );
-                    0
-                }
-                Err(e) => {
-                    send(
-                        report_fd,
-                        Report::Lost {
-                            errno: e.raw_os_error().unwrap_or(0),
-                        },
-                    );
-                    1
-                }
+                // The tool's own figures (its reaped descendants included) and those of
+                // the leftovers reaped here: this shim runs many attempts in turn.
+                Ok(reaped) => send(
+                    report_fd,
+                    Report::Ended {
+                        status: reaped.status,
+                        usage: reaped.usage.merged(&tree.leftover_usage),
+                        killed: tree.killed(),
+                    },
+                ),
+                Err(e) => send(
+                    report_fd,
+                    Report::Lost {
+                        errno: e.raw_os_error().unwrap_or(0),
+                    },
+                ),
             }
         }
-    };
-    drop(report);
-    // SAFETY: ends this single-threaded process without running the spawner's exit path.
-    unsafe { libc::_exit(code) }
+    }
 }
 
 /// Forks the tool. Returns its pid and the read end of a close-on-exec pipe on which it

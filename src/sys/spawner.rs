@@ -232,11 +232,13 @@ fn encode_spawn(id: u64, p: &Program<'_>) -> io::Result<Vec<u8>> {
 }
 
 /// A request as the spawner reads it.
-enum Request {
+pub(super) enum Request {
     Spawn {
         id: u64,
         launch: Launch,
         fds: Vec<OwnedFd>,
+        /// The request as received, to pass on to a shim.
+        raw: Vec<u8>,
     },
     Stop {
         id: u64,
@@ -244,7 +246,7 @@ enum Request {
     },
 }
 
-fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>) -> Option<Request> {
+fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>, raw: Vec<u8>) -> Option<Request> {
     let (&kind, rest) = body.split_first()?;
     let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
     if kind != SPAWN {
@@ -288,6 +290,7 @@ fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>) -> Option<Request
             nofile,
         },
         fds,
+        raw,
     })
 }
 
@@ -342,7 +345,10 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
     let Ok(sigfd) = signals::signalfd(&watched) else {
         return 1;
     };
-    let mut shims: HashMap<u64, i32> = HashMap::new();
+    let mut shims = Shims {
+        nofile,
+        ..Shims::default()
+    };
     let mut direct: Option<Direct> = None;
     let mut running = misc::parent_pid() == parent;
     while running {
@@ -350,7 +356,15 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
             .as_ref()
             .and_then(|d| d.next)
             .map(|t| t.saturating_duration_since(Instant::now()));
-        let ready = signals::poll_readable(&[socket.as_raw_fd(), sigfd.as_raw_fd()], timeout);
+        let busy: Vec<(i32, RawFd)> = shims.busy_sockets();
+        let mut fds = vec![socket.as_raw_fd(), sigfd.as_raw_fd()];
+        fds.extend(busy.iter().map(|&(_, fd)| fd));
+        let ready = signals::poll_readable(&fds, timeout);
+        for (k, &(pid, fd)) in busy.iter().enumerate() {
+            if ready[2 + k] {
+                shims.heard_from(pid, fd);
+            }
+        }
         if ready[1] {
             if signals::drain_signalfd(sigfd.as_raw_fd())
                 .iter()
@@ -367,20 +381,25 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
         }
         if ready[0] {
             match read_request(socket.as_raw_fd(), nofile) {
-                Some(Request::Spawn { id, launch, fds }) => {
+                Some(Request::Spawn {
+                    id,
+                    launch,
+                    fds,
+                    raw,
+                }) => {
                     reap(&mut shims, direct.is_some());
                     // Alone, the tool can be the spawner's own child: every process
                     // re-parented to the spawner is then one of its descendants.
-                    if direct.is_none() && shims.is_empty() {
+                    if direct.is_none() && shims.busy.is_empty() {
                         direct = Direct::start(id, &launch, fds);
-                    } else if let Some(pid) = fork_shim(&launch, fds, &socket, &sigfd) {
-                        shims.insert(id, pid);
+                    } else {
+                        shims.dispatch(id, &raw, fds, &socket, &sigfd);
                     }
                 }
                 Some(Request::Stop { id, kill }) => match direct.as_mut() {
                     Some(d) if d.id == id => d.stop(kill, &shims),
                     _ => {
-                        if let Some(&pid) = shims.get(&id) {
+                        if let Some(&pid) = shims.busy.get(&id) {
                             proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
                         }
                     }
@@ -399,8 +418,119 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
     0
 }
 
+/// The spawner's shims: each runs one attempt at a time and is reused, so an attempt costs
+/// no fork of a shim (and none of the page faults of a fresh one) once the pool is warm.
+#[derive(Default)]
+struct Shims {
+    /// Attempt id → the shim running it.
+    busy: HashMap<u64, i32>,
+    /// Every live shim's socket (the spawner's end).
+    sockets: HashMap<i32, OwnedFd>,
+    idle: Vec<i32>,
+    /// The soft open-file limit tools start with.
+    nofile: Option<u64>,
+}
+
+impl Shims {
+    fn pids(&self) -> std::collections::BTreeSet<i32> {
+        self.sockets.keys().copied().collect()
+    }
+
+    fn busy_sockets(&self) -> Vec<(i32, RawFd)> {
+        self.busy
+            .values()
+            .filter_map(|pid| self.sockets.get(pid).map(|s| (*pid, s.as_raw_fd())))
+            .collect()
+    }
+
+    /// A busy shim wrote: its attempt is over (a byte), or it died (end of stream).
+    fn heard_from(&mut self, pid: i32, socket: RawFd) {
+        let mut byte = [0u8; 1];
+        let done = matches!(fd::read_exact(socket, &mut byte), Ok(true));
+        self.busy.retain(|_, p| *p != pid);
+        if done {
+            self.idle.push(pid);
+        } else {
+            self.sockets.remove(&pid);
+        }
+    }
+
+    /// Hands attempt `id` to an idle shim, or to a new one.
+    fn dispatch(
+        &mut self,
+        id: u64,
+        raw: &[u8],
+        fds: Vec<OwnedFd>,
+        socket: &OwnedFd,
+        sigfd: &OwnedFd,
+    ) {
+        let raw_fds: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        while let Some(pid) = self.idle.pop() {
+            if let Some(s) = self.sockets.get(&pid)
+                && fd::send_with_fds(s.as_raw_fd(), raw, &raw_fds).is_ok()
+            {
+                self.busy.insert(id, pid);
+                return;
+            }
+            self.sockets.remove(&pid);
+        }
+        match self.fork_shim(socket, sigfd) {
+            Ok(pid) => {
+                if let Some(s) = self.sockets.get(&pid)
+                    && fd::send_with_fds(s.as_raw_fd(), raw, &raw_fds).is_ok()
+                {
+                    self.busy.insert(id, pid);
+                    return;
+                }
+                not_started(&fds, libc::EPIPE);
+            }
+            Err(errno) => not_started(&fds, errno),
+        }
+    }
+
+    /// Forks a new shim, connected to the spawner by a socket pair.
+    fn fork_shim(&mut self, socket: &OwnedFd, sigfd: &OwnedFd) -> Result<i32, i32> {
+        let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+        let (ours, theirs) = fd::socketpair().map_err(errno)?;
+        // SAFETY: the spawner is single-threaded, so the child may run any code; it runs the
+        // shim, which never returns.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // The child must not hold the spawner's descriptors: secflow's end of stream,
+            // and each other shim's, must not wait for it.
+            // SAFETY: closing this process's copies of descriptors it does not use.
+            unsafe {
+                libc::close(socket.as_raw_fd());
+                libc::close(sigfd.as_raw_fd());
+                libc::close(ours.as_raw_fd());
+                for s in self.sockets.values() {
+                    libc::close(s.as_raw_fd());
+                }
+            }
+            shim::serve(theirs, self.nofile);
+        }
+        if pid < 0 {
+            return Err(errno(io::Error::last_os_error()));
+        }
+        self.sockets.insert(pid, ours);
+        Ok(pid)
+    }
+}
+
+/// Tells secflow an attempt could not start (no shim could be made for it).
+fn not_started(fds: &[OwnedFd], errno: i32) {
+    if let Some(report) = fds.get(2) {
+        let step = shim::STEP_FORK;
+        let _ = fd::write_all(
+            report.as_raw_fd(),
+            &Report::NotStarted { step, errno }.encode(),
+        );
+        let _ = fd::write_all(report.as_raw_fd(), &Report::Lost { errno }.encode());
+    }
+}
+
 /// Reads one request; `None` at end of stream or on a malformed one.
-fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
+pub(super) fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
     let mut head = [0u8; 4];
     let (n, fds) = fd::recv_with_fds(socket, &mut head, 3).ok()?;
     if n == 0 {
@@ -413,11 +543,13 @@ fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
     if len > MAX_REQUEST {
         return None;
     }
-    let mut body = vec![0u8; len];
-    if !fd::read_exact(socket, &mut body).ok()? {
+    let mut raw = vec![0u8; 4 + len];
+    raw[..4].copy_from_slice(&head);
+    if !fd::read_exact(socket, &mut raw[4..]).ok()? {
         return None;
     }
-    decode(&body, fds, nofile)
+    let body = raw[4..].to_vec();
+    decode(&body, fds, nofile, raw)
 }
 
 /// An attempt whose tool the spawner runs itself, without a shim: the common path of a
@@ -470,8 +602,8 @@ impl Direct {
     }
 
     /// A terminate (TERM, grace, KILL) or kill request.
-    fn stop(&mut self, kill: bool, shims: &HashMap<u64, i32>) {
-        self.tree.except = shims.values().copied().collect();
+    fn stop(&mut self, kill: bool, shims: &Shims) {
+        self.tree.except = shims.pids();
         let unreaped = self.reaped.is_none();
         if kill {
             self.tree.kill_now();
@@ -484,8 +616,8 @@ impl Direct {
     }
 
     /// Moves the attempt on; `true` once it is over and reported.
-    fn advance(&mut self, shims: &HashMap<u64, i32>) -> bool {
-        self.tree.except = shims.values().copied().collect();
+    fn advance(&mut self, shims: &Shims) -> bool {
+        self.tree.except = shims.pids();
         if self.reaped.is_none() {
             match rusage::try_wait(self.tool) {
                 Ok(Some(r)) => self.reaped = Some(r),
@@ -530,62 +662,30 @@ impl Direct {
     }
 }
 
-/// Forks the shim for one attempt; `None` if that failed (reported on its report pipe).
-fn fork_shim(launch: &Launch, fds: Vec<OwnedFd>, socket: &OwnedFd, sigfd: &OwnedFd) -> Option<i32> {
-    let mut fds = fds.into_iter();
-    let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) else {
-        return None;
-    };
-    // SAFETY: the spawner is single-threaded, so the child may run any code; it runs the
-    // shim, which never returns.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: closing the child's copies of descriptors it must not hold (the socket:
-        // secflow's end of stream must not wait for shims).
-        unsafe {
-            libc::close(socket.as_raw_fd());
-            libc::close(sigfd.as_raw_fd());
-        }
-        shim::run(launch, stdout, stderr, report);
-    }
-    if pid < 0 {
-        let errno = io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EAGAIN);
-        let _ = fd::write_all(
-            report.as_raw_fd(),
-            &Report::NotStarted {
-                step: shim::STEP_FORK,
-                errno,
-            }
-            .encode(),
-        );
-        let _ = fd::write_all(report.as_raw_fd(), &Report::Lost { errno }.encode());
-        return None;
-    }
-    Some(pid)
-}
-
 /// Reaps exited shims by pid. A shim that did not exit cleanly (killed) may have left its
 /// tree to us, and a SIGCHLD that reaped no shim came from such an orphan: then every
 /// child that is not a shim is ended and reaped by pid.
-fn reap(shims: &mut HashMap<u64, i32>, direct: bool) {
-    let before = shims.len();
+fn reap(shims: &mut Shims, direct: bool) {
+    let mut reaped = false;
     let mut abnormal = false;
-    shims.retain(|_, pid| match rusage::try_wait(*pid) {
-        Ok(None) => true,
-        Ok(Some(r)) => {
-            abnormal |= r.exit_code() != Some(0);
-            false
+    for pid in shims.pids() {
+        match rusage::try_wait(pid) {
+            Ok(None) => continue,
+            Ok(Some(r)) => abnormal |= r.exit_code() != Some(0),
+            Err(_) => {}
         }
-        Err(_) => false,
-    });
+        reaped = true;
+        shims.sockets.remove(&pid);
+        shims.idle.retain(|&p| p != pid);
+        shims.busy.retain(|_, p| *p != pid);
+    }
     // While an attempt runs without a shim, the spawner's other children are its own.
-    if direct || (!abnormal && shims.len() < before) {
+    if direct || (!abnormal && reaped) {
         return;
     }
+    let live = shims.pids();
     for pid in proc::children(proc::own_pid()) {
-        if !shims.values().any(|&s| s == pid) {
+        if !live.contains(&pid) {
             for d in proc::descendants(pid) {
                 proc::kill(d, libc::SIGKILL);
             }
@@ -595,23 +695,35 @@ fn reap(shims: &mut HashMap<u64, i32>, direct: bool) {
     }
 }
 
-/// secflow is gone: every shim kills its tree; what is left after a while is killed here.
-fn shut_down(shims: &mut HashMap<u64, i32>) {
-    for &pid in shims.values() {
+/// secflow is gone: every shim kills its tree (idle ones see the end of their socket and
+/// exit); what is left after a while is killed here.
+fn shut_down(shims: &mut Shims) {
+    for &pid in shims.busy.values() {
         proc::kill(pid, shim::KILL);
     }
+    shims.busy.clear();
+    shims.idle.clear();
+    let pids = shims.pids();
+    // Closed: each shim reads the end of stream once its attempt is over, and exits.
+    shims.sockets.clear();
     let until = Instant::now() + Duration::from_secs(5);
     let me = proc::own_pid();
     loop {
-        reap(shims, false);
-        if shims.is_empty() && proc::children(me).is_empty() {
+        for &pid in &pids {
+            let _ = rusage::try_wait(pid);
+        }
+        let children = proc::children(me);
+        if children.is_empty() {
             return;
         }
         if Instant::now() >= until {
             for pid in proc::descendants(me) {
                 proc::kill(pid, libc::SIGKILL);
             }
+            for pid in children {
+                let _ = rusage::try_wait(pid);
+            }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
