@@ -237,6 +237,11 @@ pub fn adopt(fd: RawFd) -> Option<OwnedFd> {
 
 /// Closes every descriptor above 2 but `keep` (the spawner's start: what it inherited).
 pub fn close_all_above_2_except(keep: RawFd) {
+    close_all_above_2_but(&[keep]);
+}
+
+/// Closes every descriptor above 2 except those in `keep`.
+pub fn close_all_above_2_but(keep: &[RawFd]) {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
@@ -245,7 +250,7 @@ pub fn close_all_above_2_except(keep: RawFd) {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
     for fd in open {
-        if fd > 2 && fd != keep {
+        if fd > 2 && !keep.contains(&fd) {
             // SAFETY: closing a descriptor this process inherited and nothing in it uses
             // (the directory's own descriptor is already closed: EBADF, harmless).
             unsafe { libc::close(fd) };

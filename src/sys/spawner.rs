@@ -496,17 +496,13 @@ impl Shims {
         // shim, which never returns.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // The child must not hold the spawner's descriptors: secflow's end of stream,
-            // and each other shim's, must not wait for it.
-            // SAFETY: closing this process's copies of descriptors it does not use.
-            unsafe {
-                libc::close(socket.as_raw_fd());
-                libc::close(sigfd.as_raw_fd());
-                libc::close(ours.as_raw_fd());
-                for s in self.sockets.values() {
-                    libc::close(s.as_raw_fd());
-                }
-            }
+            // The shim lives on: it must hold none of the spawner's descriptors (secflow's
+            // socket, other shims' sockets, the pipes of the attempt being dispatched, whose
+            // end of file would wait for it), only its socket and /dev/null.
+            let _ = (socket, sigfd);
+            let mut keep = vec![theirs.as_raw_fd()];
+            keep.extend(fd::dev_null().ok().map(|n| n.as_raw_fd()));
+            fd::close_all_above_2_but(&keep);
             shim::serve(theirs, self.nofile);
         }
         if pid < 0 {

@@ -523,3 +523,22 @@ fn after_a_hangup_a_broken_console_is_not_an_error() {
     assert_eq!(r.written()["status"], "cancelled");
     assert_none_left(&[m]);
 }
+
+#[test]
+fn attempts_run_side_by_side_never_wait_for_each_others_pipes() {
+    // Shims are reused: one must not keep another attempt's output pipes open (the run
+    // would then wait for them, up to its linger bound, at every such attempt's end).
+    let dir = tempfile::tempdir().unwrap();
+    let mut recipe = String::from("version: \"1.0\"\nname: p\nconcurrency: 4\nnodes:\n");
+    for i in 0..16 {
+        recipe.push_str(&format!("  - id: n{i}\n    run: \"sleep 0.1; echo {i}\"\n"));
+    }
+    let r = run(dir.path(), &recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for i in 0..16 {
+        let ms = r.node(&format!("n{i}"))["attempts"][0]["duration_ms"]
+            .as_u64()
+            .unwrap();
+        assert!(ms < 1500, "attempt n{i} took {ms} ms");
+    }
+}
