@@ -33,6 +33,12 @@ use super::{fd, misc, proc, rusage, signals};
 /// `argv[1]` of the spawner's process: `secflow <ENTRY> <socket fd> <secflow pid> <nofile>`.
 pub const ENTRY: &str = "--secflow-internal-spawner";
 
+/// Whether an attempt that starts alone runs as the spawner's own child (SPEC §10's
+/// shim-free path). Measured on CHAIN-1000 once shims were pooled: a pooled shim, 1.36 s;
+/// shim-free, 1.46 s (a fork of the spawner costs more than a warm shim's fork of the tool).
+/// So off; kept for a machine where the balance is the other way.
+const SHIM_FREE: bool = false;
+
 /// The socket's descriptor number in the spawner.
 const SOCKET_FD: RawFd = 3;
 
@@ -390,7 +396,7 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
                     reap(&mut shims, direct.is_some());
                     // Alone, the tool can be the spawner's own child: every process
                     // re-parented to the spawner is then one of its descendants.
-                    if direct.is_none() && shims.busy.is_empty() {
+                    if SHIM_FREE && direct.is_none() && shims.busy.is_empty() {
                         direct = Direct::start(id, &launch, fds);
                     } else {
                         shims.dispatch(id, &raw, fds, &socket, &sigfd);
