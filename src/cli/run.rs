@@ -402,6 +402,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             },
         }
     };
+    // Every attempt has ended: the spawner goes too (and nothing it started outlives it).
+    LocalExecutor::stop_spawner();
     let mut outcome = outcome;
     report_records(&ctx, &mut outcome);
     // Built from the registry only when something delivers it: a plain run never holds all

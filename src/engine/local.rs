@@ -39,6 +39,12 @@ impl LocalExecutor {
     pub fn start_spawner() -> std::io::Result<()> {
         spawner::global().map(drop)
     }
+
+    /// Ends the spawner once no attempt runs any more (the end of a run): waits until it
+    /// has made sure nothing it started is left, and reaps it.
+    pub fn stop_spawner() {
+        spawner::finish();
+    }
 }
 
 impl Executor for LocalExecutor {

@@ -235,6 +235,35 @@ pub fn adopt(fd: RawFd) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Closes every descriptor above 2 but `keep` (the spawner's start: what it inherited).
+pub fn close_all_above_2_except(keep: RawFd) {
+    close_all_above_2_but(&[keep]);
+}
+
+/// Closes every descriptor above 2 except those in `keep`.
+pub fn close_all_above_2_but(keep: &[RawFd]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let open: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    for fd in open {
+        if fd > 2 && !keep.contains(&fd) {
+            // SAFETY: closing a descriptor this process inherited and nothing in it uses
+            // (the directory's own descriptor is already closed: EBADF, harmless).
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Shuts down the sending side of socket `fd` (the peer reads end of stream).
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: shutdown(2) has no memory-safety preconditions.
+    unsafe { libc::shutdown(fd, libc::SHUT_WR) };
+}
+
 /// Whether descriptor `fd` is open.
 pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only queries the descriptor.

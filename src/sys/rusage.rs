@@ -17,6 +17,18 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The usage of two sets of processes together: times and I/O add up, the peak RSS
+    /// is the larger one (a per-process peak).
+    pub fn merged(&self, other: &Usage) -> Usage {
+        Usage {
+            user: self.user + other.user,
+            system: self.system + other.system,
+            max_rss: self.max_rss.max(other.max_rss),
+            read_bytes: self.read_bytes + other.read_bytes,
+            write_bytes: self.write_bytes + other.write_bytes,
+        }
+    }
+
     fn from_raw(u: &libc::rusage) -> Usage {
         let tv = |t: libc::timeval| {
             Duration::new(t.tv_sec.max(0) as u64, (t.tv_usec.max(0) as u32) * 1000)

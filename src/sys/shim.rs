@@ -152,16 +152,38 @@ fn send(report: RawFd, r: Report) {
     let _ = super::fd::write_all(report, &r.encode());
 }
 
-/// The shim's life (in a process forked from the spawner, signals blocked): starts the
-/// tool, contains it, reports, exits. Never returns.
-pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -> ! {
-    let report_fd = report.as_raw_fd();
+/// The shim's life (in a process forked from the spawner, signals blocked): attempts in
+/// from its socket, one at a time — start the tool, contain it, report, tell the spawner
+/// it is free — until the spawner closes the socket. Never returns.
+pub fn serve(socket: OwnedFd, nofile: Option<u64>) -> ! {
     let _ = super::misc::set_child_subreaper();
     super::misc::set_parent_death_signal(KILL);
+    let stale = SigSet::of(&[TERMINATE, KILL]);
+    while let Some(super::spawner::Request::Spawn { launch, fds, .. }) =
+        super::spawner::read_request(socket.as_raw_fd(), nofile)
+    {
+        // A stop request for the previous attempt that came in after it ended.
+        while signals::wait_for(&stale, Some(Duration::ZERO)).is_some() {}
+        let mut fds = fds.into_iter();
+        if let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) {
+            run_one(&launch, stdout, stderr, report);
+        }
+        if super::fd::write_all(socket.as_raw_fd(), &[1]).is_err() {
+            break;
+        }
+    }
+    drop(socket);
+    // SAFETY: ends this single-threaded process without running the spawner's exit path.
+    unsafe { libc::_exit(0) }
+}
+
+/// One attempt: starts the tool, contains it, reports.
+fn run_one(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) {
+    let report_fd = report.as_raw_fd();
     let started = start_tool(launch, stdout.as_raw_fd(), stderr.as_raw_fd());
     // The tool holds its copies: ours must close so secflow sees the end of its output.
     drop((stdout, stderr));
-    let code = match started {
+    match started {
         Err(errno) => {
             send(
                 report_fd,
@@ -171,48 +193,39 @@ pub fn run(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) -
                 },
             );
             send(report_fd, Report::Lost { errno });
-            1
         }
-        Ok((pid, failed)) => {
+        Ok((pid, err_r)) => {
+            // First the pid (secflow goes on at once), then whether the exec happened.
             send(report_fd, Report::Started { pid });
-            if let Some((step, errno)) = failed {
+            if let Some((step, errno)) = exec_failure(&err_r) {
                 send(report_fd, Report::NotStarted { step, errno });
             }
             let mut tree = Tree::new(pid, launch.grace);
             match tree.contain() {
-                Ok(reaped) => {
-                    let usage = rusage::get(rusage::Who::Children).unwrap_or(reaped.usage);
-                    send(
-                        report_fd,
-                        Report::Ended {
-                            status: reaped.status,
-                            usage,
-                            killed: tree.killed(),
-                        },
-                    );
-                    0
-                }
-                Err(e) => {
-                    send(
-                        report_fd,
-                        Report::Lost {
-                            errno: e.raw_os_error().unwrap_or(0),
-                        },
-                    );
-                    1
-                }
+                // The tool's own figures (its reaped descendants included) and those of
+                // the leftovers reaped here: this shim runs many attempts in turn.
+                Ok(reaped) => send(
+                    report_fd,
+                    Report::Ended {
+                        status: reaped.status,
+                        usage: reaped.usage.merged(&tree.leftover_usage),
+                        killed: tree.killed(),
+                    },
+                ),
+                Err(e) => send(
+                    report_fd,
+                    Report::Lost {
+                        errno: e.raw_os_error().unwrap_or(0),
+                    },
+                ),
             }
         }
-    };
-    drop(report);
-    // SAFETY: ends this single-threaded process without running the spawner's exit path.
-    unsafe { libc::_exit(code) }
+    }
 }
 
-/// Forks the tool. Returns its pid and, if it could not exec, the failed step and errno
-/// (read from a close-on-exec pipe: end of file means the exec happened); `Err(errno)` if
-/// no process could be made.
-fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, Option<(u64, i32)>), i32> {
+/// Forks the tool. Returns its pid and the read end of a close-on-exec pipe on which it
+/// reports a failed step (see [`exec_failure`]); `Err(errno)` if no process could be made.
+pub(super) fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, OwnedFd), i32> {
     let errno = || {
         io::Error::last_os_error()
             .raw_os_error()
@@ -248,15 +261,20 @@ fn start_tool(l: &Launch, stdout: RawFd, stderr: RawFd) -> Result<(i32, Option<(
     // Both sides set the group, so a signal to it right after this cannot miss the tool.
     // SAFETY: setpgid has no memory-safety preconditions.
     unsafe { libc::setpgid(pid, pid) };
+    Ok((pid, err_r))
+}
+
+/// The step that failed and its errno, if the tool could not exec (end of file on the
+/// pipe means the exec happened: it was close-on-exec). Blocks until one or the other.
+pub(super) fn exec_failure(err_r: &OwnedFd) -> Option<(u64, i32)> {
     let mut buf = [0u8; 12];
-    let failed = match super::fd::read_exact(err_r.as_raw_fd(), &mut buf) {
+    match super::fd::read_exact(err_r.as_raw_fd(), &mut buf) {
         Ok(true) => Some((
             u64::from_le_bytes(buf[..8].try_into().unwrap_or_default()),
             i32::from_le_bytes(buf[8..].try_into().unwrap_or_default()),
         )),
         _ => None,
-    };
-    Ok((pid, failed))
+    }
 }
 
 /// The tool's process between fork and exec: sets it up, execs, or reports the step that
@@ -316,17 +334,23 @@ fn exec_tool(
     fail(STEP_EXEC)
 }
 
-/// The tool and everything under the shim.
+/// The tool and everything under the subreaper that started it.
 pub struct Tree {
     /// The subreaper (this process).
     root: i32,
     tool: i32,
     grace: Duration,
+    /// Children of `root` whose subtrees belong to someone else (the spawner's shims).
+    pub except: BTreeSet<i32>,
     /// Every process sent TERM or KILL (the tool included).
     signalled: BTreeSet<i32>,
     /// When the TERM wave went out.
     term_at: Option<Instant>,
     killing: bool,
+    /// Backoff between scans while leftovers have their grace.
+    step: Duration,
+    /// Usage of the leftovers reaped here (the tool's own comes from its `wait4`).
+    pub leftover_usage: Usage,
 }
 
 impl Tree {
@@ -336,15 +360,35 @@ impl Tree {
             root: proc::own_pid(),
             tool,
             grace,
+            except: BTreeSet::new(),
             signalled: BTreeSet::new(),
             term_at: None,
             killing: false,
+            step: Duration::from_millis(1),
+            leftover_usage: Usage::default(),
         }
     }
 
     /// How many processes other than the tool had to be ended.
     pub fn killed(&self) -> u64 {
         self.signalled.iter().filter(|&&p| p != self.tool).count() as u64
+    }
+
+    /// Children of the subreaper that are this tree's.
+    fn children(&self) -> Vec<i32> {
+        let mut c = proc::children(self.root);
+        c.retain(|p| !self.except.contains(p));
+        c
+    }
+
+    /// Every process of this tree (the tool included while it runs).
+    fn descendants(&self) -> Vec<i32> {
+        let mut all = Vec::new();
+        for child in self.children() {
+            all.push(child);
+            all.extend(proc::descendants(child));
+        }
+        all
     }
 
     /// Waits for the tool, obeying terminate/kill requests, then ends what it left.
@@ -416,7 +460,7 @@ impl Tree {
 
     /// Descendants that have not exited, with their process groups.
     fn live_descendants(&self) -> Vec<(i32, i32)> {
-        proc::descendants(self.root)
+        self.descendants()
             .into_iter()
             .filter_map(|pid| match proc::stat(pid) {
                 Some((state, _, pgid)) if state != 'Z' => Some((pid, pgid)),
@@ -433,7 +477,7 @@ impl Tree {
             proc::kill_group(self.tool, libc::SIGKILL);
             self.signalled.insert(self.tool);
         }
-        for pid in proc::descendants(self.root) {
+        for pid in self.descendants() {
             if matches!(proc::stat(pid), Some((s, _, _)) if s != 'Z') {
                 self.signalled.insert(pid);
                 proc::kill(pid, libc::SIGKILL);
@@ -445,44 +489,60 @@ impl Tree {
     /// the grace, KILL what outlives it, reaping each child by pid until none is left.
     /// `pause(d)` waits up to `d` and says whether a kill was requested meanwhile.
     pub fn end_leftovers(&mut self, pause: &mut dyn FnMut(Duration) -> bool) {
-        // Every descendant is under a child: none left, nothing to scan (the common case).
-        if self.term_at.is_none() && proc::children(self.root).is_empty() {
-            return;
-        }
-        self.term_wave(false);
-        let deadline = self.term_at.unwrap_or_else(Instant::now) + self.grace;
-        let mut step = Duration::from_millis(1);
-        loop {
-            self.reap_children();
-            let live: Vec<i32> = proc::descendants(self.root)
-                .into_iter()
-                .filter(|&p| matches!(proc::stat(p), Some((s, _, _)) if s != 'Z'))
-                .collect();
-            if live.is_empty() {
-                self.reap_children();
-                if proc::children(self.root).is_empty() {
-                    return;
-                }
-            } else if self.killing || Instant::now() >= deadline {
-                self.kill_wave(false);
-            }
-            let wait = if self.killing {
-                Duration::from_millis(2)
-            } else {
-                step.min(deadline.saturating_duration_since(Instant::now()))
-            };
-            if pause(wait.max(Duration::from_millis(1))) {
+        while let Some(wait) = self.leftovers_step() {
+            if pause(wait) {
                 self.killing = true;
             }
-            step = (step * 2).min(Duration::from_millis(50));
         }
     }
 
-    /// Reaps every exited child of this process except the tool, each by its pid.
-    fn reap_children(&self) {
-        for pid in proc::children(self.root) {
-            if pid != self.tool {
-                let _ = rusage::try_wait(pid);
+    /// One step of [`Tree::end_leftovers`], for a caller with a loop of its own: `None` once
+    /// nothing is left, else how long to wait before the next step.
+    pub fn leftovers_step(&mut self) -> Option<Duration> {
+        // Every descendant is under a child: none left, nothing to scan (the common case).
+        if self.term_at.is_none() && self.children().is_empty() {
+            return None;
+        }
+        self.term_wave(false);
+        let deadline = self.term_at.unwrap_or_else(Instant::now) + self.grace;
+        self.reap_children();
+        let live = self.live_descendants();
+        if live.is_empty() {
+            self.reap_children();
+            if self.children().is_empty() {
+                return None;
+            }
+        } else if self.killing || Instant::now() >= deadline {
+            self.kill_wave(false);
+        }
+        let wait = if self.killing {
+            Duration::from_millis(2)
+        } else {
+            self.step
+                .min(deadline.saturating_duration_since(Instant::now()))
+        };
+        self.step = (self.step * 2).min(Duration::from_millis(50));
+        Some(wait.max(Duration::from_millis(1)))
+    }
+
+    /// When the grace of a TERM wave ends, once one went out.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.term_at.map(|t| t + self.grace)
+    }
+
+    /// Marks the tree as being killed (a kill request while leftovers have their grace).
+    pub fn kill_now(&mut self) {
+        self.killing = true;
+    }
+
+    /// Reaps every exited child of this tree except the tool, each by its pid, adding its
+    /// usage to [`Tree::leftover_usage`].
+    fn reap_children(&mut self) {
+        for pid in self.children() {
+            if pid != self.tool
+                && let Ok(Some(r)) = rusage::try_wait(pid)
+            {
+                self.leftover_usage = self.leftover_usage.merged(&r.usage);
             }
         }
     }

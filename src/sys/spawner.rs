@@ -33,6 +33,12 @@ use super::{fd, misc, proc, rusage, signals};
 /// `argv[1]` of the spawner's process: `secflow <ENTRY> <socket fd> <secflow pid> <nofile>`.
 pub const ENTRY: &str = "--secflow-internal-spawner";
 
+/// Whether an attempt that starts alone runs as the spawner's own child (SPEC §10's
+/// shim-free path). Measured on CHAIN-1000 once shims were pooled: a pooled shim, 1.36 s;
+/// shim-free, 1.46 s (a fork of the spawner costs more than a warm shim's fork of the tool).
+/// So off; kept for a machine where the balance is the other way.
+const SHIM_FREE: bool = false;
+
 /// The socket's descriptor number in the spawner.
 const SOCKET_FD: RawFd = 3;
 
@@ -60,6 +66,7 @@ pub struct Program<'a> {
 pub struct Spawner {
     socket: Mutex<OwnedFd>,
     next_id: AtomicU64,
+    pid: i32,
 }
 
 impl std::fmt::Debug for Spawner {
@@ -78,11 +85,32 @@ pub enum Stop {
 /// The process's spawner, started on first use (call it early, from the main thread: the
 /// spawner's parent-death signal follows the thread that started it).
 pub fn global() -> io::Result<Arc<Spawner>> {
-    static GLOBAL: OnceLock<Result<Arc<Spawner>, String>> = OnceLock::new();
     GLOBAL
         .get_or_init(|| Spawner::start().map(Arc::new).map_err(|e| e.to_string()))
         .clone()
         .map_err(|e| io::Error::other(format!("cannot start the spawner process: {e}")))
+}
+
+static GLOBAL: OnceLock<Result<Arc<Spawner>, String>> = OnceLock::new();
+
+/// Ends the process's spawner, if one was started: it sees the end of its socket, makes
+/// sure nothing it started is left, and exits; waits (bounded) for that and reaps it, so
+/// its usage (and the tools') counts as secflow's children's.
+pub fn finish() {
+    let Some(Ok(spawner)) = GLOBAL.get() else {
+        return;
+    };
+    {
+        let socket = spawner.socket.lock().unwrap_or_else(|p| p.into_inner());
+        fd::shutdown_write(socket.as_raw_fd());
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        match rusage::try_wait(spawner.pid) {
+            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            _ => return,
+        }
+    }
 }
 
 impl Spawner {
@@ -119,11 +147,13 @@ impl Spawner {
         }
         let child = cmd.spawn()?;
         drop(theirs);
-        // Reaped by nobody until secflow exits (it then is init's): a zombie of a few bytes.
+        // Reaped by `finish` (by pid, with its rusage), not through `Child`.
+        let pid = child.id() as i32;
         drop(child);
         Ok(Spawner {
             socket: Mutex::new(ours),
             next_id: AtomicU64::new(1),
+            pid,
         })
     }
 
@@ -208,11 +238,13 @@ fn encode_spawn(id: u64, p: &Program<'_>) -> io::Result<Vec<u8>> {
 }
 
 /// A request as the spawner reads it.
-enum Request {
+pub(super) enum Request {
     Spawn {
         id: u64,
         launch: Launch,
         fds: Vec<OwnedFd>,
+        /// The request as received, to pass on to a shim.
+        raw: Vec<u8>,
     },
     Stop {
         id: u64,
@@ -220,7 +252,7 @@ enum Request {
     },
 }
 
-fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>) -> Option<Request> {
+fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>, raw: Vec<u8>) -> Option<Request> {
     let (&kind, rest) = body.split_first()?;
     let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
     if kind != SPAWN {
@@ -264,6 +296,7 @@ fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>) -> Option<Request
             nofile,
         },
         fds,
+        raw,
     })
 }
 
@@ -298,8 +331,14 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
             fd::redirect_to_null(fd);
         }
     }
+    // Tools get stdin, stdout and stderr and nothing else: not the socket (a tool could
+    // send requests), not what secflow's own parent left open.
+    let _ = fd::set_cloexec(socket.as_raw_fd(), true);
+    fd::close_all_above_2_except(socket.as_raw_fd());
     signals::reset_ignored_sigchld();
     signals::set_mask(&signals::SigSet::all());
+    // Opened once here, inherited by every shim (one open fewer per attempt).
+    let _ = fd::dev_null();
     let _ = misc::set_child_subreaper();
     misc::set_parent_death_signal(libc::SIGTERM);
     let watched = signals::SigSet::of(&[
@@ -312,10 +351,26 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
     let Ok(sigfd) = signals::signalfd(&watched) else {
         return 1;
     };
-    let mut shims: HashMap<u64, i32> = HashMap::new();
+    let mut shims = Shims {
+        nofile,
+        ..Shims::default()
+    };
+    let mut direct: Option<Direct> = None;
     let mut running = misc::parent_pid() == parent;
     while running {
-        let ready = signals::poll_readable(&[socket.as_raw_fd(), sigfd.as_raw_fd()], None);
+        let timeout = direct
+            .as_ref()
+            .and_then(|d| d.next)
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        let busy: Vec<(i32, RawFd)> = shims.busy_sockets();
+        let mut fds = vec![socket.as_raw_fd(), sigfd.as_raw_fd()];
+        fds.extend(busy.iter().map(|&(_, fd)| fd));
+        let ready = signals::poll_readable(&fds, timeout);
+        for (k, &(pid, fd)) in busy.iter().enumerate() {
+            if ready[2 + k] {
+                shims.heard_from(pid, fd);
+            }
+        }
         if ready[1] {
             if signals::drain_signalfd(sigfd.as_raw_fd())
                 .iter()
@@ -323,30 +378,161 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
             {
                 running = false;
             }
-            reap(&mut shims);
+            reap(&mut shims, direct.is_some());
+        }
+        if let Some(d) = direct.as_mut()
+            && d.advance(&shims)
+        {
+            direct = None;
         }
         if ready[0] {
             match read_request(socket.as_raw_fd(), nofile) {
-                Some(Request::Spawn { id, launch, fds }) => {
-                    if let Some(pid) = fork_shim(&launch, fds, &socket, &sigfd) {
-                        shims.insert(id, pid);
+                Some(Request::Spawn {
+                    id,
+                    launch,
+                    fds,
+                    raw,
+                }) => {
+                    reap(&mut shims, direct.is_some());
+                    // Alone, the tool can be the spawner's own child: every process
+                    // re-parented to the spawner is then one of its descendants.
+                    if SHIM_FREE && direct.is_none() && shims.busy.is_empty() {
+                        direct = Direct::start(id, &launch, fds);
+                    } else {
+                        shims.dispatch(id, &raw, fds, &socket, &sigfd);
                     }
                 }
-                Some(Request::Stop { id, kill }) => {
-                    if let Some(&pid) = shims.get(&id) {
-                        proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
+                Some(Request::Stop { id, kill }) => match direct.as_mut() {
+                    Some(d) if d.id == id => d.stop(kill, &shims),
+                    _ => {
+                        if let Some(&pid) = shims.busy.get(&id) {
+                            proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
+                        }
                     }
-                }
+                },
                 None => running = false,
             }
+        }
+    }
+    if let Some(mut d) = direct {
+        d.stop(true, &shims);
+        while !d.advance(&shims) {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     shut_down(&mut shims);
     0
 }
 
+/// The spawner's shims: each runs one attempt at a time and is reused, so an attempt costs
+/// no fork of a shim (and none of the page faults of a fresh one) once the pool is warm.
+#[derive(Default)]
+struct Shims {
+    /// Attempt id → the shim running it.
+    busy: HashMap<u64, i32>,
+    /// Every live shim's socket (the spawner's end).
+    sockets: HashMap<i32, OwnedFd>,
+    idle: Vec<i32>,
+    /// The soft open-file limit tools start with.
+    nofile: Option<u64>,
+}
+
+impl Shims {
+    fn pids(&self) -> std::collections::BTreeSet<i32> {
+        self.sockets.keys().copied().collect()
+    }
+
+    fn busy_sockets(&self) -> Vec<(i32, RawFd)> {
+        self.busy
+            .values()
+            .filter_map(|pid| self.sockets.get(pid).map(|s| (*pid, s.as_raw_fd())))
+            .collect()
+    }
+
+    /// A busy shim wrote: its attempt is over (a byte), or it died (end of stream).
+    fn heard_from(&mut self, pid: i32, socket: RawFd) {
+        let mut byte = [0u8; 1];
+        let done = matches!(fd::read_exact(socket, &mut byte), Ok(true));
+        self.busy.retain(|_, p| *p != pid);
+        if done {
+            self.idle.push(pid);
+        } else {
+            self.sockets.remove(&pid);
+        }
+    }
+
+    /// Hands attempt `id` to an idle shim, or to a new one.
+    fn dispatch(
+        &mut self,
+        id: u64,
+        raw: &[u8],
+        fds: Vec<OwnedFd>,
+        socket: &OwnedFd,
+        sigfd: &OwnedFd,
+    ) {
+        let raw_fds: Vec<RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+        while let Some(pid) = self.idle.pop() {
+            if let Some(s) = self.sockets.get(&pid)
+                && fd::send_with_fds(s.as_raw_fd(), raw, &raw_fds).is_ok()
+            {
+                self.busy.insert(id, pid);
+                return;
+            }
+            self.sockets.remove(&pid);
+        }
+        match self.fork_shim(socket, sigfd) {
+            Ok(pid) => {
+                if let Some(s) = self.sockets.get(&pid)
+                    && fd::send_with_fds(s.as_raw_fd(), raw, &raw_fds).is_ok()
+                {
+                    self.busy.insert(id, pid);
+                    return;
+                }
+                not_started(&fds, libc::EPIPE);
+            }
+            Err(errno) => not_started(&fds, errno),
+        }
+    }
+
+    /// Forks a new shim, connected to the spawner by a socket pair.
+    fn fork_shim(&mut self, socket: &OwnedFd, sigfd: &OwnedFd) -> Result<i32, i32> {
+        let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
+        let (ours, theirs) = fd::socketpair().map_err(errno)?;
+        // SAFETY: the spawner is single-threaded, so the child may run any code; it runs the
+        // shim, which never returns.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // The shim lives on: it must hold none of the spawner's descriptors (secflow's
+            // socket, other shims' sockets, the pipes of the attempt being dispatched, whose
+            // end of file would wait for it), only its socket and /dev/null.
+            let _ = (socket, sigfd);
+            let mut keep = vec![theirs.as_raw_fd()];
+            keep.extend(fd::dev_null().ok().map(|n| n.as_raw_fd()));
+            fd::close_all_above_2_but(&keep);
+            shim::serve(theirs, self.nofile);
+        }
+        if pid < 0 {
+            return Err(errno(io::Error::last_os_error()));
+        }
+        self.sockets.insert(pid, ours);
+        Ok(pid)
+    }
+}
+
+/// Tells secflow an attempt could not start (no shim could be made for it).
+fn not_started(fds: &[OwnedFd], errno: i32) {
+    if let Some(report) = fds.get(2) {
+        let step = shim::STEP_FORK;
+        let _ = fd::write_all(
+            report.as_raw_fd(),
+            &Report::NotStarted { step, errno }.encode(),
+        );
+        let _ = fd::write_all(report.as_raw_fd(), &Report::Lost { errno }.encode());
+    }
+}
+
 /// Reads one request; `None` at end of stream or on a malformed one.
-fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
+pub(super) fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
     let mut head = [0u8; 4];
     let (n, fds) = fd::recv_with_fds(socket, &mut head, 3).ok()?;
     if n == 0 {
@@ -359,68 +545,149 @@ fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
     if len > MAX_REQUEST {
         return None;
     }
-    let mut body = vec![0u8; len];
-    if !fd::read_exact(socket, &mut body).ok()? {
+    let mut raw = vec![0u8; 4 + len];
+    raw[..4].copy_from_slice(&head);
+    if !fd::read_exact(socket, &mut raw[4..]).ok()? {
         return None;
     }
-    decode(&body, fds, nofile)
+    let body = raw[4..].to_vec();
+    decode(&body, fds, nofile, raw)
 }
 
-/// Forks the shim for one attempt; `None` if that failed (reported on its report pipe).
-fn fork_shim(launch: &Launch, fds: Vec<OwnedFd>, socket: &OwnedFd, sigfd: &OwnedFd) -> Option<i32> {
-    let mut fds = fds.into_iter();
-    let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) else {
-        return None;
-    };
-    // SAFETY: the spawner is single-threaded, so the child may run any code; it runs the
-    // shim, which never returns.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: closing the child's copies of descriptors it must not hold (the socket:
-        // secflow's end of stream must not wait for shims).
-        unsafe {
-            libc::close(socket.as_raw_fd());
-            libc::close(sigfd.as_raw_fd());
+/// An attempt whose tool the spawner runs itself, without a shim: the common path of a
+/// chain (one attempt at a time), one fork fewer per attempt. Only while no shim runs can
+/// it start, so every process re-parented to the spawner meanwhile is one of its
+/// descendants; attempts that start while it runs get shims (their orphans go to them).
+struct Direct {
+    id: u64,
+    tool: i32,
+    report: OwnedFd,
+    err_r: OwnedFd,
+    tree: shim::Tree,
+    reaped: Option<rusage::Reaped>,
+    /// When to look again without a signal (a grace running out, leftovers to rescan).
+    next: Option<Instant>,
+}
+
+impl Direct {
+    fn start(id: u64, launch: &Launch, fds: Vec<OwnedFd>) -> Option<Direct> {
+        let mut fds = fds.into_iter();
+        let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next())
+        else {
+            return None;
+        };
+        let send = |r: Report| {
+            let _ = fd::write_all(report.as_raw_fd(), &r.encode());
+        };
+        match shim::start_tool(launch, stdout.as_raw_fd(), stderr.as_raw_fd()) {
+            Err(errno) => {
+                send(Report::NotStarted {
+                    step: shim::STEP_FORK,
+                    errno,
+                });
+                send(Report::Lost { errno });
+                None
+            }
+            Ok((tool, err_r)) => {
+                send(Report::Started { pid: tool });
+                Some(Direct {
+                    id,
+                    tool,
+                    report,
+                    err_r,
+                    tree: shim::Tree::new(tool, launch.grace),
+                    reaped: None,
+                    next: None,
+                })
+            }
         }
-        shim::run(launch, stdout, stderr, report);
     }
-    if pid < 0 {
-        let errno = io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EAGAIN);
-        let _ = fd::write_all(
-            report.as_raw_fd(),
-            &Report::NotStarted {
-                step: shim::STEP_FORK,
-                errno,
+
+    /// A terminate (TERM, grace, KILL) or kill request.
+    fn stop(&mut self, kill: bool, shims: &Shims) {
+        self.tree.except = shims.pids();
+        let unreaped = self.reaped.is_none();
+        if kill {
+            self.tree.kill_now();
+            self.tree.kill_wave(unreaped);
+            self.next = Some(Instant::now() + Duration::from_millis(2));
+        } else {
+            self.tree.term_wave(unreaped);
+            self.next = self.tree.deadline();
+        }
+    }
+
+    /// Moves the attempt on; `true` once it is over and reported.
+    fn advance(&mut self, shims: &Shims) -> bool {
+        self.tree.except = shims.pids();
+        if self.reaped.is_none() {
+            match rusage::try_wait(self.tool) {
+                Ok(Some(r)) => self.reaped = Some(r),
+                Ok(None) => {
+                    if self.tree.deadline().is_some_and(|d| Instant::now() >= d) {
+                        self.tree.kill_wave(true);
+                        self.next = Some(Instant::now() + Duration::from_millis(5));
+                    }
+                    return false;
+                }
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(0);
+                    let _ =
+                        fd::write_all(self.report.as_raw_fd(), &Report::Lost { errno }.encode());
+                    return true;
+                }
+            }
+        }
+        if let Some(wait) = self.tree.leftovers_step() {
+            self.next = Some(Instant::now() + wait);
+            return false;
+        }
+        let reaped = self.reaped.unwrap_or(rusage::Reaped {
+            status: 0,
+            usage: rusage::Usage::default(),
+        });
+        let mut out = Vec::with_capacity(2 * shim::RECORD);
+        // The tool is gone: the pipe holds its failure report, or is at end of file.
+        if let Some((step, errno)) = shim::exec_failure(&self.err_r) {
+            out.extend_from_slice(&Report::NotStarted { step, errno }.encode());
+        }
+        out.extend_from_slice(
+            &Report::Ended {
+                status: reaped.status,
+                usage: reaped.usage.merged(&self.tree.leftover_usage),
+                killed: self.tree.killed(),
             }
             .encode(),
         );
-        let _ = fd::write_all(report.as_raw_fd(), &Report::Lost { errno }.encode());
-        return None;
+        let _ = fd::write_all(self.report.as_raw_fd(), &out);
+        true
     }
-    Some(pid)
 }
 
 /// Reaps exited shims by pid. A shim that did not exit cleanly (killed) may have left its
 /// tree to us, and a SIGCHLD that reaped no shim came from such an orphan: then every
 /// child that is not a shim is ended and reaped by pid.
-fn reap(shims: &mut HashMap<u64, i32>) {
-    let before = shims.len();
+fn reap(shims: &mut Shims, direct: bool) {
+    let mut reaped = false;
     let mut abnormal = false;
-    shims.retain(|_, pid| match rusage::try_wait(*pid) {
-        Ok(None) => true,
-        Ok(Some(r)) => {
-            abnormal |= r.exit_code() != Some(0);
-            false
+    for pid in shims.pids() {
+        match rusage::try_wait(pid) {
+            Ok(None) => continue,
+            Ok(Some(r)) => abnormal |= r.exit_code() != Some(0),
+            Err(_) => {}
         }
-        Err(_) => false,
-    });
-    if !abnormal && shims.len() < before {
+        reaped = true;
+        shims.sockets.remove(&pid);
+        shims.idle.retain(|&p| p != pid);
+        shims.busy.retain(|_, p| *p != pid);
+    }
+    // While an attempt runs without a shim, the spawner's other children are its own.
+    if direct || (!abnormal && reaped) {
         return;
     }
+    let live = shims.pids();
     for pid in proc::children(proc::own_pid()) {
-        if !shims.values().any(|&s| s == pid) {
+        if !live.contains(&pid) {
             for d in proc::descendants(pid) {
                 proc::kill(d, libc::SIGKILL);
             }
@@ -430,23 +697,35 @@ fn reap(shims: &mut HashMap<u64, i32>) {
     }
 }
 
-/// secflow is gone: every shim kills its tree; what is left after a while is killed here.
-fn shut_down(shims: &mut HashMap<u64, i32>) {
-    for &pid in shims.values() {
+/// secflow is gone: every shim kills its tree (idle ones see the end of their socket and
+/// exit); what is left after a while is killed here.
+fn shut_down(shims: &mut Shims) {
+    for &pid in shims.busy.values() {
         proc::kill(pid, shim::KILL);
     }
+    shims.busy.clear();
+    shims.idle.clear();
+    let pids = shims.pids();
+    // Closed: each shim reads the end of stream once its attempt is over, and exits.
+    shims.sockets.clear();
     let until = Instant::now() + Duration::from_secs(5);
     let me = proc::own_pid();
     loop {
-        reap(shims);
-        if shims.is_empty() && proc::children(me).is_empty() {
+        for &pid in &pids {
+            let _ = rusage::try_wait(pid);
+        }
+        let children = proc::children(me);
+        if children.is_empty() {
             return;
         }
         if Instant::now() >= until {
             for pid in proc::descendants(me) {
                 proc::kill(pid, libc::SIGKILL);
             }
+            for pid in children {
+                let _ = rusage::try_wait(pid);
+            }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }

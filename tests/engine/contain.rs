@@ -398,3 +398,147 @@ fn a_three_node_run_passes_valgrind() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// What a tool sees of its start, printed by the tool itself: its process group, blocked
+/// and ignored signals and open descriptors (as the programs it runs inherit them: read by
+/// `grep` and `ls` from their own /proc entries), stdin and its working directory.
+const INSPECT: &str = "echo pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$; grep -E '^(SigBlk|SigIgn)' /proc/self/status; wc -c </dev/stdin; ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; pwd";
+
+#[test]
+fn tools_start_in_their_own_group_with_clean_signals_stdin_and_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("work")).unwrap();
+    // Two at once: the first runs as the spawner's own child, the second through a shim.
+    let mut recipe = String::from("version: \"1.0\"\nname: i\nconcurrency: 2\nnodes:\n");
+    for id in ["one", "two"] {
+        recipe.push_str(&format!(
+            "  - id: {id}\n    command: [\"sh\", \"-c\", \"sleep 0.3; {}\"]\n    workdir: work\n",
+            INSPECT.replace('"', "\\\"")
+        ));
+    }
+    let r = run(dir.path(), &recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for id in ["one", "two"] {
+        let out =
+            std::fs::read_to_string(r.run_dir.join(format!("nodes/{id}/1/stdout.log"))).unwrap();
+        let mut lines = out.lines();
+        let first = lines.next().unwrap();
+        let pid = r.node(id)["attempts"][0]["pid"].as_u64();
+        let (pgid, own) = first.split_once(' ').unwrap();
+        assert_eq!(
+            pgid.trim_start_matches("pgid="),
+            own.trim_start_matches("pid="),
+            "{id}: {first}"
+        );
+        if let Some(pid) = pid {
+            assert_eq!(
+                own,
+                format!("pid={pid}"),
+                "{id}: run.json names the tool's pid"
+            );
+        }
+        assert_eq!(lines.next().unwrap(), "SigBlk:\t0000000000000000", "{id}");
+        let ignored = lines.next().unwrap();
+        let mask = u64::from_str_radix(ignored.trim_start_matches("SigIgn:\t"), 16).unwrap();
+        for sig in [libc::SIGPIPE, libc::SIGINT, libc::SIGTERM, libc::SIGCHLD] {
+            assert_eq!(
+                mask & (1 << (sig - 1)),
+                0,
+                "{id}: signal {sig} ignored: {ignored}"
+            );
+        }
+        assert_eq!(
+            lines.next().unwrap().trim(),
+            "0",
+            "{id}: stdin is /dev/null"
+        );
+        // 0-2, and the descriptor `ls` opens for its listing: nothing of secflow's (its
+        // socket to the spawner) nor of whatever started secflow.
+        let fds: Vec<i32> = lines
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        assert!(fds == [0, 1, 2, 3], "{id}: fds {fds:?}");
+        assert!(lines.next().unwrap().ends_with("/work"), "{id}");
+    }
+}
+
+#[test]
+fn a_start_that_fails_is_recorded_as_never_started_with_the_same_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("noexec"), "#!/bin/sh\n").unwrap();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: f\nnodes:\n  - id: missing\n    command: [\"/nonexistent/program\"]\n  - id: noexec\n    command: [\"./noexec\"]\n  - id: nodir\n    command: [\"true\"]\n    workdir: /nonexistent/secflow-dir\n",
+        &["--keep-going"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let error = |id: &str| {
+        let a = &r.node(id)["attempts"][0];
+        assert!(a["started_at"].is_null(), "{id} never started: {a}");
+        a["error"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        error("missing"),
+        "cannot start `/nonexistent/program`: No such file or directory (os error 2)"
+    );
+    assert_eq!(
+        error("noexec"),
+        "cannot start `./noexec`: Permission denied (os error 13)"
+    );
+    assert_eq!(
+        error("nodir"),
+        "cannot start `true`: cannot change to working directory /nonexistent/secflow-dir: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn after_a_hangup_a_broken_console_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let recipe = format!(
+        "version: \"1.0\"\nname: h\nnodes:\n  - id: a\n    run: \"setsid sleep {m} & echo up > up; sleep 600\"\n    kill_grace: 0.5\n"
+    );
+    let mut child = command(dir.path(), &recipe, &["--progress", "always"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for_file(&dir.path().join("up"), 20),
+        "node never started"
+    );
+    // The terminal is gone: every console write now fails (EPIPE).
+    drop(child.stderr.take());
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let r = finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(
+        r.code, 129,
+        "no panic on a console write error: {}",
+        r.stderr
+    );
+    assert_eq!(r.written()["status"], "cancelled");
+    assert_none_left(&[m]);
+}
+
+#[test]
+fn attempts_run_side_by_side_never_wait_for_each_others_pipes() {
+    // Shims are reused: one must not keep another attempt's output pipes open (the run
+    // would then wait for them, up to its linger bound, at every such attempt's end).
+    let dir = tempfile::tempdir().unwrap();
+    let mut recipe = String::from("version: \"1.0\"\nname: p\nconcurrency: 4\nnodes:\n");
+    for i in 0..16 {
+        recipe.push_str(&format!("  - id: n{i}\n    run: \"sleep 0.1; echo {i}\"\n"));
+    }
+    let r = run(dir.path(), &recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for i in 0..16 {
+        let ms = r.node(&format!("n{i}"))["attempts"][0]["duration_ms"]
+            .as_u64()
+            .unwrap();
+        assert!(ms < 1500, "attempt n{i} took {ms} ms");
+    }
+}
