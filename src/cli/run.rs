@@ -255,10 +255,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let settings = crate::telemetry::settings();
     if settings.debug {
         let redactor = crate::telemetry::Redactor::new(&ctx.secret_values);
-        eprint!(
-            "{}",
-            crate::telemetry::debug::render_plan(&ctx.plan, &redactor)
-        );
+        let plan = crate::telemetry::debug::render_plan(&ctx.plan, &redactor);
+        eprint!("{}", crate::escape::escape_lines(&plan));
     }
     let exporter = match otlp.clone().map(crate::otlp::exporter::Exporter::start) {
         Some(Ok(e)) => Some(Arc::new(e)),
@@ -978,6 +976,9 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
 /// still be one.
 fn emit_masked(env: &Environment, text: &[u8]) -> anyhow::Result<()> {
     let text = String::from_utf8_lossy(text);
+    // Names, commands and values are the recipe's and the caller's: no control character
+    // reaches the terminal raw (JSON output escapes them itself).
+    let text = crate::escape::escape_lines(&text);
     let redactor = crate::telemetry::Redactor::new(env.secret_values());
     std::io::stdout()
         .lock()

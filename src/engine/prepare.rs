@@ -126,6 +126,9 @@ pub struct Prepared {
 }
 
 /// Renders `node`'s attempt. `secrets` are the values to mask in its output.
+/// The interpreter of `run` lines.
+const SHELL: &str = "/bin/sh";
+
 pub fn prepare(
     plan: &Plan,
     node: &PlanNode,
@@ -259,8 +262,11 @@ fn command(node: &PlanNode, env: &Environment, lookup: &Lookup<'_>) -> Result<Co
                 .iter()
                 .map(|(k, v)| format!("{k}={} ", shell_quote(v)))
                 .collect();
-            display.push_str(&format!("sh -c {}", shell_quote(&rendered.line)));
-            let argv = vec!["sh".into(), "-c".into(), rendered.line.into()];
+            // `/bin/sh` by its path: a `PATH` from the recipe or the caller's environment must
+            // not choose the interpreter (a bash behind `sh` evaluates values in arithmetic
+            // and name contexts that the template checks assume POSIX `sh` treats as data).
+            display.push_str(&format!("{SHELL} -c {}", shell_quote(&rendered.line)));
+            let argv = vec![SHELL.into(), "-c".into(), rendered.line.into()];
             Ok((argv, display, rendered.vars))
         }
         Action::Argv(parts) => {

@@ -300,3 +300,50 @@ fn an_oversized_value_names_its_template() {
         "{reason}"
     );
 }
+
+/// Found by the adversarial probe: `sh` was looked up through the node's `PATH`, so a recipe
+/// (or the caller's environment) could put bash — or anything — behind the `run` lines whose
+/// template contexts were checked for POSIX `sh`. `run` lines go to `/bin/sh` by its path.
+#[test]
+fn run_lines_go_to_bin_sh_whatever_the_path() {
+    let dir = tmp();
+    let fake = dir.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    let impostor = fake.join("sh");
+    std::fs::write(&impostor, "#!/bin/sh\ntouch IMPOSTOR_RAN\n").unwrap();
+    std::fs::set_permissions(
+        &impostor,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let recipe = format!(
+        "version: \"1.0\"\nname: p\nnodes:\n  - id: a\n    env: {{ PATH: \"{}:/usr/bin:/bin\" }}\n    run: \"echo ok > real\"\n",
+        fake.display()
+    );
+    let r = run(dir.path(), &recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.path().join("real").is_file());
+    assert!(!dir.path().join("IMPOSTOR_RAN").exists());
+}
+
+/// Found by the adversarial probe: `--dry-run` printed the workflow's name and the rendered
+/// command raw, so a name or a `--var` value could drive the terminal.
+#[test]
+fn dry_run_escapes_control_characters_of_names_and_values() {
+    let dir = tmp();
+    let recipe = "version: \"1.0\"\nname: \"esc\\e]0;TITLE\\a\\e[31mRED\"\nvars: { v: x }\nnodes:\n  - { id: a, run: \"echo {{ vars.v }}\" }\n";
+    let out = command(
+        dir.path(),
+        recipe,
+        &["--dry-run", "--var", "v=\u{1b}]0;VAR\u{7}"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TITLE") && text.contains("VAR"), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+}
