@@ -407,6 +407,9 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
                     _ => {
                         if let Some(&pid) = shims.busy.get(&id) {
                             proc::kill(pid, if kill { shim::KILL } else { shim::TERMINATE });
+                            // A tool may have stopped its shim (`kill -STOP $PPID`): the
+                            // request must still be carried out, so the shim is continued.
+                            proc::kill(pid, libc::SIGCONT);
                         }
                     }
                 },

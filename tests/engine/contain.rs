@@ -542,3 +542,28 @@ fn attempts_run_side_by_side_never_wait_for_each_others_pipes() {
         assert!(ms < 1500, "attempt n{i} took {ms} ms");
     }
 }
+
+/// Found by the adversarial probe: a tool that stops its shim (`kill -STOP $PPID`) held the
+/// run past its timeout and past SIGINT, and what it had started stayed alive. A stop request
+/// continues the shim, so the timeout still ends the attempt and everything it left.
+#[test]
+fn a_tool_that_stops_its_shim_cannot_outlive_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let started = Instant::now();
+    let r = run(
+        dir.path(),
+        &format!(
+            "version: \"1.0\"\nname: t\nnodes:\n  - id: a\n    timeout: 2\n    kill_grace: 1\n    run: \"setsid sleep {m} & kill -STOP $PPID; sleep 0.2; exit 0\"\n"
+        ),
+        &[],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?} {}",
+        started.elapsed(),
+        r.stderr
+    );
+    assert_ne!(r.status("a"), "running", "{}", r.stderr);
+    assert_none_left(std::slice::from_ref(&m));
+}
