@@ -439,10 +439,35 @@ impl Checker<'_> {
                         .iter()
                         .map(|a| self.template(&scope, a, Place::Command))
                         .collect();
-                    parts
-                        .into_iter()
-                        .collect::<Option<Vec<_>>>()
-                        .map(Action::Argv)
+                    let words: Vec<&str> = argv.value.iter().map(|a| a.value.as_str()).collect();
+                    let mut runs_value = false;
+                    if let Some(code) = super::shell::argv_code_index(&words)
+                        && let Some(Some(t)) = parts.get(code)
+                        && let Some(r) = t.references().next()
+                    {
+                        let arg = &argv.value[code];
+                        let at = self.locate(pos(arg), &arg.value, r.offset);
+                        self.error(
+                            at,
+                            "template-in-interpreter",
+                            "the template's value is handed to a program that runs it as code \
+                             (the argument after `-c`/`-e`)"
+                                .into(),
+                            Some(
+                                "pass the value as data: a later argument the code reads \
+                                 (`[sh, -c, 'echo \"$1\"', _, '{{ … }}']`) or an environment \
+                                 variable"
+                                    .into(),
+                            ),
+                        );
+                        runs_value = true;
+                    }
+                    (!runs_value).then_some(parts).and_then(|parts| {
+                        parts
+                            .into_iter()
+                            .collect::<Option<Vec<_>>>()
+                            .map(Action::Argv)
+                    })
                 }
             }
             ("exec", None, None) => {
@@ -689,6 +714,7 @@ impl Checker<'_> {
         if ok
             && place == Place::Run
             && let Err(e) = super::shell::contexts(&template)
+                .and_then(|_| super::shell::interpreter(&text.value, &template))
         {
             let at = self.locate(pos(text), &text.value, e.offset);
             self.error(at, e.code, e.message, Some(e.hint));

@@ -718,3 +718,122 @@ mod hostile {
         }
     }
 }
+
+/// Programs that run their argument (or their input) as code: a value handed to one of them
+/// is interpreted after all, whatever the quoting of the line that starts it.
+const INTERPRETERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "python", "python3", "perl",
+    "ruby", "node", "php",
+];
+
+/// Words that run their arguments as shell code.
+const EVALUATORS: &[&str] = &["eval", "trap", "source", "."];
+
+/// Wrappers skipped to find the command word (`exec sh -c …`, `nohup bash -c …`).
+const WRAPPERS: &[&str] = &[
+    "exec", "command", "builtin", "nohup", "env", "sudo", "time", "xargs",
+];
+
+fn base(word: &str) -> &str {
+    let word = word.trim_matches(|c| c == '"' || c == '\'');
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+/// The index of the word a simple command runs as code, and whether every later word is code
+/// too: every argument of `eval`, `trap` and `source`; the word after `-c`/`-e` of an
+/// interpreter. `None` when the command runs no argument as code.
+fn code_word(words: &[&str]) -> Option<(usize, bool)> {
+    let mut i = 0;
+    while i < words.len()
+        && (words[i].contains('=') && !words[i].starts_with('=')
+            || WRAPPERS.contains(&base(words[i]))
+            || words[i].starts_with('-') && i > 0 && WRAPPERS.contains(&base(words[i - 1])))
+    {
+        i += 1;
+    }
+    let first = base(words.get(i)?);
+    if EVALUATORS.contains(&first) {
+        return Some((i + 1, true));
+    }
+    if !INTERPRETERS.contains(&first) {
+        return None;
+    }
+    words[i + 1..]
+        .iter()
+        .position(|w| matches!(*w, "-c" | "-e" | "-ec" | "-ce" | "-xc" | "-lc"))
+        .map(|k| (i + 1 + k + 1, false))
+}
+
+/// `text` split into shell words, quotes kept, whitespace inside quotes not splitting; and
+/// whether the text ends inside a word (a template there belongs to the last word).
+fn words_of(text: &str) -> (Vec<&str>, bool) {
+    let mut words = Vec::new();
+    let (mut single, mut double, mut start) = (false, false, None);
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if !single => escaped = true,
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            c if c.is_whitespace() && !single && !double => {
+                if let Some(s) = start.take() {
+                    words.push(&text[s..i]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        start.get_or_insert(i);
+    }
+    let open = start.is_some();
+    if let Some(s) = start {
+        words.push(&text[s..]);
+    }
+    (words, open)
+}
+
+/// A `run` template handed to an interpreter as code (`eval`, `trap`, `sh -c "… {{ x }}"`,
+/// `… {{ x }} | sh`): the value would be parsed as code by that program, so it is refused
+/// (`template-in-interpreter`). A heuristic over the simple command around each template:
+/// a value that reaches an interpreter through a file or a variable is not seen.
+pub fn interpreter(text: &str, t: &Template) -> Result<(), ShellError> {
+    const SEPARATORS: &[char] = &[';', '&', '|', '\n', '(', ')', '`', '{', '}'];
+    for r in t.references() {
+        let at = r.offset.min(text.len());
+        let before = &text[..at];
+        let start = before.rfind(SEPARATORS).map_or(0, |i| i + 1);
+        let (words, open) = words_of(&before[start..]);
+        let index = if open { words.len() - 1 } else { words.len() };
+        // Every argument of eval/trap/source is code; of `sh -c`, the one after `-c`.
+        let in_code = code_word(&words).is_some_and(|(c, all)| index == c || all && index > c);
+        let after = &text[at..];
+        let line_end = after.find(['\n', ';']).unwrap_or(after.len());
+        let piped = after[..line_end].split('|').skip(1).any(|stage| {
+            let first = stage.split_whitespace().next().map(base);
+            first.is_some_and(|f| INTERPRETERS.contains(&f) || EVALUATORS.contains(&f))
+        });
+        if in_code || piped {
+            return Err(ShellError {
+                offset: r.offset,
+                code: "template-in-interpreter",
+                message: "the template's value is handed to a program that runs it as code \
+                          (`eval`, `trap`, `source`, `sh -c`, or a pipe into a shell)"
+                    .into(),
+                hint: "pass the value as data, never inside the code: an argument the script \
+                       reads (`sh -c 'echo \"$1\"' _ {{ … }}`) or an environment variable"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `command:` form of [`interpreter`]: the index of the argument `argv` runs as code
+/// (`[sh, -c, CODE, …]`, `[python3, -c, CODE]`), if any.
+pub fn argv_code_index(argv: &[&str]) -> Option<usize> {
+    code_word(argv).map(|(c, _)| c)
+}
