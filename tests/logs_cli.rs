@@ -392,6 +392,35 @@ fn node_arguments_are_ids_and_unknown_ones_exit_2() {
     assert_eq!(stdout(&o).lines().count(), 1);
 }
 
+/// Found by the adversarial probe: a tool can plant symlinks in its own run directory; the
+/// captured-output reader followed them (`stdout.log -> /elsewhere`, a linked attempt dir).
+#[test]
+fn captured_output_never_follows_a_symlink_out_of_the_run() {
+    let (state, run) = layout();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("stdout.log"), "SECRET OUTSIDE\n").unwrap();
+    let attempt = run.join("nodes/fetch/2");
+    std::fs::remove_file(attempt.join("stdout.log")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("stdout.log"),
+        attempt.join("stdout.log"),
+    )
+    .unwrap();
+    let o = logs(state.path(), &["01RUNAAA", "--node", "fetch", "--stdout"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("SECRET"));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    // A linked attempt directory likewise.
+    std::fs::remove_dir_all(&attempt).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &attempt).unwrap();
+    let o = logs(
+        state.path(),
+        &["01RUNAAA", "--node", "fetch", "--stdout", "--attempt", "2"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("SECRET"));
+}
+
 /// The pretty view escapes control characters of every record field (issue 24 point 2).
 #[test]
 fn pretty_view_escapes_control_characters() {

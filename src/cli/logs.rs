@@ -230,6 +230,26 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
         return Ok(exit::INVALID);
     };
     let path = node_dir.join(attempt.to_string()).join(stream);
+    // Captured output is secflow's own files: a symlink among them (which a tool could plant
+    // in its run directory) is never followed out of the run.
+    let linked = [
+        dir.join("nodes"),
+        node_dir.clone(),
+        node_dir.join(attempt.to_string()),
+        path.clone(),
+    ]
+    .into_iter()
+    .find(|p| {
+        p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+    });
+    if let Some(link) = linked {
+        eprintln!(
+            "error: refused: {} is a symbolic link, not secflow's captured output",
+            escape::escape(&link.display().to_string())
+        );
+        return Ok(exit::INVALID);
+    }
     if args.follow {
         let mut out = io::stdout().lock();
         let tty = io::stdout().is_terminal();
