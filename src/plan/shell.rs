@@ -90,6 +90,15 @@ struct Lexer {
     after_dollar: bool,
     /// Why the next reference cannot be placed (e.g. it would be a heredoc delimiter).
     poison: Option<&'static str>,
+    /// Why no later reference of the line can be placed: the lexer met a construct whose
+    /// quoting shells read differently, so it no longer knows where it stands.
+    lost: Option<&'static str>,
+}
+
+/// A blank of the shell's grammar: space and tab (and the newline that ends a command). Not
+/// Unicode's other spaces: `a\u{a0}#x` is one word to `sh`, not a word and a comment.
+fn blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n')
 }
 
 /// The quoting context of each reference of `t`, in order, or the first one that has none.
@@ -100,6 +109,7 @@ pub fn contexts(t: &Template) -> Result<Vec<Quoting>, ShellError> {
         word_start: true,
         after_dollar: false,
         poison: None,
+        lost: None,
     };
     let mut out = Vec::new();
     for segment in &t.segments {
@@ -155,7 +165,7 @@ impl Lexer {
             hint: hint.to_string(),
         };
         let unclear = |what: &str, hint: &str| Err(err("template-context", what, hint));
-        if let Some(why) = self.poison {
+        if let Some(why) = self.poison.or(self.lost) {
             return unclear(
                 why,
                 "put the value in a variable first: `x={{ … }}`, then use \"$x\"",
@@ -265,6 +275,12 @@ impl Lexer {
                 Kind::Param(depth) => match c {
                     '\\' => 2,
                     '\'' => {
+                        let len = self.stack.len();
+                        if len >= 2 && matches!(self.stack[len - 2], Frame::Double) {
+                            // `"${x:-'…'}"`: dash reads that `'` as a character, bash as a
+                            // quote; where the line goes on is unknown.
+                            self.lost = Some("follows a `'` inside a double-quoted `${ … }`");
+                        }
                         self.stack.push(Frame::Single);
                         1
                     }
@@ -308,7 +324,21 @@ impl Lexer {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
         let start = self.word_start;
-        self.word_start = c.is_whitespace() || ";&|()<>".contains(c);
+        self.word_start = blank(c) || ";&|()<>".contains(c);
+        // `case … in pattern)` inside `$( … )`: the pattern's `)` would close the `$(` here.
+        let at_word = if i == 0 {
+            start
+        } else {
+            blank(chars[i - 1]) || "(;&|".contains(chars[i - 1])
+        };
+        if at_word
+            && c == 'c'
+            && chars[i..].starts_with(&['c', 'a', 's', 'e'])
+            && chars.get(i + 4).is_none_or(|&n| blank(n))
+            && self.stack.iter().any(|f| matches!(f, Frame::Cmd))
+        {
+            self.lost = Some("follows a `case` inside `$( … )`, whose `)` the check cannot follow");
+        }
         match c {
             '\\' => 2,
             '\'' => {
@@ -408,7 +438,7 @@ impl Lexer {
                         j += 1;
                     }
                 }
-                (None, c) if c.is_whitespace() || ";&|<>()".contains(c) => break,
+                (None, c) if blank(c) || ";&|<>()".contains(c) => break,
                 (None, c) => delim.push(c),
             }
             j += 1;
@@ -556,6 +586,31 @@ mod tests {
         assert_eq!(ctx("echo 'a'\"{{ vars.a }}\"'b'").unwrap(), [Double]);
         assert_eq!(ctx(r"echo \'{{ vars.a }}").unwrap(), [Bare]);
         assert_eq!(ctx(r#"echo "\"{{ vars.a }}""#).unwrap(), [Double]);
+    }
+
+    #[test]
+    fn refuses_where_the_lexer_and_the_shell_would_disagree() {
+        // Found by the adversarial probe: each of these validated and let a value be expanded
+        // unquoted (word splitting and globbing) in the real shell.
+        assert_eq!(
+            ctx("out=\"$(case \"$M\" in fast) printf '<%s>' {{ vars.a }};; esac)\"").unwrap_err(),
+            "template-context"
+        );
+        assert_eq!(
+            ctx("printf '<%s>' \"${x:-'}\"'}'{{ vars.a }}\"\"; echo #\"").unwrap_err(),
+            "template-context"
+        );
+        // A no-break space is not a blank: `a\u{a0}#` is a word, not the start of a comment,
+        // so the template after it is bare, and referenced as one quoted word.
+        assert_eq!(
+            ctx("printf '<%s>' a\u{a0}#{{ vars.a }}"),
+            Ok(vec![Quoting::Bare])
+        );
+        // A CRLF heredoc: the delimiter is `EOF\r` for the shell, and for the check.
+        assert_eq!(
+            ctx("cat <<EOF\r\nhello\r\nEOF\r\nprintf '<%s>' {{ vars.a }}"),
+            Ok(vec![Quoting::Bare])
+        );
     }
 
     #[test]
