@@ -10,9 +10,20 @@ use serde_json::Value;
 /// What a masked value is replaced with.
 pub const MASK: &str = "[REDACTED]";
 
-/// Substrings (lowercase) that make a config key sensitive.
-pub const SENSITIVE_KEY_PARTS: [&str; 5] =
-    ["password", "token", "secret", "api_key", "authorization"];
+/// Substrings that make a config key sensitive, compared with the key lowercased and its `-`
+/// and `_` removed (`X-Api-Key`, `api_key` and `apikey` alike).
+pub const SENSITIVE_KEY_PARTS: [&str; 10] = [
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "apikey",
+    "authorization",
+    "privatekey",
+    "cookie",
+    "credential",
+    "session",
+];
 
 /// Replaces secret values in text. Longer secrets are replaced first, so a secret that
 /// contains another is masked whole.
@@ -171,9 +182,14 @@ impl StreamRedactor {
     }
 }
 
-/// Whether a config key names a credential (case-insensitive substring match).
+/// Whether a config key names a credential (case-insensitive substring match, ignoring `-`
+/// and `_`).
 pub fn is_sensitive_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
+    let lower: String = key
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     SENSITIVE_KEY_PARTS.iter().any(|part| lower.contains(part))
 }
 
@@ -210,6 +226,32 @@ fn mask_value(key: &str, value: &Value) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by the adversarial probe: `x-api-key`, `apikey`, `private_key`, `passwd` and
+    /// `cookie` were shown in the `--debug` console.
+    #[test]
+    fn credential_keys_are_recognised_in_their_usual_spellings() {
+        for key in [
+            "password",
+            "X-Api-Key",
+            "apikey",
+            "ApiKey",
+            "api_key",
+            "private_key",
+            "passwd",
+            "Cookie",
+            "aws_secret_access_key",
+            "Authorization",
+            "session_id",
+            "GITHUB_TOKEN",
+        ] {
+            assert!(is_sensitive_key(key), "{key}");
+        }
+        for key in ["target", "wordlist", "threads", "url", "keyword"] {
+            assert!(!is_sensitive_key(key), "{key}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

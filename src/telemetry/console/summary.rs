@@ -230,9 +230,7 @@ pub fn tail_lines(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
 
 /// Masks config values whose key names a credential, at any depth.
 fn redact_config(key: &str, value: &serde_json::Value) -> serde_json::Value {
-    const SENSITIVE: [&str; 5] = ["password", "token", "secret", "api_key", "authorization"];
-    let lower = key.to_ascii_lowercase();
-    if SENSITIVE.iter().any(|s| lower.contains(s)) {
+    if crate::telemetry::redact::is_sensitive_key(key) {
         return serde_json::Value::String("[REDACTED]".into());
     }
     match value {
