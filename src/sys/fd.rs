@@ -124,6 +124,24 @@ pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// [`write_all`] with `write(2)` alone (no `send` tried first): for a process that blocks
+/// SIGPIPE (the spawner and its shims), where a closed reader is only an EPIPE error.
+pub fn write_all_sigpipe_blocked(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is valid for reads of its length.
+        let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[r as usize..];
+    }
+    Ok(())
+}
+
 /// Reads exactly `buf.len()` bytes from `fd` (blocking). `Ok(false)`: end of file before
 /// the first byte.
 pub fn read_exact(fd: RawFd, buf: &mut [u8]) -> io::Result<bool> {

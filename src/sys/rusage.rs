@@ -106,6 +106,18 @@ pub fn wait(pid: i32) -> io::Result<Reaped> {
     }
 }
 
+/// Whether this process has any child, running or exited and unreaped (`waitid` with
+/// `WNOWAIT`: nothing is reaped). A cheap test before a `/proc` scan for children; on an
+/// error other than ECHILD it answers `true`, so the caller scans.
+pub fn has_children() -> bool {
+    // SAFETY: a zeroed siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is live and writable; P_ALL takes no id; nothing is reaped (WNOWAIT).
+    let r = unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) };
+    !(r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD))
+}
+
 /// Reaps child `pid` if it has exited: `Ok(None)` while it runs. ECHILD is an error.
 pub fn try_wait(pid: i32) -> io::Result<Option<Reaped>> {
     wait4(pid, libc::WNOHANG)

@@ -148,8 +148,9 @@ pub fn step_error(step: u64, errno: i32, cwd: &Path) -> io::Error {
 }
 
 fn send(report: RawFd, r: Report) {
-    // A secflow that went away reads nothing: the shim still ends its tree.
-    let _ = super::fd::write_all(report, &r.encode());
+    // A secflow that went away reads nothing: the shim still ends its tree (SIGPIPE is
+    // blocked in shims, inherited from the spawner).
+    let _ = super::fd::write_all_sigpipe_blocked(report, &r.encode());
 }
 
 /// The shim's life (in a process forked from the spawner, signals blocked): attempts in
@@ -499,8 +500,10 @@ impl Tree {
     /// One step of [`Tree::end_leftovers`], for a caller with a loop of its own: `None` once
     /// nothing is left, else how long to wait before the next step.
     pub fn leftovers_step(&mut self) -> Option<Duration> {
-        // Every descendant is under a child: none left, nothing to scan (the common case).
-        if self.term_at.is_none() && self.children().is_empty() {
+        // Every descendant is under a child: none left, nothing to scan (the common case;
+        // no child at all is known without reading /proc).
+        if self.term_at.is_none() && (!super::rusage::has_children() || self.children().is_empty())
+        {
             return None;
         }
         self.term_wave(false);

@@ -378,7 +378,7 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
             {
                 running = false;
             }
-            reap(&mut shims, direct.is_some());
+            reap(&mut shims, direct.is_some(), true);
         }
         if let Some(d) = direct.as_mut()
             && d.advance(&shims)
@@ -393,7 +393,7 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
                     fds,
                     raw,
                 }) => {
-                    reap(&mut shims, direct.is_some());
+                    reap(&mut shims, direct.is_some(), false);
                     // Alone, the tool can be the spawner's own child: every process
                     // re-parented to the spawner is then one of its descendants.
                     if SHIM_FREE && direct.is_none() && shims.busy.is_empty() {
@@ -669,8 +669,10 @@ impl Direct {
 
 /// Reaps exited shims by pid. A shim that did not exit cleanly (killed) may have left its
 /// tree to us, and a SIGCHLD that reaped no shim came from such an orphan: then every
-/// child that is not a shim is ended and reaped by pid.
-fn reap(shims: &mut Shims, direct: bool) {
+/// child that is not a shim is ended and reaped by pid. `signalled`: called for a SIGCHLD
+/// (else before a dispatch, where only a shim reaped here can have left orphans: an orphan
+/// is re-parented before its shim's SIGCHLD, and its own exit sends one).
+fn reap(shims: &mut Shims, direct: bool, signalled: bool) {
     let mut reaped = false;
     let mut abnormal = false;
     for pid in shims.pids() {
@@ -685,7 +687,7 @@ fn reap(shims: &mut Shims, direct: bool) {
         shims.busy.retain(|_, p| *p != pid);
     }
     // While an attempt runs without a shim, the spawner's other children are its own.
-    if direct || (!abnormal && reaped) {
+    if direct || (!abnormal && reaped) || (!signalled && !abnormal) {
         return;
     }
     let live = shims.pids();
