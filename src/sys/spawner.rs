@@ -675,6 +675,15 @@ impl Direct {
 fn reap(shims: &mut Shims, direct: bool, signalled: bool) {
     let mut reaped = false;
     let mut abnormal = false;
+    if signalled {
+        // A shim stopped by its own tool (`kill -STOP $PPID`) could neither report nor end
+        // the tool's tree: the SIGCHLD of its stop brings it here, and it is continued.
+        for pid in shims.pids() {
+            if proc::stat(pid).is_some_and(|(state, _, _)| matches!(state, 'T' | 't')) {
+                proc::kill(pid, libc::SIGCONT);
+            }
+        }
+    }
     for pid in shims.pids() {
         match rusage::try_wait(pid) {
             Ok(None) => continue,

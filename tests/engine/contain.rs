@@ -566,4 +566,22 @@ fn a_tool_that_stops_its_shim_cannot_outlive_its_timeout() {
     );
     assert_ne!(r.status("a"), "running", "{}", r.stderr);
     assert_none_left(std::slice::from_ref(&m));
+    // Without a timeout: the spawner continues a stopped shim on its own, so the node ends
+    // when its tool does, and its escapee with it.
+    let m = marker();
+    let started = Instant::now();
+    let r = run(
+        dir.path(),
+        &format!(
+            "version: \"1.0\"\nname: t\nnodes:\n  - id: a\n    kill_grace: 1\n    run: \"setsid sleep {m} & kill -STOP $PPID; sleep 0.2; exit 0\"\n"
+        ),
+        &[],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.status("a"), "succeeded", "{}", r.stderr);
+    assert_none_left(std::slice::from_ref(&m));
 }
