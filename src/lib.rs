@@ -4,6 +4,12 @@
 //! [`recipe`] (YAML with source spans) → [`plan`] (validated DAG) → engine → telemetry
 //! sinks → store → analysis → report. [`cli`] wires the stages to commands.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "secflow runs on Linux only: containment needs /proc, PR_SET_CHILD_SUBREAPER and signalfd \
+     (see docs/security.md)"
+);
+
 pub mod analysis;
 pub mod audit;
 pub mod cli;
