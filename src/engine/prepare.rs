@@ -125,10 +125,10 @@ pub struct Prepared {
     pub display: String,
 }
 
-/// Renders `node`'s attempt. `secrets` are the values to mask in its output.
 /// The interpreter of `run` lines.
 const SHELL: &str = "/bin/sh";
 
+/// Renders `node`'s attempt. `secrets` are the values to mask in its output.
 pub fn prepare(
     plan: &Plan,
     node: &PlanNode,
