@@ -101,35 +101,35 @@ pub fn send_with_fds(sock: RawFd, bytes: &[u8], fds: &[RawFd]) -> io::Result<()>
     write_all(sock, &bytes[sent..])
 }
 
-/// Writes all of `bytes` to `fd` (blocking), retrying on EINTR.
-pub fn write_all(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is valid for reads of its length.
-        let r = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-        let r = if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
+/// Writes all of `bytes` to `fd` (blocking), retrying on EINTR. `send` with `MSG_NOSIGNAL`
+/// on a socket (a closed reader is an EPIPE error, never a SIGPIPE), `write` on a pipe.
+pub fn write_all(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
+    write_each(bytes, |b| {
+        // SAFETY: `b` is valid for reads of its length.
+        let r = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOTSOCK) {
             // SAFETY: as above; a pipe rather than a socket.
-            unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) }
+            unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) }
         } else {
             r
-        };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
         }
-        bytes = &bytes[r as usize..];
-    }
-    Ok(())
+    })
 }
 
 /// [`write_all`] with `write(2)` alone (no `send` tried first): for a process that blocks
 /// SIGPIPE (the spawner and its shims), where a closed reader is only an EPIPE error.
-pub fn write_all_sigpipe_blocked(fd: RawFd, mut bytes: &[u8]) -> io::Result<()> {
+pub fn write_all_sigpipe_blocked(fd: RawFd, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: `b` is valid for reads of its length.
+    write_each(bytes, |b| unsafe {
+        libc::write(fd, b.as_ptr().cast(), b.len())
+    })
+}
+
+/// Calls `once` (one system call's result: bytes written, or -1 with errno set) until all of
+/// `bytes` is written, retrying on EINTR.
+fn write_each(mut bytes: &[u8], mut once: impl FnMut(&[u8]) -> isize) -> io::Result<()> {
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is valid for reads of its length.
-        let r = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        let r = once(bytes);
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
