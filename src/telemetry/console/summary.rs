@@ -156,13 +156,12 @@ pub fn failure_report(
     }
     let _ = writeln!(text, "{head}");
     if let Some(plan_node) = plan_node {
-        let config = serde_json::Value::Object(
-            plan_node
-                .config
-                .iter()
-                .map(|(k, v)| (k.clone(), redact_config(k, v)))
-                .collect(),
+        // Values under credential keys masked, by the same function the records use.
+        let config = crate::telemetry::redact::mask_config(
+            &plan_node.config,
+            &crate::telemetry::Redactor::default(),
         );
+        let config = serde_json::to_string(&config).unwrap_or_default();
         let _ = writeln!(text, "  config: {config}");
         if !plan_node.inputs.is_empty() {
             let _ = writeln!(text, "  inputs: {}", plan_node.inputs.join(", "));
@@ -226,22 +225,4 @@ pub fn tail_lines(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
     }
     let from = lines.len().saturating_sub(n);
     Ok(lines[from..].iter().map(|l| l.to_string()).collect())
-}
-
-/// Masks config values whose key names a credential, at any depth.
-fn redact_config(key: &str, value: &serde_json::Value) -> serde_json::Value {
-    if crate::telemetry::redact::is_sensitive_key(key) {
-        return serde_json::Value::String("[REDACTED]".into());
-    }
-    match value {
-        serde_json::Value::Object(map) => serde_json::Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), redact_config(k, v)))
-                .collect(),
-        ),
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.iter().map(|v| redact_config("", v)).collect())
-        }
-        other => other.clone(),
-    }
 }
