@@ -166,8 +166,9 @@ fn events_validate_against_the_published_schema() {
 
 #[test]
 fn engine_events_map_to_the_spec_event_types() {
-    use secflow::audit::{AuditSink, Origin};
+    use secflow::audit::Origin;
     use secflow::engine::{Event, Sink as _};
+    use secflow::sinks::AuditSink;
     use secflow::store::{NodeStatus, RunStatus};
 
     let dir = tempfile::tempdir().unwrap();

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use audit_support::{
     Ending, KEY_HEX, RUN_ID, read_lines, secflow, verify_json, write_lines, write_run_with,
 };
-use secflow::audit::{AuditKey, AuditSink, Origin};
+use secflow::audit::{AuditKey, Origin};
 use secflow::engine::{Event, Sink as _};
+use secflow::sinks::AuditSink;
 use secflow::store::{AttemptRecord, NodeStatus};
 
 fn mode(p: &Path) -> u32 {

@@ -12,8 +12,9 @@ use audit_support::{
     Ending, KEY_HEX, RUN_ID, context, key, plan, read_lines, run_record, secflow, verify_json,
     write_json, write_lines, write_run,
 };
-use secflow::audit::{AuditSink, Origin};
+use secflow::audit::Origin;
 use secflow::engine::{Event, RunContext, Sink as _};
+use secflow::sinks::AuditSink;
 use secflow::store::RunStatus;
 
 /// 5 nodes: started, plugin.loaded, secret.accessed, 2 per node, 2 more for the retried

@@ -11,11 +11,11 @@ use std::time::{Duration, SystemTime};
 use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
 use secflow::plan::{BuildOptions, build};
 use secflow::recipe::{Limits, Source, parse};
+use secflow::sinks::console::{ConsoleOptions, ConsoleSink, ProgressMode};
 use secflow::store::{
     AttemptRecord, Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus,
     WorkflowRef,
 };
-use secflow::telemetry::console::{ConsoleOptions, ConsoleSink, ProgressMode};
 
 const RECIPE: &str = r#"
 version: "1.0"
@@ -482,11 +482,11 @@ fn tail_of_a_large_log_reads_only_its_end() {
         text.push_str(&format!("line {i}\n"));
     }
     std::fs::write(&path, text).expect("write");
-    let tail = secflow::telemetry::console::tail_lines(&path, 20).expect("tail");
+    let tail = secflow::sinks::console::tail_lines(&path, 20).expect("tail");
     let expected: Vec<String> = (199_980..200_000).map(|i| format!("line {i}")).collect();
     assert_eq!(tail, expected);
     std::fs::write(&path, "only\n").expect("write");
-    let tail = secflow::telemetry::console::tail_lines(&path, 20).expect("tail");
+    let tail = secflow::sinks::console::tail_lines(&path, 20).expect("tail");
     assert_eq!(tail, vec!["only".to_string()]);
 }
 

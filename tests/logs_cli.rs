@@ -27,7 +27,7 @@ fn line(r: &LogRecord) -> String {
 fn run_json(status: &str) -> String {
     format!(
         r#"{{"run_id":"01RUNAAA","status":"{status}","started_at":"{}","pid":{},"host":"{}"}}"#,
-        secflow::telemetry::clock::rfc3339_ms(SystemTime::now()),
+        secflow::store::clock::rfc3339_ms(SystemTime::now()),
         std::process::id(),
         secflow::telemetry::span::host_name()
     )
@@ -341,7 +341,7 @@ fn follow_ends_or_says_why_when_the_run_cannot_be_told() {
         run.join("run.json"),
         format!(
             r#"{{"run_id":"01RUNAAA","status":"running","started_at":"{}","pid":{},"host":"{}"}}"#,
-            secflow::telemetry::clock::rfc3339_ms(started),
+            secflow::store::clock::rfc3339_ms(started),
             younger.id(),
             secflow::telemetry::span::host_name()
         ),

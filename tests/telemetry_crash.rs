@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
+use secflow::sinks::{LogSink, SpanSink};
 use secflow::store::jsonl::JsonlReader;
-use secflow::telemetry::{LogRecord, LogSink, SpanRecord, SpanSink, resolve_log_settings};
+use secflow::telemetry::{LogRecord, SpanRecord, resolve_log_settings};
 
 const CHILD_ENV: &str = "SECFLOW_CRASH_TEST_DIR";
 

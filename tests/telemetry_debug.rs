@@ -1,6 +1,6 @@
 //! Debug-mode renderings: the resolved plan and a failing node's redacted config and stderr.
 
-use secflow::telemetry::Redactor;
+use secflow::event::Redactor;
 use secflow::telemetry::debug::{render_failure, render_plan};
 
 const RECIPE: &str = r#"

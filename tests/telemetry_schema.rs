@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
+use secflow::sinks::{LogSink, SpanSink};
 use secflow::store::{AttemptRecord, NodeStatus, RunRecord, RunStatus};
-use secflow::telemetry::{LogSink, SpanSink, resolve_log_settings};
+use secflow::telemetry::resolve_log_settings;
 
 fn check_jsonschema() -> PathBuf {
     if let Some(p) = std::env::var_os("CHECK_JSONSCHEMA") {

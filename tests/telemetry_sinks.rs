@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
+use secflow::sinks::{LogSink, SpanSink};
 use secflow::store::jsonl::read_all;
 use secflow::store::{AttemptRecord, NodeStatus, OutputRecord, RunRecord, RunStatus};
 use secflow::telemetry::log::messages;
 use secflow::telemetry::span::StatusCode;
-use secflow::telemetry::{LogRecord, LogSink, SpanRecord, SpanSink, resolve_log_settings};
+use secflow::telemetry::{LogRecord, SpanRecord, resolve_log_settings};
 
 const SECRET: &str = "s3cr3t-value-42";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

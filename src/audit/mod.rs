@@ -10,13 +10,11 @@
 pub mod event;
 pub mod key;
 pub mod origin;
-pub mod sink;
 pub mod verify;
 pub mod witness;
 
 pub use event::{AuditData, AuditEvent, GENESIS_HASH, anchor, event_hash, write_canonical};
 pub use key::{AuditKey, KEY_ENV, KeyError, KeySource};
 pub use origin::Origin;
-pub use sink::{AUDIT_FILE_NAME, AuditError, AuditSink, rfc3339_ms};
 pub use verify::{Outcome, Report, Tamper, TamperKind, VerifyError};
 pub use witness::ChainHead;

@@ -9,9 +9,10 @@ use anyhow::bail;
 
 use super::{AuditCommand, AuditHeadArgs, AuditVerifyArgs, Format};
 use crate::audit::verify::{self, RunJsonAudit};
-use crate::audit::{AUDIT_FILE_NAME, AuditKey, KEY_ENV, Outcome, Report};
+use crate::audit::{AuditKey, KEY_ENV, Outcome, Report};
 use crate::escape::escape;
 use crate::exit;
+use crate::sinks::audit::AUDIT_FILE_NAME;
 
 /// Version of the `--format json` output.
 const OUTPUT_SCHEMA_VERSION: u32 = 1;

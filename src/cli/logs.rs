@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use super::{Format, LogsArgs};
 use crate::escape;
 use crate::exit;
+use crate::store::clock::parse_rfc3339;
 use crate::store::history;
 use crate::store::jsonl::JsonlReader;
 use crate::store::resolve::{resolve_run, state_dir};
-use crate::telemetry::clock::parse_rfc3339;
 use crate::telemetry::log::{LogLevel, LogRecord};
 use crate::telemetry::pretty;
 
@@ -114,7 +114,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
         }
     };
     let raw = args.raw || args.format == Format::Json;
-    let path = dir.join(crate::telemetry::log_sink::LOGS_FILE);
+    let path = dir.join(crate::sinks::logs::LOGS_FILE);
     let color = !raw && pretty::stdout_color();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -11,7 +11,8 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use crate::escape;
 use crate::exit;
-use crate::metrics::{self, MetricKind, MetricsOptions, MetricsSnapshot, PushGrouping, Series};
+use crate::metrics::{self, MetricKind, MetricsSnapshot, PushGrouping, Series};
+use crate::sinks::metrics::MetricsOptions;
 
 /// Output formats of `secflow metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

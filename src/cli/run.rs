@@ -16,16 +16,17 @@ use crate::diag::Diagnostic;
 use crate::engine::prepare::{AttemptIds, absolute, prepare};
 use crate::engine::{
     Control, EngineConfig, Environment, FailurePolicy, LocalExecutor, RunContext, RunPaths, Sink,
-    SinkThread, execute,
+    execute,
 };
 use crate::exit;
 use crate::plan::{BuildOptions, ExecutorKind, Plan, build, is_valid_name, select_target};
 use crate::recipe::{parse, read_source};
-use crate::store::{RunJsonSink, layout};
+use crate::sinks::{RunJsonSink, SinkThread};
+use crate::store::layout;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
-    let sink_set = match crate::telemetry::sinks::parse(
-        std::env::var(crate::telemetry::sinks::ENV_VAR)
+    let sink_set = match crate::sinks::enabled::parse(
+        std::env::var(crate::sinks::enabled::ENV_VAR)
             .ok()
             .as_deref(),
     ) {
@@ -146,7 +147,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // the records have threads of their own. Slurm runs keep a worker pool.
     let single_threaded = executor.name() == "local";
     let inbound = std::env::var("TRACEPARENT").ok();
-    let (trace, warning) = crate::telemetry::trace::run_trace_ids(inbound.as_deref());
+    let (trace, warning) = crate::event::trace::run_trace_ids(inbound.as_deref());
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
@@ -242,7 +243,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         };
         let cwd = std::env::current_dir().unwrap_or_default();
-        match crate::audit::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
+        match crate::sinks::AuditSink::create(&ctx, &key, &crate::audit::Origin::discover(&cwd)) {
             Ok(sink) => Some(sink),
             Err(e) => {
                 eprintln!("error: cannot start the audit trail: {e}; no node was run");
@@ -254,7 +255,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     };
     let settings = crate::telemetry::settings();
     if settings.debug {
-        let redactor = crate::telemetry::Redactor::new(&ctx.secret_values);
+        let redactor = crate::event::Redactor::new(&ctx.secret_values);
         let plan = crate::telemetry::debug::render_plan(&ctx.plan, &redactor);
         eprint!("{}", crate::escape::escape_lines(&plan));
     }
@@ -272,12 +273,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if sink_set.console {
         let progress = match args.progress {
-            super::Progress::Never => crate::telemetry::console::ProgressMode::Never,
-            super::Progress::Auto => crate::telemetry::console::ProgressMode::Auto,
-            super::Progress::Always => crate::telemetry::console::ProgressMode::Always,
+            super::Progress::Never => crate::sinks::console::ProgressMode::Never,
+            super::Progress::Auto => crate::sinks::console::ProgressMode::Auto,
+            super::Progress::Always => crate::sinks::console::ProgressMode::Always,
         };
-        console = Some(Box::new(crate::telemetry::console::ConsoleSink::stderr(
-            crate::telemetry::console::ConsoleOptions {
+        console = Some(Box::new(crate::sinks::console::ConsoleSink::stderr(
+            crate::sinks::console::ConsoleOptions {
                 progress,
                 quiet: args.quiet,
                 colour: true,
@@ -286,7 +287,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         )));
     }
     if sink_set.logs {
-        let logs = match crate::telemetry::LogSink::open(&ctx, &settings) {
+        let logs = match crate::sinks::LogSink::open(&ctx, &settings) {
             Ok(logs) => logs,
             Err(e) => {
                 eprintln!("error: cannot open logs.jsonl: {e}; no node was run");
@@ -306,7 +307,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         sinks.push(Box::new(logs));
     }
     if sink_set.spans {
-        let spans = match crate::telemetry::SpanSink::open(&ctx) {
+        let spans = match crate::sinks::SpanSink::open(&ctx) {
             Ok(spans) => spans,
             Err(e) => {
                 eprintln!("error: cannot open spans.jsonl: {e}; no node was run");
@@ -353,7 +354,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     }
     let mut final_metrics = None;
     if sink_set.metrics {
-        let metrics = crate::metrics::MetricsSink::new(crate::metrics::MetricsOptions {
+        let metrics = crate::sinks::MetricsSink::new(crate::sinks::metrics::MetricsOptions {
             disk_path: Some(state_dir.clone()),
             ..args.metrics.sink_options()
         });
@@ -383,7 +384,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
 
     // Hand the memory the parse freed back to the system (a Slurm run allocates on other
     // threads, in other malloc arenas): a big recipe's parse must not stay resident all run.
-    crate::metrics::release_free_memory();
+    crate::sinks::metrics::release_free_memory();
     let engine = execute(Arc::clone(&ctx), config, executor, env, sinks, control_rx);
     // On a worker pool the scheduler runs as a task on a worker, like the attempts' tasks:
     // their reports to it and its spawns for them then mostly stay on one thread instead
@@ -979,7 +980,7 @@ fn emit_masked(env: &Environment, text: &[u8]) -> anyhow::Result<()> {
     // Names, commands and values are the recipe's and the caller's: no control character
     // reaches the terminal raw (JSON output escapes them itself).
     let text = crate::escape::escape_lines(&text);
-    let redactor = crate::telemetry::Redactor::new(env.secret_values());
+    let redactor = crate::event::Redactor::new(env.secret_values());
     std::io::stdout()
         .lock()
         .write_all(redactor.redact(&text).as_bytes())?;

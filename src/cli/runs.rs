@@ -18,9 +18,9 @@ use serde::Serialize;
 use super::Format;
 use crate::escape;
 use crate::exit;
+use crate::sinks::console::{failure_report, node_table, run_summary_line};
 use crate::store::history::{self, Effective, RunEntry};
 use crate::store::{NodeStatus, RunRecord, RunStatus};
-use crate::telemetry::console::{failure_report, node_table, run_summary_line};
 use crate::telemetry::format::{self, Paint};
 
 #[derive(Debug, Args)]
@@ -457,7 +457,7 @@ fn new_table(paint: Paint) -> Table {
 fn status_cell(status: &str, paint: Paint) -> Cell {
     let cell = Cell::new(status);
     match format::status_colour(status) {
-        Some(c) if paint.enabled => cell.fg(crate::telemetry::console::comfy_colour(c)),
+        Some(c) if paint.enabled => cell.fg(crate::sinks::console::comfy_colour(c)),
         _ => cell,
     }
 }

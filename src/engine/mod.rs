@@ -7,27 +7,24 @@
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
-//! - [`sink_thread`]: sinks moved off the scheduler's thread.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
 
 pub mod capture;
 pub mod datasets;
-pub mod event;
 pub mod executor;
 pub mod local;
 mod outcome;
 pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
-pub mod sink_thread;
 pub mod sources;
 mod supervise;
 #[cfg(test)]
 mod tests;
 
-pub use event::{Event, Level, RunContext, Sink, TraceIds};
+// The event types are the engine's vocabulary; they live in the leaf module `event`.
+pub use crate::event::{Event, Level, RunContext, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
 pub use local::LocalExecutor;
 pub use prepare::{Environment, RunPaths};
 pub use scheduler::{Control, EngineConfig, FailurePolicy, Outcome, execute};
-pub use sink_thread::SinkThread;

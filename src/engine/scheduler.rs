@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
-use super::event::{Event, Level, RunContext, Sink};
 use super::executor::Executor;
 use super::outcome::{AttemptResult, AttemptTimes, classify, human, jitter};
 use super::prepare::{AttemptIds, Environment, RunPaths, prepare};
@@ -21,10 +20,11 @@ use super::supervise::{
     Ended, Job, Msg, Stop, not_started, start_now, start_then_watch, supervise,
 };
 use super::{datasets, local};
+use crate::event::record::RecordBuilder;
+use crate::event::trace::{format_traceparent, new_span_id};
+use crate::event::{Event, Level, RunContext, Sink};
 use crate::exit;
-use crate::store::recorder::RecordBuilder;
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
-use crate::telemetry::trace::{format_traceparent, new_span_id};
 
 /// What to do when a node fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

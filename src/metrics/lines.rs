@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::sink::WRITE_BUFFER;
+use crate::sinks::metrics::WRITE_BUFFER;
 
 pub struct LineAppender {
     path: PathBuf,

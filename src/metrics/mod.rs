@@ -8,11 +8,10 @@
 //! and ends with a newline; a push never waits longer than its timeout.
 
 mod exposition;
-mod lines;
+pub(crate) mod lines;
 mod push;
 mod registry;
 mod series;
-mod sink;
 mod snapshot;
 pub mod system;
 
@@ -27,7 +26,6 @@ pub use registry::{
     HistogramRows, HistogramVec, MAX_LABELS, Registry, RowLabels,
 };
 pub use series::{NODE_FINAL_STATUSES, SecflowMetrics};
-pub use sink::{FinalSnapshot, MetricsOptions, MetricsSink, release_free_memory};
 pub use snapshot::{
     Bucket, LabelPairs, METRICS_SCHEMA_VERSION, MetricKind, MetricsSnapshot, SecflowSummary,
     Series, SeriesView, SnapshotHead, estimate_quantile,
@@ -97,7 +95,5 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
         path: shown(&jsonl),
     })
 }
-
-pub use crate::telemetry::clock::rfc3339_ms;
 
 pub use crate::store::layout::write_atomic;

@@ -6,17 +6,15 @@
 //! [`resolve::resolve_run`].
 
 pub mod cache;
+pub mod clock;
 pub mod health;
 pub mod history;
 pub mod jsonl;
 pub mod layout;
 pub mod open;
-pub mod recorder;
 pub mod resolve;
-mod run_json;
 mod run_record;
 pub mod trust;
 
 pub use health::{RECORDS_INCOMPLETE, RecordHealth};
-pub use run_json::RunJsonSink;
 pub use run_record::*;

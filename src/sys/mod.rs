@@ -14,6 +14,7 @@ pub mod dirfd;
 pub mod fd;
 pub mod limits;
 pub mod misc;
+pub mod priority;
 pub mod proc;
 pub mod process_guard;
 pub mod rusage;

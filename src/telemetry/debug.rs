@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::redact::{Redactor, mask_config};
+use crate::event::redact::{Redactor, mask_config};
 use crate::plan::template::{Namespace, Template};
 use crate::plan::{Action, Plan, PlanNode};
 

@@ -6,10 +6,11 @@ use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use secflow::audit::{AuditKey, AuditSink, KeySource, Origin};
+use secflow::audit::{AuditKey, KeySource, Origin};
 use secflow::engine::{Event, RunContext, Sink as _, TraceIds};
 use secflow::plan::{BuildOptions, Plan, build};
 use secflow::recipe::{Limits, Source, hex, parse};
+use secflow::sinks::AuditSink;
 use secflow::store::{
     AttemptRecord, Counts, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus, WorkflowRef,
 };

@@ -2,7 +2,8 @@
 
 use std::process::{Command, Output};
 
-use secflow::metrics::{MetricsOptions, MetricsSnapshot};
+use secflow::metrics::MetricsSnapshot;
+use secflow::sinks::metrics::MetricsOptions;
 
 use crate::common::synthetic_run;
 use crate::tools::promtool_check;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secflow::engine::{Event, RunContext, Sink, TraceIds};
-use secflow::metrics::{MetricsOptions, MetricsSink, MetricsSnapshot};
+use secflow::metrics::MetricsSnapshot;
 use secflow::plan::{BuildOptions, build};
 use secflow::recipe::{Limits, Source, parse};
+use secflow::sinks::metrics::{MetricsOptions, MetricsSink};
 use secflow::store::{
     AttemptRecord, Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus,
     WorkflowRef,

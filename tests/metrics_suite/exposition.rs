@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use secflow::engine::{Event, Sink};
-use secflow::metrics::{MetricKind, MetricsOptions, MetricsSink, MetricsSnapshot, Series, render};
+use secflow::metrics::{MetricKind, MetricsSnapshot, Series, render};
+use secflow::sinks::metrics::{MetricsOptions, MetricsSink};
 
 use crate::common::{context, drive, synthetic_run};
 use crate::tools::promtool_check;

@@ -6,7 +6,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use secflow::export::http::{Request, Url, send};
-use secflow::metrics::{MetricsOptions, PushGrouping, push};
+use secflow::metrics::{PushGrouping, push};
+use secflow::sinks::metrics::MetricsOptions;
 
 use crate::common::synthetic_run;
 use crate::tools::free_port;

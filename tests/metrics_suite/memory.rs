@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secflow::engine::{Event, RunContext, Sink, TraceIds};
-use secflow::metrics::{MetricsOptions, MetricsSink, SnapshotHead};
+use secflow::metrics::SnapshotHead;
 use secflow::plan::{BuildOptions, Plan, build};
 use secflow::recipe::{Limits, Source, parse};
+use secflow::sinks::metrics::{MetricsOptions, MetricsSink};
 use secflow::store::{
     Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus, WorkflowRef,
 };

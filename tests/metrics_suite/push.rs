@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use secflow::metrics::{MetricsOptions, PushGrouping, push, push_path, write_textfile};
+use secflow::metrics::{PushGrouping, push, push_path, write_textfile};
+use secflow::sinks::metrics::MetricsOptions;
 
 use crate::common::synthetic_run;
 use crate::tools::{Pushgateway, get, promtool_check};

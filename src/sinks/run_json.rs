@@ -5,7 +5,7 @@
 //!
 //! The first and the last write are fsynced (file, then directory): the engine starts no
 //! node before the first is on disk. A failed write leaves no temporary file behind and is
-//! reported to the run's [`RecordHealth`](super::RecordHealth) once, which stops the run
+//! reported to the run's [`RecordHealth`](RecordHealth) once, which stops the run
 //! (SPEC §10 "Records fail closed").
 
 use std::io::Write as _;
@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::RunRecord;
-use super::recorder::RecordBuilder;
 use crate::engine::{Event, RunContext, Sink};
+use crate::event::RecordBuilder;
+use crate::store::{RecordHealth, RunRecord};
 
 struct Shared {
     builder: RecordBuilder,
-    records: Arc<super::RecordHealth>,
+    records: Arc<RecordHealth>,
     /// Events arrived since the last write.
     dirty: bool,
     done: bool,
@@ -56,7 +56,7 @@ impl RunJsonSink {
             std::thread::Builder::new()
                 .name("run.json".into())
                 .spawn(move || {
-                    crate::telemetry::priority::below_tools();
+                    crate::sys::priority::below_tools();
                     let (lock, wake) = &*shared;
                     let mut state = lock_ignoring_poison(lock);
                     while !state.done {
@@ -101,7 +101,7 @@ fn record_result(state: &mut Shared, path: &Path, result: std::io::Result<()>) {
 /// `durable`: the file and then the directory are fsynced. On failure the temporary file
 /// is removed.
 fn write_record(
-    records: &super::RecordHealth,
+    records: &RecordHealth,
     path: &Path,
     record: &RunRecord,
     durable: bool,

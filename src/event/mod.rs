@@ -4,6 +4,13 @@
 //! spans, metrics, exporters) receive each event in order through [`Sink::event`] and the
 //! finished run through [`Sink::finish`]. Node indices refer to `RunContext::plan.nodes`.
 
+pub mod record;
+pub mod redact;
+pub mod trace;
+
+pub use record::RecordBuilder;
+pub use redact::Redactor;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 

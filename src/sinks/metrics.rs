@@ -24,19 +24,20 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-use super::lines::LineAppender;
-use super::registry::{Counter, Gauge, Histogram, Registry, RowLabels};
-use super::series::SecflowMetrics;
-use super::snapshot::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, SnapshotHead};
-use super::system::{self, DEFAULT_SAMPLE_INTERVAL, SystemSampler};
-use super::{METRICS_FILE, METRICS_JSONL_FILE, rfc3339_ms};
 use crate::engine::{Event, RunContext, Sink};
+use crate::metrics::SecflowMetrics;
+use crate::metrics::lines::LineAppender;
+use crate::metrics::system::{self, DEFAULT_SAMPLE_INTERVAL, SystemSampler};
+use crate::metrics::{Counter, Gauge, Histogram, Registry, RowLabels};
+use crate::metrics::{METRICS_FILE, METRICS_JSONL_FILE};
+use crate::metrics::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, SnapshotHead};
 use crate::plan::Plan;
+use crate::store::clock::rfc3339_ms;
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 
 /// Buffer between a snapshot being streamed and its file: lines up to this size go out in one
 /// `write`; longer ones in several (a crash can still only tear the last line).
-pub(super) const WRITE_BUFFER: usize = 64 * 1024;
+pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
 
 /// How the sink samples.
 #[derive(Debug, Clone)]
@@ -524,7 +525,7 @@ fn spawn_periodic(
     let handle = std::thread::Builder::new()
         .name("secflow-metrics".into())
         .spawn(move || {
-            crate::telemetry::priority::below_tools();
+            crate::sys::priority::below_tools();
             let mut sampler = disk.as_deref().map(SystemSampler::new);
             let mut lines = LineAppender::for_run(&jsonl, Arc::clone(&records));
             let mut error = None;

@@ -157,9 +157,9 @@ pub fn failure_report(
     let _ = writeln!(text, "{head}");
     if let Some(plan_node) = plan_node {
         // Values under credential keys masked, by the same function the records use.
-        let config = crate::telemetry::redact::mask_config(
+        let config = crate::event::redact::mask_config(
             &plan_node.config,
-            &crate::telemetry::Redactor::default(),
+            &crate::event::Redactor::default(),
         );
         let config = serde_json::to_string(&config).unwrap_or_default();
         let _ = writeln!(text, "  config: {config}");

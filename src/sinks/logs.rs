@@ -9,15 +9,15 @@
 use std::io;
 use std::time::SystemTime;
 
-use super::clock::millis_between;
-use super::filter::{ENGINE_LOGGER, LogSettings};
-use super::layer;
-use super::log::{LogError, LogRecord, messages};
-use super::pretty;
-use super::redact::Redactor;
 use super::writer::{JsonlWriter, WriteStats};
 use crate::engine::{Event, Level, RunContext, Sink};
+use crate::event::Redactor;
+use crate::store::clock::millis_between;
 use crate::store::{NodeStatus, RunRecord, RunStatus};
+use crate::telemetry::filter::{ENGINE_LOGGER, LogSettings};
+use crate::telemetry::layer;
+use crate::telemetry::log::{LogError, LogRecord, messages};
+use crate::telemetry::pretty;
 
 /// The file name under the run directory.
 pub const LOGS_FILE: &str = "logs.jsonl";

@@ -111,7 +111,7 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
         );
         let report = records.map(|r| (r, path.to_path_buf()));
         let thread = std::thread::Builder::new().name(name).spawn(move || {
-            crate::telemetry::priority::below_tools();
+            crate::sys::priority::below_tools();
             write_loop(file, rx, report)
         })?;
         Ok(JsonlWriter {

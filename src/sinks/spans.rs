@@ -13,15 +13,15 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::clock::{parse_rfc3339, unix_nanos};
-use super::redact::Redactor;
-use super::span::{
-    SPAN_SCHEMA_VERSION, SpanEvent, SpanKind, SpanRecord, SpanStatus, StatusCode, resource,
-};
-use super::trace::new_span_id;
 use super::writer::{JsonlWriter, WriteStats};
 use crate::engine::{Event, RunContext, Sink};
+use crate::event::Redactor;
+use crate::event::trace::new_span_id;
+use crate::store::clock::{parse_rfc3339, unix_nanos};
 use crate::store::{NodeStatus, RunRecord, RunStatus};
+use crate::telemetry::span::{
+    SPAN_SCHEMA_VERSION, SpanEvent, SpanKind, SpanRecord, SpanStatus, StatusCode, resource,
+};
 
 /// The file name under the run directory.
 pub const SPANS_FILE: &str = "spans.jsonl";

@@ -6,12 +6,13 @@
 
 use std::time::SystemTime;
 
-use super::layout::{host_name, ms_between, rfc3339_ms};
-use super::{
+use super::{Event, RunContext};
+use crate::store::clock::rfc3339_ms;
+use crate::store::layout::{host_name, ms_between};
+use crate::store::{
     AttemptRecord, Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus,
     WorkflowRef,
 };
-use crate::engine::{Event, RunContext};
 
 /// Builds a run's record from its events.
 #[derive(Debug, Clone)]
@@ -20,13 +21,13 @@ pub struct RecordBuilder {
     queued_at: Vec<Option<SystemTime>>,
     started_at: SystemTime,
     /// Masks secret values in reasons and errors (a message may quote a command or a path).
-    redactor: crate::telemetry::Redactor,
+    redactor: super::Redactor,
 }
 
 impl RecordBuilder {
     /// The record of a run that just started: every node `pending`.
     pub fn new(ctx: &RunContext) -> Self {
-        let redactor = crate::telemetry::Redactor::new(&ctx.secret_values);
+        let redactor = super::Redactor::new(&ctx.secret_values);
         let plan = &ctx.plan;
         let nodes = plan
             .nodes

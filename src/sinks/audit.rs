@@ -25,12 +25,12 @@ use std::time::SystemTime;
 use crate::engine::{Event, RunContext, Sink};
 use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus};
 
-use super::event::{
+use crate::audit::event::{
     AUDIT_SCHEMA_VERSION, Actor, AuditData, AuditEvent, AuditMetadata, EVENT_VERSION, GENESIS_HASH,
     TraceContext, anchor, cut_signature,
 };
-use super::key::AuditKey;
-use super::origin::Origin;
+use crate::audit::key::AuditKey;
+use crate::audit::origin::Origin;
 
 /// The audit file's name inside a run directory.
 pub const AUDIT_FILE_NAME: &str = "audit.jsonl";
@@ -44,7 +44,7 @@ pub enum AuditError {
         source: std::io::Error,
     },
     #[error("cannot encode audit event: {0}")]
-    Encode(#[from] super::event::CanonicalError),
+    Encode(#[from] crate::audit::event::CanonicalError),
 }
 
 /// Buffered bytes that trigger a write before the batch ends.
@@ -493,4 +493,4 @@ fn millis_between(from: SystemTime, to: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-pub use crate::telemetry::clock::rfc3339_ms;
+pub use crate::store::clock::rfc3339_ms;

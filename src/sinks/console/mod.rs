@@ -32,10 +32,10 @@ pub use summary::{
 };
 use term::WriterTerm;
 
-use super::format::{self, Colour, Paint};
 use crate::engine::{Event, Level, RunContext, Sink};
 use crate::escape::escape;
 use crate::store::{AttemptRecord, NodeStatus, RunRecord};
+use crate::telemetry::format::{self, Colour, Paint};
 
 /// When to draw the progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::store::RunRecord;
 
-use super::{Event, RunContext, Sink};
+use crate::event::{Event, RunContext, Sink};
 
 /// How long an event may wait in the queue before the thread takes it (unless it is urgent
 /// or the batch is full). Bounds how far the record files lag behind the run.
@@ -98,7 +98,7 @@ impl SinkThread {
         let thread = std::thread::Builder::new()
             .name("sinks".into())
             .spawn(move || {
-                crate::telemetry::priority::below_tools();
+                crate::sys::priority::below_tools();
                 let _gone = Gone(&theirs);
                 run(&ctx, sinks, &theirs, &done_tx);
             })?;
