@@ -1,8 +1,8 @@
 //! The audit trail: HMAC-SHA256-chained events in `<run_dir>/audit.jsonl` and their
 //! verification (SPEC §4 "Audit event").
 //!
-//! [`AuditEvent`] is the one record type, shared by the writer ([`AuditSink`], an engine
-//! [`Sink`](crate::engine::Sink)) and the reader ([`verify::verify`]); [`event`] defines the
+//! [`AuditEvent`] is the one record type, shared by the writer ([`AuditSink`](crate::sinks::AuditSink), an engine
+//! [`Sink`](crate::event::Sink)) and the reader ([`verify::verify`]); [`event`] defines the
 //! canonical JSON and the hash so that a verifier in any language (see
 //! `tests/verify_audit.py`) can check a chain. [`key`] finds the key and never reveals it.
 //! This module never prints; `secflow audit verify` (in `cli`) renders its reports.

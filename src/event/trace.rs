@@ -3,7 +3,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 
-use crate::engine::TraceIds;
+use super::TraceIds;
 
 /// 16 random bytes as 32 lowercase hex (never all zeros).
 pub fn new_trace_id() -> String {

@@ -22,7 +22,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use crate::engine::{Event, RunContext, Sink};
+use crate::event::{Event, RunContext, Sink};
 use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus};
 
 use crate::audit::event::{

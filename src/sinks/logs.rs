@@ -10,7 +10,7 @@ use std::io;
 use std::time::SystemTime;
 
 use super::writer::{JsonlWriter, WriteStats};
-use crate::engine::{Event, Level, RunContext, Sink};
+use crate::event::{Event, Level, RunContext, Sink};
 use crate::event::Redactor;
 use crate::store::clock::millis_between;
 use crate::store::{NodeStatus, RunRecord, RunStatus};

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
-use crate::engine::{Event, RunContext, Sink};
+use crate::event::{Event, RunContext, Sink};
 use crate::metrics::SecflowMetrics;
 use crate::metrics::lines::LineAppender;
 use crate::metrics::system::{self, DEFAULT_SAMPLE_INTERVAL, SystemSampler};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crate::engine::{Event, RunContext, Sink};
+use crate::event::{Event, RunContext, Sink};
 use crate::event::RecordBuilder;
 use crate::store::{RecordHealth, RunRecord};
 

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::writer::{JsonlWriter, WriteStats};
-use crate::engine::{Event, RunContext, Sink};
+use crate::event::{Event, RunContext, Sink};
 use crate::event::Redactor;
 use crate::event::trace::new_span_id;
 use crate::store::clock::{parse_rfc3339, unix_nanos};

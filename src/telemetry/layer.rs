@@ -33,7 +33,7 @@ use tracing_subscriber::registry::LookupSpan;
 use super::filter::LogSettings;
 use super::log::{LogError, LogRecord};
 use super::pretty;
-use crate::engine::RunContext;
+use crate::event::RunContext;
 use crate::event::Redactor;
 use crate::sinks::writer::WriterHandle;
 

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::engine::Level;
+use crate::event::Level;
 use crate::event::Redactor;
 use crate::store::clock::rfc3339_ms;
 

@@ -32,7 +32,7 @@ pub use summary::{
 };
 use term::WriterTerm;
 
-use crate::engine::{Event, Level, RunContext, Sink};
+use crate::event::{Event, Level, RunContext, Sink};
 use crate::escape::escape;
 use crate::store::{AttemptRecord, NodeStatus, RunRecord};
 use crate::telemetry::format::{self, Colour, Paint};
