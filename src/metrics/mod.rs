@@ -8,7 +8,6 @@
 //! and ends with a newline; a push never waits longer than its timeout.
 
 mod exposition;
-pub(crate) mod lines;
 mod push;
 mod registry;
 mod series;

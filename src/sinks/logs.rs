@@ -9,10 +9,10 @@
 use std::io;
 use std::time::SystemTime;
 
-use super::writer::{JsonlWriter, WriteStats};
-use crate::event::{Event, Level, RunContext, Sink};
 use crate::event::Redactor;
+use crate::event::{Event, Level, RunContext, Sink};
 use crate::store::clock::millis_between;
+use crate::store::writer::{JsonlWriter, WriteStats};
 use crate::store::{NodeStatus, RunRecord, RunStatus};
 use crate::telemetry::filter::{ENGINE_LOGGER, LogSettings};
 use crate::telemetry::layer;
@@ -75,7 +75,7 @@ impl LogSink {
     }
 
     /// Also hands every record written to `observer` (on the writer thread).
-    pub fn observe(self, observer: super::writer::Observer<LogRecord>) -> Self {
+    pub fn observe(self, observer: crate::store::writer::Observer<LogRecord>) -> Self {
         self.writer.observe(observer);
         self
     }

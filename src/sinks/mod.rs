@@ -2,7 +2,6 @@
 //! run's records, one file each: logs, spans, audit, metrics, run.json, and the console.
 //!
 //! - [`thread`]: every record-writing sink behind one queue on a thread of its own.
-//! - [`writer`]: the asynchronous, lossless JSON-lines writer the log and span sinks share.
 //! - [`enabled`]: `SECFLOW_SINKS`, which sinks a run enables.
 
 pub mod audit;
@@ -13,7 +12,6 @@ pub mod metrics;
 pub mod run_json;
 pub mod spans;
 pub mod thread;
-pub mod writer;
 
 pub use audit::AuditSink;
 pub use enabled::SinkSet;

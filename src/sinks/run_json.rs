@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crate::event::{Event, RunContext, Sink};
 use crate::event::RecordBuilder;
+use crate::event::{Event, RunContext, Sink};
 use crate::store::{RecordHealth, RunRecord};
 
 struct Shared {

@@ -13,11 +13,11 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use super::writer::{JsonlWriter, WriteStats};
-use crate::event::{Event, RunContext, Sink};
 use crate::event::Redactor;
 use crate::event::trace::new_span_id;
+use crate::event::{Event, RunContext, Sink};
 use crate::store::clock::{parse_rfc3339, unix_nanos};
+use crate::store::writer::{JsonlWriter, WriteStats};
 use crate::store::{NodeStatus, RunRecord, RunStatus};
 use crate::telemetry::span::{
     SPAN_SCHEMA_VERSION, SpanEvent, SpanKind, SpanRecord, SpanStatus, StatusCode, resource,
@@ -96,7 +96,7 @@ impl SpanSink {
     }
 
     /// Also hands every record written to `observer` (on the writer thread).
-    pub fn observe(self, observer: super::writer::Observer<SpanRecord>) -> Self {
+    pub fn observe(self, observer: crate::store::writer::Observer<SpanRecord>) -> Self {
         self.writer.observe(observer);
         self
     }

@@ -15,6 +15,7 @@ pub mod open;
 pub mod resolve;
 mod run_record;
 pub mod trust;
+pub mod writer;
 
 pub use health::{RECORDS_INCOMPLETE, RecordHealth};
 pub use run_record::*;

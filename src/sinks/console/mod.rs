@@ -32,8 +32,8 @@ pub use summary::{
 };
 use term::WriterTerm;
 
-use crate::event::{Event, Level, RunContext, Sink};
 use crate::escape::escape;
+use crate::event::{Event, Level, RunContext, Sink};
 use crate::store::{AttemptRecord, NodeStatus, RunRecord};
 use crate::telemetry::format::{self, Colour, Paint};
 

@@ -24,9 +24,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
+mod lines;
+
 use crate::event::{Event, RunContext, Sink};
 use crate::metrics::SecflowMetrics;
-use crate::metrics::lines::LineAppender;
 use crate::metrics::system::{self, DEFAULT_SAMPLE_INTERVAL, SystemSampler};
 use crate::metrics::{Counter, Gauge, Histogram, Registry, RowLabels};
 use crate::metrics::{METRICS_FILE, METRICS_JSONL_FILE};
@@ -34,10 +35,11 @@ use crate::metrics::{METRICS_SCHEMA_VERSION, MetricsSnapshot, SecflowSummary, Sn
 use crate::plan::Plan;
 use crate::store::clock::rfc3339_ms;
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
+use lines::LineAppender;
 
 /// Buffer between a snapshot being streamed and its file: lines up to this size go out in one
 /// `write`; longer ones in several (a crash can still only tear the last line).
-pub(crate) const WRITE_BUFFER: usize = 64 * 1024;
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// How the sink samples.
 #[derive(Debug, Clone)]

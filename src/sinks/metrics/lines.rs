@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::sinks::metrics::WRITE_BUFFER;
+use super::WRITE_BUFFER;
 
 pub struct LineAppender {
     path: PathBuf,
