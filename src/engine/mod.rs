@@ -9,6 +9,7 @@
 //! - [`datasets`]: output promotion and record counts.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
 
+pub mod cache_key;
 pub mod capture;
 pub mod datasets;
 pub mod executor;

@@ -88,7 +88,7 @@ struct NodeState {
     attempt_span: String,
     cache_key: Option<String>,
     /// The digests of its inputs when it was about to start (checked after each attempt).
-    inputs: Arc<[crate::store::cache::FileDigest]>,
+    inputs: Arc<[crate::engine::cache_key::FileDigest]>,
     /// Its outputs were reused (`--resume` or the cache): it did not run in this run.
     reused: bool,
     /// The executor's id of the current attempt (Slurm job id, …).

@@ -70,7 +70,7 @@ pub struct Job {
     pub grace: Duration,
     pub paths: Arc<RunPaths>,
     /// The node's inputs as they were before its first attempt.
-    pub inputs: Arc<[crate::store::cache::FileDigest]>,
+    pub inputs: Arc<[crate::engine::cache_key::FileDigest]>,
 }
 
 /// An executor's `start`, owning what it needs.
@@ -229,7 +229,7 @@ pub async fn supervise(
 
 /// Fails when an attempt changed one of its inputs: a dataset is another node's record and
 /// may be the cache's or an earlier run's content, never the consumer's to write.
-fn check_inputs(inputs: &[crate::store::cache::FileDigest]) -> Result<(), String> {
+fn check_inputs(inputs: &[crate::engine::cache_key::FileDigest]) -> Result<(), String> {
     let mut buf = Vec::new();
     let changed: Vec<&str> = inputs
         .iter()
