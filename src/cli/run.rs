@@ -195,6 +195,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         resumed_from: resume.as_ref().map(|r| r.run_id.clone()),
     });
     let config = EngineConfig {
+        exit_code: exit::for_run,
         reuse,
         concurrency,
         policy: if args.fail_fast {
@@ -772,7 +773,7 @@ fn listen_for_signals(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> anyhow
             }
             seen += 1;
             let c = if seen == 1 {
-                Control::Cancel(128 + signal)
+                Control::Cancel { signal }
             } else {
                 Control::Kill
             };

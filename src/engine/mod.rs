@@ -24,7 +24,7 @@ mod supervise;
 mod tests;
 
 // The event types are the engine's vocabulary; they live in the leaf module `event`.
-pub use crate::event::{Event, Level, RunContext, Sink, TraceIds};
+pub use crate::event::{Event, Level, RunContext, RunEnd, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
 pub use local::LocalExecutor;
 pub use prepare::{Environment, RunPaths};

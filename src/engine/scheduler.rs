@@ -22,8 +22,7 @@ use super::supervise::{
 use super::{datasets, local};
 use crate::event::record::RecordBuilder;
 use crate::event::trace::{format_traceparent, new_span_id};
-use crate::event::{Event, Level, RunContext, Sink};
-use crate::exit;
+use crate::event::{Event, Level, RunContext, RunEnd, Sink};
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 
 /// What to do when a node fails.
@@ -39,8 +38,11 @@ pub enum FailurePolicy {
 }
 
 /// Run-wide settings from the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// How the caller turns the way the run ended into its exit code (recorded in
+    /// `RunFinished` and run.json); the engine never picks one itself.
+    pub exit_code: fn(RunEnd) -> i32,
     pub concurrency: usize,
     pub policy: FailurePolicy,
     /// `--timeout`: the whole run.
@@ -51,20 +53,38 @@ pub struct EngineConfig {
     pub reuse: Reuse,
 }
 
+impl EngineConfig {
+    /// Defaults (concurrency 0 = the caller's choice, `FailurePolicy::Stop`, no timeout, no
+    /// jitter, no reuse) with the caller's exit-code mapping.
+    pub fn new(exit_code: fn(RunEnd) -> i32) -> Self {
+        EngineConfig {
+            exit_code,
+            concurrency: 0,
+            policy: FailurePolicy::default(),
+            run_timeout: None,
+            jitter: false,
+            reuse: Reuse::default(),
+        }
+    }
+}
+
 /// Requests from outside the engine (signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     /// SIGINT/SIGTERM/SIGHUP/SIGQUIT: stop scheduling, terminate every attempt with grace;
-    /// the run ends `cancelled` with this exit code (128 + the signal).
-    Cancel(i32),
+    /// the run ends [`RunEnd::Cancelled`] with this signal number.
+    Cancel { signal: i32 },
     /// A second signal: kill every attempt now.
     Kill,
 }
 
-/// The end of a run: its final record and the errors sinks reported while finishing.
+/// The end of a run: how it ended, its final record and the errors sinks reported while
+/// finishing.
 #[derive(Debug)]
 pub struct Outcome {
+    pub end: RunEnd,
     pub record: RunRecord,
+    /// `end` through [`EngineConfig::exit_code`].
     pub exit_code: i32,
     pub sink_errors: Vec<anyhow::Error>,
 }
@@ -167,7 +187,7 @@ pub async fn execute(
         running: 0,
         retry_waiting: 0,
         halt: None,
-        cancel_exit: exit::INTERRUPTED,
+        cancel_signal: None,
         failed: false,
         stop_tx,
         tx,
@@ -194,7 +214,7 @@ struct Scheduler {
     retry_waiting: usize,
     halt: Option<Halt>,
     /// The exit code of a cancelled run (128 + the first signal).
-    cancel_exit: i32,
+    cancel_signal: Option<i32>,
     /// A failure not allowed by `continue_on_error` happened.
     failed: bool,
     stop_tx: watch::Sender<Stop>,
@@ -684,8 +704,8 @@ impl Scheduler {
 
     fn control(&mut self, c: Control) {
         match c {
-            Control::Cancel(code) if self.halt != Some(Halt::Cancelled) => {
-                self.cancel_exit = code;
+            Control::Cancel { signal } if self.halt != Some(Halt::Cancelled) => {
+                self.cancel_signal = Some(signal);
                 let running = self.running;
                 self.message(
                     Level::Warn,
@@ -758,13 +778,19 @@ impl Scheduler {
                 self.finish_node(i, status, Some(reason.clone()), 0);
             }
         }
-        let (run_status, exit_code) = match &self.halt {
-            Some(Halt::Cancelled) => (RunStatus::Cancelled, self.cancel_exit),
-            Some(Halt::Records) => (RunStatus::Failed, exit::RECORDS_INCOMPLETE),
-            Some(Halt::RunTimeout(_)) => (RunStatus::Failed, exit::FAILURE),
-            _ if self.failed => (RunStatus::Failed, exit::FAILURE),
-            _ => (RunStatus::Succeeded, exit::SUCCESS),
+        let (run_status, end) = match &self.halt {
+            Some(Halt::Cancelled) => (
+                RunStatus::Cancelled,
+                RunEnd::Cancelled {
+                    signal: self.cancel_signal,
+                },
+            ),
+            Some(Halt::Records) => (RunStatus::Failed, RunEnd::RecordsIncomplete),
+            Some(Halt::RunTimeout(_)) => (RunStatus::Failed, RunEnd::Failed),
+            _ if self.failed => (RunStatus::Failed, RunEnd::Failed),
+            _ => (RunStatus::Succeeded, RunEnd::Succeeded),
         };
+        let exit_code = (self.config.exit_code)(end);
         self.emit(Event::RunFinished {
             status: run_status,
             exit_code,
@@ -792,6 +818,7 @@ impl Scheduler {
             }
         }
         Outcome {
+            end,
             record,
             exit_code,
             sink_errors,

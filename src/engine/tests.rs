@@ -155,7 +155,7 @@ fn run_with(
     let config = EngineConfig {
         concurrency,
         policy: FailurePolicy::Stop,
-        ..EngineConfig::default()
+        ..EngineConfig::new(crate::exit::for_run)
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

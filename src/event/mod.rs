@@ -137,6 +137,22 @@ impl Event {
     }
 }
 
+/// How a run ended, as the engine saw it. The engine never picks exit codes: the CLI maps a
+/// `RunEnd` to one (`crate::exit::for_run`) and hands that mapping to the engine, which
+/// records the code in `RunFinished` and run.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Succeeded,
+    /// A node failed (also under `--keep-going`) or the run timed out.
+    Failed,
+    /// A record could not be written (SPEC §10 "Records fail closed").
+    RecordsIncomplete,
+    /// Cancelled by this signal (`None`: a kill request came first).
+    Cancelled {
+        signal: Option<i32>,
+    },
+}
+
 /// Severity of an [`Event::Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
