@@ -19,6 +19,7 @@ pub mod escape;
 pub mod event;
 pub mod exit;
 pub mod export;
+pub mod exporters;
 pub mod fuzz_targets;
 pub mod graph;
 pub mod metrics;

@@ -814,7 +814,10 @@ impl Scheduler {
         let ctx = Arc::clone(&self.ctx);
         for sink in &mut self.sinks {
             if let Err(e) = sink.finish(&ctx, &mut record) {
-                sink_errors.push(e);
+                match e.downcast::<crate::event::SinkErrors>() {
+                    Ok(many) => sink_errors.extend(many.0),
+                    Err(e) => sink_errors.push(e),
+                }
             }
         }
         Outcome {

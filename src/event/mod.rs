@@ -163,6 +163,20 @@ pub enum Level {
     Error,
 }
 
+/// The errors of several sinks from one [`Sink::finish`] (a sink that holds others, like the
+/// sink thread): the engine reports each on its own.
+#[derive(Debug)]
+pub struct SinkErrors(pub Vec<anyhow::Error>);
+
+impl std::fmt::Display for SinkErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let all: Vec<String> = self.0.iter().map(|e| format!("{e:#}")).collect();
+        f.write_str(&all.join("; "))
+    }
+}
+
+impl std::error::Error for SinkErrors {}
+
 /// A subscriber to the event stream. Sinks must not block the engine for long: anything
 /// slow (disk, network) belongs on a background thread or task of the sink's own.
 pub trait Sink: Send {

@@ -126,7 +126,12 @@ impl Sink for RunJsonSink {
         }
     }
 
-    fn finish(&mut self, _ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+    fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
+        // SPEC §10 "Records fail closed": a record that failed as the sinks before this one
+        // finished makes the run `failed` with exit 4, unless a signal ended it (128 + n wins).
+        if ctx.records.is_failed() && record.exit_code.is_none_or(|c| c <= 128) {
+            mark_records_incomplete(record);
+        }
         lock_ignoring_poison(&self.shared.0).done = true;
         self.shared.1.notify_all();
         if let Some(thread) = self.checkpointer.take() {
@@ -139,6 +144,16 @@ impl Sink for RunJsonSink {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),
             None => Ok(()),
         }
+    }
+}
+
+/// Marks `record` as a run whose records are incomplete: `failed`, exit 4, reason `records
+/// incomplete` (unchanged when it says so already).
+pub fn mark_records_incomplete(record: &mut RunRecord) {
+    if record.reason.as_deref() != Some(crate::store::RECORDS_INCOMPLETE) {
+        record.status = crate::store::RunStatus::Failed;
+        record.exit_code = Some(crate::exit::RECORDS_INCOMPLETE);
+        record.reason = Some(crate::store::RECORDS_INCOMPLETE.into());
     }
 }
 

@@ -291,10 +291,7 @@ impl Sink for SinkThread {
         match errors.len() {
             0 => Ok(()),
             1 => Err(errors.remove(0)),
-            _ => {
-                let all: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
-                Err(anyhow::anyhow!("{}", all.join("; ")))
-            }
+            _ => Err(crate::event::SinkErrors(errors).into()),
         }
     }
 }
