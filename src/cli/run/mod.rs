@@ -67,13 +67,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let single_threaded = run.executor.name() == "local";
     // The runtime and the signal handlers before any sink: once a sink exists, the only way
     // out is through the engine, which finishes every sink.
-    let runtime = if single_threaded {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()?;
+    let runtime = runtime(single_threaded)?;
     if run.executor.name() != "slurm"
         && let Err(e) = LocalExecutor::start_spawner()
     {
@@ -100,21 +94,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         sinks,
         control_rx,
     );
-    // On a worker pool the scheduler runs as a task on a worker, like the attempts' tasks:
-    // their reports to it and its spawns for them then mostly stay on one thread instead
-    // of waking the main thread and back for every node.
-    let mut outcome = if single_threaded {
-        runtime.block_on(engine)
-    } else {
-        match runtime.block_on(runtime.spawn(engine)) {
-            Ok(outcome) => outcome,
-            Err(e) => match e.try_into_panic() {
-                // The scheduler panicked: carry on unwinding as if it had run here.
-                Ok(panic) => std::panic::resume_unwind(panic),
-                Err(e) => anyhow::bail!("the engine stopped before the run ended: {e}"),
-            },
-        }
-    };
+    let mut outcome = block_on(&runtime, single_threaded, engine)?;
     // Every attempt has ended: the spawner goes too (and nothing it started outlives it).
     LocalExecutor::stop_spawner();
     report_records(&ctx, &mut outcome);
@@ -124,6 +104,38 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // Children and watchers are done; don't wait for idle blocking threads.
     runtime.shutdown_background();
     Ok(outcome.exit_code)
+}
+
+/// One thread for a local run, a worker pool otherwise (see `run`).
+fn runtime(single_threaded: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    if single_threaded {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
+    .enable_all()
+    .build()
+}
+
+/// Runs the engine to the end. On a worker pool the scheduler runs as a task on a worker,
+/// like the attempts' tasks: their reports to it and its spawns for them then mostly stay on
+/// one thread instead of waking the main thread and back for every node.
+fn block_on(
+    runtime: &tokio::runtime::Runtime,
+    single_threaded: bool,
+    engine: impl std::future::Future<Output = Outcome> + Send + 'static,
+) -> anyhow::Result<Outcome> {
+    if single_threaded {
+        return Ok(runtime.block_on(engine));
+    }
+    match runtime.block_on(runtime.spawn(engine)) {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => match e.try_into_panic() {
+            // The scheduler panicked: carry on unwinding as if it had run here.
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => anyhow::bail!("the engine stopped before the run ended: {e}"),
+        },
+    }
 }
 
 /// Says why the run was refused; returns its exit code.
