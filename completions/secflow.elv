@@ -62,7 +62,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;run-workflow'= {
             cand --var 'Override a recipe variable (repeatable)'
             cand --concurrency 'Most attempts running at once (default: the recipe''s, else the number of CPUs)'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --plugin-dir 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`'
             cand --otlp-endpoint 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
             cand --sample-interval 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)'
@@ -96,7 +96,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;run'= {
             cand --var 'Override a recipe variable (repeatable)'
             cand --concurrency 'Most attempts running at once (default: the recipe''s, else the number of CPUs)'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --plugin-dir 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`'
             cand --otlp-endpoint 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
             cand --sample-interval 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)'
@@ -137,7 +137,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'Report format (default: from `--output`''s extension — `.html`, `.md`, `.json` —, else `table`)'
             cand -o 'Write the report to FILE instead of stdout'
             cand --output 'Write the report to FILE instead of stdout'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --threads 'Threads reading logs.jsonl (default: available cores, at most 4)'
             cand --fail-on-regression 'Exit 3 when a regression is flagged (for CI)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -154,7 +154,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'Report format (default: from `--output`''s extension — `.html`, `.md`, `.json` —, else `table`)'
             cand -o 'Write the report to FILE instead of stdout'
             cand --output 'Write the report to FILE instead of stdout'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --threads 'Threads reading logs.jsonl (default: available cores, at most 4)'
             cand --fail-on-regression 'Exit 3 when a regression is flagged (for CI)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -183,7 +183,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'format'
             cand --recipe 'Also search `plugins/` beside this recipe'
             cand --plugin-dir 'Extra directories of plugin manifests, searched last'
-            cand --state-dir 'State directory (its `plugins/` is searched)'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -210,7 +210,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;audit;verify'= {
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --audit-key-file 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)'
             cand --witness 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered'
             cand --format 'format'
@@ -219,7 +219,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'secflow;audit;head'= {
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -237,7 +237,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
         }
         &'secflow;metrics'= {
             cand --format 'format'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -249,7 +249,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --since 'Only records at or after this RFC 3339 time, or this long ago (10m, 1h)'
             cand --attempt 'Which attempt''s output (default: the last)'
             cand --format '`json` prints the raw JSON lines'
-            cand --state-dir 'Where runs are recorded (default ./.secflow)'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand -f 'Keep printing new records until the run ends'
             cand --follow 'Keep printing new records until the run ends'
             cand --stdout 'Print the node''s captured stdout'
@@ -260,7 +260,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'secflow;export'= {
-            cand --state-dir 'State directory holding `runs/`'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --otlp-endpoint 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help'

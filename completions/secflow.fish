@@ -60,7 +60,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand validate" -l debug -d 'D
 complete -c secflow -n "__fish_secflow_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l var -d 'Override a recipe variable (repeatable)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l concurrency -d 'Most attempts running at once (default: the recipe\'s, else the number of CPUs)' -r
-complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l plugin-dir -d 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l otlp-endpoint -d 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l sample-interval -d 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)' -r
@@ -95,7 +95,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l debug -
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l var -d 'Override a recipe variable (repeatable)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l concurrency -d 'Most attempts running at once (default: the recipe\'s, else the number of CPUs)' -r
-complete -c secflow -n "__fish_secflow_using_subcommand run" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l plugin-dir -d 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l otlp-endpoint -d 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l sample-interval -d 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)' -r
@@ -140,7 +140,7 @@ markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
 chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l threads -d 'Threads reading logs.jsonl (default: available cores, at most 4)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l fail-on-regression -d 'Exit 3 when a regression is flagged (for CI)'
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -157,7 +157,7 @@ markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
 chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l threads -d 'Threads reading logs.jsonl (default: available cores, at most 4)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l fail-on-regression -d 'Exit 3 when a regression is flagged (for CI)'
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -180,7 +180,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l recipe -d 'Also search `plugins/` beside this recipe' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l plugin-dir -d 'Extra directories of plugin manifests, searched last' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory (its `plugins/` is searched)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from help" -f -a "list" -d 'Node types: type, plugin, version, category, source'
@@ -192,14 +192,14 @@ complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_se
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "head" -d 'Print the head of a run\'s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run\'s tools cannot reach (a witness for `verify --witness`)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-key-file -d 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l witness -d 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -s h -l help -d 'Print help'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
@@ -208,7 +208,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_s
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l format -r -f -a "table\t'The SecFlow summary and one row per series'
 json\t'`metrics.json` as recorded'
 prometheus\t'Prometheus text exposition format 0.0.4'"
-complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l node -d 'Only this node\'s records (with --stdout/--stderr: whose output to print)' -r
@@ -218,14 +218,14 @@ complete -c secflow -n "__fish_secflow_using_subcommand logs" -l since -d 'Only 
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l attempt -d 'Which attempt\'s output (default: the last)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l format -d '`json` prints the raw JSON lines' -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
-complete -c secflow -n "__fish_secflow_using_subcommand logs" -l state-dir -d 'Where runs are recorded (default ./.secflow)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -s f -l follow -d 'Keep printing new records until the run ends'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l stdout -d 'Print the node\'s captured stdout'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l stderr -d 'Print the node\'s captured stderr'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l raw -d 'Same as --format json'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand export" -l state-dir -d 'State directory holding `runs/`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand export" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand export" -l otlp-endpoint -d 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
 complete -c secflow -n "__fish_secflow_using_subcommand export" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand export" -s h -l help -d 'Print help'

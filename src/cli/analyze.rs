@@ -125,7 +125,7 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 
 /// The run directories the arguments select, deduplicated, in argument/time order.
 fn select(args: &AnalyzeArgs, listing: &mut Listing) -> anyhow::Result<Vec<PathBuf>> {
-    let state = &args.state_dir;
+    let state = &args.state.state_dir;
     let mut chosen: Vec<PathBuf> = Vec::new();
     if !args.runs.is_empty() {
         for a in &args.runs {
@@ -161,7 +161,7 @@ fn select(args: &AnalyzeArgs, listing: &mut Listing) -> anyhow::Result<Vec<PathB
 }
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
-    let mut listing = Listing::new(&args.state_dir);
+    let mut listing = Listing::new(&args.state.state_dir);
     let dirs = select(args, &mut listing)?;
     let baseline_dir = match &args.baseline {
         Some(b) => Some(resolve(b, &mut listing)?),

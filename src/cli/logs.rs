@@ -18,7 +18,7 @@ use crate::exit;
 use crate::store::clock::parse_rfc3339;
 use crate::store::history;
 use crate::store::jsonl::JsonlReader;
-use crate::store::resolve::{resolve_run, state_dir};
+use crate::store::resolve::resolve_run;
 use crate::telemetry::log::{LogLevel, LogRecord};
 use crate::telemetry::pretty;
 
@@ -85,7 +85,7 @@ fn parse_since(text: &str) -> Result<SystemTime, String> {
 }
 
 pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
-    let state = state_dir(args.state_dir.as_deref());
+    let state = args.state.state_dir.clone();
     let dir = match resolve_run(&state, &args.run) {
         Ok(dir) => dir,
         Err(e) => {

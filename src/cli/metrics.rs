@@ -7,6 +7,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::StateDirArg;
 use clap::{Args, ValueEnum};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
@@ -32,18 +33,12 @@ pub struct MetricsArgs {
     pub run: String,
     #[arg(long, value_enum, default_value_t = MetricsFormat::Table)]
     pub format: MetricsFormat,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = ".secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
-    let run_dir = match crate::store::resolve::resolve_run(&args.state_dir, &args.run) {
+    let run_dir = match crate::store::resolve::resolve_run(&args.state.state_dir, &args.run) {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("error: {e}");

@@ -123,10 +123,23 @@ pub enum PluginsCommand {
         /// Extra directories of plugin manifests, searched last.
         #[arg(long, value_name = "DIR")]
         plugin_dir: Vec<PathBuf>,
-        /// State directory (its `plugins/` is searched).
-        #[arg(long, env = "SECFLOW_HOME", default_value = ".secflow")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateDirArg,
     },
+}
+
+/// `--state-dir`, defined once: every command that reads or writes runs flattens it.
+#[derive(Debug, Clone, Args)]
+pub struct StateDirArg {
+    /// Where runs are recorded (runs live in DIR/runs/).
+    #[arg(
+        long = "state-dir",
+        env = "SECFLOW_HOME",
+        value_name = "DIR",
+        default_value = ".secflow",
+        global = true
+    )]
+    pub state_dir: PathBuf,
 }
 
 /// Output format of commands that print data.
@@ -199,14 +212,8 @@ pub struct RunArgs {
     /// After a failure, terminate running nodes too.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "SECFLOW_HOME",
-        default_value = ".secflow"
-    )]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Extra directories of plugin manifests, searched after `plugins/` beside the recipe
     /// and `<state-dir>/plugins`.
     #[arg(long, value_name = "DIR")]
@@ -318,14 +325,8 @@ pub struct AnalyzeArgs {
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "SECFLOW_HOME",
-        default_value = "./.secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Threads reading logs.jsonl (default: available cores, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -373,9 +374,8 @@ pub struct LogsArgs {
     /// Same as --format json.
     #[arg(long)]
     pub raw: bool,
-    /// Where runs are recorded (default ./.secflow).
-    #[arg(long, env = "SECFLOW_HOME", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -406,14 +406,8 @@ pub struct AuditHeadArgs {
     /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
     #[arg(value_name = "RUN|FILE")]
     pub run: Option<String>,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = ".secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -421,14 +415,8 @@ pub struct AuditVerifyArgs {
     /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
     #[arg(value_name = "RUN|FILE")]
     pub run: Option<String>,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = ".secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// The audit key file (used when SECFLOW_AUDIT_KEY is not set; default
     /// `<state-dir>/audit.key`).
     #[arg(long, value_name = "FILE")]
@@ -488,25 +476,24 @@ pub fn harden_process() {
 /// `run-workflow` (which checks it itself): `runs prune` deletes, so it refuses an untrusted
 /// state directory (`Some(2)`); commands that only read warn and go on (`None`).
 fn check_state_dir(command: &Command) -> Option<i32> {
-    let state = |flag: Option<&std::path::Path>| crate::store::layout::state_dir(flag);
     let dir = match command {
         Command::Runs(args) => {
             if matches!(args.command, runs::RunsCommand::Prune(_)) {
-                if let Err(message) = crate::store::trust::require(&args.state_dir) {
+                if let Err(message) = crate::store::trust::require(&args.state.state_dir) {
                     eprintln!("error: {message}");
                     return Some(exit::INVALID);
                 }
                 return None;
             }
-            args.state_dir.clone()
+            args.state.state_dir.clone()
         }
-        Command::Logs(args) => state(args.state_dir.as_deref()),
-        Command::Metrics(args) => args.state_dir.clone(),
-        Command::PerformanceAnalysis(args) => args.state_dir.clone(),
-        Command::Export(args) => state(args.state_dir.as_deref()),
+        Command::Logs(args) => args.state.state_dir.clone(),
+        Command::Metrics(args) => args.state.state_dir.clone(),
+        Command::PerformanceAnalysis(args) => args.state.state_dir.clone(),
+        Command::Export(args) => args.state.state_dir.clone(),
         Command::Audit(args) => match &args.command {
-            AuditCommand::Verify(a) => a.state_dir.clone(),
-            AuditCommand::Head(a) => a.state_dir.clone(),
+            AuditCommand::Verify(a) => a.state.state_dir.clone(),
+            AuditCommand::Head(a) => a.state.state_dir.clone(),
         },
         _ => return None,
     };

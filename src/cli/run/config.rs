@@ -55,18 +55,11 @@ impl RunConfig {
         let sinks = crate::sinks::enabled::parse(env(crate::sinks::enabled::ENV_VAR).as_deref())
             .map_err(|e| e.to_string())?;
         let otlp = crate::otlp::config::from_env(args.otlp_endpoint.as_deref(), &env)?;
-        let state_dir = match &args.state_dir {
-            Some(dir) => dir.clone(),
-            None => env("SECFLOW_HOME").filter(|v| !v.is_empty()).map_or_else(
-                || PathBuf::from(crate::store::layout::DEFAULT_STATE_DIR),
-                PathBuf::from,
-            ),
-        };
         let m = &args.metrics;
         Ok(RunConfig {
             sinks,
             otlp,
-            state_dir,
+            state_dir: args.state.state_dir.clone(),
             traceparent: env("TRACEPARENT"),
             policy: if args.fail_fast {
                 FailurePolicy::FailFast
