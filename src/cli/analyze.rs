@@ -203,7 +203,10 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         analysis::analyze(&inputs, baseline.as_ref(), &options).context("no run selected")?;
     drop(inputs);
     drop(baseline);
-    let render = renderer(report_format(args.format, args.output.as_deref()));
+    let render = renderer(report_format(
+        args.format.map(ReportFormatArg::format),
+        args.output.as_deref(),
+    ));
     match &args.output {
         Some(path) => {
             let file =
@@ -238,6 +241,34 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `--format` of `performance-analysis` (the report module knows no command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormatArg {
+    /// Tables for a terminal (comfy-table).
+    Table,
+    /// Stable JSON with `schema_version` (`secflow schema --record analysis`).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// One self-contained HTML file: Gantt timeline, per-node bars, system charts.
+    Html,
+    /// Trace Event JSON for Perfetto / chrome://tracing.
+    ChromeTrace,
+}
+
+impl ReportFormatArg {
+    pub fn format(self) -> crate::report::ReportFormat {
+        use crate::report::ReportFormat;
+        match self {
+            ReportFormatArg::Table => ReportFormat::Table,
+            ReportFormatArg::Json => ReportFormat::Json,
+            ReportFormatArg::Markdown => ReportFormat::Markdown,
+            ReportFormatArg::Html => ReportFormat::Html,
+            ReportFormatArg::ChromeTrace => ReportFormat::ChromeTrace,
+        }
+    }
 }
 
 /// `--format`, else the format `--output`'s extension names (`x.html` is never a text table),

@@ -1,7 +1,7 @@
 //! The command line: every flag defined once here (help, man page and completions are
 //! generated from it), one file per command, and the one place errors become exit codes.
 
-mod analyze;
+pub mod analyze;
 mod audit;
 mod completions;
 mod export;
@@ -321,7 +321,7 @@ pub struct AnalyzeArgs {
     /// Report format (default: from `--output`'s extension — `.html`, `.md`, `.json` —, else
     /// `table`).
     #[arg(long, value_enum)]
-    pub format: Option<crate::report::ReportFormat>,
+    pub format: Option<analyze::ReportFormatArg>,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,

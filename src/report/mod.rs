@@ -14,8 +14,6 @@ pub(crate) use html::esc as html_escape;
 
 use std::io::Write;
 
-use clap::ValueEnum;
-
 use crate::analysis::AnalysisReport;
 
 /// A report format.
@@ -40,7 +38,7 @@ pub enum ReportError {
 }
 
 /// The formats `performance-analysis --format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
     /// Tables for a terminal (comfy-table).
     Table,

@@ -38,7 +38,7 @@ use crate::store::{AttemptRecord, NodeStatus, RunRecord};
 use crate::telemetry::format::{self, Colour, Paint};
 
 /// When to draw the progress display.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ProgressMode {
     /// Plain lines only.
     Never,
