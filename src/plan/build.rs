@@ -16,6 +16,7 @@ use super::{
 use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{RawRecipe, S, Source};
 
+mod conditions;
 mod order;
 mod scope;
 mod settings;
@@ -132,6 +133,7 @@ impl Checker<'_> {
                     Some(hint),
                 );
             }
+            self.check_var_type(raw, k, v);
             vars.insert(k.clone(), v.clone());
         }
         for (key, value) in raw.env.iter() {
@@ -562,6 +564,8 @@ impl Checker<'_> {
         });
 
         let sources = self.sources(node);
+        let when = self.condition(raw, node, vars, &env, secrets);
+        let trigger = self.trigger(node);
         Some(PlanNode {
             id: node.id.value.clone(),
             kind: kind.to_string(),
@@ -586,6 +590,8 @@ impl Checker<'_> {
             level: 0,
             cache: node.cache.unwrap_or(true),
             sources,
+            when,
+            trigger,
         })
     }
 

@@ -10,6 +10,7 @@ mod dag;
 pub mod plugins;
 pub mod shell;
 pub mod template;
+pub mod when;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -118,6 +119,10 @@ pub struct PlanNode {
     pub cache: bool,
     /// `sources:` globs, relative to the workdir.
     pub sources: Vec<String>,
+    /// `when:`: evaluated when the node is otherwise ready; false skips it.
+    pub when: Option<Arc<when::Condition>>,
+    /// `trigger:`: which upstream outcomes let it run.
+    pub trigger: when::Trigger,
 }
 
 /// What a node runs.

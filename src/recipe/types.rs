@@ -207,6 +207,16 @@ pub struct RawNode {
     #[serde(default, deserialize_with = "exact")]
     #[schemars(with = "Vec<String>")]
     pub sources: Vec<S<String>>,
+    /// A condition (SPEC §9), e.g. `{{ vars.mode }} == 'full' && records(inputs.hosts) > 0`:
+    /// false skips the node with reason `condition false: <expr>`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub when: Option<S<String>>,
+    /// Which upstream outcomes let the node run: `all_succeeded` (default), `none_failed`
+    /// (the join after an if/else pair), `all_done` (clean-up, notification).
+    #[serde(default)]
+    #[schemars(with = "Option<TriggerName>")]
+    pub trigger: Option<S<String>>,
 }
 
 /// A list read without spare room (a first `push` reserves four): recipes hold a few short
@@ -338,5 +348,17 @@ impl JsonSchema for ExecutorName {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "string", "enum": ["local", "slurm"]})
+    }
+}
+
+/// Schema of a `trigger` value.
+pub enum TriggerName {}
+
+impl JsonSchema for TriggerName {
+    fn schema_name() -> Cow<'static, str> {
+        "Trigger".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "enum": ["all_succeeded", "none_failed", "all_done"]})
     }
 }
