@@ -26,6 +26,8 @@ use crate::store::recorder::RecordBuilder;
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 use crate::telemetry::trace::{format_traceparent, new_span_id};
 
+mod triggers;
+
 /// What to do when a node fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
@@ -93,6 +95,8 @@ struct NodeState {
     reused: bool,
     /// The executor's id of the current attempt (Slurm job id, …).
     job_id: Option<String>,
+    /// Its outputs were made empty datasets (it did not succeed; see `triggers`).
+    emptied: bool,
 }
 
 /// Why the run stopped starting nodes.
@@ -139,6 +143,7 @@ pub async fn execute(
             inputs: Arc::from(Vec::new()),
             reused: false,
             job_id: None,
+            emptied: false,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -290,7 +295,8 @@ impl Scheduler {
 
     /// Nothing left that could start.
     fn idle(&self) -> bool {
-        self.retry_ready.is_empty() && (self.ready.is_empty() || self.halt.is_some())
+        self.retry_ready.is_empty()
+            && (self.ready.is_empty() || self.halt.is_some() && !self.cleanup_ready())
     }
 
     fn queue(&mut self, i: usize) {
@@ -328,7 +334,10 @@ impl Scheduler {
                     Some(i) => i,
                     None => return,
                 },
-                None => return,
+                None => match self.next_cleanup() {
+                    Some(i) => i,
+                    None => return,
+                },
             };
             self.start(next);
         }
@@ -382,7 +391,7 @@ impl Scheduler {
     }
 
     fn start(&mut self, i: usize) {
-        if self.nodes[i].attempt == 1 && self.try_reuse(i) {
+        if self.nodes[i].attempt == 1 && (self.skip_by_condition(i) || self.try_reuse(i)) {
             return;
         }
         let plan = Arc::clone(&self.ctx.plan);
@@ -665,21 +674,9 @@ impl Scheduler {
         }
     }
 
+    /// Skips (or, by their trigger, releases) the dependants of a failed node.
     fn skip_dependants(&mut self, failed: usize) {
-        let id = self.ctx.plan.nodes[failed].id.clone();
-        let mut stack: Vec<usize> = self.dependants[failed].clone();
-        while let Some(d) = stack.pop() {
-            if matches!(self.nodes[d].state, State::Waiting | State::Ready) {
-                self.ready.remove(&d);
-                self.finish_node(
-                    d,
-                    NodeStatus::Skipped,
-                    Some(format!("upstream node `{id}` did not succeed")),
-                    0,
-                );
-                stack.extend(self.dependants[d].iter().copied());
-            }
-        }
+        self.cascade(failed, true);
     }
 
     fn control(&mut self, c: Control) {
