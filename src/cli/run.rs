@@ -797,7 +797,7 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
     let raw = match parse(&source, &limits) {
         Ok(raw) => raw,
         Err(d) => {
-            write!(err, "{}", d.render(Some(&source.text)))?;
+            write!(err, "{}", render_in(&d, &source))?;
             return Ok(None);
         }
     };
@@ -826,7 +826,7 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
         Ok(ok) => ok,
         Err(diags) => {
             for d in &diags {
-                write!(err, "{}", d.render(Some(&source.text)))?;
+                write!(err, "{}", render_in(d, &source))?;
             }
             let n = diags.iter().filter(|d| d.is_error()).count();
             writeln!(
@@ -840,7 +840,7 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
     };
     if !args.quiet {
         for d in warnings.iter().filter(|d: &&Diagnostic| !d.is_error()) {
-            write!(err, "{}", d.render(Some(&source.text)))?;
+            write!(err, "{}", render_in(d, &source))?;
         }
     }
     match &args.target {
@@ -852,6 +852,15 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
                 Ok(None)
             }
         },
+    }
+}
+
+/// A recipe diagnostic with its source line, from the included file it points into if so.
+fn render_in(d: &Diagnostic, source: &crate::recipe::Source) -> String {
+    if d.file == source.path {
+        d.render(Some(&source.text))
+    } else {
+        d.render(std::fs::read_to_string(&d.file).ok().as_deref())
     }
 }
 
@@ -909,6 +918,8 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
             "timeout_ms": node.timeout.map(|t| t.as_millis() as u64),
             "max_attempts": node.retry.max_attempts,
             "continue_on_error": node.continue_on_error,
+            "when": node.when.as_ref().map(|c| c.text.as_str()),
+            "trigger": node.trigger,
         }));
     }
     let mut out: Vec<u8> = Vec::new();
@@ -925,6 +936,7 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
             "vars": plan.vars,
             "levels": levels,
             "nodes": nodes,
+            "included": plan.included,
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
@@ -937,12 +949,26 @@ fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyhow::Result<
         plan.nodes.len(),
         plan.levels.len()
     )?;
+    for inc in &plan.included {
+        let note = if inc.outside {
+            " (outside the recipe's directory)"
+        } else {
+            ""
+        };
+        writeln!(out, "include: {}{note}", inc.path)?;
+    }
     for (k, level) in plan.levels.iter().enumerate() {
         writeln!(out, "level {k}:")?;
         for &i in level {
             let n = &nodes[i];
             let node = &plan.nodes[i];
             writeln!(out, "  {} ({})", node.id, node.kind)?;
+            if let Some(c) = &node.when {
+                writeln!(out, "    when: {}", c.text)?;
+            }
+            if node.trigger != crate::plan::when::Trigger::default() {
+                writeln!(out, "    trigger: {}", node.trigger.as_str())?;
+            }
             writeln!(out, "    command: {}", n["command"].as_str().unwrap_or(""))?;
             writeln!(
                 out,

@@ -381,6 +381,15 @@ impl Checker<'_> {
                 state,
                 nodes,
                 levels: Vec::new(),
+                included: raw
+                    .included
+                    .iter()
+                    .map(|s| super::IncludedFile {
+                        path: s.path.clone(),
+                        sha256: s.sha256.clone(),
+                        outside: crate::recipe::include::outside(&self.source.path, &s.path),
+                    })
+                    .collect(),
             },
             deps_of,
         ))

@@ -68,6 +68,18 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// `levels[k]` holds the indices (into `nodes`) of the nodes at depth `k`.
     pub levels: Vec<Vec<usize>>,
+    /// Files merged in by `include`, in the order they were read.
+    pub included: Vec<IncludedFile>,
+}
+
+/// A file merged in by `include` (SPEC §9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncludedFile {
+    /// As the diagnostics name it (relative to where secflow runs).
+    pub path: String,
+    pub sha256: String,
+    /// Outside the recipe's directory tree: allowed, and shown by `--dry-run`.
+    pub outside: bool,
 }
 
 impl Plan {

@@ -184,8 +184,8 @@ pub(super) fn resolve(
 
 fn parent(path: &Path) -> PathBuf {
     match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::new(),
     }
 }
 
@@ -394,3 +394,14 @@ const INCLUDE_KEYS: &[&str] = &[
     "nodes",
     "include",
 ];
+
+/// Whether `included` lies outside the directory tree of the recipe at `recipe`.
+pub fn outside(recipe: &str, included: &str) -> bool {
+    let root = std::fs::canonicalize(recipe)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    match (root, std::fs::canonicalize(included)) {
+        (Some(root), Ok(file)) => !file.starts_with(root),
+        _ => true,
+    }
+}

@@ -4,6 +4,7 @@
 mod conditions;
 mod contain;
 mod flow;
+mod include;
 mod kill;
 mod output;
 mod records;
