@@ -257,6 +257,14 @@ pub struct RunArgs {
     pub format: Format,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Tools' output on the console: the last 20 lines of a failed attempt's stderr and
+    /// stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`.
+    #[arg(long, value_enum, default_value_t = crate::telemetry::console::ShowOutput::Failure)]
+    pub show_output: crate::telemetry::console::ShowOutput,
+    /// `json` prints the log records (the lines of logs.jsonl) on stdout instead of human
+    /// lines on stderr; not with `--format json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub log_format: Format,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

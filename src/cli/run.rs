@@ -24,6 +24,10 @@ use crate::recipe::{parse, read_source};
 use crate::store::{RunJsonSink, layout};
 
 pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
+    if args.log_format == Format::Json && args.format == Format::Json {
+        eprintln!("error: --log-format json and --format json both print on stdout; choose one");
+        return Ok(exit::INVALID);
+    }
     let sink_set = match crate::telemetry::sinks::parse(
         std::env::var(crate::telemetry::sinks::ENV_VAR)
             .ok()
@@ -270,7 +274,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     // every record-writing sink runs on a thread of its own (see `SinkThread`).
     let mut console: Option<Box<dyn Sink>> = None;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    if sink_set.console {
+    // `--log-format json`: the log records on stdout are the console.
+    if sink_set.console && args.log_format == Format::Human {
+        if args.show_output == crate::telemetry::console::ShowOutput::Always {
+            crate::engine::capture::set_live_output(crate::telemetry::console::live_printer(
+                ctx.secret_values.clone(),
+            ));
+        }
         let progress = match args.progress {
             super::Progress::Never => crate::telemetry::console::ProgressMode::Never,
             super::Progress::Auto => crate::telemetry::console::ProgressMode::Auto,
@@ -282,6 +292,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 quiet: args.quiet,
                 colour: true,
                 debug: settings.debug,
+                show_output: args.show_output,
             },
         )));
     }
@@ -294,14 +305,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         };
         let logs = logs.capture_tracing(&ctx).echo_console(settings.debug);
-        let logs = match &exporter {
-            Some(exp) => {
-                let exp = Arc::clone(exp);
+        let print = args.log_format == Format::Json;
+        let logs = match (&exporter, print) {
+            (None, false) => logs,
+            (exp, _) => {
+                let exp = exp.as_ref().map(Arc::clone);
                 logs.observe(Box::new(move |r| {
-                    exp.send_log(crate::otlp::convert::log(r))
+                    if print {
+                        print_log_line(r);
+                    }
+                    if let Some(exp) = &exp {
+                        exp.send_log(crate::otlp::convert::log(r));
+                    }
                 }))
             }
-            None => logs,
         };
         sinks.push(Box::new(logs));
     }
@@ -852,6 +869,15 @@ fn load_plan(args: &RunArgs) -> anyhow::Result<Option<Plan>> {
                 Ok(None)
             }
         },
+    }
+}
+
+/// `--log-format json`: one log record as its logs.jsonl line on stdout (write errors, a
+/// closed pipe, are ignored like the console's).
+fn print_log_line(record: &crate::telemetry::log::LogRecord) {
+    if let Ok(mut line) = serde_json::to_vec(record) {
+        line.push(b'\n');
+        let _ = std::io::stdout().lock().write_all(&line);
     }
 }
 
