@@ -162,3 +162,39 @@ nodes:
     assert_eq!(r.status("always"), "succeeded");
     assert_eq!(r.record["counts"]["skipped"], 1);
 }
+
+/// The sample `workflows/conditional-scan.yaml` (when + trigger + include) runs both ways
+/// on a fresh machine.
+#[test]
+fn the_conditional_sample_workflow_runs_both_branches() {
+    let recipe = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("workflows/conditional-scan.yaml");
+    let dir = tmp();
+    let go = |extra: &[&str]| {
+        let out = std::process::Command::new(crate::support::BIN)
+            .current_dir(dir.path())
+            .arg("run-workflow")
+            .arg(&recipe)
+            .args(["--state-dir", "state", "--format", "json"])
+            .args(extra)
+            .env_remove("SECFLOW_HOME")
+            .output()
+            .unwrap();
+        crate::support::finish(dir.path(), out)
+    };
+    let r = go(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.record["status"], "succeeded");
+    assert_eq!(r.status("quick_scan"), "succeeded");
+    assert_eq!(r.status("full_scan"), "skipped");
+    assert_eq!(r.dataset("all_findings").lines().count(), 2);
+    assert_eq!(r.status("notify"), "succeeded");
+    let r = go(&["--var", "mode=full", "--var", "host_count=5"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.status("quick_scan"), "skipped");
+    assert_eq!(r.dataset("all_findings").lines().count(), 5);
+    // min_hosts is a number: a word is refused before anything runs.
+    let r = go(&["--var", "min_hosts=two"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("bad-var-type"), "{}", r.stderr);
+}
