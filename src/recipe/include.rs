@@ -82,7 +82,8 @@ pub(super) fn check_extra<'a>(
     keys: impl Iterator<Item = &'a String>,
     known: &[&str],
 ) -> Result<(), Diagnostic> {
-    for key in keys.filter(|k| !k.starts_with("x-")) {
+    let mut keys = keys;
+    if let Some(key) = keys.find(|k| !k.starts_with("x-")) {
         let hint = match did_you_mean(key, known.iter().copied()) {
             Some(s) => format!("did you mean `{s}`?"),
             None => format!(
