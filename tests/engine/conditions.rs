@@ -167,8 +167,8 @@ nodes:
 /// on a fresh machine.
 #[test]
 fn the_conditional_sample_workflow_runs_both_branches() {
-    let recipe = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("workflows/conditional-scan.yaml");
+    let recipe =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/conditional-scan.yaml");
     let dir = tmp();
     let go = |extra: &[&str]| {
         let out = std::process::Command::new(crate::support::BIN)

@@ -33,7 +33,12 @@ fn layout() -> (tempfile::TempDir, std::path::PathBuf) {
     )
     .unwrap();
     // Reached twice (from lib/discover.yaml and ../outside.yaml): merged once.
-    std::fs::write(dir.join("lib/common.yaml"), "env: { TAG: common }\n").unwrap();
+    // Its node would be a duplicate id if the file were merged twice.
+    std::fs::write(
+        dir.join("lib/common.yaml"),
+        "env: { TAG: common }\nnodes:\n  - id: common_node\n    run: \"true\"\n",
+    )
+    .unwrap();
     std::fs::write(
         root.path().join("outside.yaml"),
         "include: [wf/lib/common.yaml]\nnodes:\n  - id: tidy\n    trigger: all_done\n    depends_on: [scan]\n    run: \"true\"\n",
@@ -49,6 +54,7 @@ fn included_nodes_vars_and_env_run() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.dataset("findings"), "main.example shallow common\n");
     assert_eq!(r.status("tidy"), "succeeded");
+    assert_eq!(r.status("common_node"), "succeeded");
     // The hash covers the included files: editing one changes it.
     let first = r.record["workflow"]["recipe_sha256"]
         .as_str()
@@ -56,7 +62,11 @@ fn included_nodes_vars_and_env_run() {
         .to_string();
     let own = sha256_hex(&std::fs::read(dir.join("recipe.yaml")).unwrap());
     assert_ne!(first, own);
-    std::fs::write(dir.join("lib/common.yaml"), "env: { TAG: edited }\n").unwrap();
+    std::fs::write(
+        dir.join("lib/common.yaml"),
+        "env: { TAG: edited }\nnodes:\n  - id: common_node\n    run: \"true\"\n",
+    )
+    .unwrap();
     let r = run(&dir, RECIPE, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.dataset("findings"), "main.example shallow edited\n");
