@@ -84,6 +84,11 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l format 
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l show-output -d 'Tools\' output on the console: the last 20 lines of a failed attempt\'s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`' -r -f -a "never\t'None: only statuses and the summary'
+failure\t'The last 20 lines of a failed attempt\'s stderr and stdout, under its summary'
+always\t'Every line of every node, live, prefixed `[node-id] ` (no progress display)'"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l log-format -d '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l fail-fast -d 'After a failure, terminate running nodes too'
@@ -119,6 +124,11 @@ complete -c secflow -n "__fish_secflow_using_subcommand run" -l format -d '`json
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l show-output -d 'Tools\' output on the console: the last 20 lines of a failed attempt\'s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`' -r -f -a "never\t'None: only statuses and the summary'
+failure\t'The last 20 lines of a failed attempt\'s stderr and stdout, under its summary'
+always\t'Every line of every node, live, prefixed `[node-id] ` (no progress display)'"
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l log-format -d '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l fail-fast -d 'After a failure, terminate running nodes too'

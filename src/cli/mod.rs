@@ -192,6 +192,17 @@ pub enum Progress {
     Always,
 }
 
+/// `--show-output`: how much of the tools' own output the console shows (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowOutput {
+    /// None: only statuses and the summary.
+    Never,
+    /// The last 20 lines of a failed attempt's stderr and stdout, under its summary.
+    Failure,
+    /// Every line of every node, live, prefixed `[node-id] ` (no progress display).
+    Always,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The recipe to run.
@@ -264,6 +275,14 @@ pub struct RunArgs {
     pub format: Format,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Tools' output on the console: the last 20 lines of a failed attempt's stderr and
+    /// stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`.
+    #[arg(long, value_enum, default_value_t = ShowOutput::Failure)]
+    pub show_output: ShowOutput,
+    /// `json` prints the log records (the lines of logs.jsonl) on stdout instead of human
+    /// lines on stderr; not with `--format json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub log_format: Format,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

@@ -192,6 +192,7 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
     let over = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&over);
     let cwd = spec.cwd;
+    let live = capture::live_node(&spec.node_id);
     let (out_file, err_file) = (r.out_file, r.err_file);
     let watching = async move {
         let ended = async {
@@ -201,8 +202,14 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
         };
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets), out_report),
-                capture::pump(err_rx, err_file, secrets, err_report),
+                capture::pump(
+                    out_rx,
+                    out_file,
+                    Arc::clone(&secrets),
+                    out_report,
+                    live.clone()
+                ),
+                capture::pump(err_rx, err_file, secrets, err_report, live),
             )
         };
         tokio::pin!(ended, pumps);

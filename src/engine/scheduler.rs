@@ -25,6 +25,8 @@ use crate::event::trace::{format_traceparent, new_span_id};
 use crate::event::{Event, Level, RunContext, RunEnd, Sink};
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 
+mod triggers;
+
 /// What to do when a node fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FailurePolicy {
@@ -113,6 +115,8 @@ struct NodeState {
     reused: bool,
     /// The executor's id of the current attempt (Slurm job id, …).
     job_id: Option<String>,
+    /// Its outputs were made empty datasets (it did not succeed; see `triggers`).
+    emptied: bool,
 }
 
 /// Why the run stopped starting nodes.
@@ -159,6 +163,7 @@ pub async fn execute(
             inputs: Arc::from(Vec::new()),
             reused: false,
             job_id: None,
+            emptied: false,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -310,7 +315,8 @@ impl Scheduler {
 
     /// Nothing left that could start.
     fn idle(&self) -> bool {
-        self.retry_ready.is_empty() && (self.ready.is_empty() || self.halt.is_some())
+        self.retry_ready.is_empty()
+            && (self.ready.is_empty() || self.halt.is_some() && !self.cleanup_ready())
     }
 
     fn queue(&mut self, i: usize) {
@@ -348,7 +354,10 @@ impl Scheduler {
                     Some(i) => i,
                     None => return,
                 },
-                None => return,
+                None => match self.next_cleanup() {
+                    Some(i) => i,
+                    None => return,
+                },
             };
             self.start(next);
         }
@@ -402,7 +411,7 @@ impl Scheduler {
     }
 
     fn start(&mut self, i: usize) {
-        if self.nodes[i].attempt == 1 && self.try_reuse(i) {
+        if self.nodes[i].attempt == 1 && (self.skip_by_condition(i) || self.try_reuse(i)) {
             return;
         }
         let plan = Arc::clone(&self.ctx.plan);
@@ -685,21 +694,9 @@ impl Scheduler {
         }
     }
 
+    /// Skips (or, by their trigger, releases) the dependants of a failed node.
     fn skip_dependants(&mut self, failed: usize) {
-        let id = self.ctx.plan.nodes[failed].id.clone();
-        let mut stack: Vec<usize> = self.dependants[failed].clone();
-        while let Some(d) = stack.pop() {
-            if matches!(self.nodes[d].state, State::Waiting | State::Ready) {
-                self.ready.remove(&d);
-                self.finish_node(
-                    d,
-                    NodeStatus::Skipped,
-                    Some(format!("upstream node `{id}` did not succeed")),
-                    0,
-                );
-                stack.extend(self.dependants[d].iter().copied());
-            }
-        }
+        self.cascade(failed, true);
     }
 
     fn control(&mut self, c: Control) {

@@ -10,6 +10,7 @@ mod dag;
 pub mod plugins;
 pub mod shell;
 pub mod template;
+pub mod when;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -67,6 +68,18 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// `levels[k]` holds the indices (into `nodes`) of the nodes at depth `k`.
     pub levels: Vec<Vec<usize>>,
+    /// Files merged in by `include`, in the order they were read.
+    pub included: Vec<IncludedFile>,
+}
+
+/// A file merged in by `include` (SPEC §9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncludedFile {
+    /// As the diagnostics name it (relative to where secflow runs).
+    pub path: String,
+    pub sha256: String,
+    /// Outside the recipe's directory tree: allowed, and shown by `--dry-run`.
+    pub outside: bool,
 }
 
 impl Plan {
@@ -118,6 +131,10 @@ pub struct PlanNode {
     pub cache: bool,
     /// `sources:` globs, relative to the workdir.
     pub sources: Vec<String>,
+    /// `when:`: evaluated when the node is otherwise ready; false skips it.
+    pub when: Option<Arc<when::Condition>>,
+    /// `trigger:`: which upstream outcomes let it run.
+    pub trigger: when::Trigger,
 }
 
 /// What a node runs.

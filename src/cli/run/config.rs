@@ -11,7 +11,7 @@ use crate::exporters::pushgateway::PushTarget;
 use crate::metrics::PushGrouping;
 use crate::otlp::config::OtlpConfig;
 use crate::sinks::SinkSet;
-use crate::sinks::console::ProgressMode;
+use crate::sinks::console::{ProgressMode, ShowOutput};
 
 /// A run's settings.
 #[derive(Debug, Clone)]
@@ -32,6 +32,10 @@ pub struct RunConfig {
     pub progress: ProgressMode,
     pub quiet: bool,
     pub format: Format,
+    /// `--log-format json`: the log records on stdout are the console.
+    pub log_format: Format,
+    /// `--show-output`.
+    pub show_output: ShowOutput,
     pub metrics: MetricsConfig,
     pub audit_key_file: Option<PathBuf>,
 }
@@ -52,6 +56,11 @@ impl RunConfig {
     /// The settings `args` and the environment (`env`, a lookup by name) ask for; an error
     /// is the message of a refused run (exit 2).
     pub fn new(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        if args.log_format == Format::Json && args.format == Format::Json {
+            return Err(
+                "--log-format json and --format json both print on stdout; choose one".into(),
+            );
+        }
         let sinks = crate::sinks::enabled::parse(env(crate::sinks::enabled::ENV_VAR).as_deref())
             .map_err(|e| e.to_string())?;
         let otlp = crate::otlp::config::from_env(args.otlp_endpoint.as_deref(), &env)?;
@@ -77,6 +86,12 @@ impl RunConfig {
             },
             quiet: args.quiet,
             format: args.format,
+            log_format: args.log_format,
+            show_output: match args.show_output {
+                crate::cli::ShowOutput::Never => ShowOutput::Never,
+                crate::cli::ShowOutput::Failure => ShowOutput::Failure,
+                crate::cli::ShowOutput::Always => ShowOutput::Always,
+            },
             metrics: MetricsConfig {
                 sample_interval: m.sample_interval,
                 textfile: m.metrics_textfile.clone(),

@@ -63,6 +63,8 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
             "timeout_ms": node.timeout.map(|t| t.as_millis() as u64),
             "max_attempts": node.retry.max_attempts,
             "continue_on_error": node.continue_on_error,
+            "when": node.when.as_ref().map(|c| c.text.as_str()),
+            "trigger": node.trigger,
         }));
     }
     let mut out: Vec<u8> = Vec::new();
@@ -79,6 +81,7 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
             "vars": plan.vars,
             "levels": levels,
             "nodes": nodes,
+            "included": plan.included,
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
@@ -91,12 +94,26 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
         plan.nodes.len(),
         plan.levels.len()
     )?;
+    for inc in &plan.included {
+        let note = if inc.outside {
+            " (outside the recipe's directory)"
+        } else {
+            ""
+        };
+        writeln!(out, "include: {}{note}", inc.path)?;
+    }
     for (k, level) in plan.levels.iter().enumerate() {
         writeln!(out, "level {k}:")?;
         for &i in level {
             let n = &nodes[i];
             let node = &plan.nodes[i];
             writeln!(out, "  {} ({})", node.id, node.kind)?;
+            if let Some(c) = &node.when {
+                writeln!(out, "    when: {}", c.text)?;
+            }
+            if node.trigger != crate::plan::when::Trigger::default() {
+                writeln!(out, "    trigger: {}", node.trigger.as_str())?;
+            }
             writeln!(out, "    command: {}", n["command"].as_str().unwrap_or(""))?;
             writeln!(
                 out,

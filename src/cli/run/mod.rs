@@ -238,7 +238,7 @@ fn load_plan(args: &RunArgs, config: &RunConfig) -> anyhow::Result<Option<Plan>>
     let raw = match parse(&source, &limits) {
         Ok(raw) => raw,
         Err(d) => {
-            write!(err, "{}", d.render(Some(&source.text)))?;
+            write!(err, "{}", render_in(&d, &source))?;
             return Ok(None);
         }
     };
@@ -267,7 +267,7 @@ fn load_plan(args: &RunArgs, config: &RunConfig) -> anyhow::Result<Option<Plan>>
         Ok(ok) => ok,
         Err(diags) => {
             for d in &diags {
-                write!(err, "{}", d.render(Some(&source.text)))?;
+                write!(err, "{}", render_in(d, &source))?;
             }
             let n = diags.iter().filter(|d| d.is_error()).count();
             writeln!(
@@ -281,7 +281,7 @@ fn load_plan(args: &RunArgs, config: &RunConfig) -> anyhow::Result<Option<Plan>>
     };
     if !args.quiet {
         for d in warnings.iter().filter(|d: &&Diagnostic| !d.is_error()) {
-            write!(err, "{}", d.render(Some(&source.text)))?;
+            write!(err, "{}", render_in(d, &source))?;
         }
     }
     match &args.target {
@@ -293,6 +293,15 @@ fn load_plan(args: &RunArgs, config: &RunConfig) -> anyhow::Result<Option<Plan>>
                 Ok(None)
             }
         },
+    }
+}
+
+/// A recipe diagnostic with its source line, from the included file it points into if so.
+fn render_in(d: &Diagnostic, source: &crate::recipe::Source) -> String {
+    if d.file == source.path {
+        d.render(Some(&source.text))
+    } else {
+        d.render(std::fs::read_to_string(&d.file).ok().as_deref())
     }
 }
 

@@ -10,11 +10,12 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use super::config::RunConfig;
+use crate::cli::Format;
 use crate::event::{RunContext, Sink};
 use crate::exit;
 use crate::exporters::{OtlpSink, PushgatewaySink, TextfileSink};
 use crate::serve::live::LiveListener;
-use crate::sinks::console::{ConsoleOptions, ConsoleSink};
+use crate::sinks::console::{ConsoleOptions, ConsoleSink, ShowOutput};
 use crate::sinks::metrics::MetricsOptions;
 use crate::sinks::{AuditSink, LogSink, MetricsSink, RunJsonSink, SinkThread, SpanSink};
 
@@ -78,12 +79,20 @@ pub fn build(
     };
     // The console stays on the scheduler's thread (it shows what happens as it happens);
     // every record-writing sink runs on a thread of its own (see `SinkThread`).
-    let console = config.sinks.console.then(|| {
+    // `--log-format json`: the log records on stdout are the console.
+    let print_logs = config.log_format == Format::Json;
+    let console = (config.sinks.console && !print_logs).then(|| {
+        if config.show_output == ShowOutput::Always {
+            crate::engine::capture::set_live_output(crate::sinks::console::live_printer(
+                ctx.secret_values.clone(),
+            ));
+        }
         Box::new(ConsoleSink::stderr(ConsoleOptions {
             progress: config.progress,
             quiet: config.quiet,
             colour: true,
             debug: settings.debug,
+            show_output: config.show_output,
         })) as Box<dyn Sink>
     });
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
@@ -92,9 +101,16 @@ pub fn build(
             Refused::records(format!("cannot open logs.jsonl: {e}; no node was run"))
         })?;
         let logs = logs.capture_tracing(ctx).echo_console(settings.debug);
-        sinks.push(Box::new(match &otlp {
-            Some(otlp) => logs.observe(otlp.log_observer()),
-            None => logs,
+        let export = otlp.as_ref().map(OtlpSink::log_observer);
+        sinks.push(Box::new(match (export, print_logs) {
+            (None, false) => logs,
+            (Some(export), false) => logs.observe(export),
+            (mut export, true) => logs.observe(Box::new(move |r| {
+                print_log_line(r);
+                if let Some(export) = export.as_mut() {
+                    export(r);
+                }
+            })),
         }));
     }
     if config.sinks.spans {
@@ -221,4 +237,14 @@ fn metrics(
         )));
     }
     Some(snapshot)
+}
+
+/// `--log-format json`: one log record as its logs.jsonl line on stdout (write errors, a
+/// closed pipe, are ignored like the console's).
+fn print_log_line(record: &crate::telemetry::log::LogRecord) {
+    use std::io::Write as _;
+    if let Ok(mut line) = serde_json::to_vec(record) {
+        line.push(b'\n');
+        let _ = std::io::stdout().lock().write_all(&line);
+    }
 }

@@ -49,6 +49,37 @@ pub enum ProgressMode {
     Always,
 }
 
+/// `--show-output`: how much of the tools' own output the console shows (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShowOutput {
+    /// None: only statuses and the summary.
+    Never,
+    /// The last 20 lines of a failed attempt's stderr and stdout, under its summary.
+    #[default]
+    Failure,
+    /// Every line of every node, live, prefixed `[node-id] ` (no progress display).
+    Always,
+}
+
+/// The live printer of `--show-output always`: each line as `[node-id] line` on stderr,
+/// escaped and masked (the capture has masked it already, a secret split across two
+/// writes included; masking again here costs little and covers the escaped form).
+pub fn live_printer(secrets: Vec<String>) -> crate::engine::capture::LiveHook {
+    Box::new(move |node: &str, line: &[u8]| {
+        let line = String::from_utf8_lossy(line);
+        let mut text = format!("[{}] {}\n", escape(node), escape(&line));
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            for form in [secret.as_str(), &*escape(secret)] {
+                if text.contains(form) {
+                    text = text.replace(form, "[REDACTED]");
+                }
+            }
+        }
+        // One write per line: lines of concurrent nodes never interleave mid-line.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    })
+}
+
 /// What the console shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsoleOptions {
@@ -59,6 +90,8 @@ pub struct ConsoleOptions {
     pub colour: bool,
     /// Debug mode: queued/attempt lines, debug messages, a failing node's config and inputs.
     pub debug: bool,
+    /// `--show-output`.
+    pub show_output: ShowOutput,
 }
 
 impl Default for ConsoleOptions {
@@ -68,6 +101,7 @@ impl Default for ConsoleOptions {
             quiet: false,
             colour: true,
             debug: false,
+            show_output: ShowOutput::Failure,
         }
     }
 }
@@ -137,6 +171,7 @@ impl ConsoleSink {
 
     fn build(options: ConsoleOptions, out: Box<dyn Write + Send>, tty: bool) -> Self {
         let progress = !options.quiet
+            && options.show_output != ShowOutput::Always
             && match options.progress {
                 ProgressMode::Never => false,
                 ProgressMode::Auto => tty,
@@ -428,6 +463,9 @@ impl Sink for ConsoleSink {
             let _ = writeln!(text, "records: {}", ctx.run_dir.display());
         }
         for node in &record.nodes {
+            if self.options.show_output == ShowOutput::Never {
+                break;
+            }
             if matches!(node.status, NodeStatus::Failed | NodeStatus::TimedOut) {
                 let plan_node = self
                     .options
@@ -436,6 +474,7 @@ impl Sink for ConsoleSink {
                     .flatten()
                     .map(|i| &ctx.plan.nodes[i]);
                 text.push_str(&failure_report(&ctx.run_dir, node, self.paint, plan_node));
+                text.push_str(&summary::stdout_tail(&ctx.run_dir, node, self.paint));
             }
         }
         self.write_block(&mask(ctx, &text));

@@ -226,3 +226,37 @@ pub fn tail_lines(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
     let from = lines.len().saturating_sub(n);
     Ok(lines[from..].iter().map(|l| l.to_string()).collect())
 }
+
+/// The last lines of a failed node's stdout, under its stderr (nothing when it printed
+/// nothing there).
+pub(super) fn stdout_tail(run_dir: &Path, node: &NodeRecord, paint: Paint) -> String {
+    let mut text = String::new();
+    let Some(rec) = node.attempts.last() else {
+        return text;
+    };
+    if !crate::plan::is_valid_name(&node.node_id) {
+        return text;
+    }
+    let path = stderr_path(run_dir, &node.node_id, rec.attempt).with_file_name("stdout.log");
+    let Ok(lines) = tail_lines(&path, STDERR_TAIL_LINES) else {
+        return text;
+    };
+    if lines.is_empty() {
+        return text;
+    }
+    let shown_path = escape::escape(&path.to_string_lossy()).into_owned();
+    let shown = match lines.len() {
+        1 => "last line".to_string(),
+        n => format!("last {n} lines"),
+    };
+    let _ = writeln!(text, "  stdout: {shown_path} ({shown})");
+    for line in lines {
+        let _ = writeln!(
+            text,
+            "  {} {}",
+            paint.paint(Colour::Dim, "|"),
+            escape::escape(&line)
+        );
+    }
+    text
+}
