@@ -192,6 +192,7 @@ fn recipe_deps(rec: &RunRecord) -> Result<BTreeMap<String, Vec<String>>, String>
     let bad = || format!("recipe {} no longer validates: {infer}", path.display());
     let raw = crate::recipe::parse(&source, &limits).map_err(|_| bad())?;
     let options = crate::plan::BuildOptions {
+        max_instances: None,
         vars: rec
             .vars
             .iter()

@@ -8,12 +8,14 @@
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
 //! - [`sink_thread`]: sinks moved off the scheduler's thread.
+//! - [`fanout`]: `foreach`/`matrix` instances at run time, and gathering their outputs.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
 
 pub mod capture;
 pub mod datasets;
 pub mod event;
 pub mod executor;
+pub mod fanout;
 pub mod local;
 mod outcome;
 pub mod prepare;

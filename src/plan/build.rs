@@ -16,6 +16,7 @@ use super::{
 use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{RawRecipe, S, Source};
 
+mod fanout;
 mod order;
 mod scope;
 mod settings;
@@ -32,6 +33,8 @@ pub struct BuildOptions {
     pub vars: Vec<(String, String)>,
     /// The plugins node types resolve against (default: the built-ins).
     pub plugins: plugins::Registry,
+    /// `--max-instances`: the fan-out limit of nodes without their own `max_instances`.
+    pub max_instances: Option<usize>,
 }
 
 /// Validates `raw` and builds the plan. On success, also returns the warnings; on failure,
@@ -48,6 +51,10 @@ pub fn build(
         suggestions_left: SUGGESTIONS,
         diags: Vec::new(),
         workflow_env: BTreeMap::new(),
+        list_vars: BTreeMap::new(),
+        max_instances: options
+            .max_instances
+            .unwrap_or(super::foreach::DEFAULT_MAX_INSTANCES),
     };
     let plan = cx.plan(raw, options);
     let mut diags = cx.diags;
@@ -69,6 +76,10 @@ struct Checker<'a> {
     diags: Vec<Diagnostic>,
     /// The workflow's `env`, templates filled in.
     workflow_env: BTreeMap<String, String>,
+    /// List vars (SPEC §9), `--var` applied.
+    list_vars: BTreeMap<String, Vec<String>>,
+    /// The default `max_instances`.
+    max_instances: usize,
 }
 
 /// The first this many problems of a recipe get a "did you mean" search over every name;
@@ -107,11 +118,19 @@ impl Checker<'_> {
         let mut vars: BTreeMap<String, String> = raw
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.clone(), v.value.text()))
             .collect();
         for value in raw.vars.values() {
-            self.check_nul(value, "`vars` value");
+            self.check_nul(&S::new(value.value.text(), value.referenced), "`vars` value");
         }
+        self.list_vars = raw
+            .vars
+            .iter()
+            .filter_map(|(k, v)| match &v.value {
+                crate::recipe::VarValue::List(items) => Some((k.clone(), items.clone())),
+                crate::recipe::VarValue::Text(_) => None,
+            })
+            .collect();
         for (k, v) in &options.vars {
             if !raw.vars.contains_key(k) {
                 let hint = match did_you_mean(k, raw.vars.keys().map(String::as_str)) {
@@ -131,6 +150,9 @@ impl Checker<'_> {
                     format!("`--var {k}=…` sets a var the recipe does not declare"),
                     Some(hint),
                 );
+            }
+            if let Some(list) = self.list_vars.get_mut(k) {
+                *list = super::foreach::split_list(v);
             }
             vars.insert(k.clone(), v.clone());
         }
@@ -366,6 +388,7 @@ impl Checker<'_> {
                 state,
                 nodes,
                 levels: Vec::new(),
+                list_vars: std::mem::take(&mut self.list_vars),
             },
             deps_of,
         ))
@@ -562,6 +585,7 @@ impl Checker<'_> {
         });
 
         let sources = self.sources(node);
+        let fanout = self.fanout(node);
         Some(PlanNode {
             id: node.id.value.clone(),
             kind: kind.to_string(),
@@ -586,6 +610,8 @@ impl Checker<'_> {
             level: 0,
             cache: node.cache.unwrap_or(true),
             sources,
+            fanout: fanout?,
+            instance: None,
         })
     }
 

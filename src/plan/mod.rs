@@ -7,6 +7,7 @@
 
 mod build;
 mod dag;
+pub mod foreach;
 pub mod plugins;
 pub mod shell;
 pub mod template;
@@ -67,11 +68,21 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// `levels[k]` holds the indices (into `nodes`) of the nodes at depth `k`.
     pub levels: Vec<Vec<usize>>,
+    /// List vars (a list default) with `--var` applied: their items.
+    pub list_vars: BTreeMap<String, Vec<String>>,
 }
 
 impl Plan {
     pub fn node_index(&self, id: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// The node whose id labels node `i` in metrics: an instance's template, else `i`.
+    pub fn template_of(&self, i: usize) -> usize {
+        self.nodes
+            .get(i)
+            .and_then(|n| n.instance.as_ref())
+            .map_or(i, |inst| inst.template_index)
     }
 }
 
@@ -118,6 +129,10 @@ pub struct PlanNode {
     pub cache: bool,
     /// `sources:` globs, relative to the workdir.
     pub sources: Vec<String>,
+    /// `foreach` / `matrix`: the node is a template, run as one instance per item.
+    pub fanout: Option<Arc<foreach::FanOut>>,
+    /// Set on an instance of a fanned-out node (added to the plan at run time).
+    pub instance: Option<Arc<foreach::Instance>>,
 }
 
 /// What a node runs.
