@@ -120,7 +120,9 @@ pub fn promote_instance(
         if is_findings(name) {
             promoted.findings += records;
         }
-        promoted.outputs.insert(name.clone(), OutputRecord { path: rel, records });
+        promoted
+            .outputs
+            .insert(name.clone(), OutputRecord { path: rel, records });
     }
     Ok(promoted)
 }

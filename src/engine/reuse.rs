@@ -180,7 +180,10 @@ impl Reuse {
             return d;
         }
         let prev_of = |resume: &ResumeSource| match &node.instance {
-            Some(inst) => resume.instances.get(&(inst.template.clone(), key.clone())).cloned(),
+            Some(inst) => resume
+                .instances
+                .get(&(inst.template.clone(), key.clone()))
+                .cloned(),
             None => resume.nodes.get(&node.id).cloned(),
         };
         if let Some(resume) = &self.resume

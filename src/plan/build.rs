@@ -118,17 +118,29 @@ impl Checker<'_> {
         let mut vars: BTreeMap<String, String> = raw
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.text()))
+            .map(|(k, v)| (k.clone(), self.var_text(v)))
             .collect();
         for value in raw.vars.values() {
-            self.check_nul(&S::new(value.value.text(), value.referenced), "`vars` value");
+            self.check_nul(
+                &S::new(value.value.text(), value.referenced),
+                "`vars` value",
+            );
         }
         self.list_vars = raw
             .vars
             .iter()
             .filter_map(|(k, v)| match &v.value {
-                crate::recipe::VarValue::List(items) => Some((k.clone(), items.clone())),
-                crate::recipe::VarValue::Text(_) => None,
+                crate::recipe::VarValue::List(items) => Some((
+                    k.clone(),
+                    items
+                        .iter()
+                        .map(|i| match i.value.typed {
+                            true => self.written(pos(i), &i.value.text),
+                            false => i.value.text.clone(),
+                        })
+                        .collect(),
+                )),
+                crate::recipe::VarValue::Text(_) | crate::recipe::VarValue::Typed(_) => None,
             })
             .collect();
         for (k, v) in &options.vars {
@@ -847,6 +859,39 @@ impl Checker<'_> {
                 self.error(at, "template-in-env", message, Some(hint));
                 None
             }
+        }
+    }
+
+    /// A var's default as text: a plain scalar the parser typed (`y`, `1.10`, `0x1f`) as it
+    /// is written in the source, so that vars read exactly as before list vars existed.
+    fn var_text(&self, v: &S<crate::recipe::VarValue>) -> String {
+        let crate::recipe::VarValue::Typed(rendered) = &v.value else {
+            return v.value.text();
+        };
+        self.written(pos(v), rendered)
+    }
+
+    /// The plain scalar written at `at` (up to `,`, `}`, `]` or a comment), else `rendered`.
+    fn written(&self, at: Pos, rendered: &str) -> String {
+        let written = usize::try_from(at.line.saturating_sub(1))
+            .ok()
+            .and_then(|i| self.lines.get(i))
+            .map(|line| {
+                let rest: String = line
+                    .chars()
+                    .skip(at.column.saturating_sub(1) as usize)
+                    .collect();
+                let end = rest
+                    .find([',', '}', ']'])
+                    .into_iter()
+                    .chain(rest.find(" #"))
+                    .min()
+                    .unwrap_or(rest.len());
+                rest[..end].trim().to_string()
+            });
+        match written {
+            Some(text) if !text.is_empty() => text,
+            _ => rendered.to_string(),
         }
     }
 

@@ -168,9 +168,12 @@ impl FanOut {
     /// are known only at run time.
     pub fn static_instances(&self) -> Option<Vec<(Option<Item>, Vec<(String, String)>)>> {
         match &self.source {
-            Source::Items { items, .. } => {
-                Some(items.iter().map(|i| (Some(i.clone()), Vec::new())).collect())
-            }
+            Source::Items { items, .. } => Some(
+                items
+                    .iter()
+                    .map(|i| (Some(i.clone()), Vec::new()))
+                    .collect(),
+            ),
             Source::Matrix(lists) => Some(
                 product(lists)
                     .into_iter()
@@ -313,7 +316,10 @@ mod tests {
         assert_eq!(m.text(), r#"{"host": "a", "port": 80}"#);
         assert_eq!(m.field("port"), Some("80"));
         assert_eq!(Item::from_record("[1]"), Item::Text("[1]".into()));
-        assert_eq!(Item::from_record("a; rm -rf /"), Item::Text("a; rm -rf /".into()));
+        assert_eq!(
+            Item::from_record("a; rm -rf /"),
+            Item::Text("a; rm -rf /".into())
+        );
         let long = Item::Text("é".repeat(600));
         let (cut, sha) = long.for_record();
         assert!(cut.len() <= RECORD_ITEM_BYTES && sha.is_some());

@@ -366,44 +366,75 @@ impl JsonSchema for ExecutorName {
 #[derive(Debug, Clone, PartialEq)]
 pub enum VarValue {
     Text(String),
-    List(Vec<String>),
+    /// A plain scalar YAML typed (a number or boolean): its text as the parser rendered it;
+    /// the plan reads the text as written from the source (`y` stays `y`, `1.10` stays
+    /// `1.10`), as it did when vars were read as strings.
+    Typed(String),
+    List(Vec<S<ListItem>>),
+}
+
+/// One item of a list var's default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListItem {
+    pub text: String,
+    /// A plain scalar YAML typed (see [`VarValue::Typed`]).
+    pub typed: bool,
+}
+
+impl<'de> Deserialize<'de> for ListItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ListItem;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: false,
+                })
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl VarValue {
     /// The text of a scalar; a list's items joined with commas.
     pub fn text(&self) -> String {
         match self {
-            VarValue::Text(t) => t.clone(),
-            VarValue::List(items) => items.join(","),
+            VarValue::Text(t) | VarValue::Typed(t) => t.clone(),
+            VarValue::List(items) => items
+                .iter()
+                .map(|i| i.value.text.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         }
-    }
-}
-
-/// A scalar as text, whatever its YAML type.
-struct ScalarText;
-
-impl<'de> serde::de::Visitor<'de> for ScalarText {
-    type Value = String;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a string, number or boolean")
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
-        Ok(v)
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
-        Ok(v.to_string())
     }
 }
 
@@ -422,26 +453,23 @@ impl<'de> Deserialize<'de> for VarValue {
                 Ok(VarValue::Text(v))
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<VarValue, E> {
-                Ok(VarValue::Text(v.to_string()))
+                Ok(VarValue::Typed(v.to_string()))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<VarValue, E> {
-                Ok(VarValue::Text(v.to_string()))
+                Ok(VarValue::Typed(v.to_string()))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<VarValue, E> {
-                Ok(VarValue::Text(v.to_string()))
+                Ok(VarValue::Typed(v.to_string()))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<VarValue, E> {
-                Ok(VarValue::Text(v.to_string()))
+                Ok(VarValue::Typed(v.to_string()))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<VarValue, A::Error> {
-                struct One(String);
-                impl<'de> Deserialize<'de> for One {
-                    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                        d.deserialize_any(ScalarText).map(One)
-                    }
-                }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<VarValue, A::Error> {
                 let mut items = Vec::new();
-                while let Some(One(item)) = seq.next_element()? {
+                while let Some(item) = seq.next_element::<S<ListItem>>()? {
                     items.push(item);
                 }
                 Ok(VarValue::List(items))
@@ -454,8 +482,12 @@ impl<'de> Deserialize<'de> for VarValue {
 impl Serialize for VarValue {
     fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
         match self {
-            VarValue::Text(t) => t.serialize(serializer),
-            VarValue::List(l) => l.serialize(serializer),
+            VarValue::Text(t) | VarValue::Typed(t) => t.serialize(serializer),
+            VarValue::List(l) => l
+                .iter()
+                .map(|i| i.value.text.as_str())
+                .collect::<Vec<_>>()
+                .serialize(serializer),
         }
     }
 }
@@ -472,11 +504,16 @@ impl<'de> Deserialize<'de> for OrderedLists {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a map of NAME to a list of values")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OrderedLists, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedLists, A::Error> {
                 let mut out: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, Vec<serde_json::Value>>()? {
                     if out.iter().any(|(n, _)| *n == k) {
-                        return Err(serde::de::Error::custom(format!("duplicate matrix key `{k}`")));
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate matrix key `{k}`"
+                        )));
                     }
                     out.push((k, v));
                 }

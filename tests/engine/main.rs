@@ -2,6 +2,7 @@
 //! Each test runs the built `secflow` in its own temporary directory.
 
 mod contain;
+mod fanout;
 mod flow;
 mod kill;
 mod output;

@@ -29,7 +29,10 @@ impl Checker<'_> {
             (None, Some(m)) => self.matrix_source(m)?,
             (None, None) => {
                 for (key, at) in [
-                    ("foreach_concurrency", node.foreach_concurrency.as_ref().map(pos)),
+                    (
+                        "foreach_concurrency",
+                        node.foreach_concurrency.as_ref().map(pos),
+                    ),
                     ("max_instances", node.max_instances.as_ref().map(pos)),
                 ] {
                     if let Some(at) = at {
@@ -123,41 +126,36 @@ impl Checker<'_> {
                     _ => None,
                 };
                 match single {
-                    Some(r) if r.namespace == Namespace::Vars => {
-                        match self.list_vars.get(&r.key) {
-                            Some(list) => Some(Source::Items {
-                                items: list.iter().map(|s| Item::Text(s.clone())).collect(),
-                                var: Some(r.key.clone()),
-                            }),
-                            None => {
-                                let what = if self.list_vars.is_empty() {
-                                    "the recipe declares no list var".to_string()
-                                } else {
-                                    format!(
-                                        "list vars are: {}",
-                                        self.list_vars
-                                            .keys()
-                                            .map(String::as_str)
-                                            .collect::<Vec<_>>()
-                                            .join(", ")
-                                    )
-                                };
-                                self.error(
-                                    at,
-                                    "bad-foreach",
-                                    format!(
-                                        "`foreach` names var `{}`, which is not a list var",
-                                        r.key
-                                    ),
-                                    Some(format!(
-                                        "declare its default as a list (`{}: [a, b]`); {what}",
-                                        r.key
-                                    )),
-                                );
-                                None
-                            }
+                    Some(r) if r.namespace == Namespace::Vars => match self.list_vars.get(&r.key) {
+                        Some(list) => Some(Source::Items {
+                            items: list.iter().map(|s| Item::Text(s.clone())).collect(),
+                            var: Some(r.key.clone()),
+                        }),
+                        None => {
+                            let what = if self.list_vars.is_empty() {
+                                "the recipe declares no list var".to_string()
+                            } else {
+                                format!(
+                                    "list vars are: {}",
+                                    self.list_vars
+                                        .keys()
+                                        .map(String::as_str)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            };
+                            self.error(
+                                at,
+                                "bad-foreach",
+                                format!("`foreach` names var `{}`, which is not a list var", r.key),
+                                Some(format!(
+                                    "declare its default as a list (`{}: [a, b]`); {what}",
+                                    r.key
+                                )),
+                            );
+                            None
                         }
-                    }
+                    },
                     Some(r)
                         if r.namespace == Namespace::Inputs
                             && node.inputs.iter().any(|i| i.value == r.key) =>
@@ -180,7 +178,9 @@ impl Checker<'_> {
                         self.error(
                             at,
                             "bad-foreach",
-                            format!("`foreach` source `{text}` is not a list, a list var or an input"),
+                            format!(
+                                "`foreach` source `{text}` is not a list, a list var or an input"
+                            ),
                             Some(FOREACH_HINT.into()),
                         );
                         None

@@ -49,9 +49,7 @@ impl Scope<'_> {
                 }
                 return Some((
                     format!("`{{{{ {r} }}}}` is used on a node without `foreach`"),
-                    Some(
-                        "add `foreach:` to the node (SPEC §9), or remove the reference".into(),
-                    ),
+                    Some("add `foreach:` to the node (SPEC §9), or remove the reference".into()),
                 ));
             }
             Namespace::Matrix => self
