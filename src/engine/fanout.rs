@@ -202,3 +202,48 @@ pub struct FanState {
     /// The template reached its own final state.
     pub finalized: bool,
 }
+
+/// What `--dry-run` shows of node `i`: for a fanned-out node, the node to render its
+/// command from (its first instance, or a stand-in whose item reads `<item>` when the items
+/// are known only at run time) and its static instances; `None` for any other node.
+pub fn dry_run_view(plan: &Plan, i: usize) -> Option<(PlanNode, Vec<PlanNode>)> {
+    let node = &plan.nodes[i];
+    let fanout = node.fanout.as_deref()?;
+    let instances: Vec<PlanNode> = fanout
+        .static_instances()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(k, (item, matrix))| instance_node(node, i, k, item, matrix))
+        .collect();
+    let shown = match instances.first() {
+        Some(first) => first.clone(),
+        None => {
+            let mut fields = std::collections::BTreeMap::new();
+            let mut templates: Vec<&crate::plan::Template> = match &node.action {
+                crate::plan::Action::Shell(t) => vec![t],
+                crate::plan::Action::Argv(parts) => parts.iter().collect(),
+            };
+            let parsed: Vec<crate::plan::Template> = node
+                .config
+                .values()
+                .filter_map(|v| v.as_str())
+                .filter_map(|s| crate::plan::Template::parse(s).ok())
+                .collect();
+            templates.extend(parsed.iter());
+            for r in templates.iter().flat_map(|t| t.references()) {
+                if r.namespace == Namespace::Item && !r.key.is_empty() {
+                    fields.insert(r.key.clone(), format!("<item.{}>", r.key));
+                }
+            }
+            let item = Item::Map {
+                text: "<item>".into(),
+                fields,
+            };
+            let mut shown = instance_node(node, i, 0, Some(item), Vec::new());
+            shown.id = format!("{}@<i>", node.id);
+            shown
+        }
+    };
+    Some((shown, instances))
+}
