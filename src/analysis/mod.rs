@@ -6,6 +6,7 @@
 //! into a report, with cross-run statistics and regressions when there are several.
 
 mod input;
+mod instances;
 mod logagg;
 mod model;
 mod multi;

@@ -508,3 +508,187 @@ nodes:
     assert_eq!(r.status("scan@3"), "cached");
     assert_eq!(r.dataset("o"), "c\nd\nb\na\n");
 }
+
+/// `secflow ARGS` in `dir`: (exit code, stdout, stderr).
+fn secflow(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(crate::support::BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("SECFLOW_HOME")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Series of metrics.json and the distinct `node_id` labels among them.
+fn series(r: &Run) -> (usize, std::collections::BTreeSet<String>) {
+    let text = std::fs::read_to_string(r.run_dir.join("metrics.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let series = m["series"].as_array().unwrap();
+    let ids = series
+        .iter()
+        .filter_map(|s| s["labels"]["node_id"].as_str().map(str::to_string))
+        .collect();
+    (series.len(), ids)
+}
+
+#[test]
+fn metric_series_do_not_grow_with_instances() {
+    let dir = tmp();
+    let recipe = |n: usize| {
+        format!(
+            r#"
+version: "1.0"
+name: wide
+concurrency: 16
+nodes:
+  - id: scan
+    matrix: {{ i: [{}] }}
+    command: ["true"]
+"#,
+            (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let small = run(dir.path(), &recipe(3), &[]);
+    assert_eq!(small.code, 0, "{}", small.stderr);
+    let big = run(dir.path(), &recipe(1000), &[]);
+    assert_eq!(big.code, 0, "{}", big.stderr);
+    assert_eq!(big.record["nodes"].as_array().unwrap().len(), 1000);
+    let (n_small, ids_small) = series(&small);
+    let (n_big, ids_big) = series(&big);
+    assert_eq!(ids_big, ["scan".to_string()].into_iter().collect());
+    assert_eq!(ids_small, ids_big);
+    assert_eq!(n_small, n_big, "a 1000-instance node added series");
+}
+
+#[test]
+fn samples_run_on_a_fresh_machine_and_analysis_groups_instances() {
+    let dir = tmp();
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (sample, fanned, instances) in [
+        ("fanout-20-targets.yaml", "discover", 20),
+        ("recon-dynamic.yaml", "scan", 5),
+    ] {
+        let path = format!("{root}/workflows/{sample}");
+        let (code, out, err) = secflow(
+            dir.path(),
+            &[
+                "run-workflow",
+                &path,
+                "--state-dir",
+                "state",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{sample}: {err}");
+        let record: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let of_template = record["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["template"] == fanned)
+            .count();
+        assert_eq!(of_template, instances, "{sample}");
+        let run_id = record["run_id"].as_str().unwrap();
+        let (code, out, err) = secflow(
+            dir.path(),
+            &[
+                "performance-analysis",
+                run_id,
+                "--state-dir",
+                "state",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let group = &report["fanouts"][0];
+        assert_eq!(group["template"], fanned);
+        assert_eq!(group["count"], instances);
+        assert!(group["p95_ms"].as_u64().unwrap() <= group["max_ms"].as_u64().unwrap());
+        assert_eq!(group["slowest"].as_array().unwrap().len(), instances.min(5));
+        // The critical path runs through an instance.
+        let path: Vec<&str> = report["critical_path"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str())
+            .collect();
+        assert!(
+            path.iter().any(|n| n.starts_with(&format!("{fanned}@"))),
+            "{sample}: {path:?}"
+        );
+        // `logs --node` takes the template (every instance) or one instance.
+        let (code, out, err) = secflow(
+            dir.path(),
+            &[
+                "logs",
+                run_id,
+                "--state-dir",
+                "state",
+                "--node",
+                fanned,
+                "--raw",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(&format!("\"{fanned}@1\"")), "{out}");
+        let (code, out, err) = secflow(
+            dir.path(),
+            &[
+                "logs",
+                run_id,
+                "--state-dir",
+                "state",
+                "--node",
+                &format!("{fanned}@1"),
+                "--raw",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert!(!out.contains(&format!("\"{fanned}@0\"")), "{out}");
+    }
+}
+
+#[test]
+fn dry_run_and_graph_show_fan_out() {
+    let dir = tmp();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dynamic = format!("{root}/workflows/recon-dynamic.yaml");
+    let (code, out, err) = secflow(dir.path(), &["run-workflow", &dynamic, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("scan × records of hosts (known at run time)"),
+        "{out}"
+    );
+    let fixed = format!("{root}/workflows/fanout-20-targets.yaml");
+    let (code, out, err) = secflow(
+        dir.path(),
+        &[
+            "run-workflow",
+            &fixed,
+            "--dry-run",
+            "--var",
+            "targets=http://a,http://b",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("discover × 2:"), "{out}");
+    assert!(
+        out.contains("discover@0:") && out.contains("discover@1:"),
+        "{out}"
+    );
+    assert!(!out.contains("discover@2"), "{out}");
+    let (code, out, _) = secflow(dir.path(), &["graph", &dynamic, "--format", "mermaid"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("exec × records of hosts"), "{out}");
+    let (code, out, _) = secflow(dir.path(), &["graph", &fixed, "--format", "json"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"fanout\": \"× 20\""), "{out}");
+}
