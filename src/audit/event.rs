@@ -374,6 +374,8 @@ mod tests {
                 executor_job_id: s("42"),
                 exit_code: Some(-1),
                 findings_count: Some(5),
+                index: Some(7),
+                item_sha256: s("ab12"),
                 next_attempt: Some(3),
                 node_count: Some(9),
                 node_id: s("scan"),

@@ -76,7 +76,7 @@ pub fn items(plan: &Plan, t: usize, paths: &RunPaths) -> Result<Vec<PlanNode>, S
             template.id
         )
     };
-    let pairs: Vec<(Option<Item>, Vec<(String, String)>)> = match &fanout.source {
+    let pairs: Vec<crate::plan::foreach::StaticInstance> = match &fanout.source {
         Source::Records(dataset) => {
             let path = paths.dataset(dataset);
             let file = std::fs::File::open(&path)

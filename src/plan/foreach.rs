@@ -126,6 +126,10 @@ pub struct FanOut {
     pub max_instances: usize,
 }
 
+/// One instance of a static fan-out before it is a plan node: its item (`foreach`) or its
+/// matrix values (`matrix`).
+pub type StaticInstance = (Option<Item>, Vec<(String, String)>);
+
 /// What one instance is: its template, place and item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
@@ -166,7 +170,7 @@ impl Instance {
 impl FanOut {
     /// The instances of a static fan-out (item, matrix values), in order; `None` when they
     /// are known only at run time.
-    pub fn static_instances(&self) -> Option<Vec<(Option<Item>, Vec<(String, String)>)>> {
+    pub fn static_instances(&self) -> Option<Vec<StaticInstance>> {
         match &self.source {
             Source::Items { items, .. } => Some(
                 items

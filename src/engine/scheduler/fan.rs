@@ -196,7 +196,9 @@ impl Scheduler {
             return;
         };
         fan.done += 1;
-        if !status.is_success() && !(continue_on_error && status != NodeStatus::Skipped) {
+        // A failure counts unless `continue_on_error` (which never covers a skipped instance).
+        let tolerated = continue_on_error && status != NodeStatus::Skipped;
+        if !(status.is_success() || tolerated) {
             fan.worst.get_or_insert(status);
         }
         if fan.done < fan.count || fan.finalized {
