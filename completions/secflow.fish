@@ -84,6 +84,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l format 
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-instances -d 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node\'s own `max_instances` wins)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l fail-fast -d 'After a failure, terminate running nodes too'
@@ -119,6 +120,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand run" -l format -d '`json
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-instances -d 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node\'s own `max_instances` wins)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l fail-fast -d 'After a failure, terminate running nodes too'
