@@ -595,6 +595,15 @@ fn samples_run_on_a_fresh_machine_and_analysis_groups_instances() {
             .count();
         assert_eq!(of_template, instances, "{sample}");
         let run_id = record["run_id"].as_str().unwrap();
+        // Each instance has its own node span and log records.
+        let run_dir = dir.path().join("state/runs").join(run_id);
+        for file in ["spans.jsonl", "logs.jsonl"] {
+            let text = std::fs::read_to_string(run_dir.join(file)).unwrap();
+            assert!(
+                text.contains(&format!("\"{fanned}@1\"")),
+                "{sample}: {file}"
+            );
+        }
         let (code, out, err) = secflow(
             dir.path(),
             &[
@@ -691,4 +700,34 @@ fn dry_run_and_graph_show_fan_out() {
     let (code, out, _) = secflow(dir.path(), &["graph", &fixed, "--format", "json"]);
     assert_eq!(code, 0);
     assert!(out.contains("\"fanout\": \"× 20\""), "{out}");
+}
+
+#[test]
+fn fail_fast_terminates_the_running_instances() {
+    let dir = tmp();
+    let started = std::time::Instant::now();
+    let r = run(
+        dir.path(),
+        r#"
+version: "1.0"
+name: fast
+concurrency: 4
+nodes:
+  - id: scan
+    foreach: [bad, s1, s2]
+    run: "if [ {{ item }} = bad ]; then sleep 0.5; exit 3; fi; sleep 30"
+  - id: after
+    run: "true"
+    depends_on: [scan]
+"#,
+        &["--fail-fast"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(r.status("scan@0"), "failed");
+    for id in ["scan@1", "scan@2"] {
+        assert_ne!(r.status(id), "succeeded", "{}", r.node(id));
+    }
+    assert_eq!(r.status("after"), "skipped");
+    assert_eq!(r.record["status"], "failed");
 }
