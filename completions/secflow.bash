@@ -950,7 +950,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__run__subcmd__workflow)
-            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --metrics-listen --audit-key-file --resume --force --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --show-output --log-format --debug --help"
+            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --metrics-listen --audit-key-file --resume --force --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --show-output --log-format --max-instances --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1046,6 +1046,10 @@ _secflow() {
                     ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "human json" -- "${cur}"))
+                    return 0
+                    ;;
+                --max-instances)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -89,6 +89,7 @@ failure\t'The last 20 lines of a failed attempt\'s stderr and stdout, under its 
 always\t'Every line of every node, live, prefixed `[node-id] ` (no progress display)'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l log-format -d '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`' -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-instances -d 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node\'s own `max_instances` wins)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l fail-fast -d 'After a failure, terminate running nodes too'
@@ -129,6 +130,7 @@ failure\t'The last 20 lines of a failed attempt\'s stderr and stdout, under its 
 always\t'Every line of every node, live, prefixed `[node-id] ` (no progress display)'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l log-format -d '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`' -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-instances -d 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node\'s own `max_instances` wins)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l keep-going -d 'After a failure, still run every node whose inputs exist'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l fail-fast -d 'After a failure, terminate running nodes too'

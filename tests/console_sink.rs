@@ -149,6 +149,7 @@ fn node(
         cache_key: None,
         attempts,
         killed_descendants: None,
+        instance: None,
     }
 }
 

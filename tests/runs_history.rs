@@ -155,6 +155,7 @@ fn record(
             cache_key: None,
             attempts: vec![attempt],
             killed_descendants: None,
+            instance: None,
         }],
         counts: Counts {
             succeeded: u64::from(status == RunStatus::Succeeded),

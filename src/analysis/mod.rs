@@ -6,6 +6,7 @@
 //! into a report, with cross-run statistics and regressions when there are several.
 
 mod input;
+mod instances;
 mod logagg;
 mod model;
 mod multi;
@@ -192,6 +193,7 @@ fn recipe_deps(rec: &RunRecord) -> Result<BTreeMap<String, Vec<String>>, String>
     let bad = || format!("recipe {} no longer validates: {infer}", path.display());
     let raw = crate::recipe::parse(&source, &limits).map_err(|_| bad())?;
     let options = crate::plan::BuildOptions {
+        max_instances: None,
         vars: rec
             .vars
             .iter()

@@ -39,6 +39,25 @@ pub struct AnalysisReport {
     pub regressions: Vec<Regression>,
     /// What could not be read or inferred, said once each.
     pub warnings: Vec<String>,
+    /// Fanned-out nodes (SPEC §9): their instances grouped under the template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fanouts: Vec<InstanceGroup>,
+}
+
+/// The instances of one `foreach`/`matrix` node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceGroup {
+    /// The template node's id.
+    pub template: String,
+    pub count: u64,
+    /// Duration percentiles over its instances (attempts summed), nearest rank.
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub max_ms: u64,
+    /// Instance ids, slowest first (at most 5).
+    pub slowest: Vec<String>,
+    /// Instances that failed, timed out or were cancelled.
+    pub failed: Vec<String>,
 }
 
 /// Identity and completeness of a run.

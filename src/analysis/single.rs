@@ -291,6 +291,7 @@ pub fn analyze_run(input: &RunInput) -> AnalysisReport {
         across_runs: None,
         regressions: Vec::new(),
         warnings,
+        fanouts: super::instances::groups(rec),
     }
 }
 
@@ -329,11 +330,28 @@ fn observed_end(input: &RunInput, start: i64) -> i64 {
 /// Node indices of the critical path (first to last) and the method used.
 fn critical_path(input: &RunInput, spans: &[Option<Span>]) -> (Vec<usize>, &'static str) {
     let nodes = &input.record.nodes;
-    let index: HashMap<&str, usize> = nodes
+    let mut index: HashMap<&str, usize> = nodes
         .iter()
         .enumerate()
         .map(|(i, n)| (n.node_id.as_str(), i))
         .collect();
+    // Fan-out (SPEC §9): a template stands for its slowest instance (the last to end), and an
+    // instance depends on what its template depends on.
+    for (i, n) in nodes.iter().enumerate() {
+        if let Some(inst) = &n.instance {
+            let end = |k: usize| spans[k].map_or(i64::MIN, |s| s.end);
+            let slot = index.entry(inst.template.as_str()).or_insert(i);
+            if end(i) > end(*slot) {
+                *slot = i;
+            }
+        }
+    }
+    let dep_id = |i: usize| {
+        nodes[i]
+            .instance
+            .as_ref()
+            .map_or(nodes[i].node_id.as_str(), |inst| inst.template.as_str())
+    };
     let (deps, method): (Option<&BTreeMap<String, Vec<String>>>, _) =
         match (&input.recipe_deps, &input.spans) {
             (Some(d), _) => (Some(d), "recipe"),
@@ -357,7 +375,7 @@ fn critical_path(input: &RunInput, spans: &[Option<Span>]) -> (Vec<usize>, &'sta
     while let Some(here) = spans[cur] {
         let pred = match deps {
             Some(d) => d
-                .get(&nodes[cur].node_id)
+                .get(dep_id(cur))
                 .into_iter()
                 .flatten()
                 .filter_map(|id| index.get(id.as_str()).copied())

@@ -107,6 +107,12 @@ pub struct AuditData {
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub findings_count: Option<u64>,
+    /// An instance's index (SPEC §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// SHA-256 of an instance's item (never the item itself: it may hold anything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_attempt: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +374,8 @@ mod tests {
                 executor_job_id: s("42"),
                 exit_code: Some(-1),
                 findings_count: Some(5),
+                index: Some(7),
+                item_sha256: s("ab12"),
                 next_attempt: Some(3),
                 node_count: Some(9),
                 node_id: s("scan"),

@@ -59,7 +59,7 @@ impl Filter {
     fn keeps(&self, r: &LogRecord) -> bool {
         self.node
             .as_ref()
-            .is_none_or(|n| r.node_id.as_ref() == Some(n))
+            .is_none_or(|n| r.node_id.as_deref().is_some_and(|id| node_matches(id, n)))
             && self.level.is_none_or(|l| r.level >= l)
             && self
                 .trace_id
@@ -402,8 +402,24 @@ fn stopped_code(stopped: Option<String>) -> i32 {
 
 /// Checks a `--node` argument: a node id (never a path), and one the run knows (from
 /// run.json, else the captured output directories). An unknown one lists the known ids.
+/// Whether record node id `id` is selected by `--node arg`: the same id, or an instance
+/// (`scan@3`) of the template `arg` names (`scan`) (SPEC §9).
+fn node_matches(id: &str, arg: &str) -> bool {
+    id == arg || (!arg.contains('@') && crate::plan::foreach::template_id(id) == arg)
+}
+
+/// A node id, or an instance id `ID@i`.
+fn valid_node_arg(node: &str) -> bool {
+    match node.split_once('@') {
+        Some((t, i)) => {
+            crate::plan::is_valid_name(t) && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => crate::plan::is_valid_name(node),
+    }
+}
+
 fn check_node(dir: &Path, node: &str) -> Result<(), String> {
-    if !crate::plan::is_valid_name(node) {
+    if !valid_node_arg(node) {
         return Err(format!(
             "--node takes a node id (`[A-Za-z0-9_][A-Za-z0-9_.-]{{0,63}}`, not `.` or `..`), not `{}`",
             escape::escape(node)
@@ -415,7 +431,7 @@ fn check_node(dir: &Path, node: &str) -> Result<(), String> {
         return Ok(());
     };
     let mut known: Vec<String> = nodes.into_iter().map(|n| n.node_id).collect();
-    if known.iter().any(|k| k == node) {
+    if known.iter().any(|k| node_matches(k, node)) {
         return Ok(());
     }
     known.sort();

@@ -283,6 +283,10 @@ pub struct RunArgs {
     /// lines on stderr; not with `--format json`.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub log_format: Format,
+    /// Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node's
+    /// own `max_instances` wins).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_instances: Option<u64>,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

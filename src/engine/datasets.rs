@@ -102,6 +102,31 @@ pub fn promote(paths: &RunPaths, outputs: &[(String, PathBuf)]) -> std::io::Resu
     Ok(promoted)
 }
 
+/// [`promote`], or for instance `index` of a fanned-out node into `datasets/D/<index>.jsonl`.
+pub fn promote_instance(
+    paths: &RunPaths,
+    outputs: &[(String, PathBuf)],
+    index: Option<usize>,
+) -> std::io::Result<Promoted> {
+    let Some(index) = index else {
+        return promote(paths, outputs);
+    };
+    let mut promoted = Promoted::default();
+    for (name, scratch) in outputs {
+        let rel = format!("datasets/{name}/{index}.jsonl");
+        let dest = paths.run_dir.join(&rel);
+        paths.rename(scratch, &dest)?;
+        let records = count_records(&dest)?;
+        if is_findings(name) {
+            promoted.findings += records;
+        }
+        promoted
+            .outputs
+            .insert(name.clone(), OutputRecord { path: rel, records });
+    }
+    Ok(promoted)
+}
+
 /// For a failed `continue_on_error` node: each output becomes an empty dataset.
 pub fn empty_outputs(paths: &RunPaths, names: &[String]) -> std::io::Result<Promoted> {
     let mut promoted = Promoted::default();

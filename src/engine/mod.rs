@@ -7,12 +7,14 @@
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
+//! - [`fanout`]: `foreach`/`matrix` instances at run time, and gathering their outputs.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
 
 pub mod cache_key;
 pub mod capture;
 pub mod datasets;
 pub mod executor;
+pub mod fanout;
 pub mod local;
 mod outcome;
 pub mod prepare;

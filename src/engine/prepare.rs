@@ -191,6 +191,7 @@ pub fn prepare(
     }
     let lookup_base = Lookup {
         plan,
+        node,
         inputs: &inputs,
         outputs: &outputs,
         env: &vars,
@@ -204,6 +205,7 @@ pub fn prepare(
 
     let lookup = Lookup {
         plan,
+        node,
         inputs: &inputs,
         outputs: &outputs,
         env: &vars,
@@ -309,6 +311,8 @@ fn command(node: &PlanNode, env: &Environment, lookup: &Lookup<'_>) -> Result<Co
 /// Resolves template references for one attempt.
 struct Lookup<'a> {
     plan: &'a Plan,
+    /// The node (an instance's item, index and matrix values).
+    node: &'a PlanNode,
     inputs: &'a [(String, PathBuf)],
     outputs: &'a [(String, PathBuf)],
     env: &'a BTreeMap<OsString, OsString>,
@@ -342,6 +346,9 @@ impl Lookup<'_> {
                 other => other.to_string(),
             }),
             Namespace::Run => (r.key == "id").then(|| self.run_id.to_string()),
+            Namespace::Item | Namespace::Index | Namespace::Matrix => {
+                crate::engine::fanout::instance_value(self.node, r)
+            }
         };
         found.ok_or_else(|| format!("template `{{{{ {r} }}}}` has no value at run time"))
     }

@@ -18,6 +18,7 @@ use crate::store::cache::{Cache, copy_file};
 use crate::store::{NodeStatus, OutputRecord, RunRecord};
 
 use super::datasets::{count_records, is_findings};
+use super::fanout::output_path;
 use super::prepare::RunPaths;
 
 /// What the run may reuse.
@@ -45,6 +46,9 @@ pub struct ResumeSource {
     /// The workflow's `name`: what identifies a workflow across edits.
     pub workflow: String,
     pub nodes: HashMap<String, PrevNode>,
+    /// Instances of fanned-out nodes by (template, cache key): an instance is found by what
+    /// it did, not by its place in the list (SPEC §9).
+    pub instances: HashMap<(String, String), PrevNode>,
 }
 
 impl ResumeSource {
@@ -55,6 +59,7 @@ impl ResumeSource {
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let record: RunRecord = serde_json::from_slice(&text)
             .map_err(|e| format!("{} is not a run record: {e}", path.display()))?;
+        let mut instances = HashMap::new();
         let nodes = record
             .nodes
             .into_iter()
@@ -69,6 +74,9 @@ impl ResumeSource {
                     cache_key: n.cache_key,
                     outputs,
                 };
+                if let (Some(inst), Some(key)) = (&n.instance, &prev.cache_key) {
+                    instances.insert((inst.template.clone(), key.clone()), prev.clone());
+                }
                 (n.node_id, prev)
             })
             .collect();
@@ -76,6 +84,7 @@ impl ResumeSource {
             run_id: record.run_id,
             workflow: record.workflow.name,
             nodes,
+            instances,
         })
     }
 }
@@ -121,9 +130,13 @@ impl Reuse {
         upstream: Upstream<'_>,
     ) -> Decision {
         let mut d = Decision::default();
+        // An instance's item is its part of the dataset it fans out over: the rest of that
+        // dataset is no input of its work (adding one target re-runs one instance).
+        let over = node.instance.as_ref().and_then(|i| i.over.as_deref());
         let inputs: BTreeMap<String, PathBuf> = node
             .inputs
             .iter()
+            .filter(|name| Some(name.as_str()) != over)
             .map(|name| (name.clone(), paths.dataset(name)))
             .collect();
         let sources = match super::sources::resolve(&node.sources, workdir) {
@@ -167,8 +180,15 @@ impl Reuse {
             }
             return d;
         }
+        let prev_of = |resume: &ResumeSource| match &node.instance {
+            Some(inst) => resume
+                .instances
+                .get(&(inst.template.clone(), key.clone()))
+                .cloned(),
+            None => resume.nodes.get(&node.id).cloned(),
+        };
         if let Some(resume) = &self.resume
-            && let Some(prev) = resume.nodes.get(&node.id)
+            && let Some(prev) = prev_of(resume)
             && prev.succeeded
         {
             if prev.cache_key.as_deref() == Some(key.as_str()) {
@@ -198,10 +218,11 @@ impl Reuse {
             let dest: BTreeMap<String, PathBuf> = node
                 .outputs
                 .iter()
-                .map(|name| (name.clone(), paths.dataset(name)))
+                .map(|name| (name.clone(), output_path(paths, node, name)))
                 .collect();
             if cache.restore(&entry, &dest).is_ok()
-                && let Ok(mut reused) = restore(node, paths, |name| Some(paths.dataset(name)))
+                && let Ok(mut reused) =
+                    restore(node, paths, |name| Some(output_path(paths, node, name)))
             {
                 reused.reason = format!("cache hit (outputs of run {})", entry.run_id);
                 d.reused = Some(reused);
@@ -224,7 +245,7 @@ impl Reuse {
         };
         let files = outputs
             .iter()
-            .map(|(name, o)| (name.clone(), (paths.dataset(name), o.records)))
+            .map(|(name, o)| (name.clone(), (output_path(paths, node, name), o.records)))
             .collect();
         cache.store(key, &node.id, run_id, &files)
     }
@@ -246,7 +267,7 @@ fn restore(
                 format!("no recorded output `{name}`"),
             )
         })?;
-        let to = paths.dataset(name);
+        let to = output_path(paths, node, name);
         if from != to {
             copy_file(&from, &to)?;
         }
@@ -257,7 +278,7 @@ fn restore(
         outputs.insert(
             name.clone(),
             OutputRecord {
-                path: RunPaths::dataset_rel(name),
+                path: super::fanout::output_rel(node, name),
                 records,
             },
         );

@@ -6,7 +6,7 @@
 //! every exit path; nothing is printed; per node the hot path does no fsync and no run.json
 //! write (sinks decide when to write).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,6 +26,8 @@ use crate::event::{Event, Level, RunContext, RunEnd, Sink};
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
 
 mod triggers;
+
+mod fan;
 
 /// What to do when a node fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -197,6 +199,7 @@ pub async fn execute(
         stop_tx,
         tx,
         secrets,
+        fans: HashMap::new(),
     };
     s.run(rx, control).await
 }
@@ -225,6 +228,8 @@ struct Scheduler {
     stop_tx: watch::Sender<Stop>,
     tx: mpsc::UnboundedSender<Msg>,
     secrets: Arc<[Vec<u8>]>,
+    /// Templates that fanned out (SPEC §9), by plan index: see [`super::fanout`].
+    fans: HashMap<usize, super::fanout::FanState>,
 }
 
 impl Scheduler {
@@ -359,6 +364,9 @@ impl Scheduler {
                     None => return,
                 },
             };
+            if self.park_if_capped(next) {
+                continue;
+            }
             self.start(next);
         }
     }
@@ -411,6 +419,14 @@ impl Scheduler {
     }
 
     fn start(&mut self, i: usize) {
+        if self.ctx.plan.nodes[i].fanout.is_some() {
+            // A condition without `item`/`index` decides for the whole template, before
+            // it fans out; one that reads them is evaluated by each instance.
+            if !self.skip_by_condition(i) {
+                self.expand(i);
+            }
+            return;
+        }
         if self.nodes[i].attempt == 1 && (self.skip_by_condition(i) || self.try_reuse(i)) {
             return;
         }
@@ -424,6 +440,7 @@ impl Scheduler {
         let attempt = state.attempt;
         let traceparent = format_traceparent(&self.ctx.trace.trace_id, &state.attempt_span);
         self.running += 1;
+        self.instance_started(i);
         let ids = AttemptIds {
             run_id: &self.ctx.run_id,
             attempt,
@@ -466,6 +483,7 @@ impl Scheduler {
             grace: node.kill_grace,
             paths: Arc::clone(&self.paths),
             inputs: Arc::clone(&self.nodes[i].inputs),
+            instance: node.instance.as_ref().map(|inst| inst.index),
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();
@@ -515,6 +533,7 @@ impl Scheduler {
     fn ended(&mut self, e: Ended) {
         self.running -= 1;
         let i = e.node;
+        self.instance_attempt_ended(i);
         if let Err(error) = &e.info
             && is_record_write_error(error)
         {
@@ -673,6 +692,10 @@ impl Scheduler {
 
     fn finish_node(&mut self, i: usize, status: NodeStatus, reason: Option<String>, findings: u64) {
         self.nodes[i].state = State::Done(status);
+        // A template that fanned out has no record of its own: its instances do.
+        if self.fans.contains_key(&i) {
+            return;
+        }
         self.emit(Event::NodeFinished {
             node: i,
             status,
@@ -680,6 +703,7 @@ impl Scheduler {
             findings_count: findings,
             at: SystemTime::now(),
         });
+        self.instance_finished(i, status);
     }
 
     /// A node's outputs exist: its dependants may become ready.

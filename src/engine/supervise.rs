@@ -71,6 +71,8 @@ pub struct Job {
     pub paths: Arc<RunPaths>,
     /// The node's inputs as they were before its first attempt.
     pub inputs: Arc<[crate::engine::cache_key::FileDigest]>,
+    /// An instance's index: its outputs go to `datasets/D/<index>.jsonl` (SPEC §9).
+    pub instance: Option<usize>,
 }
 
 /// An executor's `start`, owning what it needs.
@@ -211,7 +213,7 @@ pub async fn supervise(
         check_inputs(&job.inputs)
             .and_then(|()| datasets::check_written(&outputs))
             .and_then(|()| {
-                datasets::promote(&job.paths, &outputs)
+                datasets::promote_instance(&job.paths, &outputs, job.instance)
                     .map_err(|e| format!("cannot promote outputs into datasets/: {e}"))
             })
     });

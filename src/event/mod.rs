@@ -118,6 +118,17 @@ pub enum Event {
         exit_code: i32,
         at: SystemTime,
     },
+    /// Fan-out (SPEC §9): template node `template` became `count` instances, plan nodes
+    /// `first..first + count` of `plan`, which replaces `RunContext::plan` from this event on
+    /// (node indices below `first` keep their meaning). The template itself has no record and
+    /// no `NodeFinished` from now on; its instances have both.
+    InstancesAdded {
+        template: usize,
+        first: usize,
+        count: usize,
+        plan: Arc<Plan>,
+        at: SystemTime,
+    },
 }
 
 impl Event {

@@ -22,6 +22,9 @@ pub struct RecordBuilder {
     started_at: SystemTime,
     /// Masks secret values in reasons and errors (a message may quote a command or a path).
     redactor: super::Redactor,
+    /// Plan node index → position in `record.nodes` (`usize::MAX`: no record, a template
+    /// replaced by its instances).
+    pos: Vec<usize>,
 }
 
 impl RecordBuilder {
@@ -43,6 +46,7 @@ impl RecordBuilder {
                 cache_key: None,
                 attempts: Vec::new(),
                 killed_descendants: None,
+                instance: None,
             })
             .collect();
         RecordBuilder {
@@ -83,6 +87,7 @@ impl RecordBuilder {
             queued_at: vec![None; plan.nodes.len()],
             started_at: ctx.started_at,
             redactor,
+            pos: (0..plan.nodes.len()).collect(),
         }
     }
 
@@ -102,9 +107,57 @@ impl RecordBuilder {
         record
     }
 
+    /// The record of plan node `i`.
+    fn node_mut(&mut self, i: usize) -> Option<&mut NodeRecord> {
+        let p = *self.pos.get(i)?;
+        self.record.nodes.get_mut(p)
+    }
+
+    /// Template `template` fanned out into plan nodes `first..`: its record is replaced, in
+    /// place, by one record per instance (SPEC §9).
+    fn instances_added(&mut self, template: usize, first: usize, plan: &crate::plan::Plan) {
+        let Some(&at) = self.pos.get(template).filter(|&&p| p != usize::MAX) else {
+            return;
+        };
+        let records: Vec<NodeRecord> = plan.nodes[first..]
+            .iter()
+            .map(|n| NodeRecord {
+                node_id: n.id.clone(),
+                kind: n.kind.clone(),
+                plugin_name: n.plugin_name.clone(),
+                status: NodeStatus::Pending,
+                reason: None,
+                findings_count: 0,
+                outputs: Default::default(),
+                cache_key: None,
+                attempts: Vec::new(),
+                killed_descendants: None,
+                instance: instance_record(n),
+            })
+            .collect();
+        let added = records.len();
+        self.record.nodes.splice(at..=at, records);
+        for p in &mut self.pos {
+            if *p != usize::MAX && *p > at {
+                *p += added - 1;
+            }
+        }
+        self.pos[template] = usize::MAX;
+        self.pos.resize(first, usize::MAX);
+        self.pos.extend(at..at + added);
+        self.queued_at.resize(plan.nodes.len(), None);
+        self.recount();
+    }
+
     /// Applies one event.
     pub fn apply(&mut self, event: &Event) {
         match event {
+            Event::InstancesAdded {
+                template,
+                first,
+                plan,
+                ..
+            } => self.instances_added(*template, *first, plan),
             Event::NodeQueued { node, at, .. } => {
                 if let Some(q) = self.queued_at.get_mut(*node) {
                     *q = Some(*at);
@@ -118,7 +171,7 @@ impl RecordBuilder {
                 ..
             } => {
                 let queued = self.queued_at.get(*node).copied().flatten().unwrap_or(*at);
-                if let Some(n) = self.record.nodes.get_mut(*node) {
+                if let Some(n) = self.node_mut(*node) {
                     n.status = NodeStatus::Running;
                     // Most nodes make one attempt: room for exactly one more, not the four
                     // (over a kilobyte) a first `push` reserves. A retry grows it by one.
@@ -157,7 +210,7 @@ impl RecordBuilder {
                     }
                     _ => record,
                 };
-                if let Some(n) = self.record.nodes.get_mut(*node) {
+                if let Some(n) = self.node_mut(*node) {
                     match n.attempts.iter_mut().find(|a| a.attempt == record.attempt) {
                         Some(a) => a.clone_from(record),
                         None => {
@@ -173,17 +226,17 @@ impl RecordBuilder {
                 }
             }
             Event::NodeRetrying { node, .. } => {
-                if let Some(n) = self.record.nodes.get_mut(*node) {
+                if let Some(n) = self.node_mut(*node) {
                     n.status = NodeStatus::Pending;
                 }
             }
             Event::NodeOutputs { node, outputs, .. } => {
-                if let Some(n) = self.record.nodes.get_mut(*node) {
+                if let Some(n) = self.node_mut(*node) {
                     n.outputs = outputs.clone();
                 }
             }
             Event::NodeCacheKey { node, key } => {
-                if let Some(n) = self.record.nodes.get_mut(*node) {
+                if let Some(n) = self.node_mut(*node) {
                     n.cache_key = Some(key.clone());
                 }
             }
@@ -194,11 +247,12 @@ impl RecordBuilder {
                 findings_count,
                 ..
             } => {
-                if let Some(n) = self.record.nodes.get_mut(*node) {
+                let reason = reason
+                    .as_deref()
+                    .map(|r| self.redactor.redact(r).into_owned());
+                if let Some(n) = self.node_mut(*node) {
                     n.status = *status;
-                    n.reason = reason
-                        .as_deref()
-                        .map(|r| self.redactor.redact(r).into_owned());
+                    n.reason = reason;
                     n.findings_count = *findings_count;
                 }
                 self.recount();
@@ -236,4 +290,24 @@ impl RecordBuilder {
         self.record.counts = c;
         self.record.findings_count = findings;
     }
+}
+
+/// The record fields of instance node `node`, if it is one (SPEC §9: `template`, `index`,
+/// `item` cut at 1 KiB with `item_sha256`, `matrix`).
+fn instance_record(node: &crate::plan::PlanNode) -> Option<crate::store::InstanceRecord> {
+    let inst = node.instance.as_ref()?;
+    let (item, item_sha256) = match &inst.item {
+        Some(i) => {
+            let (text, sha) = i.for_record();
+            (Some(text), sha)
+        }
+        None => (None, None),
+    };
+    Some(crate::store::InstanceRecord {
+        template: inst.template.clone(),
+        index: inst.index as u64,
+        item,
+        item_sha256,
+        matrix: inst.matrix.iter().cloned().collect(),
+    })
 }

@@ -21,7 +21,7 @@ pub fn render(graph: &Graph) -> String {
             out,
             "  {} [label={}];",
             quote(&node.id),
-            quote_label(&[&node.id, &node.kind])
+            quote_label(&[&node.id, &node.kind_label()])
         );
     }
     for edge in &graph.edges {

@@ -20,6 +20,9 @@ struct Node<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     level: usize,
+    /// `× N` / `× records of D` for a fanned-out node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fanout: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +45,7 @@ pub fn render(graph: &Graph) -> String {
                 id: &n.id,
                 kind: &n.kind,
                 level: n.level,
+                fanout: n.fanout.as_deref(),
             })
             .collect(),
         edges: graph

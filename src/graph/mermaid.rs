@@ -16,7 +16,7 @@ pub fn render(graph: &Graph) -> String {
             out,
             "  n{i}[\"{}<br/>{}\"]",
             label(&node.id),
-            label(&node.kind)
+            label(&node.kind_label())
         );
     }
     for edge in &graph.edges {

@@ -5,7 +5,8 @@
 //! producer of a dataset to each consumer and is labelled with the dataset's name; a
 //! dependency that carries no dataset (`depends_on`) is an order edge, drawn dashed. A
 //! `depends_on` that duplicates a data edge is drawn once, as the data edge (the plan keeps
-//! one dependency per pair). Fan-out is not in the plan yet, so no node is marked `× N`.
+//! one dependency per pair). A fanned-out node (SPEC §9) is marked `× N` (a static list or
+//! matrix) or `× records of D` (known at run time) beside its type.
 //!
 //! Every text a recipe controls (workflow name, types, datasets, ids) is escaped for the
 //! format it lands in; characters unsafe for a terminal ([`crate::escape::is_unsafe`]:
@@ -44,6 +45,18 @@ pub struct Node {
     pub kind: String,
     /// Depth in the DAG (0: no dependencies).
     pub level: usize,
+    /// `× N` or `× records of D` for a `foreach`/`matrix` node.
+    pub fanout: Option<String>,
+}
+
+impl Node {
+    /// The type, with the fan-out mark when there is one.
+    pub fn kind_label(&self) -> String {
+        match &self.fanout {
+            Some(f) => format!("{} {f}", self.kind),
+            None => self.kind.clone(),
+        }
+    }
 }
 
 /// One edge: `from` and `to` index [`Graph::nodes`]; `dataset` is `None` for an order edge.
@@ -105,6 +118,7 @@ impl Graph {
                     id: n.id.clone(),
                     kind: n.kind.clone(),
                     level: n.level,
+                    fanout: n.fanout.as_ref().map(|f| f.label()),
                 })
                 .collect(),
             edges,

@@ -37,7 +37,7 @@ fn text_width(text: &str) -> f64 {
 fn layout(graph: &Graph) -> (Vec<Placed>, f64, f64) {
     let node_w = |i: usize| {
         let n = &graph.nodes[i];
-        text_width(&n.id).max(text_width(&n.kind)) + 2.0 * PAD_X
+        text_width(&n.id).max(text_width(&n.kind_label())) + 2.0 * PAD_X
     };
     let label_w = merged_edges(graph)
         .iter()
@@ -150,7 +150,7 @@ pub fn render(graph: &Graph) -> String {
             p.y + 6.0 + LINE_H - 3.0,
             p.y + 6.0 + 2.0 * LINE_H - 3.0,
             id = xml(&node.id),
-            kind = xml(&node.kind),
+            kind = xml(&node.kind_label()),
         );
     }
     out.push_str("</svg>\n");

@@ -17,6 +17,7 @@ use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{RawRecipe, S, Source};
 
 mod conditions;
+mod fanout;
 mod order;
 mod scope;
 mod settings;
@@ -33,6 +34,8 @@ pub struct BuildOptions {
     pub vars: Vec<(String, String)>,
     /// The plugins node types resolve against (default: the built-ins).
     pub plugins: plugins::Registry,
+    /// `--max-instances`: the fan-out limit of nodes without their own `max_instances`.
+    pub max_instances: Option<usize>,
 }
 
 /// Validates `raw` and builds the plan. On success, also returns the warnings; on failure,
@@ -54,6 +57,10 @@ pub fn build(
         suggestions_left: SUGGESTIONS,
         diags: Vec::new(),
         workflow_env: BTreeMap::new(),
+        list_vars: BTreeMap::new(),
+        max_instances: options
+            .max_instances
+            .unwrap_or(super::foreach::DEFAULT_MAX_INSTANCES),
     };
     let plan = cx.plan(raw, options);
     let mut diags = cx.diags;
@@ -77,6 +84,10 @@ struct Checker<'a> {
     diags: Vec<Diagnostic>,
     /// The workflow's `env`, templates filled in.
     workflow_env: BTreeMap<String, String>,
+    /// List vars (SPEC §9), `--var` applied.
+    list_vars: BTreeMap<String, Vec<String>>,
+    /// The default `max_instances`.
+    max_instances: usize,
 }
 
 /// The first this many problems of a recipe get a "did you mean" search over every name;
@@ -116,11 +127,31 @@ impl Checker<'_> {
         let mut vars: BTreeMap<String, String> = raw
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), v.value.clone()))
+            .map(|(k, v)| (k.clone(), self.var_text(v)))
             .collect();
         for value in raw.vars.values() {
-            self.check_nul(value, "`vars` value");
+            self.check_nul(
+                &S::new(value.value.text(), value.referenced),
+                "`vars` value",
+            );
         }
+        self.list_vars = raw
+            .vars
+            .iter()
+            .filter_map(|(k, v)| match &v.value {
+                crate::recipe::VarValue::List(items) => Some((
+                    k.clone(),
+                    items
+                        .iter()
+                        .map(|i| match i.value.typed {
+                            true => self.written(pos(i), &i.value.text),
+                            false => i.value.text.clone(),
+                        })
+                        .collect(),
+                )),
+                crate::recipe::VarValue::Text(_) | crate::recipe::VarValue::Typed(_) => None,
+            })
+            .collect();
         for (k, v) in &options.vars {
             if !raw.vars.contains_key(k) {
                 let hint = match did_you_mean(k, raw.vars.keys().map(String::as_str)) {
@@ -142,6 +173,9 @@ impl Checker<'_> {
                 );
             }
             self.check_var_type(raw, k, v);
+            if let Some(list) = self.list_vars.get_mut(k) {
+                *list = super::foreach::split_list(v);
+            }
             vars.insert(k.clone(), v.clone());
         }
         for (key, value) in raw.env.iter() {
@@ -390,6 +424,7 @@ impl Checker<'_> {
                         outside: crate::recipe::include::outside(&self.source.path, &s.path),
                     })
                     .collect(),
+                list_vars: std::mem::take(&mut self.list_vars),
             },
             deps_of,
         ))
@@ -588,6 +623,7 @@ impl Checker<'_> {
         let sources = self.sources(node);
         let when = self.condition(raw, node, vars, &env, secrets);
         let trigger = self.trigger(node);
+        let fanout = self.fanout(node);
         Some(PlanNode {
             id: node.id.value.clone(),
             kind: kind.to_string(),
@@ -614,6 +650,8 @@ impl Checker<'_> {
             sources,
             when,
             trigger,
+            fanout: fanout?,
+            instance: None,
         })
     }
 
@@ -857,6 +895,39 @@ impl Checker<'_> {
                 self.error(at, "template-in-env", message, Some(hint));
                 None
             }
+        }
+    }
+
+    /// A var's default as text: a plain scalar the parser typed (`y`, `1.10`, `0x1f`) as it
+    /// is written in the source, so that vars read exactly as before list vars existed.
+    fn var_text(&self, v: &S<crate::recipe::VarValue>) -> String {
+        let crate::recipe::VarValue::Typed(rendered) = &v.value else {
+            return v.value.text();
+        };
+        self.written(pos(v), rendered)
+    }
+
+    /// The plain scalar written at `at` (up to `,`, `}`, `]` or a comment), else `rendered`.
+    fn written(&self, at: Pos, rendered: &str) -> String {
+        let written = usize::try_from(at.line.saturating_sub(1))
+            .ok()
+            .and_then(|i| self.lines.get(i))
+            .map(|line| {
+                let rest: String = line
+                    .chars()
+                    .skip(at.column.saturating_sub(1) as usize)
+                    .collect();
+                let end = rest
+                    .find([',', '}', ']'])
+                    .into_iter()
+                    .chain(rest.find(" #"))
+                    .min()
+                    .unwrap_or(rest.len());
+                rest[..end].trim().to_string()
+            });
+        match written {
+            Some(text) if !text.is_empty() => text,
+            _ => rendered.to_string(),
         }
     }
 

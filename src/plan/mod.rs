@@ -7,6 +7,7 @@
 
 mod build;
 mod dag;
+pub mod foreach;
 pub mod plugins;
 pub mod shell;
 pub mod template;
@@ -70,6 +71,8 @@ pub struct Plan {
     pub levels: Vec<Vec<usize>>,
     /// Files merged in by `include`, in the order they were read.
     pub included: Vec<IncludedFile>,
+    /// List vars (a list default) with `--var` applied: their items.
+    pub list_vars: BTreeMap<String, Vec<String>>,
 }
 
 /// A file merged in by `include` (SPEC §9).
@@ -85,6 +88,14 @@ pub struct IncludedFile {
 impl Plan {
     pub fn node_index(&self, id: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// The node whose id labels node `i` in metrics: an instance's template, else `i`.
+    pub fn template_of(&self, i: usize) -> usize {
+        self.nodes
+            .get(i)
+            .and_then(|n| n.instance.as_ref())
+            .map_or(i, |inst| inst.template_index)
     }
 }
 
@@ -135,6 +146,10 @@ pub struct PlanNode {
     pub when: Option<Arc<when::Condition>>,
     /// `trigger:`: which upstream outcomes let it run.
     pub trigger: when::Trigger,
+    /// `foreach` / `matrix`: the node is a template, run as one instance per item.
+    pub fanout: Option<Arc<foreach::FanOut>>,
+    /// Set on an instance of a fanned-out node (added to the plan at run time).
+    pub instance: Option<Arc<foreach::Instance>>,
 }
 
 /// What a node runs.

@@ -15,6 +15,12 @@ pub enum Namespace {
     Env,
     Config,
     Run,
+    /// `{{ item }}` (key empty) or `{{ item.K }}`: the fan-out item (SPEC §9).
+    Item,
+    /// `{{ index }}` (key empty): the instance's 0-based index.
+    Index,
+    /// `{{ matrix.NAME }}`.
+    Matrix,
 }
 
 impl Namespace {
@@ -28,12 +34,19 @@ impl Namespace {
             "env" => Namespace::Env,
             "config" => Namespace::Config,
             "run" => Namespace::Run,
+            "item" => Namespace::Item,
+            "matrix" => Namespace::Matrix,
             _ => return None,
         })
     }
 
     pub fn as_str(self) -> &'static str {
-        Namespace::ALL[self as usize]
+        match self {
+            Namespace::Item => "item",
+            Namespace::Index => "index",
+            Namespace::Matrix => "matrix",
+            other => Namespace::ALL[other as usize],
+        }
     }
 }
 
@@ -54,6 +67,9 @@ pub struct Reference {
 
 impl fmt::Display for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            return f.write_str(self.namespace.as_str());
+        }
         write!(f, "{}.{}", self.namespace.as_str(), self.key)
     }
 }
@@ -148,6 +164,21 @@ fn parse_reference(inner: &str, offset: usize) -> Result<Reference, TemplateErro
         message,
         hint,
     };
+    // Fan-out references without a key (SPEC §9).
+    match inner {
+        "item" | "index" => {
+            return Ok(Reference {
+                namespace: if inner == "item" {
+                    Namespace::Item
+                } else {
+                    Namespace::Index
+                },
+                key: String::new(),
+                offset,
+            });
+        }
+        _ => {}
+    }
     let Some((ns, key)) = inner.split_once('.') else {
         return Err(bad(
             format!("template `{{{{ {inner} }}}}` names no namespace"),

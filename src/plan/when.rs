@@ -656,6 +656,19 @@ pub struct Condition {
 }
 
 impl Condition {
+    /// Whether the condition reads `item` or `index`: then it is evaluated per instance of a
+    /// fanned-out node, else once, before the node fans out (SPEC §9).
+    pub fn uses_instance(&self) -> bool {
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::Operand(o, _) => matches!(o, Operand::Item(_) | Operand::Index),
+                Expr::Not(x, _) => walk(x),
+                Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp(_, a, b, _) => walk(a) || walk(b),
+            }
+        }
+        walk(&self.expr)
+    }
+
     /// Evaluates the condition; an error says which value was missing or of the wrong type.
     pub fn eval(&self, resolve: &dyn Resolve) -> Result<bool, String> {
         match eval(&self.expr, &self.bound, resolve)? {

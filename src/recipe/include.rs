@@ -127,7 +127,7 @@ fn key_pos(text: &str, key: &str) -> Pos {
 #[derive(Default)]
 struct Merged {
     /// Value and the place (file, position) that gave it.
-    vars: BTreeMap<String, S<String>>,
+    vars: BTreeMap<String, S<super::VarValue>>,
     env: BTreeMap<String, S<String>>,
     secrets: Vec<S<String>>,
     nodes: Vec<super::RawNode>,
@@ -339,35 +339,42 @@ impl Loader<'_> {
         Ok(merged)
     }
 
-    /// Adds one include's values to those of its earlier siblings: one var or env entry
-    /// given two different values is an error naming both places.
-    fn merge_sibling(&self, merged: &mut Merged, own: Merged) -> Result<(), Diagnostic> {
-        for (what, into, from) in [
-            ("var", &mut merged.vars, own.vars),
-            ("env entry", &mut merged.env, own.env),
-        ] {
-            for (k, v) in from {
-                match into.get(&k) {
-                    Some(first) if first.value != v.value => {
-                        let (file, pos) = split_pos(Pos::from(v.referenced));
-                        return Err(Diagnostic::error(
-                            &self.paths[file],
-                            pos,
-                            "include-conflict",
-                            format!("{what} `{k}` is given different values by two included files"),
-                        )
-                        .with_hint(format!(
-                            "the other value is at {}; set `{k}` in the including file to decide",
-                            self.place(first)
-                        )));
-                    }
-                    Some(_) => {}
-                    None => {
-                        into.insert(k, v);
-                    }
+    /// Adds `from` to `into`; one key given two different values is an error naming both.
+    fn merge_values<T: PartialEq>(
+        &self,
+        what: &str,
+        into: &mut BTreeMap<String, S<T>>,
+        from: BTreeMap<String, S<T>>,
+    ) -> Result<(), Diagnostic> {
+        for (k, v) in from {
+            match into.get(&k) {
+                Some(first) if first.value != v.value => {
+                    let (file, pos) = split_pos(Pos::from(v.referenced));
+                    return Err(Diagnostic::error(
+                        &self.paths[file],
+                        pos,
+                        "include-conflict",
+                        format!("{what} `{k}` is given different values by two included files"),
+                    )
+                    .with_hint(format!(
+                        "the other value is at {}; set `{k}` in the including file to decide",
+                        self.place(first)
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    into.insert(k, v);
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Adds one include's values to those of its earlier siblings: one var or env entry
+    /// given two different values is an error naming both places.
+    fn merge_sibling(&self, merged: &mut Merged, own: Merged) -> Result<(), Diagnostic> {
+        self.merge_values("var", &mut merged.vars, own.vars)?;
+        self.merge_values("env entry", &mut merged.env, own.env)?;
         for secret in own.secrets {
             if !merged.secrets.iter().any(|s| s.value == secret.value) {
                 merged.secrets.push(secret);
@@ -378,7 +385,7 @@ impl Loader<'_> {
     }
 
     /// `file:line:col` of a value.
-    fn place(&self, at: &S<String>) -> String {
+    fn place<T>(&self, at: &S<T>) -> String {
         let (file, pos) = split_pos(Pos::from(at.referenced));
         format!("{}:{}:{}", self.paths[file], pos.line, pos.column)
     }

@@ -99,9 +99,11 @@ pub struct RawRecipe {
     #[serde(default)]
     pub description: Option<String>,
     /// Variables for `{{ vars.X }}` templates, overridable with `--var k=v`.
+    /// A var whose default is a list is a list var: `foreach: "{{ vars.X }}"` fans out over
+    /// it and `--var X=a,b,c` splits on commas (`\,` is a literal comma).
     #[serde(default)]
-    #[schemars(with = "BTreeMap<String, Scalar>")]
-    pub vars: BTreeMap<String, S<String>>,
+    #[schemars(with = "BTreeMap<String, VarDefaultSchema>")]
+    pub vars: BTreeMap<String, S<VarValue>>,
     /// Environment for every node, applied after secflow's own.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, Scalar>")]
@@ -162,7 +164,7 @@ pub struct RawInclude {
     #[serde(default)]
     pub description: Option<serde::de::IgnoredAny>,
     #[serde(default)]
-    pub vars: BTreeMap<String, S<String>>,
+    pub vars: BTreeMap<String, S<VarValue>>,
     #[serde(default)]
     pub env: BTreeMap<String, S<String>>,
     #[serde(default)]
@@ -262,6 +264,25 @@ pub struct RawNode {
     #[serde(default)]
     #[schemars(with = "Option<TriggerName>")]
     pub trigger: Option<S<String>>,
+    /// One instance of the node per item: a YAML list (scalars or maps), `"{{ vars.X }}"`
+    /// (X a list var) or `"{{ inputs.D }}"` (one item per record of input D, known when its
+    /// producer has finished).
+    #[serde(default)]
+    #[schemars(with = "Option<ForeachSchema>")]
+    pub foreach: Option<S<serde_json::Value>>,
+    /// One instance per combination of the lists (keys in recipe order, the last varying
+    /// fastest); `{{ matrix.NAME }}`. Not with `foreach`.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, Vec<Scalar>>>")]
+    pub matrix: Option<S<OrderedLists>>,
+    /// At most this many instances of the node run at once.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub foreach_concurrency: Option<S<u32>>,
+    /// Most instances the node may fan out to (default 10 000, or `--max-instances`).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>", range(min = 1))]
+    pub max_instances: Option<S<u64>>,
 }
 
 /// A list read without spare room (a first `push` reserves four): recipes hold a few short
@@ -405,5 +426,214 @@ impl JsonSchema for TriggerName {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "string", "enum": ["all_succeeded", "none_failed", "all_done"]})
+    }
+}
+
+/// A `vars` default: a scalar (read as text) or a list of scalars (a list var).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VarValue {
+    Text(String),
+    /// A plain scalar YAML typed (a number or boolean): its text as the parser rendered it;
+    /// the plan reads the text as written from the source (`y` stays `y`, `1.10` stays
+    /// `1.10`), as it did when vars were read as strings.
+    Typed(String),
+    List(Vec<S<ListItem>>),
+}
+
+/// One item of a list var's default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListItem {
+    pub text: String,
+    /// A plain scalar YAML typed (see [`VarValue::Typed`]).
+    pub typed: bool,
+}
+
+impl<'de> Deserialize<'de> for ListItem {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ListItem;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: false,
+                })
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ListItem, E> {
+                Ok(ListItem {
+                    text: v.to_string(),
+                    typed: true,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl VarValue {
+    /// The text of a scalar; a list's items joined with commas.
+    pub fn text(&self) -> String {
+        match self {
+            VarValue::Text(t) | VarValue::Typed(t) => t.clone(),
+            VarValue::List(items) => items
+                .iter()
+                .map(|i| i.value.text.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VarValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = VarValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number, boolean or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<VarValue, E> {
+                Ok(VarValue::Text(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<VarValue, E> {
+                Ok(VarValue::Text(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<VarValue, E> {
+                Ok(VarValue::Typed(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<VarValue, E> {
+                Ok(VarValue::Typed(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<VarValue, E> {
+                Ok(VarValue::Typed(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<VarValue, E> {
+                Ok(VarValue::Typed(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<VarValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<S<ListItem>>()? {
+                    items.push(item);
+                }
+                Ok(VarValue::List(items))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl Serialize for VarValue {
+    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        match self {
+            VarValue::Text(t) | VarValue::Typed(t) => t.serialize(serializer),
+            VarValue::List(l) => l
+                .iter()
+                .map(|i| i.value.text.as_str())
+                .collect::<Vec<_>>()
+                .serialize(serializer),
+        }
+    }
+}
+
+/// A map of NAME → list that keeps the recipe's key order (`matrix`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderedLists(pub Vec<(String, Vec<serde_json::Value>)>);
+
+impl<'de> Deserialize<'de> for OrderedLists {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OrderedLists;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of NAME to a list of values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedLists, A::Error> {
+                let mut out: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Vec<serde_json::Value>>()? {
+                    if out.iter().any(|(n, _)| *n == k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate matrix key `{k}`"
+                        )));
+                    }
+                    out.push((k, v));
+                }
+                Ok(OrderedLists(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+impl Serialize for OrderedLists {
+    fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// Schema of a `vars` default: a scalar or a list of scalars.
+pub enum VarDefaultSchema {}
+
+impl JsonSchema for VarDefaultSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "VarDefault".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A scalar, or a list of scalars (a list var).",
+            "anyOf": [
+                {"type": ["string", "number", "boolean"]},
+                {"type": "array", "items": {"type": ["string", "number", "boolean"]}}
+            ]
+        })
+    }
+}
+
+/// Schema of a `foreach` source.
+pub enum ForeachSchema {}
+
+impl JsonSchema for ForeachSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "Foreach".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A list of scalars or maps, or `{{ vars.X }}` (a list var), or `{{ inputs.D }}` (the records of input D).",
+            "anyOf": [
+                {"type": "array", "items": {"type": ["string", "number", "boolean", "object"]}},
+                {"type": "string", "pattern": "^\\s*\\{\\{\\s*(vars|inputs)\\.[A-Za-z0-9_.-]+\\s*\\}\\}\\s*$"}
+            ]
+        })
     }
 }

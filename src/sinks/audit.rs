@@ -244,9 +244,12 @@ impl AuditSink {
 
     fn node_data(&self, ctx: &RunContext, node: usize) -> AuditData {
         let n = ctx.plan.nodes.get(node);
+        let inst = n.and_then(|n| n.instance.as_ref());
         AuditData {
             node_id: n.map(|n| n.id.clone()),
             plugin_name: n.map(|n| n.plugin_name.clone()),
+            index: inst.map(|i| i.index as u64),
+            item_sha256: inst.map(|i| i.item_sha256()),
             ..AuditData::default()
         }
     }
@@ -408,6 +411,7 @@ impl Sink for AuditSink {
             Event::NodeQueued { .. }
             | Event::NodeOutputs { .. }
             | Event::NodeCacheKey { .. }
+            | Event::InstancesAdded { .. }
             | Event::Message { .. } => {
                 return;
             }

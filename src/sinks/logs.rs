@@ -330,6 +330,10 @@ impl Sink for LogSink {
                     messages::NODE_OUTPUTS,
                 );
             }
+            // The instances of a fan-out: each logs as a node of its own.
+            Event::InstancesAdded { plan, .. } => {
+                self.nodes.resize(plan.nodes.len(), NodeState::default());
+            }
             Event::Message {
                 level,
                 node,

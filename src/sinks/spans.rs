@@ -186,6 +186,10 @@ impl SpanSink {
             put(&mut attrs, "secflow.node.id", n.id.as_str());
             put(&mut attrs, "secflow.node.type", n.kind.as_str());
             put(&mut attrs, "secflow.plugin.name", n.plugin_name.as_str());
+            if let Some(inst) = &n.instance {
+                put(&mut attrs, "secflow.node.template", inst.template.as_str());
+                put(&mut attrs, "secflow.node.index", inst.index);
+            }
         }
         attrs
     }
@@ -477,6 +481,10 @@ impl Sink for SpanSink {
                         );
                     }
                 }
+            }
+            // The instances of a fan-out: one node span each.
+            Event::InstancesAdded { plan, .. } => {
+                self.nodes.resize(plan.nodes.len(), NodeSpans::default());
             }
             Event::RunStarted { .. }
             | Event::NodeQueued { .. }

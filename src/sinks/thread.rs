@@ -149,6 +149,8 @@ fn run(
     let mut live: Vec<Option<Box<dyn Sink>>> = sinks.into_iter().map(Some).collect();
     // Swapped with the queue's vector, so that both keep their capacity.
     let mut events = Vec::new();
+    // The run's context with the plan grown by fan-outs, once one has.
+    let mut grown: Option<RunContext> = None;
     loop {
         let (finish, closed) = {
             let mut queue = shared.lock();
@@ -176,6 +178,14 @@ fn run(
         shared.room.notify_all();
         if !events.is_empty() {
             for event in &events {
+                // A fan-out grew the plan: the sinks see the grown one from this event on.
+                if let Event::InstancesAdded { plan, .. } = event {
+                    grown = Some(RunContext {
+                        plan: Arc::clone(plan),
+                        ..ctx.clone()
+                    });
+                }
+                let ctx = grown.as_ref().unwrap_or(ctx);
                 for slot in &mut live {
                     guarded(slot, &mut errors, |s| {
                         s.event(ctx, event);
@@ -196,6 +206,7 @@ fn run(
         }
         if let Some(mut record) = finish {
             for slot in &mut live {
+                let ctx = grown.as_ref().unwrap_or(ctx);
                 guarded(slot, &mut errors, |s| s.finish(ctx, &mut record));
             }
             let _ = done.send((record, std::mem::take(&mut errors)));

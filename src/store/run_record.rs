@@ -134,6 +134,28 @@ pub struct NodeRecord {
     /// Left-over processes ended over all attempts (the sum of the attempts' figures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub killed_descendants: Option<u64>,
+    /// Set on an instance of a `foreach`/`matrix` node (SPEC §9): `template`, `index`,
+    /// `item`.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceRecord>,
+}
+
+/// What identifies an instance of a fanned-out node in its record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct InstanceRecord {
+    /// The template node's id (`scan` for `scan@3`).
+    pub template: String,
+    /// 0-based, in item order.
+    pub index: u64,
+    /// The item (at most 1 KiB; cut longer ones, which then carry `item_sha256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// SHA-256 of the whole item, when `item` was cut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_sha256: Option<String>,
+    /// `matrix` values, NAME → value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub matrix: BTreeMap<String, String>,
 }
 
 /// A dataset a node produced.

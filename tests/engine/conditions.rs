@@ -198,3 +198,45 @@ fn the_conditional_sample_workflow_runs_both_branches() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("bad-var-type"), "{}", r.stderr);
 }
+
+const FAN_WHEN: &str = r#"
+version: "1.0"
+name: fan-when
+vars: { mode: full }
+nodes:
+  - id: discover
+    run: "printf '{\"h\":\"a\",\"port\":22}\n{\"h\":\"b\",\"port\":8443}\n{\"h\":\"x || true\",\"port\":80}\n' > {{ outputs.hosts }}"
+    outputs: [hosts]
+  - id: scan
+    foreach: "{{ inputs.hosts }}"
+    when: "item.port > 100 && item.h != 'x || true'"
+    run: "echo {{ item.h }}"
+    inputs: [hosts]
+  - id: audit
+    foreach: [one, two]
+    when: "{{ vars.mode }} == 'quick'"
+    run: "echo {{ item }}"
+"#;
+
+#[test]
+fn a_condition_on_item_is_evaluated_per_instance_and_one_without_once() {
+    let dir = tmp();
+    let r = run(dir.path(), FAN_WHEN, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Typed item fields: 22 < 100 (a number comparison, not text), 8443 > 100; the hostile
+    // value is compared as data.
+    assert_eq!(r.status("scan@0"), "skipped");
+    assert_eq!(
+        r.node("scan@0")["reason"],
+        "condition false: item.port > 100 && item.h != 'x || true'"
+    );
+    assert_eq!(r.status("scan@1"), "succeeded");
+    assert_eq!(r.status("scan@2"), "skipped");
+    // A condition without item decides for the whole template: it never fans out.
+    assert_eq!(r.status("audit"), "skipped");
+    let nodes = r.record["nodes"].as_array().unwrap();
+    assert!(
+        !nodes.iter().any(|n| n["node_id"] == "audit@0"),
+        "no instance of a skipped template: {nodes:?}"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod conditions;
 mod contain;
+mod fanout;
 mod flow;
 mod include;
 mod kill;

@@ -41,7 +41,21 @@ fn run_json_files_validate_against_the_published_schema() {
     assert!(schema.status.success());
     let schema_path = dir.path().join("run.schema.json");
     std::fs::write(&schema_path, &schema.stdout).unwrap();
-    let files = [&ok, &failed, &cancelled].map(|r| r.run_dir.join("run.json"));
+    // Fan-out: instance records (`template`, `index`, `item`, a cut item's `item_sha256`,
+    // `matrix`).
+    let long = "x".repeat(1500);
+    let fanned = run(
+        dir.path(),
+        &format!(
+            "version: \"1.0\"\nname: fan\nnodes:\n  - id: a\n    foreach: [one, {long}]\n    run: \"true {{{{ item }}}}\"\n  - id: m\n    matrix: {{ os: [l, m] }}\n    run: \"true {{{{ matrix.os }}}}\"\n"
+        ),
+        &[],
+    );
+    assert_eq!(fanned.code, 0, "{}", fanned.stderr);
+    let cut = fanned.node("a@1");
+    assert_eq!(cut["item"].as_str().unwrap().len(), 1024);
+    assert_eq!(cut["item_sha256"].as_str().unwrap().len(), 64);
+    let files = [&ok, &failed, &cancelled, &fanned].map(|r| r.run_dir.join("run.json"));
     // `.ci/install.sh` exports where it installed the tool; else it must be on PATH.
     let tool = std::env::var_os("CHECK_JSONSCHEMA").unwrap_or_else(|| "check-jsonschema".into());
     let check = std::process::Command::new(tool)

@@ -172,6 +172,7 @@ pub fn drive(sink: &mut MetricsSink, ctx: &RunContext) -> RunRecord {
             cache_key: None,
             attempts,
             killed_descendants: None,
+            instance: None,
         });
     }
     sink.event(

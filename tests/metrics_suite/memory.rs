@@ -144,6 +144,7 @@ fn record(plan: &Plan, run_id: &str) -> RunRecord {
                 cache_key: None,
                 attempts: vec![attempt(1, NodeStatus::Succeeded, 3)],
                 killed_descendants: None,
+                instance: None,
             })
             .collect(),
         counts: Counts {

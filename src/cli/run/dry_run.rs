@@ -25,9 +25,27 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
     };
     let secrets: Arc<[Vec<u8>]> = Arc::from(Vec::new());
     let mut nodes = Vec::new();
-    for node in &plan.nodes {
-        let p = prepare(plan, node, env, &paths, &ids, &secrets)
-            .map_err(|e| anyhow::anyhow!("node `{}`: {e}", node.id))?;
+    // Fan-out (SPEC §9): a static one's instances, each rendered; a dynamic one's command
+    // with `<item>` stand-ins.
+    let mut fanned: Vec<Option<Vec<(String, String)>>> = Vec::with_capacity(plan.nodes.len());
+    for (idx, node) in plan.nodes.iter().enumerate() {
+        let view = crate::engine::fanout::dry_run_view(plan, idx);
+        let p = prepare(
+            plan,
+            view.as_ref().map_or(node, |v| &v.0),
+            env,
+            &paths,
+            &ids,
+            &secrets,
+        )
+        .map_err(|e| anyhow::anyhow!("node `{}`: {e}", node.id))?;
+        let mut instances = Vec::new();
+        for inst in view.iter().flat_map(|v| &v.1) {
+            let q = prepare(plan, inst, env, &paths, &ids, &secrets)
+                .map_err(|e| anyhow::anyhow!("node `{}`: {e}", inst.id))?;
+            instances.push((inst.id.clone(), q.display));
+        }
+        fanned.push(view.is_some().then_some(instances));
         let deps: Vec<&str> = node
             .deps
             .iter()
@@ -65,6 +83,11 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
             "continue_on_error": node.continue_on_error,
             "when": node.when.as_ref().map(|c| c.text.as_str()),
             "trigger": node.trigger,
+            "fanout": node.fanout.as_ref().map(|f| f.label()),
+            "instances": fanned[idx].as_ref().map(|list| list
+                .iter()
+                .map(|(id, command)| json!({"id": id, "command": command}))
+                .collect::<Vec<_>>()),
         }));
     }
     let mut out: Vec<u8> = Vec::new();
@@ -115,6 +138,16 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
                 writeln!(out, "    trigger: {}", node.trigger.as_str())?;
             }
             writeln!(out, "    command: {}", n["command"].as_str().unwrap_or(""))?;
+            match (node.fanout.as_deref(), &fanned[i]) {
+                (Some(f), Some(list)) if f.static_len().is_some() => {
+                    writeln!(out, "    {} {}:", node.id, f.label())?;
+                    for (id, command) in list {
+                        writeln!(out, "      {id}: {command}")?;
+                    }
+                }
+                (Some(f), _) => writeln!(out, "    {} {} (known at run time)", node.id, f.label())?,
+                _ => {}
+            }
             writeln!(
                 out,
                 "    env: {}",

@@ -262,6 +262,9 @@ fn load_plan(args: &RunArgs, config: &RunConfig) -> anyhow::Result<Option<Plan>>
     let options = BuildOptions {
         vars: args.vars.clone(),
         plugins,
+        max_instances: args
+            .max_instances
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
     let (plan, warnings) = match build(&source, &raw, &options) {
         Ok(ok) => ok,

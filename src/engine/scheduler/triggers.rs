@@ -16,7 +16,8 @@ use std::time::SystemTime;
 use super::{FailurePolicy, Halt, Scheduler, State, Stop};
 use crate::engine::datasets;
 use crate::event::{Event, Level};
-use crate::plan::when::{NoInstance, Trigger};
+use crate::plan::foreach::Instance;
+use crate::plan::when::{self, NoInstance, Resolve, Trigger, Value};
 use crate::store::NodeStatus;
 
 impl Scheduler {
@@ -28,12 +29,25 @@ impl Scheduler {
         let Some(condition) = &node.when else {
             return false;
         };
+        // Per instance when the condition reads `item`/`index`; once at the template (which
+        // instances then do not repeat) when it does not.
+        let per_instance = condition.uses_instance();
+        if per_instance != node.instance.is_some() {
+            return false;
+        }
         let paths = std::sync::Arc::clone(&self.paths);
-        let records = NoInstance(|d: &str| {
+        let count = |d: &str| {
             datasets::count_records(&paths.dataset(d))
                 .map_err(|e| format!("cannot count the records of input `{d}`: {e}"))
-        });
-        match condition.eval(&records) {
+        };
+        let verdict = match &node.instance {
+            Some(instance) => condition.eval(&InstanceValues {
+                instance,
+                records: count,
+            }),
+            None => condition.eval(&NoInstance(count)),
+        };
+        match verdict {
             Ok(true) => false,
             Ok(false) => {
                 self.empty_outputs(i);
@@ -148,5 +162,42 @@ impl Scheduler {
                 .ready
                 .iter()
                 .any(|&i| self.ctx.plan.nodes[i].trigger == Trigger::AllDone)
+    }
+}
+
+/// What an instance's condition reads: its item (each value typed as it reads: `true`, a
+/// number, else text — data, never evaluated as an expression) and index.
+struct InstanceValues<'a, F: Fn(&str) -> Result<u64, String>> {
+    instance: &'a Instance,
+    records: F,
+}
+
+impl<F: Fn(&str) -> Result<u64, String>> Resolve for InstanceValues<'_, F> {
+    fn item(&self, key: Option<&str>) -> Result<Value, String> {
+        let text = match (&self.instance.item, key) {
+            (Some(item), None) => Some(item.text()),
+            (Some(item), Some(k)) => item.field(k),
+            // A matrix instance: `item.NAME` is its value of NAME.
+            (None, Some(k)) => self
+                .instance
+                .matrix
+                .iter()
+                .find(|(name, _)| name == k)
+                .map(|(_, v)| v.as_str()),
+            (None, None) => None,
+        };
+        let Some(text) = text else {
+            return Err(match key {
+                Some(k) => format!("instance {} has no `item.{k}`", self.instance.index),
+                None => format!("instance {} has no `item`", self.instance.index),
+            });
+        };
+        Ok(when::typed(text, when::infer(text)).unwrap_or_else(|| Value::Str(text.into())))
+    }
+    fn index(&self) -> Result<u64, String> {
+        Ok(self.instance.index as u64)
+    }
+    fn records(&self, dataset: &str) -> Result<u64, String> {
+        (self.records)(dataset)
     }
 }

@@ -10,11 +10,9 @@ use crate::plan::when::{self, Check, Condition, Operand, Trigger, Ty, Value};
 use crate::recipe::{RawNode, RawRecipe};
 
 /// Whether `node` has instances (`foreach` / `matrix`), where `item` and `index` mean
-/// something.
-// TODO(fanout): return `node.foreach.is_some() || node.matrix.is_some()` once those keys
-// exist; instance evaluation then goes through `when::Resolve` with the instance's item.
-fn has_instances(_node: &RawNode) -> bool {
-    false
+/// something (each instance then evaluates the condition with its own item).
+fn has_instances(node: &RawNode) -> bool {
+    node.foreach.is_some() || node.matrix.is_some()
 }
 
 /// What a node's condition may read.
@@ -37,7 +35,7 @@ impl Check for Operands<'_> {
         match operand {
             Operand::Lit(v) => Ok(v.ty()),
             Operand::Var(k) => match self.raw.vars.get(k) {
-                Some(default) => Ok(when::infer(&default.value)),
+                Some(default) => Ok(when::infer(&default.value.text())),
                 None => Err((
                     format!("`{{{{ vars.{k} }}}}` names no variable in `vars`"),
                     suggest(k, self.vars.keys().map(String::as_str).collect(), "vars"),
@@ -126,7 +124,10 @@ impl Checker<'_> {
         for (operand, _) in expr.operands() {
             match operand {
                 Operand::Var(k) => {
-                    let ty = raw.vars.get(k).map_or(Ty::Str, |d| when::infer(&d.value));
+                    let ty = raw
+                        .vars
+                        .get(k)
+                        .map_or(Ty::Str, |d| when::infer(&d.value.text()));
                     let value = vars.get(k).and_then(|v| when::typed(v, ty));
                     if let Some(v) = value {
                         bound.insert(format!("vars.{k}"), v);
@@ -172,14 +173,18 @@ impl Checker<'_> {
         let Some(default) = raw.vars.get(key) else {
             return;
         };
-        let ty = when::infer(&default.value);
+        if matches!(default.value, crate::recipe::VarValue::List(_)) {
+            // A list var's `--var` is a comma-separated list of items, each text.
+            return;
+        }
+        let ty = when::infer(&default.value.text());
         if when::typed(value, ty).is_none() {
             self.error(
                 pos(default),
                 "bad-var-type",
                 format!(
                     "`--var {key}=…` is not {ty}, the type of its declared default `{}`",
-                    default.value
+                    default.value.text()
                 ),
                 Some(match ty {
                     Ty::Bool => "pass `true` or `false`".into(),

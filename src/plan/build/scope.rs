@@ -41,6 +41,22 @@ impl Scope<'_> {
             }
             Namespace::Config => self.node.config.contains_key(key),
             Namespace::Run => key == "id",
+            Namespace::Item | Namespace::Index => {
+                let fanned = self.node.foreach.is_some()
+                    || (r.namespace == Namespace::Index && self.node.matrix.is_some());
+                if fanned {
+                    return None;
+                }
+                return Some((
+                    format!("`{{{{ {r} }}}}` is used on a node without `foreach`"),
+                    Some("add `foreach:` to the node (SPEC §9), or remove the reference".into()),
+                ));
+            }
+            Namespace::Matrix => self
+                .node
+                .matrix
+                .as_ref()
+                .is_some_and(|m| m.value.0.iter().any(|(n, _)| n == key)),
             Namespace::Env => {
                 if self.env_known(key) {
                     return None;
@@ -63,6 +79,8 @@ impl Scope<'_> {
             Namespace::Config => "key of this node's `config`",
             Namespace::Run => "run field",
             Namespace::Env => "environment variable",
+            Namespace::Item | Namespace::Index => "fan-out item",
+            Namespace::Matrix => "key of this node's `matrix`",
         };
         let (count, known) = self.names(r.namespace);
         let hint = match suggest.then(|| did_you_mean(key, known)).flatten() {
@@ -96,7 +114,16 @@ impl Scope<'_> {
                 Box::new(self.node.config.keys().map(String::as_str)),
             ),
             Namespace::Run => (1, Box::new(std::iter::once("id"))),
-            Namespace::Env => (0, Box::new(std::iter::empty())),
+            Namespace::Env | Namespace::Item | Namespace::Index => {
+                (0, Box::new(std::iter::empty()))
+            }
+            Namespace::Matrix => match &self.node.matrix {
+                Some(m) => (
+                    m.value.0.len(),
+                    Box::new(m.value.0.iter().map(|(n, _)| n.as_str())),
+                ),
+                None => (0, Box::new(std::iter::empty())),
+            },
         }
     }
 

@@ -375,9 +375,13 @@ impl Sink for MetricsSink {
             | Event::NodeCacheKey { .. }
             | Event::Message { .. } => {}
             Event::AttemptStarted { .. } => self.audit("node.started"),
-            Event::AttemptFinished { node, record, .. } => self.attempt_finished(*node, record),
+            // An instance counts under its template's row (`node_id="scan"`, SPEC §9): the
+            // series stay bounded whatever the fan-out.
+            Event::AttemptFinished { node, record, .. } => {
+                self.attempt_finished(ctx.plan.template_of(*node), record)
+            }
             Event::NodeRetrying { node, .. } => {
-                self.m.node_retries.inc(*node);
+                self.m.node_retries.inc(ctx.plan.template_of(*node));
                 self.audit("node.retried");
             }
             Event::NodeFinished {
@@ -385,7 +389,8 @@ impl Sink for MetricsSink {
                 status,
                 findings_count,
                 ..
-            } => self.node_finished(*node, *status, *findings_count),
+            } => self.node_finished(ctx.plan.template_of(*node), *status, *findings_count),
+            Event::InstancesAdded { .. } => {}
             Event::RunFinished { status, at, .. } => self.run_finished(ctx, *status, *at),
         }
     }
