@@ -7,6 +7,7 @@ mod kill;
 mod output;
 mod records;
 mod retry;
+mod reuse;
 mod schema;
 mod support;
 mod trust;

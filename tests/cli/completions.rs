@@ -4,13 +4,12 @@
 //! makes them stale and fails these tests; `UPDATE_EXPECT=1 cargo test --test completions`
 //! regenerates them.
 
-pub mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::common;
+use crate::common::{check_expected, repo_root, run, secflow, text};
 use clap::CommandFactory;
-use common::{check_expected, repo_root, run, secflow, text};
 
 /// Each shell and the file its completions live in (the name each shell looks for).
 const SHELLS: [(&str, &str); 5] = [

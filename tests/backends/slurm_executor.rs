@@ -1,23 +1,20 @@
 //! The Slurm module against a real single-node cluster started per test (see
-//! tests/common/slurm_cluster.rs). munged's key, the ports and the daemons are per cluster,
+//! tests/backends/slurm_cluster.rs). munged's key, the ports and the daemons are per cluster,
 //! but the tests still run one at a time (a global lock): the machine has few CPUs and the
 //! timings below assume an idle node.
-
-#[path = "common/slurm_cluster.rs"]
-mod slurm_cluster;
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::slurm_cluster::Cluster;
 use secflow::plan::FailureKind;
 use secflow::slurm::{
     Client, ClientEnv, JobSpec, JobState, Poller, PollerConfig, SlurmError, SubmittedJob, Tools,
     cancel_all, cancel_job, submit,
 };
 use secflow::store::NodeStatus;
-use slurm_cluster::Cluster;
 
 const EXE: &str = env!("CARGO_BIN_EXE_secflow");
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

@@ -8,6 +8,7 @@ mod deploy;
 mod exposition;
 mod http;
 mod memory;
+mod metrics_run;
 mod prometheus;
 mod push;
 mod registry;

@@ -78,7 +78,12 @@ fn crash_child_writer() {
 fn kill_9_leaves_only_a_torn_last_line() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writer", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "telemetry_crash::crash_child_writer",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, dir.path())
         .spawn()
         .unwrap();

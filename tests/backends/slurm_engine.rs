@@ -2,20 +2,17 @@
 //! real cluster: start → wait gives the command's exit status and usage; terminate signals
 //! the running command (its own grace); kill and dropping the executor leave no job behind.
 
-#[path = "common/slurm_cluster.rs"]
-mod slurm_cluster;
-
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::slurm_cluster::Cluster;
 use secflow::engine::{AttemptSpec, Executor};
 use secflow::plan::SlurmOptions;
 use secflow::slurm::executor::{SlurmExecutor, SlurmExecutorConfig};
 use secflow::slurm::{Client, ClientEnv, PollerConfig, Tools};
-use slurm_cluster::Cluster;
 
 const EXE: &str = env!("CARGO_BIN_EXE_secflow");
 

@@ -2,13 +2,12 @@
 //! others), key sources in order, the key and secret values never written anywhere, and a
 //! writer killed with SIGKILL mid-run leaving a chain that verifies as an unfinished prefix.
 
-mod audit_support;
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use audit_support::{
+use crate::audit_support;
+use crate::audit_support::{
     Ending, KEY_HEX, RUN_ID, read_lines, secflow, verify_json, write_lines, write_run_with,
 };
 use secflow::audit::{AuditKey, AuditSink, Origin};
@@ -213,7 +212,12 @@ fn child_writer() {
 fn a_writer_killed_mid_run_leaves_an_unfinished_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "child_writer", "--nocapture"])
+        .args([
+            "--ignored",
+            "--exact",
+            "audit_keys::child_writer",
+            "--nocapture",
+        ])
         .env("AUDIT_CHILD_STATE", dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

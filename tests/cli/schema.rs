@@ -5,11 +5,10 @@
 //! (where `.ci/run` installs it). When it is missing these tests fail, in CI and locally
 //! alike, with the command that installs it: a schema test that skips proves nothing.
 
-pub mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{run, secflow, text};
+use crate::common;
+use crate::common::{run, secflow, text};
 
 const INSTALL: &str = "python3 -m venv /opt/cjs && /opt/cjs/bin/pip install check-jsonschema \
                        (or `pipx install check-jsonschema`, or set CHECK_JSONSCHEMA=/path/to/it)";

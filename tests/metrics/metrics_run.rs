@@ -5,14 +5,11 @@
 //! Needs the engine and the metrics flags of `run-workflow` (`RunMetricsArgs` flattened into
 //! `RunArgs`, `deliver` called after the run).
 
-#[path = "metrics_suite/tools.rs"]
-mod tools;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use tools::{Pushgateway, free_port, get, promtool_check};
+use crate::tools::{Pushgateway, free_port, get, promtool_check};
 
 fn secflow(args: &[&str], state: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_secflow"))

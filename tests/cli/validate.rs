@@ -6,12 +6,11 @@
 //! recipe file of their own (a missing file, a directory, several files) fit the same scheme.
 //! `UPDATE_EXPECT=1 cargo test --test validate` rewrites the expected files.
 
-pub mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use common::{check_expected, run, secflow, text};
+use crate::common;
+use crate::common::{check_expected, run, secflow, text};
 
 /// One case: its name, command line, and expected exit code.
 struct Case {

@@ -3,12 +3,13 @@
 //! `secflow schema --record audit` (check-jsonschema), and every line round-trips through
 //! the shared `AuditEvent` type byte for byte.
 
-mod audit_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use audit_support::{Ending, KEY_HEX, read_lines, secflow, verify_json, write_lines, write_run};
+use crate::audit_support;
+use crate::audit_support::{
+    Ending, KEY_HEX, read_lines, secflow, verify_json, write_lines, write_run,
+};
 use secflow::audit::AuditEvent;
 
 /// A state directory whose path (and so every event's `working_directory`) holds

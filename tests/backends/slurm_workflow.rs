@@ -4,16 +4,13 @@
 //! plus the Slurm job id and queue wait.
 #![allow(unsafe_code)] // libc::kill and a counting allocator in tests
 
-#[path = "common/slurm_cluster.rs"]
-mod slurm_cluster;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::slurm_cluster::Cluster;
 use serde_json::Value;
-use slurm_cluster::Cluster;
 
 const EXE: &str = env!("CARGO_BIN_EXE_secflow");
 

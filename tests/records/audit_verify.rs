@@ -3,12 +3,11 @@
 //! in bounded memory; and the figures `bench/audit.sh` prints (`bench_audit`, ignored).
 #![allow(unsafe_code)] // libc calls in tests
 
-mod audit_support;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use audit_support::{
+use crate::audit_support;
+use crate::audit_support::{
     Ending, KEY_HEX, RUN_ID, context, key, plan, read_lines, run_record, secflow, verify_json,
     write_json, write_lines, write_run,
 };

@@ -515,7 +515,7 @@ fn on_a_terminal(no_color: Option<&str>) -> String {
     let tmp = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary");
     let cmd = format!(
-        "'{}' --ignored --exact tty_child --nocapture --test-threads=1",
+        "'{}' --ignored --exact console_sink::tty_child --nocapture --test-threads=1",
         exe.display()
     );
     let mut script = std::process::Command::new("script");

@@ -1,0 +1,13 @@
+//! The command-line tests, one binary: validate-recipe, schema, completions and man pages,
+//! plugins, logs, runs, and the console sink.
+
+#[path = "../common/mod.rs"]
+pub mod common;
+
+mod completions;
+mod console_sink;
+mod logs_cli;
+mod plugins;
+mod runs_history;
+mod schema;
+mod validate;
