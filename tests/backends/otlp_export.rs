@@ -11,21 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::secflow;
 use serde_json::Value;
-
-fn secflow() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_secflow"));
-    for var in [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "OTEL_SDK_DISABLED",
-        "TRACEPARENT",
-        "SECFLOW_HOME",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
 
 fn rotel_binary() -> PathBuf {
     let path = std::env::var_os("ROTEL")

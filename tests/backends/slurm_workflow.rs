@@ -10,9 +10,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::slurm_cluster::Cluster;
+use crate::support::TestRun;
 use serde_json::Value;
-
-const EXE: &str = env!("CARGO_BIN_EXE_secflow");
 
 static LOCK: Mutex<()> = Mutex::new(());
 
@@ -23,24 +22,12 @@ fn with_cluster(test: impl FnOnce(&Cluster)) {
     }
 }
 
-fn secflow(c: &Cluster, recipe: &str) -> Command {
-    let dir = c.work_dir();
-    std::fs::write(dir.join("recipe.yaml"), recipe).unwrap();
-    let mut cmd = Command::new(EXE);
-    cmd.current_dir(&dir)
+/// `run-workflow --executor slurm` of `recipe` in the cluster's work directory.
+fn on_slurm(c: &Cluster, recipe: &str) -> TestRun {
+    TestRun::new(recipe)
+        .in_dir(&c.work_dir())
         .envs(c.client_env())
-        .env("SECFLOW_RETRY_JITTER", "0")
-        .args([
-            "run-workflow",
-            "recipe.yaml",
-            "--executor",
-            "slurm",
-            "--format",
-            "json",
-        ])
-        .arg("--state-dir")
-        .arg(dir.join("state"));
-    cmd
+        .args(["--executor", "slurm"])
 }
 
 fn run_json(out: &Output) -> Value {
@@ -85,7 +72,7 @@ nodes:
 #[test]
 fn a_diamond_with_data_flow_succeeds_with_slurm_figures() {
     with_cluster(|c| {
-        let out = secflow(c, DIAMOND).output().unwrap();
+        let out = on_slurm(c, DIAMOND).output();
         let run = run_json(&out);
         assert_eq!(out.status.code(), Some(0), "{run:#}");
         assert_eq!(run["executor"], "slurm");
@@ -137,7 +124,7 @@ nodes:
 "#,
             counter = counter.display()
         );
-        let out = secflow(c, &recipe).arg("--keep-going").output().unwrap();
+        let out = on_slurm(c, &recipe).arg("--keep-going").output();
         let run = run_json(&out);
         assert_eq!(out.status.code(), Some(1), "{run:#}");
         let broken = node(&run, "broken");
@@ -163,7 +150,9 @@ fn sigint_cancels_every_job_of_the_run_and_exits_130() {
             .map(|i| format!("  - id: s{i}\n    run: \"sleep 300\"\n"))
             .collect();
         let recipe = format!("version: \"1.0\"\nname: sleepy\nnodes:\n{nodes}");
-        let child = secflow(c, &recipe)
+        let child = on_slurm(c, &recipe)
+            .command()
+            .0
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -204,7 +193,7 @@ fn a_50_node_fan_out_completes() {
             .collect();
         let recipe = format!("version: \"1.0\"\nname: fan50\nnodes:\n{nodes}");
         let t = Instant::now();
-        let out = secflow(c, &recipe).output().unwrap();
+        let out = on_slurm(c, &recipe).output();
         let run = run_json(&out);
         assert_eq!(out.status.code(), Some(0), "{run:#}");
         assert_eq!(run["counts"]["succeeded"], 50);
@@ -243,7 +232,7 @@ fn bench_fan_out_50_against_a_shell_loop() {
             assert!(status.success());
             plain.push(t.elapsed());
             let t = Instant::now();
-            let out = secflow(c, &recipe).output().unwrap();
+            let out = on_slurm(c, &recipe).output();
             assert_eq!(out.status.code(), Some(0));
             ours.push(t.elapsed());
         }

@@ -7,8 +7,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::common;
-use crate::common::{check_expected, repo_root, run, secflow, text};
+use crate::support;
+use crate::support::{check_expected, output, repo_root, secflow, text};
 use clap::CommandFactory;
 
 /// Each shell and the file its completions live in (the name each shell looks for).
@@ -24,7 +24,7 @@ const SHELLS: [(&str, &str); 5] = [
 fn completions_are_fresh() {
     let mut problems = Vec::new();
     for (shell, file) in SHELLS {
-        let out = run(secflow().args(["completions", shell]));
+        let out = output(secflow().args(["completions", shell]));
         assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
         assert!(!out.stdout.is_empty(), "{shell}: no completions printed");
         let expected = PathBuf::from("completions").join(file);
@@ -39,7 +39,7 @@ fn completions_are_fresh() {
 
 #[test]
 fn completions_reject_an_unknown_shell() {
-    let out = run(secflow().args(["completions", "tcsh"]));
+    let out = output(secflow().args(["completions", "tcsh"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid value 'tcsh'"));
 }
@@ -82,7 +82,7 @@ fn leftovers(dir: &Path, expected: BTreeSet<String>) -> Vec<String> {
         if expected.contains(&name) {
             continue;
         }
-        if common::updating() {
+        if support::updating() {
             std::fs::remove_file(&path).expect("remove stale file");
             eprintln!("removed {}", path.display());
         } else {

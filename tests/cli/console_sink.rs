@@ -2,15 +2,14 @@
 //! tail of a failed node's stderr, quiet and debug modes, secret masking, and the progress
 //! display drawn into a buffer.
 
+use crate::support;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
-use secflow::plan::{BuildOptions, build};
-use secflow::recipe::{Limits, Source, parse};
+use secflow::engine::{Event, Level, RunContext, Sink};
 use secflow::store::{
     AttemptRecord, Counts, NodeRecord, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus,
     WorkflowRef,
@@ -80,29 +79,12 @@ fn context(run_dir: &Path) -> RunContext {
 }
 
 fn context_of(run_dir: &Path, recipe: &str) -> RunContext {
-    let source = Source {
-        path: "console-test.yaml".into(),
-        text: recipe.into(),
-        sha256: "0".repeat(64),
-    };
-    let raw = parse(&source, &Limits::default()).expect("recipe parses");
-    let (plan, _) = build(&source, &raw, &BuildOptions::default()).expect("recipe builds");
-    RunContext {
-        records: Default::default(),
-        run_id: "01JDCONSOLETEST0000000000".into(),
-        run_dir: run_dir.to_path_buf(),
-        plan: Arc::new(plan),
-        trace: TraceIds {
-            trace_id: "1".repeat(32),
-            root_span_id: "2".repeat(16),
-            parent_span_id: None,
-        },
-        executor: "local".into(),
-        concurrency: 2,
-        started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        secret_values: vec![SECRET.into()],
-        resumed_from: None,
-    }
+    let mut ctx = support::context(run_dir, support::plan_of(recipe));
+    ctx.run_id = "01JDCONSOLETEST0000000000".into();
+    ctx.trace.trace_id = "1".repeat(32);
+    ctx.trace.root_span_id = "2".repeat(16);
+    ctx.secret_values = vec![SECRET.into()];
+    ctx
 }
 
 fn at(ctx: &RunContext, ms: u64) -> SystemTime {

@@ -1,8 +1,8 @@
 //! The command-line tests, one binary: validate-recipe, schema, completions and man pages,
 //! plugins, logs, runs, and the console sink.
 
-#[path = "../common/mod.rs"]
-pub mod common;
+#[path = "../support/mod.rs"]
+pub mod support;
 
 mod completions;
 mod console_sink;

@@ -3,18 +3,9 @@
 //! against its manifest.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use crate::support::TestRun;
 use serde_json::Value;
-
-fn secflow(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .current_dir(dir)
-        .env_remove("SECFLOW_HOME")
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn repo(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,17 +17,16 @@ fn repo(path: &str) -> String {
 #[test]
 fn the_sample_runs_end_to_end_with_the_simulated_tools_and_finds_things() {
     let dir = tempfile::tempdir().unwrap();
-    let out = secflow(
-        dir.path(),
-        &[
-            "run-workflow",
-            "--progress",
-            "never",
-            "--format",
-            "json",
-            &repo("workflows/sample-linear.yaml"),
-        ],
-    );
+    let out = TestRun::cmd([
+        "run-workflow",
+        "--progress",
+        "never",
+        "--format",
+        "json",
+        &repo("workflows/sample-linear.yaml"),
+    ])
+    .in_dir(dir.path())
+    .output();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -61,17 +51,16 @@ fn the_sample_runs_end_to_end_with_the_simulated_tools_and_finds_things() {
     assert!(first["cve"].as_str().unwrap().starts_with("CVE-"));
     assert!(first["cvss"].is_number());
     // Deterministic: a second run finds exactly the same.
-    let again = secflow(
-        dir.path(),
-        &[
-            "run-workflow",
-            "--progress",
-            "never",
-            "--format",
-            "json",
-            &repo("workflows/sample-linear.yaml"),
-        ],
-    );
+    let again = TestRun::cmd([
+        "run-workflow",
+        "--progress",
+        "never",
+        "--format",
+        "json",
+        &repo("workflows/sample-linear.yaml"),
+    ])
+    .in_dir(dir.path())
+    .output();
     let again: Value = serde_json::from_slice(&again.stdout).unwrap();
     let run2 = dir
         .path()
@@ -88,10 +77,9 @@ fn a_flaky_simulated_tool_succeeds_on_retry() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = "version: \"1.0\"\nname: flaky\nretry: { max_attempts: 5, base_delay: 0.01 }\nnodes:\n  - id: d\n    type: discovery.ferox\n    config: { failure_rate: 0.6, seed: 7 }\n    outputs: [urls]\n";
     std::fs::write(dir.path().join("r.yaml"), recipe).unwrap();
-    let out = secflow(
-        dir.path(),
-        &["run", "--progress", "never", "--format", "json", "r.yaml"],
-    );
+    let out = TestRun::cmd(["run", "--progress", "never", "--format", "json", "r.yaml"])
+        .in_dir(dir.path())
+        .output();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -121,10 +109,9 @@ fn a_manifest_beside_the_recipe_overrides_a_builtin_with_a_warning() {
         "version: \"1.0\"\nname: custom\nnodes:\n  - id: s\n    type: scan.nuclei\n    config: { level: 5 }\n    outputs: [findings]\n",
     )
     .unwrap();
-    let out = secflow(
-        dir.path(),
-        &["run", "--progress", "never", "--format", "json", "r.yaml"],
-    );
+    let out = TestRun::cmd(["run", "--progress", "never", "--format", "json", "r.yaml"])
+        .in_dir(dir.path())
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("overrides `nuclei-stub`"), "{stderr}");
@@ -132,10 +119,9 @@ fn a_manifest_beside_the_recipe_overrides_a_builtin_with_a_warning() {
     assert_eq!(record["nodes"][0]["plugin_name"], "my-scan");
     assert_eq!(record["findings_count"], 1);
 
-    let list = secflow(
-        dir.path(),
-        &["plugins", "list", "--recipe", "r.yaml", "--format", "json"],
-    );
+    let list = TestRun::cmd(["plugins", "list", "--recipe", "r.yaml", "--format", "json"])
+        .in_dir(dir.path())
+        .output();
     let rows: Value = serde_json::from_slice(&list.stdout).unwrap();
     let scan = rows
         .as_array()
@@ -157,7 +143,9 @@ fn a_manifest_beside_the_recipe_overrides_a_builtin_with_a_warning() {
         "version: \"1.0\"\nname: custom\nnodes:\n  - id: s\n    type: scan.nuclei\n    config: { templates: x }\n    outputs: [findings]\n",
     )
     .unwrap();
-    let bad = secflow(dir.path(), &["validate", "bad.yaml"]);
+    let bad = TestRun::cmd(["validate", "bad.yaml"])
+        .in_dir(dir.path())
+        .output();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("error[unknown-config-key]"));
 }
@@ -176,7 +164,9 @@ fn a_bad_manifest_is_a_located_error() {
         "version: \"1.0\"\nname: n\nnodes:\n  - id: a\n    run: \"true\"\n",
     )
     .unwrap();
-    let out = secflow(dir.path(), &["validate", "r.yaml"]);
+    let out = TestRun::cmd(["validate", "r.yaml"])
+        .in_dir(dir.path())
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common;
-use crate::common::{run, secflow, text};
+use crate::support;
+use crate::support::{output, secflow, text};
 
 const INSTALL: &str = "python3 -m venv /opt/cjs && /opt/cjs/bin/pip install check-jsonschema \
                        (or `pipx install check-jsonschema`, or set CHECK_JSONSCHEMA=/path/to/it)";
@@ -47,7 +47,7 @@ fn check_jsonschema() -> PathBuf {
 
 /// Writes the recipe schema into `dir` and returns its path.
 fn write_schema(dir: &Path) -> PathBuf {
-    let out = run(secflow().arg("schema"));
+    let out = output(secflow().arg("schema"));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let path = dir.join("recipe.schema.json");
     std::fs::write(&path, &out.stdout).expect("write schema");
@@ -57,15 +57,15 @@ fn write_schema(dir: &Path) -> PathBuf {
 /// Runs check-jsonschema on `files` (relative to the repository root).
 fn validate(schema: &Path, files: &[String]) -> std::process::Output {
     let mut cmd = std::process::Command::new(check_jsonschema());
-    cmd.current_dir(common::repo_root())
+    cmd.current_dir(support::repo_root())
         .arg("--schemafile")
         .arg(schema)
         .args(files);
-    run(&mut cmd)
+    output(&mut cmd)
 }
 
 fn workflows() -> Vec<String> {
-    let mut list: Vec<String> = std::fs::read_dir(common::repo_root().join("workflows"))
+    let mut list: Vec<String> = std::fs::read_dir(support::repo_root().join("workflows"))
         .expect("read workflows")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
@@ -90,9 +90,11 @@ fn schema_is_valid_draft_2020_12() {
         json["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
     );
-    let out = run(std::process::Command::new(check_jsonschema())
-        .arg("--check-metaschema")
-        .arg(&schema));
+    let out = output(
+        std::process::Command::new(check_jsonschema())
+            .arg("--check-metaschema")
+            .arg(&schema),
+    );
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::common;
-use crate::common::{check_expected, run, secflow, text};
+use crate::support;
+use crate::support::{check_expected, output, secflow, text};
 
 /// One case: its name, command line, and expected exit code.
 struct Case {
@@ -21,7 +21,7 @@ struct Case {
 }
 
 fn cases(dir: &'static str, status: i32) -> Vec<Case> {
-    let root = common::repo_root().join(dir);
+    let root = support::repo_root().join(dir);
     let mut names = BTreeSet::new();
     for entry in std::fs::read_dir(&root).expect("read fixture directory") {
         let path = entry.expect("dir entry").path();
@@ -58,10 +58,12 @@ fn check_all(dir: &'static str, status: i32) {
     let mut failures = Vec::new();
     for case in &cases {
         // unknown-template-ref.yaml names this variable to show an undeclared, unset env var.
-        let out = run(secflow()
-            .args(&case.args)
-            .env("SECFLOW_HOME", home.path())
-            .env_remove("SECFLOW_FIXTURE_UNSET_TOKEN"));
+        let out = output(
+            secflow()
+                .args(&case.args)
+                .env("SECFLOW_HOME", home.path())
+                .env_remove("SECFLOW_FIXTURE_UNSET_TOKEN"),
+        );
         let label = format!(
             "{}/{} (secflow {})",
             case.dir,
@@ -106,7 +108,7 @@ fn warnings_alone_keep_exit_0() {
 #[test]
 fn every_expected_file_has_a_case() {
     for dir in ["fixtures/invalid", "fixtures/warnings"] {
-        let root = common::repo_root().join(dir);
+        let root = support::repo_root().join(dir);
         for entry in std::fs::read_dir(&root).expect("read fixture directory") {
             let path = entry.expect("dir entry").path();
             if path.extension().is_some_and(|e| e == "stderr") {
@@ -132,7 +134,7 @@ fn file_name(p: &Path) -> String {
 
 #[test]
 fn sample_workflows_are_valid() {
-    let root = common::repo_root().join("workflows");
+    let root = support::repo_root().join("workflows");
     let mut recipes: Vec<String> = std::fs::read_dir(&root)
         .expect("read workflows")
         .map(|e| e.expect("dir entry").path())
@@ -141,7 +143,7 @@ fn sample_workflows_are_valid() {
         .collect();
     recipes.sort();
     assert!(recipes.iter().any(|r| r == "workflows/sample-linear.yaml"));
-    let out = run(secflow().arg("validate-recipe").args(&recipes));
+    let out = output(secflow().arg("validate-recipe").args(&recipes));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let expected: String = recipes.iter().map(|r| format!("{r}: valid\n")).collect();
@@ -150,8 +152,8 @@ fn sample_workflows_are_valid() {
 
 #[test]
 fn alias_and_short_name_agree() {
-    let long = run(secflow().args(["validate-recipe", "fixtures/invalid/cycle.yaml"]));
-    let short = run(secflow().args(["validate", "fixtures/invalid/cycle.yaml"]));
+    let long = output(secflow().args(["validate-recipe", "fixtures/invalid/cycle.yaml"]));
+    let short = output(secflow().args(["validate", "fixtures/invalid/cycle.yaml"]));
     assert_eq!(long.status.code(), Some(2));
     assert_eq!(long.status.code(), short.status.code());
     assert_eq!(long.stderr, short.stderr);
@@ -170,7 +172,7 @@ fn a_file_name_with_control_characters_is_escaped_in_the_summary() {
     .unwrap();
     let bad = dir.path().join("c\u{1b}]0;PWNED\u{7}.yaml");
     std::fs::write(&bad, "version: \"1.0\"\nname: x\nnodes: []\n").unwrap();
-    let out = run(secflow().arg("validate").arg(&good).arg(&bad));
+    let out = output(secflow().arg("validate").arg(&good).arg(&bad));
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
@@ -182,7 +184,7 @@ fn a_file_name_with_control_characters_is_escaped_in_the_summary() {
 
 #[test]
 fn json_format_is_an_array_of_located_diagnostics() {
-    let out = run(secflow().args([
+    let out = output(secflow().args([
         "validate-recipe",
         "--format",
         "json",
@@ -229,12 +231,12 @@ fn json_format_is_an_array_of_located_diagnostics() {
         (cycle["line"].as_u64(), cycle["column"].as_u64()),
         (Some(17), Some(9))
     );
-    common::assert_expected(Path::new("fixtures/json/validate.stdout"), &stdout);
+    support::assert_expected(Path::new("fixtures/json/validate.stdout"), &stdout);
 }
 
 #[test]
 fn json_format_of_a_valid_recipe_is_an_empty_array() {
-    let out = run(secflow().args([
+    let out = output(secflow().args([
         "validate",
         "--format",
         "json",
@@ -252,7 +254,7 @@ fn a_file_over_the_default_size_limit_is_refused_without_reading_it() {
     let file = std::fs::File::create(&big).expect("create");
     // Sparse: 2 MiB on paper, nothing on disk.
     file.set_len(2 * 1024 * 1024).expect("set_len");
-    let out = run(secflow().arg("validate").arg(&big));
+    let out = output(secflow().arg("validate").arg(&big));
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
@@ -265,7 +267,7 @@ fn a_file_over_the_default_size_limit_is_refused_without_reading_it() {
 
 #[test]
 fn no_file_is_a_usage_error() {
-    let out = run(secflow().arg("validate-recipe"));
+    let out = output(secflow().arg("validate-recipe"));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("<FILE>..."));
 }
@@ -285,22 +287,24 @@ fn ordinary_use_of_aliases_stays_within_the_limits() {
     }
     let path = dir.path().join("aliases.yaml");
     std::fs::write(&path, recipe).expect("write recipe");
-    let out = run(secflow().arg("validate").arg(&path));
+    let out = output(secflow().arg("validate").arg(&path));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]
 fn the_readme_recipe_example_is_valid() {
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).expect("README");
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).expect("README");
     let start = readme.find("```yaml\n").expect("README has a yaml example") + "```yaml\n".len();
     let len = readme[start..].find("```").expect("the example is closed");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("readme-example.yaml");
     std::fs::write(&path, &readme[start..start + len]).expect("write example");
-    let out = run(secflow()
-        .arg("validate-recipe")
-        .arg(&path)
-        .env("SECFLOW_HOME", dir.path()));
+    let out = output(
+        secflow()
+            .arg("validate-recipe")
+            .arg(&path)
+            .env("SECFLOW_HOME", dir.path()),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -308,7 +312,7 @@ fn the_readme_recipe_example_is_valid() {
 
 /// `secflow graph FILE --format FORMAT`: (exit code, stdout, stderr).
 fn graph(file: &str, format: &str) -> (i32, String, String) {
-    let out = run(secflow().args(["graph", file, "--format", format]));
+    let out = output(secflow().args(["graph", file, "--format", format]));
     (
         out.status.code().unwrap_or(-1),
         text(&out.stdout),
@@ -375,7 +379,7 @@ fn xml_titles(xml: &str) -> Result<Vec<String>, String> {
 
 /// The plan `file` builds to, through the library (the built-in plugins).
 fn plan_of(file: &str) -> secflow::plan::Plan {
-    let path = common::repo_root().join(file);
+    let path = support::repo_root().join(file);
     let limits = secflow::recipe::Limits::default();
     let source = secflow::recipe::read_source(&path, &limits).unwrap();
     let raw = secflow::recipe::parse(&source, &limits).unwrap();
@@ -403,7 +407,7 @@ fn graph_mermaid_of_the_sample_workflows_matches_the_golden_files() {
 
 #[test]
 fn graph_defaults_to_dot() {
-    let out = run(secflow().args(["graph", "workflows/diamond.yaml"]));
+    let out = output(secflow().args(["graph", "workflows/diamond.yaml"]));
     assert!(out.status.success());
     assert_eq!(
         text(&out.stdout),
@@ -423,7 +427,7 @@ fn graph_of_an_invalid_recipe_prints_validates_diagnostics_and_exits_2() {
             let (code, out, err) = graph(file, format);
             assert_eq!(code, 2, "{file}: {err}");
             assert_eq!(out, "", "{file}: nothing drawn");
-            let validate = run(secflow().args(["validate-recipe", file]));
+            let validate = output(secflow().args(["validate-recipe", file]));
             assert_eq!(
                 err,
                 text(&validate.stderr),
@@ -524,7 +528,7 @@ fn graph_dot_is_accepted_by_graphviz() {
         assert_eq!(code, 0, "{file}: {err}");
         let input = dir.path().join("g.dot");
         std::fs::write(&input, &out).unwrap();
-        let svg = run(std::process::Command::new(&dot).arg("-Tsvg").arg(&input));
+        let svg = output(std::process::Command::new(&dot).arg("-Tsvg").arg(&input));
         assert!(
             svg.status.success() && svg.stderr.is_empty(),
             "{file}: dot refused it: {}\n{out}",
@@ -605,9 +609,11 @@ fn graph_escapes_hostile_names_in_every_format() {
     if let Some(bin) = graphviz() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("g.dot"), &dot).unwrap();
-        let svg = run(std::process::Command::new(bin)
-            .arg("-Tsvg")
-            .arg(dir.path().join("g.dot")));
+        let svg = output(
+            std::process::Command::new(bin)
+                .arg("-Tsvg")
+                .arg(dir.path().join("g.dot")),
+        );
         assert!(svg.status.success(), "{}", text(&svg.stderr));
         let titles = xml_titles(&text(&svg.stdout)).unwrap();
         // Graphviz names the graph `secflow` and draws exactly the recipe's nodes and edge.

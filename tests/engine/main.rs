@@ -1,6 +1,9 @@
 //! The engine's integration tests, one binary: real processes, real signals, real files.
 //! Each test runs the built `secflow` in its own temporary directory.
 
+#[path = "../support/mod.rs"]
+pub mod support;
+
 mod contain;
 mod flow;
 mod kill;
@@ -9,6 +12,5 @@ mod records;
 mod retry;
 mod reuse;
 mod schema;
-mod support;
 mod trust;
 mod values;

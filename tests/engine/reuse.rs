@@ -2,38 +2,8 @@
 //! file each node appends to, and from run.json.
 
 use std::path::Path;
-use std::process::Command;
 
-use serde_json::Value;
-
-struct Run {
-    code: i32,
-    stderr: String,
-    record: Value,
-}
-
-fn run(dir: &Path, recipe: &str, args: &[&str]) -> Run {
-    std::fs::write(dir.join("recipe.yaml"), recipe).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .current_dir(dir)
-        .env_remove("SECFLOW_HOME")
-        .args([
-            "run-workflow",
-            "--progress",
-            "never",
-            "--format",
-            "json",
-            "recipe.yaml",
-        ])
-        .args(args)
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        record: serde_json::from_slice(&out.stdout).expect("run.json on stdout"),
-    }
-}
+use crate::support::{Run, TestRun, run};
 
 /// Node ids in the order they executed since the last call (and clears the log).
 fn executed(dir: &Path) -> Vec<String> {
@@ -97,7 +67,7 @@ fn an_identical_second_run_executes_nothing_and_its_run_directory_is_complete() 
     assert_eq!(second.record["counts"]["cached"], 4);
     let run_dir = dir
         .path()
-        .join(".secflow/runs")
+        .join("state/runs")
         .join(second.record["run_id"].as_str().unwrap());
     let copied = std::fs::read_to_string(run_dir.join("datasets/a2_out.jsonl")).unwrap();
     assert_eq!(copied.trim(), r#"{"v": "x"}"#);
@@ -194,7 +164,7 @@ fn resume_on_failure_resumes_the_last_failed_run_unless_fresh() {
 }
 
 fn run_dir(dir: &Path, r: &Run) -> std::path::PathBuf {
-    dir.join(".secflow/runs")
+    dir.join("state/runs")
         .join(r.record["run_id"].as_str().unwrap())
 }
 
@@ -247,7 +217,7 @@ nodes:
         assert_eq!(std::fs::metadata(&nums).unwrap().nlink(), 1);
     }
     let mut entries = Vec::new();
-    for e in walk(&dir.path().join(".secflow/cache")) {
+    for e in walk(&dir.path().join("state/cache")) {
         if e.ends_with("nums.jsonl") {
             entries.push(e);
         }
@@ -385,16 +355,11 @@ fn resume_reruns_dependants_and_only_resumes_the_same_workflow() {
 
     // Another workflow's run: refused (exit 2) unless --force.
     let other = "version: \"1.0\"\nname: other\nnodes:\n  - id: lint\n    run: \"echo other >> executed.log\"\n";
-    let refused = Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .current_dir(dir.path())
-        .env_remove("SECFLOW_HOME")
-        .args(["run-workflow", "--resume", &id])
-        .arg({
-            std::fs::write(dir.path().join("other.yaml"), other).unwrap();
-            "other.yaml"
-        })
-        .output()
-        .unwrap();
+    std::fs::write(dir.path().join("other.yaml"), other).unwrap();
+    let refused = TestRun::cmd(["run-workflow", "--resume", &id, "other.yaml"])
+        .args(["--state-dir", "state"])
+        .in_dir(dir.path())
+        .output();
     assert_eq!(refused.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("workflow `lint-build`, not of `other`")

@@ -5,16 +5,8 @@ use std::process::{Command, Output};
 use secflow::metrics::{MetricsOptions, MetricsSnapshot};
 
 use crate::common::synthetic_run;
+use crate::support::TestRun;
 use crate::tools::promtool_check;
-
-fn secflow(args: &[&str], state: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(args)
-        .env("SECFLOW_HOME", state)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("secflow runs")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -25,7 +17,9 @@ fn metrics_prometheus_of_a_recorded_run_passes_promtool() {
     let dir = tempfile::tempdir().unwrap();
     let (run_dir, snapshot) = synthetic_run(dir.path(), MetricsOptions::default());
     for run in ["last", "01JDTEST", &snapshot.run_id] {
-        let out = secflow(&["metrics", run, "--format", "prometheus"], dir.path());
+        let out = TestRun::cmd(["metrics", run, "--format", "prometheus"])
+            .env("SECFLOW_HOME", dir.path())
+            .output();
         assert_eq!(out.status.code(), Some(0), "{run}: {out:?}");
         let text = stdout(&out);
         assert!(text.contains("secflow_workflows_started_total 1\n"));
@@ -34,10 +28,9 @@ fn metrics_prometheus_of_a_recorded_run_passes_promtool() {
     }
     // A run directory path works from anywhere, without the state dir.
     let path = run_dir.to_str().unwrap();
-    let out = secflow(
-        &["metrics", path, "--format", "json"],
-        std::path::Path::new("/nonexistent"),
-    );
+    let out = TestRun::cmd(["metrics", path, "--format", "json"])
+        .env("SECFLOW_HOME", std::path::Path::new("/nonexistent"))
+        .output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let parsed: MetricsSnapshot = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(parsed, snapshot);
@@ -47,7 +40,9 @@ fn metrics_prometheus_of_a_recorded_run_passes_promtool() {
 fn metrics_table_shows_summary_and_series() {
     let dir = tempfile::tempdir().unwrap();
     synthetic_run(dir.path(), MetricsOptions::default());
-    let out = secflow(&["metrics", "last"], dir.path());
+    let out = TestRun::cmd(["metrics", "last"])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = stdout(&out);
     assert!(
@@ -65,7 +60,9 @@ fn metrics_table_shows_summary_and_series() {
 #[test]
 fn unknown_run_exits_2_and_a_crashed_run_reads_its_last_periodic_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let out = secflow(&["metrics", "nope"], dir.path());
+    let out = TestRun::cmd(["metrics", "nope"])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("`nope`"), "{stderr}");
@@ -76,7 +73,9 @@ fn unknown_run_exits_2_and_a_crashed_run_reads_its_last_periodic_snapshot() {
     let mut jsonl = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
     jsonl.push_str("{\"schema_version\":1,\"run_id\":\"01J");
     std::fs::write(run_dir.join("metrics.jsonl"), jsonl).unwrap();
-    let out = secflow(&["metrics", "last", "--format", "json"], dir.path());
+    let out = TestRun::cmd(["metrics", "last", "--format", "json"])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let parsed: MetricsSnapshot = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(parsed, snapshot);
@@ -85,7 +84,9 @@ fn unknown_run_exits_2_and_a_crashed_run_reads_its_last_periodic_snapshot() {
 #[test]
 fn schema_of_the_metrics_record() {
     let dir = tempfile::tempdir().unwrap();
-    let out = secflow(&["schema", "--record", "metrics"], dir.path());
+    let out = TestRun::cmd(["schema", "--record", "metrics"])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let schema: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(
@@ -106,7 +107,9 @@ fn unreadable_metrics_exit_2_naming_the_file() {
     let run = dir.path().join("runs/01RUN");
     std::fs::create_dir_all(&run).unwrap();
     std::fs::write(run.join("run.json"), "{}").unwrap();
-    let out = secflow(&["metrics", run.to_str().unwrap()], dir.path());
+    let out = TestRun::cmd(["metrics", run.to_str().unwrap()])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("metrics.jsonl"));
     let status = Command::new("mkfifo")
@@ -114,7 +117,9 @@ fn unreadable_metrics_exit_2_naming_the_file() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = secflow(&["metrics", run.to_str().unwrap()], dir.path());
+    let out = TestRun::cmd(["metrics", run.to_str().unwrap()])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -1,10 +1,10 @@
 //! A synthetic run driven through `MetricsSink` with engine-shaped events.
 
+use crate::support;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use secflow::engine::{Event, RunContext, Sink, TraceIds};
+use secflow::engine::{Event, RunContext, Sink};
 use secflow::metrics::{MetricsOptions, MetricsSink, MetricsSnapshot};
 use secflow::plan::{BuildOptions, build};
 use secflow::recipe::{Limits, Source, parse};
@@ -45,22 +45,11 @@ pub fn plan() -> secflow::plan::Plan {
 }
 
 pub fn context(run_dir: &Path) -> RunContext {
-    RunContext {
-        records: Default::default(),
-        run_id: "01JDTESTRN0000000000000000".into(),
-        run_dir: run_dir.to_path_buf(),
-        plan: Arc::new(plan()),
-        trace: TraceIds {
-            trace_id: "5b8efff798038103d269b633813fc60c".into(),
-            root_span_id: "eee19b7ec3c1b174".into(),
-            parent_span_id: None,
-        },
-        executor: "local".into(),
-        concurrency: 2,
-        started_at: SystemTime::now() - Duration::from_secs(3),
-        secret_values: Vec::new(),
-        resumed_from: None,
-    }
+    let mut ctx = support::context(run_dir, plan());
+    ctx.trace.trace_id = "5b8efff798038103d269b633813fc60c".into();
+    ctx.trace.root_span_id = "eee19b7ec3c1b174".into();
+    ctx.started_at = SystemTime::now() - Duration::from_secs(3);
+    ctx
 }
 
 pub fn attempt(n: u32, status: NodeStatus, duration_ms: u64) -> AttemptRecord {

@@ -2,6 +2,9 @@
 //! Prometheus exposition checked by the real `promtool`, `secflow metrics` on a recorded run,
 //! push to a real Pushgateway, and the HTTP client's deadlines.
 
+#[path = "../support/mod.rs"]
+pub mod support;
+
 mod cli;
 mod common;
 mod deploy;

@@ -6,27 +6,16 @@
 //! `RunArgs`, `deliver` called after the run).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::support::TestRun;
 use crate::tools::{Pushgateway, free_port, get, promtool_check};
-
-fn secflow(args: &[&str], state: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(args)
-        .env("SECFLOW_HOME", state)
-        .env("NO_COLOR", "1")
-        .env_remove("SECFLOW_PUSHGATEWAY_URL")
-        .env_remove("SECFLOW_SINKS")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("secflow runs")
-}
 
 fn run_sample(state: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["run-workflow", "workflows/sample-linear.yaml", "--quiet"];
     args.extend_from_slice(extra);
-    let out = secflow(&args, state);
+    let out = TestRun::cmd(&args).env("SECFLOW_HOME", state).output();
     assert_eq!(out.status.code(), Some(0), "run failed: {out:?}");
     out
 }
@@ -35,7 +24,9 @@ fn run_sample(state: &Path, extra: &[&str]) -> Output {
 fn a_real_runs_exposition_passes_promtool() {
     let dir = tempfile::tempdir().unwrap();
     run_sample(dir.path(), &[]);
-    let out = secflow(&["metrics", "last", "--format", "prometheus"], dir.path());
+    let out = TestRun::cmd(["metrics", "last", "--format", "prometheus"])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let (code, msg) = promtool_check(&text);
@@ -46,7 +37,9 @@ fn a_real_runs_exposition_passes_promtool() {
     }
     assert!(text.contains("secflow_workflows_completed_total{status=\"succeeded\"} 1\n"));
 
-    let out = secflow(&["metrics", "last", "--format", "json"], dir.path());
+    let out = TestRun::cmd(["metrics", "last", "--format", "json"])
+        .env("SECFLOW_HOME", dir.path())
+        .output();
     let snap: secflow::metrics::MetricsSnapshot = serde_json::from_slice(&out.stdout).unwrap();
     let summary = snap.summary.expect("summary");
     assert_eq!(summary.node_count, 3);

@@ -7,13 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::prometheus::Prometheus;
+use crate::support::secflow;
 use crate::tools::{free_port, promtool_check};
-
-fn secflow() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_secflow"));
-    c.env("NO_COLOR", "1").env_remove("SECFLOW_HOME");
-    c
-}
 
 /// Records a run of one of the repository's workflows under `state`.
 pub fn record_run(state: &Path, workflow: &str) {

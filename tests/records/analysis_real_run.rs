@@ -3,19 +3,9 @@
 //! node-completed aggregate, real CPU/RSS figures, and a comparison across runs.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use crate::support::TestRun;
 use serde_json::Value;
-
-fn secflow(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SECFLOW_HOME")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn analysis_of_fresh_runs_of_the_diamond() {
@@ -23,14 +13,18 @@ fn analysis_of_fresh_runs_of_the_diamond() {
     let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/diamond.yaml");
     std::fs::copy(&recipe, dir.path().join("diamond.yaml")).unwrap();
     for _ in 0..3 {
-        let run = secflow(dir.path(), &["run-workflow", "diamond.yaml"]);
+        let run = TestRun::cmd(["run-workflow", "diamond.yaml"])
+            .in_dir(dir.path())
+            .output();
         assert!(
             run.status.success(),
             "{}",
             String::from_utf8_lossy(&run.stderr)
         );
     }
-    let out = secflow(dir.path(), &["performance-analysis", "--format", "json"]);
+    let out = TestRun::cmd(["performance-analysis", "--format", "json"])
+        .in_dir(dir.path())
+        .output();
     assert!(
         out.status.success(),
         "{}",
@@ -49,10 +43,9 @@ fn analysis_of_fresh_runs_of_the_diamond() {
         assert_eq!(n["status"], "succeeded");
         assert!(n["peak_rss_bytes"].as_u64().unwrap() > 0, "{n}");
     }
-    let across = secflow(
-        dir.path(),
-        &["analyze", "--workflow", "diamond", "--format", "json"],
-    );
+    let across = TestRun::cmd(["analyze", "--workflow", "diamond", "--format", "json"])
+        .in_dir(dir.path())
+        .output();
     let a: Value = serde_json::from_slice(&across.stdout).unwrap();
     assert_eq!(a["across_runs"]["runs"].as_array().unwrap().len(), 3);
     assert_eq!(a["across_runs"]["nodes"][0]["runs"], 3);
@@ -65,7 +58,9 @@ fn analyze_from_another_directory_finds_the_recipe() {
     let dir = tempfile::tempdir().unwrap();
     let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/diamond.yaml");
     std::fs::copy(&recipe, dir.path().join("diamond.yaml")).unwrap();
-    let run = secflow(dir.path(), &["run-workflow", "diamond.yaml"]);
+    let run = TestRun::cmd(["run-workflow", "diamond.yaml"])
+        .in_dir(dir.path())
+        .output();
     assert!(
         run.status.success(),
         "{}",
@@ -73,16 +68,15 @@ fn analyze_from_another_directory_finds_the_recipe() {
     );
     let elsewhere = tempfile::tempdir().unwrap();
     let state = dir.path().join(".secflow");
-    let out = secflow(
-        elsewhere.path(),
-        &[
-            "analyze",
-            "--format",
-            "json",
-            "--state-dir",
-            state.to_str().unwrap(),
-        ],
-    );
+    let out = TestRun::cmd([
+        "analyze",
+        "--format",
+        "json",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ])
+    .in_dir(elsewhere.path())
+    .output();
     assert!(
         out.status.success(),
         "{}",

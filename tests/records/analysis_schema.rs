@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::TestRun;
+
 fn check_jsonschema() -> PathBuf {
     if let Some(p) = std::env::var_os("CHECK_JSONSCHEMA") {
         return PathBuf::from(p);
@@ -28,18 +30,10 @@ fn check_jsonschema() -> PathBuf {
     opt
 }
 
-fn secflow(dir: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_secflow"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SECFLOW_HOME")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success() || out.status.code() == Some(3),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// stdout of a command that must exit 0 (or 3: a regression found).
+fn stdout_of(run: TestRun) -> String {
+    let out = run.run();
+    assert!(matches!(out.code, 0 | 3), "{}", out.stderr);
     out.stdout
 }
 
@@ -50,7 +44,7 @@ fn json_report_validates_against_the_published_schema() {
     let schema = dir.path().join("analysis.schema.json");
     std::fs::write(
         &schema,
-        secflow(dir.path(), &["schema", "--record", "analysis"]),
+        stdout_of(TestRun::cmd(["schema", "--record", "analysis"]).in_dir(dir.path())),
     )
     .unwrap();
     let runs = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/runs");
@@ -68,7 +62,7 @@ fn json_report_validates_against_the_published_schema() {
         let mut args = vec!["performance-analysis", "--format", "json"];
         args.extend(case.iter().map(String::as_str));
         let report = dir.path().join(format!("report{i}.json"));
-        std::fs::write(&report, secflow(dir.path(), &args)).unwrap();
+        std::fs::write(&report, stdout_of(TestRun::cmd(&args).in_dir(dir.path()))).unwrap();
         files.push(report);
     }
     let out = Command::new(&tool)

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::audit_support;
-use crate::audit_support::{
-    Ending, KEY_HEX, read_lines, secflow, verify_json, write_lines, write_run,
-};
+use crate::audit_support::{Ending, KEY_HEX, read_lines, verify_json, write_lines, write_run};
+use crate::support::TestRun;
 use secflow::audit::AuditEvent;
 
 /// A state directory whose path (and so every event's `working_directory`) holds
@@ -127,7 +126,7 @@ fn check_jsonschema() -> PathBuf {
 fn events_validate_against_the_published_schema() {
     let dir = tempfile::tempdir().unwrap();
     let run = write_run(&dir.path().join("state"), 3, Ending::Finished);
-    let out = secflow(&["schema", "--record", "audit"], None);
+    let out = TestRun::cmd(["schema", "--record", "audit"]).output();
     assert_eq!(out.status.code(), Some(0));
     let schema_path = dir.path().join("audit.schema.json");
     std::fs::write(&schema_path, &out.stdout).unwrap();

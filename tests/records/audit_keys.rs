@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::audit_support;
 use crate::audit_support::{
-    Ending, KEY_HEX, RUN_ID, read_lines, secflow, verify_json, write_lines, write_run_with,
+    Ending, KEY_HEX, RUN_ID, read_lines, verify_json, write_lines, write_run_with,
 };
+use crate::support::TestRun;
 use secflow::audit::{AuditKey, AuditSink, Origin};
 use secflow::engine::{Event, Sink as _};
 use secflow::store::{AttemptRecord, NodeStatus};
@@ -32,22 +33,22 @@ fn the_default_key_is_created_0600_and_found_by_verify() {
 
     let run = write_run_with(&state, 3, Ending::Finished, &key);
     let state_arg = state.to_str().unwrap();
-    let out = secflow(&["audit", "verify", "--state-dir", state_arg, "last"], None);
+    let out = TestRun::cmd(["audit", "verify", "--state-dir", state_arg, "last"]).output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     // A run directory path finds the key of the state directory it lives in.
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], None);
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()]).output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     // ... and with that key, a deleted event is tampering, not a key problem.
     let audit = run.join("audit.jsonl");
     let mut lines = read_lines(&audit);
     lines.remove(3);
     write_lines(&audit, &lines);
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], None);
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()]).output();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 
     // Readable by others: refused with a clear message, exit 2.
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = secflow(&["audit", "verify", "--state-dir", state_arg], None);
+    let out = TestRun::cmd(["audit", "verify", "--state-dir", state_arg]).output();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("readable by group or others"), "{stderr}");
@@ -94,7 +95,9 @@ fn key_sources_come_in_order_and_are_never_echoed() {
     // base64 of the same 32 bytes.
     let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     assert_eq!(
-        secflow(&["audit", "verify", target], Some(b64))
+        TestRun::cmd(["audit", "verify", target])
+            .env("SECFLOW_AUDIT_KEY", b64)
+            .output()
             .status
             .code(),
         Some(0)
@@ -106,12 +109,21 @@ fn key_sources_come_in_order_and_are_never_echoed() {
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let kf = key_file.to_str().unwrap();
     let with_file = ["audit", "verify", "--audit-key-file", kf, target];
-    assert_eq!(secflow(&with_file, None).status.code(), Some(0));
+    assert_eq!(TestRun::cmd(with_file).output().status.code(), Some(0));
     let wrong_env = "dd".repeat(32);
-    assert_eq!(secflow(&with_file, Some(&wrong_env)).status.code(), Some(2));
+    assert_eq!(
+        TestRun::cmd(with_file)
+            .env("SECFLOW_AUDIT_KEY", &wrong_env)
+            .output()
+            .status
+            .code(),
+        Some(2)
+    );
 
     let bad = "not-a-key-but-a-secret-looking-value!";
-    let out = secflow(&["audit", "verify", target], Some(bad));
+    let out = TestRun::cmd(["audit", "verify", target])
+        .env("SECFLOW_AUDIT_KEY", bad)
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(

@@ -1,18 +1,19 @@
 //! Shared by the audit tests: builds real plans from recipe text, drives an `AuditSink`
 //! with a synthetic event stream, writes run.json, and runs the real `secflow` binary.
 
+use crate::support;
 use std::path::{Path, PathBuf};
-use std::process::Output;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secflow::audit::{AuditKey, AuditSink, KeySource, Origin};
-use secflow::engine::{Event, RunContext, Sink as _, TraceIds};
+use secflow::engine::{Event, RunContext, Sink as _};
 use secflow::plan::{BuildOptions, Plan, build};
 use secflow::recipe::{Limits, Source, hex, parse};
 use secflow::store::{
     AttemptRecord, Counts, NodeStatus, RUN_SCHEMA_VERSION, RunRecord, RunStatus, WorkflowRef,
 };
+
+use crate::support::TestRun;
 
 /// The hex key every test writes and verifies with (32 bytes).
 pub const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -47,22 +48,12 @@ pub fn plan(n: usize) -> Plan {
 }
 
 pub fn context(run_dir: &Path, plan: Plan) -> RunContext {
-    RunContext {
-        records: Default::default(),
-        run_id: RUN_ID.into(),
-        run_dir: run_dir.to_path_buf(),
-        plan: Arc::new(plan),
-        trace: TraceIds {
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-            root_span_id: "00f067aa0ba902b7".into(),
-            parent_span_id: None,
-        },
-        executor: "local".into(),
-        concurrency: 4,
-        started_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
-        secret_values: vec!["s3cr3t-value".into()],
-        resumed_from: None,
-    }
+    let mut ctx = support::context(run_dir, plan);
+    ctx.run_id = RUN_ID.into();
+    ctx.concurrency = 4;
+    ctx.started_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    ctx.secret_values = vec!["s3cr3t-value".into()];
+    ctx
 }
 
 fn attempt(n: u32, status: NodeStatus, exit_code: i32) -> AttemptRecord {
@@ -239,31 +230,17 @@ pub fn write_lines(path: &Path, lines: &[String]) {
     std::fs::write(path, text).unwrap();
 }
 
-/// Runs `secflow` with the test key in the environment.
-pub fn secflow(args: &[&str], key_hex: Option<&str>) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_secflow"));
-    cmd.args(args)
-        .env_remove("SECFLOW_HOME")
-        .env_remove("NO_COLOR");
-    match key_hex {
-        Some(k) => cmd.env("SECFLOW_AUDIT_KEY", k),
-        None => cmd.env_remove("SECFLOW_AUDIT_KEY"),
-    };
-    cmd.output().expect("run secflow")
-}
-
 /// `secflow audit verify --format json TARGET` → (exit code, parsed output).
 pub fn verify_json(target: &Path, key_hex: Option<&str>) -> (i32, serde_json::Value) {
-    let out = secflow(
-        &[
-            "audit",
-            "verify",
-            "--format",
-            "json",
-            target.to_str().unwrap(),
-        ],
-        key_hex,
-    );
+    let out = TestRun::cmd([
+        "audit",
+        "verify",
+        "--format",
+        "json",
+        target.to_str().unwrap(),
+    ])
+    .env_opt("SECFLOW_AUDIT_KEY", key_hex)
+    .output();
     let code = out.status.code().expect("exit code");
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::audit_support;
 use crate::audit_support::{
-    Ending, KEY_HEX, RUN_ID, context, key, plan, read_lines, run_record, secflow, verify_json,
-    write_json, write_lines, write_run,
+    Ending, KEY_HEX, RUN_ID, context, key, plan, read_lines, run_record, verify_json, write_json,
+    write_lines, write_run,
 };
+use crate::support::TestRun;
 use secflow::audit::{AuditSink, Origin};
 use secflow::engine::{Event, RunContext, Sink as _};
 use secflow::store::RunStatus;
@@ -40,7 +41,9 @@ fn audit(run: &Path) -> std::path::PathBuf {
 #[test]
 fn intact_finished_run_exits_0_with_a_one_line_summary() {
     let (_dir, run) = finished();
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(KEY_HEX));
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(stdout.lines().count(), 1);
@@ -62,16 +65,14 @@ fn run_is_found_by_id_prefix_and_last_under_the_state_dir() {
     let (dir, _run) = finished();
     let state = dir.path().to_str().unwrap();
     for target in ["01JD0000000000000000000000", "01JD", "last"] {
-        let out = secflow(
-            &["audit", "verify", "--state-dir", state, target],
-            Some(KEY_HEX),
-        );
+        let out = TestRun::cmd(["audit", "verify", "--state-dir", state, target])
+            .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+            .output();
         assert_eq!(out.status.code(), Some(0), "{target}: {out:?}");
     }
-    let out = secflow(
-        &["audit", "verify", "--state-dir", state, "nope"],
-        Some(KEY_HEX),
-    );
+    let out = TestRun::cmd(["audit", "verify", "--state-dir", state, "nope"])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run matches"));
 }
@@ -199,7 +200,9 @@ fn a_wrong_key_exits_2_and_says_wrong_key() {
     assert_eq!(json["status"], "wrong_key");
     assert_eq!(json["chain_key_id"], "630dcd2966c43366");
 
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(&other));
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()])
+        .env("SECFLOW_AUDIT_KEY", &other)
+        .output();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("wrong key"), "{stderr}");
@@ -215,7 +218,9 @@ fn an_unfinished_run_exits_3() {
     assert_eq!(json["status"], "unfinished", "{json:#}");
     assert_eq!(json["events"], EVENTS - 1);
     assert_eq!(code, 3);
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(KEY_HEX));
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("unfinished: "));
 }
@@ -250,22 +255,22 @@ fn an_empty_chain_of_a_run_still_running_is_unfinished() {
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing/audit.jsonl");
-    let out = secflow(
-        &["audit", "verify", missing.to_str().unwrap()],
-        Some(KEY_HEX),
-    );
+    let out = TestRun::cmd(["audit", "verify", missing.to_str().unwrap()])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     assert_eq!(out.status.code(), Some(2));
-    let out = secflow(
-        &[
-            "audit",
-            "verify",
-            "--state-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        Some(KEY_HEX),
-    );
+    let out = TestRun::cmd([
+        "audit",
+        "verify",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+    .output();
     assert_eq!(out.status.code(), Some(2));
-    let out = secflow(&["audit", "verify", "a", "b"], Some(KEY_HEX));
+    let out = TestRun::cmd(["audit", "verify", "a", "b"])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -487,7 +492,7 @@ fn a_witness_head_catches_a_chain_cut_or_rewritten_with_the_key() {
     let state = dir.path().join("state");
     let run = audit_support::write_run(&state, 3, Ending::Finished);
     let target = run.to_str().unwrap();
-    let out = audit_support::secflow(&["audit", "head", target], None);
+    let out = TestRun::cmd(["audit", "head", target]).output();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let line = String::from_utf8(out.stdout).unwrap();
     assert_eq!(line.lines().count(), 1, "{line}");
@@ -505,7 +510,9 @@ fn a_witness_head_catches_a_chain_cut_or_rewritten_with_the_key() {
     let verify = |extra: &[&str]| {
         let mut args = vec!["audit", "verify", target];
         args.extend_from_slice(extra);
-        audit_support::secflow(&args, Some(KEY_HEX))
+        TestRun::cmd(&args)
+            .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+            .output()
     };
     assert_eq!(verify(&["--witness", w]).status.code(), Some(0));
 
@@ -597,7 +604,9 @@ fn hostile_key_ids_are_escaped_and_a_fifo_chain_is_refused() {
     first["key_id"] = "x\u{1b}]0;PWNED\u{7}".into();
     lines[0] = first.to_string();
     write_lines(&audit(&run), &lines);
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(KEY_HEX));
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -612,7 +621,9 @@ fn hostile_key_ids_are_escaped_and_a_fifo_chain_is_refused() {
         .unwrap();
     assert!(status.success());
     let started = Instant::now();
-    let out = secflow(&["audit", "verify", run.to_str().unwrap()], Some(KEY_HEX));
+    let out = TestRun::cmd(["audit", "verify", run.to_str().unwrap()])
+        .env("SECFLOW_AUDIT_KEY", KEY_HEX)
+        .output();
     assert!(started.elapsed() < Duration::from_secs(5));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -1,6 +1,9 @@
 //! The records' tests, one binary: the log and span sinks, the audit chain and its verifier,
 //! and performance-analysis on recorded and real runs.
 
+#[path = "../support/mod.rs"]
+pub mod support;
+
 mod analysis_cli;
 mod analysis_html;
 mod analysis_real_run;

@@ -2,42 +2,26 @@
 //! sinks is killed mid-burst; every file still reads line by line, except at most a torn
 //! last line, and the records present are an unbroken prefix of what was sent.
 
+use crate::support;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
+use secflow::engine::{Event, Level, RunContext, Sink};
 use secflow::store::jsonl::JsonlReader;
 use secflow::telemetry::{LogRecord, LogSink, SpanRecord, SpanSink, resolve_log_settings};
 
 const CHILD_ENV: &str = "SECFLOW_CRASH_TEST_DIR";
 
 fn context(run_dir: &Path) -> RunContext {
-    let text = "version: \"1.0\"\nname: crash\nnodes:\n  - id: a\n    run: \"true\"\n";
-    let source = secflow::recipe::Source {
-        path: "t.yaml".into(),
-        text: text.into(),
-        sha256: "0".repeat(64),
-    };
-    let raw = secflow::recipe::parse(&source, &Default::default()).unwrap();
-    let (plan, _) = secflow::plan::build(&source, &raw, &Default::default()).unwrap();
-    RunContext {
-        records: Default::default(),
-        run_id: "01CRASH".into(),
-        run_dir: run_dir.to_path_buf(),
-        plan: Arc::new(plan),
-        trace: TraceIds {
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-            root_span_id: "a1a1a1a1a1a1a1a1".into(),
-            parent_span_id: None,
-        },
-        executor: "local".into(),
-        concurrency: 1,
-        started_at: SystemTime::now(),
-        secret_values: vec![],
-        resumed_from: None,
-    }
+    let plan =
+        support::plan_of("version: \"1.0\"\nname: crash\nnodes:\n  - id: a\n    run: \"true\"\n");
+    let mut ctx = support::context(run_dir, plan);
+    ctx.run_id = "01CRASH".into();
+    ctx.trace.root_span_id = "a1a1a1a1a1a1a1a1".into();
+    ctx.concurrency = 1;
+    ctx.started_at = SystemTime::now();
+    ctx
 }
 
 /// The process that gets killed: writes numbered log records and attempt spans forever.

@@ -1,12 +1,12 @@
 //! `secflow schema --record log|span` validate fresh records from the real sinks, checked by
 //! the real `check-jsonschema` (env CHECK_JSONSCHEMA, PATH, or /opt/cjs/bin).
 
+use crate::support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
+use secflow::engine::{Event, Level, RunContext, Sink};
 use secflow::store::{AttemptRecord, NodeStatus, RunRecord, RunStatus};
 use secflow::telemetry::{LogSink, SpanSink, resolve_log_settings};
 
@@ -32,29 +32,12 @@ fn check_jsonschema() -> PathBuf {
 
 fn context(run_dir: &Path) -> RunContext {
     let text = "version: \"1.0\"\nname: schema-test\nnodes:\n  - id: a\n    run: \"true\"\n";
-    let source = secflow::recipe::Source {
-        path: "t.yaml".into(),
-        text: text.into(),
-        sha256: "0".repeat(64),
-    };
-    let raw = secflow::recipe::parse(&source, &Default::default()).unwrap();
-    let (plan, _) = secflow::plan::build(&source, &raw, &Default::default()).unwrap();
-    RunContext {
-        records: Default::default(),
-        run_id: "01SCHEMA".into(),
-        run_dir: run_dir.to_path_buf(),
-        plan: Arc::new(plan),
-        trace: TraceIds {
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-            root_span_id: "a1a1a1a1a1a1a1a1".into(),
-            parent_span_id: None,
-        },
-        executor: "local".into(),
-        concurrency: 1,
-        started_at: SystemTime::now(),
-        secret_values: vec![],
-        resumed_from: None,
-    }
+    let mut ctx = support::context(run_dir, support::plan_of(text));
+    ctx.run_id = "01SCHEMA".into();
+    ctx.trace.root_span_id = "a1a1a1a1a1a1a1a1".into();
+    ctx.concurrency = 1;
+    ctx.started_at = SystemTime::now();
+    ctx
 }
 
 fn schema(kind: &str, dir: &Path) -> PathBuf {

@@ -1,8 +1,8 @@
 //! The log and span sinks driven directly with a synthetic run: what each event becomes,
 //! span parentage, redaction everywhere, and a lossless 100 000-event burst.
 
+use crate::support;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use secflow::engine::{Event, Level, RunContext, Sink, TraceIds};
@@ -36,29 +36,16 @@ nodes:
 "#;
 
 fn context(run_dir: &Path) -> RunContext {
-    let source = secflow::recipe::Source {
-        path: "test.yaml".into(),
-        text: RECIPE.into(),
-        sha256: "0".repeat(64),
+    let mut ctx = support::context(run_dir, support::plan_of(RECIPE));
+    ctx.run_id = "01TESTRUN".into();
+    ctx.trace = TraceIds {
+        trace_id: TRACE.into(),
+        root_span_id: ROOT.into(),
+        parent_span_id: Some(INBOUND.into()),
     };
-    let raw = secflow::recipe::parse(&source, &Default::default()).expect("recipe parses");
-    let (plan, _) = secflow::plan::build(&source, &raw, &Default::default()).expect("plan builds");
-    RunContext {
-        records: Default::default(),
-        run_id: "01TESTRUN".into(),
-        run_dir: run_dir.to_path_buf(),
-        plan: Arc::new(plan),
-        trace: TraceIds {
-            trace_id: TRACE.into(),
-            root_span_id: ROOT.into(),
-            parent_span_id: Some(INBOUND.into()),
-        },
-        executor: "local".into(),
-        concurrency: 2,
-        started_at: SystemTime::now(),
-        secret_values: vec![SECRET.into()],
-        resumed_from: None,
-    }
+    ctx.started_at = SystemTime::now();
+    ctx.secret_values = vec![SECRET.into()];
+    ctx
 }
 
 fn attempt(n: u32, status: NodeStatus, error: Option<&str>) -> AttemptRecord {

@@ -1,32 +1,11 @@
-//! Shared helpers for the integration tests: the built binary, the repository root, and
-//! expected-file ("snapshot") comparison with `UPDATE_EXPECT=1` to rewrite.
-//!
-//! Use from a test file with `pub mod common;` (`pub`, so that helpers a given test binary
-//! does not call are not dead code). Every helper panics with a readable message, so a failing
-//! test says what differed and how to accept the change.
+//! Expected files ("snapshots"): compare with the file in the repository, or rewrite it with
+//! `UPDATE_EXPECT=1`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// The repository root (where Cargo.toml is).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A `secflow` command for the built binary, run from the repository root so that relative
-/// paths (and the paths printed in diagnostics) are stable.
-pub fn secflow() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secflow"));
-    cmd.current_dir(repo_root());
-    cmd.env_remove("SECFLOW_LOG_LEVEL");
-    cmd.env("NO_COLOR", "1");
-    cmd
-}
-
-/// Runs `cmd` to completion and returns its output.
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
 }
 
 /// stdout / stderr as text.
