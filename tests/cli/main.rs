@@ -6,6 +6,7 @@ pub mod support;
 
 mod completions;
 mod console_sink;
+mod docs;
 mod logs_cli;
 mod plugins;
 mod runs_history;

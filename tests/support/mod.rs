@@ -19,7 +19,7 @@ mod run;
 pub use expect::{assert_expected, check_expected, diff, repo_root, text, updating};
 pub use fixture::{context, plan_of};
 pub use process::{alive, group_members, wait_for_file};
-pub use run::{BIN, Run, TestRun, command, finish, run, secflow};
+pub use run::{BIN, Run, TestRun, command, finish, hermetic, run, secflow};
 
 /// Runs `cmd` to completion and returns its output.
 pub fn output(cmd: &mut std::process::Command) -> std::process::Output {

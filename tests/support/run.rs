@@ -41,11 +41,16 @@ const SCRUBBED: [&str; 16] = [
 pub fn secflow() -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(super::repo_root());
+    hermetic(&mut cmd);
+    cmd
+}
+
+/// Removes the variables above from `cmd`'s environment and sets `NO_COLOR=1`.
+pub fn hermetic(cmd: &mut Command) -> &mut Command {
     for var in SCRUBBED {
         cmd.env_remove(var);
     }
-    cmd.env("NO_COLOR", "1");
-    cmd
+    cmd.env("NO_COLOR", "1")
 }
 
 /// One `secflow` invocation, built step by step and run once.
