@@ -1,6 +1,9 @@
 //! The engine's integration tests, one binary: real processes, real signals, real files.
 //! Each test runs the built `secflow` in its own temporary directory.
 
+#[path = "../support/mod.rs"]
+pub mod support;
+
 mod conditions;
 mod contain;
 mod fanout;
@@ -10,7 +13,7 @@ mod kill;
 mod output;
 mod records;
 mod retry;
+mod reuse;
 mod schema;
-mod support;
 mod trust;
 mod values;
