@@ -14,6 +14,7 @@ pub mod open;
 pub mod recorder;
 pub mod resolve;
 mod run_json;
+pub mod run_read;
 mod run_record;
 pub mod trust;
 

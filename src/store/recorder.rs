@@ -35,6 +35,7 @@ impl RecordBuilder {
                 node_id: n.id.clone(),
                 kind: n.kind.clone(),
                 plugin_name: n.plugin_name.clone(),
+                depends_on: Some(n.deps.iter().map(|&d| plan.nodes[d].id.clone()).collect()),
                 status: NodeStatus::Pending,
                 reason: None,
                 findings_count: 0,
