@@ -60,13 +60,64 @@ pub fn parse_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// One attempt's timeline, ms since the epoch.
+/// One attempt's timeline, ms since the epoch; 32 bytes (an absent time is a sentinel, read
+/// back as `None`), since a 100 000-node run keeps one per attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttemptTimes {
-    pub queued: Option<i64>,
-    pub start: Option<i64>,
-    pub end: Option<i64>,
-    pub duration_ms: Option<u64>,
+    queued: i64,
+    start: i64,
+    end: i64,
+    duration_ms: u64,
+}
+
+const NO_TIME: i64 = i64::MIN;
+/// An end time was recorded but does not parse.
+const ENDED_UNKNOWN: i64 = i64::MIN + 1;
+const NO_DURATION: u64 = u64::MAX;
+
+impl AttemptTimes {
+    pub fn new(
+        queued: Option<i64>,
+        start: Option<i64>,
+        end: Option<i64>,
+        duration_ms: Option<u64>,
+    ) -> Self {
+        AttemptTimes {
+            queued: queued.unwrap_or(NO_TIME),
+            start: start.unwrap_or(NO_TIME),
+            end: end.unwrap_or(NO_TIME),
+            duration_ms: duration_ms.unwrap_or(NO_DURATION),
+        }
+    }
+
+    fn time(t: i64) -> Option<i64> {
+        (t != NO_TIME && t != ENDED_UNKNOWN).then_some(t)
+    }
+
+    fn set_ended(&mut self) {
+        self.end = ENDED_UNKNOWN;
+    }
+
+    /// Whether an end time was recorded (parsed or not).
+    pub fn ended(&self) -> bool {
+        self.end != NO_TIME
+    }
+
+    pub fn queued(&self) -> Option<i64> {
+        Self::time(self.queued)
+    }
+
+    pub fn start(&self) -> Option<i64> {
+        Self::time(self.start)
+    }
+
+    pub fn end(&self) -> Option<i64> {
+        Self::time(self.end)
+    }
+
+    pub fn duration_ms(&self) -> Option<u64> {
+        (self.duration_ms != NO_DURATION).then_some(self.duration_ms)
+    }
 }
 
 /// One node's figures for comparisons across runs (nodes that started and ended).
@@ -90,7 +141,6 @@ pub struct Nodes {
     /// Dependency edges as node indices (same layout as `times`), when run.json records
     /// `depends_on` for every node; `None` for records written before the field existed.
     pub deps: Option<(Vec<u32>, Vec<u32>)>,
-    pub figures: Vec<Option<Figures>>,
     /// Retries, timeouts, failures, skipped and cancelled nodes.
     pub problems: Vec<Problem>,
     /// Nodes with a recorded attempt duration, and the sum of those durations.
@@ -115,6 +165,41 @@ impl Nodes {
         &self.times[self.first_attempt[i] as usize..self.first_attempt[i + 1] as usize]
     }
 
+    /// Node `i`'s comparison figures: none when it never started or an attempt is still
+    /// running (derived from the rows, not stored: a 100 000-node run keeps no more).
+    pub fn figures(&self, i: usize) -> Option<Figures> {
+        let started: Vec<(&AttemptTimes, &AttemptReport)> = self
+            .times_of(i)
+            .iter()
+            .zip(&self.reports[i].attempt_details)
+            .filter(|(t, _)| t.start().is_some())
+            .collect();
+        if started.is_empty() || started.iter().any(|(t, _)| !t.ended()) {
+            return None;
+        }
+        let first = started.first().and_then(|(t, _)| t.start());
+        let last = started.last().and_then(|(t, _)| t.end());
+        let duration_ms = match (first, last) {
+            (Some(s), Some(e)) => u64::try_from(e - s).unwrap_or(0),
+            _ => started
+                .iter()
+                .filter_map(|(t, _)| t.duration_ms())
+                .fold(0, u64::saturating_add),
+        };
+        Some(Figures {
+            duration_ms,
+            cpu_ms: started
+                .iter()
+                .map(|(_, a)| a.cpu_ms)
+                .fold(0, u64::saturating_add),
+            peak_rss_bytes: started
+                .iter()
+                .map(|(_, a)| a.peak_rss_bytes)
+                .max()
+                .unwrap_or(0),
+        })
+    }
+
     /// Node `i`'s dependencies (indices), when recorded.
     pub fn deps_of(&self, i: usize) -> Option<&[u32]> {
         self.deps
@@ -123,10 +208,47 @@ impl Nodes {
     }
 }
 
+/// Node id → index, keyed by a 64-bit hash of the id (checked against the row's id on
+/// lookup), so the ids are not stored twice; the rare id whose hash collides with another's
+/// goes to `collided`.
+#[derive(Default)]
+struct IdIndex {
+    hasher: std::hash::RandomState,
+    by_hash: HashMap<u64, u32>,
+    collided: HashMap<Box<str>, u32>,
+}
+
+impl IdIndex {
+    fn get(&self, id: &str, rows: &[NodeReport]) -> Option<u32> {
+        use std::hash::BuildHasher as _;
+        match self.by_hash.get(&self.hasher.hash_one(id)) {
+            Some(&i) if rows.get(i as usize).is_some_and(|r| r.node_id == id) => Some(i),
+            _ => self.collided.get(id).copied(),
+        }
+    }
+
+    /// Adds the row `i` (already in `rows`) unless its id is known (the first one wins).
+    fn add(&mut self, i: u32, rows: &[NodeReport]) {
+        use std::hash::BuildHasher as _;
+        let id = rows[i as usize].node_id.as_str();
+        if self.get(id, rows).is_some() {
+            return;
+        }
+        match self.by_hash.entry(self.hasher.hash_one(id)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(id.into(), i);
+            }
+        }
+    }
+}
+
 /// Builds [`Nodes`] one [`NodeRecord`] at a time.
 struct NodesBuilder {
     nodes: Nodes,
-    index: HashMap<Box<str>, u32>,
+    index: IdIndex,
     /// (first, flat) edges, or why not: a node without `depends_on`.
     deps: Option<(Vec<u32>, Vec<u32>)>,
     /// Edges naming a node not seen yet: (position in `flat`, id).
@@ -139,7 +261,7 @@ impl NodesBuilder {
         nodes.first_attempt.push(0);
         NodesBuilder {
             nodes,
-            index: HashMap::new(),
+            index: IdIndex::default(),
             deps: Some((vec![0], Vec::new())),
             pending: Vec::new(),
         }
@@ -147,12 +269,11 @@ impl NodesBuilder {
 
     fn add(&mut self, node: NodeRecord) {
         let i = u32::try_from(self.nodes.reports.len()).unwrap_or(u32::MAX);
-        self.index.entry(node.node_id.as_str().into()).or_insert(i);
         match (&mut self.deps, &node.depends_on) {
             (Some((first, flat)), Some(ids)) => {
                 for id in ids {
-                    match self.index.get(id.as_str()) {
-                        Some(&d) => flat.push(d),
+                    match self.index.get(id, &self.nodes.reports) {
+                        Some(d) => flat.push(d),
                         None => {
                             self.pending.push((flat.len(), id.clone()));
                             flat.push(u32::MAX);
@@ -165,7 +286,6 @@ impl NodesBuilder {
             (None, Some(_)) => {}
         }
         let mut details = Vec::with_capacity(node.attempts.len());
-        let mut started = Vec::new();
         for (ai, a) in node.attempts.iter().enumerate() {
             let start = a.started_at.as_deref().and_then(parse_ms);
             let end = a.ended_at.as_deref().and_then(parse_ms);
@@ -173,26 +293,22 @@ impl NodesBuilder {
                 let last = &mut self.nodes.last_time_ms;
                 *last = Some(last.map_or(t, |l| l.max(t)));
             }
-            self.nodes.times.push(AttemptTimes {
-                queued: parse_ms(&a.queued_at),
+            self.nodes.times.push(AttemptTimes::new(
+                parse_ms(&a.queued_at),
                 start,
                 end,
-                duration_ms: a.duration_ms,
-            });
+                a.duration_ms,
+            ));
+            if end.is_none() && a.ended_at.is_some() {
+                // An end that does not parse still says the attempt ended.
+                if let Some(t) = self.nodes.times.last_mut() {
+                    t.set_ended();
+                }
+            }
             let cpu = a
                 .cpu_user_ms
                 .unwrap_or(0)
                 .saturating_add(a.cpu_system_ms.unwrap_or(0));
-            if a.started_at.is_some() {
-                started.push(Started {
-                    start,
-                    end,
-                    ended: a.ended_at.is_some(),
-                    duration_ms: a.duration_ms,
-                    cpu_ms: cpu,
-                    rss: a.peak_rss_bytes.unwrap_or(0),
-                });
-            }
             details.push(AttemptReport {
                 attempt: a.attempt,
                 status: Cow::Borrowed(a.status.as_str()),
@@ -239,7 +355,6 @@ impl NodesBuilder {
                 .1
                 .saturating_add(durations.fold(0, u64::saturating_add));
         }
-        self.nodes.figures.push(figures(&started));
         self.nodes
             .first_attempt
             .push(u32::try_from(self.nodes.times.len()).unwrap_or(u32::MAX));
@@ -263,13 +378,14 @@ impl NodesBuilder {
             on_critical_path: false,
             attempt_details: details,
         });
+        self.index.add(i, &self.nodes.reports);
     }
 
     fn finish(mut self) -> Nodes {
         if let Some((_, flat)) = &mut self.deps {
             for (at, id) in self.pending {
-                match self.index.get(id.as_str()) {
-                    Some(&d) => flat[at] = d,
+                match self.index.get(&id, &self.nodes.reports) {
+                    Some(d) => flat[at] = d,
                     None => {
                         self.nodes.unknown_dep.get_or_insert(id);
                     }
@@ -286,41 +402,6 @@ impl NodesBuilder {
         self.nodes.times.shrink_to_fit();
         self.nodes
     }
-}
-
-/// What a started attempt contributes to its node's comparison figures.
-struct Started {
-    start: Option<i64>,
-    end: Option<i64>,
-    ended: bool,
-    duration_ms: Option<u64>,
-    cpu_ms: u64,
-    rss: u64,
-}
-
-/// A node's comparison figures from its started attempts: none when it never started or an
-/// attempt is still running.
-fn figures(started: &[Started]) -> Option<Figures> {
-    if started.is_empty() || started.iter().any(|a| !a.ended) {
-        return None;
-    }
-    let first = started.first().and_then(|a| a.start);
-    let last = started.last().and_then(|a| a.end);
-    let duration_ms = match (first, last) {
-        (Some(s), Some(e)) => u64::try_from(e - s).unwrap_or(0),
-        _ => started
-            .iter()
-            .filter_map(|a| a.duration_ms)
-            .fold(0, u64::saturating_add),
-    };
-    Some(Figures {
-        duration_ms,
-        cpu_ms: started
-            .iter()
-            .map(|a| a.cpu_ms)
-            .fold(0, u64::saturating_add),
-        peak_rss_bytes: started.iter().map(|a| a.rss).max().unwrap_or(0),
-    })
 }
 
 fn attempt_message(a: &AttemptRecord, reason: Option<&str>) -> String {

@@ -154,11 +154,8 @@ fn judge(
 
 /// Node figures of a run, for nodes that actually ran (cached and skipped ones did not).
 fn figures(run: &RunInput) -> BTreeMap<String, Figures> {
-    run.nodes
-        .reports
-        .iter()
-        .zip(&run.nodes.figures)
-        .filter_map(|(n, f)| Some((n.node_id.clone(), (*f)?)))
+    (0..run.nodes.len())
+        .filter_map(|i| Some((run.nodes.reports[i].node_id.clone(), run.nodes.figures(i)?)))
         .collect()
 }
 

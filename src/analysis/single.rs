@@ -69,19 +69,19 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
         let first = nodes.first_attempt[ni];
         let mut span: Option<Span> = None;
         for (k, a) in nodes.times_of(ni).iter().enumerate() {
-            let Some(s) = a.start else {
+            let Some(s) = a.start() else {
                 continue;
             };
             let e = a
-                .end
+                .end()
                 .or_else(|| {
-                    a.duration_ms
+                    a.duration_ms()
                         .map(|d| s.saturating_add(i64::try_from(d).unwrap_or(i64::MAX)))
                 })
                 .unwrap_or(end)
                 .max(s);
             intervals.push((s, e, first + k as u32));
-            let q = a.queued.unwrap_or(s);
+            let q = a.queued().unwrap_or(s);
             span = Some(match span {
                 None => Span {
                     queued: q,
@@ -146,13 +146,13 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
             || {
                 times
                     .iter()
-                    .filter_map(|a| a.duration_ms)
+                    .filter_map(|a| a.duration_ms())
                     .fold(0, u64::saturating_add)
             },
             |sp| u64::try_from(sp.end - sp.start).unwrap_or(0),
         );
         for (k, (a, t)) in node.attempt_details.iter_mut().zip(times).enumerate() {
-            a.start_offset_ms = t.start.map(|s| u64::try_from(s - start).unwrap_or(0));
+            a.start_offset_ms = t.start().map(|s| u64::try_from(s - start).unwrap_or(0));
             a.slot = slot_of[first + k];
         }
         node.share_of_wall = share(node.duration_ms);
