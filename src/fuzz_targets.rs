@@ -165,13 +165,12 @@ fn analyse(dir: &Path) {
     let options = crate::analysis::LoadOptions {
         logs: true,
         spans_and_metrics: true,
-        recipe_edges: false,
         threads: 1,
     };
     let Ok(run) = crate::analysis::load_run(dir, options) else {
         return;
     };
-    let report = crate::analysis::analyze_run(&run);
+    let report = crate::analysis::analyze_run(run);
     for format in [
         crate::report::ReportFormat::Table,
         crate::report::ReportFormat::Json,

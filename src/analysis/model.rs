@@ -4,6 +4,8 @@
 //! Stable: fields may be added with `schema_version` unchanged; none are renamed. Times are
 //! integer milliseconds (offsets from the run's start where named `*_offset_ms`), sizes bytes.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +98,8 @@ pub struct Summary {
 pub struct NodeReport {
     pub node_id: String,
     pub plugin_name: String,
-    pub status: String,
+    /// A node status word (`succeeded`, `failed`, …); borrowed, not allocated per node.
+    pub status: Cow<'static, str>,
     pub attempts: u32,
     /// Summed over attempts.
     pub queue_wait_ms: u64,
@@ -117,7 +120,7 @@ pub struct NodeReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AttemptReport {
     pub attempt: u32,
-    pub status: String,
+    pub status: Cow<'static, str>,
     /// Start, relative to the run's start; null if it never started.
     pub start_offset_ms: Option<u64>,
     pub duration_ms: u64,
@@ -139,9 +142,9 @@ pub struct CriticalPath {
     pub duration_ms: u64,
     /// `duration_ms` / wall time.
     pub share: f64,
-    /// `recipe` (exact edges from the recipe file), `spans` (edges recorded on spans) or
-    /// `timing` (inferred: each node's predecessor is the node that ended last before it
-    /// was queued).
+    /// `recorded` (exact: the `depends_on` edges run.json records) or `timing` (inferred,
+    /// for records written before `depends_on` existed: each node's predecessor is the node
+    /// that ended last before it was queued).
     pub method: String,
 }
 

@@ -200,8 +200,7 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         noise_bytes: args.noise_mib.saturating_mul(1024 * 1024),
     };
     let report =
-        analysis::analyze(&inputs, baseline.as_ref(), &options).context("no run selected")?;
-    drop(inputs);
+        analysis::analyze(inputs, baseline.as_ref(), &options).context("no run selected")?;
     drop(baseline);
     let render = renderer(report_format(
         args.format.map(ReportFormatArg::format),

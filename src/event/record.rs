@@ -39,6 +39,7 @@ impl RecordBuilder {
                 node_id: n.id.clone(),
                 kind: n.kind.clone(),
                 plugin_name: n.plugin_name.clone(),
+                depends_on: Some(n.deps.iter().map(|&d| plan.nodes[d].id.clone()).collect()),
                 status: NodeStatus::Pending,
                 reason: None,
                 findings_count: 0,
@@ -119,9 +120,16 @@ impl RecordBuilder {
         let Some(&at) = self.pos.get(template).filter(|&&p| p != usize::MAX) else {
             return;
         };
+        // An instance depends on what its template depends on.
+        let depends_on: Vec<String> = plan.nodes[template]
+            .deps
+            .iter()
+            .map(|&d| plan.nodes[d].id.clone())
+            .collect();
         let records: Vec<NodeRecord> = plan.nodes[first..]
             .iter()
             .map(|n| NodeRecord {
+                depends_on: Some(depends_on.clone()),
                 node_id: n.id.clone(),
                 kind: n.kind.clone(),
                 plugin_name: n.plugin_name.clone(),

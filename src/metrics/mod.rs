@@ -55,6 +55,7 @@ pub enum LoadError {
 /// The run's metrics: `metrics.json`, else (a run that never finished) the complete lines of
 /// `metrics.jsonl` folded in order.
 pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
+    use crate::store::jsonl::{JsonlError, JsonlReader};
     let final_path = run_dir.join(METRICS_FILE);
     let shown = |p: &Path| p.display().to_string();
     match crate::store::open::read_regular(&final_path) {
@@ -73,17 +74,20 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
         Err(_) => {}
     }
     let jsonl = run_dir.join(METRICS_JSONL_FILE);
-    let text = crate::store::open::read_regular(&jsonl).map_err(|source| LoadError::Read {
+    // Fold the lines in order (periodic lines after the first are partial), streamed with
+    // the one JSON-lines reader: a torn last line (crash mid-write) and unreadable lines are
+    // skipped.
+    let read_error = |source| LoadError::Read {
         path: shown(&jsonl),
         source,
-    })?;
-    let text = String::from_utf8_lossy(&text);
-    // Fold the lines in order (periodic lines after the first are partial); a torn last line
-    // (crash mid-write) is skipped.
+    };
+    let reader = JsonlReader::<MetricsSnapshot, _>::open(&jsonl).map_err(read_error)?;
     let mut folded: Option<MetricsSnapshot> = None;
-    for line in text.lines() {
-        let Ok(snap) = serde_json::from_str::<MetricsSnapshot>(line) else {
-            continue;
+    for snap in reader {
+        let snap = match snap {
+            Ok(snap) => snap,
+            Err(JsonlError::BadLine { .. }) => continue,
+            Err(JsonlError::Io(e)) => return Err(read_error(e)),
         };
         match folded.as_mut() {
             Some(f) => f.merge(snap),

@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod layout;
 pub mod open;
 pub mod resolve;
+pub mod run_read;
 mod run_record;
 pub mod trust;
 pub mod writer;

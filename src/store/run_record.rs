@@ -124,6 +124,12 @@ pub struct NodeRecord {
     #[serde(rename = "type")]
     pub kind: String,
     pub plugin_name: String,
+    /// The ids of the nodes this one waited for (data and ordering edges), as the plan
+    /// resolved them: analysis takes the critical path from here, never from the recipe.
+    /// Absent in records written before the field existed (analysis then infers the edges
+    /// from timing and says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<String>>,
     pub status: NodeStatus,
     /// Why a node was skipped, cancelled or failed.
     pub reason: Option<String>,

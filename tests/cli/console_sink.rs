@@ -124,6 +124,7 @@ fn node(
         node_id: id.into(),
         kind: "exec".into(),
         plugin_name: "exec".into(),
+        depends_on: None,
         status,
         reason: reason.map(str::to_string),
         findings_count: if id == "discovery" { 12 } else { 0 },

@@ -148,6 +148,7 @@ fn record(
             node_id: "scan".into(),
             kind: "exec".into(),
             plugin_name: "exec".into(),
+            depends_on: None,
             status: node_status,
             reason: (status == RunStatus::Failed).then(|| "exit code 3".to_string()),
             findings_count: findings,

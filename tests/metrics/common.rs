@@ -154,6 +154,7 @@ pub fn drive(sink: &mut MetricsSink, ctx: &RunContext) -> RunRecord {
             node_id: node.id.clone(),
             kind: node.kind.clone(),
             plugin_name: node.plugin_name.clone(),
+            depends_on: None,
             status: NodeStatus::Succeeded,
             reason: None,
             findings_count: findings,

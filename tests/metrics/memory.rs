@@ -137,6 +137,7 @@ fn record(plan: &Plan, run_id: &str) -> RunRecord {
                 node_id: n.id.clone(),
                 kind: n.kind.clone(),
                 plugin_name: n.plugin_name.clone(),
+                depends_on: None,
                 status: NodeStatus::Succeeded,
                 reason: None,
                 findings_count: 1,

@@ -135,7 +135,14 @@ fn json_has_the_documented_top_level_keys() {
         v["critical_path"]["nodes"],
         serde_json::json!(["discovery", "scan", "enrichment"])
     );
+    // A record written before `depends_on` existed: edges inferred from timing, said once.
     assert_eq!(v["critical_path"]["method"], "timing");
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([
+            "run.json records no depends_on (written before the field existed): critical path inferred from timing"
+        ])
+    );
     assert!(v["critical_path"]["share"].as_f64().unwrap() > 0.99);
     assert!(v["parallelism"]["efficiency"].is_number());
     assert!(v["regressions"].as_array().unwrap().is_empty());
@@ -201,8 +208,8 @@ fn retries_timeouts_and_failures_with_errors() {
         v["problems"][0]["message"],
         "exit code 1: connection refused"
     );
-    // Exact edges from the recipe kept beside the run.
-    assert_eq!(v["critical_path"]["method"], "recipe");
+    // Exact edges: the depends_on run.json records.
+    assert_eq!(v["critical_path"]["method"], "recorded");
     assert_eq!(
         v["critical_path"]["nodes"],
         serde_json::json!(["fetch", "parse"])

@@ -1,5 +1,5 @@
 //! `performance-analysis` on fresh real runs of `workflows/diamond.yaml` recorded by
-//! `secflow run-workflow` (real processes, real files): exact edges from the recipe, the
+//! `secflow run-workflow` (real processes, real files): exact edges from run.json, the
 //! node-completed aggregate, real CPU/RSS figures, and a comparison across runs.
 
 use std::path::Path;
@@ -33,7 +33,7 @@ fn analysis_of_fresh_runs_of_the_diamond() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["node_count"], 4);
     assert_eq!(v["run"]["finished"], true);
-    assert_eq!(v["critical_path"]["method"], "recipe");
+    assert_eq!(v["critical_path"]["method"], "recorded");
     let path = v["critical_path"]["nodes"].as_array().unwrap();
     assert_eq!(path.first().unwrap(), "generate");
     assert_eq!(path.last().unwrap(), "join");
@@ -83,5 +83,70 @@ fn analyze_from_another_directory_finds_the_recipe() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["critical_path"]["method"], "recipe", "{}", v["warnings"]);
+    assert_eq!(
+        v["critical_path"]["method"], "recorded",
+        "{}",
+        v["warnings"]
+    );
+}
+
+/// The edges are run.json's `depends_on`: a recipe changed, then moved away after the run
+/// changes nothing in the analysis (it never reads the recipe), and no warning is given.
+#[test]
+fn analysis_needs_no_recipe_once_the_run_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/diamond.yaml");
+    let local = dir.path().join("diamond.yaml");
+    std::fs::copy(&recipe, &local).unwrap();
+    let run = TestRun::cmd(["run-workflow", "diamond.yaml"])
+        .in_dir(dir.path())
+        .output();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let before: Value = serde_json::from_slice(
+        &TestRun::cmd(["performance-analysis", "--format", "json"])
+            .in_dir(dir.path())
+            .output()
+            .stdout,
+    )
+    .unwrap();
+    // Rewrite the recipe (edges reversed would not even validate: make it a different DAG),
+    // then move it away.
+    std::fs::write(
+        &local,
+        "version: \"1.0\"\nname: diamond\nnodes:\n  - { id: other, run: \"true\" }\n",
+    )
+    .unwrap();
+    std::fs::rename(&local, dir.path().join("moved.yaml")).unwrap();
+    let out = TestRun::cmd(["performance-analysis", "--format", "json"])
+        .in_dir(dir.path())
+        .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["critical_path"]["method"], "recorded");
+    assert_eq!(v["critical_path"], before["critical_path"]);
+    assert_eq!(v["warnings"], serde_json::json!([]), "{}", v["warnings"]);
+    // The record holds the edges themselves: join waited for both branches.
+    let run_dir = std::fs::read_dir(dir.path().join(".secflow/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    let join = record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == "join")
+        .unwrap();
+    assert_eq!(join["depends_on"].as_array().unwrap().len(), 2, "{join}");
 }
