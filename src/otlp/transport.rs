@@ -279,7 +279,11 @@ fn status_failure(url: &str, service: &str, status: &tonic::Status) -> Failure {
     let mut tls = false;
     let mut source = std::error::Error::source(status);
     while let Some(e) = source {
-        tls |= e.downcast_ref::<rustls::Error>().is_some();
+        // rustls's error arrives itself or inside an io::Error (whose `source` skips it).
+        tls |= e.downcast_ref::<rustls::Error>().is_some()
+            || e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
         let text = e.to_string();
         if !causes.contains(&text) {
             causes.push(text);
