@@ -5,7 +5,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use secflow::export::http::{Request, Url, send};
+use secflow::export::http::{Request, send};
 use secflow::metrics::{PushGrouping, push};
 use secflow::sinks::metrics::MetricsOptions;
 
@@ -59,7 +59,7 @@ fn a_server_that_never_answers_is_cut_off_at_the_timeout() {
     assert!(took >= Duration::from_millis(650), "{took:?}");
     // Bounded by the timeout plus scheduling slack on a busy machine.
     assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(err.to_string().contains("no answer from"), "{err}");
+    assert!(err.to_string().contains("no answer within"), "{err}");
     drop(err);
     server.join().unwrap();
 }
@@ -128,20 +128,73 @@ fn chunked_responses_are_decoded() {
 }
 
 #[test]
-fn urls_parse_and_https_is_refused() {
-    let u = Url::parse("http://127.0.0.1:9091/base?x=1").unwrap();
-    assert_eq!(
-        (u.host.as_str(), u.port, u.path.as_str()),
-        ("127.0.0.1", 9091, "/base?x=1")
-    );
-    let u = Url::parse("http://[::1]:8080").unwrap();
-    assert_eq!(
-        (u.host.as_str(), u.port, u.path.as_str()),
-        ("::1", 8080, "/")
-    );
-    assert_eq!(Url::parse("http://gw").unwrap().port, 80);
-    let err = Url::parse("https://gw:9091").unwrap_err().to_string();
-    assert!(err.contains("only http:// is supported"), "{err}");
-    assert!(Url::parse("gw:9091").is_err());
-    assert!(Url::parse("http://:80").is_err());
+fn bad_urls_are_refused_and_https_to_a_plain_server_fails_clearly() {
+    for url in ["gw:9091", "ftp://gw/x", "http://"] {
+        let err = send(&Request {
+            method: "GET",
+            url,
+            headers: &[],
+            body: b"",
+            timeout: Duration::from_secs(1),
+        })
+        .expect_err(url);
+        assert!(err.to_string().contains("invalid URL"), "{url}: {err}");
+    }
+    // A plain-HTTP server behind an https:// URL: a TLS error, within the timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = conn.read(&mut buf);
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let url = format!("https://{addr}/");
+    let t = Instant::now();
+    let err = send(&Request {
+        method: "GET",
+        url: &url,
+        headers: &[],
+        body: b"",
+        timeout: Duration::from_secs(2),
+    })
+    .expect_err("not TLS");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(err.to_string().contains("TLS"), "{err}");
+    server.join().unwrap();
+}
+
+/// A redirect is never followed: a header holding an API key must not travel to the host the
+/// answer names.
+#[test]
+fn redirects_are_not_followed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        let mut served = 0;
+        for conn in listener.incoming().take(1) {
+            let mut conn = conn.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            served += 1;
+            let _ = conn.write_all(
+                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: http://evil.invalid/steal\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+        served
+    });
+    let url = format!("http://{addr}/v1/traces");
+    let r = send(&Request {
+        method: "POST",
+        url: &url,
+        headers: &[("x-api-key", "k")],
+        body: b"x",
+        timeout: Duration::from_secs(2),
+    })
+    .unwrap();
+    assert_eq!(r.status, 307);
+    assert!(!r.is_success());
+    assert_eq!(server.join().unwrap(), 1);
 }
