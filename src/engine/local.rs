@@ -94,27 +94,10 @@ struct Requested {
     report: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    out_file: std::fs::File,
-    err_file: std::fs::File,
 }
 
 fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
-    // The logs first: a tool never runs without a place for its output (and an attempt
-    // that cannot start still has its two logs).
-    let capture_err = |path: &std::path::Path| {
-        let path = path.display().to_string();
-        move |source| ExecError::Capture {
-            path,
-            source: Arc::new(source),
-        }
-    };
-    // Beneath the run directory's descriptor when there is one: never through a symlink.
-    let create = |path: &std::path::Path| match &spec.records {
-        Some(r) => r.open_file(path, crate::sys::dirfd::Mode::Truncate),
-        None => std::fs::File::create(path),
-    };
-    let out_file = create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
-    let err_file = create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
+    // The log files are made by the pumps on the first byte of output (SPEC §4).
     let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
         program: name.to_string_lossy().into_owned(),
@@ -147,8 +130,6 @@ fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
         report,
         stdout,
         stderr,
-        out_file,
-        err_file,
     })
 }
 
@@ -186,13 +167,11 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
         _ => return Err(lost("the spawner process is gone".into())),
     };
     let secrets = spec.secrets;
-    // Where a failed write of the output is reported, with the file it names.
-    let out_report = spec.records.clone().map(|r| (r, spec.stdout_path.clone()));
-    let err_report = spec.records.map(|r| (r, spec.stderr_path));
+    let out_file = capture::LogFile::lazy(spec.stdout_path, spec.records.clone());
+    let err_file = capture::LogFile::lazy(spec.stderr_path, spec.records);
     let over = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&over);
     let cwd = spec.cwd;
-    let (out_file, err_file) = (r.out_file, r.err_file);
     let watching = async move {
         let ended = async {
             let outcome = ended(&mut report, &program, &cwd).await;
@@ -201,8 +180,8 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
         };
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets), out_report),
-                capture::pump(err_rx, err_file, secrets, err_report),
+                capture::pump(out_rx, out_file, Arc::clone(&secrets)),
+                capture::pump(err_rx, err_file, secrets),
             )
         };
         tokio::pin!(ended, pumps);
