@@ -167,31 +167,93 @@ impl LiveLines {
     }
 }
 
-/// Copies `reader` to `file` through a [`Masker`] until end of file. Returns bytes read.
-/// A failed write is also reported at once to the run's records, naming the file (the run
-/// stops: SPEC §10). `live`: the node id whose masked lines also go to the live-output
-/// subscriber ([`live_node`]).
+/// A captured stream's log file, created on the first byte there is to write (SPEC §4: a
+/// silent stream leaves no file, and a silent attempt no directory, so a chain of quiet
+/// tools costs no inodes for its logs). Readers treat an absent file as empty output.
+#[derive(Debug)]
+pub struct LogFile {
+    path: std::path::PathBuf,
+    /// The run's records: the file and its directory are created beneath the run
+    /// directory's descriptor (never through a symlink), and a failed write is reported
+    /// there. `None` outside a run: created by path.
+    records: Option<Arc<crate::store::RecordHealth>>,
+    file: Option<std::fs::File>,
+}
+
+impl LogFile {
+    /// The log at `path`, not created yet.
+    pub fn lazy(
+        path: std::path::PathBuf,
+        records: Option<Arc<crate::store::RecordHealth>>,
+    ) -> Self {
+        LogFile {
+            path,
+            records,
+            file: None,
+        }
+    }
+
+    /// Appends `bytes`, creating the file (and its missing directories) first if needed.
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(self.create()?),
+        };
+        file.write_all(bytes)
+    }
+
+    fn create(&self) -> std::io::Result<std::fs::File> {
+        let open = || match &self.records {
+            Some(r) => r.open_file(&self.path, crate::sys::dirfd::Mode::Truncate),
+            None => std::fs::File::create(&self.path),
+        };
+        match open() {
+            // The attempt's directory is made by whichever of its streams writes first
+            // (or by the scheduler for a node with outputs).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = self.path.parent() {
+                    match &self.records {
+                        Some(r) => r.create_dir_all(dir)?,
+                        None => std::fs::create_dir_all(dir)?,
+                    }
+                }
+                open()
+            }
+            r => r,
+        }
+    }
+}
+
+/// Copies `reader` to `log` through a [`Masker`] until end of file. Returns bytes read.
+/// A failed write (or creation) is also reported at once to the run's records, naming the
+/// file (the run stops: SPEC §10). `live`: the node id whose masked lines also go to the
+/// live-output subscriber ([`live_node`]).
 pub async fn pump(
     reader: tokio::net::unix::pipe::Receiver,
-    file: std::fs::File,
+    mut log: LogFile,
     secrets: Arc<[Vec<u8>]>,
-    report: Option<(Arc<crate::store::RecordHealth>, std::path::PathBuf)>,
     live: Option<String>,
 ) -> std::io::Result<u64> {
     let live = live.map(|node| LiveLines {
         node,
         partial: Vec::new(),
     });
-    let result = copy_masked(reader, file, secrets, live).await;
-    if let (Err(e), Some((records, path))) = (&result, report) {
-        records.fail(format!("capturing output failed: {}: {e}", path.display()));
+    let result = copy_masked(reader, &mut log, secrets, live).await;
+    if let (Err(e), Some(records)) = (&result, &log.records) {
+        records.fail(format!(
+            "capturing output failed: {}: {e}",
+            log.path.display()
+        ));
     }
     result
 }
 
 async fn copy_masked(
     mut reader: tokio::net::unix::pipe::Receiver,
-    mut file: std::fs::File,
+    file: &mut LogFile,
     secrets: Arc<[Vec<u8>]>,
     mut live: Option<LiveLines>,
 ) -> std::io::Result<u64> {

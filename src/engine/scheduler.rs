@@ -448,23 +448,23 @@ impl Scheduler {
         };
         let prepared =
             prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
+                // The attempt directory only for nodes with outputs (`out/`): the logs make
+                // it on their first byte (SPEC §4), so a silent tool costs no inode.
+                if node.outputs.is_empty() {
+                    return Ok(p);
+                }
                 let dir = self.paths.attempt_dir(&node.id, attempt);
-                // `out/` only for nodes with outputs: every inode counts on big DAGs.
                 let cannot = |path: &std::path::Path| {
                     let path = path.display().to_string();
                     move |e| format!("cannot create {path}: {e}")
                 };
                 let records = &self.ctx.records;
-                if records.has_dir() {
-                    // Beneath the run directory's descriptor: never through a symlink.
-                    records.create_dir_all(&dir).map_err(cannot(&dir))?;
-                } else {
+                if !records.has_dir() {
                     create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
                 }
-                if !node.outputs.is_empty() {
-                    let out = dir.join("out");
-                    records.create_dir_all(&out).map_err(cannot(&out))?;
-                }
+                // Beneath the run directory's descriptor: never through a symlink.
+                let out = dir.join("out");
+                records.create_dir_all(&out).map_err(cannot(&out))?;
                 Ok(p)
             });
         let prepared = match prepared {

@@ -170,6 +170,58 @@ fn captured_output_of_a_node_attempt() {
     assert_eq!(o.status.code(), Some(2), "--stdout needs --node");
 }
 
+/// SPEC §4: a stream a tool never wrote to has no file, and an attempt that wrote nothing
+/// no directory (half the inodes per node for silent tools); `logs --stdout/--stderr`
+/// shows such a recorded attempt as empty output, not an error.
+#[test]
+fn streams_never_written_have_no_file_and_read_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = dir.path().join("quiet.yaml");
+    std::fs::write(
+        &recipe,
+        "version: \"1.0\"\nname: quiet\nnodes:\n  - id: silent\n    command: [\"true\"]\n  - id: talk\n    depends_on: [silent]\n    run: \"echo only-stderr >&2\"\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let o = Command::new(env!("CARGO_BIN_EXE_secflow"))
+        .args([
+            "run-workflow",
+            "--quiet",
+            "--run-id",
+            "01QUIET",
+            "--state-dir",
+        ])
+        .arg(&state)
+        .arg(&recipe)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let run = state.join("runs/01QUIET");
+    assert!(
+        !run.join("nodes/silent").exists(),
+        "no inode for a silent node"
+    );
+    assert!(run.join("nodes/talk/1/stderr.log").is_file());
+    assert!(!run.join("nodes/talk/1/stdout.log").exists());
+    let o = logs(&state, &["01QUIET", "--node", "silent", "--stdout"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    let o = logs(
+        &state,
+        &["01QUIET", "--node", "silent", "--stderr", "--attempt", "1"],
+    );
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    let o = logs(&state, &["01QUIET", "--node", "talk", "--stdout"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), String::new()));
+    let o = logs(&state, &["01QUIET", "--node", "talk", "--stderr"]);
+    assert_eq!(stdout(&o), "only-stderr\n");
+    // An attempt the run never had is still an error.
+    let o = logs(
+        &state,
+        &["01QUIET", "--node", "talk", "--stderr", "--attempt", "2"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 #[test]
 fn run_argument_resolution() {
     let (state, run) = layout();

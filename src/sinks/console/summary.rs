@@ -212,7 +212,11 @@ pub fn stderr_path(run_dir: &Path, node_id: &str, attempt: u32) -> PathBuf {
 /// gigabytes costs nothing more). Invalid UTF-8 is replaced.
 pub fn tail_lines(path: &Path, n: usize) -> std::io::Result<Vec<String>> {
     const WINDOW: u64 = 64 * 1024;
-    let mut file = crate::store::open::open_regular(path)?;
+    // No file: the attempt never wrote to the stream (SPEC §4), empty output.
+    let mut file = match crate::store::open::open_regular(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r?,
+    };
     let len = file.metadata()?.len();
     let start = len.saturating_sub(WINDOW);
     file.seek(SeekFrom::Start(start))?;
