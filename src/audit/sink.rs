@@ -408,7 +408,8 @@ impl Sink for AuditSink {
             Event::NodeQueued { .. }
             | Event::NodeOutputs { .. }
             | Event::NodeCacheKey { .. }
-            | Event::Message { .. } => {
+            | Event::Message { .. }
+            | Event::ToolEvent { .. } => {
                 return;
             }
         }

@@ -111,6 +111,14 @@ pub enum Event {
         exit_code: i32,
         at: SystemTime,
     },
+    /// A line an attempt's tool wrote to `SECFLOW_EVENTS` (validated and masked), or the
+    /// channel's summary when the attempt ended.
+    ToolEvent {
+        node: usize,
+        attempt: u32,
+        item: Arc<super::tool_events::Item>,
+        at: SystemTime,
+    },
 }
 
 impl Event {

@@ -9,6 +9,7 @@
 //! - [`datasets`]: output promotion and record counts.
 //! - [`sink_thread`]: sinks moved off the scheduler's thread.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
+//! - [`tool_events`]: the node telemetry channel (`SECFLOW_EVENTS`).
 
 pub mod capture;
 pub mod datasets;
@@ -24,6 +25,7 @@ pub mod sources;
 mod supervise;
 #[cfg(test)]
 mod tests;
+pub mod tool_events;
 
 pub use event::{Event, Level, RunContext, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};

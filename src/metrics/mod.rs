@@ -15,6 +15,7 @@ mod series;
 mod sink;
 mod snapshot;
 pub mod system;
+pub mod tool;
 
 use std::path::Path;
 

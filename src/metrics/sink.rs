@@ -171,6 +171,8 @@ pub struct MetricsSink {
     completed_seen: bool,
     start_error: Option<String>,
     final_snapshot: FinalSnapshot,
+    /// Series the nodes' tools report on `SECFLOW_EVENTS`.
+    tool: super::tool::ToolMetrics,
 }
 
 impl MetricsSink {
@@ -191,6 +193,21 @@ impl MetricsSink {
             completed_seen: false,
             start_error: None,
             final_snapshot: FinalSnapshot::default(),
+            tool: super::tool::ToolMetrics::default(),
+        }
+    }
+
+    /// A metric line from a node's tool (other telemetry items carry no metric).
+    fn tool_event(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        item: &crate::engine::tool_events::Item,
+    ) {
+        if let crate::engine::tool_events::Item::Metric(m) = item
+            && let Some(n) = ctx.plan.nodes.get(node)
+        {
+            self.tool.record(&self.registry, &n.id, &n.plugin_name, m);
         }
     }
 
@@ -371,6 +388,7 @@ impl Sink for MetricsSink {
             | Event::NodeOutputs { .. }
             | Event::NodeCacheKey { .. }
             | Event::Message { .. } => {}
+            Event::ToolEvent { node, item, .. } => self.tool_event(ctx, *node, item),
             Event::AttemptStarted { .. } => self.audit("node.started"),
             Event::AttemptFinished { node, record, .. } => self.attempt_finished(*node, record),
             Event::NodeRetrying { node, .. } => {
