@@ -9,5 +9,6 @@ mod records;
 mod retry;
 mod schema;
 mod support;
+mod tool_events;
 mod trust;
 mod values;
