@@ -403,6 +403,14 @@ fn concurrency_chart_peak_is_the_runs_measured_parallelism() {
         attr_of(&dom, "concurrency", "data-limit").as_deref(),
         Some("3")
     );
+    // The same through tests/html_check.sh's own reading of the DOM.
+    let check = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/html_check.sh"))
+        .arg(&html)
+        .arg(dir.path().join("par2.png"))
+        .arg(measured.to_string())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
 }
 
 /// A copy of fixture run `id` under `dir`, with run.json passed through `edit`.

@@ -42,8 +42,9 @@ impl Render for Html {
             h,
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
+             <title>{}</title><style>{STYLE}{}</style></head><body>\n<h1>{}</h1>\n",
             esc(&title),
+            super::html_timeline::status_style(),
             esc(&headline(r))
         );
         for (i, s) in sections(r).into_iter().enumerate() {

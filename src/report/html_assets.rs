@@ -20,7 +20,7 @@ svg text{font-size:11px;font-family:system-ui,sans-serif}\
 .tlbar{display:flex;gap:12px;align-items:center;margin:6px 0}\
 .tlbar input{font:inherit;padding:2px 6px;width:18em}\
 .tl{max-height:70vh;overflow:auto;border:1px solid #ddd}\
-.lane{display:flex;align-items:center;height:18px;border-bottom:1px solid #f3f3f3}\
+.lane{content-visibility:auto;contain-intrinsic-size:auto 18px;display:flex;align-items:center;height:18px;border-bottom:1px solid #f3f3f3}\
 .lane .lbl{flex:0 0 22%;max-width:22%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;\
 font-size:12px;padding:0 6px;background:none;border:0;text-align:left;font-family:inherit;color:inherit}\
 .lane .lbl.crit{font-weight:bold}button.lbl{cursor:pointer}\

@@ -12,6 +12,8 @@ use crate::analysis::{AnalysisReport, NodeReport};
 
 /// Bars drawn per chart (the longest first); the tables below hold every node.
 pub const MAX_BARS: usize = 30;
+/// Rows of the per-template table (the most CPU first).
+const MAX_TEMPLATE_ROWS: usize = 200;
 /// Columns of the concurrency chart: each shows the most attempts running during it, so
 /// the peak survives any number of attempts.
 const COLUMNS: usize = 600;
@@ -215,7 +217,7 @@ pub(crate) fn cpu_per_template(h: &mut String, r: &AnalysisReport) {
          <th>cpu %</th><th>duration (sum)</th><th>queue wait (sum)</th></tr>\n",
     );
     let mut cum = 0u64;
-    for (t, count, cpu, dur, wait) in &rows {
+    for (t, count, cpu, dur, wait) in rows.iter().take(MAX_TEMPLATE_ROWS) {
         cum = cum.saturating_add(*cpu);
         let _ = writeln!(
             h,
@@ -232,6 +234,13 @@ pub(crate) fn cpu_per_template(h: &mut String, r: &AnalysisReport) {
         );
     }
     h.push_str("</table>\n");
+    if rows.len() > MAX_TEMPLATE_ROWS {
+        let _ = writeln!(
+            h,
+            "<p>{} more templates with less CPU time (--format json has every node).</p>",
+            rows.len() - MAX_TEMPLATE_ROWS
+        );
+    }
 }
 
 fn share(v: u64, total: u64) -> f64 {

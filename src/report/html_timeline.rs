@@ -31,6 +31,35 @@ pub(crate) fn groups(r: &AnalysisReport) -> Vec<(&str, Vec<&NodeReport>)> {
     out
 }
 
+/// The CSS class suffix of a status (its colour, see [`status_style`]).
+fn status_class(status: &str) -> &'static str {
+    STATUSES
+        .iter()
+        .find(|s| **s == status)
+        .copied()
+        .unwrap_or("other")
+}
+
+const STATUSES: [&str; 8] = [
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "skipped",
+    "cached",
+    "running",
+    "pending",
+];
+
+/// The timeline's status colours as CSS rules (`.s-failed{background:…}`).
+pub(crate) fn status_style() -> String {
+    let mut css = String::new();
+    for s in STATUSES.iter().chain(["other"].iter()) {
+        let _ = write!(css, ".s-{s}{{background:{}}}", colour(s));
+    }
+    css
+}
+
 fn pct(v: u64, wall: u64) -> f64 {
     (100.0 * v as f64 / wall as f64).clamp(0.0, 100.0)
 }
@@ -44,8 +73,8 @@ fn bars(h: &mut String, n: &NodeReport, wall: u64) {
         let width = pct(a.duration_ms, wall).min(100.0 - left);
         let _ = write!(
             h,
-            "<i style=\"left:{left:.3}%;width:{width:.3}%;background:{}\" title=\"{} attempt {}: {} — {}, queue {}, cpu {}, rss {}\"></i>",
-            colour(&a.status),
+            "<i class=\"s-{}\" style=\"left:{left:.2}%;width:{width:.2}%\" title=\"{} attempt {}: {} — {}, queue {}, cpu {}, rss {}\"></i>",
+            status_class(&a.status),
             esc(&n.node_id),
             a.attempt,
             esc(&a.status),
