@@ -20,7 +20,7 @@ use tokio::net::unix::pipe::Receiver;
 use tokio::sync::oneshot;
 
 use super::parse::{Bad, parse_line};
-use super::{BURST, Item, MAX_DRAIN, MAX_LINE, MAX_SERIES, RATE, Stats};
+use super::{BURST, Item, MAX_DRAIN, MAX_LINE, MAX_SERIES, RATE, SHARED_BURST, SHARED_RATE, Stats};
 use crate::telemetry::redact::Redactor;
 
 /// An open channel: the FIFO's path and secflow's read end. Dropping it removes both.
@@ -164,7 +164,7 @@ impl Lines {
             return;
         }
         self.stats.lines += 1;
-        if self.tokens < 1.0 {
+        if self.tokens < 1.0 || !take_shared_token() {
             self.stats.dropped += 1;
             return;
         }
@@ -198,6 +198,25 @@ impl Lines {
         }
         Ok(item)
     }
+}
+
+/// The limit over every attempt of the process (many attempts flooding at once must not
+/// outrun the record writers either): tokens and when they were last refilled.
+static SHARED: std::sync::Mutex<Option<(f64, Instant)>> = std::sync::Mutex::new(None);
+
+fn take_shared_token() -> bool {
+    let mut bucket = SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = Instant::now();
+    let (tokens, at) = bucket.get_or_insert((SHARED_BURST, now));
+    *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * SHARED_RATE).min(SHARED_BURST);
+    *at = now;
+    if *tokens < 1.0 {
+        return false;
+    }
+    *tokens -= 1.0;
+    true
 }
 
 async fn read(

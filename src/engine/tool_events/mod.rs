@@ -8,8 +8,8 @@
 //!
 //! Guarantees: a tool cannot make secflow's memory grow or stall the run — lines are capped at
 //! [`MAX_LINE`] bytes (longer ones are skipped without being held), accepted lines are rate
-//! limited ([`RATE`] a second after a burst of [`BURST`]; the rest are read and counted as
-//! dropped, never parsed), and each attempt may create at most [`MAX_SERIES`] metric series.
+//! limited ([`RATE`] a second after a burst of [`BURST`] per attempt, [`SHARED_RATE`] over
+//! all; the rest are read and counted as dropped, never parsed), and each attempt may create at most [`MAX_SERIES`] metric series.
 //! Bad lines are counted by reason and reported in the attempt's [`Stats`], never fatal.
 //! secflow's read end is close-on-exec; only the tool (and what it starts) opens the path.
 
@@ -32,6 +32,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub const BURST: f64 = 2000.0;
 /// Lines accepted a second, sustained, per attempt.
 pub const RATE: f64 = 1000.0;
+/// Lines accepted a second over all attempts of the process, after a burst of
+/// [`SHARED_BURST`]: many attempts flooding at once stay within what the record writers take.
+pub const SHARED_RATE: f64 = 10_000.0;
+pub const SHARED_BURST: f64 = 20_000.0;
 /// Distinct metric series (name and labels) one attempt may report.
 pub const MAX_SERIES: usize = 100;
 /// Bytes still read after the attempt ended (what its processes wrote before they died);
