@@ -132,18 +132,19 @@ nodes:
         printf '{"metric":{"name":"x","type":"gauge","value":1,"labels":{"node_id":"other"}}}\n'
         printf '{"metric":{"name":"secflow_nodes_executed_total","type":"counter","value":9}}\n'
         printf '{"exec":"rm -rf /"}\n'
-        printf '{"metric":{"name":"ok_gauge","type":"gauge","value":4,"labels":{"v":"a\\"} 1\\nevil{"}}}\n'
+        printf '{"metric":{"name":"scan_gauge","type":"gauge","value":1}}\n'
+        printf '{"metric":{"name":"open_ports","type":"gauge","value":4,"labels":{"v":"a\\"} 1\\nevil{"}}}\n'
       } > "$SECFLOW_EVENTS"
 "#;
     let r = crate::support::run(dir.path(), recipe, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.status("evil"), "succeeded");
     assert!(
-        r.stderr.contains("6 bad lines")
+        r.stderr.contains("7 bad lines")
             && r.stderr.contains("too_long 1")
             && r.stderr.contains("not_json 2")
             && r.stderr.contains("bad_label 2")
-            && r.stderr.contains("bad_metric_name 1"),
+            && r.stderr.contains("bad_metric_name 2"),
         "{}",
         r.stderr
     );
@@ -162,7 +163,7 @@ nodes:
         .unwrap();
     let text = String::from_utf8(prom.stdout).unwrap();
     assert!(
-        text.contains(r#"ok_gauge{node_id="evil",plugin_name="exec",v="a\"} 1\nevil{"} 4"#),
+        text.contains(r#"open_ports{node_id="evil",plugin_name="exec",v="a\"} 1\nevil{"} 4"#),
         "{text}"
     );
     assert!(!text.lines().any(|l| l.starts_with("evil")), "{text}");
@@ -171,6 +172,30 @@ nodes:
         "{text}"
     );
     assert!(!text.contains("secflow_nodes_executed_total 9"), "{text}");
+    // And promtool, an independent parser, accepts it (tool series included).
+    match std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(mut child) => {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "promtool: {out:?}\n{text}");
+        }
+        Err(e) => assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI: {e}"
+        ),
+    }
 }
 
 #[test]

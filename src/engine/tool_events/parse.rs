@@ -60,29 +60,72 @@ impl Bad {
     }
 }
 
-/// A Prometheus metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`, at most [`MAX_NAME`] bytes, not
-/// secflow's own namespace (`secflow_`) nor a reserved `__` prefix.
-pub fn valid_metric_name(name: &str) -> bool {
+/// Snake case: `[a-z_][a-z0-9_]*`, at most [`MAX_NAME`] bytes, not `__…` (a subset of
+/// Prometheus' names: no `:`, kept for recording rules, and no camelCase, which promtool flags).
+fn snake_case(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= MAX_NAME
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_' || b[0] == b':')
+        && (b[0].is_ascii_lowercase() || b[0] == b'_')
         && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':')
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
         && !name.starts_with("__")
-        && !name.starts_with("secflow_")
 }
 
-/// A Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`, at most [`MAX_NAME`] bytes, not `__…`
-/// and not one of [`RESERVED_LABELS`].
+/// Abbreviated units (`_ms`, `_kb`, …), non-base units (`minutes`, `bits`, …) and prefixed
+/// units (`milliseconds`, `kilobytes`, …): Prometheus names use base units, spelled out.
+fn non_base_unit(word: &str) -> bool {
+    const ABBREVIATED: [&str; 14] = [
+        "s", "ms", "us", "ns", "sec", "b", "kb", "mb", "gb", "tb", "pb", "m", "h", "d",
+    ];
+    const NON_BASE: [&str; 14] = [
+        "minutes",
+        "hours",
+        "days",
+        "weeks",
+        "kelvins",
+        "fahrenheit",
+        "rankine",
+        "inches",
+        "yards",
+        "miles",
+        "bits",
+        "calories",
+        "pounds",
+        "ounces",
+    ];
+    const BASE: [&str; 10] = [
+        "amperes", "bytes", "celsius", "grams", "joules", "kelvin", "meters", "metres", "seconds",
+        "volts",
+    ];
+    const PREFIXES: [&str; 18] = [
+        "pico", "nano", "micro", "milli", "centi", "deci", "deca", "hecto", "kilo", "kibi", "mega",
+        "mibi", "giga", "gibi", "tera", "tebi", "peta", "pebi",
+    ];
+    ABBREVIATED.contains(&word)
+        || NON_BASE.contains(&word)
+        || PREFIXES.iter().any(|p| {
+            word.strip_prefix(p)
+                .is_some_and(|unit| BASE.contains(&unit) || NON_BASE.contains(&unit))
+        })
+}
+
+/// A tool's metric name: [`snake_case`], not secflow's own namespace (`secflow_`), with no
+/// metric type in it (`…gauge…`) and units as Prometheus wants them — what `promtool check
+/// metrics` accepts, so `secflow metrics --format prometheus` stays clean.
+pub fn valid_metric_name(name: &str) -> bool {
+    snake_case(name)
+        && !name.starts_with("secflow_")
+        && !["counter", "gauge", "histogram", "summary"]
+            .iter()
+            .any(|t| name.contains(t))
+        && !name.split('_').any(non_base_unit)
+}
+
+/// A tool's label name: [`snake_case`], not one of [`RESERVED_LABELS`] nor `le` / `quantile`
+/// (the histogram's and summary's own).
 pub fn valid_label_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.len() <= MAX_NAME
-        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        && !name.starts_with("__")
-        && !RESERVED_LABELS.contains(&name)
+    snake_case(name) && !RESERVED_LABELS.contains(&name) && !["le", "quantile"].contains(&name)
 }
 
 /// Parses one line (without its newline). Secrets are masked first, so a secret can
@@ -259,6 +302,30 @@ mod tests {
             (
                 r#"{"metric":{"name":"x","type":"summary","value":1}}"#,
                 Bad::MetricType,
+            ),
+            (
+                r#"{"metric":{"name":"ok_gauge","type":"gauge","value":1}}"#,
+                Bad::MetricName,
+            ),
+            (
+                r#"{"metric":{"name":"latency_ms","type":"gauge","value":1}}"#,
+                Bad::MetricName,
+            ),
+            (
+                r#"{"metric":{"name":"took_milliseconds","type":"gauge","value":1}}"#,
+                Bad::MetricName,
+            ),
+            (
+                r#"{"metric":{"name":"fooBar","type":"gauge","value":1}}"#,
+                Bad::MetricName,
+            ),
+            (
+                r#"{"metric":{"name":"a:b","type":"gauge","value":1}}"#,
+                Bad::MetricName,
+            ),
+            (
+                r#"{"metric":{"name":"x","type":"histogram","value":1,"labels":{"le":"1"}}}"#,
+                Bad::Label,
             ),
             (
                 r#"{"metric":{"name":"x","type":"counter","value":-1}}"#,
