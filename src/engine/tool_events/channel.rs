@@ -138,6 +138,21 @@ impl Lines {
         self.tokens = (self.tokens + elapsed * RATE).min(BURST);
         self.refilled = now;
         while !chunk.is_empty() {
+            // Over the limit between lines: the rest's whole lines are counted, not looked
+            // at (a flood costs secflow a newline search, not a line's bookkeeping each).
+            if self.tokens < 1.0
+                && !self.overlong
+                && self.line.is_empty()
+                && let Some(last) = memchr::memrchr(b'\n', chunk)
+            {
+                let n = memchr::memchr_iter(b'\n', &chunk[..=last]).count() as u64;
+                self.stats.lines += n;
+                self.stats.dropped += n;
+                chunk = &chunk[last + 1..];
+                if chunk.is_empty() {
+                    break;
+                }
+            }
             let (part, rest, complete) = match memchr::memchr(b'\n', chunk) {
                 Some(i) => (&chunk[..i], &chunk[i + 1..], true),
                 None => (chunk, &[][..], false),
