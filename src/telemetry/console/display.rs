@@ -136,3 +136,31 @@ fn render_live(live: &Live, w: &mut dyn std::fmt::Write) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_nodes_reported_progress_shows_on_its_line_until_it_ends() {
+        let d = Display::new(ProgressDrawTarget::hidden(), 2, Duration::ZERO, false);
+        d.started(0, "scan (attempt 1)".into(), SystemTime::now());
+        d.progress(0, 0.42);
+        // Progress of a node that is not running is not kept.
+        d.progress(1, 0.9);
+        let text = |d: &Display| {
+            let mut s = String::new();
+            render_live(&d.live.lock().unwrap(), &mut s);
+            s
+        };
+        let shown = text(&d);
+        assert!(
+            shown.contains("scan (attempt 1)") && shown.ends_with(" 42%"),
+            "{shown}"
+        );
+        assert_eq!(d.live.lock().unwrap().progress.len(), 1);
+        d.ended(0);
+        assert!(!text(&d).contains('%'));
+        assert!(d.live.lock().unwrap().progress.is_empty());
+    }
+}
