@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)')
             [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)')
+            [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -386,6 +387,71 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'secflow;emit' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'A log record (logs.jsonl, with the attempt''s trace and span ids)')
+            [CompletionResult]::new('metric', 'metric', [CompletionResultType]::ParameterValue, 'A metric sample: a counter increment, a gauge value or a histogram observation')
+            [CompletionResult]::new('progress', 'progress', [CompletionResultType]::ParameterValue, 'The tool''s progress, 0 to 1 (shown on the progress display)')
+            [CompletionResult]::new('finding', 'finding', [CompletionResultType]::ParameterValue, 'A finding: a JSON object')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;emit;log' {
+            [CompletionResult]::new('--level', '--level', [CompletionResultType]::ParameterName, 'trace, debug, info, warn or error')
+            [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'message')
+            [CompletionResult]::new('--field', '--field', [CompletionResultType]::ParameterName, 'An extra field of the record''s metadata (repeatable); the value is kept as text')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;metric' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A Prometheus name (counters get `_total` when it is missing)')
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'type')
+            [CompletionResult]::new('--value', '--value', [CompletionResultType]::ParameterName, 'value')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label (repeatable); `node_id` and `plugin_name` are secflow''s')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;progress' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;finding' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;help' {
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'A log record (logs.jsonl, with the attempt''s trace and span ids)')
+            [CompletionResult]::new('metric', 'metric', [CompletionResultType]::ParameterValue, 'A metric sample: a counter increment, a gauge value or a histogram observation')
+            [CompletionResult]::new('progress', 'progress', [CompletionResultType]::ParameterValue, 'The tool''s progress, 0 to 1 (shown on the progress display)')
+            [CompletionResult]::new('finding', 'finding', [CompletionResultType]::ParameterValue, 'A finding: a JSON object')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;emit;help;log' {
+            break
+        }
+        'secflow;emit;help;metric' {
+            break
+        }
+        'secflow;emit;help;progress' {
+            break
+        }
+        'secflow;emit;help;finding' {
+            break
+        }
+        'secflow;emit;help;help' {
+            break
+        }
         'secflow;help' {
             [CompletionResult]::new('validate-recipe', 'validate-recipe', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
             [CompletionResult]::new('run-workflow', 'run-workflow', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
@@ -402,6 +468,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)')
             [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)')
+            [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -472,6 +539,25 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;help;graph' {
+            break
+        }
+        'secflow;help;emit' {
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'A log record (logs.jsonl, with the attempt''s trace and span ids)')
+            [CompletionResult]::new('metric', 'metric', [CompletionResultType]::ParameterValue, 'A metric sample: a counter increment, a gauge value or a histogram observation')
+            [CompletionResult]::new('progress', 'progress', [CompletionResultType]::ParameterValue, 'The tool''s progress, 0 to 1 (shown on the progress display)')
+            [CompletionResult]::new('finding', 'finding', [CompletionResultType]::ParameterValue, 'A finding: a JSON object')
+            break
+        }
+        'secflow;help;emit;log' {
+            break
+        }
+        'secflow;help;emit;metric' {
+            break
+        }
+        'secflow;help;emit;progress' {
+            break
+        }
+        'secflow;help;emit;finding' {
             break
         }
         'secflow;help;help' {

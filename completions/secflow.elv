@@ -41,6 +41,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
+            cand emit 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;validate-recipe'= {
@@ -346,6 +347,60 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'secflow;emit'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand log 'A log record (logs.jsonl, with the attempt''s trace and span ids)'
+            cand metric 'A metric sample: a counter increment, a gauge value or a histogram observation'
+            cand progress 'The tool''s progress, 0 to 1 (shown on the progress display)'
+            cand finding 'A finding: a JSON object'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;emit;log'= {
+            cand --level 'trace, debug, info, warn or error'
+            cand --message 'message'
+            cand --field 'An extra field of the record''s metadata (repeatable); the value is kept as text'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;metric'= {
+            cand --name 'A Prometheus name (counters get `_total` when it is missing)'
+            cand --type 'type'
+            cand --value 'value'
+            cand --label 'A label (repeatable); `node_id` and `plugin_name` are secflow''s'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;progress'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;finding'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;help'= {
+            cand log 'A log record (logs.jsonl, with the attempt''s trace and span ids)'
+            cand metric 'A metric sample: a counter increment, a gauge value or a histogram observation'
+            cand progress 'The tool''s progress, 0 to 1 (shown on the progress display)'
+            cand finding 'A finding: a JSON object'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;emit;help;log'= {
+        }
+        &'secflow;emit;help;metric'= {
+        }
+        &'secflow;emit;help;progress'= {
+        }
+        &'secflow;emit;help;finding'= {
+        }
+        &'secflow;emit;help;help'= {
+        }
         &'secflow;help'= {
             cand validate-recipe 'Check recipes and report every problem with file:line:col'
             cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
@@ -362,6 +417,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
+            cand emit 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;help;validate-recipe'= {
@@ -411,6 +467,20 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;help;job-wrapper'= {
         }
         &'secflow;help;graph'= {
+        }
+        &'secflow;help;emit'= {
+            cand log 'A log record (logs.jsonl, with the attempt''s trace and span ids)'
+            cand metric 'A metric sample: a counter increment, a gauge value or a histogram observation'
+            cand progress 'The tool''s progress, 0 to 1 (shown on the progress display)'
+            cand finding 'A finding: a JSON object'
+        }
+        &'secflow;help;emit;log'= {
+        }
+        &'secflow;help;emit;metric'= {
+        }
+        &'secflow;help;emit;progress'= {
+        }
+        &'secflow;help;emit;finding'= {
         }
         &'secflow;help;help'= {
         }

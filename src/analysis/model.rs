@@ -245,6 +245,27 @@ pub struct AcrossRuns {
     /// The baseline run, when `--baseline` named one.
     pub baseline: Option<String>,
     pub nodes: Vec<NodeStats>,
+    /// With `--baseline`: every node that ran in either side, against the baseline run
+    /// (the current figure as for regressions: the median over the selected runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<NodeDelta>,
+}
+
+/// One node's duration against the baseline run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeDelta {
+    pub node_id: String,
+    /// Null for a node new since the baseline.
+    pub baseline_ms: Option<u64>,
+    /// Null for a node the current runs no longer ran (removed).
+    pub current_ms: Option<u64>,
+    /// current − baseline, when both exist.
+    pub delta_ms: Option<i64>,
+    pub delta_percent: Option<f64>,
+    /// `new`, `removed`, `slower`, `faster` or `same`.
+    pub change: String,
+    /// Flagged by the regression rule (duration).
+    pub regression: bool,
 }
 
 /// One run in a comparison.

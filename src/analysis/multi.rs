@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::RunInput;
 use super::input::Figures;
-use super::model::{AcrossRuns, Distribution, NodeStats, Regression, RunPoint};
+use super::model::{AcrossRuns, Distribution, NodeDelta, NodeStats, Regression, RunPoint};
 use super::single::analyze_run;
 use super::{AnalysisReport, parse_ms};
 
@@ -124,9 +124,61 @@ pub fn analyze(
         runs: points,
         baseline: baseline.map(|b| b.record.run_id.clone()),
         nodes,
+        compare: base_figs
+            .as_ref()
+            .map(|b| compare(b, &per_run, &regressions))
+            .unwrap_or_default(),
     });
     report.regressions = regressions;
     Some(report)
+}
+
+/// Every node that ran in the baseline or the current runs, with its duration on each side
+/// (current: the median over the runs it ran in), baseline nodes first in their order.
+fn compare(
+    base: &BTreeMap<String, Figures>,
+    current: &[BTreeMap<String, Figures>],
+    regressions: &[Regression],
+) -> Vec<NodeDelta> {
+    let mut ids: Vec<&String> = base.keys().collect();
+    for m in current {
+        for id in m.keys() {
+            if !base.contains_key(id) && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.into_iter()
+        .map(|id| {
+            let b = base.get(id).map(|f| f.duration_ms);
+            let cur: Vec<u64> = current
+                .iter()
+                .filter_map(|m| m.get(id).map(|f| f.duration_ms))
+                .collect();
+            let c = (!cur.is_empty()).then(|| median(cur));
+            let delta = b.zip(c).map(|(b, c)| c as i64 - b as i64);
+            let change = match (b, delta) {
+                (None, _) => "new",
+                (_, None) => "removed",
+                (_, Some(d)) if d > 0 => "slower",
+                (_, Some(d)) if d < 0 => "faster",
+                _ => "same",
+            };
+            NodeDelta {
+                node_id: id.clone(),
+                baseline_ms: b,
+                current_ms: c,
+                delta_ms: delta,
+                delta_percent: b
+                    .zip(delta)
+                    .map(|(b, d)| (1000.0 * d as f64 / b.max(1) as f64).round() / 10.0),
+                change: change.to_string(),
+                regression: regressions
+                    .iter()
+                    .any(|r| &r.node_id == id && r.metric == "duration_ms"),
+            }
+        })
+        .collect()
 }
 
 /// Flags `current` against `baseline` when both the relative and absolute growth pass.

@@ -4,6 +4,7 @@
 pub mod analyze;
 mod audit;
 mod completions;
+pub mod emit;
 mod export;
 mod graph;
 mod logs;
@@ -73,6 +74,9 @@ pub enum Command {
     JobWrapper(JobWrapperArgs),
     /// Draw a recipe's DAG (DOT, Mermaid, JSON or a self-contained SVG).
     Graph(GraphArgs),
+    /// Send a log line, metric, progress or finding from a node's tool to secflow
+    /// (SECFLOW_EVENTS); outside a run it warns and exits 0.
+    Emit(emit::EmitArgs),
 }
 
 /// `secflow graph`: see `crate::graph`.
@@ -558,6 +562,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runs(args) => runs::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Emit(args) => emit::run(&args),
         Command::JobWrapper(args) => Ok(crate::slurm::wrapper::run(
             &crate::slurm::wrapper::WrapperConfig {
                 usage_file: args.usage_file,

@@ -9,6 +9,7 @@
 //! - [`datasets`]: output promotion and record counts.
 //! - [`fanout`]: `foreach`/`matrix` instances at run time, and gathering their outputs.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
+//! - [`tool_events`]: the node telemetry channel (`SECFLOW_EVENTS`).
 
 pub mod cache_key;
 pub mod capture;
@@ -24,6 +25,7 @@ pub mod sources;
 mod supervise;
 #[cfg(test)]
 mod tests;
+pub mod tool_events;
 
 // The event types are the engine's vocabulary; they live in the leaf module `event`.
 pub use crate::event::{Event, Level, RunContext, RunEnd, Sink, TraceIds};

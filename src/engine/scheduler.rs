@@ -119,6 +119,8 @@ struct NodeState {
     job_id: Option<String>,
     /// Its outputs were made empty datasets (it did not succeed; see `triggers`).
     emptied: bool,
+    /// Findings the current attempt reported on `SECFLOW_EVENTS`.
+    emitted_findings: u64,
 }
 
 /// Why the run stopped starting nodes.
@@ -166,6 +168,7 @@ pub async fn execute(
             reused: false,
             job_id: None,
             emptied: false,
+            emitted_findings: 0,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -292,6 +295,9 @@ impl Scheduler {
                     }
                     Some(Msg::Ended(ended)) => self.ended(*ended),
                     Some(Msg::RetryDue { node }) => self.retry_due(node),
+                    Some(Msg::Tool { node, attempt, item, at }) => {
+                        self.tool_event(node, attempt, item, at)
+                    }
                     None => break,
                 },
                 c = control.recv(), if control_open => match c {
@@ -476,6 +482,10 @@ impl Scheduler {
                 return;
             }
         };
+        let mut spec = prepared.spec;
+        spec.records = Some(Arc::clone(&self.ctx.records));
+        self.nodes[i].emitted_findings = 0;
+        let events = self.attach_events(i, attempt, &mut spec);
         let job = Job {
             node: i,
             attempt,
@@ -484,11 +494,10 @@ impl Scheduler {
             paths: Arc::clone(&self.paths),
             inputs: Arc::clone(&self.nodes[i].inputs),
             instance: node.instance.as_ref().map(|inst| inst.index),
+            events,
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();
-        let mut spec = prepared.spec;
-        spec.records = Some(Arc::clone(&self.ctx.records));
         match start_now(&self.executor, spec) {
             // Started here (a local process): no hop through a task to get it going.
             Ok(Ok(running)) => {
@@ -575,6 +584,7 @@ impl Scheduler {
                 Some(Ok(p)) => p,
                 _ => datasets::Promoted::default(),
             };
+            let findings = tool_findings(&promoted, self.nodes[i].emitted_findings);
             if let Some(key) = &self.nodes[i].cache_key
                 && let Err(err) = self.config.reuse.store(
                     key,
@@ -597,7 +607,7 @@ impl Scheduler {
                     at: e.ended.1,
                 });
             }
-            self.finish_node(i, NodeStatus::Succeeded, None, promoted.findings);
+            self.finish_node(i, NodeStatus::Succeeded, None, findings);
             self.release(i);
             return;
         };
@@ -680,6 +690,69 @@ impl Scheduler {
                 }
             }
         }
+    }
+
+    /// Opens the attempt's telemetry channel (local processes only: a batch job runs
+    /// elsewhere) and sets `SECFLOW_EVENTS`; a channel that cannot be made is said once
+    /// per attempt and the attempt runs without it.
+    fn attach_events(
+        &mut self,
+        node: usize,
+        attempt: u32,
+        spec: &mut crate::engine::AttemptSpec,
+    ) -> Option<super::tool_events::Reader> {
+        if self.executor.name() != "local" {
+            return None;
+        }
+        let tx = self.tx.clone();
+        let send = Arc::new(move |item| {
+            let _ = tx.send(Msg::Tool {
+                node,
+                attempt,
+                item,
+                at: SystemTime::now(),
+            });
+        });
+        match super::tool_events::attach(&mut spec.env, &self.secrets, send) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let text = format!("cannot open the telemetry channel (SECFLOW_EVENTS): {e}");
+                self.message(Level::Warn, Some(node), text);
+                None
+            }
+        }
+    }
+
+    /// A line from an attempt's telemetry channel: counted (findings), reported (a summary
+    /// with bad or dropped lines is a warning) and handed to the sinks.
+    fn tool_event(
+        &mut self,
+        node: usize,
+        attempt: u32,
+        item: super::tool_events::Item,
+        at: SystemTime,
+    ) {
+        use super::tool_events::Item;
+        let current = self.nodes.get(node).is_some_and(|n| n.attempt == attempt);
+        match &item {
+            Item::Finding(_) if current => self.nodes[node].emitted_findings += 1,
+            Item::Summary(stats) => {
+                if let Some(problems) = stats.problems() {
+                    let id = &self.ctx.plan.nodes[node].id;
+                    let text = format!(
+                        "`{id}` attempt {attempt}: telemetry channel (SECFLOW_EVENTS): {problems}"
+                    );
+                    self.message(Level::Warn, Some(node), text);
+                }
+            }
+            _ => {}
+        }
+        self.emit(Event::ToolEvent {
+            node,
+            attempt,
+            item: Arc::new(item),
+            at,
+        });
     }
 
     fn retry_due(&mut self, i: usize) {
@@ -884,5 +957,20 @@ fn create_attempt_dir(dir: &std::path::Path, first: bool) -> std::io::Result<()>
         // A level above is missing (`nodes/` itself): make them all.
         Err(e) if e.kind() == ErrorKind::NotFound => std::fs::create_dir_all(dir),
         r => r,
+    }
+}
+
+/// A succeeded node's findings count: its findings datasets' records, or — when it has no
+/// findings dataset — the findings its tool reported on `SECFLOW_EVENTS` (never both, so a
+/// tool that writes a finding and also reports it live is not counted twice).
+fn tool_findings(promoted: &datasets::Promoted, emitted: u64) -> u64 {
+    let has_dataset = promoted
+        .outputs
+        .keys()
+        .any(|n| n == "findings" || n.ends_with("_findings"));
+    if has_dataset {
+        promoted.findings
+    } else {
+        promoted.findings.max(emitted)
     }
 }

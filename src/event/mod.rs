@@ -6,6 +6,7 @@
 
 pub mod record;
 pub mod redact;
+pub mod tool;
 pub mod trace;
 
 pub use record::RecordBuilder;
@@ -129,6 +130,14 @@ pub enum Event {
         plan: Arc<Plan>,
         at: SystemTime,
     },
+    /// A line an attempt's tool wrote to `SECFLOW_EVENTS` (validated and masked), or the
+    /// channel's summary when the attempt ended.
+    ToolEvent {
+        node: usize,
+        attempt: u32,
+        item: Arc<tool::Item>,
+        at: SystemTime,
+    },
 }
 
 impl Event {
@@ -172,6 +181,20 @@ pub enum Level {
     Info,
     Warn,
     Error,
+}
+
+impl Level {
+    /// Case-insensitive; `warning` is `Warn`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_uppercase().as_str() {
+            "TRACE" => Some(Level::Trace),
+            "DEBUG" => Some(Level::Debug),
+            "INFO" => Some(Level::Info),
+            "WARN" | "WARNING" => Some(Level::Warn),
+            "ERROR" => Some(Level::Error),
+            _ => None,
+        }
+    }
 }
 
 /// The errors of several sinks from one [`Sink::finish`] (a sink that holds others, like the

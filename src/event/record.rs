@@ -276,7 +276,7 @@ impl RecordBuilder {
                 self.record.duration_ms = Some(ms_between(self.started_at, *at));
                 self.recount();
             }
-            Event::RunStarted { .. } | Event::Message { .. } => {}
+            Event::RunStarted { .. } | Event::Message { .. } | Event::ToolEvent { .. } => {}
         }
     }
 

@@ -13,6 +13,7 @@ mod registry;
 mod series;
 mod snapshot;
 pub mod system;
+pub mod tool;
 
 use std::path::Path;
 

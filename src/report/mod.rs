@@ -4,6 +4,9 @@
 
 mod chrome_trace;
 mod html;
+mod html_assets;
+mod html_charts;
+mod html_timeline;
 mod json;
 mod markdown;
 mod sections;
@@ -46,7 +49,7 @@ pub enum ReportFormat {
     Json,
     /// Markdown for a pull-request comment.
     Markdown,
-    /// One self-contained HTML file: Gantt timeline, per-node bars, system charts.
+    /// One self-contained HTML file: concurrency, timeline, queue/run, CPU, system charts.
     Html,
     /// Trace Event JSON for Perfetto / chrome://tracing.
     ChromeTrace,

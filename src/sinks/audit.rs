@@ -412,7 +412,8 @@ impl Sink for AuditSink {
             | Event::NodeOutputs { .. }
             | Event::NodeCacheKey { .. }
             | Event::InstancesAdded { .. }
-            | Event::Message { .. } => {
+            | Event::Message { .. }
+            | Event::ToolEvent { .. } => {
                 return;
             }
         }

@@ -131,6 +131,70 @@ impl LogSink {
     }
 }
 
+/// The logger of records a node's tool wrote on `SECFLOW_EVENTS`.
+pub const TOOL_LOGGER: &str = "secflow::tool";
+
+impl LogSink {
+    /// A line from a node's telemetry channel as a record of [`TOOL_LOGGER`], stamped with the
+    /// attempt's span: a log line with its level, message and fields (as metadata); a finding
+    /// (`message` "finding", the finding under `metadata.finding`); progress and the channel's
+    /// summary at debug level. Masked again like every record.
+    fn tool_event(
+        &self,
+        ctx: &RunContext,
+        node: usize,
+        attempt: u32,
+        item: &crate::event::tool::Item,
+        at: SystemTime,
+    ) {
+        use crate::event::tool::Item;
+        let (level, message, metadata): (Level, &str, Vec<(&str, serde_json::Value)>) = match item {
+            Item::Log(l) => (l.level.into(), l.message.as_str(), Vec::new()),
+            Item::Finding(f) => (
+                Level::Info,
+                "finding",
+                vec![("finding", serde_json::Value::Object(f.clone()))],
+            ),
+            Item::Progress(p) => (Level::Debug, "progress", vec![("progress", (*p).into())]),
+            Item::Metric(_) => return,
+            // Problems are also said as a warning by the engine (an engine record).
+            Item::Summary(s) => (
+                Level::Debug,
+                "telemetry channel closed",
+                vec![
+                    ("lines", s.lines.into()),
+                    ("accepted", s.accepted.into()),
+                    ("bad", serde_json::json!(s.bad)),
+                    ("dropped", s.dropped.into()),
+                    ("bytes", s.bytes.into()),
+                ],
+            ),
+        };
+        if !self.settings.file_enabled(TOOL_LOGGER, level) {
+            return;
+        }
+        let mut r = LogRecord::new(at, level.into(), TOOL_LOGGER, message);
+        r.trace_id = Some(ctx.trace.trace_id.clone());
+        r.run_id = Some(ctx.run_id.clone());
+        r.workflow_id = Some(ctx.plan.name.clone());
+        let span = self
+            .nodes
+            .get(node)
+            .filter(|s| s.attempt == attempt)
+            .and_then(|s| s.attempt_span.clone());
+        let mut r = self.node_fields(ctx, node, span.as_ref(), r);
+        r.attempt = Some(attempt);
+        if let Item::Log(l) = item {
+            r.metadata = l.fields.clone();
+        }
+        for (k, v) in metadata {
+            r.metadata.insert(k.to_string(), v);
+        }
+        r.redact(&self.redactor);
+        self.writer.send(r);
+    }
+}
+
 fn status_level(status: NodeStatus) -> Level {
     match status {
         NodeStatus::Failed | NodeStatus::TimedOut => Level::Error,
@@ -354,6 +418,12 @@ impl Sink for LogSink {
                     text,
                 );
             }
+            Event::ToolEvent {
+                node,
+                attempt,
+                item,
+                at,
+            } => self.tool_event(ctx, *node, *attempt, item, *at),
             Event::RunFinished {
                 status,
                 exit_code,

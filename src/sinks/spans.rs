@@ -489,7 +489,8 @@ impl Sink for SpanSink {
             Event::RunStarted { .. }
             | Event::NodeQueued { .. }
             | Event::NodeCacheKey { .. }
-            | Event::Message { .. } => {}
+            | Event::Message { .. }
+            | Event::ToolEvent { .. } => {}
         }
     }
 

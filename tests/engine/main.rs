@@ -15,5 +15,6 @@ mod records;
 mod retry;
 mod reuse;
 mod schema;
+mod tool_events;
 mod trust;
 mod values;

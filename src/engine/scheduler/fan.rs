@@ -74,6 +74,7 @@ impl Scheduler {
                 inputs: Arc::from(Vec::new()),
                 reused: false,
                 emptied: false,
+                emitted_findings: 0,
                 job_id: None,
             });
         }

@@ -20,6 +20,8 @@ struct Live {
     /// Running attempts in start order: node index, label, start time.
     running: Vec<(usize, String, SystemTime)>,
     failed: u64,
+    /// The progress running nodes' tools reported (0–1), by node index.
+    progress: std::collections::HashMap<usize, f64>,
 }
 
 pub(super) struct Display {
@@ -77,10 +79,20 @@ impl Display {
         self.bar.tick();
     }
 
+    /// A running node's tool reported its progress (0–1) on `SECFLOW_EVENTS`.
+    pub(super) fn progress(&self, node: usize, fraction: f64) {
+        if let Ok(mut live) = self.live.lock()
+            && live.running.iter().any(|(n, ..)| *n == node)
+        {
+            live.progress.insert(node, fraction.clamp(0.0, 1.0));
+        }
+    }
+
     /// A node's attempt ended (its line goes; a waiting node's line takes its place).
     pub(super) fn ended(&self, node: usize) {
         if let Ok(mut live) = self.live.lock() {
             live.running.retain(|(n, ..)| *n != node);
+            live.progress.remove(&node);
         }
         self.bar.tick();
     }
@@ -116,8 +128,39 @@ fn render_live(live: &Live, w: &mut dyn std::fmt::Write) {
     }
     let _ = w.write_str(")");
     let now = SystemTime::now();
-    for (_, label, at) in live.running.iter().take(MAX_NODE_LINES) {
+    for (node, label, at) in live.running.iter().take(MAX_NODE_LINES) {
         let secs = now.duration_since(*at).unwrap_or_default().as_secs_f64();
         let _ = write!(w, "\n  - {label} {secs:.1}s");
+        if let Some(p) = live.progress.get(node) {
+            let _ = write!(w, " {:.0}%", p * 100.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_nodes_reported_progress_shows_on_its_line_until_it_ends() {
+        let d = Display::new(ProgressDrawTarget::hidden(), 2, Duration::ZERO, false);
+        d.started(0, "scan (attempt 1)".into(), SystemTime::now());
+        d.progress(0, 0.42);
+        // Progress of a node that is not running is not kept.
+        d.progress(1, 0.9);
+        let text = |d: &Display| {
+            let mut s = String::new();
+            render_live(&d.live.lock().unwrap(), &mut s);
+            s
+        };
+        let shown = text(&d);
+        assert!(
+            shown.contains("scan (attempt 1)") && shown.ends_with(" 42%"),
+            "{shown}"
+        );
+        assert_eq!(d.live.lock().unwrap().progress.len(), 1);
+        d.ended(0);
+        assert!(!text(&d).contains('%'));
+        assert!(d.live.lock().unwrap().progress.is_empty());
     }
 }

@@ -442,6 +442,14 @@ impl Sink for ConsoleSink {
                     }
                 }
             }
+            // A tool's own progress (SECFLOW_EVENTS): a percentage on its line of the display.
+            Event::ToolEvent { node, item, .. } => {
+                if let crate::event::tool::Item::Progress(p) = **item
+                    && let Some(d) = &self.display
+                {
+                    d.progress(*node, p);
+                }
+            }
             // RunFinished, and any event added later that the console does not show.
             other => {
                 if let Event::RunFinished { .. } = other {

@@ -174,6 +174,8 @@ pub struct MetricsSink {
     completed_seen: bool,
     start_error: Option<String>,
     final_snapshot: FinalSnapshot,
+    /// Series the nodes' tools report on `SECFLOW_EVENTS`.
+    tool: crate::metrics::tool::ToolMetrics,
 }
 
 impl MetricsSink {
@@ -194,6 +196,16 @@ impl MetricsSink {
             completed_seen: false,
             start_error: None,
             final_snapshot: FinalSnapshot::default(),
+            tool: crate::metrics::tool::ToolMetrics::default(),
+        }
+    }
+
+    /// A metric line from a node's tool (other telemetry items carry no metric).
+    fn tool_event(&mut self, ctx: &RunContext, node: usize, item: &crate::event::tool::Item) {
+        if let crate::event::tool::Item::Metric(m) = item
+            && let Some(n) = ctx.plan.nodes.get(node)
+        {
+            self.tool.record(&self.registry, &n.id, &n.plugin_name, m);
         }
     }
 
@@ -374,6 +386,7 @@ impl Sink for MetricsSink {
             | Event::NodeOutputs { .. }
             | Event::NodeCacheKey { .. }
             | Event::Message { .. } => {}
+            Event::ToolEvent { node, item, .. } => self.tool_event(ctx, *node, item),
             Event::AttemptStarted { .. } => self.audit("node.started"),
             // An instance counts under its template's row (`node_id="scan"`, SPEC §9): the
             // series stay bounded whatever the fan-out.
