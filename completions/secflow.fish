@@ -150,7 +150,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l format -d 'Report format (default: from `--output`\'s extension — `.html`, `.md`, `.json` —, else `table`)' -r -f -a "table\t'Tables for a terminal (comfy-table)'
 json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
 markdown\t'Markdown for a pull-request comment'
-html\t'One self-contained HTML file: concurrency, timeline, queue/run, CPU, system charts'
+html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
 chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
@@ -167,7 +167,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l noise-mib -d
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l format -d 'Report format (default: from `--output`\'s extension — `.html`, `.md`, `.json` —, else `table`)' -r -f -a "table\t'Tables for a terminal (comfy-table)'
 json\t'Stable JSON with `schema_version` (`secflow schema --record analysis`)'
 markdown\t'Markdown for a pull-request comment'
-html\t'One self-contained HTML file: concurrency, timeline, queue/run, CPU, system charts'
+html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
 chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F

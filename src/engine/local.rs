@@ -446,5 +446,6 @@ pub fn wait_child(pid: i32) -> std::io::Result<ExitInfo> {
 /// secflow's own rusage: (user, system, peak RSS bytes).
 pub fn self_usage() -> (Duration, Duration, u64) {
     let u = crate::sys::rusage::get(crate::sys::rusage::Who::SelfProcess).unwrap_or_default();
-    (u.user, u.system, u.max_rss)
+    let rss = crate::sys::proc::own_peak_rss().unwrap_or(u.max_rss);
+    (u.user, u.system, rss)
 }

@@ -114,3 +114,19 @@ pub fn pidfd_kill(pidfd: std::os::fd::BorrowedFd<'_>, signal: i32) -> bool {
     };
     r == 0
 }
+
+/// This process's own peak resident set, bytes: `VmHWM` of `/proc/self/status`, the high-water
+/// mark of its address space. Unlike `ru_maxrss`, which Linux carries over `execve` from the
+/// address space the process had before (its parent's, when it was forked from a big
+/// process), it starts afresh at exec. `None` when /proc is not readable.
+pub fn own_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}

@@ -86,5 +86,8 @@ fn a_failing_node_shows_config_and_the_tail_of_stderr() {
         5,
         &Redactor::default(),
     );
-    assert!(missing.contains("unreadable"));
+    // An absent log is a silent stream (SPEC §4: created on the first byte written).
+    assert!(missing.contains("): empty"), "{missing}");
+    let unreadable = render_failure(&plan, &plan.nodes[1], dir.path(), 5, &Redactor::default());
+    assert!(unreadable.contains("unreadable"), "{unreadable}");
 }
