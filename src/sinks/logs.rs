@@ -149,7 +149,7 @@ impl LogSink {
     ) {
         use crate::event::tool::Item;
         let (level, message, metadata): (Level, &str, Vec<(&str, serde_json::Value)>) = match item {
-            Item::Log(l) => (l.level.into(), l.message.as_str(), Vec::new()),
+            Item::Log(l) => (l.level, l.message.as_str(), Vec::new()),
             Item::Finding(f) => (
                 Level::Info,
                 "finding",
