@@ -2,7 +2,7 @@
 # Installs a single-node Slurm (slurmctld, slurmd, client tools) and munge from the Debian
 # apt repositories, as ../shared/SLURM.md describes. Idempotent: does nothing when every
 # package is already installed. Never starts a daemon: the test harness starts its own
-# throwaway cluster (tests/common/slurm_cluster.rs).
+# throwaway cluster (tests/backends/slurm_cluster.rs).
 #
 # The packages' postinst scripts call `invoke-rc.d … start`. When PID 1 is not systemd and
 # the image has no /usr/sbin/policy-rc.d, those init scripts would really run (slurmctld

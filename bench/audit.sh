@@ -6,5 +6,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 AUDIT_BENCH_EVENTS="${1:-100000}" \
-  cargo test --release --test audit_verify bench_audit -- --ignored --exact --nocapture 2>&1 |
+  cargo test --release --test records audit_verify::bench_audit -- --ignored --exact --nocapture 2>&1 |
   grep '^audit '

@@ -33,22 +33,23 @@ def ts(ms):
 
 
 def schedule(nodes, concurrency, rng):
-    """Start/end (ms from run start) of one attempt per node, on `concurrency` slots."""
-    free = [(0, s) for s in range(concurrency)]
+    """Start/end (ms from run start) of one attempt per node, on `concurrency` slots, and
+    its dependency: the node whose end freed the slot (so every edge is consistent)."""
+    free = [(0, s, -1) for s in range(concurrency)]
     heapq.heapify(free)
     out = []
     for i in range(nodes):
-        at, slot = heapq.heappop(free)
+        at, slot, dep = heapq.heappop(free)
         dur = int(rng.lognormvariate(6.0, 1.0)) + 5
         start = at + rng.randint(0, 3)
-        out.append((at, start, start + dur))
-        heapq.heappush(free, (start + dur, slot))
+        out.append((at, start, start + dur, dep))
+        heapq.heappush(free, (start + dur, slot, i))
     return out
 
 
 def write_run(out, nodes, concurrency, rng, run_id):
     times = schedule(nodes, concurrency, rng)
-    end = max(e for _, _, e in times) + 5
+    end = max(t[2] for t in times) + 5
     with open(os.path.join(out, "run.json"), "w") as f:
         f.write('{"schema_version":1,"run_id":"%s","workflow":{"name":"bench","recipe_path":"bench/none.yaml",'
                 '"recipe_sha256":"%s"},"status":"succeeded","exit_code":0,"started_at":"%s","ended_at":"%s",'
@@ -56,34 +57,34 @@ def write_run(out, nodes, concurrency, rng, run_id):
                 '"trace_id":"%s","pid":4242,"host":"bench","nodes":[' % (
                     run_id, "0" * 64, ts(0), ts(end), end, concurrency, TRACE))
         findings_total = 0
-        for i, (q, s, e) in enumerate(times):
+        for i, (q, s, e, dep) in enumerate(times):
             plugin = PLUGINS[i % len(PLUGINS)]
             findings = i % 7
             findings_total += findings
             f.write(('' if i == 0 else ',') +
-                    '{"node_id":"n%06d","type":"%s","plugin_name":"%s","status":"succeeded","reason":null,'
+                    '{"node_id":"n%06d","type":"%s","plugin_name":"%s","depends_on":[%s],"status":"succeeded","reason":null,'
                     '"findings_count":%d,"outputs":{},"cache_key":null,"attempts":[{"attempt":1,"status":"succeeded",'
                     '"exit_code":0,"signal":null,"queued_at":"%s","started_at":"%s","ended_at":"%s","queue_wait_ms":%d,'
                     '"duration_ms":%d,"cpu_user_ms":%d,"cpu_system_ms":%d,"peak_rss_bytes":%d,"retry_delay_ms":null,'
                     '"executor_job_id":null}]}' % (
-                        i, TYPES[plugin], plugin, findings, ts(q), ts(s), ts(e), s - q, e - s,
+                        i, TYPES[plugin], plugin, '"n%06d"' % dep if dep >= 0 else "", findings, ts(q), ts(s), ts(e), s - q, e - s,
                         (e - s) * 6 // 10, (e - s) // 20, 20_000_000 + (i % 50) * 1_000_000))
         f.write('],"counts":{"succeeded":%d,"failed":0,"skipped":0,"cached":0,"cancelled":0,"timed_out":0},'
                 '"findings_count":%d,"telemetry":{"torn_lines":0}}\n' % (nodes, findings_total))
     with open(os.path.join(out, "spans.jsonl"), "w") as f:
         res = '"resource":{"service.name":"secflow","service.version":"0.1.0"}'
-        f.write('{"trace_id":"%s","span_id":"%016x","parent_span_id":null,"name":"workflow bench","kind":"internal",'
+        f.write('{"schema_version":1,"trace_id":"%s","span_id":"%016x","parent_span_id":null,"name":"workflow bench","kind":"internal",'
                 '"start_time_unix_nano":%d,"end_time_unix_nano":%d,"attributes":{"secflow.run.id":"%s"},"events":[],'
                 '"status":{"code":"ok","message":""},%s}\n' % (TRACE, 1, BASE_MS * 10**6, (BASE_MS + end) * 10**6, run_id, res))
         buf = []
-        for i, (q, s, e) in enumerate(times):
+        for i, (q, s, e, _) in enumerate(times):
             node_span, att_span = 2 * i + 2, 2 * i + 3
             for span, parent, name, a, b, attrs in (
                 (node_span, 1, "node n%06d" % i, q, e, '"secflow.node.id":"n%06d","secflow.node.status":"succeeded"' % i),
                 (att_span, node_span, "attempt n%06d#1" % i, s, e,
                  '"secflow.node.id":"n%06d","secflow.attempt":1,"process.exit_code":0' % i),
             ):
-                buf.append('{"trace_id":"%s","span_id":"%016x","parent_span_id":"%016x","name":"%s","kind":"internal",'
+                buf.append('{"schema_version":1,"trace_id":"%s","span_id":"%016x","parent_span_id":"%016x","name":"%s","kind":"internal",'
                            '"start_time_unix_nano":%d,"end_time_unix_nano":%d,"attributes":{%s},"events":[],'
                            '"status":{"code":"ok","message":""},%s}\n' % (
                                TRACE, span, parent, name, (BASE_MS + a) * 10**6, (BASE_MS + b) * 10**6, attrs, res))

@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use secflow::engine::{Event, RunContext, Sink, TraceIds};
-use secflow::metrics::{
-    MetricsOptions, MetricsSink, Registry, SecflowMetrics, SnapshotHead, system,
-};
+use secflow::metrics::{Registry, SecflowMetrics, SnapshotHead, system};
 use secflow::plan::{BuildOptions, Plan, build};
 use secflow::recipe::{Limits, Source, parse};
+use secflow::sinks::metrics::{MetricsOptions, MetricsSink};
 use secflow::store::{AttemptRecord, Counts, NodeStatus, RunRecord, RunStatus, WorkflowRef};
 
 fn chain_plan(n: usize) -> Plan {

@@ -3,7 +3,7 @@
 #  1. N trivial jobs (default 20) submitted at once, time until all completed: a plain
 #     `sbatch` loop + `squeue` polling vs secflow's Slurm module (job script, environment
 #     file, job-wrapper with usage file, one batched squeue per 250 ms).
-#  2. When the engine integration is in (tests/slurm_workflow.rs enabled): a 50-node
+#  2. When the engine integration is in (tests/backends/slurm_workflow.rs enabled): a 50-node
 #     fan-out through `secflow run-workflow --executor slurm` vs the same jobs from a
 #     shell loop.
 # Needs Slurm installed (.ci/install-slurm.sh) and root.
@@ -11,7 +11,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 export SECFLOW_SLURM_BENCH_N="${1:-20}"
-cargo test --release --test slurm_executor bench_trivial_jobs -- --ignored --nocapture \
+cargo test --release --test backends slurm_executor::bench_trivial_jobs -- --ignored --nocapture \
     --test-threads=1
-cargo test --release --test slurm_workflow bench_fan_out -- --ignored --nocapture \
+cargo test --release --test backends slurm_workflow::bench_fan_out -- --ignored --nocapture \
     --test-threads=1

@@ -44,6 +44,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)')
             [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)')
+            [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -68,7 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
         'secflow;run-workflow' {
             [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'Override a recipe variable (repeatable)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Most attempts running at once (default: the recipe''s, else the number of CPUs)')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--plugin-dir', '--plugin-dir', [CompletionResultType]::ParameterName, 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`')
             [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`')
             [CompletionResult]::new('--sample-interval', '--sample-interval', [CompletionResultType]::ParameterName, 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)')
@@ -87,6 +88,8 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json on stdout when the run ends')
             [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
             [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'Most nodes a recipe may declare')
+            [CompletionResult]::new('--show-output', '--show-output', [CompletionResultType]::ParameterName, 'Tools'' output on the console: the last 20 lines of a failed attempt''s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`')
             [CompletionResult]::new('--max-instances', '--max-instances', [CompletionResultType]::ParameterName, 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node''s own `max_instances` wins)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (levels, commands, env names, data paths) and run nothing')
             [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After a failure, still run every node whose inputs exist')
@@ -104,7 +107,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
         'secflow;run' {
             [CompletionResult]::new('--var', '--var', [CompletionResultType]::ParameterName, 'Override a recipe variable (repeatable)')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Most attempts running at once (default: the recipe''s, else the number of CPUs)')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--plugin-dir', '--plugin-dir', [CompletionResultType]::ParameterName, 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`')
             [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`')
             [CompletionResult]::new('--sample-interval', '--sample-interval', [CompletionResultType]::ParameterName, 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)')
@@ -123,6 +126,8 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints run.json on stdout when the run ends')
             [CompletionResult]::new('--max-bytes', '--max-bytes', [CompletionResultType]::ParameterName, 'Largest recipe file accepted, in bytes')
             [CompletionResult]::new('--max-nodes', '--max-nodes', [CompletionResultType]::ParameterName, 'Most nodes a recipe may declare')
+            [CompletionResult]::new('--show-output', '--show-output', [CompletionResultType]::ParameterName, 'Tools'' output on the console: the last 20 lines of a failed attempt''s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`')
             [CompletionResult]::new('--max-instances', '--max-instances', [CompletionResultType]::ParameterName, 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node''s own `max_instances` wins)')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (levels, commands, env names, data paths) and run nothing')
             [CompletionResult]::new('--keep-going', '--keep-going', [CompletionResultType]::ParameterName, 'After a failure, still run every node whose inputs exist')
@@ -147,7 +152,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Report format (default: from `--output`''s extension — `.html`, `.md`, `.json` —, else `table`)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads reading logs.jsonl (default: available cores, at most 4)')
             [CompletionResult]::new('--fail-on-regression', '--fail-on-regression', [CompletionResultType]::ParameterName, 'Exit 3 when a regression is flagged (for CI)')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
@@ -165,7 +170,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Report format (default: from `--output`''s extension — `.html`, `.md`, `.json` —, else `table`)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write the report to FILE instead of stdout')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--threads', '--threads', [CompletionResultType]::ParameterName, 'Threads reading logs.jsonl (default: available cores, at most 4)')
             [CompletionResult]::new('--fail-on-regression', '--fail-on-regression', [CompletionResultType]::ParameterName, 'Exit 3 when a regression is flagged (for CI)')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
@@ -198,7 +203,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
             [CompletionResult]::new('--recipe', '--recipe', [CompletionResultType]::ParameterName, 'Also search `plugins/` beside this recipe')
             [CompletionResult]::new('--plugin-dir', '--plugin-dir', [CompletionResultType]::ParameterName, 'Extra directories of plugin manifests, searched last')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory (its `plugins/` is searched)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -231,7 +236,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;audit;verify' {
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--audit-key-file', '--audit-key-file', [CompletionResultType]::ParameterName, 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)')
             [CompletionResult]::new('--witness', '--witness', [CompletionResultType]::ParameterName, 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
@@ -241,7 +246,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;audit;head' {
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -264,7 +269,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
         }
         'secflow;metrics' {
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'format')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -277,7 +282,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--since', '--since', [CompletionResultType]::ParameterName, 'Only records at or after this RFC 3339 time, or this long ago (10m, 1h)')
             [CompletionResult]::new('--attempt', '--attempt', [CompletionResultType]::ParameterName, 'Which attempt''s output (default: the last)')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, '`json` prints the raw JSON lines')
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (default ./.secflow)')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('-f', '-f', [CompletionResultType]::ParameterName, 'Keep printing new records until the run ends')
             [CompletionResult]::new('--follow', '--follow', [CompletionResultType]::ParameterName, 'Keep printing new records until the run ends')
             [CompletionResult]::new('--stdout', '--stdout', [CompletionResultType]::ParameterName, 'Print the node''s captured stdout')
@@ -289,7 +294,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;export' {
-            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'State directory holding `runs/`')
+            [CompletionResult]::new('--state-dir', '--state-dir', [CompletionResultType]::ParameterName, 'Where runs are recorded (runs live in DIR/runs/)')
             [CompletionResult]::new('--otlp-endpoint', '--otlp-endpoint', [CompletionResultType]::ParameterName, 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`')
             [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
@@ -382,6 +387,71 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'secflow;emit' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'A log record (logs.jsonl, with the attempt''s trace and span ids)')
+            [CompletionResult]::new('metric', 'metric', [CompletionResultType]::ParameterValue, 'A metric sample: a counter increment, a gauge value or a histogram observation')
+            [CompletionResult]::new('progress', 'progress', [CompletionResultType]::ParameterValue, 'The tool''s progress, 0 to 1 (shown on the progress display)')
+            [CompletionResult]::new('finding', 'finding', [CompletionResultType]::ParameterValue, 'A finding: a JSON object')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;emit;log' {
+            [CompletionResult]::new('--level', '--level', [CompletionResultType]::ParameterName, 'trace, debug, info, warn or error')
+            [CompletionResult]::new('--message', '--message', [CompletionResultType]::ParameterName, 'message')
+            [CompletionResult]::new('--field', '--field', [CompletionResultType]::ParameterName, 'An extra field of the record''s metadata (repeatable); the value is kept as text')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;metric' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'A Prometheus name (counters get `_total` when it is missing)')
+            [CompletionResult]::new('--type', '--type', [CompletionResultType]::ParameterName, 'type')
+            [CompletionResult]::new('--value', '--value', [CompletionResultType]::ParameterName, 'value')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label (repeatable); `node_id` and `plugin_name` are secflow''s')
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;progress' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;finding' {
+            [CompletionResult]::new('--debug', '--debug', [CompletionResultType]::ParameterName, 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
+        'secflow;emit;help' {
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'A log record (logs.jsonl, with the attempt''s trace and span ids)')
+            [CompletionResult]::new('metric', 'metric', [CompletionResultType]::ParameterValue, 'A metric sample: a counter increment, a gauge value or a histogram observation')
+            [CompletionResult]::new('progress', 'progress', [CompletionResultType]::ParameterValue, 'The tool''s progress, 0 to 1 (shown on the progress display)')
+            [CompletionResult]::new('finding', 'finding', [CompletionResultType]::ParameterValue, 'A finding: a JSON object')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'secflow;emit;help;log' {
+            break
+        }
+        'secflow;emit;help;metric' {
+            break
+        }
+        'secflow;emit;help;progress' {
+            break
+        }
+        'secflow;emit;help;finding' {
+            break
+        }
+        'secflow;emit;help;help' {
+            break
+        }
         'secflow;help' {
             [CompletionResult]::new('validate-recipe', 'validate-recipe', [CompletionResultType]::ParameterValue, 'Check recipes and report every problem with file:line:col')
             [CompletionResult]::new('run-workflow', 'run-workflow', [CompletionResultType]::ParameterValue, 'Run a workflow and record it under <state-dir>/runs/<run-id>/')
@@ -398,6 +468,7 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)')
             [CompletionResult]::new('job-wrapper', 'job-wrapper', [CompletionResultType]::ParameterValue, 'Run one attempt''s command inside a Slurm job and record its usage (internal)')
             [CompletionResult]::new('graph', 'graph', [CompletionResultType]::ParameterValue, 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)')
+            [CompletionResult]::new('emit', 'emit', [CompletionResultType]::ParameterValue, 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -468,6 +539,25 @@ Register-ArgumentCompleter -Native -CommandName 'secflow' -ScriptBlock {
             break
         }
         'secflow;help;graph' {
+            break
+        }
+        'secflow;help;emit' {
+            [CompletionResult]::new('log', 'log', [CompletionResultType]::ParameterValue, 'A log record (logs.jsonl, with the attempt''s trace and span ids)')
+            [CompletionResult]::new('metric', 'metric', [CompletionResultType]::ParameterValue, 'A metric sample: a counter increment, a gauge value or a histogram observation')
+            [CompletionResult]::new('progress', 'progress', [CompletionResultType]::ParameterValue, 'The tool''s progress, 0 to 1 (shown on the progress display)')
+            [CompletionResult]::new('finding', 'finding', [CompletionResultType]::ParameterValue, 'A finding: a JSON object')
+            break
+        }
+        'secflow;help;emit;log' {
+            break
+        }
+        'secflow;help;emit;metric' {
+            break
+        }
+        'secflow;help;emit;progress' {
+            break
+        }
+        'secflow;help;emit;finding' {
             break
         }
         'secflow;help;help' {

@@ -25,6 +25,9 @@ _secflow() {
             secflow,completions)
                 cmd="secflow__subcmd__completions"
                 ;;
+            secflow,emit)
+                cmd="secflow__subcmd__emit"
+                ;;
             secflow,export)
                 cmd="secflow__subcmd__export"
                 ;;
@@ -91,11 +94,44 @@ _secflow() {
             secflow__subcmd__audit__subcmd__help,verify)
                 cmd="secflow__subcmd__audit__subcmd__help__subcmd__verify"
                 ;;
+            secflow__subcmd__emit,finding)
+                cmd="secflow__subcmd__emit__subcmd__finding"
+                ;;
+            secflow__subcmd__emit,help)
+                cmd="secflow__subcmd__emit__subcmd__help"
+                ;;
+            secflow__subcmd__emit,log)
+                cmd="secflow__subcmd__emit__subcmd__log"
+                ;;
+            secflow__subcmd__emit,metric)
+                cmd="secflow__subcmd__emit__subcmd__metric"
+                ;;
+            secflow__subcmd__emit,progress)
+                cmd="secflow__subcmd__emit__subcmd__progress"
+                ;;
+            secflow__subcmd__emit__subcmd__help,finding)
+                cmd="secflow__subcmd__emit__subcmd__help__subcmd__finding"
+                ;;
+            secflow__subcmd__emit__subcmd__help,help)
+                cmd="secflow__subcmd__emit__subcmd__help__subcmd__help"
+                ;;
+            secflow__subcmd__emit__subcmd__help,log)
+                cmd="secflow__subcmd__emit__subcmd__help__subcmd__log"
+                ;;
+            secflow__subcmd__emit__subcmd__help,metric)
+                cmd="secflow__subcmd__emit__subcmd__help__subcmd__metric"
+                ;;
+            secflow__subcmd__emit__subcmd__help,progress)
+                cmd="secflow__subcmd__emit__subcmd__help__subcmd__progress"
+                ;;
             secflow__subcmd__help,audit)
                 cmd="secflow__subcmd__help__subcmd__audit"
                 ;;
             secflow__subcmd__help,completions)
                 cmd="secflow__subcmd__help__subcmd__completions"
+                ;;
+            secflow__subcmd__help,emit)
+                cmd="secflow__subcmd__help__subcmd__emit"
                 ;;
             secflow__subcmd__help,export)
                 cmd="secflow__subcmd__help__subcmd__export"
@@ -144,6 +180,18 @@ _secflow() {
                 ;;
             secflow__subcmd__help__subcmd__audit,verify)
                 cmd="secflow__subcmd__help__subcmd__audit__subcmd__verify"
+                ;;
+            secflow__subcmd__help__subcmd__emit,finding)
+                cmd="secflow__subcmd__help__subcmd__emit__subcmd__finding"
+                ;;
+            secflow__subcmd__help__subcmd__emit,log)
+                cmd="secflow__subcmd__help__subcmd__emit__subcmd__log"
+                ;;
+            secflow__subcmd__help__subcmd__emit,metric)
+                cmd="secflow__subcmd__help__subcmd__emit__subcmd__metric"
+                ;;
+            secflow__subcmd__help__subcmd__emit,progress)
+                cmd="secflow__subcmd__help__subcmd__emit__subcmd__progress"
                 ;;
             secflow__subcmd__help__subcmd__plugins,list)
                 cmd="secflow__subcmd__help__subcmd__plugins__subcmd__list"
@@ -200,7 +248,7 @@ _secflow() {
 
     case "${cmd}" in
         secflow)
-            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help"
+            opts="-h -V --debug --help --version validate-recipe validate run-workflow run performance-analysis analyze schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -345,6 +393,188 @@ _secflow() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        secflow__subcmd__emit)
+            opts="-h --debug --help log metric progress finding help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__finding)
+            opts="-h --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__help)
+            opts="log metric progress finding help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__help__subcmd__finding)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__help__subcmd__metric)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__help__subcmd__progress)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__log)
+            opts="-h --level --message --field --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --message)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --field)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__metric)
+            opts="-h --name --type --value --label --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type)
+                    COMPREPLY=($(compgen -W "counter gauge histogram" -- "${cur}"))
+                    return 0
+                    ;;
+                --value)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__emit__subcmd__progress)
+            opts="-h --debug --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         secflow__subcmd__export)
             opts="-h --state-dir --otlp-endpoint --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -394,7 +624,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__help)
-            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help"
+            opts="validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -452,6 +682,76 @@ _secflow() {
         secflow__subcmd__help__subcmd__completions)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__emit)
+            opts="log metric progress finding"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__emit__subcmd__finding)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__emit__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__emit__subcmd__metric)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        secflow__subcmd__help__subcmd__emit__subcmd__progress)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -950,7 +1250,7 @@ _secflow() {
             return 0
             ;;
         secflow__subcmd__run__subcmd__workflow)
-            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --metrics-listen --audit-key-file --resume --force --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --max-instances --debug --help"
+            opts="-q -h --dry-run --var --concurrency --keep-going --fail-fast --state-dir --plugin-dir --otlp-endpoint --sample-interval --push-metrics --push-grouping --push-timeout --metrics-textfile --metrics-listen --audit-key-file --resume --force --fresh --no-cache --run-id --timeout --target --executor --quiet --progress --format --max-bytes --max-nodes --show-output --log-format --max-instances --debug --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1038,6 +1338,14 @@ _secflow() {
                     ;;
                 --max-nodes)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --show-output)
+                    COMPREPLY=($(compgen -W "never failure always" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "human json" -- "${cur}"))
                     return 0
                     ;;
                 --max-instances)

@@ -41,6 +41,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
+            cand emit 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;validate-recipe'= {
@@ -62,7 +63,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;run-workflow'= {
             cand --var 'Override a recipe variable (repeatable)'
             cand --concurrency 'Most attempts running at once (default: the recipe''s, else the number of CPUs)'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --plugin-dir 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`'
             cand --otlp-endpoint 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
             cand --sample-interval 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)'
@@ -81,6 +82,8 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format '`json` prints run.json on stdout when the run ends'
             cand --max-bytes 'Largest recipe file accepted, in bytes'
             cand --max-nodes 'Most nodes a recipe may declare'
+            cand --show-output 'Tools'' output on the console: the last 20 lines of a failed attempt''s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`'
+            cand --log-format '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`'
             cand --max-instances 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node''s own `max_instances` wins)'
             cand --dry-run 'Print the plan (levels, commands, env names, data paths) and run nothing'
             cand --keep-going 'After a failure, still run every node whose inputs exist'
@@ -97,7 +100,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;run'= {
             cand --var 'Override a recipe variable (repeatable)'
             cand --concurrency 'Most attempts running at once (default: the recipe''s, else the number of CPUs)'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --plugin-dir 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`'
             cand --otlp-endpoint 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
             cand --sample-interval 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)'
@@ -116,6 +119,8 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format '`json` prints run.json on stdout when the run ends'
             cand --max-bytes 'Largest recipe file accepted, in bytes'
             cand --max-nodes 'Most nodes a recipe may declare'
+            cand --show-output 'Tools'' output on the console: the last 20 lines of a failed attempt''s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`'
+            cand --log-format '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`'
             cand --max-instances 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node''s own `max_instances` wins)'
             cand --dry-run 'Print the plan (levels, commands, env names, data paths) and run nothing'
             cand --keep-going 'After a failure, still run every node whose inputs exist'
@@ -139,7 +144,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'Report format (default: from `--output`''s extension — `.html`, `.md`, `.json` —, else `table`)'
             cand -o 'Write the report to FILE instead of stdout'
             cand --output 'Write the report to FILE instead of stdout'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --threads 'Threads reading logs.jsonl (default: available cores, at most 4)'
             cand --fail-on-regression 'Exit 3 when a regression is flagged (for CI)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -156,7 +161,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'Report format (default: from `--output`''s extension — `.html`, `.md`, `.json` —, else `table`)'
             cand -o 'Write the report to FILE instead of stdout'
             cand --output 'Write the report to FILE instead of stdout'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --threads 'Threads reading logs.jsonl (default: available cores, at most 4)'
             cand --fail-on-regression 'Exit 3 when a regression is flagged (for CI)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -185,7 +190,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --format 'format'
             cand --recipe 'Also search `plugins/` beside this recipe'
             cand --plugin-dir 'Extra directories of plugin manifests, searched last'
-            cand --state-dir 'State directory (its `plugins/` is searched)'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -212,7 +217,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;audit;verify'= {
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --audit-key-file 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)'
             cand --witness 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered'
             cand --format 'format'
@@ -221,7 +226,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'secflow;audit;head'= {
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help'
             cand --help 'Print help'
@@ -239,7 +244,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
         }
         &'secflow;metrics'= {
             cand --format 'format'
-            cand --state-dir 'Where runs are recorded'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
@@ -251,7 +256,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --since 'Only records at or after this RFC 3339 time, or this long ago (10m, 1h)'
             cand --attempt 'Which attempt''s output (default: the last)'
             cand --format '`json` prints the raw JSON lines'
-            cand --state-dir 'Where runs are recorded (default ./.secflow)'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand -f 'Keep printing new records until the run ends'
             cand --follow 'Keep printing new records until the run ends'
             cand --stdout 'Print the node''s captured stdout'
@@ -262,7 +267,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'secflow;export'= {
-            cand --state-dir 'State directory holding `runs/`'
+            cand --state-dir 'Where runs are recorded (runs live in DIR/runs/)'
             cand --otlp-endpoint 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`'
             cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
             cand -h 'Print help'
@@ -342,6 +347,60 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'secflow;emit'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand log 'A log record (logs.jsonl, with the attempt''s trace and span ids)'
+            cand metric 'A metric sample: a counter increment, a gauge value or a histogram observation'
+            cand progress 'The tool''s progress, 0 to 1 (shown on the progress display)'
+            cand finding 'A finding: a JSON object'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;emit;log'= {
+            cand --level 'trace, debug, info, warn or error'
+            cand --message 'message'
+            cand --field 'An extra field of the record''s metadata (repeatable); the value is kept as text'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;metric'= {
+            cand --name 'A Prometheus name (counters get `_total` when it is missing)'
+            cand --type 'type'
+            cand --value 'value'
+            cand --label 'A label (repeatable); `node_id` and `plugin_name` are secflow''s'
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;progress'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;finding'= {
+            cand --debug 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node''s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'secflow;emit;help'= {
+            cand log 'A log record (logs.jsonl, with the attempt''s trace and span ids)'
+            cand metric 'A metric sample: a counter increment, a gauge value or a histogram observation'
+            cand progress 'The tool''s progress, 0 to 1 (shown on the progress display)'
+            cand finding 'A finding: a JSON object'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'secflow;emit;help;log'= {
+        }
+        &'secflow;emit;help;metric'= {
+        }
+        &'secflow;emit;help;progress'= {
+        }
+        &'secflow;emit;help;finding'= {
+        }
+        &'secflow;emit;help;help'= {
+        }
         &'secflow;help'= {
             cand validate-recipe 'Check recipes and report every problem with file:line:col'
             cand run-workflow 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
@@ -358,6 +417,7 @@ set edit:completion:arg-completer[secflow] = {|@words|
             cand serve 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
             cand job-wrapper 'Run one attempt''s command inside a Slurm job and record its usage (internal)'
             cand graph 'Draw a recipe''s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
+            cand emit 'Send a log line, metric, progress or finding from a node''s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'secflow;help;validate-recipe'= {
@@ -407,6 +467,20 @@ set edit:completion:arg-completer[secflow] = {|@words|
         &'secflow;help;job-wrapper'= {
         }
         &'secflow;help;graph'= {
+        }
+        &'secflow;help;emit'= {
+            cand log 'A log record (logs.jsonl, with the attempt''s trace and span ids)'
+            cand metric 'A metric sample: a counter increment, a gauge value or a histogram observation'
+            cand progress 'The tool''s progress, 0 to 1 (shown on the progress display)'
+            cand finding 'A finding: a JSON object'
+        }
+        &'secflow;help;emit;log'= {
+        }
+        &'secflow;help;emit;metric'= {
+        }
+        &'secflow;help;emit;progress'= {
+        }
+        &'secflow;help;emit;finding'= {
         }
         &'secflow;help;help'= {
         }

@@ -45,6 +45,7 @@ complete -c secflow -n "__fish_secflow_needs_command" -f -a "runs" -d 'The histo
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "serve" -d 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "job-wrapper" -d 'Run one attempt\'s command inside a Slurm job and record its usage (internal)'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "graph" -d 'Draw a recipe\'s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
+complete -c secflow -n "__fish_secflow_needs_command" -f -a "emit" -d 'Send a log line, metric, progress or finding from a node\'s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0'
 complete -c secflow -n "__fish_secflow_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand validate-recipe" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
@@ -60,7 +61,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand validate" -l debug -d 'D
 complete -c secflow -n "__fish_secflow_using_subcommand validate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l var -d 'Override a recipe variable (repeatable)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l concurrency -d 'Most attempts running at once (default: the recipe\'s, else the number of CPUs)' -r
-complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l plugin-dir -d 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l otlp-endpoint -d 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l sample-interval -d 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)' -r
@@ -84,6 +85,11 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l format 
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l show-output -d 'Tools\' output on the console: the last 20 lines of a failed attempt\'s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`' -r -f -a "never\t'None: only statuses and the summary'
+failure\t'The last 20 lines of a failed attempt\'s stderr and stdout, under its summary'
+always\t'Every line of every node, live, prefixed `[node-id] ` (no progress display)'"
+complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l log-format -d '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l max-instances -d 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node\'s own `max_instances` wins)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l keep-going -d 'After a failure, still run every node whose inputs exist'
@@ -96,7 +102,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -l debug -
 complete -c secflow -n "__fish_secflow_using_subcommand run-workflow" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l var -d 'Override a recipe variable (repeatable)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l concurrency -d 'Most attempts running at once (default: the recipe\'s, else the number of CPUs)' -r
-complete -c secflow -n "__fish_secflow_using_subcommand run" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l plugin-dir -d 'Extra directories of plugin manifests, searched after `plugins/` beside the recipe and `<state-dir>/plugins`' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l otlp-endpoint -d 'Send spans, logs and metrics to this OpenTelemetry collector (OTLP/HTTP base URL); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l sample-interval -d 'Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms)' -r
@@ -120,6 +126,11 @@ complete -c secflow -n "__fish_secflow_using_subcommand run" -l format -d '`json
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-bytes -d 'Largest recipe file accepted, in bytes' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-nodes -d 'Most nodes a recipe may declare' -r
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l show-output -d 'Tools\' output on the console: the last 20 lines of a failed attempt\'s stderr and stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`' -r -f -a "never\t'None: only statuses and the summary'
+failure\t'The last 20 lines of a failed attempt\'s stderr and stdout, under its summary'
+always\t'Every line of every node, live, prefixed `[node-id] ` (no progress display)'"
+complete -c secflow -n "__fish_secflow_using_subcommand run" -l log-format -d '`json` prints the log records (the lines of logs.jsonl) on stdout instead of human lines on stderr; not with `--format json`' -r -f -a "human\t'For people: text and tables'
+json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l max-instances -d 'Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node\'s own `max_instances` wins)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l dry-run -d 'Print the plan (levels, commands, env names, data paths) and run nothing'
 complete -c secflow -n "__fish_secflow_using_subcommand run" -l keep-going -d 'After a failure, still run every node whose inputs exist'
@@ -142,7 +153,7 @@ markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
 chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l threads -d 'Threads reading logs.jsonl (default: available cores, at most 4)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l fail-on-regression -d 'Exit 3 when a regression is flagged (for CI)'
 complete -c secflow -n "__fish_secflow_using_subcommand performance-analysis" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -159,7 +170,7 @@ markdown\t'Markdown for a pull-request comment'
 html\t'One self-contained HTML file: Gantt timeline, per-node bars, system charts'
 chrome-trace\t'Trace Event JSON for Perfetto / chrome://tracing'"
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -s o -l output -d 'Write the report to FILE instead of stdout' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l threads -d 'Threads reading logs.jsonl (default: available cores, at most 4)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l fail-on-regression -d 'Exit 3 when a regression is flagged (for CI)'
 complete -c secflow -n "__fish_secflow_using_subcommand analyze" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
@@ -182,7 +193,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l recipe -d 'Also search `plugins/` beside this recipe' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l plugin-dir -d 'Extra directories of plugin manifests, searched last' -r -F
-complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l state-dir -d 'State directory (its `plugins/` is searched)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand plugins; and __fish_seen_subcommand_from help" -f -a "list" -d 'Node types: type, plugin, version, category, source'
@@ -194,14 +205,14 @@ complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_se
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "head" -d 'Print the head of a run\'s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run\'s tools cannot reach (a witness for `verify --witness`)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and not __fish_seen_subcommand_from verify head help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-key-file -d 'The audit key file (used when SECFLOW_AUDIT_KEY is not set; default `<state-dir>/audit.key`)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l witness -d 'Chain heads recorded elsewhere (JSON lines, as `audit head` prints them): a chain shorter than, or different from, a head of this run is tampered' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from head" -s h -l help -d 'Print help'
 complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
@@ -210,7 +221,7 @@ complete -c secflow -n "__fish_secflow_using_subcommand audit; and __fish_seen_s
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l format -r -f -a "table\t'The SecFlow summary and one row per series'
 json\t'`metrics.json` as recorded'
 prometheus\t'Prometheus text exposition format 0.0.4'"
-complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l state-dir -d 'Where runs are recorded' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand metrics" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l node -d 'Only this node\'s records (with --stdout/--stderr: whose output to print)' -r
@@ -220,14 +231,14 @@ complete -c secflow -n "__fish_secflow_using_subcommand logs" -l since -d 'Only 
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l attempt -d 'Which attempt\'s output (default: the last)' -r
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l format -d '`json` prints the raw JSON lines' -r -f -a "human\t'For people: text and tables'
 json\t'Stable JSON, documented in README.md'"
-complete -c secflow -n "__fish_secflow_using_subcommand logs" -l state-dir -d 'Where runs are recorded (default ./.secflow)' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand logs" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -s f -l follow -d 'Keep printing new records until the run ends'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l stdout -d 'Print the node\'s captured stdout'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l stderr -d 'Print the node\'s captured stderr'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l raw -d 'Same as --format json'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand logs" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand export" -l state-dir -d 'State directory holding `runs/`' -r -F
+complete -c secflow -n "__fish_secflow_using_subcommand export" -l state-dir -d 'Where runs are recorded (runs live in DIR/runs/)' -r -F
 complete -c secflow -n "__fish_secflow_using_subcommand export" -l otlp-endpoint -d 'Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`' -r
 complete -c secflow -n "__fish_secflow_using_subcommand export" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand export" -s h -l help -d 'Print help'
@@ -279,25 +290,59 @@ complete -c secflow -n "__fish_secflow_using_subcommand graph" -l max-bytes -d '
 complete -c secflow -n "__fish_secflow_using_subcommand graph" -l max-nodes -d 'Most nodes a recipe may declare' -r
 complete -c secflow -n "__fish_secflow_using_subcommand graph" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
 complete -c secflow -n "__fish_secflow_using_subcommand graph" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "performance-analysis" -d 'Performance report from recorded runs: one, several, or against a baseline'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "completions" -d 'Print shell completions'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "plugins" -d 'List the node types available and where each comes from'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "stub" -d 'Simulate one of SecFlow\'s tools (used by the built-in plugins)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "audit" -d 'Check a run\'s tamper-evident audit trail'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "metrics" -d 'Print a run\'s metrics snapshot (table, json or Prometheus text)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "serve" -d 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "job-wrapper" -d 'Run one attempt\'s command inside a Slurm job and record its usage (internal)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "graph" -d 'Draw a recipe\'s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
-complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -f -a "log" -d 'A log record (logs.jsonl, with the attempt\'s trace and span ids)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -f -a "metric" -d 'A metric sample: a counter increment, a gauge value or a histogram observation'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -f -a "progress" -d 'The tool\'s progress, 0 to 1 (shown on the progress display)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -f -a "finding" -d 'A finding: a JSON object'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and not __fish_seen_subcommand_from log metric progress finding help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from log" -l level -d 'trace, debug, info, warn or error' -r
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from log" -l message -r
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from log" -l field -d 'An extra field of the record\'s metadata (repeatable); the value is kept as text' -r
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from log" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from log" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from metric" -l name -d 'A Prometheus name (counters get `_total` when it is missing)' -r
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from metric" -l type -r -f -a "counter\t''
+gauge\t''
+histogram\t''"
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from metric" -l value -r
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from metric" -l label -d 'A label (repeatable); `node_id` and `plugin_name` are secflow\'s' -r
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from metric" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from metric" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from progress" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from progress" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from finding" -l debug -d 'Debug mode: debug records in logs.jsonl and on the console, the resolved plan before execution, a failing node\'s config and stderr tail (like SECFLOW_LOG_LEVEL=DEBUG)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from finding" -s h -l help -d 'Print help'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from help" -f -a "log" -d 'A log record (logs.jsonl, with the attempt\'s trace and span ids)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from help" -f -a "metric" -d 'A metric sample: a counter increment, a gauge value or a histogram observation'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from help" -f -a "progress" -d 'The tool\'s progress, 0 to 1 (shown on the progress display)'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from help" -f -a "finding" -d 'A finding: a JSON object'
+complete -c secflow -n "__fish_secflow_using_subcommand emit; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "validate-recipe" -d 'Check recipes and report every problem with file:line:col'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "run-workflow" -d 'Run a workflow and record it under <state-dir>/runs/<run-id>/'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "performance-analysis" -d 'Performance report from recorded runs: one, several, or against a baseline'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "schema" -d 'Print the JSON Schema of the recipe format (or of a record kind)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "completions" -d 'Print shell completions'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "plugins" -d 'List the node types available and where each comes from'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "stub" -d 'Simulate one of SecFlow\'s tools (used by the built-in plugins)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "audit" -d 'Check a run\'s tamper-evident audit trail'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "metrics" -d 'Print a run\'s metrics snapshot (table, json or Prometheus text)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "logs" -d 'Show a run\'s logs, or a node\'s captured stdout/stderr'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "export" -d 'Send a recorded run\'s spans, logs and metrics to an OpenTelemetry collector'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "runs" -d 'The history of recorded runs: list, show, prune'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "serve" -d 'Serve a state directory: web UI, /metrics, /api/runs, health (read-only)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "job-wrapper" -d 'Run one attempt\'s command inside a Slurm job and record its usage (internal)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "graph" -d 'Draw a recipe\'s DAG (DOT, Mermaid, JSON or a self-contained SVG)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "emit" -d 'Send a log line, metric, progress or finding from a node\'s tool to secflow (SECFLOW_EVENTS); outside a run it warns and exits 0'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and not __fish_seen_subcommand_from validate-recipe run-workflow performance-analysis schema completions plugins stub audit metrics logs export runs serve job-wrapper graph emit help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from plugins" -f -a "list" -d 'Node types: type, plugin, version, category, source'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify a run\'s audit chain: exit 0 intact, 1 tampered, 2 usage error or wrong key, 3 unfinished run'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "head" -d 'Print the head of a run\'s chain (run_id, seq, last_hash, key_id) as one JSON line, to keep where the run\'s tools cannot reach (a witness for `verify --witness`)'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "list" -d 'Recorded runs, newest first'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "show" -d 'One run\'s summary and nodes'
 complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from runs" -f -a "prune" -d 'Delete old run directories (never one that is still running)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from emit" -f -a "log" -d 'A log record (logs.jsonl, with the attempt\'s trace and span ids)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from emit" -f -a "metric" -d 'A metric sample: a counter increment, a gauge value or a histogram observation'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from emit" -f -a "progress" -d 'The tool\'s progress, 0 to 1 (shown on the progress display)'
+complete -c secflow -n "__fish_secflow_using_subcommand help; and __fish_seen_subcommand_from emit" -f -a "finding" -d 'A finding: a JSON object'

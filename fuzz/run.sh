@@ -11,7 +11,7 @@ cd "$(dirname "$0")"
 SECONDS_PER_TARGET=${SECONDS_PER_TARGET:-120}
 SANITIZER=${SANITIZER:-none}
 TOOLCHAIN=${TOOLCHAIN:-}
-TARGETS=${*:-recipe template logs spans audit run_json}
+TARGETS=${*:-recipe template when logs spans audit run_json}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 total=0
 for t in $TARGETS; do

@@ -123,9 +123,35 @@ pub fn markdown(s: &str) -> String {
     out
 }
 
+/// Text for HTML, as element content or a quoted attribute value: escaped as by [`escape`]
+/// (a control or bidi character shows as `\u{…}`), then `&`, `<`, `>`, `"` and `'` as
+/// entities — so no record value can open a tag, end an attribute or a `<script>`.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in escape(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_escapes_tags_quotes_and_controls() {
+        assert_eq!(
+            html("</script><script>alert(1)</script>\"'&\u{202e}"),
+            "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#39;&amp;\\u{202e}"
+        );
+    }
 
     #[test]
     fn escapes_controls_and_keeps_plain_text() {

@@ -16,6 +16,37 @@ pub const REGRESSION: i32 = 3;
 /// (no node ran), or a record write failed mid-run (the run stopped; `reason` in run.json
 /// says `records incomplete` as far as it could still be written).
 pub const RECORDS_INCOMPLETE: i32 = 4;
+/// The exit code of a run that ended as `end` (given to the engine as
+/// `EngineConfig::exit_code`).
+pub fn for_run(end: crate::event::RunEnd) -> i32 {
+    use crate::event::RunEnd;
+    match end {
+        RunEnd::Succeeded => SUCCESS,
+        RunEnd::Failed => FAILURE,
+        RunEnd::RecordsIncomplete => RECORDS_INCOMPLETE,
+        RunEnd::Cancelled {
+            signal: Some(signal),
+        } => 128 + signal,
+        RunEnd::Cancelled { signal: None } => INTERRUPTED,
+    }
+}
+
 /// Interrupted by SIGINT (128 + SIGINT). A run cancelled by another signal exits 128 + that
 /// signal: 129 SIGHUP, 131 SIGQUIT, 143 SIGTERM.
 pub const INTERRUPTED: i32 = 130;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::RunEnd;
+
+    #[test]
+    fn a_run_end_maps_to_the_documented_codes() {
+        assert_eq!(for_run(RunEnd::Succeeded), SUCCESS);
+        assert_eq!(for_run(RunEnd::Failed), FAILURE);
+        assert_eq!(for_run(RunEnd::RecordsIncomplete), RECORDS_INCOMPLETE);
+        assert_eq!(for_run(RunEnd::Cancelled { signal: Some(15) }), 143);
+        assert_eq!(for_run(RunEnd::Cancelled { signal: Some(2) }), INTERRUPTED);
+        assert_eq!(for_run(RunEnd::Cancelled { signal: None }), INTERRUPTED);
+    }
+}

@@ -18,9 +18,10 @@ use crate::recipe::{Limits, Source};
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("recipe", recipe),
     ("template", template),
+    ("when", when),
     ("logs", logs),
     ("spans", spans),
     ("audit", audit),
@@ -85,6 +86,69 @@ pub fn template(data: &[u8]) {
     }
 }
 
+/// A `when:` expression: parsed, type-checked (every operand known, `item` of any type) and
+/// evaluated with hostile var and instance values (expression syntax, NUL): none of it may
+/// panic.
+pub fn when(data: &[u8]) {
+    use crate::plan::when::{self, Check, Operand, Resolve, Ty, Value};
+    struct Any;
+    impl Check for Any {
+        fn ty(&self, o: &Operand) -> Result<Ty, (String, Option<String>)> {
+            Ok(match o {
+                Operand::Lit(v) => v.ty(),
+                Operand::Var(k) if k.starts_with('n') => Ty::Num,
+                Operand::Var(_) | Operand::Env(_) => Ty::Str,
+                Operand::Item(_) => Ty::Any,
+                Operand::Index | Operand::Records(_) => Ty::Num,
+            })
+        }
+    }
+    impl Resolve for Any {
+        fn item(&self, key: Option<&str>) -> Result<Value, String> {
+            Ok(match key {
+                Some(k) if k.len() % 2 == 0 => Value::Num(k.len() as f64),
+                _ => Value::Str("x' || true || '$(id)".into()),
+            })
+        }
+        fn index(&self) -> Result<u64, String> {
+            Ok(u64::MAX)
+        }
+        fn records(&self, d: &str) -> Result<u64, String> {
+            Err(format!("no dataset {d}"))
+        }
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(expr) = when::parse(text) else {
+        return;
+    };
+    let checked = when::check(&expr, &Any);
+    let mut bound = std::collections::BTreeMap::new();
+    for (o, _) in expr.operands() {
+        if let Operand::Var(k) | Operand::Env(k) = o {
+            bound.insert(format!("vars.{k}"), Value::Str("' || true || '".into()));
+            bound.insert(format!("env.{k}"), Value::Str("\u{0}".into()));
+        }
+    }
+    let condition = when::Condition {
+        text: text.into(),
+        expr,
+        bound,
+    };
+    // A well-typed condition over these values evaluates or reports an error, never panics.
+    let result = condition.eval(&Any);
+    if checked.is_ok() && condition.bound.is_empty() && !text.contains("records") {
+        // Without vars, env or records every operand resolves: only a type clash can fail.
+        if let Err(e) = &result {
+            assert!(
+                e.contains("compare") || e.contains("boolean") || e.contains("instead of"),
+                "{e}"
+            );
+        }
+    }
+}
+
 /// A scratch run directory for this process: `run.json` minimal unless the target writes
 /// its own.
 fn scratch() -> PathBuf {
@@ -101,13 +165,12 @@ fn analyse(dir: &Path) {
     let options = crate::analysis::LoadOptions {
         logs: true,
         spans_and_metrics: true,
-        recipe_edges: false,
         threads: 1,
     };
     let Ok(run) = crate::analysis::load_run(dir, options) else {
         return;
     };
-    let report = crate::analysis::analyze_run(&run);
+    let report = crate::analysis::analyze_run(run);
     for format in [
         crate::report::ReportFormat::Table,
         crate::report::ReportFormat::Json,

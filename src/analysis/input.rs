@@ -1,22 +1,26 @@
-//! Reading a run directory back: run.json through [`crate::store::RunRecord`], and the
-//! JSON-lines files through small private structs that name only the SPEC §4 fields the
-//! analysis uses (unknown fields ignored, absent ones defaulted).
+//! Reading a run directory back through the store's record types: run.json as
+//! [`crate::store::RunRecord`] (streamed node by node with
+//! [`crate::store::run_read::read_run_nodes`]), spans.jsonl as
+//! [`crate::telemetry::SpanRecord`] and metrics.jsonl as [`crate::metrics::MetricsSnapshot`],
+//! both through [`crate::store::jsonl::JsonlReader`] (a torn last line counted, an
+//! unreadable line elsewhere counted and skipped).
 //!
-//! Every reader streams with a bounded buffer, skips blank lines, and counts (never fails
-//! on) a torn last line — the trace a crash or `kill -9` leaves — and other unreadable lines.
-//! These structs are stand-ins for the shared record types and can be swapped for them.
+//! Memory: a node is kept only as the analysis needs it — its report row
+//! ([`NodeReport`], filled as far as run.json alone allows) plus fixed-size timeline and
+//! figure entries; the [`NodeRecord`] it came from is dropped at once. Node ids are resolved
+//! to indices while loading, so edges cost 4 bytes each.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::AnalysisError;
-use crate::store::RunRecord;
-use crate::store::open::open_regular;
+use super::model::{AttemptReport, NodeReport, Problem};
+use crate::store::jsonl::{JsonlError, JsonlReader};
+use crate::store::{AttemptRecord, NodeRecord, NodeStatus, RunRecord};
 
 /// Lines skipped by a reader.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,41 +33,25 @@ pub struct LineStats {
     pub invalid: u64,
 }
 
-/// Calls `each` on every non-blank line of `path`; `each` says whether the line parsed.
-pub fn for_each_line(
+/// Calls `each` on every record of type `T` in `path`, counting torn and unreadable lines.
+fn for_each_record<T: serde::de::DeserializeOwned>(
     path: &Path,
-    mut each: impl FnMut(&[u8]) -> bool,
+    mut each: impl FnMut(T),
 ) -> Result<LineStats, AnalysisError> {
-    let file = open_regular(path).map_err(|e| AnalysisError::io(path, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut buf = Vec::with_capacity(4096);
+    let mut reader = JsonlReader::<T, _>::open(path).map_err(|e| AnalysisError::io(path, e))?;
     let mut stats = LineStats::default();
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| AnalysisError::io(path, e))?;
-        if n == 0 {
-            return Ok(stats);
-        }
-        let complete = buf.last() == Some(&b'\n');
-        let line = trim(&buf);
-        if line.is_empty() {
-            continue;
-        }
-        match (each(line), complete) {
-            (true, _) => stats.lines += 1,
-            (false, true) => stats.invalid += 1,
-            (false, false) => stats.torn += 1,
+    for record in reader.by_ref() {
+        match record {
+            Ok(r) => {
+                stats.lines += 1;
+                each(r);
+            }
+            Err(JsonlError::BadLine { .. }) => stats.invalid += 1,
+            Err(JsonlError::Io(e)) => return Err(AnalysisError::io(path, e)),
         }
     }
-}
-
-fn trim(mut line: &[u8]) -> &[u8] {
-    while let [rest @ .., b'\n' | b'\r' | b' ' | b'\t'] = line {
-        line = rest;
-    }
-    line
+    stats.torn = reader.torn_lines();
+    Ok(stats)
 }
 
 /// RFC 3339 → milliseconds since the Unix epoch.
@@ -72,75 +60,396 @@ pub fn parse_ms(text: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// Reads `run.json` of a run directory.
-pub fn read_run_record(dir: &Path) -> Result<RunRecord, AnalysisError> {
+/// One attempt's timeline, ms since the epoch; 32 bytes (an absent time is a sentinel, read
+/// back as `None`), since a 100 000-node run keeps one per attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttemptTimes {
+    queued: i64,
+    start: i64,
+    end: i64,
+    duration_ms: u64,
+}
+
+const NO_TIME: i64 = i64::MIN;
+/// An end time was recorded but does not parse.
+const ENDED_UNKNOWN: i64 = i64::MIN + 1;
+const NO_DURATION: u64 = u64::MAX;
+
+impl AttemptTimes {
+    pub fn new(
+        queued: Option<i64>,
+        start: Option<i64>,
+        end: Option<i64>,
+        duration_ms: Option<u64>,
+    ) -> Self {
+        AttemptTimes {
+            queued: queued.unwrap_or(NO_TIME),
+            start: start.unwrap_or(NO_TIME),
+            end: end.unwrap_or(NO_TIME),
+            duration_ms: duration_ms.unwrap_or(NO_DURATION),
+        }
+    }
+
+    fn time(t: i64) -> Option<i64> {
+        (t != NO_TIME && t != ENDED_UNKNOWN).then_some(t)
+    }
+
+    fn set_ended(&mut self) {
+        self.end = ENDED_UNKNOWN;
+    }
+
+    /// Whether an end time was recorded (parsed or not).
+    pub fn ended(&self) -> bool {
+        self.end != NO_TIME
+    }
+
+    pub fn queued(&self) -> Option<i64> {
+        Self::time(self.queued)
+    }
+
+    pub fn start(&self) -> Option<i64> {
+        Self::time(self.start)
+    }
+
+    pub fn end(&self) -> Option<i64> {
+        Self::time(self.end)
+    }
+
+    pub fn duration_ms(&self) -> Option<u64> {
+        (self.duration_ms != NO_DURATION).then_some(self.duration_ms)
+    }
+}
+
+/// One node's figures for comparisons across runs (nodes that started and ended).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    pub duration_ms: u64,
+    pub cpu_ms: u64,
+    pub peak_rss_bytes: u64,
+}
+
+/// The nodes of a run as the analysis keeps them, in run.json (topological) order.
+#[derive(Debug, Default)]
+pub struct Nodes {
+    /// One row per node; `on_critical_path`, `share_of_wall`, `duration_ms` and the
+    /// attempts' `slot` are filled by the analysis.
+    pub reports: Vec<NodeReport>,
+    /// Every attempt's timeline, node after node: node `i`'s are
+    /// `times[first_attempt[i]..first_attempt[i + 1]]`.
+    pub times: Vec<AttemptTimes>,
+    pub first_attempt: Vec<u32>,
+    /// Dependency edges as node indices (same layout as `times`), when run.json records
+    /// `depends_on` for every node; `None` for records written before the field existed.
+    pub deps: Option<(Vec<u32>, Vec<u32>)>,
+    /// Retries, timeouts, failures, skipped and cancelled nodes.
+    pub problems: Vec<Problem>,
+    /// Nodes with a recorded attempt duration, and the sum of those durations.
+    pub ran: (u64, u64),
+    /// The latest start or end time recorded.
+    pub last_time_ms: Option<i64>,
+    /// A `depends_on` naming no node of the run (ignored), once.
+    pub unknown_dep: Option<String>,
+    /// Fan-out (SPEC §9): each template that fanned out and its instances' rows, in the
+    /// order of its first instance.
+    pub instances: Vec<(String, Vec<u32>)>,
+}
+
+impl Nodes {
+    pub fn len(&self) -> usize {
+        self.reports.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reports.is_empty()
+    }
+
+    /// Node `i`'s attempt timelines.
+    pub fn times_of(&self, i: usize) -> &[AttemptTimes] {
+        &self.times[self.first_attempt[i] as usize..self.first_attempt[i + 1] as usize]
+    }
+
+    /// Node `i`'s comparison figures: none when it never started or an attempt is still
+    /// running (derived from the rows, not stored: a 100 000-node run keeps no more).
+    pub fn figures(&self, i: usize) -> Option<Figures> {
+        let started: Vec<(&AttemptTimes, &AttemptReport)> = self
+            .times_of(i)
+            .iter()
+            .zip(&self.reports[i].attempt_details)
+            .filter(|(t, _)| t.start().is_some())
+            .collect();
+        if started.is_empty() || started.iter().any(|(t, _)| !t.ended()) {
+            return None;
+        }
+        let first = started.first().and_then(|(t, _)| t.start());
+        let last = started.last().and_then(|(t, _)| t.end());
+        let duration_ms = match (first, last) {
+            (Some(s), Some(e)) => u64::try_from(e - s).unwrap_or(0),
+            _ => started
+                .iter()
+                .filter_map(|(t, _)| t.duration_ms())
+                .fold(0, u64::saturating_add),
+        };
+        Some(Figures {
+            duration_ms,
+            cpu_ms: started
+                .iter()
+                .map(|(_, a)| a.cpu_ms)
+                .fold(0, u64::saturating_add),
+            peak_rss_bytes: started
+                .iter()
+                .map(|(_, a)| a.peak_rss_bytes)
+                .max()
+                .unwrap_or(0),
+        })
+    }
+
+    /// Node `i`'s dependencies (indices), when recorded.
+    pub fn deps_of(&self, i: usize) -> Option<&[u32]> {
+        self.deps
+            .as_ref()
+            .map(|(first, flat)| &flat[first[i] as usize..first[i + 1] as usize])
+    }
+}
+
+/// Node id → index, keyed by a 64-bit hash of the id (checked against the row's id on
+/// lookup), so the ids are not stored twice; the rare id whose hash collides with another's
+/// goes to `collided`.
+#[derive(Default)]
+struct IdIndex {
+    hasher: std::hash::RandomState,
+    by_hash: HashMap<u64, u32>,
+    collided: HashMap<Box<str>, u32>,
+}
+
+impl IdIndex {
+    fn get(&self, id: &str, rows: &[NodeReport]) -> Option<u32> {
+        use std::hash::BuildHasher as _;
+        match self.by_hash.get(&self.hasher.hash_one(id)) {
+            Some(&i) if rows.get(i as usize).is_some_and(|r| r.node_id == id) => Some(i),
+            _ => self.collided.get(id).copied(),
+        }
+    }
+
+    /// Adds the row `i` (already in `rows`) unless its id is known (the first one wins).
+    fn add(&mut self, i: u32, rows: &[NodeReport]) {
+        use std::hash::BuildHasher as _;
+        let id = rows[i as usize].node_id.as_str();
+        if self.get(id, rows).is_some() {
+            return;
+        }
+        match self.by_hash.entry(self.hasher.hash_one(id)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collided.insert(id.into(), i);
+            }
+        }
+    }
+}
+
+/// Builds [`Nodes`] one [`NodeRecord`] at a time.
+struct NodesBuilder {
+    nodes: Nodes,
+    index: IdIndex,
+    /// (first, flat) edges, or why not: a node without `depends_on`.
+    deps: Option<(Vec<u32>, Vec<u32>)>,
+    /// Edges naming a node not seen yet: (position in `flat`, id).
+    pending: Vec<(usize, String)>,
+    /// Template id → its entry in `nodes.instances`.
+    templates: HashMap<String, usize>,
+}
+
+impl NodesBuilder {
+    fn new() -> Self {
+        let mut nodes = Nodes::default();
+        nodes.first_attempt.push(0);
+        NodesBuilder {
+            nodes,
+            index: IdIndex::default(),
+            deps: Some((vec![0], Vec::new())),
+            pending: Vec::new(),
+            templates: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, node: NodeRecord) {
+        let i = u32::try_from(self.nodes.reports.len()).unwrap_or(u32::MAX);
+        match (&mut self.deps, &node.depends_on) {
+            (Some((first, flat)), Some(ids)) => {
+                for id in ids {
+                    // A fanned-out template has no row of its own: depending on it is
+                    // depending on each of its instances (recorded before their dependants).
+                    let template = self.templates.get(id.as_str());
+                    match self.index.get(id, &self.nodes.reports) {
+                        Some(d) => flat.push(d),
+                        None if template.is_some() => {
+                            let rows = template.map(|&g| &self.nodes.instances[g].1);
+                            flat.extend(rows.into_iter().flatten());
+                        }
+                        None => {
+                            self.pending.push((flat.len(), id.clone()));
+                            flat.push(u32::MAX);
+                        }
+                    }
+                }
+                first.push(u32::try_from(flat.len()).unwrap_or(u32::MAX));
+            }
+            (deps, None) => *deps = None,
+            (None, Some(_)) => {}
+        }
+        let mut details = Vec::with_capacity(node.attempts.len());
+        for (ai, a) in node.attempts.iter().enumerate() {
+            let start = a.started_at.as_deref().and_then(parse_ms);
+            let end = a.ended_at.as_deref().and_then(parse_ms);
+            for t in [start, end].into_iter().flatten() {
+                let last = &mut self.nodes.last_time_ms;
+                *last = Some(last.map_or(t, |l| l.max(t)));
+            }
+            self.nodes.times.push(AttemptTimes::new(
+                parse_ms(&a.queued_at),
+                start,
+                end,
+                a.duration_ms,
+            ));
+            if end.is_none() && a.ended_at.is_some() {
+                // An end that does not parse still says the attempt ended.
+                if let Some(t) = self.nodes.times.last_mut() {
+                    t.set_ended();
+                }
+            }
+            let cpu = a
+                .cpu_user_ms
+                .unwrap_or(0)
+                .saturating_add(a.cpu_system_ms.unwrap_or(0));
+            details.push(AttemptReport {
+                attempt: a.attempt,
+                status: Cow::Borrowed(a.status.as_str()),
+                start_offset_ms: None,
+                duration_ms: a
+                    .duration_ms
+                    .or_else(|| u64::try_from(end? - start?).ok())
+                    .unwrap_or(0),
+                queue_wait_ms: a.queue_wait_ms.unwrap_or(0),
+                cpu_ms: cpu,
+                peak_rss_bytes: a.peak_rss_bytes.unwrap_or(0),
+                exit_code: a.exit_code,
+                error: a.error.clone(),
+                slot: 0,
+            });
+            if matches!(a.status, NodeStatus::Failed | NodeStatus::TimedOut) {
+                let kind = match (ai + 1 == node.attempts.len(), a.status) {
+                    (false, _) => "retried",
+                    (true, NodeStatus::TimedOut) => "timed_out",
+                    (true, _) => "failed",
+                };
+                self.nodes.problems.push(Problem {
+                    node_id: node.node_id.clone(),
+                    attempt: a.attempt,
+                    kind: kind.to_string(),
+                    message: attempt_message(a, node.reason.as_deref()),
+                });
+            }
+        }
+        if matches!(node.status, NodeStatus::Skipped | NodeStatus::Cancelled) {
+            self.nodes.problems.push(Problem {
+                node_id: node.node_id.clone(),
+                attempt: node.attempts.last().map_or(0, |a| a.attempt),
+                kind: node.status.as_str().to_string(),
+                message: node.reason.clone().unwrap_or_default(),
+            });
+        }
+        let durations = node.attempts.iter().filter_map(|a| a.duration_ms);
+        if node.attempts.iter().any(|a| a.duration_ms.is_some()) {
+            self.nodes.ran.0 += 1;
+            self.nodes.ran.1 = self
+                .nodes
+                .ran
+                .1
+                .saturating_add(durations.fold(0, u64::saturating_add));
+        }
+        self.nodes
+            .first_attempt
+            .push(u32::try_from(self.nodes.times.len()).unwrap_or(u32::MAX));
+        self.nodes.reports.push(NodeReport {
+            queue_wait_ms: details
+                .iter()
+                .map(|a| a.queue_wait_ms)
+                .fold(0, u64::saturating_add),
+            cpu_ms: details
+                .iter()
+                .map(|a| a.cpu_ms)
+                .fold(0, u64::saturating_add),
+            peak_rss_bytes: details.iter().map(|a| a.peak_rss_bytes).max().unwrap_or(0),
+            node_id: node.node_id,
+            plugin_name: node.plugin_name,
+            status: Cow::Borrowed(node.status.as_str()),
+            attempts: u32::try_from(details.len()).unwrap_or(u32::MAX),
+            duration_ms: 0,
+            findings_count: node.findings_count,
+            share_of_wall: 0.0,
+            on_critical_path: false,
+            attempt_details: details,
+        });
+        self.index.add(i, &self.nodes.reports);
+        if let Some(inst) = node.instance {
+            let next = self.nodes.instances.len();
+            let g = *self.templates.entry(inst.template.clone()).or_insert(next);
+            if g == next {
+                self.nodes.instances.push((inst.template, Vec::new()));
+            }
+            self.nodes.instances[g].1.push(i);
+        }
+    }
+
+    fn finish(mut self) -> Nodes {
+        if let Some((_, flat)) = &mut self.deps {
+            for (at, id) in self.pending {
+                match self.index.get(&id, &self.nodes.reports) {
+                    Some(d) => flat[at] = d,
+                    None => {
+                        self.nodes.unknown_dep.get_or_insert(id);
+                    }
+                }
+            }
+            flat.retain(|&d| d != u32::MAX);
+        }
+        // Unknown ids were dropped above: rebuild offsets only then (rare).
+        if self.nodes.unknown_dep.is_some() {
+            self.deps = None;
+        }
+        self.nodes.deps = self.deps;
+        self.nodes.reports.shrink_to_fit();
+        self.nodes.times.shrink_to_fit();
+        self.nodes
+    }
+}
+
+fn attempt_message(a: &AttemptRecord, reason: Option<&str>) -> String {
+    if let Some(e) = &a.error {
+        return e.clone();
+    }
+    match (a.exit_code, a.signal) {
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(code), None) => format!("exit code {code}"),
+        (None, None) => reason.unwrap_or("").to_string(),
+    }
+}
+
+/// Reads `run.json` of a run directory: the record without its nodes, and the nodes.
+pub fn read_run(dir: &Path) -> Result<(RunRecord, Nodes), AnalysisError> {
     let path = dir.join("run.json");
-    // Whole, then parsed from the slice: several times faster than a reader on a large record.
-    let bytes = crate::store::open::read_regular(&path).map_err(|e| AnalysisError::io(&path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| AnalysisError::Parse {
-        path: path.clone(),
-        message: e.to_string(),
-    })
-}
-
-/// The fields of a span record (SPEC §4) the analysis uses.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SpanIn {
-    name: String,
-    #[serde(deserialize_with = "nanos")]
-    start_time_unix_nano: u64,
-    #[serde(deserialize_with = "nanos")]
-    end_time_unix_nano: u64,
-    attributes: SpanAttributes,
-    status: SpanStatus,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SpanAttributes {
-    #[serde(rename = "secflow.node.id")]
-    node_id: Option<String>,
-    /// Dependency edges, when the writer records them on node spans: an array of ids or
-    /// one comma-separated string (span attributes are often flattened to strings).
-    #[serde(rename = "secflow.node.depends_on")]
-    depends_on: Option<serde_json::Value>,
-}
-
-/// Integer nanoseconds, also accepted as a decimal string (OTLP/JSON writes int64 so).
-fn nanos<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum N {
-        Int(u64),
-        Text(String),
-    }
-    match N::deserialize(d)? {
-        N::Int(n) => Ok(n),
-        N::Text(t) => t.parse().map_err(serde::de::Error::custom),
-    }
-}
-
-fn dep_ids(v: serde_json::Value) -> Vec<String> {
-    match v {
-        serde_json::Value::Array(items) => items
-            .into_iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        serde_json::Value::String(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SpanStatus {
-    code: String,
+    let mut builder = NodesBuilder::new();
+    let record =
+        crate::store::run_read::read_run_nodes(&path, |n| builder.add(n)).map_err(|e| match e {
+            crate::store::run_read::RunReadError::Io(source) => AnalysisError::io(&path, source),
+            crate::store::run_read::RunReadError::Parse(message) => AnalysisError::Parse {
+                path: path.clone(),
+                message,
+            },
+        })?;
+    let nodes = builder.finish();
+    Ok((record, nodes))
 }
 
 /// What spans.jsonl tells the analysis.
@@ -150,8 +459,6 @@ pub struct SpanData {
     pub error_spans: u64,
     pub validate_ms: u64,
     pub plugin_load_ms: u64,
-    /// Node id → the ids it depends on, from node spans that carry them.
-    pub deps: BTreeMap<String, Vec<String>>,
     /// End of the latest span, ms since the epoch (for runs that never finished).
     pub last_end_ms: Option<i64>,
     pub stats: LineStats,
@@ -159,19 +466,15 @@ pub struct SpanData {
 
 /// Streams spans.jsonl.
 pub fn read_spans(path: &Path) -> Result<SpanData, AnalysisError> {
+    use crate::telemetry::SpanRecord;
+    use crate::telemetry::span::StatusCode;
     let mut data = SpanData::default();
-    let stats = for_each_line(path, |line| {
-        let Ok(span) = serde_json::from_slice::<SpanIn>(line) else {
-            return false;
-        };
+    let stats = for_each_record(path, |span: SpanRecord| {
         data.spans += 1;
-        if span.status.code == "error" {
+        if span.status.code == StatusCode::Error {
             data.error_spans += 1;
         }
-        let ms = span
-            .end_time_unix_nano
-            .saturating_sub(span.start_time_unix_nano)
-            / 1_000_000;
+        let ms = span.duration_nanos() / 1_000_000;
         if span.name == "validate" {
             data.validate_ms = data.validate_ms.saturating_add(ms);
         } else if span.name.starts_with("plugin.load") {
@@ -181,30 +484,9 @@ pub fn read_spans(path: &Path) -> Result<SpanData, AnalysisError> {
             let end = i64::try_from(span.end_time_unix_nano / 1_000_000).unwrap_or(i64::MAX);
             data.last_end_ms = Some(data.last_end_ms.map_or(end, |m| m.max(end)));
         }
-        if let (Some(id), Some(deps)) = (span.attributes.node_id, span.attributes.depends_on) {
-            data.deps.insert(id, dep_ids(deps));
-        }
-        true
     })?;
     data.stats = stats;
     Ok(data)
-}
-
-/// One metrics snapshot line (metrics.jsonl): when it was taken and its series.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SnapshotIn {
-    #[serde(alias = "taken_at", alias = "time", alias = "at")]
-    timestamp: Option<String>,
-    #[serde(alias = "metrics")]
-    series: Vec<SeriesIn>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct SeriesIn {
-    name: String,
-    value: Option<f64>,
 }
 
 /// One system sample read back.
@@ -220,12 +502,9 @@ pub fn read_system_samples(
     path: &Path,
     mut each: impl FnMut(Sample),
 ) -> Result<LineStats, AnalysisError> {
-    for_each_line(path, |line| {
-        let Ok(snap) = serde_json::from_slice::<SnapshotIn>(line) else {
-            return false;
-        };
-        let Some(at_ms) = snap.timestamp.as_deref().and_then(parse_ms) else {
-            return true;
+    for_each_record(path, |snap: crate::metrics::MetricsSnapshot| {
+        let Some(at_ms) = parse_ms(&snap.timestamp) else {
+            return;
         };
         let mut sample = Sample {
             at_ms,
@@ -242,7 +521,6 @@ pub fn read_system_samples(
         if sample.cpu_percent.is_some() || sample.memory_bytes.is_some() {
             each(sample);
         }
-        true
     })
 }
 
@@ -261,7 +539,7 @@ impl RunFiles {
     /// refuse anything but a regular file, saying so, rather than skipping it silently).
     pub fn existing(&self, name: &str) -> Option<PathBuf> {
         let p = self.dir.join(name);
-        p.exists().then_some(p)
+        std::fs::symlink_metadata(&p).is_ok().then_some(p)
     }
 }
 
@@ -275,12 +553,7 @@ mod tests {
         let p = dir.path().join("x.jsonl");
         std::fs::write(&p, "{\"a\":1}\n\nnot json\n{\"a\":2}\n{\"a\":").unwrap();
         let mut seen = 0;
-        let stats = for_each_line(&p, |l| {
-            let ok = serde_json::from_slice::<serde_json::Value>(l).is_ok();
-            seen += usize::from(ok);
-            ok
-        })
-        .unwrap();
+        let stats = for_each_record(&p, |_: serde_json::Value| seen += 1).unwrap();
         assert_eq!(seen, 2);
         assert_eq!(
             stats,
@@ -293,28 +566,31 @@ mod tests {
     }
 
     #[test]
-    fn spans_tolerate_string_times_and_flattened_edges() {
+    fn spans_are_read_as_span_records() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("spans.jsonl");
-        std::fs::write(
-            &p,
-            concat!(
-                r#"{"name":"node b","start_time_unix_nano":"1000000","end_time_unix_nano":3000000,"#,
-                r#""attributes":{"secflow.node.id":"b","secflow.node.depends_on":"a, c"},"#,
-                r#""status":{"code":"error"}}"#,
-                "\n",
-                r#"{"name":"validate","start_time_unix_nano":0,"end_time_unix_nano":2000000,"#,
-                r#""attributes":{"secflow.node.depends_on":7}}"#,
-                "\n"
-            ),
-        )
-        .unwrap();
+        let span = |name: &str, start: u64, end: u64, code: &str| {
+            format!(
+                r#"{{"schema_version":1,"trace_id":"{t}","span_id":"a000000000000001","name":"{name}","kind":"internal","start_time_unix_nano":{start},"end_time_unix_nano":{end},"attributes":{{}},"events":[],"status":{{"code":"{code}"}},"resource":{{}}}}"#,
+                t = "4bf92f3577b34da6a3ce929d0e0e4736"
+            )
+        };
+        let text = [
+            span("node b", 1_000_000, 3_000_000, "error"),
+            span("validate", 0, 2_000_000, "ok"),
+            // Not a span record (no schema_version): counted, not read.
+            r#"{"name":"validate","start_time_unix_nano":0,"end_time_unix_nano":9000000}"#.into(),
+            span("plugin.load x", 0, 1_000_000, "ok"),
+        ]
+        .join("\n");
+        std::fs::write(&p, text + "\n").unwrap();
         let d = read_spans(&p).unwrap();
-        assert_eq!(d.spans, 2);
+        assert_eq!(d.spans, 3);
         assert_eq!(d.error_spans, 1);
         assert_eq!(d.validate_ms, 2);
-        assert_eq!(d.deps["b"], ["a", "c"]);
-        assert_eq!(d.stats.invalid, 0);
+        assert_eq!(d.plugin_load_ms, 1);
+        assert_eq!(d.last_end_ms, Some(3));
+        assert_eq!(d.stats.invalid, 1);
     }
 
     #[test]

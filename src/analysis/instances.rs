@@ -1,39 +1,30 @@
 //! Fan-out in the analysis (SPEC §9): the instances of a `foreach`/`matrix` node grouped
 //! under their template — how many, duration percentiles, the slowest, the failures.
 
-use std::collections::BTreeMap;
-
-use super::model::InstanceGroup;
-use crate::store::{NodeRecord, RunRecord};
+use super::model::{InstanceGroup, NodeReport};
 
 /// How many of the slowest instances a group names.
 const SLOWEST: usize = 5;
 
-/// One group per template that fanned out, in the order of its first instance.
-pub fn groups(record: &RunRecord) -> Vec<InstanceGroup> {
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_template: BTreeMap<&str, Vec<&NodeRecord>> = BTreeMap::new();
-    for n in &record.nodes {
-        let Some(inst) = &n.instance else { continue };
-        let t = inst.template.as_str();
-        if !by_template.contains_key(t) {
-            order.push(t);
-        }
-        by_template.entry(t).or_default().push(n);
-    }
-    order
-        .into_iter()
-        .map(|t| {
-            let members = &by_template[t];
+/// One group per template that fanned out (`instances`: template id → its instances' rows
+/// in `reports`), in the order of its first instance.
+pub fn groups(instances: &[(String, Vec<u32>)], reports: &[NodeReport]) -> Vec<InstanceGroup> {
+    instances
+        .iter()
+        .map(|(template, rows)| {
+            let members: Vec<&NodeReport> = rows
+                .iter()
+                .filter_map(|&i| reports.get(i as usize))
+                .collect();
             let mut timed: Vec<(u64, &str)> = members
                 .iter()
-                .map(|n| (duration(n), n.node_id.as_str()))
+                .map(|n| (n.duration_ms, n.node_id.as_str()))
                 .collect();
             timed.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
             let mut durations: Vec<u64> = timed.iter().map(|(d, _)| *d).collect();
             durations.sort_unstable();
             InstanceGroup {
-                template: t.to_string(),
+                template: template.clone(),
                 count: members.len() as u64,
                 p50_ms: percentile(&durations, 0.50),
                 p95_ms: percentile(&durations, 0.95),
@@ -45,17 +36,12 @@ pub fn groups(record: &RunRecord) -> Vec<InstanceGroup> {
                     .collect(),
                 failed: members
                     .iter()
-                    .filter(|n| !n.status.is_success() && n.status.as_str() != "skipped")
+                    .filter(|n| !matches!(&*n.status, "succeeded" | "cached" | "skipped"))
                     .map(|n| n.node_id.clone())
                     .collect(),
             }
         })
         .collect()
-}
-
-/// The sum of an instance's attempt durations.
-fn duration(n: &NodeRecord) -> u64 {
-    n.attempts.iter().filter_map(|a| a.duration_ms).sum()
 }
 
 /// Nearest-rank percentile of sorted `values`.

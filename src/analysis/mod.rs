@@ -1,9 +1,11 @@
 //! Performance analysis (SPEC §5): reads recorded run directories back and computes the
 //! [`AnalysisReport`] — pure functions over records; it never runs anything and never prints.
 //!
-//! [`load_run`] reads one run directory (streaming, bounded memory, tolerant of torn last
-//! lines and of runs that never finished); [`analyze`] turns one or several loaded runs
-//! into a report, with cross-run statistics and regressions when there are several.
+//! [`load_run`] reads one run directory through the store's record types (streaming, one
+//! report row per node kept, tolerant of torn last lines and of runs that never finished);
+//! [`analyze`] turns one or several loaded runs into a report, with cross-run statistics and
+//! regressions when there are several. Dependency edges come from run.json's `depends_on`:
+//! the analysis never reads the recipe.
 
 mod input;
 mod instances;
@@ -12,10 +14,9 @@ mod model;
 mod multi;
 mod single;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use input::{LineStats, Sample, SpanData, parse_ms};
+pub use input::{AttemptTimes, Figures, LineStats, Nodes, Sample, SpanData, parse_ms};
 pub use logagg::{Histogram, NODE_COMPLETED, aggregate_logs};
 pub use model::*;
 pub use multi::{CompareOptions, analyze};
@@ -51,8 +52,6 @@ pub struct LoadOptions {
     pub logs: bool,
     /// Read spans.jsonl and metrics.jsonl.
     pub spans_and_metrics: bool,
-    /// Load the recipe (if unchanged) for exact dependency edges.
-    pub recipe_edges: bool,
     /// Threads for the logs aggregate.
     pub threads: usize,
 }
@@ -63,7 +62,6 @@ impl LoadOptions {
         LoadOptions {
             logs: true,
             spans_and_metrics: true,
-            recipe_edges: true,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
         }
     }
@@ -73,7 +71,6 @@ impl LoadOptions {
         LoadOptions {
             logs: false,
             spans_and_metrics: false,
-            recipe_edges: false,
             threads: 1,
         }
     }
@@ -83,14 +80,14 @@ impl LoadOptions {
 #[derive(Debug)]
 pub struct RunInput {
     pub dir: PathBuf,
+    /// run.json without its nodes (they are in `nodes`).
     pub record: RunRecord,
+    pub nodes: Nodes,
     pub spans: Option<SpanData>,
     pub system: Option<SystemUsage>,
     pub system_lines: LineStats,
     pub last_sample_ms: Option<i64>,
     pub logs: Option<LogAggregate>,
-    /// Node id → dependency ids, from the unchanged recipe file.
-    pub recipe_deps: Option<BTreeMap<String, Vec<String>>>,
     pub warnings: Vec<String>,
 }
 
@@ -127,17 +124,28 @@ const MAX_POINTS: usize = 1024;
 
 /// Reads a run directory: run.json, then what `options` asks for.
 pub fn load_run(dir: &Path, options: LoadOptions) -> Result<RunInput, AnalysisError> {
-    let record = input::read_run_record(dir)?;
+    let (record, nodes) = input::read_run(dir)?;
+    let mut warnings = Vec::new();
+    if nodes.deps.is_none() && !nodes.is_empty() {
+        warnings.push(match &nodes.unknown_dep {
+            Some(id) => format!(
+                "run.json: depends_on names `{id}`, not a node of the run: critical path inferred from timing"
+            ),
+            None => "run.json records no depends_on (written before the field existed): \
+                     critical path inferred from timing"
+                .to_string(),
+        });
+    }
     let mut run = RunInput {
         dir: dir.to_path_buf(),
         record,
+        nodes,
         spans: None,
         system: None,
         system_lines: LineStats::default(),
         last_sample_ms: None,
         logs: None,
-        recipe_deps: None,
-        warnings: Vec::new(),
+        warnings,
     };
     load_extras(&mut run, options)?;
     Ok(run)
@@ -168,54 +176,7 @@ pub fn load_extras(run: &mut RunInput, options: LoadOptions) -> Result<(), Analy
             run.system = acc.finish();
         }
     }
-    if options.recipe_edges && run.recipe_deps.is_none() {
-        match recipe_deps(&run.record) {
-            Ok(d) => run.recipe_deps = Some(d),
-            Err(why) => run.warnings.push(why),
-        }
-    }
     Ok(())
-}
-
-/// Exact edges from the recipe, if it is still there unchanged.
-fn recipe_deps(rec: &RunRecord) -> Result<BTreeMap<String, Vec<String>>, String> {
-    let path = Path::new(&rec.workflow.recipe_path);
-    let limits = crate::recipe::Limits::default();
-    let infer = "critical path inferred from timing";
-    let source = crate::recipe::read_source(path, &limits)
-        .map_err(|_| format!("recipe {} not found: {infer}", path.display()))?;
-    if source.sha256 != rec.workflow.recipe_sha256 {
-        return Err(format!(
-            "recipe {} changed since the run: {infer}",
-            path.display()
-        ));
-    }
-    let bad = || format!("recipe {} no longer validates: {infer}", path.display());
-    let raw = crate::recipe::parse(&source, &limits).map_err(|_| bad())?;
-    let options = crate::plan::BuildOptions {
-        max_instances: None,
-        vars: rec
-            .vars
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        plugins: crate::plan::plugins::Registry::load(&crate::plan::plugins::search_dirs(
-            path,
-            None,
-            &[],
-        ))
-        .map(|(registry, _)| registry)
-        .unwrap_or_default(),
-    };
-    let (plan, _) = crate::plan::build(&source, &raw, &options).map_err(|_| bad())?;
-    Ok(plan
-        .nodes
-        .iter()
-        .map(|n| {
-            let deps = n.deps.iter().map(|&d| plan.nodes[d].id.clone()).collect();
-            (n.id.clone(), deps)
-        })
-        .collect())
 }
 
 /// Streaming min/avg/max of system samples plus a decimated series for charts.

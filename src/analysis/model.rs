@@ -4,6 +4,8 @@
 //! Stable: fields may be added with `schema_version` unchanged; none are renamed. Times are
 //! integer milliseconds (offsets from the run's start where named `*_offset_ms`), sizes bytes.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +98,8 @@ pub struct Summary {
 pub struct NodeReport {
     pub node_id: String,
     pub plugin_name: String,
-    pub status: String,
+    /// A node status word (`succeeded`, `failed`, …); borrowed, not allocated per node.
+    pub status: Cow<'static, str>,
     pub attempts: u32,
     /// Summed over attempts.
     pub queue_wait_ms: u64,
@@ -117,7 +120,7 @@ pub struct NodeReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AttemptReport {
     pub attempt: u32,
-    pub status: String,
+    pub status: Cow<'static, str>,
     /// Start, relative to the run's start; null if it never started.
     pub start_offset_ms: Option<u64>,
     pub duration_ms: u64,
@@ -139,9 +142,9 @@ pub struct CriticalPath {
     pub duration_ms: u64,
     /// `duration_ms` / wall time.
     pub share: f64,
-    /// `recipe` (exact edges from the recipe file), `spans` (edges recorded on spans) or
-    /// `timing` (inferred: each node's predecessor is the node that ended last before it
-    /// was queued).
+    /// `recorded` (exact: the `depends_on` edges run.json records) or `timing` (inferred,
+    /// for records written before `depends_on` existed: each node's predecessor is the node
+    /// that ended last before it was queued).
     pub method: String,
 }
 
@@ -242,6 +245,27 @@ pub struct AcrossRuns {
     /// The baseline run, when `--baseline` named one.
     pub baseline: Option<String>,
     pub nodes: Vec<NodeStats>,
+    /// With `--baseline`: every node that ran in either side, against the baseline run
+    /// (the current figure as for regressions: the median over the selected runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compare: Vec<NodeDelta>,
+}
+
+/// One node's duration against the baseline run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NodeDelta {
+    pub node_id: String,
+    /// Null for a node new since the baseline.
+    pub baseline_ms: Option<u64>,
+    /// Null for a node the current runs no longer ran (removed).
+    pub current_ms: Option<u64>,
+    /// current − baseline, when both exist.
+    pub delta_ms: Option<i64>,
+    pub delta_percent: Option<f64>,
+    /// `new`, `removed`, `slower`, `faster` or `same`.
+    pub change: String,
+    /// Flagged by the regression rule (duration).
+    pub regression: bool,
 }
 
 /// One run in a comparison.

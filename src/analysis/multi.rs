@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 
 use super::RunInput;
-use super::model::{AcrossRuns, Distribution, NodeStats, Regression, RunPoint};
+use super::input::Figures;
+use super::model::{AcrossRuns, Distribution, NodeDelta, NodeStats, Regression, RunPoint};
 use super::single::analyze_run;
 use super::{AnalysisReport, parse_ms};
 
@@ -31,33 +32,23 @@ impl Default for CompareOptions {
     }
 }
 
-/// One node's figures in one run.
-#[derive(Debug, Clone, Copy)]
-struct Figures {
-    duration_ms: u64,
-    cpu_ms: u64,
-    peak_rss_bytes: u64,
-}
-
 /// The report over `runs` (any order; the newest is described in detail), compared with
-/// `baseline` when given. `runs` must not be empty.
+/// `baseline` when given; `None` when `runs` is empty.
 pub fn analyze(
-    runs: &[RunInput],
+    mut runs: Vec<RunInput>,
     baseline: Option<&RunInput>,
     options: &CompareOptions,
 ) -> Option<AnalysisReport> {
-    let mut order: Vec<&RunInput> = runs.iter().collect();
-    order.sort_by_key(|r| (parse_ms(&r.record.started_at), r.record.run_id.clone()));
-    let newest = *order.last()?;
-    let mut report = analyze_run(newest);
-    if order.len() == 1 && baseline.is_none() {
-        return Some(report);
+    runs.sort_by_key(|r| (parse_ms(&r.record.started_at), r.record.run_id.clone()));
+    if runs.len() == 1 && baseline.is_none() {
+        return runs.pop().map(analyze_run);
     }
+    let order: Vec<&RunInput> = runs.iter().collect();
     let per_run: Vec<BTreeMap<String, Figures>> = order.iter().map(|r| figures(r)).collect();
     let mut ids: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in &order {
-        for n in &r.record.nodes {
+        for n in &r.nodes.reports {
             if per_run.iter().any(|m| m.contains_key(&n.node_id)) && seen.insert(&n.node_id) {
                 ids.push(n.node_id.clone());
             }
@@ -117,21 +108,77 @@ pub fn analyze(
             }
         }
     }
+    let points: Vec<RunPoint> = order
+        .iter()
+        .map(|r| RunPoint {
+            run_id: r.record.run_id.clone(),
+            started_at: r.record.started_at.clone(),
+            status: r.record.status.as_str().to_string(),
+            total_duration_ms: r.record.duration_ms.unwrap_or(0),
+        })
+        .collect();
+    drop(seen);
+    drop(order);
+    let mut report = analyze_run(runs.pop()?);
     report.across_runs = Some(AcrossRuns {
-        runs: order
-            .iter()
-            .map(|r| RunPoint {
-                run_id: r.record.run_id.clone(),
-                started_at: r.record.started_at.clone(),
-                status: r.record.status.as_str().to_string(),
-                total_duration_ms: r.record.duration_ms.unwrap_or(0),
-            })
-            .collect(),
+        runs: points,
         baseline: baseline.map(|b| b.record.run_id.clone()),
         nodes,
+        compare: base_figs
+            .as_ref()
+            .map(|b| compare(b, &per_run, &regressions))
+            .unwrap_or_default(),
     });
     report.regressions = regressions;
     Some(report)
+}
+
+/// Every node that ran in the baseline or the current runs, with its duration on each side
+/// (current: the median over the runs it ran in), baseline nodes first in their order.
+fn compare(
+    base: &BTreeMap<String, Figures>,
+    current: &[BTreeMap<String, Figures>],
+    regressions: &[Regression],
+) -> Vec<NodeDelta> {
+    let mut ids: Vec<&String> = base.keys().collect();
+    for m in current {
+        for id in m.keys() {
+            if !base.contains_key(id) && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids.into_iter()
+        .map(|id| {
+            let b = base.get(id).map(|f| f.duration_ms);
+            let cur: Vec<u64> = current
+                .iter()
+                .filter_map(|m| m.get(id).map(|f| f.duration_ms))
+                .collect();
+            let c = (!cur.is_empty()).then(|| median(cur));
+            let delta = b.zip(c).map(|(b, c)| c as i64 - b as i64);
+            let change = match (b, delta) {
+                (None, _) => "new",
+                (_, None) => "removed",
+                (_, Some(d)) if d > 0 => "slower",
+                (_, Some(d)) if d < 0 => "faster",
+                _ => "same",
+            };
+            NodeDelta {
+                node_id: id.clone(),
+                baseline_ms: b,
+                current_ms: c,
+                delta_ms: delta,
+                delta_percent: b
+                    .zip(delta)
+                    .map(|(b, d)| (1000.0 * d as f64 / b.max(1) as f64).round() / 10.0),
+                change: change.to_string(),
+                regression: regressions
+                    .iter()
+                    .any(|r| &r.node_id == id && r.metric == "duration_ms"),
+            }
+        })
+        .collect()
 }
 
 /// Flags `current` against `baseline` when both the relative and absolute growth pass.
@@ -159,53 +206,9 @@ fn judge(
 
 /// Node figures of a run, for nodes that actually ran (cached and skipped ones did not).
 fn figures(run: &RunInput) -> BTreeMap<String, Figures> {
-    let mut out = BTreeMap::new();
-    for n in &run.record.nodes {
-        let started: Vec<_> = n
-            .attempts
-            .iter()
-            .filter(|a| a.started_at.is_some())
-            .collect();
-        // Nodes that never started, or are still running, have no figures to compare.
-        if started.is_empty() || started.iter().any(|a| a.ended_at.is_none()) {
-            continue;
-        }
-        let first = started
-            .first()
-            .and_then(|a| a.started_at.as_deref())
-            .and_then(parse_ms);
-        let last = started
-            .last()
-            .and_then(|a| a.ended_at.as_deref())
-            .and_then(parse_ms);
-        let duration_ms = match (first, last) {
-            (Some(s), Some(e)) => u64::try_from(e - s).unwrap_or(0),
-            _ => started
-                .iter()
-                .filter_map(|a| a.duration_ms)
-                .fold(0, u64::saturating_add),
-        };
-        out.insert(
-            n.node_id.clone(),
-            Figures {
-                duration_ms,
-                cpu_ms: started
-                    .iter()
-                    .map(|a| {
-                        a.cpu_user_ms
-                            .unwrap_or(0)
-                            .saturating_add(a.cpu_system_ms.unwrap_or(0))
-                    })
-                    .fold(0, u64::saturating_add),
-                peak_rss_bytes: started
-                    .iter()
-                    .filter_map(|a| a.peak_rss_bytes)
-                    .max()
-                    .unwrap_or(0),
-            },
-        );
-    }
-    out
+    (0..run.nodes.len())
+        .filter_map(|i| Some((run.nodes.reports[i].node_id.clone(), run.nodes.figures(i)?)))
+        .collect()
 }
 
 /// Median (mean of the two middle values for an even count, rounded down).

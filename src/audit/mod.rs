@@ -1,8 +1,8 @@
 //! The audit trail: HMAC-SHA256-chained events in `<run_dir>/audit.jsonl` and their
 //! verification (SPEC §4 "Audit event").
 //!
-//! [`AuditEvent`] is the one record type, shared by the writer ([`AuditSink`], an engine
-//! [`Sink`](crate::engine::Sink)) and the reader ([`verify::verify`]); [`event`] defines the
+//! [`AuditEvent`] is the one record type, shared by the writer ([`AuditSink`](crate::sinks::AuditSink), an engine
+//! [`Sink`](crate::event::Sink)) and the reader ([`verify::verify`]); [`event`] defines the
 //! canonical JSON and the hash so that a verifier in any language (see
 //! `tests/verify_audit.py`) can check a chain. [`key`] finds the key and never reveals it.
 //! This module never prints; `secflow audit verify` (in `cli`) renders its reports.
@@ -10,13 +10,11 @@
 pub mod event;
 pub mod key;
 pub mod origin;
-pub mod sink;
 pub mod verify;
 pub mod witness;
 
 pub use event::{AuditData, AuditEvent, GENESIS_HASH, anchor, event_hash, write_canonical};
 pub use key::{AuditKey, KEY_ENV, KeyError, KeySource};
 pub use origin::Origin;
-pub use sink::{AUDIT_FILE_NAME, AuditError, AuditSink, rfc3339_ms};
 pub use verify::{Outcome, Report, Tamper, TamperKind, VerifyError};
 pub use witness::ChainHead;

@@ -125,7 +125,7 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 
 /// The run directories the arguments select, deduplicated, in argument/time order.
 fn select(args: &AnalyzeArgs, listing: &mut Listing) -> anyhow::Result<Vec<PathBuf>> {
-    let state = &args.state_dir;
+    let state = &args.state.state_dir;
     let mut chosen: Vec<PathBuf> = Vec::new();
     if !args.runs.is_empty() {
         for a in &args.runs {
@@ -161,7 +161,7 @@ fn select(args: &AnalyzeArgs, listing: &mut Listing) -> anyhow::Result<Vec<PathB
 }
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
-    let mut listing = Listing::new(&args.state_dir);
+    let mut listing = Listing::new(&args.state.state_dir);
     let dirs = select(args, &mut listing)?;
     let baseline_dir = match &args.baseline {
         Some(b) => Some(resolve(b, &mut listing)?),
@@ -200,10 +200,12 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         noise_bytes: args.noise_mib.saturating_mul(1024 * 1024),
     };
     let report =
-        analysis::analyze(&inputs, baseline.as_ref(), &options).context("no run selected")?;
-    drop(inputs);
+        analysis::analyze(inputs, baseline.as_ref(), &options).context("no run selected")?;
     drop(baseline);
-    let render = renderer(report_format(args.format, args.output.as_deref()));
+    let render = renderer(report_format(
+        args.format.map(ReportFormatArg::format),
+        args.output.as_deref(),
+    ));
     match &args.output {
         Some(path) => {
             let file =
@@ -238,6 +240,34 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+/// `--format` of `performance-analysis` (the report module knows no command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormatArg {
+    /// Tables for a terminal (comfy-table).
+    Table,
+    /// Stable JSON with `schema_version` (`secflow schema --record analysis`).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+    /// One self-contained HTML file: Gantt timeline, per-node bars, system charts.
+    Html,
+    /// Trace Event JSON for Perfetto / chrome://tracing.
+    ChromeTrace,
+}
+
+impl ReportFormatArg {
+    pub fn format(self) -> crate::report::ReportFormat {
+        use crate::report::ReportFormat;
+        match self {
+            ReportFormatArg::Table => ReportFormat::Table,
+            ReportFormatArg::Json => ReportFormat::Json,
+            ReportFormatArg::Markdown => ReportFormat::Markdown,
+            ReportFormatArg::Html => ReportFormat::Html,
+            ReportFormatArg::ChromeTrace => ReportFormat::ChromeTrace,
+        }
+    }
 }
 
 /// `--format`, else the format `--output`'s extension names (`x.html` is never a text table),

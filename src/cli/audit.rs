@@ -9,9 +9,10 @@ use anyhow::bail;
 
 use super::{AuditCommand, AuditHeadArgs, AuditVerifyArgs, Format};
 use crate::audit::verify::{self, RunJsonAudit};
-use crate::audit::{AUDIT_FILE_NAME, AuditKey, KEY_ENV, Outcome, Report};
+use crate::audit::{AuditKey, KEY_ENV, Outcome, Report};
 use crate::escape::escape;
 use crate::exit;
+use crate::sinks::audit::AUDIT_FILE_NAME;
 
 /// Version of the `--format json` output.
 const OUTPUT_SCHEMA_VERSION: u32 = 1;
@@ -26,7 +27,7 @@ pub fn run(command: &AuditCommand) -> anyhow::Result<i32> {
 /// `audit head [RUN|FILE]`: the chain's last event as one JSON line.
 fn head_command(args: &AuditHeadArgs) -> anyhow::Result<i32> {
     let target = args.run.as_deref().unwrap_or("last");
-    let located = locate(target, &args.state_dir)?;
+    let located = locate(target, &args.state.state_dir)?;
     match crate::audit::witness::head_of(&located.audit).map_err(anyhow::Error::msg)? {
         Some(head) => {
             println!("{}", serde_json::to_string(&head)?);
@@ -41,7 +42,7 @@ fn head_command(args: &AuditHeadArgs) -> anyhow::Result<i32> {
 
 fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
     let target = args.run.as_deref().unwrap_or("last");
-    let located = locate(target, &args.state_dir)?;
+    let located = locate(target, &args.state.state_dir)?;
     let run_json = located
         .run_json
         .as_deref()
@@ -52,14 +53,17 @@ fn verify_command(args: &AuditVerifyArgs) -> anyhow::Result<i32> {
     // it, whatever the current (or default) state directory is: that key is tried first.
     let (primary, fallback): (&Path, Vec<PathBuf>) = match &located.state_dir_guess {
         Some(container) if container.join(crate::audit::key::KEY_FILE_NAME).is_file() => {
-            (container.as_path(), vec![args.state_dir.clone()])
+            (container.as_path(), vec![args.state.state_dir.clone()])
         }
         _ => (
-            args.state_dir.as_path(),
+            args.state.state_dir.as_path(),
             located.state_dir_guess.iter().cloned().collect(),
         ),
     };
-    if primary != args.state_dir.as_path() && env_key.is_none() && args.audit_key_file.is_none() {
+    if primary != args.state.state_dir.as_path()
+        && env_key.is_none()
+        && args.audit_key_file.is_none()
+    {
         // Its key is the one used: a foreign or symlinked key there is worth a warning.
         crate::store::trust::warn(primary);
     }

@@ -8,9 +8,10 @@
 //! codes: 0 exported; 1 the collector could not be reached or refused (after the exporter's
 //! retries); 2 usage, or a record file that cannot be read at all.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
+use super::StateDirArg;
 use clap::Args;
 
 use crate::escape::escape;
@@ -29,9 +30,8 @@ pub struct ExportArgs {
     /// Run id, unique prefix, `last`, or a run directory path.
     #[arg(value_name = "RUN")]
     pub run: String,
-    /// State directory holding `runs/`.
-    #[arg(long, value_name = "DIR", env = "SECFLOW_HOME")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Collector base URL (OTLP/HTTP); overrides `OTEL_EXPORTER_OTLP_*ENDPOINT`.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
@@ -54,7 +54,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
-    let state_dir = crate::store::resolve::state_dir(args.state_dir.as_deref());
+    let state_dir = args.state.state_dir.clone();
     let run_dir = match crate::store::resolve::resolve_run(&state_dir, &args.run) {
         Ok(d) => d,
         Err(e) => {

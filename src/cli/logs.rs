@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime};
 use super::{Format, LogsArgs};
 use crate::escape;
 use crate::exit;
+use crate::store::clock::parse_rfc3339;
 use crate::store::history;
 use crate::store::jsonl::JsonlReader;
-use crate::store::resolve::{resolve_run, state_dir};
-use crate::telemetry::clock::parse_rfc3339;
+use crate::store::resolve::resolve_run;
 use crate::telemetry::log::{LogLevel, LogRecord};
 use crate::telemetry::pretty;
 
@@ -85,7 +85,7 @@ fn parse_since(text: &str) -> Result<SystemTime, String> {
 }
 
 pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
-    let state = state_dir(args.state_dir.as_deref());
+    let state = args.state.state_dir.clone();
     let dir = match resolve_run(&state, &args.run) {
         Ok(dir) => dir,
         Err(e) => {
@@ -114,7 +114,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
         }
     };
     let raw = args.raw || args.format == Format::Json;
-    let path = dir.join(crate::telemetry::log_sink::LOGS_FILE);
+    let path = dir.join(crate::sinks::logs::LOGS_FILE);
     let color = !raw && pretty::stdout_color();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -207,9 +207,15 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
         "stderr.log"
     };
     let node_dir = dir.join("nodes").join(node);
+    // An attempt's directory exists only once it wrote output (SPEC §4): run.json's
+    // attempts count too.
+    let recorded = recorded_attempts(dir, node);
     let attempt = match args.attempt {
         Some(n) => Some(n),
-        None => attempts(&node_dir).last().copied(),
+        None => attempts(&node_dir)
+            .last()
+            .copied()
+            .max(recorded.last().copied()),
     };
     let Some(attempt) = attempt else {
         let known: Vec<String> = std::fs::read_dir(dir.join("nodes"))
@@ -265,6 +271,10 @@ fn captured(args: &LogsArgs, dir: &Path) -> anyhow::Result<i32> {
     }
     let mut file = match crate::store::open::open_regular(&path) {
         Ok(f) => f,
+        // A recorded attempt that never wrote to the stream has no file: empty output.
+        Err(e) if e.kind() == io::ErrorKind::NotFound && recorded.contains(&attempt) => {
+            return Ok(exit::SUCCESS);
+        }
         Err(e) => {
             let have = attempts(&node_dir)
                 .iter()
@@ -316,6 +326,22 @@ fn attempts(node_dir: &Path) -> Vec<u32> {
     n
 }
 
+/// The attempt numbers run.json records for `node`, ascending (empty without a readable
+/// run.json).
+fn recorded_attempts(dir: &Path, node: &str) -> Vec<u32> {
+    let mut n: Vec<u32> = read_followed(dir)
+        .ok()
+        .and_then(|r| r.nodes)
+        .into_iter()
+        .flatten()
+        .filter(|n| n.node_id == node)
+        .flat_map(|n| n.attempts)
+        .filter_map(|a| a.attempt)
+        .collect();
+    n.sort_unstable();
+    n
+}
+
 /// What `run.json` says about a followed run.
 enum RunState {
     Running,
@@ -339,6 +365,14 @@ struct Followed {
 #[derive(Debug, serde::Deserialize)]
 struct FollowedNode {
     node_id: String,
+    #[serde(default)]
+    attempts: Vec<FollowedAttempt>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct FollowedAttempt {
+    attempt: Option<u32>,
 }
 
 fn read_followed(dir: &Path) -> Result<Followed, String> {

@@ -1,17 +1,19 @@
 //! `secflow metrics RUN [--format table|json|prometheus]`: a run's metrics snapshot, plus the
 //! metrics options of `run-workflow` (`--sample-interval`, `--push-metrics`,
-//! `--push-grouping`, `--push-timeout`, `--metrics-textfile`) and what they do after a run.
+//! `--push-grouping`, `--push-timeout`, `--metrics-textfile`, `--metrics-listen`); what they
+//! do after a run is the exporters' (`crate::exporters`).
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::StateDirArg;
 use clap::{Args, ValueEnum};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use crate::escape;
 use crate::exit;
-use crate::metrics::{self, MetricKind, MetricsOptions, MetricsSnapshot, PushGrouping, Series};
+use crate::metrics::{self, MetricKind, MetricsSnapshot, Series};
 
 /// Output formats of `secflow metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,18 +33,12 @@ pub struct MetricsArgs {
     pub run: String,
     #[arg(long, value_enum, default_value_t = MetricsFormat::Table)]
     pub format: MetricsFormat,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = ".secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 pub fn run(args: &MetricsArgs) -> anyhow::Result<i32> {
-    let run_dir = match crate::store::resolve::resolve_run(&args.state_dir, &args.run) {
+    let run_dir = match crate::store::resolve::resolve_run(&args.state.state_dir, &args.run) {
         Ok(dir) => dir,
         Err(e) => {
             eprintln!("error: {e}");
@@ -183,72 +179,4 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("must be at least 10ms".into());
     }
     Ok(d)
-}
-
-impl RunMetricsArgs {
-    /// The sink options these flags ask for.
-    pub fn sink_options(&self) -> MetricsOptions {
-        MetricsOptions {
-            sample_interval: self.sample_interval,
-            ..MetricsOptions::default()
-        }
-    }
-
-    /// Whether [`deliver`](Self::deliver) has anything to do (a push or a textfile).
-    pub fn delivers(&self) -> bool {
-        self.metrics_textfile.is_some() || self.push_metrics.is_some()
-    }
-
-    /// Pushes and writes the textfile, as asked, once the run ended. Returns one warning per
-    /// failure for the caller to print, and the push's outcome for run.json (the failure and
-    /// the series not delivered); never fails the run.
-    pub fn deliver(&self, snapshot: &MetricsSnapshot) -> (Vec<String>, Option<PushOutcome>) {
-        let mut warnings = Vec::new();
-        let mut outcome = None;
-        if let Some(path) = &self.metrics_textfile
-            && let Err(e) = metrics::write_textfile(path, snapshot)
-        {
-            warnings.push(format!(
-                "warning: cannot write metrics textfile {}: {e}",
-                path.display()
-            ));
-        }
-        if let Some(url) = &self.push_metrics {
-            let grouping = match self.push_grouping {
-                GroupingArg::Workflow => PushGrouping::Workflow,
-                GroupingArg::Run => PushGrouping::Run,
-            };
-            let result = metrics::push(
-                url,
-                snapshot,
-                &snapshot.workflow,
-                &snapshot.run_id,
-                grouping,
-                self.push_timeout,
-            );
-            let error = result.err().map(|e| e.to_string());
-            if let Some(e) = &error {
-                warnings.push(format!("warning: {e}"));
-            }
-            outcome = Some(PushOutcome {
-                url: url.clone(),
-                undelivered: if error.is_some() {
-                    snapshot.series.len() as u64
-                } else {
-                    0
-                },
-                error,
-            });
-        }
-        (warnings, outcome)
-    }
-}
-
-/// What a Pushgateway push achieved, for run.json's `telemetry.export`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushOutcome {
-    pub url: String,
-    /// Series not delivered (all of them when the push failed).
-    pub undelivered: u64,
-    pub error: Option<String>,
 }

@@ -1,9 +1,10 @@
 //! The command line: every flag defined once here (help, man page and completions are
 //! generated from it), one file per command, and the one place errors become exit codes.
 
-mod analyze;
+pub mod analyze;
 mod audit;
 mod completions;
+pub mod emit;
 mod export;
 mod graph;
 mod logs;
@@ -73,6 +74,9 @@ pub enum Command {
     JobWrapper(JobWrapperArgs),
     /// Draw a recipe's DAG (DOT, Mermaid, JSON or a self-contained SVG).
     Graph(GraphArgs),
+    /// Send a log line, metric, progress or finding from a node's tool to secflow
+    /// (SECFLOW_EVENTS); outside a run it warns and exits 0.
+    Emit(emit::EmitArgs),
 }
 
 /// `secflow graph`: see `crate::graph`.
@@ -123,10 +127,23 @@ pub enum PluginsCommand {
         /// Extra directories of plugin manifests, searched last.
         #[arg(long, value_name = "DIR")]
         plugin_dir: Vec<PathBuf>,
-        /// State directory (its `plugins/` is searched).
-        #[arg(long, env = "SECFLOW_HOME", default_value = ".secflow")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateDirArg,
     },
+}
+
+/// `--state-dir`, defined once: every command that reads or writes runs flattens it.
+#[derive(Debug, Clone, Args)]
+pub struct StateDirArg {
+    /// Where runs are recorded (runs live in DIR/runs/).
+    #[arg(
+        long = "state-dir",
+        env = "SECFLOW_HOME",
+        value_name = "DIR",
+        default_value = ".secflow",
+        global = true
+    )]
+    pub state_dir: PathBuf,
 }
 
 /// Output format of commands that print data.
@@ -179,6 +196,17 @@ pub enum Progress {
     Always,
 }
 
+/// `--show-output`: how much of the tools' own output the console shows (SPEC §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowOutput {
+    /// None: only statuses and the summary.
+    Never,
+    /// The last 20 lines of a failed attempt's stderr and stdout, under its summary.
+    Failure,
+    /// Every line of every node, live, prefixed `[node-id] ` (no progress display).
+    Always,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The recipe to run.
@@ -199,14 +227,8 @@ pub struct RunArgs {
     /// After a failure, terminate running nodes too.
     #[arg(long)]
     pub fail_fast: bool,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "SECFLOW_HOME",
-        default_value = ".secflow"
-    )]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Extra directories of plugin manifests, searched after `plugins/` beside the recipe
     /// and `<state-dir>/plugins`.
     #[arg(long, value_name = "DIR")]
@@ -257,6 +279,14 @@ pub struct RunArgs {
     pub format: Format,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Tools' output on the console: the last 20 lines of a failed attempt's stderr and
+    /// stdout (`failure`), every line live prefixed `[node-id] ` (`always`), or `never`.
+    #[arg(long, value_enum, default_value_t = ShowOutput::Failure)]
+    pub show_output: ShowOutput,
+    /// `json` prints the log records (the lines of logs.jsonl) on stdout instead of human
+    /// lines on stderr; not with `--format json`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub log_format: Format,
     /// Most instances one `foreach`/`matrix` node may fan out to (default 10000; a node's
     /// own `max_instances` wins).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -318,18 +348,12 @@ pub struct AnalyzeArgs {
     /// Report format (default: from `--output`'s extension — `.html`, `.md`, `.json` —, else
     /// `table`).
     #[arg(long, value_enum)]
-    pub format: Option<crate::report::ReportFormat>,
+    pub format: Option<analyze::ReportFormatArg>,
     /// Write the report to FILE instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "SECFLOW_HOME",
-        default_value = "./.secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// Threads reading logs.jsonl (default: available cores, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -377,9 +401,8 @@ pub struct LogsArgs {
     /// Same as --format json.
     #[arg(long)]
     pub raw: bool,
-    /// Where runs are recorded (default ./.secflow).
-    #[arg(long, env = "SECFLOW_HOME", value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -410,14 +433,8 @@ pub struct AuditHeadArgs {
     /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
     #[arg(value_name = "RUN|FILE")]
     pub run: Option<String>,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = ".secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Args)]
@@ -425,14 +442,8 @@ pub struct AuditVerifyArgs {
     /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
     #[arg(value_name = "RUN|FILE")]
     pub run: Option<String>,
-    /// Where runs are recorded.
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = ".secflow"
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
     /// The audit key file (used when SECFLOW_AUDIT_KEY is not set; default
     /// `<state-dir>/audit.key`).
     #[arg(long, value_name = "FILE")]
@@ -492,25 +503,24 @@ pub fn harden_process() {
 /// `run-workflow` (which checks it itself): `runs prune` deletes, so it refuses an untrusted
 /// state directory (`Some(2)`); commands that only read warn and go on (`None`).
 fn check_state_dir(command: &Command) -> Option<i32> {
-    let state = |flag: Option<&std::path::Path>| crate::store::layout::state_dir(flag);
     let dir = match command {
         Command::Runs(args) => {
             if matches!(args.command, runs::RunsCommand::Prune(_)) {
-                if let Err(message) = crate::store::trust::require(&args.state_dir) {
+                if let Err(message) = crate::store::trust::require(&args.state.state_dir) {
                     eprintln!("error: {message}");
                     return Some(exit::INVALID);
                 }
                 return None;
             }
-            args.state_dir.clone()
+            args.state.state_dir.clone()
         }
-        Command::Logs(args) => state(args.state_dir.as_deref()),
-        Command::Metrics(args) => args.state_dir.clone(),
-        Command::PerformanceAnalysis(args) => args.state_dir.clone(),
-        Command::Export(args) => state(args.state_dir.as_deref()),
+        Command::Logs(args) => args.state.state_dir.clone(),
+        Command::Metrics(args) => args.state.state_dir.clone(),
+        Command::PerformanceAnalysis(args) => args.state.state_dir.clone(),
+        Command::Export(args) => args.state.state_dir.clone(),
         Command::Audit(args) => match &args.command {
-            AuditCommand::Verify(a) => a.state_dir.clone(),
-            AuditCommand::Head(a) => a.state_dir.clone(),
+            AuditCommand::Verify(a) => a.state.state_dir.clone(),
+            AuditCommand::Head(a) => a.state.state_dir.clone(),
         },
         _ => return None,
     };
@@ -552,6 +562,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Runs(args) => runs::run(&args),
         Command::Serve(args) => crate::serve::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Emit(args) => emit::run(&args),
         Command::JobWrapper(args) => Ok(crate::slurm::wrapper::run(
             &crate::slurm::wrapper::WrapperConfig {
                 usage_file: args.usage_file,

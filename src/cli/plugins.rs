@@ -23,8 +23,9 @@ pub fn run(args: &PluginsArgs) -> anyhow::Result<i32> {
         format,
         ref recipe,
         ref plugin_dir,
-        ref state_dir,
+        ref state,
     } = args.command;
+    let state_dir = &state.state_dir;
     let dirs = match recipe {
         Some(r) => crate::plan::plugins::search_dirs(r, Some(state_dir), plugin_dir),
         None => {

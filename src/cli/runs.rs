@@ -8,9 +8,10 @@
 
 use std::borrow::Cow;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
+use super::StateDirArg;
 use clap::{ArgGroup, Args, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table};
 use serde::Serialize;
@@ -18,24 +19,17 @@ use serde::Serialize;
 use super::Format;
 use crate::escape;
 use crate::exit;
+use crate::sinks::console::{failure_report, node_table, run_summary_line};
 use crate::store::history::{self, Effective, RunEntry};
 use crate::store::{NodeStatus, RunRecord, RunStatus};
-use crate::telemetry::console::{failure_report, node_table, run_summary_line};
 use crate::telemetry::format::{self, Paint};
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     #[command(subcommand)]
     pub command: RunsCommand,
-    /// Where runs are recorded (runs live in DIR/runs/).
-    #[arg(
-        long,
-        env = "SECFLOW_HOME",
-        value_name = "DIR",
-        default_value = "./.secflow",
-        global = true
-    )]
-    pub state_dir: PathBuf,
+    #[command(flatten)]
+    pub state: StateDirArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,7 +80,7 @@ pub struct PruneArgs {
 }
 
 pub fn run(args: &RunsArgs) -> anyhow::Result<i32> {
-    let state_dir = &args.state_dir;
+    let state_dir = &args.state.state_dir;
     let result = match &args.command {
         RunsCommand::List(a) => list(state_dir, a),
         RunsCommand::Show(a) => show(state_dir, a),
@@ -457,7 +451,7 @@ fn new_table(paint: Paint) -> Table {
 fn status_cell(status: &str, paint: Paint) -> Cell {
     let cell = Cell::new(status);
     match format::status_colour(status) {
-        Some(c) if paint.enabled => cell.fg(crate::telemetry::console::comfy_colour(c)),
+        Some(c) if paint.enabled => cell.fg(crate::sinks::console::comfy_colour(c)),
         _ => cell,
     }
 }

@@ -107,26 +107,155 @@ impl Masker {
     }
 }
 
-/// Copies `reader` to `file` through a [`Masker`] until end of file. Returns bytes read.
-/// A failed write is also reported at once to the run's records, naming the file (the run
-/// stops: SPEC §10).
+/// Where `--show-output always` sends each line of tool output: the node id and one
+/// masked line (without its newline). Set once by the command line; the engine itself
+/// never prints.
+pub type LiveHook = Box<dyn Fn(&str, &[u8]) + Send + Sync>;
+
+static LIVE: std::sync::OnceLock<LiveHook> = std::sync::OnceLock::new();
+
+/// Subscribes `hook` to every captured line of every attempt from now on (once per
+/// process; later calls are ignored).
+pub fn set_live_output(hook: LiveHook) {
+    let _ = LIVE.set(hook);
+}
+
+/// The node id to stream lines for, when a live-output subscriber is set.
+pub fn live_node(node_id: &str) -> Option<String> {
+    LIVE.get().map(|_| node_id.to_string())
+}
+
+/// A line longer than this is handed on in pieces: memory stays bounded whatever a tool
+/// prints without a newline.
+const LIVE_LINE_MAX: usize = 16 * 1024;
+
+/// Splits masked output into lines for the live subscriber.
+struct LiveLines {
+    node: String,
+    partial: Vec<u8>,
+}
+
+impl LiveLines {
+    fn feed(&mut self, masked: &[u8]) {
+        let Some(hook) = LIVE.get() else {
+            return;
+        };
+        let mut rest = masked;
+        while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+            if self.partial.is_empty() {
+                hook(&self.node, &rest[..nl]);
+            } else {
+                self.partial.extend_from_slice(&rest[..nl]);
+                hook(&self.node, &self.partial);
+                self.partial.clear();
+            }
+            rest = &rest[nl + 1..];
+        }
+        self.partial.extend_from_slice(rest);
+        while self.partial.len() >= LIVE_LINE_MAX {
+            let tail = self.partial.split_off(LIVE_LINE_MAX);
+            hook(&self.node, &self.partial);
+            self.partial = tail;
+        }
+    }
+
+    fn finish(&mut self) {
+        if let (Some(hook), false) = (LIVE.get(), self.partial.is_empty()) {
+            hook(&self.node, &self.partial);
+            self.partial.clear();
+        }
+    }
+}
+
+/// A captured stream's log file, created on the first byte there is to write (SPEC §4: a
+/// silent stream leaves no file, and a silent attempt no directory, so a chain of quiet
+/// tools costs no inodes for its logs). Readers treat an absent file as empty output.
+#[derive(Debug)]
+pub struct LogFile {
+    path: std::path::PathBuf,
+    /// The run's records: the file and its directory are created beneath the run
+    /// directory's descriptor (never through a symlink), and a failed write is reported
+    /// there. `None` outside a run: created by path.
+    records: Option<Arc<crate::store::RecordHealth>>,
+    file: Option<std::fs::File>,
+}
+
+impl LogFile {
+    /// The log at `path`, not created yet.
+    pub fn lazy(
+        path: std::path::PathBuf,
+        records: Option<Arc<crate::store::RecordHealth>>,
+    ) -> Self {
+        LogFile {
+            path,
+            records,
+            file: None,
+        }
+    }
+
+    /// Appends `bytes`, creating the file (and its missing directories) first if needed.
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(self.create()?),
+        };
+        file.write_all(bytes)
+    }
+
+    fn create(&self) -> std::io::Result<std::fs::File> {
+        let open = || match &self.records {
+            Some(r) => r.open_file(&self.path, crate::sys::dirfd::Mode::Truncate),
+            None => std::fs::File::create(&self.path),
+        };
+        match open() {
+            // The attempt's directory is made by whichever of its streams writes first
+            // (or by the scheduler for a node with outputs).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = self.path.parent() {
+                    match &self.records {
+                        Some(r) => r.create_dir_all(dir)?,
+                        None => std::fs::create_dir_all(dir)?,
+                    }
+                }
+                open()
+            }
+            r => r,
+        }
+    }
+}
+
+/// Copies `reader` to `log` through a [`Masker`] until end of file. Returns bytes read.
+/// A failed write (or creation) is also reported at once to the run's records, naming the
+/// file (the run stops: SPEC §10). `live`: the node id whose masked lines also go to the
+/// live-output subscriber ([`live_node`]).
 pub async fn pump(
     reader: tokio::net::unix::pipe::Receiver,
-    file: std::fs::File,
+    mut log: LogFile,
     secrets: Arc<[Vec<u8>]>,
-    report: Option<(Arc<crate::store::RecordHealth>, std::path::PathBuf)>,
+    live: Option<String>,
 ) -> std::io::Result<u64> {
-    let result = copy_masked(reader, file, secrets).await;
-    if let (Err(e), Some((records, path))) = (&result, report) {
-        records.fail(format!("capturing output failed: {}: {e}", path.display()));
+    let live = live.map(|node| LiveLines {
+        node,
+        partial: Vec::new(),
+    });
+    let result = copy_masked(reader, &mut log, secrets, live).await;
+    if let (Err(e), Some(records)) = (&result, &log.records) {
+        records.fail(format!(
+            "capturing output failed: {}: {e}",
+            log.path.display()
+        ));
     }
     result
 }
 
 async fn copy_masked(
     mut reader: tokio::net::unix::pipe::Receiver,
-    mut file: std::fs::File,
+    file: &mut LogFile,
     secrets: Arc<[Vec<u8>]>,
+    mut live: Option<LiveLines>,
 ) -> std::io::Result<u64> {
     let mut masker = Masker::new(secrets);
     let mut buf = vec![0u8; FIRST_READ_BUF];
@@ -144,6 +273,9 @@ async fn copy_masked(
         masker.feed(&buf[..n], &mut out);
         // Page-cache writes: fast enough to do inline; never holds more than one chunk.
         file.write_all(&out)?;
+        if let Some(live) = &mut live {
+            live.feed(&out);
+        }
         if n == buf.len() && buf.len() < READ_BUF {
             buf.resize(buf.len() * 4, 0);
         }
@@ -151,6 +283,10 @@ async fn copy_masked(
     out.clear();
     masker.finish(&mut out);
     file.write_all(&out)?;
+    if let Some(live) = &mut live {
+        live.feed(&out);
+        live.finish();
+    }
     Ok(total)
 }
 

@@ -94,27 +94,10 @@ struct Requested {
     report: OwnedFd,
     stdout: OwnedFd,
     stderr: OwnedFd,
-    out_file: std::fs::File,
-    err_file: std::fs::File,
 }
 
 fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
-    // The logs first: a tool never runs without a place for its output (and an attempt
-    // that cannot start still has its two logs).
-    let capture_err = |path: &std::path::Path| {
-        let path = path.display().to_string();
-        move |source| ExecError::Capture {
-            path,
-            source: Arc::new(source),
-        }
-    };
-    // Beneath the run directory's descriptor when there is one: never through a symlink.
-    let create = |path: &std::path::Path| match &spec.records {
-        Some(r) => r.open_file(path, crate::sys::dirfd::Mode::Truncate),
-        None => std::fs::File::create(path),
-    };
-    let out_file = create(&spec.stdout_path).map_err(capture_err(&spec.stdout_path))?;
-    let err_file = create(&spec.stderr_path).map_err(capture_err(&spec.stderr_path))?;
+    // The log files are made by the pumps on the first byte of output (SPEC §4).
     let name = spec.argv.first().cloned().unwrap_or_default();
     let spawn_err = |source| ExecError::Spawn {
         program: name.to_string_lossy().into_owned(),
@@ -147,8 +130,6 @@ fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
         report,
         stdout,
         stderr,
-        out_file,
-        err_file,
     })
 }
 
@@ -159,9 +140,30 @@ async fn next_report(report: &mut Receiver) -> Option<Report> {
     Report::decode(&buf)
 }
 
+/// Forgets an attempt's shim (see [`Spawner::forget`]) unless disarmed: a start that
+/// failed or was dropped half-way never leaves a shim marked busy.
+struct Abandon {
+    spawner: Arc<Spawner>,
+    id: u64,
+    armed: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if self.armed {
+            self.spawner.forget(self.id);
+        }
+    }
+}
+
 /// Waits for the shim's first report (the tool's pid), then watches the attempt: output
 /// pumps and the rest of the report, as one future.
 async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecError> {
+    let mut abandon = Abandon {
+        spawner: Arc::clone(&r.spawner),
+        id: r.id,
+        armed: true,
+    };
     let program = spec.argv.first().cloned().unwrap_or_default();
     let lost = |what: String| ExecError::Watch(what);
     let receivers = Receiver::from_owned_fd_unchecked(r.report).and_then(|rep| {
@@ -186,23 +188,27 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
         _ => return Err(lost("the spawner process is gone".into())),
     };
     let secrets = spec.secrets;
-    // Where a failed write of the output is reported, with the file it names.
-    let out_report = spec.records.clone().map(|r| (r, spec.stdout_path.clone()));
-    let err_report = spec.records.map(|r| (r, spec.stderr_path));
+    let out_file = capture::LogFile::lazy(spec.stdout_path, spec.records.clone());
+    let err_file = capture::LogFile::lazy(spec.stderr_path, spec.records);
     let over = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&over);
     let cwd = spec.cwd;
-    let (out_file, err_file) = (r.out_file, r.err_file);
+    let live = capture::live_node(&spec.node_id);
+    let (spawner, id) = (Arc::clone(&r.spawner), r.id);
     let watching = async move {
         let ended = async {
-            let outcome = ended(&mut report, &program, &cwd).await;
+            let (outcome, over) = ended(&mut report, &program, &cwd).await;
+            if over {
+                // Its shim is free for the next attempt.
+                spawner.release(id);
+            }
             flag.store(true, Ordering::Release);
             outcome
         };
         let pumps = async {
             tokio::join!(
-                capture::pump(out_rx, out_file, Arc::clone(&secrets), out_report),
-                capture::pump(err_rx, err_file, secrets, err_report),
+                capture::pump(out_rx, out_file, Arc::clone(&secrets), live.clone()),
+                capture::pump(err_rx, err_file, secrets, live),
             )
         };
         tokio::pin!(ended, pumps);
@@ -221,6 +227,8 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
             }
         }
     };
+    // From here the attempt's own drop forgets it.
+    abandon.armed = false;
     Ok(LocalAttempt {
         id: r.id,
         pid,
@@ -232,12 +240,13 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
     })
 }
 
-/// Reads the shim's report to its end: how the tool ended, or why it never ran.
+/// Reads the shim's report to its end: how the tool ended, or why it never ran; and
+/// whether the shim reported its end (it is then free for another attempt).
 async fn ended(
     report: &mut Receiver,
     program: &std::ffi::OsStr,
     cwd: &std::path::Path,
-) -> Result<ExitInfo, ExecError> {
+) -> (Result<ExitInfo, ExecError>, bool) {
     let mut not_started = None;
     loop {
         match next_report(report).await {
@@ -248,12 +257,13 @@ async fn ended(
                 killed,
             }) => {
                 if let Some((step, errno)) = not_started {
-                    return Err(ExecError::Spawn {
+                    let e = ExecError::Spawn {
                         program: program.to_string_lossy().into_owned(),
                         source: Arc::new(shim::step_error(step, errno, cwd)),
-                    });
+                    };
+                    return (Err(e), true);
                 }
-                return Ok(ExitInfo {
+                let info = ExitInfo {
                     exit_code: crate::sys::rusage::exit_code(status),
                     signal: crate::sys::rusage::signal(status),
                     cpu_user: usage.user,
@@ -263,14 +273,19 @@ async fn ended(
                     write_bytes: Some(usage.write_bytes),
                     killed_descendants: Some(killed),
                     ..ExitInfo::default()
-                });
+                };
+                return (Ok(info), true);
             }
             Some(Report::Lost { errno }) => {
                 let e = std::io::Error::from_raw_os_error(errno);
-                return Err(ExecError::Watch(format!("the attempt's shim lost it: {e}")));
+                let e = ExecError::Watch(format!("the attempt's shim lost it: {e}"));
+                return (Err(e), true);
             }
             Some(Report::Started { .. }) => {}
-            None => return Err(ExecError::Watch("the spawner process is gone".into())),
+            None => {
+                let e = ExecError::Watch("the spawner process is gone".into());
+                return (Err(e), false);
+            }
         }
     }
 }
@@ -321,20 +336,72 @@ impl Drop for LocalAttempt {
         if !self.over.load(Ordering::Acquire) {
             self.spawner.stop(self.id, Stop::Kill);
         }
+        self.spawner.forget(self.id);
     }
+}
+
+/// `program` looked up in the child's `PATH` (see [`lookup_program`]), once per run for
+/// each (`PATH`, working directory, program): a chain of the same tool paid a failing
+/// `statx` per `PATH` directory before each attempt (9 on the development VM). A cached
+/// path is checked again (one `statx`: still an executable file) before it is used; a
+/// directory earlier in `PATH` that gains the program mid-run is not seen by the run.
+fn resolve_program(
+    program: &std::ffi::OsStr,
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    cwd: &std::path::Path,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    type Key = (OsString, PathBuf, OsString);
+    static CACHE: Mutex<Option<HashMap<Key, PathBuf>>> = Mutex::new(None);
+    /// Entries kept at most (the cache is emptied when full).
+    const MAX: usize = 1024;
+    if program.as_bytes().contains(&b'/') || program.is_empty() {
+        return lookup_program(program, env, cwd);
+    }
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or_else(OsString::new, |(_, v)| v.clone());
+    let key = (path, cwd.to_path_buf(), program.to_os_string());
+    let cached = CACHE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|c| c.get(&key).cloned());
+    if let Some(found) = cached
+        && is_executable_file(&found)
+    {
+        return Ok(found);
+    }
+    let found = lookup_program(program, env, cwd)?;
+    let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if cache.len() >= MAX {
+        cache.clear();
+    }
+    cache.insert(key, found.clone());
+    Ok(found)
+}
+
+fn is_executable_file(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// `program` looked up in the child's `PATH` when it has no `/`, as `execvp` would: a
 /// relative directory of `PATH` (an empty one is `.`) is taken from the child's working
 /// directory `cwd`, and the working directory itself is never searched otherwise.
 /// `NotFound` if no directory of `PATH` has it.
-fn resolve_program(
+fn lookup_program(
     program: &std::ffi::OsStr,
     env: &[(std::ffi::OsString, std::ffi::OsString)],
     cwd: &std::path::Path,
 ) -> std::io::Result<std::path::PathBuf> {
     use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::PermissionsExt;
     if program.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::NotFound,
@@ -350,10 +417,7 @@ fn resolve_program(
         .map(|(_, v)| v.as_os_str());
     for dir in std::env::split_paths(path.unwrap_or(std::ffi::OsStr::new("/usr/bin:/bin"))) {
         let candidate = cwd.join(dir).join(program);
-        if let Ok(meta) = std::fs::metadata(&candidate)
-            && meta.is_file()
-            && meta.permissions().mode() & 0o111 != 0
-        {
+        if is_executable_file(&candidate) {
             return Ok(candidate);
         }
     }
@@ -382,5 +446,6 @@ pub fn wait_child(pid: i32) -> std::io::Result<ExitInfo> {
 /// secflow's own rusage: (user, system, peak RSS bytes).
 pub fn self_usage() -> (Duration, Duration, u64) {
     let u = crate::sys::rusage::get(crate::sys::rusage::Who::SelfProcess).unwrap_or_default();
-    (u.user, u.system, u.max_rss)
+    let rss = crate::sys::proc::own_peak_rss().unwrap_or(u.max_rss);
+    (u.user, u.system, rss)
 }

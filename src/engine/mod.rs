@@ -7,13 +7,13 @@
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
-//! - [`sink_thread`]: sinks moved off the scheduler's thread.
 //! - [`fanout`]: `foreach`/`matrix` instances at run time, and gathering their outputs.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
+//! - [`tool_events`]: the node telemetry channel (`SECFLOW_EVENTS`).
 
+pub mod cache_key;
 pub mod capture;
 pub mod datasets;
-pub mod event;
 pub mod executor;
 pub mod fanout;
 pub mod local;
@@ -21,15 +21,15 @@ mod outcome;
 pub mod prepare;
 pub mod reuse;
 pub mod scheduler;
-pub mod sink_thread;
 pub mod sources;
 mod supervise;
 #[cfg(test)]
 mod tests;
+pub mod tool_events;
 
-pub use event::{Event, Level, RunContext, Sink, TraceIds};
+// The event types are the engine's vocabulary; they live in the leaf module `event`.
+pub use crate::event::{Event, Level, RunContext, RunEnd, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
 pub use local::LocalExecutor;
 pub use prepare::{Environment, RunPaths};
 pub use scheduler::{Control, EngineConfig, FailurePolicy, Outcome, execute};
-pub use sink_thread::SinkThread;

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::supervise::Ended;
+use crate::event::trace::new_span_id;
 use crate::plan::{FailureKind, PlanNode};
-use crate::store::layout::rfc3339_ms;
+use crate::store::clock::rfc3339_ms;
 use crate::store::{AttemptRecord, NodeStatus};
-use crate::telemetry::trace::new_span_id;
 
 /// What the scheduler knew about the attempt before it ended.
 pub struct AttemptTimes {

@@ -1,7 +1,7 @@
 //! Reusing earlier results instead of running a node: `--resume RUN` (the datasets of the
 //! nodes that succeeded in that run) and the node cache (`state.cache_intermediate`).
 //!
-//! Both decide by the node's cache key ([`crate::store::cache::node_key`]), computed when the
+//! Both decide by the node's cache key ([`crate::engine::cache_key::node_key`]), computed when the
 //! node is about to start, over its definition and the contents of its inputs. A resumed
 //! node whose key changed (its definition or inputs differ) runs again, with a warning. A
 //! reused node is `cached`, its outputs copied (never hard-linked) into this run's
@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::cache_key::{FileDigest, node_key_with};
 use crate::plan::{Plan, PlanNode};
-use crate::store::cache::{Cache, FileDigest, copy_file, node_key_with};
+use crate::store::cache::{Cache, copy_file};
 use crate::store::{NodeStatus, OutputRecord, RunRecord};
 
 use super::datasets::{count_records, is_findings};

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, watch};
 
-use super::event::{Event, Level, RunContext, Sink};
 use super::executor::Executor;
 use super::outcome::{AttemptResult, AttemptTimes, classify, human, jitter};
 use super::prepare::{AttemptIds, Environment, RunPaths, prepare};
@@ -21,10 +20,12 @@ use super::supervise::{
     Ended, Job, Msg, Stop, not_started, start_now, start_then_watch, supervise,
 };
 use super::{datasets, local};
-use crate::exit;
-use crate::store::recorder::RecordBuilder;
+use crate::event::record::RecordBuilder;
+use crate::event::trace::{format_traceparent, new_span_id};
+use crate::event::{Event, Level, RunContext, RunEnd, Sink};
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
-use crate::telemetry::trace::{format_traceparent, new_span_id};
+
+mod triggers;
 
 mod fan;
 
@@ -41,8 +42,11 @@ pub enum FailurePolicy {
 }
 
 /// Run-wide settings from the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// How the caller turns the way the run ended into its exit code (recorded in
+    /// `RunFinished` and run.json); the engine never picks one itself.
+    pub exit_code: fn(RunEnd) -> i32,
     pub concurrency: usize,
     pub policy: FailurePolicy,
     /// `--timeout`: the whole run.
@@ -53,20 +57,38 @@ pub struct EngineConfig {
     pub reuse: Reuse,
 }
 
+impl EngineConfig {
+    /// Defaults (concurrency 0 = the caller's choice, `FailurePolicy::Stop`, no timeout, no
+    /// jitter, no reuse) with the caller's exit-code mapping.
+    pub fn new(exit_code: fn(RunEnd) -> i32) -> Self {
+        EngineConfig {
+            exit_code,
+            concurrency: 0,
+            policy: FailurePolicy::default(),
+            run_timeout: None,
+            jitter: false,
+            reuse: Reuse::default(),
+        }
+    }
+}
+
 /// Requests from outside the engine (signal handlers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
     /// SIGINT/SIGTERM/SIGHUP/SIGQUIT: stop scheduling, terminate every attempt with grace;
-    /// the run ends `cancelled` with this exit code (128 + the signal).
-    Cancel(i32),
+    /// the run ends [`RunEnd::Cancelled`] with this signal number.
+    Cancel { signal: i32 },
     /// A second signal: kill every attempt now.
     Kill,
 }
 
-/// The end of a run: its final record and the errors sinks reported while finishing.
+/// The end of a run: how it ended, its final record and the errors sinks reported while
+/// finishing.
 #[derive(Debug)]
 pub struct Outcome {
+    pub end: RunEnd,
     pub record: RunRecord,
+    /// `end` through [`EngineConfig::exit_code`].
     pub exit_code: i32,
     pub sink_errors: Vec<anyhow::Error>,
 }
@@ -90,11 +112,15 @@ struct NodeState {
     attempt_span: String,
     cache_key: Option<String>,
     /// The digests of its inputs when it was about to start (checked after each attempt).
-    inputs: Arc<[crate::store::cache::FileDigest]>,
+    inputs: Arc<[crate::engine::cache_key::FileDigest]>,
     /// Its outputs were reused (`--resume` or the cache): it did not run in this run.
     reused: bool,
     /// The executor's id of the current attempt (Slurm job id, …).
     job_id: Option<String>,
+    /// Its outputs were made empty datasets (it did not succeed; see `triggers`).
+    emptied: bool,
+    /// Findings the current attempt reported on `SECFLOW_EVENTS`.
+    emitted_findings: u64,
 }
 
 /// Why the run stopped starting nodes.
@@ -141,6 +167,8 @@ pub async fn execute(
             inputs: Arc::from(Vec::new()),
             reused: false,
             job_id: None,
+            emptied: false,
+            emitted_findings: 0,
         })
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -169,7 +197,7 @@ pub async fn execute(
         running: 0,
         retry_waiting: 0,
         halt: None,
-        cancel_exit: exit::INTERRUPTED,
+        cancel_signal: None,
         failed: false,
         stop_tx,
         tx,
@@ -197,7 +225,7 @@ struct Scheduler {
     retry_waiting: usize,
     halt: Option<Halt>,
     /// The exit code of a cancelled run (128 + the first signal).
-    cancel_exit: i32,
+    cancel_signal: Option<i32>,
     /// A failure not allowed by `continue_on_error` happened.
     failed: bool,
     stop_tx: watch::Sender<Stop>,
@@ -267,6 +295,9 @@ impl Scheduler {
                     }
                     Some(Msg::Ended(ended)) => self.ended(*ended),
                     Some(Msg::RetryDue { node }) => self.retry_due(node),
+                    Some(Msg::Tool { node, attempt, item, at }) => {
+                        self.tool_event(node, attempt, item, at)
+                    }
                     None => break,
                 },
                 c = control.recv(), if control_open => match c {
@@ -295,7 +326,8 @@ impl Scheduler {
 
     /// Nothing left that could start.
     fn idle(&self) -> bool {
-        self.retry_ready.is_empty() && (self.ready.is_empty() || self.halt.is_some())
+        self.retry_ready.is_empty()
+            && (self.ready.is_empty() || self.halt.is_some() && !self.cleanup_ready())
     }
 
     fn queue(&mut self, i: usize) {
@@ -333,7 +365,10 @@ impl Scheduler {
                     Some(i) => i,
                     None => return,
                 },
-                None => return,
+                None => match self.next_cleanup() {
+                    Some(i) => i,
+                    None => return,
+                },
             };
             if self.park_if_capped(next) {
                 continue;
@@ -391,10 +426,14 @@ impl Scheduler {
 
     fn start(&mut self, i: usize) {
         if self.ctx.plan.nodes[i].fanout.is_some() {
-            self.expand(i);
+            // A condition without `item`/`index` decides for the whole template, before
+            // it fans out; one that reads them is evaluated by each instance.
+            if !self.skip_by_condition(i) {
+                self.expand(i);
+            }
             return;
         }
-        if self.nodes[i].attempt == 1 && self.try_reuse(i) {
+        if self.nodes[i].attempt == 1 && (self.skip_by_condition(i) || self.try_reuse(i)) {
             return;
         }
         let plan = Arc::clone(&self.ctx.plan);
@@ -415,23 +454,23 @@ impl Scheduler {
         };
         let prepared =
             prepare(&plan, node, &self.env, &self.paths, &ids, &self.secrets).and_then(|p| {
+                // The attempt directory only for nodes with outputs (`out/`): the logs make
+                // it on their first byte (SPEC §4), so a silent tool costs no inode.
+                if node.outputs.is_empty() {
+                    return Ok(p);
+                }
                 let dir = self.paths.attempt_dir(&node.id, attempt);
-                // `out/` only for nodes with outputs: every inode counts on big DAGs.
                 let cannot = |path: &std::path::Path| {
                     let path = path.display().to_string();
                     move |e| format!("cannot create {path}: {e}")
                 };
                 let records = &self.ctx.records;
-                if records.has_dir() {
-                    // Beneath the run directory's descriptor: never through a symlink.
-                    records.create_dir_all(&dir).map_err(cannot(&dir))?;
-                } else {
+                if !records.has_dir() {
                     create_attempt_dir(&dir, attempt == 1).map_err(cannot(&dir))?;
                 }
-                if !node.outputs.is_empty() {
-                    let out = dir.join("out");
-                    records.create_dir_all(&out).map_err(cannot(&out))?;
-                }
+                // Beneath the run directory's descriptor: never through a symlink.
+                let out = dir.join("out");
+                records.create_dir_all(&out).map_err(cannot(&out))?;
                 Ok(p)
             });
         let prepared = match prepared {
@@ -443,6 +482,10 @@ impl Scheduler {
                 return;
             }
         };
+        let mut spec = prepared.spec;
+        spec.records = Some(Arc::clone(&self.ctx.records));
+        self.nodes[i].emitted_findings = 0;
+        let events = self.attach_events(i, attempt, &mut spec);
         let job = Job {
             node: i,
             attempt,
@@ -451,11 +494,10 @@ impl Scheduler {
             paths: Arc::clone(&self.paths),
             inputs: Arc::clone(&self.nodes[i].inputs),
             instance: node.instance.as_ref().map(|inst| inst.index),
+            events,
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();
-        let mut spec = prepared.spec;
-        spec.records = Some(Arc::clone(&self.ctx.records));
         match start_now(&self.executor, spec) {
             // Started here (a local process): no hop through a task to get it going.
             Ok(Ok(running)) => {
@@ -542,6 +584,7 @@ impl Scheduler {
                 Some(Ok(p)) => p,
                 _ => datasets::Promoted::default(),
             };
+            let findings = tool_findings(&promoted, self.nodes[i].emitted_findings);
             if let Some(key) = &self.nodes[i].cache_key
                 && let Err(err) = self.config.reuse.store(
                     key,
@@ -564,7 +607,7 @@ impl Scheduler {
                     at: e.ended.1,
                 });
             }
-            self.finish_node(i, NodeStatus::Succeeded, None, promoted.findings);
+            self.finish_node(i, NodeStatus::Succeeded, None, findings);
             self.release(i);
             return;
         };
@@ -649,6 +692,69 @@ impl Scheduler {
         }
     }
 
+    /// Opens the attempt's telemetry channel (local processes only: a batch job runs
+    /// elsewhere) and sets `SECFLOW_EVENTS`; a channel that cannot be made is said once
+    /// per attempt and the attempt runs without it.
+    fn attach_events(
+        &mut self,
+        node: usize,
+        attempt: u32,
+        spec: &mut crate::engine::AttemptSpec,
+    ) -> Option<super::tool_events::Reader> {
+        if self.executor.name() != "local" {
+            return None;
+        }
+        let tx = self.tx.clone();
+        let send = Arc::new(move |item| {
+            let _ = tx.send(Msg::Tool {
+                node,
+                attempt,
+                item,
+                at: SystemTime::now(),
+            });
+        });
+        match super::tool_events::attach(&mut spec.env, &self.secrets, send) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let text = format!("cannot open the telemetry channel (SECFLOW_EVENTS): {e}");
+                self.message(Level::Warn, Some(node), text);
+                None
+            }
+        }
+    }
+
+    /// A line from an attempt's telemetry channel: counted (findings), reported (a summary
+    /// with bad or dropped lines is a warning) and handed to the sinks.
+    fn tool_event(
+        &mut self,
+        node: usize,
+        attempt: u32,
+        item: super::tool_events::Item,
+        at: SystemTime,
+    ) {
+        use super::tool_events::Item;
+        let current = self.nodes.get(node).is_some_and(|n| n.attempt == attempt);
+        match &item {
+            Item::Finding(_) if current => self.nodes[node].emitted_findings += 1,
+            Item::Summary(stats) => {
+                if let Some(problems) = stats.problems() {
+                    let id = &self.ctx.plan.nodes[node].id;
+                    let text = format!(
+                        "`{id}` attempt {attempt}: telemetry channel (SECFLOW_EVENTS): {problems}"
+                    );
+                    self.message(Level::Warn, Some(node), text);
+                }
+            }
+            _ => {}
+        }
+        self.emit(Event::ToolEvent {
+            node,
+            attempt,
+            item: Arc::new(item),
+            at,
+        });
+    }
+
     fn retry_due(&mut self, i: usize) {
         if self.nodes[i].state != State::RetryWait {
             return;
@@ -685,27 +791,15 @@ impl Scheduler {
         }
     }
 
+    /// Skips (or, by their trigger, releases) the dependants of a failed node.
     fn skip_dependants(&mut self, failed: usize) {
-        let id = self.ctx.plan.nodes[failed].id.clone();
-        let mut stack: Vec<usize> = self.dependants[failed].clone();
-        while let Some(d) = stack.pop() {
-            if matches!(self.nodes[d].state, State::Waiting | State::Ready) {
-                self.ready.remove(&d);
-                self.finish_node(
-                    d,
-                    NodeStatus::Skipped,
-                    Some(format!("upstream node `{id}` did not succeed")),
-                    0,
-                );
-                stack.extend(self.dependants[d].iter().copied());
-            }
-        }
+        self.cascade(failed, true);
     }
 
     fn control(&mut self, c: Control) {
         match c {
-            Control::Cancel(code) if self.halt != Some(Halt::Cancelled) => {
-                self.cancel_exit = code;
+            Control::Cancel { signal } if self.halt != Some(Halt::Cancelled) => {
+                self.cancel_signal = Some(signal);
                 let running = self.running;
                 self.message(
                     Level::Warn,
@@ -778,13 +872,19 @@ impl Scheduler {
                 self.finish_node(i, status, Some(reason.clone()), 0);
             }
         }
-        let (run_status, exit_code) = match &self.halt {
-            Some(Halt::Cancelled) => (RunStatus::Cancelled, self.cancel_exit),
-            Some(Halt::Records) => (RunStatus::Failed, exit::RECORDS_INCOMPLETE),
-            Some(Halt::RunTimeout(_)) => (RunStatus::Failed, exit::FAILURE),
-            _ if self.failed => (RunStatus::Failed, exit::FAILURE),
-            _ => (RunStatus::Succeeded, exit::SUCCESS),
+        let (run_status, end) = match &self.halt {
+            Some(Halt::Cancelled) => (
+                RunStatus::Cancelled,
+                RunEnd::Cancelled {
+                    signal: self.cancel_signal,
+                },
+            ),
+            Some(Halt::Records) => (RunStatus::Failed, RunEnd::RecordsIncomplete),
+            Some(Halt::RunTimeout(_)) => (RunStatus::Failed, RunEnd::Failed),
+            _ if self.failed => (RunStatus::Failed, RunEnd::Failed),
+            _ => (RunStatus::Succeeded, RunEnd::Succeeded),
         };
+        let exit_code = (self.config.exit_code)(end);
         self.emit(Event::RunFinished {
             status: run_status,
             exit_code,
@@ -808,10 +908,14 @@ impl Scheduler {
         let ctx = Arc::clone(&self.ctx);
         for sink in &mut self.sinks {
             if let Err(e) = sink.finish(&ctx, &mut record) {
-                sink_errors.push(e);
+                match e.downcast::<crate::event::SinkErrors>() {
+                    Ok(many) => sink_errors.extend(many.0),
+                    Err(e) => sink_errors.push(e),
+                }
             }
         }
         Outcome {
+            end,
             record,
             exit_code,
             sink_errors,
@@ -853,5 +957,20 @@ fn create_attempt_dir(dir: &std::path::Path, first: bool) -> std::io::Result<()>
         // A level above is missing (`nodes/` itself): make them all.
         Err(e) if e.kind() == ErrorKind::NotFound => std::fs::create_dir_all(dir),
         r => r,
+    }
+}
+
+/// A succeeded node's findings count: its findings datasets' records, or — when it has no
+/// findings dataset — the findings its tool reported on `SECFLOW_EVENTS` (never both, so a
+/// tool that writes a finding and also reports it live is not counted twice).
+fn tool_findings(promoted: &datasets::Promoted, emitted: u64) -> u64 {
+    let has_dataset = promoted
+        .outputs
+        .keys()
+        .any(|n| n == "findings" || n.ends_with("_findings"));
+    if has_dataset {
+        promoted.findings
+    } else {
+        promoted.findings.max(emitted)
     }
 }

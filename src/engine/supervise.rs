@@ -43,6 +43,13 @@ pub enum Msg {
     RetryDue {
         node: usize,
     },
+    /// A line from the attempt's telemetry channel (or its summary, before `Ended`).
+    Tool {
+        node: usize,
+        attempt: u32,
+        item: super::tool_events::Item,
+        at: SystemTime,
+    },
 }
 
 /// How an attempt ended.
@@ -70,9 +77,11 @@ pub struct Job {
     pub grace: Duration,
     pub paths: Arc<RunPaths>,
     /// The node's inputs as they were before its first attempt.
-    pub inputs: Arc<[crate::store::cache::FileDigest]>,
+    pub inputs: Arc<[crate::engine::cache_key::FileDigest]>,
     /// An instance's index: its outputs go to `datasets/D/<index>.jsonl` (SPEC §9).
     pub instance: Option<usize>,
+    /// The attempt's telemetry channel reader, finished before `Ended` is sent.
+    pub events: Option<super::tool_events::Reader>,
 }
 
 /// An executor's `start`, owning what it needs.
@@ -143,7 +152,7 @@ pub fn not_started(node: usize, attempt: u32, error: String) -> Ended {
 /// through `tx`.
 pub async fn supervise(
     mut running: Box<dyn RunningAttempt>,
-    job: Job,
+    mut job: Job,
     outputs: Vec<(String, std::path::PathBuf)>,
     mut stop: watch::Receiver<Stop>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -204,6 +213,9 @@ pub async fn supervise(
         }
     };
     let ended = (Instant::now(), SystemTime::now());
+    if let Some(events) = job.events.take() {
+        events.finish().await;
+    }
     // A program the child could not run (not executable, a missing working directory) is
     // recorded like one the executor could not start: no start time, no duration.
     let ran = !matches!(info, Err(ExecError::Spawn { .. }));
@@ -231,7 +243,7 @@ pub async fn supervise(
 
 /// Fails when an attempt changed one of its inputs: a dataset is another node's record and
 /// may be the cache's or an earlier run's content, never the consumer's to write.
-fn check_inputs(inputs: &[crate::store::cache::FileDigest]) -> Result<(), String> {
+fn check_inputs(inputs: &[crate::engine::cache_key::FileDigest]) -> Result<(), String> {
     let mut buf = Vec::new();
     let changed: Vec<&str> = inputs
         .iter()

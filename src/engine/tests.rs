@@ -155,7 +155,7 @@ fn run_with(
     let config = EngineConfig {
         concurrency,
         policy: FailurePolicy::Stop,
-        ..EngineConfig::default()
+        ..EngineConfig::new(crate::exit::for_run)
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -257,7 +257,9 @@ fn sinks_on_their_own_thread_see_every_event_in_order_and_survive_a_panicking_on
     let (outcome, threaded) = run_with(FAN, script(), 1, |ctx, mut sinks| {
         sinks.insert(0, Box::new(Panicker));
         sinks.push(Box::new(Marker));
-        vec![Box::new(super::SinkThread::spawn(ctx, sinks).unwrap())]
+        vec![Box::new(
+            crate::sinks::SinkThread::spawn(ctx, sinks).unwrap(),
+        )]
     });
     assert_eq!(
         threaded, inline,
@@ -306,7 +308,7 @@ fn an_abandoned_sink_thread_still_delivers_pending_events_and_drops_its_sinks() 
         events: Arc::clone(&events),
         dropped: Arc::clone(&dropped),
     })];
-    let mut thread = super::SinkThread::spawn(Arc::clone(&ctx), sinks).unwrap();
+    let mut thread = crate::sinks::SinkThread::spawn(Arc::clone(&ctx), sinks).unwrap();
     for _ in 0..3 {
         // Not handed over yet: no idle, batch not full.
         thread.event(
@@ -339,7 +341,7 @@ fn the_sinks_thread_batches_ordinary_events_and_handles_the_run_start_before_goi
         events: Arc::clone(&events),
         dropped: Arc::new(AtomicUsize::new(0)),
     })];
-    let mut thread = super::SinkThread::spawn(Arc::clone(&ctx), sinks).unwrap();
+    let mut thread = crate::sinks::SinkThread::spawn(Arc::clone(&ctx), sinks).unwrap();
     let count = || events.load(Ordering::SeqCst);
     let wait_for = |n: usize| {
         let start = Instant::now();
@@ -373,7 +375,7 @@ fn the_sinks_thread_batches_ordinary_events_and_handles_the_run_start_before_goi
     wait_for(3);
     let took = start.elapsed();
     assert!(
-        took >= super::sink_thread::FLUSH_INTERVAL / 2,
+        took >= crate::sinks::thread::FLUSH_INTERVAL / 2,
         "ordinary events were taken after {took:?}, before the interval"
     );
 

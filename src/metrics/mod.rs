@@ -8,13 +8,12 @@
 //! and ends with a newline; a push never waits longer than its timeout.
 
 mod exposition;
-mod lines;
 mod push;
 mod registry;
 mod series;
-mod sink;
 mod snapshot;
 pub mod system;
+pub mod tool;
 
 use std::path::Path;
 
@@ -27,7 +26,6 @@ pub use registry::{
     HistogramRows, HistogramVec, MAX_LABELS, Registry, RowLabels,
 };
 pub use series::{NODE_FINAL_STATUSES, SecflowMetrics};
-pub use sink::{FinalSnapshot, MetricsOptions, MetricsSink, release_free_memory};
 pub use snapshot::{
     Bucket, LabelPairs, METRICS_SCHEMA_VERSION, MetricKind, MetricsSnapshot, SecflowSummary,
     Series, SeriesView, SnapshotHead, estimate_quantile,
@@ -58,6 +56,7 @@ pub enum LoadError {
 /// The run's metrics: `metrics.json`, else (a run that never finished) the complete lines of
 /// `metrics.jsonl` folded in order.
 pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
+    use crate::store::jsonl::{JsonlError, JsonlReader};
     let final_path = run_dir.join(METRICS_FILE);
     let shown = |p: &Path| p.display().to_string();
     match crate::store::open::read_regular(&final_path) {
@@ -76,17 +75,20 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
         Err(_) => {}
     }
     let jsonl = run_dir.join(METRICS_JSONL_FILE);
-    let text = crate::store::open::read_regular(&jsonl).map_err(|source| LoadError::Read {
+    // Fold the lines in order (periodic lines after the first are partial), streamed with
+    // the one JSON-lines reader: a torn last line (crash mid-write) and unreadable lines are
+    // skipped.
+    let read_error = |source| LoadError::Read {
         path: shown(&jsonl),
         source,
-    })?;
-    let text = String::from_utf8_lossy(&text);
-    // Fold the lines in order (periodic lines after the first are partial); a torn last line
-    // (crash mid-write) is skipped.
+    };
+    let reader = JsonlReader::<MetricsSnapshot, _>::open(&jsonl).map_err(read_error)?;
     let mut folded: Option<MetricsSnapshot> = None;
-    for line in text.lines() {
-        let Ok(snap) = serde_json::from_str::<MetricsSnapshot>(line) else {
-            continue;
+    for snap in reader {
+        let snap = match snap {
+            Ok(snap) => snap,
+            Err(JsonlError::BadLine { .. }) => continue,
+            Err(JsonlError::Io(e)) => return Err(read_error(e)),
         };
         match folded.as_mut() {
             Some(f) => f.merge(snap),
@@ -97,7 +99,5 @@ pub fn load_snapshot(run_dir: &Path) -> Result<MetricsSnapshot, LoadError> {
         path: shown(&jsonl),
     })
 }
-
-pub use crate::telemetry::clock::rfc3339_ms;
 
 pub use crate::store::layout::write_atomic;

@@ -880,6 +880,11 @@ impl Registry {
         family
     }
 
+    /// Whether a family of that name is registered.
+    pub fn has_family(&self, name: &str) -> bool {
+        lock(&self.families).iter().any(|f| f.desc.name == name)
+    }
+
     fn map() -> Children {
         Children::Map(Mutex::new(BTreeMap::new()))
     }

@@ -102,7 +102,8 @@ pub fn self_cpu_seconds() -> Option<f64> {
 pub fn self_usage() -> Option<(u64, u64, u64)> {
     rusage(Who::SelfProcess).map(|u| {
         let ms = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() as u64;
-        (ms(u.user), ms(u.system), u.max_rss)
+        let rss = crate::sys::proc::own_peak_rss().unwrap_or(u.max_rss);
+        (ms(u.user), ms(u.system), rss)
     })
 }
 

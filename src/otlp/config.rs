@@ -1,12 +1,16 @@
 //! Configuration from the standard OpenTelemetry environment variables, with
 //! `--otlp-endpoint` winning over all of them.
 //!
-//! Read: `OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_ENDPOINT` (signal paths `/v1/traces`,
-//! `/v1/logs`, `/v1/metrics` appended), `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_ENDPOINT`
-//! (used as is), `OTEL_EXPORTER_OTLP_HEADERS` (a secret: never written to any file),
-//! `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` default, `http/json`),
-//! `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds), `OTEL_SERVICE_NAME`,
-//! `OTEL_RESOURCE_ATTRIBUTES`. Nothing configured means nothing leaves the machine.
+//! Read, each general variable overridden for one signal by its
+//! `OTEL_EXPORTER_OTLP_{TRACES,LOGS,METRICS}_*` form (the OpenTelemetry specification's
+//! precedence): `OTEL_SDK_DISABLED`; `OTEL_EXPORTER_OTLP_ENDPOINT` (over HTTP the signal paths
+//! `/v1/traces`, `/v1/logs`, `/v1/metrics` are appended, over gRPC it is used as is) and the
+//! per-signal `…_ENDPOINT` (used as is); `…_PROTOCOL` (`http/protobuf` default, `http/json`,
+//! `grpc`); `…_HEADERS` (a secret: never written to any file nor shown; a signal's headers
+//! are added to the general ones, replacing those of the same name); `…_CERTIFICATE` (PEM
+//! file of the CA to trust instead of the system's roots); `…_COMPRESSION` (`gzip`, `none`);
+//! `…_TIMEOUT` (milliseconds); `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`. Nothing
+//! configured means nothing leaves the machine.
 
 use std::time::Duration;
 
@@ -17,6 +21,8 @@ use super::model::KeyValue;
 pub enum Protocol {
     HttpProtobuf,
     HttpJson,
+    /// OTLP/gRPC (`grpc`).
+    Grpc,
 }
 
 impl Protocol {
@@ -24,23 +30,134 @@ impl Protocol {
         match self {
             Protocol::HttpProtobuf => "application/x-protobuf",
             Protocol::HttpJson => "application/json",
+            Protocol::Grpc => "application/grpc",
         }
+    }
+
+    fn parse(var: &str, value: &str) -> Result<Protocol, String> {
+        match value.trim() {
+            "http/protobuf" => Ok(Protocol::HttpProtobuf),
+            "http/json" => Ok(Protocol::HttpJson),
+            "grpc" => Ok(Protocol::Grpc),
+            other => Err(format!(
+                "{var} `{other}` is not one of: http/protobuf, http/json, grpc"
+            )),
+        }
+    }
+}
+
+/// Request body compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+}
+
+/// One of the three OTLP signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Logs,
+    Metrics,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Logs, Signal::Metrics];
+
+    /// `TRACES`, `LOGS`, `METRICS`: the infix of the per-signal variables.
+    pub fn env_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Logs => "LOGS",
+            Signal::Metrics => "METRICS",
+        }
+    }
+
+    /// The OTLP/HTTP path appended to a base endpoint.
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "v1/traces",
+            Signal::Logs => "v1/logs",
+            Signal::Metrics => "v1/metrics",
+        }
+    }
+}
+
+/// A CA certificate file (`OTEL_EXPORTER_OTLP_CERTIFICATE`), read when configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaCertificate {
+    pub path: String,
+    pub pem: Vec<u8>,
+}
+
+/// How one signal is exported.
+#[derive(Clone, PartialEq)]
+pub struct SignalConfig {
+    /// The full URL over HTTP (`…/v1/traces`); `http(s)://host:port` over gRPC.
+    pub endpoint: String,
+    pub protocol: Protocol,
+    /// Extra headers or gRPC metadata (e.g. an API key): never shown.
+    pub headers: Vec<(String, String)>,
+    /// The CA to trust instead of the system's roots.
+    pub certificate: Option<CaCertificate>,
+    pub compression: Compression,
+    /// Bound on one request.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for SignalConfig {
+    // Headers may carry credentials: never print their values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalConfig")
+            .field("endpoint", &self.endpoint)
+            .field("protocol", &self.protocol)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("certificate", &self.certificate.as_ref().map(|c| &c.path))
+            .field("compression", &self.compression)
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
 /// Where and how to export.
 #[derive(Clone, PartialEq)]
 pub struct OtlpConfig {
+    /// The traces endpoint (as in `signals`).
     pub traces: String,
+    /// The logs endpoint (as in `signals`).
     pub logs: String,
+    /// The metrics endpoint (as in `signals`).
     pub metrics: String,
-    /// Extra HTTP headers (e.g. an API key).
+    /// Extra HTTP headers of `OTEL_EXPORTER_OTLP_HEADERS` (e.g. an API key).
     pub headers: Vec<(String, String)>,
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL` (each signal may differ: see `signals`).
     pub protocol: Protocol,
-    /// Bound on one request and on the flush at exit.
+    /// The longest signal timeout: the bound of the flush at exit.
     pub timeout: Duration,
     /// `service.name` and `OTEL_RESOURCE_ATTRIBUTES`.
     pub resource: Vec<KeyValue>,
+    /// Traces, logs and metrics, in [`Signal::ALL`] order.
+    pub signals: [SignalConfig; 3],
+}
+
+impl OtlpConfig {
+    /// How `signal` is exported.
+    pub fn signal(&self, signal: Signal) -> &SignalConfig {
+        &self.signals[signal as usize]
+    }
+
+    /// Every header value, for masking whatever a collector echoes back.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .chain(self.signals.iter().flat_map(|s| s.headers.iter()))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for OtlpConfig {
@@ -56,12 +173,25 @@ impl std::fmt::Debug for OtlpConfig {
             )
             .field("protocol", &self.protocol)
             .field("timeout", &self.timeout)
+            .field("signals", &self.signals)
             .finish()
     }
 }
 
 /// The default bound on a request and on the flush at exit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `text` with every secret of at least 4 characters replaced by `***` (a collector may echo
+/// a rejected API key in its answer).
+pub fn mask(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if s.len() >= 4 {
+            out = out.replace(s, "***");
+        }
+    }
+    out
+}
 
 /// Reads the configuration; `Ok(None)` when no endpoint is configured or the SDK is disabled.
 pub fn from_env(
@@ -77,54 +207,78 @@ pub fn from_env(
     let base = cli_endpoint
         .map(str::to_string)
         .or_else(|| get("OTEL_EXPORTER_OTLP_ENDPOINT"));
-    let signal = |name: &str, path: &str| -> Option<String> {
-        if cli_endpoint.is_none()
-            && let Some(url) = get(&format!("OTEL_EXPORTER_OTLP_{name}_ENDPOINT"))
-        {
-            return Some(url);
-        }
-        base.as_ref()
-            .map(|b| format!("{}/{path}", b.trim_end_matches('/')))
+    // The per-signal variable when set, else the general one; with the name that was read.
+    let pick = |signal: Signal, what: &str| -> Option<(String, String)> {
+        let specific = format!("OTEL_EXPORTER_OTLP_{}_{what}", signal.env_name());
+        let general = format!("OTEL_EXPORTER_OTLP_{what}");
+        get(&specific)
+            .map(|v| (specific, v))
+            .or_else(|| get(&general).map(|v| (general, v)))
     };
-    let (Some(traces), Some(logs), Some(metrics)) = (
-        signal("TRACES", "v1/traces"),
-        signal("LOGS", "v1/logs"),
-        signal("METRICS", "v1/metrics"),
-    ) else {
+    let general_headers = match get("OTEL_EXPORTER_OTLP_HEADERS") {
+        Some(h) => headers("OTEL_EXPORTER_OTLP_HEADERS", &h)?,
+        None => Vec::new(),
+    };
+    let general_protocol = match get("OTEL_EXPORTER_OTLP_PROTOCOL") {
+        Some(p) => Protocol::parse("OTEL_EXPORTER_OTLP_PROTOCOL", &p)?,
+        None => Protocol::HttpProtobuf,
+    };
+    let mut signals = Vec::with_capacity(3);
+    for signal in Signal::ALL {
+        let protocol = match pick(signal, "PROTOCOL") {
+            Some((var, p)) => Protocol::parse(&var, &p)?,
+            None => Protocol::HttpProtobuf,
+        };
+        let specific = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.env_name());
+        let endpoint = match (cli_endpoint, get(&specific)) {
+            (None, Some(url)) => url.trim().to_string(),
+            _ => match &base {
+                Some(b) if protocol == Protocol::Grpc => b.trim().to_string(),
+                Some(b) => format!("{}/{}", b.trim().trim_end_matches('/'), signal.http_path()),
+                None => return Ok(None),
+            },
+        };
+        check_url(&endpoint)?;
+        let mut headers = general_headers.clone();
+        let var = format!("OTEL_EXPORTER_OTLP_{}_HEADERS", signal.env_name());
+        if let Some(h) = get(&var) {
+            for (k, v) in self::headers(&var, &h)? {
+                headers.retain(|(name, _)| !name.eq_ignore_ascii_case(&k));
+                headers.push((k, v));
+            }
+        }
+        let certificate = match pick(signal, "CERTIFICATE") {
+            Some((var, path)) => Some(certificate(&var, path.trim())?),
+            None => None,
+        };
+        let compression = match pick(signal, "COMPRESSION") {
+            None => Compression::None,
+            Some((var, c)) => match c.trim() {
+                "gzip" => Compression::Gzip,
+                "none" => Compression::None,
+                other => return Err(format!("{var} `{other}` is not one of: gzip, none")),
+            },
+        };
+        let timeout = match pick(signal, "TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some((var, ms)) => ms
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("{var} `{ms}` is not a number of milliseconds"))?,
+        };
+        signals.push(SignalConfig {
+            endpoint,
+            protocol,
+            headers,
+            certificate,
+            compression,
+            timeout,
+        });
+    }
+    let Ok(signals) = <[SignalConfig; 3]>::try_from(signals) else {
         return Ok(None);
     };
-    for url in [&traces, &logs, &metrics] {
-        if !url.starts_with("http://") && !url.starts_with("https://") {
-            return Err(format!(
-                "OTLP endpoint `{url}` must start with http:// or https://"
-            ));
-        }
-    }
-    let protocol = match get("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref().map(str::trim) {
-        None | Some("http/protobuf") => Protocol::HttpProtobuf,
-        Some("http/json") => Protocol::HttpJson,
-        Some("grpc") => {
-            return Err("OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported; use http/protobuf (default) or http/json".into());
-        }
-        Some(other) => {
-            return Err(format!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL `{other}` is not one of: http/protobuf, http/json"
-            ));
-        }
-    };
-    let timeout = match get("OTEL_EXPORTER_OTLP_TIMEOUT") {
-        None => DEFAULT_TIMEOUT,
-        Some(ms) => ms
-            .trim()
-            .parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| {
-                format!("OTEL_EXPORTER_OTLP_TIMEOUT `{ms}` is not a number of milliseconds")
-            })?,
-    };
-    let headers = get("OTEL_EXPORTER_OTLP_HEADERS")
-        .map(|h| pairs(&h))
-        .unwrap_or_default();
     let mut resource: Vec<KeyValue> = get("OTEL_RESOURCE_ATTRIBUTES")
         .map(|a| pairs(&a))
         .unwrap_or_default()
@@ -145,14 +299,76 @@ pub fn from_env(
     resource.retain(|kv| kv.key != "service.name");
     resource.insert(0, KeyValue::str("service.name", service));
     Ok(Some(OtlpConfig {
-        traces,
-        logs,
-        metrics,
-        headers,
-        protocol,
-        timeout,
+        traces: signals[0].endpoint.clone(),
+        logs: signals[1].endpoint.clone(),
+        metrics: signals[2].endpoint.clone(),
+        headers: general_headers,
+        protocol: general_protocol,
+        timeout: signals
+            .iter()
+            .map(|s| s.timeout)
+            .max()
+            .unwrap_or(DEFAULT_TIMEOUT),
         resource,
+        signals,
     }))
+}
+
+/// An endpoint must be `http://` or `https://` and carry no credentials (the endpoint is
+/// recorded in run.json: credentials go in the headers variable).
+fn check_url(url: &str) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+    else {
+        return Err(format!(
+            "OTLP endpoint `{url}` must start with http:// or https://"
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(
+            "OTLP endpoint carries credentials (user@host): put them in OTEL_EXPORTER_OTLP_HEADERS"
+                .into(),
+        );
+    }
+    if authority.is_empty() {
+        return Err(format!("OTLP endpoint `{url}` has no host"));
+    }
+    Ok(())
+}
+
+/// The headers of `var`; a name or value that cannot be sent is an error that shows the name
+/// only (the value may be a key).
+fn headers(var: &str, text: &str) -> Result<Vec<(String, String)>, String> {
+    let parsed = pairs(text);
+    for (k, v) in &parsed {
+        let name_ok = k
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !name_ok {
+            return Err(format!(
+                "{var}: `{k}` is not a valid header name (letters, digits, `-`)"
+            ));
+        }
+        if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) || !v.is_ascii() {
+            return Err(format!(
+                "{var}: the value of header `{k}` holds characters a header cannot carry (value not shown)"
+            ));
+        }
+    }
+    Ok(parsed)
+}
+
+/// Reads the CA file of `var`.
+fn certificate(var: &str, path: &str) -> Result<CaCertificate, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{var}: cannot read `{path}`: {e}"))?;
+    crate::export::http::pem_certificates(&pem).map_err(|e| format!("{var}: `{path}` {e}"))?;
+    Ok(CaCertificate {
+        path: path.to_string(),
+        pem,
+    })
 }
 
 /// `k1=v1,k2=v2` with percent-encoded values, as the OpenTelemetry variables write them.
@@ -248,8 +464,100 @@ mod tests {
         assert!(from_env(None, e).is_err());
         let e = env(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"),
         ]);
-        assert!(from_env(None, e).unwrap_err().contains("grpc"));
+        assert!(from_env(None, e).unwrap_err().contains("http/xml"));
+        let e = env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://user:pw@h")]);
+        let err = from_env(None, e).unwrap_err();
+        assert!(err.contains("credentials") && !err.contains("pw"), "{err}");
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-key=line%0Abreak-s3cret"),
+        ]);
+        let err = from_env(None, e).unwrap_err();
+        assert!(err.contains("x-key") && !err.contains("s3cret"), "{err}");
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h"),
+            ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "zstd"),
+        ]);
+        assert!(
+            from_env(None, e)
+                .unwrap_err()
+                .contains("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION")
+        );
+        let e = env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+        ]);
+        assert!(
+            from_env(None, e)
+                .unwrap_err()
+                .contains("/nonexistent/ca.pem")
+        );
+    }
+
+    /// The OpenTelemetry specification's precedence: a per-signal variable wins over the
+    /// general one for that signal only; over gRPC the general endpoint gets no path.
+    #[test]
+    fn per_signal_variables_win_for_their_signal() {
+        let c = from_env(
+            None,
+            env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+                (
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    "https://m:4318/v1/metrics",
+                ),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2"),
+                ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "B=3"),
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "2000"),
+                ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "7000"),
+            ]),
+        )
+        .unwrap()
+        .unwrap();
+        let t = c.signal(Signal::Traces);
+        let l = c.signal(Signal::Logs);
+        let m = c.signal(Signal::Metrics);
+        assert_eq!(
+            (t.protocol, t.endpoint.as_str()),
+            (Protocol::Grpc, "http://h:4317")
+        );
+        assert_eq!(l.endpoint, "http://h:4317");
+        assert_eq!(
+            (m.protocol, m.endpoint.as_str()),
+            (Protocol::HttpProtobuf, "https://m:4318/v1/metrics")
+        );
+        assert_eq!(c.traces, t.endpoint);
+        assert_eq!(t.compression, Compression::None);
+        assert_eq!(l.compression, Compression::Gzip);
+        assert_eq!(t.headers.len(), 2);
+        assert_eq!(
+            l.headers,
+            [("a".into(), "1".into()), ("B".into(), "3".into())]
+        );
+        assert_eq!(t.timeout, Duration::from_millis(2000));
+        assert_eq!(c.timeout, Duration::from_millis(7000));
+        // General http/protobuf with a gRPC signal: the path is appended for HTTP only.
+        let c = from_env(
+            Some("http://cli:1"),
+            env(&[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")]),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.signal(Signal::Traces).endpoint, "http://cli:1");
+        assert_eq!(c.signal(Signal::Logs).endpoint, "http://cli:1/v1/logs");
+    }
+
+    #[test]
+    fn masking_hides_header_values() {
+        assert_eq!(
+            mask("HTTP 401 bad key s3cr3t-key", &["s3cr3t-key", "ab"]),
+            "HTTP 401 bad key ***"
+        );
     }
 }

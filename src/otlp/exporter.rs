@@ -6,8 +6,9 @@
 //! collector does (refuses, errors, hangs), with the number of items not delivered and the
 //! first reason.
 //!
-//! Retries follow the OTLP/HTTP exporter specification: a request answered 429, 502, 503 or
-//! 504, or whose connection was refused or reset, is retried with exponential backoff and
+//! Retries follow the OTLP exporter specification: a request answered 429, 502, 503 or 504
+//! (over gRPC: `UNAVAILABLE` and the other retryable codes), or whose connection was refused
+//! or reset, is retried with exponential backoff and
 //! jitter (0.5 s doubling to 5 s), or after the server's `Retry-After` (seconds), for at most
 //! the export timeout per batch and never past [`Exporter::finish`]'s bound; items keep
 //! queueing meanwhile (the queue stays bounded). Any other failure, or a batch whose retries
@@ -20,10 +21,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::config::{OtlpConfig, Protocol};
+use super::config::{OtlpConfig, Signal};
 use super::model::{Batch, LogRecord, Metric, Span};
-use super::{json, proto};
-use crate::export::http;
+use super::transport::{Failure, Transport};
 
 /// Items waiting for the background thread at most.
 const QUEUE: usize = 16 * 1024;
@@ -162,6 +162,17 @@ impl Exporter {
 }
 
 fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
+    let transport = match Transport::new(config) {
+        Ok(t) => t,
+        Err(reason) => {
+            // Nothing can be sent: everything queued is undelivered, said once at the end.
+            shared.broken.store(true, Ordering::Relaxed);
+            if let Ok(mut e) = shared.first_error.lock() {
+                e.get_or_insert(reason);
+            }
+            return;
+        }
+    };
     let mut batch = Batch {
         resource: config.resource.clone(),
         ..Batch::default()
@@ -186,7 +197,7 @@ fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
         };
         let due = oldest.is_some_and(|t| t.elapsed() >= LINGER);
         if pending > 0 && (closed || due || pending >= BATCH) {
-            flush(config, &mut batch, shared);
+            flush(&transport, config, &mut batch, shared);
             pending = 0;
             oldest = None;
         }
@@ -197,8 +208,8 @@ fn worker(config: &OtlpConfig, rx: &Receiver<Item>, shared: &Shared) {
 }
 
 /// Posts each non-empty signal of `batch`, then empties it.
-fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
-    let (delivered, error) = post_batch_until(config, batch, &|| shared.deadline());
+fn flush(transport: &Transport, config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
+    let (delivered, error) = post_batch_until(transport, config, batch, &|| shared.deadline());
     shared.delivered.fetch_add(delivered, Ordering::Relaxed);
     if let Some(reason) = error {
         shared.broken.store(true, Ordering::Relaxed);
@@ -212,43 +223,49 @@ fn flush(config: &OtlpConfig, batch: &mut Batch, shared: &Shared) {
 }
 
 /// Posts each non-empty signal of `batch` in turn (each retried as the module doc says),
-/// stopping at the first failure. Returns the items delivered and the failure, if any.
+/// stopping at the first failure. Returns the items delivered and the failure, if any. The
+/// clients are built once per configuration and kept for the next call.
 pub fn post_batch(config: &OtlpConfig, batch: &Batch) -> (u64, Option<String>) {
-    post_batch_until(config, batch, &|| None)
+    static CACHE: Mutex<Option<(OtlpConfig, Arc<Transport>)>> = Mutex::new(None);
+    let cached = CACHE.lock().ok().and_then(|c| {
+        c.as_ref()
+            .filter(|(c, _)| c == config)
+            .map(|(_, t)| Arc::clone(t))
+    });
+    let transport = match cached {
+        Some(t) => t,
+        None => match Transport::new(config) {
+            Ok(t) => {
+                let t = Arc::new(t);
+                if let Ok(mut c) = CACHE.lock() {
+                    *c = Some((config.clone(), Arc::clone(&t)));
+                }
+                t
+            }
+            Err(reason) => return (0, Some(reason)),
+        },
+    };
+    post_batch_until(&transport, config, batch, &|| None)
 }
 
 /// [`post_batch`], never waiting past what `deadline` says.
 fn post_batch_until(
+    transport: &Transport,
     config: &OtlpConfig,
     batch: &Batch,
     deadline: &dyn Fn() -> Option<Instant>,
 ) -> (u64, Option<String>) {
-    type Encode = fn(&Batch) -> Vec<u8>;
-    let signals: [(&str, usize, Encode, Encode); 3] = [
-        (
-            &config.traces,
-            batch.spans.len(),
-            proto::traces,
-            json::traces,
-        ),
-        (&config.logs, batch.logs.len(), proto::logs, json::logs),
-        (
-            &config.metrics,
-            batch.metrics.len(),
-            proto::metrics,
-            json::metrics,
-        ),
-    ];
     let mut delivered = 0;
-    for (url, count, as_proto, as_json) in signals {
+    for signal in Signal::ALL {
+        let count = match signal {
+            Signal::Traces => batch.spans.len(),
+            Signal::Logs => batch.logs.len(),
+            Signal::Metrics => batch.metrics.len(),
+        };
         if count == 0 {
             continue;
         }
-        let body = match config.protocol {
-            Protocol::HttpProtobuf => as_proto(batch),
-            Protocol::HttpJson => as_json(batch),
-        };
-        if let Err(reason) = post_retrying(config, url, &body, deadline) {
+        if let Err(reason) = post_retrying(transport, config, signal, batch, deadline) {
             return (delivered, Some(reason));
         }
         delivered += count as u64;
@@ -256,32 +273,27 @@ fn post_batch_until(
     (delivered, None)
 }
 
-/// A failed request: why, whether the specification allows a retry, and the server's
-/// `Retry-After`.
-struct Failure {
-    reason: String,
-    retryable: bool,
-    retry_after: Option<Duration>,
-}
-
-/// Posts `body`, retrying transient failures with backoff until the batch's budget (the
-/// export timeout) or `deadline` runs out.
+/// Sends `signal`'s part of `batch`, retrying transient failures with backoff until the
+/// batch's budget (the signal's timeout) or `deadline` runs out.
 fn post_retrying(
+    transport: &Transport,
     config: &OtlpConfig,
-    url: &str,
-    body: &[u8],
+    signal: Signal,
+    batch: &Batch,
     deadline: &dyn Fn() -> Option<Instant>,
 ) -> Result<(), String> {
-    let budget_end = Instant::now() + config.timeout;
+    let timeout = config.signal(signal).timeout;
+    let url = &config.signal(signal).endpoint;
+    let budget_end = Instant::now() + timeout;
     let mut backoff = INITIAL_BACKOFF;
     let mut attempt = 1u32;
     loop {
         let end = deadline().map_or(budget_end, |d| d.min(budget_end));
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!("POST {url}: no time left to send"));
+            return Err(format!("{url}: no time left to send"));
         }
-        let failure = match post(config, url, body, left.min(config.timeout)) {
+        let failure: Failure = match transport.send(signal, batch, left.min(timeout)) {
             Ok(()) => return Ok(()),
             Err(f) if !f.retryable => return Err(f.reason),
             Err(f) => f,
@@ -321,50 +333,5 @@ fn sleep_until(until: Instant, deadline: &dyn Fn() -> Option<Instant>) {
             return;
         }
         std::thread::sleep(SLICE.min(until - now));
-    }
-}
-
-fn post(config: &OtlpConfig, url: &str, body: &[u8], timeout: Duration) -> Result<(), Failure> {
-    let mut headers: Vec<(&str, &str)> = vec![("Content-Type", config.protocol.content_type())];
-    headers.extend(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let request = http::Request {
-        method: "POST",
-        url,
-        headers: &headers,
-        body,
-        timeout,
-    };
-    match http::send(&request) {
-        Ok(r) if r.is_success() => Ok(()),
-        Ok(r) => Err(Failure {
-            reason: format!("POST {url}: HTTP {} {}", r.status, r.body_excerpt(200)),
-            retryable: matches!(r.status, 429 | 502 | 503 | 504),
-            retry_after: r
-                .headers
-                .iter()
-                .find(|(k, _)| k == "retry-after")
-                .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
-        }),
-        Err(e) => Err(Failure {
-            retryable: transient(&e),
-            reason: format!("POST {url}: {e}"),
-            retry_after: None,
-        }),
-    }
-}
-
-/// A refused, reset or cut connection: worth retrying (a collector restarting). A timeout
-/// is not: a hung collector would cost the budget once per attempt.
-fn transient(e: &http::HttpError) -> bool {
-    use std::io::ErrorKind as K;
-    match e {
-        http::HttpError::Connect { .. } => true,
-        http::HttpError::Io { source, .. } => matches!(
-            source.kind(),
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
-        ),
-        http::HttpError::Protocol { reason, .. } => reason.starts_with("connection closed"),
-        _ => false,
     }
 }

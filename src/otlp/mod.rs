@@ -1,13 +1,15 @@
 //! OTLP export: secflow's spans, logs and metrics to any OpenTelemetry collector over
-//! OTLP/HTTP, as protobuf (default) or JSON.
+//! OTLP/gRPC or OTLP/HTTP (protobuf, the default, or JSON), plain or TLS.
 //!
-//! [`model`] is the subset of OpenTelemetry's data model secflow fills; [`proto`] and
-//! [`json`] encode it without generated code; [`config`] reads the standard
-//! `OTEL_EXPORTER_OTLP_*` variables.
+//! [`model`] is the subset of OpenTelemetry's data model secflow fills; [`pb`] maps it onto
+//! the request messages `opentelemetry-proto` generates (prost), [`json`] onto the OTLP/JSON
+//! mapping; [`transport`] sends them (tonic for gRPC, the shared HTTP client otherwise);
+//! [`config`] reads the standard `OTEL_EXPORTER_OTLP_*` variables.
 
 pub mod config;
 pub mod convert;
 pub mod exporter;
 pub mod json;
 pub mod model;
-pub mod proto;
+pub mod pb;
+pub mod transport;

@@ -16,6 +16,7 @@ use super::{
 use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{RawRecipe, S, Source};
 
+mod conditions;
 mod fanout;
 mod order;
 mod scope;
@@ -48,6 +49,11 @@ pub fn build(
         source,
         plugins: &options.plugins,
         lines: source.text.lines().collect(),
+        included: raw
+            .included
+            .iter()
+            .map(|s| (s.path.as_str(), s.text.lines().collect()))
+            .collect(),
         suggestions_left: SUGGESTIONS,
         diags: Vec::new(),
         workflow_env: BTreeMap::new(),
@@ -71,6 +77,8 @@ struct Checker<'a> {
     /// The source's lines, split once: templates are located on them, and a per-lookup scan
     /// would make validation quadratic in the recipe's size.
     lines: Vec<&'a str>,
+    /// Included files: display path and lines (file index k is `included[k - 1]`).
+    included: Vec<(&'a str, Vec<&'a str>)>,
     /// How many more problems get a "did you mean" search (see [`SUGGESTIONS`]).
     suggestions_left: usize,
     diags: Vec<Diagnostic>,
@@ -91,7 +99,8 @@ const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 
 impl Checker<'_> {
     fn error(&mut self, at: Pos, code: &'static str, message: String, hint: Option<String>) {
-        let d = Diagnostic::error(&self.source.path, at, code, message);
+        let (file, at) = crate::recipe::split_pos(at);
+        let d = Diagnostic::error(self.file_path(file), at, code, message);
         self.diags.push(match hint {
             Some(h) => d.with_hint(h),
             None => d,
@@ -163,6 +172,7 @@ impl Checker<'_> {
                     Some(hint),
                 );
             }
+            self.check_var_type(raw, k, v);
             if let Some(list) = self.list_vars.get_mut(k) {
                 *list = super::foreach::split_list(v);
             }
@@ -217,7 +227,10 @@ impl Checker<'_> {
                     pos(&node.id),
                     "duplicate-id",
                     format!("duplicate node id `{id}`"),
-                    Some(format!("first defined at line {}", first.line)),
+                    Some(format!(
+                        "first defined at {}",
+                        self.place(pos(&node.id), *first)
+                    )),
                 );
             } else {
                 ids.insert(id, pos(&node.id));
@@ -235,8 +248,9 @@ impl Checker<'_> {
                 }
                 if let Some((first, at)) = producers.get(name) {
                     let hint = format!(
-                        "already an output of node `{}` (line {})",
-                        raw.nodes[*first].id.value, at.line
+                        "already an output of node `{}` ({})",
+                        raw.nodes[*first].id.value,
+                        self.place(pos(out), *at)
                     );
                     self.error(
                         pos(out),
@@ -352,10 +366,11 @@ impl Checker<'_> {
             // Sinks are skipped: their outputs are the workflow's results.
             for out in &node.outputs {
                 if !consumed.contains(out.value.as_str()) {
+                    let (file, at) = crate::recipe::split_pos(pos(out));
                     self.diags.push(
                         Diagnostic::warning(
-                            &self.source.path,
-                            pos(out),
+                            self.file_path(file),
+                            at,
                             "unused-output",
                             format!("output `{}` is not an input of any node", out.value),
                         )
@@ -393,13 +408,22 @@ impl Checker<'_> {
                 name: raw.name.value.clone(),
                 description: raw.description.clone(),
                 recipe_path: self.source.path.clone(),
-                recipe_sha256: self.source.sha256.clone(),
+                recipe_sha256: recipe_sha256(self.source, raw),
                 vars,
                 secrets,
                 concurrency,
                 state,
                 nodes,
                 levels: Vec::new(),
+                included: raw
+                    .included
+                    .iter()
+                    .map(|s| super::IncludedFile {
+                        path: s.path.clone(),
+                        sha256: s.sha256.clone(),
+                        outside: crate::recipe::include::outside(&self.source.path, &s.path),
+                    })
+                    .collect(),
                 list_vars: std::mem::take(&mut self.list_vars),
             },
             deps_of,
@@ -597,6 +621,8 @@ impl Checker<'_> {
         });
 
         let sources = self.sources(node);
+        let when = self.condition(raw, node, vars, &env, secrets);
+        let trigger = self.trigger(node);
         let fanout = self.fanout(node);
         Some(PlanNode {
             id: node.id.value.clone(),
@@ -622,6 +648,8 @@ impl Checker<'_> {
             level: 0,
             cache: node.cache.unwrap_or(true),
             sources,
+            when,
+            trigger,
             fanout: fanout?,
             instance: None,
         })
@@ -765,9 +793,17 @@ impl Checker<'_> {
     /// scalar sits on one line of the source as written (plain or quoted without escapes);
     /// else `at`.
     fn locate(&self, at: Pos, value: &str, offset: usize) -> Pos {
-        let Some(line) = usize::try_from(at.line.saturating_sub(1))
+        let (file, plain) = crate::recipe::split_pos(at);
+        let lines = match file {
+            0 => &self.lines,
+            k => match self.included.get(k - 1) {
+                Some((_, lines)) => lines,
+                None => return at,
+            },
+        };
+        let Some(line) = usize::try_from(plain.line.saturating_sub(1))
             .ok()
-            .and_then(|i| self.lines.get(i))
+            .and_then(|i| lines.get(i))
         else {
             return at;
         };
@@ -946,4 +982,45 @@ fn key_pos(source: &str, key: &str) -> Option<Pos> {
 
 fn pos<T>(s: &S<T>) -> Pos {
     Pos::from(s.referenced)
+}
+
+/// The recipe's SHA-256: its file's alone, or with includes, the hash of every file's path
+/// (as written) and hash in the order they were read.
+fn recipe_sha256(source: &Source, raw: &RawRecipe) -> String {
+    if raw.included.is_empty() {
+        return source.sha256.clone();
+    }
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for s in std::iter::once(source).chain(&raw.included) {
+        h.update(s.path.as_bytes());
+        h.update([0]);
+        h.update(s.sha256.as_bytes());
+        h.update([b'\n']);
+    }
+    crate::recipe::hex(&h.finalize())
+}
+
+impl Checker<'_> {
+    /// The display path of file index `file` (0: the recipe).
+    fn file_path(&self, file: usize) -> &str {
+        match file {
+            0 => &self.source.path,
+            k => self
+                .included
+                .get(k - 1)
+                .map_or(&self.source.path, |(p, _)| p),
+        }
+    }
+
+    /// Where `first` is, said from `here`: `line N` in the same file, else `file:line:col`.
+    fn place(&self, here: Pos, first: Pos) -> String {
+        let (hf, _) = crate::recipe::split_pos(here);
+        let (ff, f) = crate::recipe::split_pos(first);
+        if hf == 0 && ff == 0 {
+            format!("line {}", f.line)
+        } else {
+            format!("{}:{}:{}", self.file_path(ff), f.line, f.column)
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod foreach;
 pub mod plugins;
 pub mod shell;
 pub mod template;
+pub mod when;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -68,8 +69,20 @@ pub struct Plan {
     pub nodes: Vec<PlanNode>,
     /// `levels[k]` holds the indices (into `nodes`) of the nodes at depth `k`.
     pub levels: Vec<Vec<usize>>,
+    /// Files merged in by `include`, in the order they were read.
+    pub included: Vec<IncludedFile>,
     /// List vars (a list default) with `--var` applied: their items.
     pub list_vars: BTreeMap<String, Vec<String>>,
+}
+
+/// A file merged in by `include` (SPEC §9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncludedFile {
+    /// As the diagnostics name it (relative to where secflow runs).
+    pub path: String,
+    pub sha256: String,
+    /// Outside the recipe's directory tree: allowed, and shown by `--dry-run`.
+    pub outside: bool,
 }
 
 impl Plan {
@@ -129,6 +142,10 @@ pub struct PlanNode {
     pub cache: bool,
     /// `sources:` globs, relative to the workdir.
     pub sources: Vec<String>,
+    /// `when:`: evaluated when the node is otherwise ready; false skips it.
+    pub when: Option<Arc<when::Condition>>,
+    /// `trigger:`: which upstream outcomes let it run.
+    pub trigger: when::Trigger,
     /// `foreach` / `matrix`: the node is a template, run as one instance per item.
     pub fanout: Option<Arc<foreach::FanOut>>,
     /// Set on an instance of a fanned-out node (added to the plan at run time).

@@ -131,8 +131,18 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// Only the built-in plugins.
+    /// Only the built-in plugins (their manifests parsed once per process: a YAML parse
+    /// of the three was a third of `validate-recipe`'s instructions, and it ran twice).
     pub fn builtin() -> Registry {
+        static PARSED: std::sync::OnceLock<Vec<Plugin>> = std::sync::OnceLock::new();
+        Registry {
+            plugins: PARSED
+                .get_or_init(|| Registry::parse_builtin().plugins)
+                .clone(),
+        }
+    }
+
+    fn parse_builtin() -> Registry {
         let mut registry = Registry {
             plugins: Vec::new(),
         };

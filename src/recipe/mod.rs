@@ -7,6 +7,7 @@
 //! [`crate::plan`].
 
 mod duration;
+pub mod include;
 mod types;
 mod yaml_error;
 
@@ -17,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::diag::{Diagnostic, Pos};
 pub use duration::parse_duration;
+pub use include::split_pos;
 pub use types::*;
 pub use yaml_error::CONCURRENCY_RANGE;
 
@@ -148,7 +150,9 @@ fn too_large(file: &str, size: u64, max: u64) -> Diagnostic {
 /// Parses a recipe's YAML into the raw model. Stops at the first syntax, type or
 /// unknown-field error (serde cannot go on past one).
 pub fn parse(source: &Source, limits: &Limits) -> Result<RawRecipe, Diagnostic> {
-    let recipe: RawRecipe = parse_document(source, limits, Some(&yaml_error::RECIPE))?;
+    let mut recipe: RawRecipe = parse_document(source, limits, Some(&yaml_error::RECIPE))?;
+    include::check_recipe_extra(source, &recipe)?;
+    include::resolve(source, &mut recipe, limits)?;
     if let Some(first_over) = recipe.nodes.get(limits.max_nodes) {
         return Err(Diagnostic::error(
             &source.path,

@@ -58,28 +58,35 @@ pub struct At {
 impl From<serde_saphyr::Location> for At {
     fn from(loc: serde_saphyr::Location) -> Self {
         let narrow = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+        let line = narrow(loc.line()).min(super::include::LINE_MASK);
         At {
-            line: narrow(loc.line()),
+            line: line | (super::include::current_file() << super::include::FILE_SHIFT),
             column: narrow(loc.column()),
         }
     }
 }
 
+/// A place in an included file keeps the file's index (0: the recipe itself) in the bits of
+/// `Pos::line` above 32; [`crate::recipe::split_pos`] takes it apart.
 impl From<At> for Pos {
     fn from(at: At) -> Self {
+        let file = u64::from(at.line >> super::include::FILE_SHIFT);
         Pos {
-            line: u64::from(at.line),
+            line: u64::from(at.line & super::include::LINE_MASK) | (file << 32),
             column: u64::from(at.column),
         }
     }
 }
 
 /// A whole recipe file.
+///
+/// Unknown top-level keys are refused after parsing (see `include::check_extra`): the
+/// catch-all `extra` lets `x-` keys through, a home for YAML anchors.
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 #[schemars(
     title = "secflow recipe",
-    description = "A secflow workflow recipe (format 1.0)."
+    description = "A secflow workflow recipe (format 1.0).",
+    extend("additionalProperties" = false, "patternProperties" = {"^x-": {}})
 )]
 pub struct RawRecipe {
     /// Recipe format version; must be "1.0".
@@ -131,6 +138,44 @@ pub struct RawRecipe {
     pub slurm: Option<RawSlurm>,
     /// The nodes of the DAG.
     pub nodes: Vec<RawNode>,
+    /// Recipe files merged into this one (paths relative to this file): their `vars`, `env`,
+    /// `secrets` and `nodes`; this file's vars and env win.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub include: Vec<S<String>>,
+    /// Every other top-level key: only `x-…` keys are accepted, and ignored.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub extra: BTreeMap<String, serde::de::IgnoredAny>,
+    /// The included files, in the order they were read (index + 1 is a place's file index).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub included: Vec<super::Source>,
+}
+
+/// An included recipe file (SPEC §9): `version` optional, `name` and `description` ignored,
+/// workflow-wide settings refused.
+#[derive(Debug, Deserialize)]
+pub struct RawInclude {
+    #[serde(default)]
+    pub version: Option<S<String>>,
+    #[serde(default)]
+    pub name: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub description: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, S<VarValue>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub secrets: Vec<S<String>>,
+    #[serde(default)]
+    pub nodes: Vec<RawNode>,
+    #[serde(default)]
+    pub include: Vec<S<String>>,
+    /// Every other key: `x-…` ignored, the workflow-wide settings and the rest refused.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde::de::IgnoredAny>,
 }
 
 /// One node: a tool invocation.
@@ -209,6 +254,16 @@ pub struct RawNode {
     #[serde(default, deserialize_with = "exact")]
     #[schemars(with = "Vec<String>")]
     pub sources: Vec<S<String>>,
+    /// A condition (SPEC §9), e.g. `{{ vars.mode }} == 'full' && records(inputs.hosts) > 0`:
+    /// false skips the node with reason `condition false: <expr>`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub when: Option<S<String>>,
+    /// Which upstream outcomes let the node run: `all_succeeded` (default), `none_failed`
+    /// (the join after an if/else pair), `all_done` (clean-up, notification).
+    #[serde(default)]
+    #[schemars(with = "Option<TriggerName>")]
+    pub trigger: Option<S<String>>,
     /// One instance of the node per item: a YAML list (scalars or maps), `"{{ vars.X }}"`
     /// (X a list var) or `"{{ inputs.D }}"` (one item per record of input D, known when its
     /// producer has finished).
@@ -359,6 +414,18 @@ impl JsonSchema for ExecutorName {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({"type": "string", "enum": ["local", "slurm"]})
+    }
+}
+
+/// Schema of a `trigger` value.
+pub enum TriggerName {}
+
+impl JsonSchema for TriggerName {
+    fn schema_name() -> Cow<'static, str> {
+        "Trigger".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "enum": ["all_succeeded", "none_failed", "all_done"]})
     }
 }
 

@@ -4,6 +4,9 @@
 
 mod chrome_trace;
 mod html;
+mod html_assets;
+mod html_charts;
+mod html_timeline;
 mod json;
 mod markdown;
 mod sections;
@@ -13,8 +16,6 @@ mod table;
 pub(crate) use html::esc as html_escape;
 
 use std::io::Write;
-
-use clap::ValueEnum;
 
 use crate::analysis::AnalysisReport;
 
@@ -40,7 +41,7 @@ pub enum ReportError {
 }
 
 /// The formats `performance-analysis --format` accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
     /// Tables for a terminal (comfy-table).
     Table,
@@ -48,7 +49,7 @@ pub enum ReportFormat {
     Json,
     /// Markdown for a pull-request comment.
     Markdown,
-    /// One self-contained HTML file: Gantt timeline, per-node bars, system charts.
+    /// One self-contained HTML file: concurrency, timeline, queue/run, CPU, system charts.
     Html,
     /// Trace Event JSON for Perfetto / chrome://tracing.
     ChromeTrace,

@@ -92,7 +92,7 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
     for n in r.nodes.iter().take(MAX_NODE_ROWS) {
         nodes.rows.push(vec![
             n.node_id.clone(),
-            n.status.clone(),
+            n.status.to_string(),
             n.attempts.to_string(),
             fmt_ms(n.queue_wait_ms),
             fmt_ms(n.duration_ms),

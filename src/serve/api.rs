@@ -76,12 +76,8 @@ pub fn analysis_report(dir: &Path) -> Result<analysis::AnalysisReport, String> {
     let mut full = LoadOptions::full();
     full.threads = 1;
     analysis::load_extras(&mut input, full).map_err(|e| e.to_string())?;
-    analysis::analyze(
-        std::slice::from_ref(&input),
-        None,
-        &CompareOptions::default(),
-    )
-    .ok_or_else(|| "no run to analyse".to_string())
+    analysis::analyze(vec![input], None, &CompareOptions::default())
+        .ok_or_else(|| "no run to analyse".to_string())
 }
 
 /// `GET /api/runs/{id}/analysis`.

@@ -66,7 +66,9 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 
 /// The token of `--token-file`: its first line, trimmed; an empty one is refused.
 pub fn read_token(path: &Path) -> Result<String, String> {
-    let bytes = crate::store::open::read_regular(path)
+    // Not a run file: a symlink is followed (secret volumes mount tokens as symlinks).
+    let bytes = std::fs::canonicalize(path)
+        .and_then(|real| crate::store::open::read_regular(&real))
         .map_err(|e| format!("cannot read --token-file {}: {e}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let token = text.lines().next().unwrap_or("").trim().to_string();

@@ -33,8 +33,6 @@ pub fn new_run_id() -> String {
     ulid::Ulid::new().to_string()
 }
 
-pub use crate::telemetry::clock::rfc3339_ms;
-
 /// Milliseconds between two times (0 if `b` is before `a`).
 pub fn ms_between(a: SystemTime, b: SystemTime) -> u64 {
     b.duration_since(a).map_or(0, |d| d.as_millis() as u64)
@@ -82,6 +80,7 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::clock::rfc3339_ms;
 
     #[test]
     fn times_have_milliseconds() {

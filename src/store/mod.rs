@@ -6,17 +6,17 @@
 //! [`resolve::resolve_run`].
 
 pub mod cache;
+pub mod clock;
 pub mod health;
 pub mod history;
 pub mod jsonl;
 pub mod layout;
 pub mod open;
-pub mod recorder;
 pub mod resolve;
-mod run_json;
+pub mod run_read;
 mod run_record;
 pub mod trust;
+pub mod writer;
 
 pub use health::{RECORDS_INCOMPLETE, RecordHealth};
-pub use run_json::RunJsonSink;
 pub use run_record::*;

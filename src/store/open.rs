@@ -2,22 +2,35 @@
 //!
 //! A run directory is read long after it was written, maybe copied from another machine:
 //! `run.json`, `logs.jsonl` or `metrics.json` may be a FIFO (whose `open` blocks until a
-//! writer appears), a device (`/dev/zero` never ends) or a socket. [`open_regular`] opens
-//! with `O_NONBLOCK` (so the open itself never waits) and refuses anything but a regular file
-//! with an error saying what the file is. Safe code only.
+//! writer appears), a device (`/dev/zero` never ends), a socket, or a symlink planted in
+//! the run directory to make a reader (maybe root) read a file it was never meant to show.
+//! [`open_regular`] opens with `O_NONBLOCK` (so the open itself never waits) and
+//! `O_NOFOLLOW` (a symlink as the last component is refused, not followed) and refuses
+//! anything but a regular file with an error saying what the file is. Safe code only.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-/// Opens `path` for reading if it is a regular file (symlinks followed); never blocks.
+/// Opens `path` for reading if it is a regular file and not a symlink; never blocks.
 /// The error says what the file is instead; callers name the path.
 pub fn open_regular(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
+    let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        // ELOOP: the last component is a symlink (O_NOFOLLOW).
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) && is_symlink(path) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "refused: a symlink, not a regular file",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let kind = file.metadata()?.file_type();
     if kind.is_file() {
         // O_NONBLOCK has no effect on a regular file's reads: keep the descriptor as is.
@@ -38,6 +51,10 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
         io::ErrorKind::InvalidInput,
         format!("refused: {what}, not a regular file"),
     ))
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// The whole content of a regular file (see [`open_regular`]).
@@ -74,5 +91,31 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
         assert_eq!(read_regular(&file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn refuses_a_symlinked_run_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "{\"k\":\"v\"}\n").unwrap();
+        let link = dir.path().join("logs.jsonl");
+        std::os::unix::fs::symlink(&secret, &link).unwrap();
+        let e = open_regular(&link).unwrap_err();
+        assert_eq!(e.to_string(), "refused: a symlink, not a regular file");
+        assert!(read_regular(&link).is_err());
+        let e = crate::store::jsonl::JsonlReader::<serde_json::Value, _>::open(&link)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "refused: a symlink, not a regular file");
+        // A symlinked directory above the file is still followed (only the file itself is
+        // checked: run directories are reached through state-dir paths users choose).
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("run.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("via")).unwrap();
+        assert_eq!(
+            read_regular(&dir.path().join("via/run.json")).unwrap(),
+            b"{}"
+        );
     }
 }

@@ -124,6 +124,12 @@ pub struct NodeRecord {
     #[serde(rename = "type")]
     pub kind: String,
     pub plugin_name: String,
+    /// The ids of the nodes this one waited for (data and ordering edges), as the plan
+    /// resolved them: analysis takes the critical path from here, never from the recipe.
+    /// Absent in records written before the field existed (analysis then infers the edges
+    /// from timing and says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depends_on: Option<Vec<String>>,
     pub status: NodeStatus,
     /// Why a node was skipped, cancelled or failed.
     pub reason: Option<String>,
@@ -156,27 +162,6 @@ pub struct InstanceRecord {
     /// `matrix` values, NAME → value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub matrix: BTreeMap<String, String>,
-}
-
-impl InstanceRecord {
-    /// The record fields of instance node `node`, if it is one.
-    pub fn of(node: &crate::plan::PlanNode) -> Option<InstanceRecord> {
-        let inst = node.instance.as_ref()?;
-        let (item, item_sha256) = match &inst.item {
-            Some(i) => {
-                let (text, sha) = i.for_record();
-                (Some(text), sha)
-            }
-            None => (None, None),
-        };
-        Some(InstanceRecord {
-            template: inst.template.clone(),
-            index: inst.index as u64,
-            item,
-            item_sha256,
-            matrix: inst.matrix.iter().cloned().collect(),
-        })
-    }
 }
 
 /// A dataset a node produced.

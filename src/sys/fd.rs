@@ -22,7 +22,11 @@ pub fn dev_null() -> io::Result<BorrowedFd<'static>> {
 /// A pipe, both ends close-on-exec: (read end, set non-blocking; write end, blocking).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (read, write) = pipe_blocking()?;
-    set_nonblocking(read.as_raw_fd())?;
+    // A fresh pipe's read end has no status flag set: one F_SETFL, no F_GETFL.
+    // SAFETY: F_SETFL on a descriptor this function owns.
+    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok((read, write))
 }
 
@@ -35,16 +39,6 @@ pub fn pipe_blocking() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: F_GETFL/F_SETFL on a descriptor the caller owns.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    // SAFETY: as above.
-    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Clears or sets close-on-exec on `fd`.

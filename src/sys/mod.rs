@@ -12,8 +12,10 @@
 
 pub mod dirfd;
 pub mod fd;
+pub mod fifo;
 pub mod limits;
 pub mod misc;
+pub mod priority;
 pub mod proc;
 pub mod process_guard;
 pub mod rusage;

@@ -84,3 +84,49 @@ pub fn exists(pid: i32) -> bool {
 pub fn own_pid() -> i32 {
     std::process::id() as i32
 }
+
+/// A pidfd for `pid` (`pidfd_open`). Only safe against pid reuse for a child of the caller
+/// that it has not reaped (its pid cannot be recycled until then).
+pub fn pidfd_open(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open(2) takes two integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nothing else owns (pidfds are close-on-exec).
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Sends `signal` to the process `pidfd` names (never to a process that took its pid after
+/// it was reaped). `false` if it is gone.
+pub fn pidfd_kill(pidfd: std::os::fd::BorrowedFd<'_>, signal: i32) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal(2) with a null siginfo and no flags reads no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    r == 0
+}
+
+/// This process's own peak resident set, bytes: `VmHWM` of `/proc/self/status`, the high-water
+/// mark of its address space. Unlike `ru_maxrss`, which Linux carries over `execve` from the
+/// address space the process had before (its parent's, when it was forked from a big
+/// process), it starts afresh at exec. `None` when /proc is not readable.
+pub fn own_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line["VmHWM:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}

@@ -155,8 +155,9 @@ fn send(report: RawFd, r: Report) {
 
 /// The shim's life (in a process forked from the spawner, signals blocked): attempts in
 /// from its socket, one at a time — start the tool, contain it, report, tell the spawner
-/// it is free — until the spawner closes the socket. Never returns.
-pub fn serve(socket: OwnedFd, nofile: Option<u64>) -> ! {
+/// it is free (with `notify`; secflow, driving a shim itself, knows from the report) —
+/// until the socket's other end closes. Never returns.
+pub fn serve(socket: OwnedFd, nofile: Option<u64>, notify: bool) -> ! {
     let _ = super::misc::set_child_subreaper();
     super::misc::set_parent_death_signal(KILL);
     let stale = SigSet::of(&[TERMINATE, KILL]);
@@ -169,7 +170,7 @@ pub fn serve(socket: OwnedFd, nofile: Option<u64>) -> ! {
         if let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) {
             run_one(&launch, stdout, stderr, report);
         }
-        if super::fd::write_all(socket.as_raw_fd(), &[1]).is_err() {
+        if notify && super::fd::write_all(socket.as_raw_fd(), &[1]).is_err() {
             break;
         }
     }

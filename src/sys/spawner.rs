@@ -6,12 +6,17 @@
 //! reports secflow's peak as its own. The spawner stays at a couple of megabytes; each
 //! attempt's [`shim`](super::shim) is a fork of it and each tool a fork of that.
 //!
-//! Protocol, over a Unix stream socket: secflow sends length-prefixed requests; a spawn
-//! request carries the tool's stdout and stderr pipes and a report pipe as `SCM_RIGHTS`.
-//! The shim writes its [`Report`](super::shim::Report) records to the report pipe, so
-//! nothing flows back on the socket and secflow never waits for a tool to reach `execve`.
-//! Terminate and kill requests name the attempt; the spawner signals that attempt's shim
-//! only while it is unreaped, so a recycled pid is never signalled.
+//! Protocol, over a Unix stream socket: secflow sends length-prefixed requests. A shims
+//! request asks for `n` new shims: the spawner forks each and sends back its end of the
+//! shim's socket and a pidfd of it (made while the shim is an unreaped child, so it can
+//! never name a recycled pid). secflow then hands attempts to those shims itself, with no
+//! hop through the spawner (one process wake-up and a dozen system calls fewer per
+//! attempt): a spawn request carries the tool's stdout and stderr pipes and a report pipe
+//! as `SCM_RIGHTS`; the shim writes its [`Report`](super::shim::Report) records to the
+//! report pipe, so secflow never waits for a tool to reach `execve`. Terminate and kill go
+//! to the attempt's shim through its pidfd, only while secflow has not read the attempt's
+//! end (a signal that arrives after it is dropped by the shim before its next attempt).
+//! The spawner still reaps the shims and ends what a shim that died left behind.
 //!
 //! The spawner is a child subreaper with all signals blocked (read through a signalfd). When
 //! secflow goes away (end of stream on the socket, or its parent-death signal), it tells
@@ -43,8 +48,12 @@ const SHIM_FREE: bool = false;
 const SOCKET_FD: RawFd = 3;
 
 const SPAWN: u8 = b'S';
-const TERM: u8 = b'T';
+/// Kill attempt `id` (any other kind but these asks to terminate it).
 const KILL: u8 = b'K';
+const SHIMS: u8 = b'N';
+
+/// Most shims asked for at once: a pool grows by doubling up to this per request.
+const MAX_BATCH: usize = 16;
 
 /// Largest request accepted (argv and environment together are bounded by the kernel's
 /// ARG_MAX, 2 MiB by default, well below this).
@@ -67,6 +76,23 @@ pub struct Spawner {
     socket: Mutex<OwnedFd>,
     next_id: AtomicU64,
     pid: i32,
+    pool: Mutex<Pool>,
+}
+
+/// The shims secflow hands attempts to directly.
+#[derive(Default)]
+struct Pool {
+    idle: Vec<ShimConn>,
+    /// Attempt id → the shim running it (until secflow read the attempt's end).
+    busy: HashMap<u64, ShimConn>,
+    /// Shims received so far.
+    made: usize,
+}
+
+/// secflow's end of a shim's socket, and a pidfd of the shim.
+struct ShimConn {
+    socket: OwnedFd,
+    pidfd: OwnedFd,
 }
 
 impl std::fmt::Debug for Spawner {
@@ -100,6 +126,12 @@ pub fn finish() {
     let Some(Ok(spawner)) = GLOBAL.get() else {
         return;
     };
+    {
+        // Idle shims see the end of their sockets and exit.
+        let mut pool = spawner.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.idle.clear();
+        pool.busy.clear();
+    }
     {
         let socket = spawner.socket.lock().unwrap_or_else(|p| p.into_inner());
         fd::shutdown_write(socket.as_raw_fd());
@@ -154,7 +186,40 @@ impl Spawner {
             socket: Mutex::new(ours),
             next_id: AtomicU64::new(1),
             pid,
+            pool: Mutex::new(Pool::default()),
         })
+    }
+
+    /// Asks the spawner for `n` new shims and receives them (blocking: a fork each).
+    fn new_shims(&self, n: usize) -> io::Result<Vec<ShimConn>> {
+        let mut frame = Vec::with_capacity(13);
+        frame.extend_from_slice(&9u32.to_le_bytes());
+        frame.push(SHIMS);
+        frame.extend_from_slice(&(n as u64).to_le_bytes());
+        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
+        fd::send_with_fds(socket.as_raw_fd(), &frame, &[]).map_err(gone)?;
+        let mut got = Vec::with_capacity(n);
+        let mut failed = None;
+        for _ in 0..n {
+            let mut reply = [0u8; 8];
+            let (len, fds) = fd::recv_with_fds(socket.as_raw_fd(), &mut reply, 2).map_err(gone)?;
+            if len == 0 {
+                return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
+            }
+            if len < reply.len() && !fd::read_exact(socket.as_raw_fd(), &mut reply[len..])? {
+                return Err(gone(io::Error::from(io::ErrorKind::UnexpectedEof)));
+            }
+            let errno = i32::from_le_bytes([reply[4], reply[5], reply[6], reply[7]]);
+            let mut fds = fds.into_iter();
+            match (errno, fds.next(), fds.next()) {
+                (0, Some(socket), Some(pidfd)) => got.push(ShimConn { socket, pidfd }),
+                (errno, ..) => failed = Some(errno.max(libc::EIO)),
+            }
+        }
+        match (got.is_empty(), failed) {
+            (true, Some(errno)) => Err(io::Error::from_raw_os_error(errno)),
+            _ => Ok(got),
+        }
     }
 
     /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output. Returns
@@ -168,25 +233,64 @@ impl Spawner {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = encode_spawn(id, program)?;
         let (report_r, report_w) = fd::pipe()?;
-        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
-        fd::send_with_fds(
-            socket.as_raw_fd(),
-            &frame,
-            &[stdout, stderr, report_w.as_raw_fd()],
-        )
-        .map_err(gone)?;
-        Ok((id, report_r))
+        let fds = [stdout, stderr, report_w.as_raw_fd()];
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fresh = false;
+        loop {
+            let Some(conn) = pool.idle.pop() else {
+                if fresh {
+                    return Err(gone(io::Error::from_raw_os_error(libc::EPIPE)));
+                }
+                let batch = pool.made.clamp(1, MAX_BATCH);
+                let shims = self.new_shims(batch)?;
+                pool.made += shims.len();
+                pool.idle.extend(shims);
+                fresh = true;
+                continue;
+            };
+            // A shim that is gone (its socket closed) is dropped; the next one is tried.
+            if fd::send_with_fds(conn.socket.as_raw_fd(), &frame, &fds).is_ok() {
+                pool.busy.insert(id, conn);
+                return Ok((id, report_r));
+            }
+        }
+    }
+
+    /// Attempt `id` is over (secflow read its end): its shim takes the next attempt.
+    pub fn release(&self, id: u64) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(conn) = pool.busy.remove(&id) {
+            pool.idle.push(conn);
+        }
+    }
+
+    /// Attempt `id` is abandoned without its end read (after a kill request, or it never
+    /// started): its shim is not reused; at the end of its socket (closed here) it exits
+    /// once the attempt is over. A no-op for a released attempt.
+    pub fn forget(&self, id: u64) {
+        let conn = {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.busy.remove(&id)
+        };
+        drop(conn);
     }
 
     /// Asks attempt `id`'s shim to terminate (TERM, grace, KILL) or kill its tree.
     pub fn stop(&self, id: u64, how: Stop) {
-        let kind = if how == Stop::Kill { KILL } else { TERM };
-        let mut frame = Vec::with_capacity(13);
-        frame.extend_from_slice(&9u32.to_le_bytes());
-        frame.push(kind);
-        frame.extend_from_slice(&id.to_le_bytes());
-        let socket = self.socket.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = fd::send_with_fds(socket.as_raw_fd(), &frame, &[]);
+        use std::os::fd::AsFd;
+        let pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        // Not busy: its end was read, nothing of it is left to stop.
+        if let Some(conn) = pool.busy.get(&id) {
+            let signal = if how == Stop::Kill {
+                shim::KILL
+            } else {
+                shim::TERMINATE
+            };
+            proc::pidfd_kill(conn.pidfd.as_fd(), signal);
+            // A tool may have stopped its shim (`kill -STOP $PPID`): the request must still
+            // be carried out, so the shim is continued.
+            proc::pidfd_kill(conn.pidfd.as_fd(), libc::SIGCONT);
+        }
     }
 }
 
@@ -250,11 +354,18 @@ pub(super) enum Request {
         id: u64,
         kill: bool,
     },
+    /// `count` new shims for secflow to use directly.
+    Shims {
+        count: u64,
+    },
 }
 
 fn decode(body: &[u8], fds: Vec<OwnedFd>, nofile: Option<u64>, raw: Vec<u8>) -> Option<Request> {
     let (&kind, rest) = body.split_first()?;
     let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    if kind == SHIMS {
+        return Some(Request::Shims { count: id });
+    }
     if kind != SPAWN {
         return Some(Request::Stop {
             id,
@@ -402,6 +513,12 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
                         shims.dispatch(id, &raw, fds, &socket, &sigfd);
                     }
                 }
+                Some(Request::Shims { count }) => {
+                    reap(&mut shims, direct.is_some(), false);
+                    for _ in 0..count.min(MAX_BATCH as u64) {
+                        shims.give(&socket, &sigfd);
+                    }
+                }
                 Some(Request::Stop { id, kill }) => match direct.as_mut() {
                     Some(d) if d.id == id => d.stop(kill, &shims),
                     _ => {
@@ -433,6 +550,8 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
 struct Shims {
     /// Attempt id → the shim running it.
     busy: HashMap<u64, i32>,
+    /// Shims handed to secflow (it holds their sockets and sends them attempts itself).
+    given: std::collections::BTreeSet<i32>,
     /// Every live shim's socket (the spawner's end).
     sockets: HashMap<i32, OwnedFd>,
     idle: Vec<i32>,
@@ -442,7 +561,29 @@ struct Shims {
 
 impl Shims {
     fn pids(&self) -> std::collections::BTreeSet<i32> {
-        self.sockets.keys().copied().collect()
+        let mut pids: std::collections::BTreeSet<i32> = self.sockets.keys().copied().collect();
+        pids.extend(&self.given);
+        pids
+    }
+
+    /// Forks a shim for secflow and sends it its socket and a pidfd of the shim (made now,
+    /// while the shim is an unreaped child); or the errno of what failed.
+    fn give(&mut self, socket: &OwnedFd, sigfd: &OwnedFd) {
+        let reply = |errno: i32, fds: &[RawFd]| {
+            let mut frame = [SHIMS, 0, 0, 0, 0, 0, 0, 0];
+            frame[4..].copy_from_slice(&errno.to_le_bytes());
+            let _ = fd::send_with_fds(socket.as_raw_fd(), &frame, fds);
+        };
+        let (pid, ours) = match self.fork_shim(socket, sigfd, false) {
+            Ok(shim) => shim,
+            Err(errno) => return reply(errno, &[]),
+        };
+        self.given.insert(pid);
+        match proc::pidfd_open(pid) {
+            Ok(pidfd) => reply(0, &[ours.as_raw_fd(), pidfd.as_raw_fd()]),
+            // Without a way to signal it safely it is of no use: closing its socket ends it.
+            Err(e) => reply(e.raw_os_error().unwrap_or(libc::EIO), &[]),
+        }
     }
 
     fn busy_sockets(&self) -> Vec<(i32, RawFd)> {
@@ -483,11 +624,11 @@ impl Shims {
             }
             self.sockets.remove(&pid);
         }
-        match self.fork_shim(socket, sigfd) {
-            Ok(pid) => {
-                if let Some(s) = self.sockets.get(&pid)
-                    && fd::send_with_fds(s.as_raw_fd(), raw, &raw_fds).is_ok()
-                {
+        match self.fork_shim(socket, sigfd, true) {
+            Ok((pid, ours)) => {
+                let sent = fd::send_with_fds(ours.as_raw_fd(), raw, &raw_fds).is_ok();
+                self.sockets.insert(pid, ours);
+                if sent {
                     self.busy.insert(id, pid);
                     return;
                 }
@@ -497,8 +638,15 @@ impl Shims {
         }
     }
 
-    /// Forks a new shim, connected to the spawner by a socket pair.
-    fn fork_shim(&mut self, socket: &OwnedFd, sigfd: &OwnedFd) -> Result<i32, i32> {
+    /// Forks a new shim, connected by a socket pair: returns its pid and the other end.
+    /// `notify`: the shim tells the spawner when an attempt is over (a byte on its socket);
+    /// a shim secflow drives itself does not.
+    fn fork_shim(
+        &mut self,
+        socket: &OwnedFd,
+        sigfd: &OwnedFd,
+        notify: bool,
+    ) -> Result<(i32, OwnedFd), i32> {
         let errno = |e: io::Error| e.raw_os_error().unwrap_or(libc::EIO);
         let (ours, theirs) = fd::socketpair().map_err(errno)?;
         // SAFETY: the spawner is single-threaded, so the child may run any code; it runs the
@@ -512,13 +660,12 @@ impl Shims {
             let mut keep = vec![theirs.as_raw_fd()];
             keep.extend(fd::dev_null().ok().map(|n| n.as_raw_fd()));
             fd::close_all_above_2_but(&keep);
-            shim::serve(theirs, self.nofile);
+            shim::serve(theirs, self.nofile, notify);
         }
         if pid < 0 {
             return Err(errno(io::Error::last_os_error()));
         }
-        self.sockets.insert(pid, ours);
-        Ok(pid)
+        Ok((pid, ours))
     }
 }
 
@@ -692,6 +839,7 @@ fn reap(shims: &mut Shims, direct: bool, signalled: bool) {
         }
         reaped = true;
         shims.sockets.remove(&pid);
+        shims.given.remove(&pid);
         shims.idle.retain(|&p| p != pid);
         shims.busy.retain(|_, p| *p != pid);
     }
@@ -714,7 +862,9 @@ fn reap(shims: &mut Shims, direct: bool, signalled: bool) {
 /// secflow is gone: every shim kills its tree (idle ones see the end of their socket and
 /// exit); what is left after a while is killed here.
 fn shut_down(shims: &mut Shims) {
-    for &pid in shims.busy.values() {
+    // secflow's shims may be running attempts: each kills its tree (an idle one exits at
+    // the end of its socket, which secflow closed or took with it).
+    for &pid in shims.busy.values().chain(&shims.given) {
         proc::kill(pid, shim::KILL);
     }
     shims.busy.clear();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use super::redact::{Redactor, mask_config};
+use crate::event::redact::{Redactor, mask_config};
 use crate::plan::template::{Namespace, Template};
 use crate::plan::{Action, Plan, PlanNode};
 
@@ -93,7 +93,11 @@ pub fn render_plan(plan: &Plan, redactor: &Redactor) -> String {
 
 /// The last `lines` lines of a file (at most the last 64 KiB of it), lossily decoded.
 pub fn tail_lines(path: &Path, lines: usize) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    // No file: the attempt never wrote to the stream (SPEC §4), empty output.
+    let mut file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        r => r?,
+    };
     let len = file.metadata()?.len();
     let start = len.saturating_sub(TAIL_BYTES);
     file.seek(SeekFrom::Start(start))?;

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 
-use crate::engine::Level;
+use crate::event::Level;
 
 /// The environment variable holding the level or directive.
 pub const ENV_VAR: &str = "SECFLOW_LOG_LEVEL";

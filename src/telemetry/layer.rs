@@ -33,9 +33,9 @@ use tracing_subscriber::registry::LookupSpan;
 use super::filter::LogSettings;
 use super::log::{LogError, LogRecord};
 use super::pretty;
-use super::redact::Redactor;
-use super::writer::WriterHandle;
-use crate::engine::RunContext;
+use crate::event::Redactor;
+use crate::event::RunContext;
+use crate::store::writer::WriterHandle;
 
 struct Route {
     writer: WriterHandle<LogRecord>,
@@ -279,7 +279,7 @@ mod tests {
         let settings = super::super::filter::resolve(Some("debug"), false).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.jsonl");
-        let mut writer = super::super::writer::JsonlWriter::<LogRecord>::open(&path).unwrap();
+        let mut writer = crate::store::writer::JsonlWriter::<LogRecord>::open(&path).unwrap();
         let route = Arc::new(Route {
             writer: writer.handle(),
             run_id: "r1".into(),

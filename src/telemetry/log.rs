@@ -11,9 +11,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::clock::rfc3339_ms;
-use super::redact::Redactor;
-use crate::engine::Level;
+use crate::event::Level;
+use crate::event::Redactor;
+use crate::store::clock::rfc3339_ms;
 
 /// The current log record schema version.
 pub const LOG_SCHEMA_VERSION: u32 = 1;

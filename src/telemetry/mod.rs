@@ -5,30 +5,17 @@
 //! Every file is written by the shared asynchronous, lossless [`writer::JsonlWriter`]: one
 //! complete line per record, appended in batches of complete lines, flushed on `finish`.
 
-pub mod clock;
-pub mod console;
 pub mod debug;
 pub mod filter;
 pub mod format;
 pub mod layer;
 pub mod log;
-pub mod log_sink;
 pub mod pretty;
-pub mod priority;
-pub mod redact;
-pub mod sinks;
 pub mod span;
-pub mod span_sink;
-pub mod trace;
-pub mod writer;
 
 pub use filter::{LogSettings, resolve as resolve_log_settings};
 pub use log::{LogLevel, LogRecord};
-pub use log_sink::LogSink;
-pub use redact::Redactor;
-pub use sinks::SinkSet;
 pub use span::SpanRecord;
-pub use span_sink::SpanSink;
 
 use std::sync::OnceLock;
 

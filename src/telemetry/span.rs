@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::redact::Redactor;
+use crate::event::Redactor;
 
 /// The current span record schema version.
 pub const SPAN_SCHEMA_VERSION: u32 = 1;

@@ -57,7 +57,8 @@ nodes:
         "short items are not hashed"
     );
     assert_eq!(one["outputs"]["hits"]["path"], "datasets/hits/1.jsonl");
-    assert!(r.run_dir.join("nodes/scan@2/1/stdout.log").is_file());
+    // Its attempt directory (the log files exist only once the tool writes: SPEC §4).
+    assert!(r.run_dir.join("nodes/scan@2/1").is_dir());
     assert_eq!(
         std::fs::read_to_string(r.run_dir.join("datasets/hits/2.jsonl")).unwrap(),
         "2 c.example 8080\n"

@@ -61,7 +61,9 @@ nodes:
     assert!(a["duration_ms"].is_u64() && a["queue_wait_ms"].is_u64());
     // The file on disk is the same final record.
     assert_eq!(r.written(), r.record);
-    assert!(r.run_dir.join("nodes/gen/1/stdout.log").is_file());
+    // SPEC §4: a stream the tool never wrote to has no file.
+    assert!(!r.run_dir.join("nodes/gen/1/stdout.log").exists());
+    assert!(r.run_dir.join("nodes/gen/1").is_dir(), "made for out/");
     assert!(
         !r.run_dir.join("nodes/gen/1/out/numbers.jsonl").exists(),
         "promoted by rename"

@@ -71,3 +71,102 @@ fn run_json_files_validate_against_the_published_schema() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+/// Every run-dir record of a real run survives the store's types both ways: each file read
+/// through its one type (run.json streamed node by node, the JSON-lines files through the
+/// one `JsonlReader`) re-serialises to exactly the JSON written (no field lost or added);
+/// logs and spans written again with the one `JsonlWriter` read back equal; an audit event
+/// re-serialises to its line byte for byte (the chain's hashes depend on it).
+#[test]
+fn every_record_kind_round_trips_through_its_store_type() {
+    use secflow::audit::AuditEvent;
+    use secflow::metrics::MetricsSnapshot;
+    use secflow::store::RunRecord;
+    use secflow::store::jsonl::JsonlReader;
+    use secflow::store::writer::JsonlWriter;
+    use secflow::telemetry::{LogRecord, SpanRecord};
+    use serde_json::Value;
+
+    /// Reads `path` line by line as `T`; each record re-serialised equals its line's JSON.
+    fn lines_as<T>(path: &std::path::Path) -> Vec<T>
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut reader = JsonlReader::<T, _>::open(path).unwrap();
+        let records: Vec<T> = reader.by_ref().map(Result::unwrap).collect();
+        assert_eq!(reader.torn_lines(), 0, "{}", path.display());
+        let written: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(written.len(), records.len(), "{}", path.display());
+        for (w, r) in written.iter().zip(&records) {
+            assert_eq!(*w, serde_json::to_value(r).unwrap(), "{}", path.display());
+        }
+        assert!(!records.is_empty(), "{} is empty", path.display());
+        records
+    }
+
+    /// Writes `records` with the one JSON-lines writer and reads them back.
+    fn rewrite<T>(records: &[T], dir: &std::path::Path, name: &str)
+    where
+        T: serde::Serialize
+            + serde::de::DeserializeOwned
+            + Clone
+            + PartialEq
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let path = dir.join(name);
+        let mut writer = JsonlWriter::<T>::open(&path).unwrap();
+        for r in records {
+            writer.send(r.clone());
+        }
+        writer.finish().unwrap();
+        let back: Vec<T> = JsonlReader::<T, _>::open(&path)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(back, records, "{name}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        dir.path(),
+        "version: \"1.0\"\nname: rt\nnodes:\n  - id: a\n    run: \"echo '{\\\"x\\\": 1}' > {{ outputs.found }}\"\n    outputs: [found]\n  - id: b\n    run: \"exit 3\"\n    retry: { max_attempts: 2, base_delay: 0 }\n    depends_on: [a]\n  - id: c\n    run: \"cat {{ inputs.found }}\"\n    inputs: [found]\n",
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let out = tempfile::tempdir().unwrap();
+
+    // run.json: streamed node by node, equal to the whole parse and to the JSON written.
+    let path = r.run_dir.join("run.json");
+    let written: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut nodes = Vec::new();
+    let mut record = secflow::store::run_read::read_run_nodes(&path, |n| nodes.push(n)).unwrap();
+    record.nodes = nodes;
+    assert_eq!(serde_json::to_value(&record).unwrap(), written);
+    let whole: RunRecord = serde_json::from_value(written).unwrap();
+    assert_eq!(record, whole);
+    let c = record.nodes.iter().find(|n| n.node_id == "c").unwrap();
+    assert_eq!(c.depends_on.as_deref(), Some(&["a".to_string()][..]));
+    let b = record.nodes.iter().find(|n| n.node_id == "b").unwrap();
+    assert_eq!(b.depends_on.as_deref(), Some(&["a".to_string()][..]));
+
+    let logs: Vec<LogRecord> = lines_as(&r.run_dir.join("logs.jsonl"));
+    rewrite(&logs, out.path(), "logs.jsonl");
+    let spans: Vec<SpanRecord> = lines_as(&r.run_dir.join("spans.jsonl"));
+    rewrite(&spans, out.path(), "spans.jsonl");
+    let metrics: Vec<MetricsSnapshot> = lines_as(&r.run_dir.join("metrics.jsonl"));
+    rewrite(&metrics, out.path(), "metrics.jsonl");
+    let last: Vec<MetricsSnapshot> = lines_as(&r.run_dir.join("metrics.json"));
+    assert!(last[0].is_final);
+    let audit_path = r.run_dir.join("audit.jsonl");
+    let events: Vec<AuditEvent> = lines_as(&audit_path);
+    let text = std::fs::read_to_string(&audit_path).unwrap();
+    for (line, event) in text.lines().zip(&events) {
+        assert_eq!(serde_json::to_string(event).unwrap(), line);
+    }
+}

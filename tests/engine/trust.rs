@@ -211,14 +211,14 @@ fn a_run_dir_swapped_for_a_symlink_mid_run_is_not_written_through() {
         std::fs::Permissions::from_mode(0o600),
     )
     .unwrap();
-    let recipe = "version: \"1.0\"\nname: swap\nnodes:\n  - id: a\n    run: \"sleep 1\"\n  - id: b\n    depends_on: [a]\n    run: \"echo hi; touch ran_b\"\n";
+    let recipe = "version: \"1.0\"\nname: swap\nnodes:\n  - id: a\n    run: \"echo up; sleep 1\"\n  - id: b\n    depends_on: [a]\n    run: \"echo hi; touch ran_b\"\n";
     let child = command(dir.path(), recipe, &["--run-id", "swapped"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let run_dir = dir.path().join("state/runs/swapped");
-    // Node `a` has started (its attempt directory exists): the run is under way.
+    // Node `a` has started (its attempt directory exists once it printed): under way.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !run_dir.join("nodes/a/1").is_dir() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -73,6 +73,8 @@ impl Scheduler {
                 cache_key: None,
                 inputs: Arc::from(Vec::new()),
                 reused: false,
+                emptied: false,
+                emitted_findings: 0,
                 job_id: None,
             });
         }

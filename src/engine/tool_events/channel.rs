@@ -1,0 +1,291 @@
+//! The pipe behind `SECFLOW_EVENTS` and the task that reads it.
+//!
+//! A FIFO rather than an inherited descriptor: the spawner hands tools descriptors 0–2 and
+//! nothing else, and a path works from any shell (`echo … >"$SECFLOW_EVENTS"`). It lives in
+//! a fresh directory (mode `0700`, under `$XDG_RUNTIME_DIR` when set, else the temporary
+//! directory) — never in the run directory — and both go when the attempt's reader ends.
+//! secflow opens it read-write (so it never sees end of file between two writers) and
+//! close-on-exec; writes of up to `PIPE_BUF` (4 KiB) are atomic, so lines from several
+//! processes of the tool never interleave.
+
+use std::collections::HashSet;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe::Receiver;
+use tokio::sync::oneshot;
+
+use super::parse::{Bad, parse_line};
+use super::{BURST, Item, MAX_DRAIN, MAX_LINE, MAX_SERIES, RATE, SHARED_BURST, SHARED_RATE, Stats};
+use crate::event::Redactor;
+
+/// An open channel: the FIFO's path and secflow's read end. Dropping it removes both.
+#[derive(Debug)]
+pub struct Channel {
+    dir: PathBuf,
+    path: PathBuf,
+    rx: Option<Receiver>,
+}
+
+impl Channel {
+    /// Creates the directory and FIFO and opens the read end. Needs a Tokio runtime.
+    pub fn open() -> io::Result<Channel> {
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir())
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("secflow-events-{}", ulid::Ulid::new()));
+        // A fresh name made here: `create` fails rather than reuse anything in the way.
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join("events");
+        let mut ch = Channel {
+            dir,
+            path,
+            rx: None,
+        };
+        crate::sys::fifo::mkfifo(&ch.path, 0o600)?;
+        ch.rx = Some(
+            tokio::net::unix::pipe::OpenOptions::new()
+                .read_write(true)
+                .open_receiver(&ch.path)?,
+        );
+        Ok(ch)
+    }
+
+    /// The value of `SECFLOW_EVENTS`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.rx = None;
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The reading task of one attempt.
+#[derive(Debug)]
+pub struct Reader {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Reader {
+    /// The attempt ended: reads what is left (up to [`MAX_DRAIN`] bytes), sends the
+    /// [`Item::Summary`], removes the pipe. Returns when all that is done.
+    pub async fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // Dropped without `finish` (the attempt never started): the task sees the closed
+        // stop channel, drains and ends on its own.
+        drop(self.stop.take());
+    }
+}
+
+/// Opens a channel for an attempt, sets `SECFLOW_EVENTS` in `env` and starts its reader,
+/// which hands every accepted line (then the summary) to `send`.
+pub fn attach(
+    env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    secrets: &[Vec<u8>],
+    send: Arc<dyn Fn(Item) + Send + Sync>,
+) -> io::Result<Reader> {
+    let ch = Channel::open()?;
+    env.retain(|(k, _)| k != super::ENV_VAR);
+    env.push((super::ENV_VAR.into(), ch.path().as_os_str().to_owned()));
+    let redactor = Redactor::new(secrets.iter().map(|s| String::from_utf8_lossy(s)));
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(read(ch, stopped, redactor, send));
+    Ok(Reader {
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// Splits the stream into lines and applies the limits.
+struct Lines {
+    line: Vec<u8>,
+    /// The current line passed [`MAX_LINE`]: skipped up to its newline.
+    overlong: bool,
+    tokens: f64,
+    refilled: Instant,
+    series: HashSet<String>,
+    stats: Stats,
+    redactor: Redactor,
+    send: Arc<dyn Fn(Item) + Send + Sync>,
+}
+
+impl Lines {
+    fn feed(&mut self, mut chunk: &[u8]) {
+        self.stats.bytes += chunk.len() as u64;
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * RATE).min(BURST);
+        self.refilled = now;
+        while !chunk.is_empty() {
+            // Over the limit between lines: the rest's whole lines are counted, not looked
+            // at (a flood costs secflow a newline search, not a line's bookkeeping each).
+            if self.tokens < 1.0
+                && !self.overlong
+                && self.line.is_empty()
+                && let Some(last) = memchr::memrchr(b'\n', chunk)
+            {
+                let n = memchr::memchr_iter(b'\n', &chunk[..=last]).count() as u64;
+                self.stats.lines += n;
+                self.stats.dropped += n;
+                chunk = &chunk[last + 1..];
+                if chunk.is_empty() {
+                    break;
+                }
+            }
+            let (part, rest, complete) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (&chunk[..i], &chunk[i + 1..], true),
+                None => (chunk, &[][..], false),
+            };
+            chunk = rest;
+            if !self.overlong {
+                if self.line.len() + part.len() > MAX_LINE {
+                    self.overlong = true;
+                    self.line = Vec::new();
+                } else {
+                    self.line.extend_from_slice(part);
+                }
+            }
+            if complete {
+                self.end_line();
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let overlong = std::mem::take(&mut self.overlong);
+        let line = std::mem::take(&mut self.line);
+        if !overlong && line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        self.stats.lines += 1;
+        if self.tokens < 1.0 || !take_shared_token() {
+            self.stats.dropped += 1;
+            return;
+        }
+        self.tokens -= 1.0;
+        let item = if overlong {
+            Err(Bad::TooLong)
+        } else {
+            parse_line(&line, &self.redactor).and_then(|item| self.check_series(item))
+        };
+        // Keep the buffer's allocation for the next line, within the cap.
+        self.line = line;
+        self.line.clear();
+        match item {
+            Ok(item) => {
+                self.stats.accepted += 1;
+                (self.send)(item);
+            }
+            Err(bad) => *self.stats.bad.entry(bad.as_str()).or_default() += 1,
+        }
+    }
+
+    fn check_series(&mut self, item: Item) -> Result<Item, Bad> {
+        if let Item::Metric(m) = &item {
+            let key = format!("{}{:?}", m.name, m.labels);
+            if !self.series.contains(&key) {
+                if self.series.len() >= MAX_SERIES {
+                    return Err(Bad::SeriesLimit);
+                }
+                self.series.insert(key);
+            }
+        }
+        Ok(item)
+    }
+}
+
+/// The limit over every attempt of the process (many attempts flooding at once must not
+/// outrun the record writers either): tokens and when they were last refilled.
+static SHARED: std::sync::Mutex<Option<(f64, Instant)>> = std::sync::Mutex::new(None);
+
+fn take_shared_token() -> bool {
+    let mut bucket = SHARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = Instant::now();
+    let (tokens, at) = bucket.get_or_insert((SHARED_BURST, now));
+    *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * SHARED_RATE).min(SHARED_BURST);
+    *at = now;
+    if *tokens < 1.0 {
+        return false;
+    }
+    *tokens -= 1.0;
+    true
+}
+
+async fn read(
+    mut ch: Channel,
+    mut stopped: oneshot::Receiver<()>,
+    redactor: Redactor,
+    send: Arc<dyn Fn(Item) + Send + Sync>,
+) {
+    let Some(mut rx) = ch.rx.take() else {
+        return;
+    };
+    let mut lines = Lines {
+        line: Vec::new(),
+        overlong: false,
+        tokens: BURST,
+        refilled: Instant::now(),
+        series: HashSet::new(),
+        stats: Stats::default(),
+        redactor,
+        send,
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            biased;
+            r = rx.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break,
+                Ok(n) => lines.feed(&buf[..n]),
+            },
+            _ = &mut stopped => break,
+        }
+    }
+    // What the attempt's processes wrote before they ended is still in the pipe.
+    let mut drained = 0usize;
+    loop {
+        match rx.try_read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                lines.feed(&buf[..n]);
+                drained += n;
+                if drained >= MAX_DRAIN {
+                    lines.stats.abandoned = true;
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    if !lines.line.is_empty() || lines.overlong {
+        lines.end_line();
+    }
+    drop(rx);
+    drop(ch);
+    let stats = std::mem::take(&mut lines.stats);
+    (lines.send)(Item::Summary(stats));
+}

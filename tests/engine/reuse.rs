@@ -1,0 +1,377 @@
+//! Resume and the node cache, with real runs: which nodes execute again is read from a log
+//! file each node appends to, and from run.json.
+
+use std::path::Path;
+
+use crate::support::{Run, TestRun, run};
+
+/// Node ids in the order they executed since the last call (and clears the log).
+fn executed(dir: &Path) -> Vec<String> {
+    let log = dir.join("executed.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    let mut ids: Vec<String> = text.lines().map(str::to_string).collect();
+    ids.sort();
+    ids
+}
+
+fn status(r: &Run, node: &str) -> String {
+    r.record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == node)
+        .map(|n| n["status"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+/// Two independent branches: a → a2, b → b2.
+fn branches(cache: bool, a_value: &str) -> String {
+    format!(
+        r#"
+version: "1.0"
+name: branches
+vars: {{ a_value: "{a_value}" }}
+state: {{ cache_intermediate: {cache} }}
+nodes:
+  - id: a
+    run: "echo a >> executed.log; printf '{{\"v\": \"%s\"}}\\n' {{{{ vars.a_value }}}} > {{{{ outputs.a_out }}}}"
+    outputs: [a_out]
+  - id: a2
+    run: "echo a2 >> executed.log; cat {{{{ inputs.a_out }}}} > {{{{ outputs.a2_out }}}}"
+    inputs: [a_out]
+    outputs: [a2_out]
+  - id: b
+    run: "echo b >> executed.log; echo '{{\"v\": 1}}' > {{{{ outputs.b_out }}}}"
+    outputs: [b_out]
+  - id: b2
+    run: "echo b2 >> executed.log; cat {{{{ inputs.b_out }}}} > {{{{ outputs.b2_out }}}}"
+    inputs: [b_out]
+    outputs: [b2_out]
+"#
+    )
+}
+
+#[test]
+fn an_identical_second_run_executes_nothing_and_its_run_directory_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), &branches(true, "x"), &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(executed(dir.path()), ["a", "a2", "b", "b2"]);
+    let second = run(dir.path(), &branches(true, "x"), &[]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(executed(dir.path()).is_empty(), "nothing runs again");
+    for node in ["a", "a2", "b", "b2"] {
+        assert_eq!(status(&second, node), "cached");
+    }
+    assert_eq!(second.record["counts"]["cached"], 4);
+    let run_dir = dir
+        .path()
+        .join("state/runs")
+        .join(second.record["run_id"].as_str().unwrap());
+    let copied = std::fs::read_to_string(run_dir.join("datasets/a2_out.jsonl")).unwrap();
+    assert_eq!(copied.trim(), r#"{"v": "x"}"#);
+    // --no-cache runs everything.
+    let third = run(dir.path(), &branches(true, "x"), &["--no-cache"]);
+    assert_eq!(third.code, 0);
+    assert_eq!(executed(dir.path()), ["a", "a2", "b", "b2"]);
+}
+
+#[test]
+fn changing_one_byte_upstream_reruns_exactly_the_nodes_downstream_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(dir.path(), &branches(true, "x"), &[]).code, 0);
+    executed(dir.path());
+    let changed = run(dir.path(), &branches(true, "y"), &[]);
+    assert_eq!(changed.code, 0, "{}", changed.stderr);
+    assert_eq!(executed(dir.path()), ["a", "a2"]);
+    assert_eq!(status(&changed, "b"), "cached");
+    assert_eq!(status(&changed, "b2"), "cached");
+    assert_eq!(status(&changed, "a2"), "succeeded");
+}
+
+const FLAKY: &str = r#"
+version: "1.0"
+name: resumable
+nodes:
+  - id: fetch
+    run: "echo fetch >> executed.log; echo '{\"n\": 1}' > {{ outputs.data }}"
+    outputs: [data]
+  - id: parse
+    run: "echo parse >> executed.log; test -f fixed || exit 4; cat {{ inputs.data }} > {{ outputs.parsed }}"
+    inputs: [data]
+    outputs: [parsed]
+  - id: report
+    run: "echo report >> executed.log; cat {{ inputs.parsed }} > {{ outputs.report }}"
+    inputs: [parsed]
+    outputs: [report]
+"#;
+
+#[test]
+fn resume_reruns_only_what_did_not_succeed_and_records_where_it_came_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = run(dir.path(), FLAKY, &[]);
+    assert_eq!(failed.code, 1);
+    assert_eq!(executed(dir.path()), ["fetch", "parse"]);
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let id = failed.record["run_id"].as_str().unwrap();
+    let resumed = run(dir.path(), FLAKY, &["--resume", id]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(executed(dir.path()), ["parse", "report"]);
+    assert_eq!(resumed.record["resumed_from"], id);
+    assert_eq!(status(&resumed, "fetch"), "cached");
+    let reason = resumed.record["nodes"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains(id), "{reason}");
+
+    // A node whose definition changed since the resumed run runs again, with a warning.
+    let changed = FLAKY.replace("{\\\"n\\\": 1}", "{\\\"n\\\": 2}");
+    assert_ne!(changed, FLAKY);
+    let again = run(dir.path(), &changed, &["--resume", id]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(executed(dir.path()), ["fetch", "parse", "report"]);
+    assert!(
+        again.stderr.contains("`fetch` changed since run"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn resume_on_failure_resumes_the_last_failed_run_unless_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = FLAKY.replace(
+        "name: resumable",
+        "name: resumable\nstate: { resume_on_failure: true }",
+    );
+    let failed = run(dir.path(), &recipe, &[]);
+    assert_eq!(failed.code, 1);
+    executed(dir.path());
+    // Still broken, and --fresh: everything runs again.
+    let fresh = run(dir.path(), &recipe, &["--fresh"]);
+    assert_eq!(fresh.code, 1);
+    assert_eq!(executed(dir.path()), ["fetch", "parse"]);
+    assert!(fresh.record["resumed_from"].is_null());
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let resumed = run(dir.path(), &recipe, &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert!(
+        resumed.stderr.contains("resuming run"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(resumed.record["resumed_from"], fresh.record["run_id"]);
+    assert_eq!(executed(dir.path()), ["parse", "report"]);
+}
+
+fn run_dir(dir: &Path, r: &Run) -> std::path::PathBuf {
+    dir.join("state/runs")
+        .join(r.record["run_id"].as_str().unwrap())
+}
+
+fn reason(r: &Run, node: &str) -> String {
+    r.record["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == node)
+        .and_then(|n| n["reason"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Issue 19 finding 3: cache restores were hard links, so a node appending to its input
+/// rewrote the cache entry and every earlier run's dataset (link count 4 after three runs).
+#[test]
+fn a_node_appending_to_its_input_changes_neither_the_cache_nor_earlier_runs() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: appender
+state: { cache_intermediate: true }
+nodes:
+  - id: gen
+    run: "printf '1\n2\n' > {{ outputs.nums }}"
+    outputs: [nums]
+  - id: app
+    run: "echo x >> {{ inputs.nums }}; wc -l < {{ inputs.nums }} > {{ outputs.count }}"
+    inputs: [nums]
+    outputs: [count]
+"#;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let r = run(dir.path(), recipe, &[]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(status(&r, "app"), "failed");
+        assert!(
+            reason(&r, "app").contains("input modified"),
+            "{}",
+            reason(&r, "app")
+        );
+        runs.push(r);
+    }
+    assert_eq!(status(&runs[2], "gen"), "cached");
+    // Each earlier run's dataset and the cache entry are their own files, as written by gen.
+    for r in &runs[..2] {
+        let nums = run_dir(dir.path(), r).join("datasets/nums.jsonl");
+        assert_eq!(std::fs::metadata(&nums).unwrap().nlink(), 1);
+    }
+    let mut entries = Vec::new();
+    for e in walk(&dir.path().join("state/cache")) {
+        if e.ends_with("nums.jsonl") {
+            entries.push(e);
+        }
+    }
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(std::fs::read_to_string(&entries[0]).unwrap(), "1\n2\n");
+    assert_eq!(std::fs::metadata(&entries[0]).unwrap().nlink(), 1);
+    let third = run_dir(dir.path(), &runs[2]).join("datasets/nums.jsonl");
+    assert_eq!(std::fs::metadata(&third).unwrap().nlink(), 1);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Issue 19 finding 3: a file the node reads on its own changed, and the next run served the
+/// old result as `cached`; `cache: false` was an unknown field.
+#[test]
+fn sources_enter_the_cache_key_and_cache_false_opts_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    std::fs::write(dir.path().join("site/alpha.html"), "<p>a</p>").unwrap();
+    let recipe = r#"
+version: "1.0"
+name: sources
+state: { cache_intermediate: true }
+nodes:
+  - id: scan
+    run: "echo scan >> executed.log; cat site/*.html > {{ outputs.found }}"
+    sources: ["site/**/*.html"]
+    outputs: [found]
+  - id: fresh
+    cache: false
+    run: "echo fresh >> executed.log"
+"#;
+    assert_eq!(run(dir.path(), recipe, &[]).code, 0);
+    assert_eq!(executed(dir.path()), ["fresh", "scan"]);
+    let same = run(dir.path(), recipe, &[]);
+    assert_eq!(executed(dir.path()), ["fresh"], "{}", same.stderr);
+    assert_eq!(status(&same, "scan"), "cached");
+    assert_eq!(status(&same, "fresh"), "succeeded");
+    std::fs::write(dir.path().join("site/alpha.html"), "<p>b</p>").unwrap();
+    let changed = run(dir.path(), recipe, &[]);
+    assert_eq!(executed(dir.path()), ["fresh", "scan"]);
+    assert_eq!(status(&changed, "scan"), "succeeded");
+    // A new matching file counts too; a glob matching nothing is a warning.
+    std::fs::write(dir.path().join("site/beta.html"), "<p>c</p>").unwrap();
+    let added = run(
+        dir.path(),
+        &recipe.replace("[\"site/**/*.html\"]", "[\"site/**/*.html\", \"none/*.c\"]"),
+        &[],
+    );
+    assert_eq!(executed(dir.path()), ["fresh", "scan"]);
+    assert!(
+        added.stderr.contains("`none/*.c` matches no file"),
+        "{}",
+        added.stderr
+    );
+    // --resume notices a changed source too.
+    let id = added.record["run_id"].as_str().unwrap().to_string();
+    std::fs::write(dir.path().join("site/beta.html"), "<p>d</p>").unwrap();
+    let resumed = run(
+        dir.path(),
+        &recipe.replace("cache_intermediate: true", "cache_intermediate: false"),
+        &["--resume", &id],
+    );
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(
+        executed(dir.path()),
+        ["scan"],
+        "`fresh` did not change: resume reuses it"
+    );
+    assert!(
+        resumed.stderr.contains("`scan` changed since run"),
+        "{}",
+        resumed.stderr
+    );
+}
+
+const LINT_BUILD: &str = r#"
+version: "1.0"
+name: lint-build
+nodes:
+  - id: lint
+    run: "echo lint >> executed.log; echo LINT_VERSION > /dev/null"
+  - id: gen
+    run: "echo gen >> executed.log; echo GEN_VALUE > {{ outputs.g }}"
+    outputs: [g]
+  - id: build
+    depends_on: [lint]
+    run: "echo build >> executed.log"
+  - id: use
+    run: "echo use >> executed.log; cat {{ inputs.g }} > /dev/null"
+    inputs: [g]
+"#;
+
+/// Issue 19 finding 4: `--resume` re-ran a changed `lint` but reused `build`, which
+/// `depends_on: [lint]`; `--resume last` took any workflow's run; another workflow's run was
+/// accepted silently.
+#[test]
+fn resume_reruns_dependants_and_only_resumes_the_same_workflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), LINT_BUILD, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    executed(dir.path());
+    let id = first.record["run_id"].as_str().unwrap().to_string();
+
+    let lint_changed = LINT_BUILD.replace("LINT_VERSION", "LINT_VERSION_2");
+    let r = run(dir.path(), &lint_changed, &["--resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(executed(dir.path()), ["build", "lint"]);
+    assert!(
+        r.stderr.contains("`build` runs again: `lint`"),
+        "{}",
+        r.stderr
+    );
+
+    // gen re-runs with the same output bytes: its data dependant is reused; with other
+    // bytes, it runs again.
+    let gen_same = LINT_BUILD.replace("echo gen >>", "echo  gen >>");
+    let r = run(dir.path(), &gen_same, &["--resume", &id]);
+    assert_eq!(executed(dir.path()), ["gen"], "{}", r.stderr);
+    let gen_other = LINT_BUILD.replace("GEN_VALUE", "GEN_OTHER");
+    let r = run(dir.path(), &gen_other, &["--resume", &id]);
+    assert_eq!(executed(dir.path()), ["gen", "use"], "{}", r.stderr);
+
+    // Another workflow's run: refused (exit 2) unless --force.
+    let other = "version: \"1.0\"\nname: other\nnodes:\n  - id: lint\n    run: \"echo other >> executed.log\"\n";
+    std::fs::write(dir.path().join("other.yaml"), other).unwrap();
+    let refused = TestRun::cmd(["run-workflow", "--resume", &id, "other.yaml"])
+        .args(["--state-dir", "state"])
+        .in_dir(dir.path())
+        .output();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("workflow `lint-build`, not of `other`")
+    );
+    assert!(executed(dir.path()).is_empty());
+    let forced = run(dir.path(), other, &["--resume", &id, "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    executed(dir.path());
+
+    // `last` is the newest run of this workflow, not the newest run.
+    let last = run(dir.path(), LINT_BUILD, &["--resume", "last"]);
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    assert_ne!(last.record["resumed_from"], forced.record["run_id"]);
+    assert_eq!(last.record["resumed_from"], r.record["run_id"]);
+}

@@ -1,0 +1,301 @@
+//! The node telemetry channel (`SECFLOW_EVENTS`, SPEC §11) with real tools: `secflow emit`
+//! and raw lines into logs.jsonl, metrics and findings; hostile lines counted, never fatal;
+//! a flood rate-limited in bounded memory; nothing left behind, no descriptor leaked.
+
+use crate::support::{BIN, command, finish};
+
+fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn grep_dir(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(grep_dir(&p, needle));
+        } else if let Ok(bytes) = std::fs::read(&p)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            hits.push(p.display().to_string());
+        }
+    }
+    hits
+}
+
+#[test]
+fn emitted_logs_metrics_progress_and_findings_reach_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: events
+secrets: [EV_TOKEN]
+nodes:
+  - id: tool
+    run: |
+      set -e
+      echo "$SECFLOW_EVENTS" > events-path.txt
+      "$SECFLOW_BIN" emit log --level warn --message "login with $EV_TOKEN" --field target=t1
+      "$SECFLOW_BIN" emit metric --name scan_requests --type counter --value 3 --label method=GET
+      "$SECFLOW_BIN" emit metric --name scan_requests --type counter --value 2 --label method=GET
+      "$SECFLOW_BIN" emit metric --name queue_depth --type gauge --value 7
+      "$SECFLOW_BIN" emit metric --name latency_seconds --type histogram --value 0.2
+      "$SECFLOW_BIN" emit progress 0.5
+      "$SECFLOW_BIN" emit finding '{"id":"CVE-1","secret":"'"$EV_TOKEN"'"}'
+      printf '{"finding":{"id":"CVE-2"}}\n' > "$SECFLOW_EVENTS"
+"#;
+    let out = command(dir.path(), recipe, &[])
+        .env("SECFLOW_BIN", BIN)
+        .env("EV_TOKEN", "tok-77-secret")
+        .output()
+        .unwrap();
+    let r = finish(dir.path(), out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("telemetry channel"), "{}", r.stderr);
+    // Two findings reported, no findings dataset: the node's count.
+    assert_eq!(r.node("tool")["findings_count"], 2, "{}", r.record);
+
+    let logs = lines(&r.run_dir.join("logs.jsonl"));
+    let spans = lines(&r.run_dir.join("spans.jsonl"));
+    let attempt_span = spans
+        .iter()
+        .find(|s| s["name"] == "attempt tool#1")
+        .expect("attempt span");
+    let tool: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|l| l["logger"] == "secflow::tool")
+        .collect();
+    let log = tool
+        .iter()
+        .find(|l| l["level"] == "WARN")
+        .expect("the tool's log line");
+    assert_eq!(log["message"], "login with [REDACTED]");
+    assert_eq!(log["metadata"]["target"], "t1");
+    assert_eq!(log["node_id"], "tool");
+    assert_eq!(log["attempt"], 1);
+    assert_eq!(log["trace_id"], r.record["trace_id"]);
+    assert_eq!(log["span_id"], attempt_span["span_id"]);
+    let findings: Vec<_> = tool.iter().filter(|l| l["message"] == "finding").collect();
+    assert_eq!(findings.len(), 2);
+    assert_eq!(findings[0]["metadata"]["finding"]["secret"], "[REDACTED]");
+
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(r.run_dir.join("metrics.json")).unwrap())
+            .unwrap();
+    let text = metrics.to_string();
+    let series = |name: &str| -> serde_json::Value {
+        metrics["series"]
+            .as_array()
+            .or_else(|| metrics["metrics"].as_array())
+            .and_then(|s| s.iter().find(|s| s["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let counter = series("scan_requests_total");
+    assert_eq!(counter["value"], 5.0);
+    assert_eq!(counter["labels"]["node_id"], "tool");
+    assert_eq!(counter["labels"]["plugin_name"], "exec");
+    assert_eq!(counter["labels"]["method"], "GET");
+    assert_eq!(series("queue_depth")["value"], 7.0);
+    assert_eq!(series("latency_seconds")["count"], 1);
+
+    // The secret is nowhere in the run directory; the pipe was never in it and is gone.
+    assert_eq!(grep_dir(&r.run_dir, b"tok-77-secret"), Vec::<String>::new());
+    let fifo = std::fs::read_to_string(dir.path().join("events-path.txt")).unwrap();
+    let fifo = std::path::Path::new(fifo.trim());
+    assert!(!fifo.starts_with(&r.run_dir), "{}", fifo.display());
+    assert!(
+        !fifo.exists() && !fifo.parent().unwrap().exists(),
+        "{}",
+        fifo.display()
+    );
+}
+
+#[test]
+fn hostile_lines_are_counted_and_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 1 MiB line, invalid UTF-8, label injection, a reserved label, secflow's own
+    // namespace, an unknown key; then a good line, which still arrives.
+    let recipe = r#"
+version: "1.0"
+name: hostile
+nodes:
+  - id: evil
+    run: |
+      {
+        head -c 1048576 /dev/zero | tr '\0' a; echo
+        printf '{"log":{"message":"\377\376"}}\n'
+        printf '{"metric":{"name":"x","type":"gauge","value":1,"labels":{"a\\"} 1\\nevil{":"v"}}}\n'
+        printf '{"metric":{"name":"x","type":"gauge","value":1,"labels":{"node_id":"other"}}}\n'
+        printf '{"metric":{"name":"secflow_nodes_executed_total","type":"counter","value":9}}\n'
+        printf '{"exec":"rm -rf /"}\n'
+        printf '{"metric":{"name":"scan_gauge","type":"gauge","value":1}}\n'
+        printf '{"metric":{"name":"open_ports","type":"gauge","value":4,"labels":{"v":"a\\"} 1\\nevil{"}}}\n'
+      } > "$SECFLOW_EVENTS"
+"#;
+    let r = crate::support::run(dir.path(), recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.status("evil"), "succeeded");
+    assert!(
+        r.stderr.contains("7 bad lines")
+            && r.stderr.contains("too_long 1")
+            && r.stderr.contains("not_json 2")
+            && r.stderr.contains("bad_label 2")
+            && r.stderr.contains("bad_metric_name 2"),
+        "{}",
+        r.stderr
+    );
+    // The injected label value is escaped in the exposition, which stays valid.
+    let prom = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "metrics",
+            "last",
+            "--state-dir",
+            "state",
+            "--format",
+            "prometheus",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(prom.stdout).unwrap();
+    assert!(
+        text.contains(r#"open_ports{node_id="evil",plugin_name="exec",v="a\"} 1\nevil{"} 4"#),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("evil")), "{text}");
+    assert!(
+        text.contains("secflow_nodes_executed_total{node_id=\"evil\""),
+        "{text}"
+    );
+    assert!(!text.contains("secflow_nodes_executed_total 9"), "{text}");
+    // And promtool, an independent parser, accepts it (tool series included).
+    match std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(mut child) => {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "promtool: {out:?}\n{text}");
+        }
+        Err(e) => assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI: {e}"
+        ),
+    }
+}
+
+#[test]
+fn a_flood_is_rate_limited_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // 256 MB of valid lines as fast as the pipe takes them (the reader never stalls the
+    // tool), then one more after the flood.
+    let recipe = r#"
+version: "1.0"
+name: flood
+nodes:
+  - id: flood
+    run: |
+      yes '{"log":{"level":"info","message":"spam"}}' | head -c 268435456 > "$SECFLOW_EVENTS"
+"#;
+    let started = std::time::Instant::now();
+    let r = crate::support::run(dir.path(), recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("dropped by the rate limit"),
+        "{}",
+        r.stderr
+    );
+    let rss = r.record["self_usage"]["peak_rss_bytes"].as_u64().unwrap();
+    assert!(rss < 64 * 1024 * 1024, "secflow peak RSS {rss} bytes");
+    let logs = std::fs::read_to_string(r.run_dir.join("logs.jsonl")).unwrap();
+    let spam = logs.matches("\"spam\"").count();
+    let secs = started.elapsed().as_secs_f64();
+    // At most the burst plus the rate over the run's length.
+    assert!(
+        spam >= 2000 && (spam as f64) <= 2000.0 + 1000.0 * (secs + 1.0),
+        "{spam} lines in {secs:.1}s"
+    );
+}
+
+#[test]
+fn the_channel_is_not_inherited_by_other_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two attempts at once: neither holds a descriptor to any telemetry pipe (secflow's
+    // read ends are close-on-exec and the spawner passes 0-2 only), and each has its own.
+    let recipe = r#"
+version: "1.0"
+name: fds
+concurrency: 2
+nodes:
+  - id: a
+    run: "sleep 0.3; ls -l /proc/$$/fd > a.fds; echo \"$SECFLOW_EVENTS\" > a.path"
+  - id: b
+    run: "sleep 0.3; ls -l /proc/$$/fd > b.fds; echo \"$SECFLOW_EVENTS\" > b.path"
+"#;
+    let r = crate::support::run(dir.path(), recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for n in ["a", "b"] {
+        let fds = std::fs::read_to_string(dir.path().join(format!("{n}.fds"))).unwrap();
+        assert!(!fds.contains("secflow-events"), "{n}: {fds}");
+    }
+    let a = std::fs::read_to_string(dir.path().join("a.path")).unwrap();
+    let b = std::fs::read_to_string(dir.path().join("b.path")).unwrap();
+    assert!(a.contains("secflow-events") && a != b, "{a} {b}");
+}
+
+#[test]
+fn emit_outside_a_run_warns_and_refuses_what_is_not_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let emit = |env: Option<&std::path::Path>, args: &[&str]| {
+        let mut c = std::process::Command::new(BIN);
+        c.arg("emit").args(args).env_remove("SECFLOW_EVENTS");
+        if let Some(p) = env {
+            c.env("SECFLOW_EVENTS", p);
+        }
+        c.output().unwrap()
+    };
+    let out = emit(None, &["progress", "0.5"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SECFLOW_EVENTS is not set"));
+    // A regular file is never written to, whatever the variable says.
+    let file = dir.path().join("victim");
+    std::fs::write(&file, "keep\n").unwrap();
+    let out = emit(Some(&file), &["log", "--message", "x"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a pipe"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep\n");
+    // A line secflow would refuse is refused here, exit 2.
+    for bad in [
+        &["metric", "--name", "a b", "--type", "gauge", "--value", "1"][..],
+        &[
+            "metric",
+            "--name",
+            "x",
+            "--type",
+            "gauge",
+            "--value",
+            "1",
+            "--label",
+            "node_id=y",
+        ],
+        &["progress", "2"],
+        &["finding", "[1]"],
+    ] {
+        let out = emit(None, bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+}
