@@ -732,3 +732,32 @@ nodes:
     assert_eq!(r.status("after"), "skipped");
     assert_eq!(r.record["status"], "failed");
 }
+
+#[test]
+fn target_takes_a_template_id_and_runs_every_instance() {
+    let dir = tmp();
+    let recipe = r#"
+version: "1.0"
+name: tgt
+nodes:
+  - id: scan
+    foreach: [a, b, c]
+    run: "echo {{ item }} > {{ outputs.o }}"
+    outputs: [o]
+  - id: after
+    run: "cat {{ inputs.o }}"
+    inputs: [o]
+"#;
+    let r = run(dir.path(), recipe, &["--target", "scan"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ids(&r), ["scan@0", "scan@1", "scan@2"]);
+    assert_eq!(r.dataset("o"), "a\nb\nc\n");
+    let r = run(dir.path(), recipe, &["--target", "scan@1"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("--target takes a template id, not an instance id: write `--target scan`"),
+        "{}",
+        r.stderr
+    );
+}

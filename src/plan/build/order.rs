@@ -43,6 +43,13 @@ pub(super) fn order(mut plan: Plan, deps_of: Vec<Vec<usize>>) -> Plan {
 /// Keeps `target` and every node upstream of it.
 pub fn select_target(plan: Plan, target: &str) -> Result<Plan, String> {
     let Some(t) = plan.node_index(target) else {
+        if let Some((template, _)) = target.split_once('@')
+            && plan.node_index(template).is_some()
+        {
+            return Err(format!(
+                "--target takes a template id, not an instance id: write `--target {template}` (it runs every instance)"
+            ));
+        }
         let hint = did_you_mean(target, plan.nodes.iter().map(|n| n.id.as_str()))
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
