@@ -124,7 +124,7 @@ impl AuditKey {
         for p in parts {
             mac.update(p);
         }
-        hex_lower(&mac.finalize().into_bytes())
+        crate::recipe::hex(&mac.finalize().into_bytes())
     }
 
     /// The key for a run: `env` (the value of `SECFLOW_AUDIT_KEY`), else `key_file`, else
@@ -173,17 +173,6 @@ impl AuditKey {
         }
         key_file.map(read_key_file).transpose()
     }
-}
-
-/// Lowercase hex, without `fmt` (hashing is the verifier's hot path).
-fn hex_lower(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    out
 }
 
 /// Reads a key file: refuses group/other access, then takes text (hex or base64) or raw bytes.

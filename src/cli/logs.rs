@@ -115,7 +115,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
     };
     let raw = args.raw || args.format == Format::Json;
     let path = dir.join(crate::sinks::logs::LOGS_FILE);
-    let color = !raw && pretty::stdout_color();
+    let color = !raw && crate::telemetry::format::stdout_colour();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let show = |out: &mut dyn Write, line: &[u8], record: &LogRecord| -> io::Result<()> {
@@ -403,7 +403,7 @@ fn run_state(dir: &Path) -> RunState {
     let (Some(host), Some(pid)) = (run.host, run.pid) else {
         return RunState::Unknown("run.json records no host or pid".into());
     };
-    if host != history::hostname() {
+    if host != crate::store::layout::host_name() {
         return RunState::Unknown(format!(
             "run.json says running on host {}, which cannot be checked from here",
             escape::escape(&host)

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 use super::StateDirArg;
 use clap::{ArgGroup, Args, Subcommand};
-use comfy_table::{Cell, CellAlignment, Table};
+use comfy_table::{Cell, CellAlignment};
 use serde::Serialize;
 
 use super::Format;
@@ -187,7 +187,7 @@ fn list(state_dir: &Path, args: &ListArgs) -> anyhow::Result<i32> {
         return Ok(exit::SUCCESS);
     }
     let paint = Paint::new(format::stdout_colour());
-    let mut table = new_table(paint);
+    let mut table = format::table(paint);
     table.set_header(vec![
         "run",
         "workflow",
@@ -434,18 +434,6 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
-}
-
-fn new_table(paint: Paint) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS)
-        .force_no_tty();
-    if paint.enabled {
-        table.enforce_styling();
-    }
-    table
 }
 
 fn status_cell(status: &str, paint: Paint) -> Cell {

@@ -203,13 +203,14 @@ fn parse_document<T: serde::de::DeserializeOwned>(
         .map_err(|e| yaml_error::diagnose(source, limits, top, &e))
 }
 
-/// Lowercase hex of bytes.
+/// Lowercase hex of bytes, without `fmt` (hashing is the audit verifier's hot path); the
+/// crate's one hex encoder.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
 }

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::event::{Event, RunContext, Sink};
+use crate::store::clock::rfc3339_ms;
 use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus};
 
 use crate::audit::event::{
@@ -497,5 +498,3 @@ fn millis_between(from: SystemTime, to: SystemTime) -> u64 {
     to.duration_since(from)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
-
-pub use crate::store::clock::rfc3339_ms;

@@ -106,7 +106,10 @@ impl LogSink {
         let mut record = build(record);
         record.redact(&self.redactor);
         if to_console {
-            eprintln!("{}", pretty::render(&record, pretty::stderr_color()));
+            eprintln!(
+                "{}",
+                pretty::render(&record, crate::telemetry::format::stderr_colour())
+            );
         }
         if to_file {
             self.writer.send(record);

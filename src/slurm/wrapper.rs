@@ -58,7 +58,7 @@ pub fn run(config: &WrapperConfig) -> i32 {
         schema_version: USAGE_SCHEMA_VERSION,
         started_unix_ms: unix_ms(started_at),
         job_id: std::env::var("SLURM_JOB_ID").ok(),
-        host: hostname(),
+        host: crate::sys::misc::hostname(),
         ..Usage::default()
     };
     let outcome = spawn_and_reap(config);
@@ -222,10 +222,6 @@ pub fn read_env_file(path: &Path) -> std::io::Result<Vec<(OsString, OsString)>> 
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn hostname() -> Option<String> {
-    crate::sys::misc::hostname()
 }
 
 #[cfg(test)]

@@ -234,7 +234,7 @@ fn load_json<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<T, String> {
 /// after the run did (the pid was reused; Linux `/proc`). A run from another host is never
 /// declared dead, since that cannot be checked from here.
 pub fn is_dead(host: &str, pid: u32, started_at: &str) -> bool {
-    if host != hostname() {
+    if host != super::layout::host_name() {
         return false;
     }
     if !process_alive(pid) {
@@ -278,11 +278,6 @@ pub fn process_alive(pid: u32) -> bool {
         return false;
     }
     crate::sys::proc::exists(pid)
-}
-
-/// This machine's host name (what the engine records as `host`).
-pub fn hostname() -> String {
-    crate::sys::misc::hostname().unwrap_or_else(|| "unknown".into())
 }
 
 /// Resolves a `RUN` argument to a run directory (SPEC §4): an exact run id, else a unique

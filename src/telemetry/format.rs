@@ -162,6 +162,20 @@ pub fn status_colour(status: &str) -> Option<Colour> {
     }
 }
 
+/// The tables secflow prints for people (a run's nodes, `runs list`): condensed UTF-8 with
+/// round corners, styled only when `paint` is on.
+pub fn table(paint: Paint) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS)
+        .force_no_tty();
+    if paint.enabled {
+        table.enforce_styling();
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

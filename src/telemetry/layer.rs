@@ -256,7 +256,10 @@ where
             record.redact(&route.redactor);
         }
         if to_console {
-            eprintln!("{}", pretty::render(&record, pretty::stderr_color()));
+            eprintln!(
+                "{}",
+                pretty::render(&record, super::format::stderr_colour())
+            );
         }
         if let Some(route) = route {
             route.writer.send(record);

@@ -1,25 +1,14 @@
 //! The human view of a log record, one line: time, level, node, message, key fields.
-//! Colour only when asked (callers pass [`stderr_color`]/[`stdout_color`]: a TTY and no
+//! Colour only when asked (callers pass [`super::format::stderr_colour`] or `stdout_colour`: a TTY and no
 //! `NO_COLOR`). Every value from the record is escaped ([`crate::escape`]): a record is
 //! hostile input and never reaches the terminal raw.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
 use serde_json::Value;
 
 use super::log::{LogLevel, LogRecord};
 use crate::escape::escape;
-
-/// Colour on stderr: it is a terminal and `NO_COLOR` is not set.
-pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
-}
-
-/// Colour on stdout: it is a terminal and `NO_COLOR` is not set.
-pub fn stdout_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
-}
 
 fn level_color(level: LogLevel) -> &'static str {
     match level {

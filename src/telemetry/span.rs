@@ -111,14 +111,15 @@ pub fn resource() -> BTreeMap<String, Value> {
                     "service.version".to_string(),
                     Value::from(env!("CARGO_PKG_VERSION")),
                 ),
-                ("host.name".to_string(), Value::from(host_name())),
+                (
+                    "host.name".to_string(),
+                    Value::from(crate::store::layout::host_name()),
+                ),
                 ("process.pid".to_string(), Value::from(std::process::id())),
             ])
         })
         .clone()
 }
-
-pub use crate::store::layout::host_name;
 
 #[cfg(test)]
 mod tests {

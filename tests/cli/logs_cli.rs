@@ -29,7 +29,7 @@ fn run_json(status: &str) -> String {
         r#"{{"run_id":"01RUNAAA","status":"{status}","started_at":"{}","pid":{},"host":"{}"}}"#,
         secflow::store::clock::rfc3339_ms(SystemTime::now()),
         std::process::id(),
-        secflow::telemetry::span::host_name()
+        secflow::store::layout::host_name()
     )
 }
 
@@ -395,7 +395,7 @@ fn follow_ends_or_says_why_when_the_run_cannot_be_told() {
             r#"{{"run_id":"01RUNAAA","status":"running","started_at":"{}","pid":{},"host":"{}"}}"#,
             secflow::store::clock::rfc3339_ms(started),
             younger.id(),
-            secflow::telemetry::span::host_name()
+            secflow::store::layout::host_name()
         ),
     )
     .unwrap();

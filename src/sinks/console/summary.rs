@@ -35,14 +35,7 @@ pub(super) fn attempt_figures(rec: &AttemptRecord) -> String {
 
 /// The per-node table shown at the end of a run and by `runs show`.
 pub fn node_table(record: &RunRecord, paint: Paint) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .apply_modifier(comfy_table::modifiers::UTF8_ROUND_CORNERS)
-        .force_no_tty();
-    if paint.enabled {
-        table.enforce_styling();
-    }
+    let mut table = crate::telemetry::format::table(paint);
     table.set_header(vec![
         "node", "status", "attempts", "duration", "CPU", "peak RSS", "findings",
     ]);
