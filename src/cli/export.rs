@@ -28,7 +28,7 @@ use crate::telemetry::{LogRecord, SpanRecord};
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Run id, unique prefix, `last`, or a run directory path.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", add = clap_complete::ArgValueCandidates::new(super::completions::runs))]
     pub run: String,
     #[command(flatten)]
     pub state: StateDirArg,

@@ -29,7 +29,7 @@ pub enum MetricsFormat {
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
     /// Run id, unique id prefix, `last`, or a run directory path.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", add = clap_complete::ArgValueCandidates::new(super::completions::runs))]
     pub run: String,
     #[arg(long, value_enum, default_value_t = MetricsFormat::Table)]
     pub format: MetricsFormat,

@@ -245,7 +245,7 @@ pub struct RunArgs {
     /// Re-run only the nodes of RUN that did not succeed, reusing the datasets of the rest
     /// (a node whose definition, inputs or sources changed runs again, with a warning).
     /// `last` is the newest run of this workflow (same `name`).
-    #[arg(long, value_name = "RUN", conflicts_with = "fresh")]
+    #[arg(long, value_name = "RUN", conflicts_with = "fresh", add = clap_complete::ArgValueCandidates::new(completions::runs))]
     pub resume: Option<String>,
     /// With `--resume`: resume a run of another workflow (another `name`) anyway.
     #[arg(long, requires = "resume")]
@@ -322,16 +322,16 @@ fn parse_concurrency(s: &str) -> Result<u32, String> {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Runs: an id, a unique id prefix, `last`, or a run directory path (containing `/`).
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", add = clap_complete::ArgValueCandidates::new(completions::runs))]
     pub runs: Vec<String>,
     /// The newest N runs (of `--workflow`, if given).
     #[arg(long, value_name = "N")]
     pub last: Option<usize>,
     /// Only runs of this workflow (all of them unless `--last`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(completions::workflows))]
     pub workflow: Option<String>,
     /// Compare against this run instead of the median of the earlier runs.
-    #[arg(long, value_name = "RUN")]
+    #[arg(long, value_name = "RUN", add = clap_complete::ArgValueCandidates::new(completions::runs))]
     pub baseline: Option<String>,
     /// Relative growth of a node's median beyond which it is a regression, in percent.
     #[arg(long, value_name = "PERCENT", default_value = "10", value_parser = analyze::parse_percent)]
@@ -369,10 +369,10 @@ pub struct SchemaArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// A run id, a unique id prefix, `last`, or a run directory path.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", add = clap_complete::ArgValueCandidates::new(completions::runs))]
     pub run: String,
     /// Only this node's records (with --stdout/--stderr: whose output to print).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", add = clap_complete::ArgValueCandidates::new(completions::nodes))]
     pub node: Option<String>,
     /// Only records at this level or above (TRACE, DEBUG, INFO, WARN, ERROR).
     #[arg(long, value_name = "LEVEL")]
@@ -431,7 +431,7 @@ pub enum AuditCommand {
 #[derive(Debug, Args)]
 pub struct AuditHeadArgs {
     /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
-    #[arg(value_name = "RUN|FILE")]
+    #[arg(value_name = "RUN|FILE", add = clap_complete::ArgValueCandidates::new(completions::runs))]
     pub run: Option<String>,
     #[command(flatten)]
     pub state: StateDirArg,
@@ -440,7 +440,7 @@ pub struct AuditHeadArgs {
 #[derive(Debug, Args)]
 pub struct AuditVerifyArgs {
     /// A run id, unique id prefix, `last`, a run directory or an audit.jsonl file.
-    #[arg(value_name = "RUN|FILE")]
+    #[arg(value_name = "RUN|FILE", add = clap_complete::ArgValueCandidates::new(completions::runs))]
     pub run: Option<String>,
     #[command(flatten)]
     pub state: StateDirArg,
@@ -462,6 +462,7 @@ pub fn main() -> i32 {
     // reap every child itself (and every wait fail): reset before anything starts.
     crate::sys::signals::reset_ignored_sigchld();
     harden_process();
+    completions::answer_if_asked();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

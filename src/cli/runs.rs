@@ -48,7 +48,7 @@ pub struct ListArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Only runs of the workflow with exactly this name.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = clap_complete::ArgValueCandidates::new(super::completions::workflows))]
     pub workflow: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
@@ -57,7 +57,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// A run id, a unique prefix of one, `last`, or a run directory path.
-    #[arg(value_name = "RUN")]
+    #[arg(value_name = "RUN", add = clap_complete::ArgValueCandidates::new(super::completions::runs))]
     pub run: String,
     /// `json` prints run.json exactly as recorded.
     #[arg(long, value_enum, default_value_t = Format::Human)]

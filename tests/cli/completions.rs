@@ -94,3 +94,121 @@ fn leftovers(dir: &Path, expected: BTreeSet<String>) -> Vec<String> {
     }
     problems
 }
+
+/// Candidates bash offers for `words` (the last one is being completed), through the script
+/// `secflow completions bash` prints, with the built binary first on PATH.
+fn bash_candidates(script: &Path, cwd: &Path, env: &[(&str, &str)], words: &[&str]) -> Vec<String> {
+    let bin_dir = Path::new(support::BIN).parent().expect("binary directory");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let program = r#"
+source "$0" || exit 90
+complete -p secflow > /dev/null || exit 91
+COMP_WORDS=("$@")
+COMP_CWORD=$(( $# - 1 ))
+COMP_LINE="$*"
+COMP_POINT=${#COMP_LINE}
+COMP_TYPE=9
+COMPREPLY=()
+_clap_complete_secflow secflow "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"#;
+    let mut cmd = std::process::Command::new("bash");
+    support::hermetic(&mut cmd)
+        .args(["--norc", "--noprofile", "-c", program])
+        .arg(script)
+        .args(words)
+        .current_dir(cwd)
+        .env("PATH", path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = output(&mut cmd);
+    assert_eq!(out.status.code(), Some(0), "bash: {}", text(&out.stderr));
+    let mut got: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        // An empty word also offers the flags (clap's dynamic engine); the values are the point here.
+        .filter(|l| !l.is_empty() && !l.starts_with('-'))
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn bash_completes_run_ids_node_ids_and_workflow_names_from_the_state() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let recipe = "version: \"1.0\"\nname: completed-wf\nnodes:\n  - id: alpha\n    run: \"true\"\n  - id: beta\n    run: \"true\"\n    depends_on: [alpha]\n";
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = support::TestRun::new(recipe)
+            .in_dir(home.path())
+            .default_state()
+            .run();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        ids.push(r.record["run_id"].as_str().expect("run id").to_string());
+    }
+    let state = home.path().join(".secflow");
+    let state = state.to_str().expect("utf-8 path");
+    let script = home.path().join("secflow.bash");
+    let out = output(secflow().args(["completions", "bash"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(&script, &out.stdout).expect("write script");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let mut runs: Vec<String> = ids.clone();
+    runs.push("last".into());
+    runs.sort();
+
+    // The state dir: from --state-dir on the line, SECFLOW_HOME, else ./.secflow.
+    let given = bash_candidates(
+        &script,
+        elsewhere.path(),
+        &[],
+        &["secflow", "logs", "--state-dir", state, ""],
+    );
+    assert_eq!(given, runs);
+    let from_env = bash_candidates(
+        &script,
+        elsewhere.path(),
+        &[("SECFLOW_HOME", state)],
+        &["secflow", "runs", "show", ""],
+    );
+    assert_eq!(from_env, runs);
+    let default = bash_candidates(
+        &script,
+        home.path(),
+        &[],
+        &["secflow", "audit", "verify", ""],
+    );
+    assert_eq!(default, runs);
+    let none = bash_candidates(&script, elsewhere.path(), &[], &["secflow", "metrics", ""]);
+    assert_eq!(none, ["last"], "no runs where there is no state dir");
+
+    // A prefix narrows; node ids are the named run's; workflow names are the runs'.
+    let prefix = &ids[1][..ids[1].len() - 2];
+    let narrowed = bash_candidates(&script, home.path(), &[], &["secflow", "export", prefix]);
+    assert!(
+        narrowed.contains(&ids[1]) && !narrowed.contains(&"last".to_string()),
+        "{narrowed:?}"
+    );
+    let nodes = bash_candidates(
+        &script,
+        home.path(),
+        &[],
+        &["secflow", "logs", &ids[0], "--node", ""],
+    );
+    assert_eq!(nodes, ["alpha", "beta"]);
+    let workflows = bash_candidates(
+        &script,
+        home.path(),
+        &[],
+        &["secflow", "analyze", "--workflow", ""],
+    );
+    assert_eq!(workflows, ["completed-wf"]);
+    // Subcommands still complete.
+    let sub = bash_candidates(&script, home.path(), &[], &["secflow", "lo"]);
+    assert_eq!(sub, ["logs"]);
+}
