@@ -27,7 +27,7 @@ impl Sink for TextfileSink {
         let Some(snapshot) = self.snapshot.get() else {
             return Ok(());
         };
-        crate::metrics::write_textfile(&self.path, snapshot).map_err(|e| {
+        super::pushgateway::write_textfile(&self.path, snapshot).map_err(|e| {
             anyhow::anyhow!("cannot write metrics textfile {}: {e}", self.path.display())
         })
     }

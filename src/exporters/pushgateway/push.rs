@@ -10,10 +10,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::exposition::render;
-use super::snapshot::MetricsSnapshot;
-use super::write_atomic;
-use crate::export::http::{self, HttpError, Request};
+use crate::exporters::http::{self, HttpError, Request};
+use crate::metrics::{MetricsSnapshot, render, write_atomic};
 
 /// The Pushgateway `job` label of every push.
 pub const JOB: &str = "secflow";
