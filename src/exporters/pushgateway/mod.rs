@@ -10,9 +10,7 @@ use crate::store::RunRecord;
 
 pub mod push;
 
-pub use push::{
-    DEFAULT_PUSH_TIMEOUT, JOB, PushError, PushGrouping, push, push_path, write_textfile,
-};
+pub use push::{DEFAULT_PUSH_TIMEOUT, JOB, PushError, PushGrouping, push, push_path};
 
 /// Where and how to push.
 #[derive(Debug, Clone)]
