@@ -513,19 +513,7 @@ impl Checker<'_> {
         let kind_at = node.kind.as_ref().map_or(at, pos);
         let plugins = self.plugins;
         let plugin = plugins.find(kind);
-        if kind != "exec" && plugin.is_none() {
-            let known = plugins.known_types();
-            let hint = match did_you_mean(kind, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`? known types: {}", known.join(", ")),
-                None => format!("known types: {}", known.join(", ")),
-            };
-            self.error(
-                kind_at,
-                "unknown-type",
-                format!("unknown node type `{kind}`"),
-                Some(hint),
-            );
-        }
+        self.check_kind(kind, kind_at, plugin);
 
         for (key, value) in &node.env {
             self.check_env_key(key, pos(value));
@@ -545,110 +533,9 @@ impl Checker<'_> {
             env_clear,
         };
 
-        let action = match (kind, &node.run, &node.command) {
-            ("exec", Some(run), None) => self.template(&scope, run, Place::Run).map(Action::Shell),
-            ("exec", None, Some(argv)) => {
-                if argv.value.is_empty() {
-                    self.error(
-                        pos(argv),
-                        "exec-command",
-                        "`command` is an empty list".into(),
-                        Some(
-                            "give the program and its arguments, e.g. `command: [echo, hi]`".into(),
-                        ),
-                    );
-                    None
-                } else {
-                    let parts: Vec<Option<Template>> = argv
-                        .value
-                        .iter()
-                        .map(|a| self.template(&scope, a, Place::Command))
-                        .collect();
-                    let words: Vec<&str> = argv.value.iter().map(|a| a.value.as_str()).collect();
-                    let mut runs_value = false;
-                    if let Some(code) = super::shell::argv_code_index(&words)
-                        && let Some(Some(t)) = parts.get(code)
-                        && let Some(r) = t.references().next()
-                    {
-                        let arg = &argv.value[code];
-                        let at = self.locate(pos(arg), &arg.value, r.offset);
-                        self.error(
-                            at,
-                            "template-in-interpreter",
-                            "the template's value is handed to a program that runs it as code \
-                             (the argument after `-c`/`-e`)"
-                                .into(),
-                            Some(
-                                "pass the value as data: a later argument the code reads \
-                                 (`[sh, -c, 'echo \"$1\"', _, '{{ … }}']`) or an environment \
-                                 variable"
-                                    .into(),
-                            ),
-                        );
-                        runs_value = true;
-                    }
-                    (!runs_value).then_some(parts).and_then(|parts| {
-                        parts
-                            .into_iter()
-                            .collect::<Option<Vec<_>>>()
-                            .map(Action::Argv)
-                    })
-                }
-            }
-            ("exec", None, None) => {
-                self.error(
-                    at,
-                    "exec-command",
-                    format!(
-                        "exec node `{}` has neither `run` nor `command`",
-                        node.id.value
-                    ),
-                    Some("add `run: \"shell command\"` or `command: [program, args...]`".into()),
-                );
-                None
-            }
-            ("exec", Some(_), Some(command)) => {
-                self.error(
-                    pos(command),
-                    "exec-command",
-                    format!("exec node `{}` has both `run` and `command`", node.id.value),
-                    Some("keep one: `run` goes through `sh -c`, `command` is an argv list".into()),
-                );
-                None
-            }
-            (_, run, command) => {
-                let extra = run.as_ref().map(pos).or(command.as_ref().map(pos));
-                // An unknown type is already reported; `run` there is no second mistake.
-                if let (Some(extra), Some(_)) = (extra, plugin) {
-                    self.error(
-                        extra,
-                        "plugin-command",
-                        format!("node `{}` of plugin type `{kind}` cannot take `run` or `command`", node.id.value),
-                        Some("plugin nodes are driven by `config`; use `type: exec` for a command of your own".into()),
-                    );
-                }
-                plugin.map(|p| {
-                    Action::Argv(
-                        p.command
-                            .iter()
-                            .map(|s| Template::parse(s).unwrap_or_default())
-                            .collect(),
-                    )
-                })
-            }
-        };
+        let action = self.action(&scope, kind, plugin);
 
-        let mut config = BTreeMap::new();
-        for (key, value) in &node.config {
-            if let serde_json::Value::String(text) = &value.value {
-                let spanned = S::new(text.clone(), value.referenced);
-                self.template(&scope, &spanned, Place::Config);
-            }
-            config.insert(key.clone(), value.value.clone());
-        }
-        if let Some(plugin) = plugin {
-            config = self.plugin_config(node, plugin, config);
-        }
+        let config = self.node_config(&scope, plugin);
 
         let timeout = self.duration_opt(node.timeout.as_ref(), "timeout");
         if let (Some(t), Some(span)) = (timeout, node.timeout.as_ref())
@@ -750,6 +637,154 @@ impl Checker<'_> {
             }
         }
         sources
+    }
+
+    /// An error for a node type that is neither `exec` nor a plugin's, with the known types.
+    fn check_kind(&mut self, kind: &str, kind_at: Pos, plugin: Option<&plugins::Plugin>) {
+        if kind != "exec" && plugin.is_none() {
+            let known = self.plugins.known_types();
+            let hint = match did_you_mean(kind, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? known types: {}", known.join(", ")),
+                None => format!("known types: {}", known.join(", ")),
+            };
+            self.error(
+                kind_at,
+                "unknown-type",
+                format!("unknown node type `{kind}`"),
+                Some(hint),
+            );
+        }
+    }
+
+    /// What the node runs: `run` (a shell template) or `command` (an argv of templates) for
+    /// `exec`, the plugin's command otherwise; errors for a missing, doubled or misplaced one.
+    fn action(
+        &mut self,
+        scope: &Scope,
+        kind: &str,
+        plugin: Option<&plugins::Plugin>,
+    ) -> Option<Action> {
+        let node = scope.node;
+        let at = pos(&node.id);
+        match (kind, &node.run, &node.command) {
+            ("exec", Some(run), None) => self.template(scope, run, Place::Run).map(Action::Shell),
+            ("exec", None, Some(argv)) => {
+                if argv.value.is_empty() {
+                    self.error(
+                        pos(argv),
+                        "exec-command",
+                        "`command` is an empty list".into(),
+                        Some(
+                            "give the program and its arguments, e.g. `command: [echo, hi]`".into(),
+                        ),
+                    );
+                    None
+                } else {
+                    self.argv_action(scope, argv)
+                }
+            }
+            ("exec", None, None) => {
+                self.error(
+                    at,
+                    "exec-command",
+                    format!(
+                        "exec node `{}` has neither `run` nor `command`",
+                        node.id.value
+                    ),
+                    Some("add `run: \"shell command\"` or `command: [program, args...]`".into()),
+                );
+                None
+            }
+            ("exec", Some(_), Some(command)) => {
+                self.error(
+                    pos(command),
+                    "exec-command",
+                    format!("exec node `{}` has both `run` and `command`", node.id.value),
+                    Some("keep one: `run` goes through `sh -c`, `command` is an argv list".into()),
+                );
+                None
+            }
+            (_, run, command) => {
+                let extra = run.as_ref().map(pos).or(command.as_ref().map(pos));
+                // An unknown type is already reported; `run` there is no second mistake.
+                if let (Some(extra), Some(_)) = (extra, plugin) {
+                    self.error(
+                        extra,
+                        "plugin-command",
+                        format!("node `{}` of plugin type `{kind}` cannot take `run` or `command`", node.id.value),
+                        Some("plugin nodes are driven by `config`; use `type: exec` for a command of your own".into()),
+                    );
+                }
+                plugin.map(|p| {
+                    Action::Argv(
+                        p.command
+                            .iter()
+                            .map(|s| Template::parse(s).unwrap_or_default())
+                            .collect(),
+                    )
+                })
+            }
+        }
+    }
+
+    /// A `command:` list as templates; refused when a template feeds an interpreter's code
+    /// argument (the one after `-c`/`-e`).
+    fn argv_action(&mut self, scope: &Scope, argv: &S<crate::recipe::Argv>) -> Option<Action> {
+        let parts: Vec<Option<Template>> = argv
+            .value
+            .iter()
+            .map(|a| self.template(scope, a, Place::Command))
+            .collect();
+        let words: Vec<&str> = argv.value.iter().map(|a| a.value.as_str()).collect();
+        let mut runs_value = false;
+        if let Some(code) = super::shell::argv_code_index(&words)
+            && let Some(Some(t)) = parts.get(code)
+            && let Some(r) = t.references().next()
+        {
+            let arg = &argv.value[code];
+            let at = self.locate(pos(arg), &arg.value, r.offset);
+            self.error(
+                at,
+                "template-in-interpreter",
+                "the template's value is handed to a program that runs it as code \
+                 (the argument after `-c`/`-e`)"
+                    .into(),
+                Some(
+                    "pass the value as data: a later argument the code reads \
+                     (`[sh, -c, 'echo \"$1\"', _, '{{ … }}']`) or an environment \
+                     variable"
+                        .into(),
+                ),
+            );
+            runs_value = true;
+        }
+        (!runs_value).then_some(parts).and_then(|parts| {
+            parts
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(Action::Argv)
+        })
+    }
+
+    /// The node's `config` (string values checked as templates), filled in by its plugin.
+    fn node_config(
+        &mut self,
+        scope: &Scope,
+        plugin: Option<&plugins::Plugin>,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let node = scope.node;
+        let mut config = BTreeMap::new();
+        for (key, value) in &node.config {
+            if let serde_json::Value::String(text) = &value.value {
+                let spanned = S::new(text.clone(), value.referenced);
+                self.template(scope, &spanned, Place::Config);
+            }
+            config.insert(key.clone(), value.value.clone());
+        }
+        if let Some(plugin) = plugin {
+            config = self.plugin_config(node, plugin, config);
+        }
+        config
     }
 
     /// Checks a plugin node's config against the plugin's keys; returns it with defaults.
