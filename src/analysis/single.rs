@@ -135,11 +135,14 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
     }
 }
 
-/// Each attempt with a start as `(start, end, attempt index)` (an attempt without an end ends
+/// An attempt's `(start, end, attempt index)`, in ms.
+type Interval = (i64, i64, u32);
+
+/// Each attempt with a start as an [`Interval`] (an attempt without an end ends
 /// at its start plus its duration, else at `end`), and per node the span from its first
 /// queueing to its last attempt's end.
-fn attempt_intervals(nodes: &Nodes, end: i64) -> (Vec<(i64, i64, u32)>, Vec<Option<Span>>) {
-    let mut intervals: Vec<(i64, i64, u32)> = Vec::with_capacity(nodes.times.len());
+fn attempt_intervals(nodes: &Nodes, end: i64) -> (Vec<Interval>, Vec<Option<Span>>) {
+    let mut intervals: Vec<Interval> = Vec::with_capacity(nodes.times.len());
     let mut spans: Vec<Option<Span>> = Vec::with_capacity(nodes.len());
     for ni in 0..nodes.len() {
         let first = nodes.first_attempt[ni];
@@ -177,7 +180,7 @@ fn attempt_intervals(nodes: &Nodes, end: i64) -> (Vec<(i64, i64, u32)>, Vec<Opti
 
 /// Interval partitioning of the attempts onto slots: each attempt's slot, the number of
 /// slots (the peak parallelism) and the busy time summed over attempts.
-fn assign_slots(mut intervals: Vec<(i64, i64, u32)>, attempts: usize) -> (Vec<u32>, u32, u64) {
+fn assign_slots(mut intervals: Vec<Interval>, attempts: usize) -> (Vec<u32>, u32, u64) {
     intervals.sort_unstable();
     let mut slot_of = vec![0u32; attempts];
     let mut free: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
