@@ -410,7 +410,7 @@ pub fn outside(recipe: &str, included: &str) -> bool {
 /// An included file's keys: no unknown key, no setting of the whole workflow, version 1.0.
 fn check_child(source: &Source, child: &RawInclude) -> Result<(), Diagnostic> {
     check_extra(
-        &source,
+        source,
         child
             .extra
             .keys()
