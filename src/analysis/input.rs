@@ -273,9 +273,10 @@ impl NodesBuilder {
         }
     }
 
-    fn add(&mut self, node: NodeRecord) {
-        let i = u32::try_from(self.nodes.reports.len()).unwrap_or(u32::MAX);
-        match (&mut self.deps, &node.depends_on) {
+    /// Appends the next row's dependencies (row indexes; an id not seen yet is resolved in
+    /// `finish`). One row without `depends_on` (an older record) drops the edges of all.
+    fn add_deps(&mut self, depends_on: Option<&[String]>) {
+        match (&mut self.deps, depends_on) {
             (Some((first, flat)), Some(ids)) => {
                 for id in ids {
                     // A fanned-out template has no row of its own: depending on it is
@@ -298,6 +299,11 @@ impl NodesBuilder {
             (deps, None) => *deps = None,
             (None, Some(_)) => {}
         }
+    }
+
+    fn add(&mut self, node: NodeRecord) {
+        let i = u32::try_from(self.nodes.reports.len()).unwrap_or(u32::MAX);
+        self.add_deps(node.depends_on.as_deref());
         let mut details = Vec::with_capacity(node.attempts.len());
         for (ai, a) in node.attempts.iter().enumerate() {
             let start = a.started_at.as_deref().and_then(parse_ms);

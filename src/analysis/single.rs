@@ -63,62 +63,8 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
     }
 
     // Attempts → slots (interval partitioning), busy time, peak.
-    let mut intervals: Vec<(i64, i64, u32)> = Vec::with_capacity(nodes.times.len());
-    let mut spans: Vec<Option<Span>> = Vec::with_capacity(nodes.len());
-    for ni in 0..nodes.len() {
-        let first = nodes.first_attempt[ni];
-        let mut span: Option<Span> = None;
-        for (k, a) in nodes.times_of(ni).iter().enumerate() {
-            let Some(s) = a.start() else {
-                continue;
-            };
-            let e = a
-                .end()
-                .or_else(|| {
-                    a.duration_ms()
-                        .map(|d| s.saturating_add(i64::try_from(d).unwrap_or(i64::MAX)))
-                })
-                .unwrap_or(end)
-                .max(s);
-            intervals.push((s, e, first + k as u32));
-            let q = a.queued().unwrap_or(s);
-            span = Some(match span {
-                None => Span {
-                    queued: q,
-                    start: s,
-                    end: e,
-                },
-                Some(sp) => Span {
-                    end: sp.end.max(e),
-                    ..sp
-                },
-            });
-        }
-        spans.push(span);
-    }
-    intervals.sort_unstable();
-    let mut slot_of = vec![0u32; nodes.times.len()];
-    let mut free: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
-    let mut slots = 0u32;
-    let mut busy = 0u64;
-    for &(s, e, at) in &intervals {
-        busy = busy.saturating_add(u64::try_from(e - s).unwrap_or(0));
-        let slot = match free.peek() {
-            Some(Reverse((fe, slot))) if *fe <= s => {
-                let slot = *slot;
-                free.pop();
-                slot
-            }
-            _ => {
-                slots += 1;
-                slots - 1
-            }
-        };
-        free.push(Reverse((e, slot)));
-        slot_of[at as usize] = slot;
-    }
-    drop(intervals);
-    drop(free);
+    let (intervals, spans) = attempt_intervals(&nodes, end);
+    let (slot_of, slots, busy) = assign_slots(intervals, nodes.times.len());
 
     let (path, method) = critical_path(&nodes, &spans);
     let share = |ms: u64| {
@@ -139,60 +85,13 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
         .collect();
 
     let mut reports = std::mem::take(&mut nodes.reports);
-    for (ni, node) in reports.iter_mut().enumerate() {
-        let times = nodes.times_of(ni);
-        let first = nodes.first_attempt[ni] as usize;
-        node.duration_ms = spans[ni].map_or_else(
-            || {
-                times
-                    .iter()
-                    .filter_map(|a| a.duration_ms())
-                    .fold(0, u64::saturating_add)
-            },
-            |sp| u64::try_from(sp.end - sp.start).unwrap_or(0),
-        );
-        for (k, (a, t)) in node.attempt_details.iter_mut().zip(times).enumerate() {
-            a.start_offset_ms = t.start().map(|s| u64::try_from(s - start).unwrap_or(0));
-            a.slot = slot_of[first + k];
-        }
-        node.share_of_wall = share(node.duration_ms);
-    }
+    fill_node_times(&mut reports, &nodes, &spans, &slot_of, start, wall);
     for &i in &path {
         reports[i].on_critical_path = true;
     }
 
-    let findings = if rec.findings_count > 0 {
-        rec.findings_count
-    } else {
-        reports
-            .iter()
-            .map(|n| n.findings_count)
-            .fold(0, u64::saturating_add)
-    };
-    let (ran, ran_ms) = nodes.ran;
-    let summary = Summary {
-        total_duration_ms: wall,
-        node_count: reports.len() as u64,
-        findings_count: findings,
-        avg_node_duration_ms: (ran_ms as f64 / ran.max(1) as f64).round() as u64,
-        findings_per_second: if wall == 0 {
-            0.0
-        } else {
-            findings as f64 * 1000.0 / wall as f64
-        },
-    };
-    let mut order: Vec<&NodeReport> = reports.iter().filter(|n| n.duration_ms > 0).collect();
-    order.sort_by(|a, b| {
-        b.duration_ms
-            .cmp(&a.duration_ms)
-            .then(a.node_id.cmp(&b.node_id))
-    });
-    let slowest_nodes = order
-        .iter()
-        .take(SLOWEST)
-        .map(|n| n.node_id.clone())
-        .collect();
-    drop(order);
+    let summary = summary(&reports, rec.findings_count, nodes.ran, wall);
+    let slowest_nodes = slowest(&reports);
     let fanouts = super::instances::groups(&nodes.instances, &reports);
     let concurrency = rec.concurrency.max(1);
     AnalysisReport {
@@ -233,6 +132,150 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
         regressions: Vec::new(),
         warnings,
         fanouts,
+    }
+}
+
+/// An attempt's `(start, end, attempt index)`, in ms.
+type Interval = (i64, i64, u32);
+
+/// Each attempt with a start as an [`Interval`] (an attempt without an end ends
+/// at its start plus its duration, else at `end`), and per node the span from its first
+/// queueing to its last attempt's end.
+fn attempt_intervals(nodes: &Nodes, end: i64) -> (Vec<Interval>, Vec<Option<Span>>) {
+    let mut intervals: Vec<Interval> = Vec::with_capacity(nodes.times.len());
+    let mut spans: Vec<Option<Span>> = Vec::with_capacity(nodes.len());
+    for ni in 0..nodes.len() {
+        let first = nodes.first_attempt[ni];
+        let mut span: Option<Span> = None;
+        for (k, a) in nodes.times_of(ni).iter().enumerate() {
+            let Some(s) = a.start() else {
+                continue;
+            };
+            let e = a
+                .end()
+                .or_else(|| {
+                    a.duration_ms()
+                        .map(|d| s.saturating_add(i64::try_from(d).unwrap_or(i64::MAX)))
+                })
+                .unwrap_or(end)
+                .max(s);
+            intervals.push((s, e, first + k as u32));
+            let q = a.queued().unwrap_or(s);
+            span = Some(match span {
+                None => Span {
+                    queued: q,
+                    start: s,
+                    end: e,
+                },
+                Some(sp) => Span {
+                    end: sp.end.max(e),
+                    ..sp
+                },
+            });
+        }
+        spans.push(span);
+    }
+    (intervals, spans)
+}
+
+/// Interval partitioning of the attempts onto slots: each attempt's slot, the number of
+/// slots (the peak parallelism) and the busy time summed over attempts.
+fn assign_slots(mut intervals: Vec<Interval>, attempts: usize) -> (Vec<u32>, u32, u64) {
+    intervals.sort_unstable();
+    let mut slot_of = vec![0u32; attempts];
+    let mut free: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
+    let mut slots = 0u32;
+    let mut busy = 0u64;
+    for &(s, e, at) in &intervals {
+        busy = busy.saturating_add(u64::try_from(e - s).unwrap_or(0));
+        let slot = match free.peek() {
+            Some(Reverse((fe, slot))) if *fe <= s => {
+                let slot = *slot;
+                free.pop();
+                slot
+            }
+            _ => {
+                slots += 1;
+                slots - 1
+            }
+        };
+        free.push(Reverse((e, slot)));
+        slot_of[at as usize] = slot;
+    }
+    (slot_of, slots, busy)
+}
+
+/// The ids of the [`SLOWEST`] longest nodes that took any time, longest first.
+fn slowest(reports: &[NodeReport]) -> Vec<String> {
+    let mut order: Vec<&NodeReport> = reports.iter().filter(|n| n.duration_ms > 0).collect();
+    order.sort_by(|a, b| {
+        b.duration_ms
+            .cmp(&a.duration_ms)
+            .then(a.node_id.cmp(&b.node_id))
+    });
+    order
+        .iter()
+        .take(SLOWEST)
+        .map(|n| n.node_id.clone())
+        .collect()
+}
+
+/// Each node's duration (its span, else its attempts' durations summed), share of the wall
+/// time, and per attempt the offset from the run's start and the slot it ran in.
+fn fill_node_times(
+    reports: &mut [NodeReport],
+    nodes: &Nodes,
+    spans: &[Option<Span>],
+    slot_of: &[u32],
+    start: i64,
+    wall: u64,
+) {
+    for (ni, node) in reports.iter_mut().enumerate() {
+        let times = nodes.times_of(ni);
+        let first = nodes.first_attempt[ni] as usize;
+        node.duration_ms = spans[ni].map_or_else(
+            || {
+                times
+                    .iter()
+                    .filter_map(|a| a.duration_ms())
+                    .fold(0, u64::saturating_add)
+            },
+            |sp| u64::try_from(sp.end - sp.start).unwrap_or(0),
+        );
+        for (k, (a, t)) in node.attempt_details.iter_mut().zip(times).enumerate() {
+            a.start_offset_ms = t.start().map(|s| u64::try_from(s - start).unwrap_or(0));
+            a.slot = slot_of[first + k];
+        }
+        node.share_of_wall = if wall == 0 {
+            0.0
+        } else {
+            node.duration_ms as f64 / wall as f64
+        };
+    }
+}
+
+/// The run's summary line: findings are the run record's count when it has one, else the
+/// nodes' sum; `ran` is (attempts that ran, their total ms).
+fn summary(reports: &[NodeReport], recorded_findings: u64, ran: (u64, u64), wall: u64) -> Summary {
+    let findings = if recorded_findings > 0 {
+        recorded_findings
+    } else {
+        reports
+            .iter()
+            .map(|n| n.findings_count)
+            .fold(0, u64::saturating_add)
+    };
+    let (ran, ran_ms) = ran;
+    Summary {
+        total_duration_ms: wall,
+        node_count: reports.len() as u64,
+        findings_count: findings,
+        avg_node_duration_ms: (ran_ms as f64 / ran.max(1) as f64).round() as u64,
+        findings_per_second: if wall == 0 {
+            0.0
+        } else {
+            findings as f64 * 1000.0 / wall as f64
+        },
     }
 }
 

@@ -16,11 +16,11 @@ use clap::Args;
 
 use crate::escape::escape;
 use crate::exit;
+use crate::exporters::otlp::config::{OtlpConfig, from_env};
+use crate::exporters::otlp::convert;
+use crate::exporters::otlp::exporter::post_batch;
+use crate::exporters::otlp::model::Batch;
 use crate::metrics::MetricsSnapshot;
-use crate::otlp::config::{OtlpConfig, from_env};
-use crate::otlp::convert;
-use crate::otlp::exporter::post_batch;
-use crate::otlp::model::Batch;
 use crate::store::jsonl::{JsonlError, JsonlReader};
 use crate::store::open::read_regular;
 use crate::telemetry::{LogRecord, SpanRecord};

@@ -20,6 +20,7 @@ use crate::store::history;
 use crate::store::jsonl::JsonlReader;
 use crate::store::resolve::resolve_run;
 use crate::telemetry::log::{LogLevel, LogRecord};
+use crate::telemetry::log_filter::{LogFilter, node_matches};
 use crate::telemetry::pretty;
 
 /// Invalid lines named one by one; the rest are counted in one line.
@@ -28,47 +29,24 @@ const MAX_WARNINGS: u64 = 10;
 /// How often `--follow` looks for new lines.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Which records to show.
-struct Filter {
-    node: Option<String>,
-    level: Option<LogLevel>,
-    trace_id: Option<String>,
-    since: Option<SystemTime>,
-}
-
-impl Filter {
-    fn from_args(args: &LogsArgs) -> Result<Self, String> {
-        let level = match &args.level {
-            None => None,
-            Some(l) => Some(LogLevel::parse(l).ok_or_else(|| {
-                format!("invalid --level `{l}`; expected one of TRACE, DEBUG, INFO, WARN, ERROR")
-            })?),
-        };
-        let since = match &args.since {
-            None => None,
-            Some(s) => Some(parse_since(s)?),
-        };
-        Ok(Filter {
-            node: args.node.clone(),
-            level,
-            trace_id: args.trace_id.as_ref().map(|t| t.to_ascii_lowercase()),
-            since,
-        })
-    }
-
-    fn keeps(&self, r: &LogRecord) -> bool {
-        self.node
-            .as_ref()
-            .is_none_or(|n| r.node_id.as_deref().is_some_and(|id| node_matches(id, n)))
-            && self.level.is_none_or(|l| r.level >= l)
-            && self
-                .trace_id
-                .as_ref()
-                .is_none_or(|t| r.trace_id.as_deref() == Some(t.as_str()))
-            && self
-                .since
-                .is_none_or(|since| parse_rfc3339(&r.timestamp).is_some_and(|at| at >= since))
-    }
+/// The filter of `--node`, `--level`, `--trace-id` and `--since`.
+fn filter_from_args(args: &LogsArgs) -> Result<LogFilter, String> {
+    let level = match &args.level {
+        None => None,
+        Some(l) => Some(LogLevel::parse(l).ok_or_else(|| {
+            format!("invalid --level `{l}`; expected one of TRACE, DEBUG, INFO, WARN, ERROR")
+        })?),
+    };
+    let since = match &args.since {
+        None => None,
+        Some(s) => Some(parse_since(s)?),
+    };
+    Ok(LogFilter {
+        node: args.node.clone(),
+        level,
+        trace_id: args.trace_id.as_ref().map(|t| t.to_ascii_lowercase()),
+        since,
+    })
 }
 
 /// `--since`: an RFC 3339 time, or a duration before now (`10m`, `1h30m`, `90`).
@@ -106,7 +84,7 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<i32> {
         eprintln!("error: --attempt goes with --stdout or --stderr");
         return Ok(exit::INVALID);
     }
-    let filter = match Filter::from_args(args) {
+    let filter = match filter_from_args(args) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("error: {e}");
@@ -436,12 +414,6 @@ fn stopped_code(stopped: Option<String>) -> i32 {
 
 /// Checks a `--node` argument: a node id (never a path), and one the run knows (from
 /// run.json, else the captured output directories). An unknown one lists the known ids.
-/// Whether record node id `id` is selected by `--node arg`: the same id, or an instance
-/// (`scan@3`) of the template `arg` names (`scan`) (SPEC §9).
-fn node_matches(id: &str, arg: &str) -> bool {
-    id == arg || (!arg.contains('@') && crate::plan::foreach::template_id(id) == arg)
-}
-
 /// A node id, or an instance id `ID@i`.
 fn valid_node_arg(node: &str) -> bool {
     match node.split_once('@') {

@@ -51,6 +51,25 @@ pub struct Promoted {
     pub findings: u64,
 }
 
+impl Promoted {
+    /// Records dataset `name`, now at `dest`: its record count, added to the findings when it
+    /// is a findings dataset.
+    pub fn add(&mut self, name: &str, dest: &Path) -> std::io::Result<()> {
+        let records = count_records(dest)?;
+        if is_findings(name) {
+            self.findings += records;
+        }
+        self.outputs.insert(
+            name.to_string(),
+            OutputRecord {
+                path: RunPaths::dataset_rel(name),
+                records,
+            },
+        );
+        Ok(())
+    }
+}
+
 /// Checks that every output was written; returns the message naming those that were not.
 pub fn check_written(outputs: &[(String, PathBuf)]) -> Result<(), String> {
     let missing: Vec<&str> = outputs
@@ -87,17 +106,7 @@ pub fn promote(paths: &RunPaths, outputs: &[(String, PathBuf)]) -> std::io::Resu
     for (name, scratch) in outputs {
         let dest = paths.dataset(name);
         paths.rename(scratch, &dest)?;
-        let records = count_records(&dest)?;
-        if is_findings(name) {
-            promoted.findings += records;
-        }
-        promoted.outputs.insert(
-            name.clone(),
-            OutputRecord {
-                path: RunPaths::dataset_rel(name),
-                records,
-            },
-        );
+        promoted.add(name, &dest)?;
     }
     Ok(promoted)
 }

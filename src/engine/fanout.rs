@@ -8,12 +8,11 @@
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
-use super::datasets::{Promoted, count_records, is_findings};
+use super::datasets::Promoted;
 use super::prepare::RunPaths;
 use crate::plan::foreach::{Item, Source, instance_node};
 use crate::plan::template::{Namespace, Reference};
 use crate::plan::{Plan, PlanNode};
-use crate::store::OutputRecord;
 
 /// The longest record a dynamic source may hold (a longer line fails the node).
 const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -156,17 +155,7 @@ pub fn gather(paths: &RunPaths, template: &PlanNode, count: usize) -> std::io::R
             }
         }
         out.into_inner().map_err(|e| e.into_error())?;
-        let records = count_records(&dest)?;
-        if is_findings(name) {
-            promoted.findings += records;
-        }
-        promoted.outputs.insert(
-            name.clone(),
-            OutputRecord {
-                path: RunPaths::dataset_rel(name),
-                records,
-            },
-        );
+        promoted.add(name, &dest)?;
     }
     Ok(promoted)
 }

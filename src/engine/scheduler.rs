@@ -584,31 +584,7 @@ impl Scheduler {
                 Some(Ok(p)) => p,
                 _ => datasets::Promoted::default(),
             };
-            let findings = tool_findings(&promoted, self.nodes[i].emitted_findings);
-            if let Some(key) = &self.nodes[i].cache_key
-                && let Err(err) = self.config.reuse.store(
-                    key,
-                    node,
-                    &self.ctx.run_id,
-                    &self.paths,
-                    &promoted.outputs,
-                )
-            {
-                let text = format!(
-                    "cannot store the outputs of `{}` in the cache: {err}",
-                    node.id
-                );
-                self.message(Level::Warn, Some(i), text);
-            }
-            if !promoted.outputs.is_empty() {
-                self.emit(Event::NodeOutputs {
-                    node: i,
-                    outputs: promoted.outputs,
-                    at: e.ended.1,
-                });
-            }
-            self.finish_node(i, NodeStatus::Succeeded, None, findings);
-            self.release(i);
+            self.succeeded(i, node, promoted, e.ended.1);
             return;
         };
         if e.stopped {
@@ -621,57 +597,11 @@ impl Scheduler {
             && self.halt_is_not_timeout()
             && !matches!(self.halt, Some(Halt::FailFast(_)));
         if may_retry {
-            let mut delay = policy.delay(e.attempt);
-            if self.config.jitter {
-                delay = jitter(delay);
-            }
-            self.nodes[i].state = State::RetryWait;
-            self.nodes[i].retry_delay = Some(delay);
-            self.retry_waiting += 1;
-            self.emit(Event::NodeRetrying {
-                node: i,
-                next_attempt: e.attempt + 1,
-                delay,
-                error,
-                at: SystemTime::now(),
-            });
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let _ = tx.send(Msg::RetryDue { node: i });
-            });
+            self.schedule_retry(i, &node.retry, e.attempt, error);
             return;
         }
         if node.continue_on_error {
-            match datasets::empty_outputs(&self.paths, &node.outputs) {
-                Ok(p) if !p.outputs.is_empty() => {
-                    let names: Vec<String> = p.outputs.keys().map(|n| format!("`{n}`")).collect();
-                    self.message(
-                        Level::Warn,
-                        Some(i),
-                        format!(
-                            "`{}` failed (continue_on_error): its dependants get empty \
-                             dataset{} {}",
-                            node.id,
-                            if names.len() == 1 { "" } else { "s" },
-                            names.join(", ")
-                        ),
-                    );
-                    self.emit(Event::NodeOutputs {
-                        node: i,
-                        outputs: p.outputs,
-                        at: SystemTime::now(),
-                    })
-                }
-                Ok(_) => {}
-                Err(err) => self.message(
-                    Level::Error,
-                    Some(i),
-                    format!("cannot create empty outputs of `{}`: {err}", node.id),
-                ),
-            }
-            self.finish_node(i, status, Some(format!("{error} (continue_on_error)")), 0);
-            self.release(i);
+            self.continue_after_failure(i, node, status, error);
             return;
         }
         self.failed = true;
@@ -690,6 +620,107 @@ impl Scheduler {
                 }
             }
         }
+    }
+
+    /// A clean attempt: its outputs stored in the cache (failure is a warning) and announced,
+    /// the node finished as succeeded and its dependants released.
+    fn succeeded(
+        &mut self,
+        i: usize,
+        node: &crate::plan::PlanNode,
+        promoted: datasets::Promoted,
+        at: SystemTime,
+    ) {
+        let findings = tool_findings(&promoted, self.nodes[i].emitted_findings);
+        if let Some(key) = &self.nodes[i].cache_key
+            && let Err(err) =
+                self.config
+                    .reuse
+                    .store(key, node, &self.ctx.run_id, &self.paths, &promoted.outputs)
+        {
+            let text = format!(
+                "cannot store the outputs of `{}` in the cache: {err}",
+                node.id
+            );
+            self.message(Level::Warn, Some(i), text);
+        }
+        if !promoted.outputs.is_empty() {
+            self.emit(Event::NodeOutputs {
+                node: i,
+                outputs: promoted.outputs,
+                at,
+            });
+        }
+        self.finish_node(i, NodeStatus::Succeeded, None, findings);
+        self.release(i);
+    }
+
+    /// Schedules attempt `attempt + 1` of node `i` after the policy's (jittered) delay.
+    fn schedule_retry(
+        &mut self,
+        i: usize,
+        policy: &crate::plan::RetryPolicy,
+        attempt: u32,
+        error: String,
+    ) {
+        let mut delay = policy.delay(attempt);
+        if self.config.jitter {
+            delay = jitter(delay);
+        }
+        self.nodes[i].state = State::RetryWait;
+        self.nodes[i].retry_delay = Some(delay);
+        self.retry_waiting += 1;
+        self.emit(Event::NodeRetrying {
+            node: i,
+            next_attempt: attempt + 1,
+            delay,
+            error,
+            at: SystemTime::now(),
+        });
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(Msg::RetryDue { node: i });
+        });
+    }
+
+    /// A failed node with `continue_on_error`: its dependants get empty outputs and run.
+    fn continue_after_failure(
+        &mut self,
+        i: usize,
+        node: &crate::plan::PlanNode,
+        status: NodeStatus,
+        error: String,
+    ) {
+        match datasets::empty_outputs(&self.paths, &node.outputs) {
+            Ok(p) if !p.outputs.is_empty() => {
+                let names: Vec<String> = p.outputs.keys().map(|n| format!("`{n}`")).collect();
+                self.message(
+                    Level::Warn,
+                    Some(i),
+                    format!(
+                        "`{}` failed (continue_on_error): its dependants get empty \
+                         dataset{} {}",
+                        node.id,
+                        if names.len() == 1 { "" } else { "s" },
+                        names.join(", ")
+                    ),
+                );
+                self.emit(Event::NodeOutputs {
+                    node: i,
+                    outputs: p.outputs,
+                    at: SystemTime::now(),
+                })
+            }
+            Ok(_) => {}
+            Err(err) => self.message(
+                Level::Error,
+                Some(i),
+                format!("cannot create empty outputs of `{}`: {err}", node.id),
+            ),
+        }
+        self.finish_node(i, status, Some(format!("{error} (continue_on_error)")), 0);
+        self.release(i);
     }
 
     /// Opens the attempt's telemetry channel (local processes only: a batch job runs

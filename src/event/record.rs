@@ -158,6 +158,8 @@ impl RecordBuilder {
     }
 
     /// Applies one event.
+    ///
+    /// Long because: one arm per event kind, each its change to the run record.
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::InstancesAdded {

@@ -4,13 +4,14 @@
 //! recorded in run.json's `telemetry.export`.
 //!
 //! - [`otlp`]: OpenTelemetry export of logs and spans as they are written, the final metrics
-//!   and the audit chain's head (transport: [`crate::otlp`]).
+//!   and the audit chain's head (its transport lives beside it).
 //! - [`pushgateway`]: the final metrics PUT to a Prometheus Pushgateway.
 //! - [`textfile`]: the final metrics written for node_exporter's textfile collector.
 //!
 //! Put them after the metrics and audit sinks (they read the final snapshot and the audit
 //! head) and before the run.json sink (which writes what they recorded).
 
+pub mod http;
 pub mod otlp;
 pub mod pushgateway;
 pub mod textfile;

@@ -1,9 +1,10 @@
 //! `--metrics-textfile PATH`: the final metrics written atomically for node_exporter's
 //! textfile collector, once the run ended.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::event::{RunContext, Sink};
+use crate::metrics::{MetricsSnapshot, render, write_atomic};
 use crate::sinks::metrics::FinalSnapshot;
 use crate::store::RunRecord;
 
@@ -27,8 +28,14 @@ impl Sink for TextfileSink {
         let Some(snapshot) = self.snapshot.get() else {
             return Ok(());
         };
-        crate::metrics::write_textfile(&self.path, snapshot).map_err(|e| {
+        write_textfile(&self.path, snapshot).map_err(|e| {
             anyhow::anyhow!("cannot write metrics textfile {}: {e}", self.path.display())
         })
     }
+}
+
+/// Writes the exposition of `snapshot` to `path` atomically (temp file in the same directory,
+/// then rename), as node_exporter's textfile collector requires.
+pub fn write_textfile(path: &Path, snapshot: &MetricsSnapshot) -> std::io::Result<()> {
+    write_atomic(path, render(snapshot).as_bytes())
 }

@@ -8,7 +8,6 @@
 //! and ends with a newline; a push never waits longer than its timeout.
 
 mod exposition;
-mod push;
 mod registry;
 mod series;
 mod snapshot;
@@ -18,9 +17,6 @@ pub mod tool;
 use std::path::Path;
 
 pub use exposition::render;
-pub use push::{
-    DEFAULT_PUSH_TIMEOUT, JOB, PushError, PushGrouping, push, push_path, write_textfile,
-};
 pub use registry::{
     Counter, CounterRows, CounterVec, DURATION_BUCKETS, Desc, Gauge, GaugeVec, Histogram,
     HistogramRows, HistogramVec, MAX_LABELS, Registry, RowLabels,

@@ -97,6 +97,16 @@ const SUGGESTIONS: usize = 100;
 
 const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 
+/// What pass 1 of [`Checker::plan`] learns about the nodes, for pass 2 to resolve references.
+struct NodeIndex<'r> {
+    /// Valid, first-defined ids to where they are defined.
+    ids: HashMap<&'r str, Pos>,
+    /// Every id, valid or not, to its first node: `depends_on` resolves through this.
+    index_of: HashMap<&'r str, usize>,
+    /// Each dataset to the node that outputs it and where.
+    producers: HashMap<&'r str, (usize, Pos)>,
+}
+
 impl Checker<'_> {
     fn error(&mut self, at: Pos, code: &'static str, message: String, hint: Option<String>) {
         let (file, at) = crate::recipe::split_pos(at);
@@ -108,6 +118,96 @@ impl Checker<'_> {
     }
 
     fn plan(&mut self, raw: &RawRecipe, options: &BuildOptions) -> Option<Plan> {
+        self.check_header(raw);
+        let vars = self.workflow_vars(raw, options);
+        for (key, value) in raw.env.iter() {
+            self.check_env_key(key, pos(value));
+            if let Some(v) = self.env_value(value, &vars) {
+                self.workflow_env.insert(key.clone(), v);
+            }
+        }
+        let mut secrets = Vec::new();
+        for secret in &raw.secrets {
+            self.check_env_key(&secret.value, pos(secret));
+            secrets.push(secret.value.clone());
+        }
+        let concurrency = raw.concurrency.as_ref().and_then(|c| {
+            if c.value == 0 {
+                self.error(
+                    pos(c),
+                    "bad-value",
+                    crate::recipe::CONCURRENCY_RANGE.into(),
+                    None,
+                );
+            }
+            (c.value > 0).then_some(c.value as usize)
+        });
+        let state = self.state(raw);
+        let workflow_grace = self.duration_opt(raw.kill_grace.as_ref(), "kill_grace");
+        let workflow_executor = self.executor(raw.executor.as_ref());
+        let workflow_slurm = Arc::new(self.slurm(raw.slurm.as_ref(), &SlurmOptions::default()));
+        let workflow_retry = Arc::new(self.retry(raw.retry.as_ref(), &RetryPolicy::default()));
+
+        // Pass 1: ids and outputs, so that pass 2 can resolve references in any order.
+        let index = self.index_nodes(raw);
+
+        // Pass 2: everything per node.
+        let mut nodes = Vec::with_capacity(raw.nodes.len());
+        let mut deps_of = Vec::with_capacity(raw.nodes.len());
+        let mut consumed: BTreeSet<&str> = BTreeSet::new();
+        // For hints, sorted once on the first unresolved input.
+        let mut sorted_datasets: Option<Vec<&str>> = None;
+        for node in &raw.nodes {
+            let deps = self.node_deps(raw, node, &index, &mut consumed, &mut sorted_datasets);
+            deps_of.push(deps);
+            nodes.push(self.node(
+                raw,
+                node,
+                &vars,
+                &secrets,
+                workflow_grace,
+                workflow_executor,
+                &workflow_slurm,
+                &workflow_retry,
+            ));
+        }
+
+        self.warn_unused_outputs(raw, &deps_of, &consumed);
+        self.report_cycles(raw, &deps_of);
+
+        if self.diags.iter().any(Diagnostic::is_error) {
+            return None;
+        }
+        let nodes: Vec<PlanNode> = nodes.into_iter().collect::<Option<_>>()?;
+        Some(order(
+            Plan {
+                name: raw.name.value.clone(),
+                description: raw.description.clone(),
+                recipe_path: self.source.path.clone(),
+                recipe_sha256: recipe_sha256(self.source, raw),
+                vars,
+                secrets,
+                concurrency,
+                state,
+                nodes,
+                levels: Vec::new(),
+                included: raw
+                    .included
+                    .iter()
+                    .map(|s| super::IncludedFile {
+                        path: s.path.clone(),
+                        sha256: s.sha256.clone(),
+                        outside: crate::recipe::include::outside(&self.source.path, &s.path),
+                    })
+                    .collect(),
+                list_vars: std::mem::take(&mut self.list_vars),
+            },
+            deps_of,
+        ))
+    }
+
+    /// The recipe's format version and that it declares nodes.
+    fn check_header(&mut self, raw: &RawRecipe) {
         if raw.version.value.trim() != "1.0" {
             self.error(
                 pos(&raw.version),
@@ -124,6 +224,15 @@ impl Checker<'_> {
                 Some("add at least one entry under `nodes:`".into()),
             );
         }
+    }
+
+    /// The workflow's vars: declared values, then `--var` overrides (each checked against the
+    /// declaration); fills `self.list_vars` for list-typed vars.
+    fn workflow_vars(
+        &mut self,
+        raw: &RawRecipe,
+        options: &BuildOptions,
+    ) -> BTreeMap<String, String> {
         let mut vars: BTreeMap<String, String> = raw
             .vars
             .iter()
@@ -178,34 +287,12 @@ impl Checker<'_> {
             }
             vars.insert(k.clone(), v.clone());
         }
-        for (key, value) in raw.env.iter() {
-            self.check_env_key(key, pos(value));
-            if let Some(v) = self.env_value(value, &vars) {
-                self.workflow_env.insert(key.clone(), v);
-            }
-        }
-        let mut secrets = Vec::new();
-        for secret in &raw.secrets {
-            self.check_env_key(&secret.value, pos(secret));
-            secrets.push(secret.value.clone());
-        }
-        let concurrency = raw.concurrency.as_ref().and_then(|c| {
-            if c.value == 0 {
-                self.error(
-                    pos(c),
-                    "bad-value",
-                    crate::recipe::CONCURRENCY_RANGE.into(),
-                    None,
-                );
-            }
-            (c.value > 0).then_some(c.value as usize)
-        });
-        let state = self.state(raw);
-        let workflow_grace = self.duration_opt(raw.kill_grace.as_ref(), "kill_grace");
-        let workflow_executor = self.executor(raw.executor.as_ref());
-        let workflow_slurm = Arc::new(self.slurm(raw.slurm.as_ref(), &SlurmOptions::default()));
-        let workflow_retry = Arc::new(self.retry(raw.retry.as_ref(), &RetryPolicy::default()));
+        vars
+    }
 
+    /// Pass 1 of [`Checker::plan`]: node ids (checked for validity and duplicates) and the
+    /// datasets each node outputs (checked for names, duplicates and env-name collisions).
+    fn index_nodes<'r>(&mut self, raw: &'r RawRecipe) -> NodeIndex<'r> {
         // Pass 1: ids and outputs, so that pass 2 can resolve references in any order.
         let mut ids: HashMap<&str, Pos> = HashMap::new();
         // Every id, valid or not, to its first node: `depends_on` resolves through this.
@@ -275,84 +362,90 @@ impl Checker<'_> {
                 producers.insert(name, (i, pos(out)));
             }
         }
-
-        // Pass 2: everything per node.
-        let mut nodes = Vec::with_capacity(raw.nodes.len());
-        let mut deps_of = Vec::with_capacity(raw.nodes.len());
-        let mut consumed: BTreeSet<&str> = BTreeSet::new();
-        // For hints, sorted once on the first unresolved input.
-        let mut sorted_datasets: Option<Vec<&str>> = None;
-        for node in &raw.nodes {
-            let mut deps: Vec<usize> = Vec::new();
-            let mut inputs = Vec::new();
-            for input in &node.inputs {
-                let name = input.value.as_str();
-                consumed.insert(name);
-                inputs.push(name.to_string());
-                match producers.get(name) {
-                    Some((producer, _)) => deps.push(*producer),
-                    None => {
-                        let hint = match self.suggest(name, producers.keys().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None if producers.is_empty() => {
-                                "no node declares `outputs`; list it under the producing \
-                                 node's `outputs`"
-                                    .into()
-                            }
-                            None => {
-                                let names = sorted_datasets.get_or_insert_with(|| {
-                                    let mut names: Vec<&str> = producers.keys().copied().collect();
-                                    names.sort_unstable();
-                                    names
-                                });
-                                known_list("datasets are", names.iter().copied(), names.len())
-                            }
-                        };
-                        self.error(
-                            pos(input),
-                            "unresolved-input",
-                            format!("input `{name}` is not produced by any node"),
-                            Some(hint),
-                        );
-                    }
-                }
-            }
-            for dep in &node.depends_on {
-                match index_of.get(dep.value.as_str()) {
-                    Some(&d) => deps.push(d),
-                    None => {
-                        let hint = match self.suggest(&dep.value, ids.keys().copied()) {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => known_list(
-                                "nodes are",
-                                raw.nodes.iter().map(|n| n.id.value.as_str()),
-                                raw.nodes.len(),
-                            ),
-                        };
-                        self.error(
-                            pos(dep),
-                            "unknown-dependency",
-                            format!("`depends_on` names unknown node `{}`", dep.value),
-                            Some(hint),
-                        );
-                    }
-                }
-            }
-            deps.sort_unstable();
-            deps.dedup();
-            deps_of.push(deps);
-            nodes.push(self.node(
-                raw,
-                node,
-                &vars,
-                &secrets,
-                workflow_grace,
-                workflow_executor,
-                &workflow_slurm,
-                &workflow_retry,
-            ));
+        NodeIndex {
+            ids,
+            index_of,
+            producers,
         }
+    }
 
+    /// The nodes `node` waits for (producers of its `inputs`, its `depends_on`), sorted and
+    /// deduplicated; an unresolved name is an error with a hint. Records what it consumes.
+    fn node_deps<'r>(
+        &mut self,
+        raw: &'r RawRecipe,
+        node: &'r crate::recipe::RawNode,
+        index: &NodeIndex<'r>,
+        consumed: &mut BTreeSet<&'r str>,
+        sorted_datasets: &mut Option<Vec<&'r str>>,
+    ) -> Vec<usize> {
+        let mut deps: Vec<usize> = Vec::new();
+        for input in &node.inputs {
+            let name = input.value.as_str();
+            consumed.insert(name);
+            match index.producers.get(name) {
+                Some((producer, _)) => deps.push(*producer),
+                None => {
+                    let hint = match self.suggest(name, index.producers.keys().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if index.producers.is_empty() => {
+                            "no node declares `outputs`; list it under the producing \
+                             node's `outputs`"
+                                .into()
+                        }
+                        None => {
+                            let names = sorted_datasets.get_or_insert_with(|| {
+                                let mut names: Vec<&str> =
+                                    index.producers.keys().copied().collect();
+                                names.sort_unstable();
+                                names
+                            });
+                            known_list("datasets are", names.iter().copied(), names.len())
+                        }
+                    };
+                    self.error(
+                        pos(input),
+                        "unresolved-input",
+                        format!("input `{name}` is not produced by any node"),
+                        Some(hint),
+                    );
+                }
+            }
+        }
+        for dep in &node.depends_on {
+            match index.index_of.get(dep.value.as_str()) {
+                Some(&d) => deps.push(d),
+                None => {
+                    let hint = match self.suggest(&dep.value, index.ids.keys().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => known_list(
+                            "nodes are",
+                            raw.nodes.iter().map(|n| n.id.value.as_str()),
+                            raw.nodes.len(),
+                        ),
+                    };
+                    self.error(
+                        pos(dep),
+                        "unknown-dependency",
+                        format!("`depends_on` names unknown node `{}`", dep.value),
+                        Some(hint),
+                    );
+                }
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        deps
+    }
+
+    /// Warns about outputs of a node others depend on that no node reads (a node without
+    /// dependants is a sink: its outputs are the workflow's results).
+    fn warn_unused_outputs(
+        &mut self,
+        raw: &RawRecipe,
+        deps_of: &[Vec<usize>],
+        consumed: &BTreeSet<&str>,
+    ) {
         let mut has_dependants = vec![false; raw.nodes.len()];
         for &d in deps_of.iter().flatten() {
             has_dependants[d] = true;
@@ -379,8 +472,11 @@ impl Checker<'_> {
                 }
             }
         }
+    }
 
-        for cycle in dag::cycles(&deps_of) {
+    /// One error per dependency cycle, naming its nodes in order.
+    fn report_cycles(&mut self, raw: &RawRecipe, deps_of: &[Vec<usize>]) {
+        for cycle in dag::cycles(deps_of) {
             let mut names: Vec<&str> = cycle
                 .iter()
                 .map(|&i| raw.nodes[i].id.value.as_str())
@@ -398,36 +494,6 @@ impl Checker<'_> {
                 ),
             );
         }
-
-        if self.diags.iter().any(Diagnostic::is_error) {
-            return None;
-        }
-        let nodes: Vec<PlanNode> = nodes.into_iter().collect::<Option<_>>()?;
-        Some(order(
-            Plan {
-                name: raw.name.value.clone(),
-                description: raw.description.clone(),
-                recipe_path: self.source.path.clone(),
-                recipe_sha256: recipe_sha256(self.source, raw),
-                vars,
-                secrets,
-                concurrency,
-                state,
-                nodes,
-                levels: Vec::new(),
-                included: raw
-                    .included
-                    .iter()
-                    .map(|s| super::IncludedFile {
-                        path: s.path.clone(),
-                        sha256: s.sha256.clone(),
-                        outside: crate::recipe::include::outside(&self.source.path, &s.path),
-                    })
-                    .collect(),
-                list_vars: std::mem::take(&mut self.list_vars),
-            },
-            deps_of,
-        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -447,19 +513,7 @@ impl Checker<'_> {
         let kind_at = node.kind.as_ref().map_or(at, pos);
         let plugins = self.plugins;
         let plugin = plugins.find(kind);
-        if kind != "exec" && plugin.is_none() {
-            let known = plugins.known_types();
-            let hint = match did_you_mean(kind, known.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`? known types: {}", known.join(", ")),
-                None => format!("known types: {}", known.join(", ")),
-            };
-            self.error(
-                kind_at,
-                "unknown-type",
-                format!("unknown node type `{kind}`"),
-                Some(hint),
-            );
-        }
+        self.check_kind(kind, kind_at, plugin);
 
         for (key, value) in &node.env {
             self.check_env_key(key, pos(value));
@@ -479,110 +533,9 @@ impl Checker<'_> {
             env_clear,
         };
 
-        let action = match (kind, &node.run, &node.command) {
-            ("exec", Some(run), None) => self.template(&scope, run, Place::Run).map(Action::Shell),
-            ("exec", None, Some(argv)) => {
-                if argv.value.is_empty() {
-                    self.error(
-                        pos(argv),
-                        "exec-command",
-                        "`command` is an empty list".into(),
-                        Some(
-                            "give the program and its arguments, e.g. `command: [echo, hi]`".into(),
-                        ),
-                    );
-                    None
-                } else {
-                    let parts: Vec<Option<Template>> = argv
-                        .value
-                        .iter()
-                        .map(|a| self.template(&scope, a, Place::Command))
-                        .collect();
-                    let words: Vec<&str> = argv.value.iter().map(|a| a.value.as_str()).collect();
-                    let mut runs_value = false;
-                    if let Some(code) = super::shell::argv_code_index(&words)
-                        && let Some(Some(t)) = parts.get(code)
-                        && let Some(r) = t.references().next()
-                    {
-                        let arg = &argv.value[code];
-                        let at = self.locate(pos(arg), &arg.value, r.offset);
-                        self.error(
-                            at,
-                            "template-in-interpreter",
-                            "the template's value is handed to a program that runs it as code \
-                             (the argument after `-c`/`-e`)"
-                                .into(),
-                            Some(
-                                "pass the value as data: a later argument the code reads \
-                                 (`[sh, -c, 'echo \"$1\"', _, '{{ … }}']`) or an environment \
-                                 variable"
-                                    .into(),
-                            ),
-                        );
-                        runs_value = true;
-                    }
-                    (!runs_value).then_some(parts).and_then(|parts| {
-                        parts
-                            .into_iter()
-                            .collect::<Option<Vec<_>>>()
-                            .map(Action::Argv)
-                    })
-                }
-            }
-            ("exec", None, None) => {
-                self.error(
-                    at,
-                    "exec-command",
-                    format!(
-                        "exec node `{}` has neither `run` nor `command`",
-                        node.id.value
-                    ),
-                    Some("add `run: \"shell command\"` or `command: [program, args...]`".into()),
-                );
-                None
-            }
-            ("exec", Some(_), Some(command)) => {
-                self.error(
-                    pos(command),
-                    "exec-command",
-                    format!("exec node `{}` has both `run` and `command`", node.id.value),
-                    Some("keep one: `run` goes through `sh -c`, `command` is an argv list".into()),
-                );
-                None
-            }
-            (_, run, command) => {
-                let extra = run.as_ref().map(pos).or(command.as_ref().map(pos));
-                // An unknown type is already reported; `run` there is no second mistake.
-                if let (Some(extra), Some(_)) = (extra, plugin) {
-                    self.error(
-                        extra,
-                        "plugin-command",
-                        format!("node `{}` of plugin type `{kind}` cannot take `run` or `command`", node.id.value),
-                        Some("plugin nodes are driven by `config`; use `type: exec` for a command of your own".into()),
-                    );
-                }
-                plugin.map(|p| {
-                    Action::Argv(
-                        p.command
-                            .iter()
-                            .map(|s| Template::parse(s).unwrap_or_default())
-                            .collect(),
-                    )
-                })
-            }
-        };
+        let action = self.action(&scope, kind, plugin);
 
-        let mut config = BTreeMap::new();
-        for (key, value) in &node.config {
-            if let serde_json::Value::String(text) = &value.value {
-                let spanned = S::new(text.clone(), value.referenced);
-                self.template(&scope, &spanned, Place::Config);
-            }
-            config.insert(key.clone(), value.value.clone());
-        }
-        if let Some(plugin) = plugin {
-            config = self.plugin_config(node, plugin, config);
-        }
+        let config = self.node_config(&scope, plugin);
 
         let timeout = self.duration_opt(node.timeout.as_ref(), "timeout");
         if let (Some(t), Some(span)) = (timeout, node.timeout.as_ref())
@@ -684,6 +637,154 @@ impl Checker<'_> {
             }
         }
         sources
+    }
+
+    /// An error for a node type that is neither `exec` nor a plugin's, with the known types.
+    fn check_kind(&mut self, kind: &str, kind_at: Pos, plugin: Option<&plugins::Plugin>) {
+        if kind != "exec" && plugin.is_none() {
+            let known = self.plugins.known_types();
+            let hint = match did_you_mean(kind, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? known types: {}", known.join(", ")),
+                None => format!("known types: {}", known.join(", ")),
+            };
+            self.error(
+                kind_at,
+                "unknown-type",
+                format!("unknown node type `{kind}`"),
+                Some(hint),
+            );
+        }
+    }
+
+    /// What the node runs: `run` (a shell template) or `command` (an argv of templates) for
+    /// `exec`, the plugin's command otherwise; errors for a missing, doubled or misplaced one.
+    fn action(
+        &mut self,
+        scope: &Scope,
+        kind: &str,
+        plugin: Option<&plugins::Plugin>,
+    ) -> Option<Action> {
+        let node = scope.node;
+        let at = pos(&node.id);
+        match (kind, &node.run, &node.command) {
+            ("exec", Some(run), None) => self.template(scope, run, Place::Run).map(Action::Shell),
+            ("exec", None, Some(argv)) => {
+                if argv.value.is_empty() {
+                    self.error(
+                        pos(argv),
+                        "exec-command",
+                        "`command` is an empty list".into(),
+                        Some(
+                            "give the program and its arguments, e.g. `command: [echo, hi]`".into(),
+                        ),
+                    );
+                    None
+                } else {
+                    self.argv_action(scope, argv)
+                }
+            }
+            ("exec", None, None) => {
+                self.error(
+                    at,
+                    "exec-command",
+                    format!(
+                        "exec node `{}` has neither `run` nor `command`",
+                        node.id.value
+                    ),
+                    Some("add `run: \"shell command\"` or `command: [program, args...]`".into()),
+                );
+                None
+            }
+            ("exec", Some(_), Some(command)) => {
+                self.error(
+                    pos(command),
+                    "exec-command",
+                    format!("exec node `{}` has both `run` and `command`", node.id.value),
+                    Some("keep one: `run` goes through `sh -c`, `command` is an argv list".into()),
+                );
+                None
+            }
+            (_, run, command) => {
+                let extra = run.as_ref().map(pos).or(command.as_ref().map(pos));
+                // An unknown type is already reported; `run` there is no second mistake.
+                if let (Some(extra), Some(_)) = (extra, plugin) {
+                    self.error(
+                        extra,
+                        "plugin-command",
+                        format!("node `{}` of plugin type `{kind}` cannot take `run` or `command`", node.id.value),
+                        Some("plugin nodes are driven by `config`; use `type: exec` for a command of your own".into()),
+                    );
+                }
+                plugin.map(|p| {
+                    Action::Argv(
+                        p.command
+                            .iter()
+                            .map(|s| Template::parse(s).unwrap_or_default())
+                            .collect(),
+                    )
+                })
+            }
+        }
+    }
+
+    /// A `command:` list as templates; refused when a template feeds an interpreter's code
+    /// argument (the one after `-c`/`-e`).
+    fn argv_action(&mut self, scope: &Scope, argv: &S<crate::recipe::Argv>) -> Option<Action> {
+        let parts: Vec<Option<Template>> = argv
+            .value
+            .iter()
+            .map(|a| self.template(scope, a, Place::Command))
+            .collect();
+        let words: Vec<&str> = argv.value.iter().map(|a| a.value.as_str()).collect();
+        let mut runs_value = false;
+        if let Some(code) = super::shell::argv_code_index(&words)
+            && let Some(Some(t)) = parts.get(code)
+            && let Some(r) = t.references().next()
+        {
+            let arg = &argv.value[code];
+            let at = self.locate(pos(arg), &arg.value, r.offset);
+            self.error(
+                at,
+                "template-in-interpreter",
+                "the template's value is handed to a program that runs it as code \
+                 (the argument after `-c`/`-e`)"
+                    .into(),
+                Some(
+                    "pass the value as data: a later argument the code reads \
+                     (`[sh, -c, 'echo \"$1\"', _, '{{ … }}']`) or an environment \
+                     variable"
+                        .into(),
+                ),
+            );
+            runs_value = true;
+        }
+        (!runs_value).then_some(parts).and_then(|parts| {
+            parts
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(Action::Argv)
+        })
+    }
+
+    /// The node's `config` (string values checked as templates), filled in by its plugin.
+    fn node_config(
+        &mut self,
+        scope: &Scope,
+        plugin: Option<&plugins::Plugin>,
+    ) -> BTreeMap<String, serde_json::Value> {
+        let node = scope.node;
+        let mut config = BTreeMap::new();
+        for (key, value) in &node.config {
+            if let serde_json::Value::String(text) = &value.value {
+                let spanned = S::new(text.clone(), value.referenced);
+                self.template(scope, &spanned, Place::Config);
+            }
+            config.insert(key.clone(), value.value.clone());
+        }
+        if let Some(plugin) = plugin {
+            config = self.plugin_config(node, plugin, config);
+        }
+        config
     }
 
     /// Checks a plugin node's config against the plugin's keys; returns it with defaults.

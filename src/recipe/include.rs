@@ -202,6 +202,78 @@ impl Loader<'_> {
         Diagnostic::error(&self.paths[file], pos, code, message)
     }
 
+    /// The path of include `inc` written in file `file` (relative to `dir`) and how it is
+    /// shown; an error when it does not exist or is a directory.
+    fn resolve(
+        &self,
+        file: usize,
+        dir: &Path,
+        inc: &S<String>,
+    ) -> Result<(std::path::PathBuf, String), Diagnostic> {
+        let rel = Path::new(&inc.value);
+        let path = if rel.is_absolute() {
+            rel.to_path_buf()
+        } else {
+            dir.join(rel)
+        };
+        let shown = path.display().to_string();
+        let meta = std::fs::metadata(&path);
+        match &meta {
+            Err(_) => {
+                return Err(self
+                    .located(
+                        file,
+                        inc,
+                        "bad-include",
+                        format!("included file `{}` does not exist", inc.value),
+                    )
+                    .with_hint(format!(
+                        "paths are relative to the including file: looked for {shown}"
+                    )));
+            }
+            Ok(m) if m.is_dir() => {
+                return Err(self
+                    .located(
+                        file,
+                        inc,
+                        "bad-include",
+                        format!("`{}` is a directory, not a recipe file", inc.value),
+                    )
+                    .with_hint("include each file by name"));
+            }
+            Ok(_) => {}
+        }
+        Ok((path, shown))
+    }
+
+    /// An error when `canonical` is already being included (an include cycle), naming it.
+    fn check_cycle(
+        &self,
+        file: usize,
+        inc: &S<String>,
+        canonical: &Path,
+    ) -> Result<(), Diagnostic> {
+        if let Some(start) = self.stack.iter().position(|p| p == canonical) {
+            let mut chain: Vec<String> = self.stack[start..]
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                })
+                .collect();
+            chain.push(chain[0].clone());
+            return Err(self
+                .located(
+                    file,
+                    inc,
+                    "include-cycle",
+                    format!("include cycle: {}", chain.join(" -> ")),
+                )
+                .with_hint("remove one of these includes"));
+        }
+        Ok(())
+    }
+
     /// Reads and merges each of `includes`, written in file `file` (whose directory is `dir`).
     fn includes(
         &mut self,
@@ -212,58 +284,9 @@ impl Loader<'_> {
         let mut merged = Merged::default();
         // Which sibling include gave each var / env entry, for conflicts.
         for inc in includes {
-            let rel = Path::new(&inc.value);
-            let path = if rel.is_absolute() {
-                rel.to_path_buf()
-            } else {
-                dir.join(rel)
-            };
-            let shown = path.display().to_string();
-            let meta = std::fs::metadata(&path);
-            match &meta {
-                Err(_) => {
-                    return Err(self
-                        .located(
-                            file,
-                            inc,
-                            "bad-include",
-                            format!("included file `{}` does not exist", inc.value),
-                        )
-                        .with_hint(format!(
-                            "paths are relative to the including file: looked for {shown}"
-                        )));
-                }
-                Ok(m) if m.is_dir() => {
-                    return Err(self
-                        .located(
-                            file,
-                            inc,
-                            "bad-include",
-                            format!("`{}` is a directory, not a recipe file", inc.value),
-                        )
-                        .with_hint("include each file by name"));
-                }
-                Ok(_) => {}
-            }
+            let (path, shown) = self.resolve(file, dir, inc)?;
             let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            if let Some(start) = self.stack.iter().position(|p| *p == canonical) {
-                let mut chain: Vec<String> = self.stack[start..]
-                    .iter()
-                    .map(|p| {
-                        p.file_name()
-                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-                    })
-                    .collect();
-                chain.push(chain[0].clone());
-                return Err(self
-                    .located(
-                        file,
-                        inc,
-                        "include-cycle",
-                        format!("include cycle: {}", chain.join(" -> ")),
-                    )
-                    .with_hint("remove one of these includes"));
-            }
+            self.check_cycle(file, inc, &canonical)?;
             if !self.seen.insert(canonical.clone()) {
                 continue;
             }
@@ -288,37 +311,7 @@ impl Loader<'_> {
             CURRENT.with(|c| c.set(index as u32));
             let parsed: Result<RawInclude, Diagnostic> = parse_document(&source, self.limits, None);
             let child = parsed?;
-            check_extra(
-                &source,
-                child
-                    .extra
-                    .keys()
-                    .filter(|k| !WORKFLOW_ONLY.contains(&k.as_str())),
-                INCLUDE_KEYS,
-            )?;
-            if let Some(key) = WORKFLOW_ONLY.iter().find(|k| child.extra.contains_key(**k)) {
-                return Err(Diagnostic::error(
-                    &source.path,
-                    key_pos(&source.text, key),
-                    "include-forbidden",
-                    format!(
-                        "`{key}` is a setting of the whole workflow; an included file cannot set it"
-                    ),
-                )
-                .with_hint("set it in the recipe that includes this file"));
-            }
-            if let Some(v) = &child.version
-                && v.value.trim() != "1.0"
-            {
-                let (_, pos) = split_pos(Pos::from(v.referenced));
-                return Err(Diagnostic::error(
-                    &source.path,
-                    pos,
-                    "bad-version",
-                    format!("unsupported recipe version `{}`", v.value),
-                )
-                .with_hint("this secflow reads recipe format \"1.0\""));
-            }
+            check_child(&source, &child)?;
             self.included.push(source);
             self.stack.push(canonical);
             let child_dir = parent(&path);
@@ -412,4 +405,38 @@ pub fn outside(recipe: &str, included: &str) -> bool {
         (Some(root), Ok(file)) => !file.starts_with(root),
         _ => true,
     }
+}
+
+/// An included file's keys: no unknown key, no setting of the whole workflow, version 1.0.
+fn check_child(source: &Source, child: &RawInclude) -> Result<(), Diagnostic> {
+    check_extra(
+        source,
+        child
+            .extra
+            .keys()
+            .filter(|k| !WORKFLOW_ONLY.contains(&k.as_str())),
+        INCLUDE_KEYS,
+    )?;
+    if let Some(key) = WORKFLOW_ONLY.iter().find(|k| child.extra.contains_key(**k)) {
+        return Err(Diagnostic::error(
+            &source.path,
+            key_pos(&source.text, key),
+            "include-forbidden",
+            format!("`{key}` is a setting of the whole workflow; an included file cannot set it"),
+        )
+        .with_hint("set it in the recipe that includes this file"));
+    }
+    if let Some(v) = &child.version
+        && v.value.trim() != "1.0"
+    {
+        let (_, pos) = split_pos(Pos::from(v.referenced));
+        return Err(Diagnostic::error(
+            &source.path,
+            pos,
+            "bad-version",
+            format!("unsupported recipe version `{}`", v.value),
+        )
+        .with_hint("this secflow reads recipe format \"1.0\""));
+    }
+    Ok(())
 }

@@ -60,16 +60,7 @@ pub(super) fn diagnose(
             )
         }
         E::SerdeMissingField { field, .. } => {
-            let hint = if let Some(top) = top.filter(|t| t.fields.contains(field)) {
-                // The parser points wherever the mapping ended; the top of the file is clearer.
-                pos = first_content_line(&source.text);
-                top.hint.to_string()
-            } else if top.is_some() && *field == "id" {
-                // In a recipe only nodes have an `id`.
-                "every node needs a unique `id`, e.g. `- id: scan`".into()
-            } else {
-                format!("add `{field}: ...`")
-            };
+            let hint = missing_field_hint(source, top, field, &mut pos);
             (
                 "missing-field",
                 format!("missing required field `{field}`"),
@@ -77,22 +68,7 @@ pub(super) fn diagnose(
             )
         }
         E::Unexpected { expected, .. } => {
-            let (message, hint) = match *expected {
-                "sequence start" => (
-                    "expected a list".to_string(),
-                    Some("write `[a, b]`, or one `- item` per line".to_string()),
-                ),
-                "mapping start" => (
-                    "expected a mapping".to_string(),
-                    Some("write `key: value` lines, or `{ key: value }`".to_string()),
-                ),
-                "string scalar" => (
-                    "expected a single value (text, number or boolean), not a list or mapping"
-                        .to_string(),
-                    None,
-                ),
-                other => (format!("expected {other}"), None),
-            };
+            let (message, hint) = expected_what(expected);
             ("wrong-type", prefixed(message), hint)
         }
         E::InvalidScalar { ty, .. } => {
@@ -106,15 +82,7 @@ pub(super) fn diagnose(
                         CONCURRENCY_RANGE.to_string(),
                     );
                 }
-                "u8" => "expected a whole number from 0 to 255",
-                "u16" => "expected a whole number from 0 to 65535",
-                "u32" => "expected a whole number from 0 to 4294967295",
-                "u64" | "u128" | "usize" => "expected a whole number (0 or more)",
-                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "expected a whole number",
-                "f32" | "f64" | "floating point" => "expected a number",
-                "bool" | "boolean" => "expected `true` or `false`",
-                "char" => "expected a single character",
-                _ => "invalid value",
+                other => scalar_message(other),
             };
             ("wrong-type", prefixed(message.to_string()), None)
         }
@@ -169,23 +137,7 @@ pub(super) fn diagnose(
         ),
         _ => {
             let message = plain(err);
-            let hint = if message.contains("unknown escape character") {
-                Some(
-                    "in a double-quoted string write `\\\\{{` for secflow's literal `\\{{`, \
-                     or use single quotes"
-                        .to_string(),
-                )
-            } else if message.contains("unclosed quote") {
-                Some("end the string with the same quote it starts with".to_string())
-            } else if message.contains("indent") || message.contains("block") {
-                Some(
-                    "check this line's indentation: keys of one mapping, and the `- ` of one \
-                     list, start in the same column"
-                        .to_string(),
-                )
-            } else {
-                None
-            };
+            let hint = syntax_hint(&message);
             ("yaml-syntax", message, hint)
         }
     };
@@ -193,6 +145,80 @@ pub(super) fn diagnose(
     match hint {
         Some(h) => d.with_hint(h),
         None => d,
+    }
+}
+
+/// The hint for a missing field; a missing top-level field moves `pos` to the top of the file.
+fn missing_field_hint(
+    source: &Source,
+    top: Option<&TopLevel>,
+    field: &str,
+    pos: &mut Pos,
+) -> String {
+    if let Some(top) = top.filter(|t| t.fields.contains(&field)) {
+        // The parser points wherever the mapping ended; the top of the file is clearer.
+        *pos = first_content_line(&source.text);
+        top.hint.to_string()
+    } else if top.is_some() && field == "id" {
+        // In a recipe only nodes have an `id`.
+        "every node needs a unique `id`, e.g. `- id: scan`".into()
+    } else {
+        format!("add `{field}: ...`")
+    }
+}
+
+/// Message and hint for a value of the wrong shape, by what the parser expected.
+fn expected_what(expected: &str) -> (String, Option<String>) {
+    match expected {
+        "sequence start" => (
+            "expected a list".to_string(),
+            Some("write `[a, b]`, or one `- item` per line".to_string()),
+        ),
+        "mapping start" => (
+            "expected a mapping".to_string(),
+            Some("write `key: value` lines, or `{ key: value }`".to_string()),
+        ),
+        "string scalar" => (
+            "expected a single value (text, number or boolean), not a list or mapping".to_string(),
+            None,
+        ),
+        other => (format!("expected {other}"), None),
+    }
+}
+
+/// What a scalar of Rust type `ty` accepts, in the recipe's words.
+fn scalar_message(ty: &str) -> &'static str {
+    match ty {
+        "u8" => "expected a whole number from 0 to 255",
+        "u16" => "expected a whole number from 0 to 65535",
+        "u32" => "expected a whole number from 0 to 4294967295",
+        "u64" | "u128" | "usize" => "expected a whole number (0 or more)",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "expected a whole number",
+        "f32" | "f64" | "floating point" => "expected a number",
+        "bool" | "boolean" => "expected `true` or `false`",
+        "char" => "expected a single character",
+        _ => "invalid value",
+    }
+}
+
+/// A hint for a YAML syntax error, from its message.
+fn syntax_hint(message: &str) -> Option<String> {
+    if message.contains("unknown escape character") {
+        Some(
+            "in a double-quoted string write `\\\\{{` for secflow's literal `\\{{`, \
+             or use single quotes"
+                .to_string(),
+        )
+    } else if message.contains("unclosed quote") {
+        Some("end the string with the same quote it starts with".to_string())
+    } else if message.contains("indent") || message.contains("block") {
+        Some(
+            "check this line's indentation: keys of one mapping, and the `- ` of one \
+             list, start in the same column"
+                .to_string(),
+        )
+    } else {
+        None
     }
 }
 

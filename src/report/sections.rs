@@ -2,7 +2,7 @@
 //! both print, so the two never disagree on content.
 
 use super::{fmt_bytes, fmt_metric, fmt_ms, fmt_pct};
-use crate::analysis::AnalysisReport;
+use crate::analysis::{AcrossRuns, AnalysisReport};
 
 /// A titled block: free lines, then an optional table.
 pub struct Section {
@@ -38,6 +38,39 @@ const MAX_NODE_ROWS: usize = 200;
 
 pub fn sections(r: &AnalysisReport) -> Vec<Section> {
     let mut out = Vec::new();
+    out.push(summary_section(r));
+
+    out.push(nodes_section(r));
+
+    if !r.problems.is_empty() {
+        let mut pr = Section::new("Retries, timeouts and failures");
+        pr.headers = vec!["node", "attempt", "kind", "message"];
+        for p in &r.problems {
+            pr.rows.push(vec![
+                p.node_id.clone(),
+                p.attempt.to_string(),
+                p.kind.clone(),
+                p.message.clone(),
+            ]);
+        }
+        out.push(pr);
+    }
+    out.extend(system_section(r));
+    out.extend(logs_section(r));
+    if let Some(a) = &r.across_runs {
+        out.push(across_section(a));
+        out.push(regressions_section(r));
+    }
+    if !r.warnings.is_empty() {
+        let mut w = Section::new("Notes");
+        w.lines.clone_from(&r.warnings);
+        out.push(w);
+    }
+    out
+}
+
+/// The summary: totals, parallelism, critical path, slowest nodes, skipped lines.
+fn summary_section(r: &AnalysisReport) -> Section {
     let s = &r.summary;
     let mut sum = Section::new("Summary");
     sum.headers = vec![
@@ -82,8 +115,11 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
             r.run.torn_lines, r.run.invalid_lines
         ));
     }
-    out.push(sum);
+    sum
+}
 
+/// One row per node (at most [`MAX_NODE_ROWS`]).
+fn nodes_section(r: &AnalysisReport) -> Section {
     let mut nodes = Section::new("Nodes");
     nodes.headers = vec![
         "node", "status", "attempts", "queue", "duration", "cpu", "peak_rss", "findings", "wall %",
@@ -109,129 +145,121 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
             r.nodes.len() - MAX_NODE_ROWS
         ));
     }
-    out.push(nodes);
+    nodes
+}
 
-    if !r.problems.is_empty() {
-        let mut pr = Section::new("Retries, timeouts and failures");
-        pr.headers = vec!["node", "attempt", "kind", "message"];
-        for p in &r.problems {
-            pr.rows.push(vec![
-                p.node_id.clone(),
-                p.attempt.to_string(),
-                p.kind.clone(),
-                p.message.clone(),
-            ]);
-        }
-        out.push(pr);
-    }
-    if let Some(sys) = &r.system {
-        let mut sy = Section::new("System");
-        sy.headers = vec!["measure", "min", "avg", "max"];
-        let c = &sys.cpu_percent;
-        sy.rows.push(vec![
-            "cpu %".into(),
-            format!("{:.1}", c.min),
-            format!("{:.1}", c.avg),
-            format!("{:.1}", c.max),
+/// CPU and memory of the host over the run, when sampled.
+fn system_section(r: &AnalysisReport) -> Option<Section> {
+    let sys = r.system.as_ref()?;
+    let mut sy = Section::new("System");
+    sy.headers = vec!["measure", "min", "avg", "max"];
+    let c = &sys.cpu_percent;
+    sy.rows.push(vec![
+        "cpu %".into(),
+        format!("{:.1}", c.min),
+        format!("{:.1}", c.avg),
+        format!("{:.1}", c.max),
+    ]);
+    let m = &sys.memory_bytes;
+    sy.rows.push(vec![
+        "memory".into(),
+        fmt_bytes(m.min as u64),
+        fmt_bytes(m.avg as u64),
+        fmt_bytes(m.max as u64),
+    ]);
+    sy.lines.push(format!("{} samples", sys.samples));
+    Some(sy)
+}
+
+/// The "node completed" log records per node, when read.
+fn logs_section(r: &AnalysisReport) -> Option<Section> {
+    let l = r.logs.as_ref()?;
+    let mut lg = Section::new("Logs: \"node completed\" records");
+    lg.lines.push(format!(
+        "{} records in {}, p95 duration {}",
+        l.records,
+        fmt_bytes(l.bytes_read),
+        fmt_ms(l.p95_duration_ms)
+    ));
+    lg.headers = vec!["node", "count", "sum", "avg", "max", "findings"];
+    for n in l.nodes.iter().take(MAX_NODE_ROWS) {
+        lg.rows.push(vec![
+            n.node_id.clone(),
+            n.count.to_string(),
+            fmt_ms(n.sum_duration_ms),
+            format!("{:.1} ms", n.avg_duration_ms),
+            fmt_ms(n.max_duration_ms),
+            n.sum_findings.to_string(),
         ]);
-        let m = &sys.memory_bytes;
-        sy.rows.push(vec![
-            "memory".into(),
-            fmt_bytes(m.min as u64),
-            fmt_bytes(m.avg as u64),
-            fmt_bytes(m.max as u64),
+    }
+    Some(lg)
+}
+
+/// Per-node distributions over several runs.
+fn across_section(a: &AcrossRuns) -> Section {
+    let mut ac = Section::new(format!("Across {} runs", a.runs.len()));
+    ac.lines.push(format!(
+        "Runs: {}{}",
+        a.runs
+            .iter()
+            .map(|p| p.run_id.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.baseline
+            .as_ref()
+            .map(|b| format!("; baseline {b}"))
+            .unwrap_or_default()
+    ));
+    ac.headers = vec![
+        "node",
+        "runs",
+        "p50",
+        "p95",
+        "p99",
+        "stddev",
+        "cpu p50",
+        "rss p50",
+        "trend/run",
+    ];
+    for n in a.nodes.iter().take(MAX_NODE_ROWS) {
+        ac.rows.push(vec![
+            n.node_id.clone(),
+            n.runs.to_string(),
+            fmt_ms(n.duration_ms.p50),
+            fmt_ms(n.duration_ms.p95),
+            fmt_ms(n.duration_ms.p99),
+            format!("{:.1} ms", n.duration_ms.stddev),
+            fmt_ms(n.cpu_ms.p50),
+            fmt_bytes(n.peak_rss_bytes.p50),
+            format!("{:+.1} ms", n.trend_slope_ms),
         ]);
-        sy.lines.push(format!("{} samples", sys.samples));
-        out.push(sy);
     }
-    if let Some(l) = &r.logs {
-        let mut lg = Section::new("Logs: \"node completed\" records");
-        lg.lines.push(format!(
-            "{} records in {}, p95 duration {}",
-            l.records,
-            fmt_bytes(l.bytes_read),
-            fmt_ms(l.p95_duration_ms)
-        ));
-        lg.headers = vec!["node", "count", "sum", "avg", "max", "findings"];
-        for n in l.nodes.iter().take(MAX_NODE_ROWS) {
-            lg.rows.push(vec![
-                n.node_id.clone(),
-                n.count.to_string(),
-                fmt_ms(n.sum_duration_ms),
-                format!("{:.1} ms", n.avg_duration_ms),
-                fmt_ms(n.max_duration_ms),
-                n.sum_findings.to_string(),
+    ac
+}
+
+/// The regressions flagged against the baseline.
+fn regressions_section(r: &AnalysisReport) -> Section {
+    let mut rg = Section::new("Regressions");
+    if r.regressions.is_empty() {
+        rg.lines.push("None flagged.".into());
+    } else {
+        rg.headers = vec!["node", "metric", "baseline", "current", "change"];
+        for g in &r.regressions {
+            rg.rows.push(vec![
+                g.node_id.clone(),
+                g.metric.clone(),
+                fmt_metric(&g.metric, g.baseline),
+                fmt_metric(&g.metric, g.current),
+                format!(
+                    "+{} (+{:.1} %, threshold {:.0} %)",
+                    fmt_metric(&g.metric, g.delta),
+                    g.delta_percent,
+                    g.threshold_percent
+                ),
             ]);
         }
-        out.push(lg);
     }
-    if let Some(a) = &r.across_runs {
-        let mut ac = Section::new(format!("Across {} runs", a.runs.len()));
-        ac.lines.push(format!(
-            "Runs: {}{}",
-            a.runs
-                .iter()
-                .map(|p| p.run_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            a.baseline
-                .as_ref()
-                .map(|b| format!("; baseline {b}"))
-                .unwrap_or_default()
-        ));
-        ac.headers = vec![
-            "node",
-            "runs",
-            "p50",
-            "p95",
-            "p99",
-            "stddev",
-            "cpu p50",
-            "rss p50",
-            "trend/run",
-        ];
-        for n in a.nodes.iter().take(MAX_NODE_ROWS) {
-            ac.rows.push(vec![
-                n.node_id.clone(),
-                n.runs.to_string(),
-                fmt_ms(n.duration_ms.p50),
-                fmt_ms(n.duration_ms.p95),
-                fmt_ms(n.duration_ms.p99),
-                format!("{:.1} ms", n.duration_ms.stddev),
-                fmt_ms(n.cpu_ms.p50),
-                fmt_bytes(n.peak_rss_bytes.p50),
-                format!("{:+.1} ms", n.trend_slope_ms),
-            ]);
-        }
-        out.push(ac);
-        let mut rg = Section::new("Regressions");
-        if r.regressions.is_empty() {
-            rg.lines.push("None flagged.".into());
-        } else {
-            rg.headers = vec!["node", "metric", "baseline", "current", "change"];
-            for g in &r.regressions {
-                rg.rows.push(vec![
-                    g.node_id.clone(),
-                    g.metric.clone(),
-                    fmt_metric(&g.metric, g.baseline),
-                    fmt_metric(&g.metric, g.current),
-                    format!(
-                        "+{} (+{:.1} %, threshold {:.0} %)",
-                        fmt_metric(&g.metric, g.delta),
-                        g.delta_percent,
-                        g.threshold_percent
-                    ),
-                ]);
-            }
-        }
-        out.push(rg);
-    }
-    if !r.warnings.is_empty() {
-        let mut w = Section::new("Notes");
-        w.lines.clone_from(&r.warnings);
-        out.push(w);
-    }
-    out
+    rg
 }
 
 /// A chain of ids; a long one shows its ends and how many are between.

@@ -9,6 +9,7 @@ use super::router::State;
 use crate::analysis::{self, CompareOptions, LoadOptions};
 use crate::report::{ReportFormat, renderer};
 use crate::telemetry::log::{LogLevel, LogRecord};
+pub use crate::telemetry::log_filter::LogFilter;
 
 /// Most runs `/api/runs` returns when `limit` is not given.
 const DEFAULT_LIMIT: usize = 1000;
@@ -95,32 +96,21 @@ pub fn analysis(state: &State, id: &str) -> Response {
     }
 }
 
-/// The `level` and `node` filters of a logs request.
-pub struct LogFilter {
-    pub node: Option<String>,
-    pub level: Option<LogLevel>,
-}
-
-impl LogFilter {
-    pub fn from_request(req: &Request) -> Result<Self, String> {
-        let level = match req.param("level").filter(|l| !l.is_empty()) {
+/// The log filter of `?node=&level=` (the same [`LogFilter`] as `secflow logs`: a template
+/// id also selects its instances).
+pub fn log_filter(req: &Request) -> Result<LogFilter, String> {
+    let level =
+        match req.param("level").filter(|l| !l.is_empty()) {
             None => None,
             Some(l) => Some(LogLevel::parse(&l).ok_or_else(|| {
                 "level must be one of TRACE, DEBUG, INFO, WARN, ERROR".to_string()
             })?),
         };
-        Ok(LogFilter {
-            node: req.param("node").filter(|n| !n.is_empty()),
-            level,
-        })
-    }
-
-    fn keeps(&self, r: &LogRecord) -> bool {
-        self.node
-            .as_ref()
-            .is_none_or(|n| r.node_id.as_ref() == Some(n))
-            && self.level.is_none_or(|l| r.level >= l)
-    }
+    Ok(LogFilter {
+        node: req.param("node").filter(|n| !n.is_empty()),
+        level,
+        ..LogFilter::default()
+    })
 }
 
 /// The raw JSON lines of `logs.jsonl` the filter keeps (the newest [`MAX_LOG_RECORDS`]), with
@@ -148,7 +138,7 @@ pub fn logs(state: &State, id: &str, req: &Request) -> Response {
     let Some(dir) = state.run_dir(id) else {
         return not_found();
     };
-    let filter = match LogFilter::from_request(req) {
+    let filter = match log_filter(req) {
         Ok(f) => f,
         Err(e) => return Response::error(400, &e),
     };

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::http::Response;
 use super::router::State;
 use crate::metrics::{Bucket, DURATION_BUCKETS, MetricKind, MetricsSnapshot, Series};
+use crate::plan::foreach::template_id;
 use crate::store::history::{self, Effective};
 
 /// One run as `serve` shows it.
@@ -108,14 +109,6 @@ struct ExtraAttempt {
 #[derive(Deserialize)]
 struct ExtraAudit {
     events: u64,
-}
-
-/// A fanned-out instance's id (`scan[3]`, `scan#3`) → its template's (`scan`).
-fn template_id(node_id: &str) -> &str {
-    node_id
-        .find(['[', '#'])
-        .filter(|&i| i > 0)
-        .map_or(node_id, |i| &node_id[..i])
 }
 
 /// Reads one run directory; never fails.
@@ -482,9 +475,10 @@ mod tests {
 
     #[test]
     fn instance_ids_become_template_ids() {
-        assert_eq!(template_id("scan[3]"), "scan");
-        assert_eq!(template_id("scan#3"), "scan");
+        // Instances are `ID@i` (plan::foreach::instance_id); the history series label them
+        // by template, so one fan-out is one node however wide it ran.
+        let instance = crate::plan::foreach::instance_id("scan", 3);
+        assert_eq!(template_id(&instance), "scan");
         assert_eq!(template_id("scan"), "scan");
-        assert_eq!(template_id("[x]"), "[x]");
     }
 }

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::api::{LogFilter, read_logs};
+use super::api::{log_filter, read_logs};
 use super::history::{self, RunInfo};
 use super::http::{Request, Response};
 use super::router::State;
@@ -173,7 +173,7 @@ pub fn audit_verdict(state_dir: &Path, dir: &Path) -> (&'static str, String) {
 }
 
 fn logs_section(dir: &Path, req: &Request, id: &str) -> String {
-    let filter = match LogFilter::from_request(req) {
+    let filter = match log_filter(req) {
         Ok(f) => f,
         Err(e) => return format!("<p class=\"failed\">{}</p>", esc(&e)),
     };

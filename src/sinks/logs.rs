@@ -206,7 +206,101 @@ fn status_level(status: NodeStatus) -> Level {
     }
 }
 
+impl LogSink {
+    /// The "attempt finished" record: status, exit, resources; an error for a failed one.
+    fn attempt_finished(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        a: &crate::store::AttemptRecord,
+        at: SystemTime,
+    ) {
+        let span = self.nodes.get(node).and_then(|s| s.attempt_span.clone());
+        let ok = a.status.is_success();
+        let level = if ok { Level::Info } else { Level::Warn };
+        self.emit(
+            ctx,
+            level,
+            |r| {
+                let mut r = self.node_fields(ctx, node, span.as_ref(), r);
+                r.attempt = Some(a.attempt);
+                r.duration_ms = a.duration_ms;
+                r.success = Some(ok);
+                if !ok {
+                    r.error = Some(LogError {
+                        kind: a.status.as_str().to_string(),
+                        message: a
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| a.status.as_str().replace('_', " ")),
+                    });
+                }
+                r.meta("status", a.status.as_str())
+                    .meta("exit_code", a.exit_code)
+                    .meta("signal", a.signal)
+                    .meta("queue_wait_ms", a.queue_wait_ms)
+                    .meta("cpu_user_ms", a.cpu_user_ms)
+                    .meta("cpu_system_ms", a.cpu_system_ms)
+                    .meta("peak_rss_bytes", a.peak_rss_bytes)
+            },
+            at,
+            messages::ATTEMPT_FINISHED,
+        );
+    }
+
+    /// The node's final record, its message by status (none for a non-final status).
+    fn node_finished(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        status: NodeStatus,
+        reason: Option<&str>,
+        findings_count: u64,
+        at: SystemTime,
+    ) {
+        let state = self.nodes.get(node).cloned().unwrap_or_default();
+        let message = match status {
+            NodeStatus::Succeeded => messages::NODE_COMPLETED,
+            NodeStatus::Failed | NodeStatus::TimedOut => messages::NODE_FAILED,
+            NodeStatus::Skipped => messages::NODE_SKIPPED,
+            NodeStatus::Cancelled => messages::NODE_CANCELLED,
+            NodeStatus::Cached => messages::NODE_CACHED,
+            NodeStatus::Pending | NodeStatus::Running => return,
+        };
+        self.emit(
+            ctx,
+            status_level(status),
+            |r| {
+                let mut r = self.node_fields(ctx, node, state.node_span.as_ref(), r);
+                if state.attempt > 0 {
+                    r.attempt = Some(state.attempt);
+                }
+                r.duration_ms = state.first_start.map(|s| millis_between(s, at));
+                r.success = Some(status.is_success());
+                if status.is_success() {
+                    r.findings_count = Some(findings_count);
+                }
+                if matches!(status, NodeStatus::Failed | NodeStatus::TimedOut) {
+                    r.error = Some(LogError {
+                        kind: status.as_str().to_string(),
+                        message: reason
+                            .map(str::to_string)
+                            .unwrap_or_else(|| status.as_str().replace('_', " ")),
+                    });
+                    r
+                } else {
+                    r.meta("status", status.as_str())
+                        .meta("reason", reason.map(str::to_string))
+                }
+            },
+            at,
+            message,
+        );
+    }
+}
+
 impl Sink for LogSink {
+    /// Long because: one arm per event kind, each the log record of that event.
     fn event(&mut self, ctx: &RunContext, event: &Event) {
         match event {
             Event::RunStarted { at } => self.emit(
@@ -268,39 +362,7 @@ impl Sink for LogSink {
                 node,
                 record: a,
                 at,
-            } => {
-                let span = self.nodes.get(*node).and_then(|s| s.attempt_span.clone());
-                let ok = a.status.is_success();
-                let level = if ok { Level::Info } else { Level::Warn };
-                self.emit(
-                    ctx,
-                    level,
-                    |r| {
-                        let mut r = self.node_fields(ctx, *node, span.as_ref(), r);
-                        r.attempt = Some(a.attempt);
-                        r.duration_ms = a.duration_ms;
-                        r.success = Some(ok);
-                        if !ok {
-                            r.error = Some(LogError {
-                                kind: a.status.as_str().to_string(),
-                                message: a
-                                    .error
-                                    .clone()
-                                    .unwrap_or_else(|| a.status.as_str().replace('_', " ")),
-                            });
-                        }
-                        r.meta("status", a.status.as_str())
-                            .meta("exit_code", a.exit_code)
-                            .meta("signal", a.signal)
-                            .meta("queue_wait_ms", a.queue_wait_ms)
-                            .meta("cpu_user_ms", a.cpu_user_ms)
-                            .meta("cpu_system_ms", a.cpu_system_ms)
-                            .meta("peak_rss_bytes", a.peak_rss_bytes)
-                    },
-                    *at,
-                    messages::ATTEMPT_FINISHED,
-                );
-            }
+            } => self.attempt_finished(ctx, *node, a, *at),
             Event::NodeRetrying {
                 node,
                 next_attempt,
@@ -334,46 +396,7 @@ impl Sink for LogSink {
                 reason,
                 findings_count,
                 at,
-            } => {
-                let state = self.nodes.get(*node).cloned().unwrap_or_default();
-                let message = match status {
-                    NodeStatus::Succeeded => messages::NODE_COMPLETED,
-                    NodeStatus::Failed | NodeStatus::TimedOut => messages::NODE_FAILED,
-                    NodeStatus::Skipped => messages::NODE_SKIPPED,
-                    NodeStatus::Cancelled => messages::NODE_CANCELLED,
-                    NodeStatus::Cached => messages::NODE_CACHED,
-                    NodeStatus::Pending | NodeStatus::Running => return,
-                };
-                self.emit(
-                    ctx,
-                    status_level(*status),
-                    |r| {
-                        let mut r = self.node_fields(ctx, *node, state.node_span.as_ref(), r);
-                        if state.attempt > 0 {
-                            r.attempt = Some(state.attempt);
-                        }
-                        r.duration_ms = state.first_start.map(|s| millis_between(s, *at));
-                        r.success = Some(status.is_success());
-                        if status.is_success() {
-                            r.findings_count = Some(*findings_count);
-                        }
-                        if matches!(status, NodeStatus::Failed | NodeStatus::TimedOut) {
-                            r.error = Some(LogError {
-                                kind: status.as_str().to_string(),
-                                message: reason
-                                    .clone()
-                                    .unwrap_or_else(|| status.as_str().replace('_', " ")),
-                            });
-                            r
-                        } else {
-                            r.meta("status", status.as_str())
-                                .meta("reason", reason.clone())
-                        }
-                    },
-                    *at,
-                    message,
-                );
-            }
+            } => self.node_finished(ctx, *node, *status, reason.as_deref(), *findings_count, *at),
             Event::NodeCacheKey { .. } => {}
             Event::NodeOutputs { node, outputs, at } => {
                 let span = self.nodes.get(*node).and_then(|s| s.node_span.clone());

@@ -372,6 +372,7 @@ impl SpanSink {
 }
 
 impl Sink for SpanSink {
+    /// Long because: one arm per event kind, each opening or closing its span.
     fn event(&mut self, ctx: &RunContext, event: &Event) {
         match event {
             Event::AttemptStarted {

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod format;
 pub mod layer;
 pub mod log;
+pub mod log_filter;
 pub mod pretty;
 pub mod span;
 

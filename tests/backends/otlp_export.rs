@@ -95,7 +95,7 @@ impl Rotel {
         let ready = Instant::now();
         loop {
             let url = format!("{endpoint}/v1/traces");
-            let probe = secflow::export::http::send(&secflow::export::http::Request {
+            let probe = secflow::exporters::http::send(&secflow::exporters::http::Request {
                 method: "POST",
                 url: &url,
                 headers: &[("Content-Type", "application/json")],

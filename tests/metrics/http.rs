@@ -5,8 +5,8 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use secflow::export::http::{Request, send};
-use secflow::metrics::{PushGrouping, push};
+use secflow::exporters::http::{Request, send};
+use secflow::exporters::pushgateway::{PushGrouping, push};
 use secflow::sinks::metrics::MetricsOptions;
 
 use crate::common::synthetic_run;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use secflow::metrics::{PushGrouping, push, push_path, write_textfile};
+use secflow::exporters::pushgateway::{PushGrouping, push, push_path};
+use secflow::exporters::textfile::write_textfile;
 use secflow::sinks::metrics::MetricsOptions;
 
 use crate::common::synthetic_run;

@@ -95,7 +95,7 @@ impl Serve {
 
 /// GET with headers: (status, body).
 pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Option<(u16, String)> {
-    let r = secflow::export::http::send(&secflow::export::http::Request {
+    let r = secflow::exporters::http::send(&secflow::exporters::http::Request {
         method: "GET",
         url,
         headers,

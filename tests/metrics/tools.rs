@@ -101,7 +101,7 @@ pub fn free_port() -> u16 {
 
 /// GET through secflow's own client; (status, body).
 pub fn get(url: &str) -> Option<(u16, String)> {
-    let r = secflow::export::http::send(&secflow::export::http::Request {
+    let r = secflow::exporters::http::send(&secflow::exporters::http::Request {
         method: "GET",
         url,
         headers: &[],

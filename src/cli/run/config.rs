@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crate::cli::{Format, Progress, RunArgs};
 use crate::engine::FailurePolicy;
+use crate::exporters::otlp::config::OtlpConfig;
+use crate::exporters::pushgateway::PushGrouping;
 use crate::exporters::pushgateway::PushTarget;
-use crate::metrics::PushGrouping;
-use crate::otlp::config::OtlpConfig;
 use crate::sinks::SinkSet;
 use crate::sinks::console::{ProgressMode, ShowOutput};
 
@@ -63,7 +63,7 @@ impl RunConfig {
         }
         let sinks = crate::sinks::enabled::parse(env(crate::sinks::enabled::ENV_VAR).as_deref())
             .map_err(|e| e.to_string())?;
-        let otlp = crate::otlp::config::from_env(args.otlp_endpoint.as_deref(), &env)?;
+        let otlp = crate::exporters::otlp::config::from_env(args.otlp_endpoint.as_deref(), &env)?;
         let m = &args.metrics;
         Ok(RunConfig {
             sinks,

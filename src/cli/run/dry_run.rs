@@ -18,6 +18,41 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
         records: None,
         run_dir: Path::new("<run-dir>").to_path_buf(),
     };
+    let (nodes, fanned) = node_docs(plan, env, &paths)?;
+    let mut out: Vec<u8> = Vec::new();
+    if format == Format::Json {
+        let levels: Vec<Vec<&str>> = plan
+            .levels
+            .iter()
+            .map(|l| l.iter().map(|&i| plan.nodes[i].id.as_str()).collect())
+            .collect();
+        let doc = json!({
+            "workflow": plan.name,
+            "recipe_path": plan.recipe_path,
+            "recipe_sha256": plan.recipe_sha256,
+            "vars": plan.vars,
+            "levels": levels,
+            "nodes": nodes,
+            "included": plan.included,
+        });
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        writeln!(out)?;
+        return emit_masked(env, &out);
+    }
+    write_text(&mut out, plan, &nodes, &fanned, &paths)?;
+    emit_masked(env, &out)
+}
+
+/// A static fan-out's instances as (id, command); `None` for a node that does not fan out.
+type Instances = Option<Vec<(String, String)>>;
+
+/// Each node as its JSON document (command, argv, env names, data paths, ...), with its
+/// fan-out instances rendered.
+fn node_docs(
+    plan: &Plan,
+    env: &Environment,
+    paths: &RunPaths,
+) -> anyhow::Result<(Vec<serde_json::Value>, Vec<Instances>)> {
     let ids = AttemptIds {
         run_id: "<run-id>",
         attempt: 1,
@@ -27,21 +62,21 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
     let mut nodes = Vec::new();
     // Fan-out (SPEC §9): a static one's instances, each rendered; a dynamic one's command
     // with `<item>` stand-ins.
-    let mut fanned: Vec<Option<Vec<(String, String)>>> = Vec::with_capacity(plan.nodes.len());
+    let mut fanned: Vec<Instances> = Vec::with_capacity(plan.nodes.len());
     for (idx, node) in plan.nodes.iter().enumerate() {
         let view = crate::engine::fanout::dry_run_view(plan, idx);
         let p = prepare(
             plan,
             view.as_ref().map_or(node, |v| &v.0),
             env,
-            &paths,
+            paths,
             &ids,
             &secrets,
         )
         .map_err(|e| anyhow::anyhow!("node `{}`: {e}", node.id))?;
         let mut instances = Vec::new();
         for inst in view.iter().flat_map(|v| &v.1) {
-            let q = prepare(plan, inst, env, &paths, &ids, &secrets)
+            let q = prepare(plan, inst, env, paths, &ids, &secrets)
                 .map_err(|e| anyhow::anyhow!("node `{}`: {e}", inst.id))?;
             instances.push((inst.id.clone(), q.display));
         }
@@ -90,26 +125,17 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
                 .collect::<Vec<_>>()),
         }));
     }
-    let mut out: Vec<u8> = Vec::new();
-    if format == Format::Json {
-        let levels: Vec<Vec<&str>> = plan
-            .levels
-            .iter()
-            .map(|l| l.iter().map(|&i| plan.nodes[i].id.as_str()).collect())
-            .collect();
-        let doc = json!({
-            "workflow": plan.name,
-            "recipe_path": plan.recipe_path,
-            "recipe_sha256": plan.recipe_sha256,
-            "vars": plan.vars,
-            "levels": levels,
-            "nodes": nodes,
-            "included": plan.included,
-        });
-        serde_json::to_writer_pretty(&mut out, &doc)?;
-        writeln!(out)?;
-        return emit_masked(env, &out);
-    }
+    Ok((nodes, fanned))
+}
+
+/// The plan as text: includes, then per level each node's command, fan-out, env and data.
+fn write_text(
+    out: &mut Vec<u8>,
+    plan: &Plan,
+    nodes: &[serde_json::Value],
+    fanned: &[Instances],
+    paths: &RunPaths,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "plan `{}`: {} node(s) in {} level(s); nothing will be executed",
@@ -173,7 +199,7 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
             }
         }
     }
-    emit_masked(env, &out)
+    Ok(())
 }
 
 /// Writes `text` to stdout with every secret value masked: a value given by `--var` may

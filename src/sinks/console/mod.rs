@@ -319,6 +319,7 @@ impl ConsoleSink {
 }
 
 impl Sink for ConsoleSink {
+    /// Long because: one arm per event kind, each what the terminal shows for it.
     fn event(&mut self, ctx: &RunContext, event: &Event) {
         self.init(ctx);
         let quiet = self.options.quiet;

@@ -18,7 +18,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use super::config::{Compression, OtlpConfig, Protocol, Signal, SignalConfig, mask};
 use super::model::Batch;
 use super::{json, pb};
-use crate::export::http::{self, Client, Roots};
+use crate::exporters::http::{self, Client, Roots};
 
 /// A failed request: why, whether the specification allows a retry, and the server's
 /// `Retry-After`.

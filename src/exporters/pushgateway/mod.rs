@@ -5,9 +5,12 @@
 use std::time::Duration;
 
 use crate::event::{RunContext, Sink};
-use crate::metrics::PushGrouping;
 use crate::sinks::metrics::FinalSnapshot;
 use crate::store::RunRecord;
+
+pub mod push;
+
+pub use push::{DEFAULT_PUSH_TIMEOUT, JOB, PushError, PushGrouping, push, push_path};
 
 /// Where and how to push.
 #[derive(Debug, Clone)]
@@ -38,7 +41,7 @@ impl Sink for PushgatewaySink {
             return Ok(());
         };
         let t = &self.target;
-        let result = crate::metrics::push(
+        let result = push(
             &t.url,
             snapshot,
             &snapshot.workflow,

@@ -1,7 +1,7 @@
 //! OTLP export as a sink: logs and spans go out as the log and span sinks write them
 //! (through their observers, so they are redacted exactly as on disk); `finish` sends the
 //! final metrics and the audit chain's head, flushes within the exporter's bound, records the
-//! outcome in run.json and reports what was not delivered. Transport: [`crate::otlp`].
+//! outcome in run.json and reports what was not delivered. Transport: [`crate::exporters::otlp`].
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use serde_json::json;
 
 use crate::event::{RunContext, Sink};
-use crate::otlp::config::OtlpConfig;
-use crate::otlp::exporter::Exporter;
+use crate::exporters::otlp::config::OtlpConfig;
+use crate::exporters::otlp::exporter::Exporter;
 use crate::sinks::metrics::FinalSnapshot;
 use crate::store::RunRecord;
 use crate::store::writer::Observer;
@@ -43,13 +43,13 @@ impl OtlpSink {
     /// For [`LogSink::observe`](crate::sinks::LogSink::observe): every log record written.
     pub fn log_observer(&self) -> Observer<LogRecord> {
         let exporter = Arc::clone(&self.exporter);
-        Box::new(move |r| exporter.send_log(crate::otlp::convert::log(r)))
+        Box::new(move |r| exporter.send_log(crate::exporters::otlp::convert::log(r)))
     }
 
     /// For [`SpanSink::observe`](crate::sinks::SpanSink::observe): every span written.
     pub fn span_observer(&self) -> Observer<SpanRecord> {
         let exporter = Arc::clone(&self.exporter);
-        Box::new(move |r| exporter.send_span(crate::otlp::convert::span(r)))
+        Box::new(move |r| exporter.send_span(crate::exporters::otlp::convert::span(r)))
     }
 }
 
@@ -58,7 +58,7 @@ impl Sink for OtlpSink {
 
     fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
         if let Some(snapshot) = self.metrics.as_ref().and_then(FinalSnapshot::get) {
-            let metrics = crate::otlp::convert::metrics(
+            let metrics = crate::exporters::otlp::convert::metrics(
                 snapshot,
                 crate::store::clock::unix_nanos(ctx.started_at),
                 crate::store::clock::unix_nanos(SystemTime::now()),
@@ -66,10 +66,11 @@ impl Sink for OtlpSink {
             self.exporter.send_metrics(metrics);
         }
         if let Some(head) = audit_head_log(ctx, record) {
-            self.exporter.send_log(crate::otlp::convert::log(&head));
+            self.exporter
+                .send_log(crate::exporters::otlp::convert::log(&head));
         }
         let result = self.exporter.finish();
-        let export = super::export_record(record);
+        let export = crate::exporters::export_record(record);
         export.otlp = Some(self.config.traces.clone());
         export.undelivered = export.undelivered.saturating_add(result.undelivered);
         // The OTLP failure first: it concerns the most data.

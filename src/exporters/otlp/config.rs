@@ -364,7 +364,7 @@ fn headers(var: &str, text: &str) -> Result<Vec<(String, String)>, String> {
 /// Reads the CA file of `var`.
 fn certificate(var: &str, path: &str) -> Result<CaCertificate, String> {
     let pem = std::fs::read(path).map_err(|e| format!("{var}: cannot read `{path}`: {e}"))?;
-    crate::export::http::pem_certificates(&pem).map_err(|e| format!("{var}: `{path}` {e}"))?;
+    crate::exporters::http::pem_certificates(&pem).map_err(|e| format!("{var}: `{path}` {e}"))?;
     Ok(CaCertificate {
         path: path.to_string(),
         pem,

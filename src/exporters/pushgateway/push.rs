@@ -1,5 +1,5 @@
 //! Delivery of a snapshot outside the run directory: a PUT to a Prometheus Pushgateway (the
-//! standard route for batch jobs) and the textfile exposition for node_exporter.
+//! standard route for batch jobs).
 //!
 //! A push is bounded by its timeout (default 5 s) whatever the gateway does, and failure is
 //! one error value for the caller to print once; it never panics or retries. Grouping key:
@@ -7,13 +7,10 @@
 //! that are not URL-safe (spaces, `/`, anything outside `[A-Za-z0-9._~-]`) and empty values use
 //! the Pushgateway's `<label>@base64/<URL-safe base64>` form.
 
-use std::path::Path;
 use std::time::Duration;
 
-use super::exposition::render;
-use super::snapshot::MetricsSnapshot;
-use super::write_atomic;
-use crate::export::http::{self, HttpError, Request};
+use crate::exporters::http::{self, HttpError, Request};
+use crate::metrics::{MetricsSnapshot, render};
 
 /// The Pushgateway `job` label of every push.
 pub const JOB: &str = "secflow";
@@ -125,12 +122,6 @@ pub fn push(
             body: response.body_excerpt(300),
         })
     }
-}
-
-/// Writes the exposition of `snapshot` to `path` atomically (temp file in the same directory,
-/// then rename), as node_exporter's textfile collector requires.
-pub fn write_textfile(path: &Path, snapshot: &MetricsSnapshot) -> std::io::Result<()> {
-    write_atomic(path, render(snapshot).as_bytes())
 }
 
 #[cfg(test)]

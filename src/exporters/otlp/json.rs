@@ -153,7 +153,7 @@ fn histogram_point(p: &HistogramPoint) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::model::StatusCode;
+    use crate::exporters::otlp::model::StatusCode;
 
     #[test]
     fn spans_follow_the_json_mapping() {
