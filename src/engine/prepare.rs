@@ -68,7 +68,7 @@ impl RunPaths {
 /// What stays fixed for a whole run.
 #[derive(Debug, Clone)]
 pub struct Environment {
-    /// secflow's environment when the run started.
+    /// secflow's environment when the run started, sorted by name.
     pub base: Vec<(OsString, OsString)>,
     /// Declared secrets: name and value.
     pub secrets: Vec<(String, String)>,
@@ -92,8 +92,12 @@ impl Environment {
         if !missing.is_empty() {
             return Err(missing);
         }
+        // Sorted once here: each attempt's map of it then needs no sort (`BTreeMap`'s
+        // `from_iter` finds one run).
+        let mut base: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        base.sort();
         Ok(Environment {
-            base: std::env::vars_os().collect(),
+            base,
             secrets,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("secflow")),

@@ -203,6 +203,7 @@ pub async fn execute(
         tx,
         secrets,
         fans: HashMap::new(),
+        events_dir: None,
     };
     s.run(rx, control).await
 }
@@ -233,6 +234,8 @@ struct Scheduler {
     secrets: Arc<[Vec<u8>]>,
     /// Templates that fanned out (SPEC §9), by plan index: see [`super::fanout`].
     fans: HashMap<usize, super::fanout::FanState>,
+    /// The directory of the attempts' telemetry FIFOs, made for the first local attempt.
+    events_dir: Option<Arc<super::tool_events::RunDir>>,
 }
 
 impl Scheduler {
@@ -744,7 +747,15 @@ impl Scheduler {
                 at: SystemTime::now(),
             });
         });
-        match super::tool_events::attach(&mut spec.env, &self.secrets, send) {
+        let dir = match &self.events_dir {
+            Some(dir) => Ok(Arc::clone(dir)),
+            None => super::tool_events::RunDir::create(),
+        };
+        let attached = dir.and_then(|dir| {
+            self.events_dir = Some(Arc::clone(&dir));
+            super::tool_events::attach(&dir, &mut spec.env, &self.secrets, send)
+        });
+        match attached {
             Ok(r) => Some(r),
             Err(e) => {
                 let text = format!("cannot open the telemetry channel (SECFLOW_EVENTS): {e}");

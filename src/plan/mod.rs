@@ -6,6 +6,7 @@
 //! in topological order, so the engine never re-checks anything here.
 
 mod build;
+mod builtin_plugins;
 mod dag;
 pub mod foreach;
 pub mod plugins;

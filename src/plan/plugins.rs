@@ -17,22 +17,6 @@ use serde_saphyr::Spanned;
 use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{Limits, Source};
 
-/// The built-in manifests, embedded at build time.
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "plugins/ferox-stub.yaml",
-        include_str!("../../plugins/ferox-stub.yaml"),
-    ),
-    (
-        "plugins/nuclei-stub.yaml",
-        include_str!("../../plugins/nuclei-stub.yaml"),
-    ),
-    (
-        "plugins/cve-stub.yaml",
-        include_str!("../../plugins/cve-stub.yaml"),
-    ),
-];
-
 /// The JSON type a config key takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -131,32 +115,12 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// Only the built-in plugins (their manifests parsed once per process: a YAML parse
-    /// of the three was a third of `validate-recipe`'s instructions, and it ran twice).
+    /// Only the built-in plugins (values equal to what their manifests parse to, see
+    /// [`super::builtin_plugins`]: no YAML parse at start-up).
     pub fn builtin() -> Registry {
-        static PARSED: std::sync::OnceLock<Vec<Plugin>> = std::sync::OnceLock::new();
         Registry {
-            plugins: PARSED
-                .get_or_init(|| Registry::parse_builtin().plugins)
-                .clone(),
+            plugins: super::builtin_plugins::plugins(),
         }
-    }
-
-    fn parse_builtin() -> Registry {
-        let mut registry = Registry {
-            plugins: Vec::new(),
-        };
-        for (path, text) in BUILTIN {
-            let source = Source {
-                path: (*path).to_string(),
-                text: (*text).to_string(),
-                sha256: String::new(),
-            };
-            let plugin = parse_manifest(&source, PluginSource::BuiltIn)
-                .unwrap_or_else(|d| panic!("built-in manifest is invalid: {}", d[0].message));
-            registry.plugins.push(plugin);
-        }
-        registry
     }
 
     /// Built-ins, then the manifests (`*.yaml`, `*.yml`) in each directory in order; a

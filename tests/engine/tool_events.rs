@@ -258,6 +258,57 @@ nodes:
 }
 
 #[test]
+fn a_runs_fifos_share_one_directory_removed_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    // Three attempts in turn (one a retry): each gets a new FIFO (never one an earlier
+    // attempt could still hold), all in one directory made for the run (a directory per
+    // attempt cost ~85 µs of ext4 mkdir/rmdir a node), and nothing is left afterwards.
+    let recipe = r#"
+version: "1.0"
+name: fifos
+nodes:
+  - id: a
+    run: "echo \"$SECFLOW_EVENTS\" >> paths; test -p \"$SECFLOW_EVENTS\""
+  - id: b
+    run: "echo \"$SECFLOW_EVENTS\" >> paths; test -e second || { touch second; exit 1; }"
+    retry: { max_attempts: 2, base_delay: 0 }
+    depends_on: [a]
+"#;
+    let out = command(dir.path(), recipe, &[])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    let r = finish(dir.path(), out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let paths = std::fs::read_to_string(dir.path().join("paths")).unwrap();
+    let paths: Vec<&std::path::Path> = paths.lines().map(std::path::Path::new).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    let parent = paths[0].parent().unwrap();
+    assert!(parent.starts_with(runtime.path()), "{paths:?}");
+    assert!(
+        parent
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("secflow-events-"),
+        "{paths:?}"
+    );
+    for p in &paths[1..] {
+        assert_eq!(p.parent().unwrap(), parent, "{paths:?}");
+    }
+    let mut unique = paths.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 3, "a FIFO was reused: {paths:?}");
+    let left: Vec<_> = std::fs::read_dir(runtime.path())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
 fn emit_outside_a_run_warns_and_refuses_what_is_not_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let emit = |env: Option<&std::path::Path>, args: &[&str]| {

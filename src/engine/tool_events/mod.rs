@@ -2,8 +2,8 @@
 //! path of a named pipe secflow reads, where the tool (or `secflow emit`) writes JSON lines —
 //! `{"log":{…}}`, `{"metric":{…}}`, `{"progress":F}`, `{"finding":{…}}`.
 //!
-//! - [`channel`]: the pipe (a FIFO in a private `0700` directory outside the run directory,
-//!   removed with the attempt) and the task that reads it.
+//! - [`channel`]: the pipe (a new FIFO per attempt, removed with it, in the run's private
+//!   `0700` directory outside the run directory) and the task that reads it.
 //! - [`parse`]: one line into an [`Item`], validated and masked.
 //!
 //! Guarantees: a tool cannot make secflow's memory grow or stall the run — lines are capped at
@@ -18,7 +18,7 @@ pub mod parse;
 
 pub use crate::event::tool::{Item, LogItem, MAX_DRAIN, MetricItem, MetricType, Stats};
 
-pub use channel::{Channel, Reader, attach};
+pub use channel::{Channel, Reader, RunDir, attach};
 
 /// The environment variable naming the pipe.
 pub const ENV_VAR: &str = "SECFLOW_EVENTS";
