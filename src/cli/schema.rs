@@ -33,6 +33,12 @@ pub fn run(args: &SchemaArgs) -> anyhow::Result<i32> {
         Some(RecordKind::Span) => schemars::schema_for!(crate::telemetry::SpanRecord),
         Some(RecordKind::Analysis) => schemars::schema_for!(crate::analysis::AnalysisReport),
     };
-    println!("{}", serde_json::to_string_pretty(&schema)?);
-    Ok(exit::SUCCESS)
+    let mut text = serde_json::to_string_pretty(&schema)?;
+    text.push('\n');
+    // `secflow schema | head` closes the pipe early: that is the reader's choice, not an error
+    // (`println!` would panic on it).
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(exit::SUCCESS),
+    }
 }

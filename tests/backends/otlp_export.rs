@@ -13,22 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The built binary in the tests' hermetic environment (no caller `OTEL_*`/`SECFLOW_*`).
 fn secflow() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_secflow"));
-    for var in [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_HEADERS",
-        "OTEL_EXPORTER_OTLP_CERTIFICATE",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-        "OTEL_SDK_DISABLED",
-        "TRACEPARENT",
-        "SECFLOW_HOME",
-    ] {
-        c.env_remove(var);
-    }
-    c
+    crate::support::secflow()
 }
 
 fn rotel_binary() -> PathBuf {

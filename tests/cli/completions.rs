@@ -62,8 +62,37 @@ fn man_pages_are_fresh() {
         generated.insert(name);
     }
     assert!(generated.contains("secflow.1"), "{generated:?}");
+    // Every visible command, nested ones included (`runs show`, `audit verify`), has its page.
+    let mut pages = Vec::new();
+    page_names(&secflow::cli::Cli::command(), "secflow", &mut pages);
+    assert!(pages.len() > 20, "{pages:?}");
+    for page in &pages {
+        if !generated.contains(page) {
+            problems.push(format!("no man page {page} generated"));
+        }
+    }
+    for nested in [
+        "secflow-runs-show.1",
+        "secflow-audit-verify.1",
+        "secflow-emit-log.1",
+    ] {
+        assert!(
+            pages.iter().any(|p| p == nested),
+            "{nested} missing from {pages:?}"
+        );
+    }
     problems.extend(leftovers(Path::new("man"), generated));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `NAME.1` for `cmd` and, recursively, `NAME-SUB.1` for each of its visible subcommands.
+fn page_names(cmd: &clap::Command, name: &str, pages: &mut Vec<String>) {
+    pages.push(format!("{name}.1"));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        if sub.get_name() != "help" {
+            page_names(sub, &format!("{name}-{}", sub.get_name()), pages);
+        }
+    }
 }
 
 /// Files in `dir` that the generator no longer produces (removed with `UPDATE_EXPECT=1`).

@@ -1,8 +1,8 @@
 //! The docs cannot rot: every fenced ```console block of README.md and docs/*.md is run, and
 //! its output checked. The format (also at the top of docs/testing.md):
 //!
-//! - `$ CMD` runs `CMD` with bash (stderr joined to stdout) in a temporary directory holding a
-//!   copy of `workflows/` and `fixtures/`, with the built `secflow` first on `PATH`, no
+//! - `$ CMD` runs `CMD` with bash (stderr joined to stdout) in a temporary directory holding
+//!   copies of `workflows/`, `fixtures/` and `deploy/`, with the built `secflow` first on `PATH`, no
 //!   `SECFLOW_*`/`OTEL_*` variables, and the state in `./.secflow` of that directory. The
 //!   blocks of one file share the directory, in order, so a later block sees earlier runs.
 //! - Exit code 0 is expected, unless the line has a comment `# exit N` (text may follow).
@@ -192,6 +192,7 @@ fn every_console_block_of_the_docs_runs_as_shown() {
         let dir = tempfile::tempdir().unwrap();
         copy_dir(&root.join("workflows"), &dir.path().join("workflows"));
         copy_dir(&root.join("fixtures"), &dir.path().join("fixtures"));
+        copy_dir(&root.join("deploy"), &dir.path().join("deploy"));
         for step in &steps {
             ran += 1;
             if let Err(problem) = run_step(dir.path(), step) {
@@ -219,4 +220,56 @@ fn the_block_format_is_read_as_documented() {
     let reversed = ["last ... line".to_string(), "first".to_string()];
     assert_eq!(missing(out, &reversed), Some("first".into()));
     assert!(!line_matches("line last", "last ... line"));
+}
+
+/// The property names of `schema`'s object at `pointer` (`""` for the top level).
+fn properties(schema: &serde_json::Value, pointer: &str) -> Vec<String> {
+    schema
+        .pointer(pointer)
+        .and_then(|o| o["properties"].as_object())
+        .unwrap_or_else(|| panic!("no properties at `{pointer}`"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn every_record_field_is_named_in_records_md() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/records.md")).unwrap();
+    let mut missing = Vec::new();
+    for (kind, pointers) in [
+        (
+            "run",
+            &[
+                "",
+                "/$defs/NodeRecord",
+                "/$defs/AttemptRecord",
+                "/$defs/WorkflowRef",
+                "/$defs/AuditSummary",
+            ][..],
+        ),
+        ("log", &[""][..]),
+        ("span", &[""][..]),
+        ("audit", &[""][..]),
+        ("metrics", &[""][..]),
+    ] {
+        let out = crate::support::secflow()
+            .args(["schema", "--record", kind])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "schema --record {kind}");
+        let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for pointer in pointers {
+            for field in properties(&schema, pointer) {
+                if !doc.contains(&format!("`{field}`")) {
+                    missing.push(format!("{kind}{pointer}: `{field}`"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/records.md (## Fields) does not name: {}",
+        missing.join(", ")
+    );
 }

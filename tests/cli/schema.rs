@@ -156,3 +156,18 @@ fn invalid_recipes_fail_the_schema() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_is_no_error() {
+    // `secflow schema | head -1`: the reader has gone when secflow writes. With the pipe's read
+    // end closed before secflow starts, every write meets EPIPE; it used to panic (exit 101).
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = output(secflow().args(["schema", "--record", "run"]).stdout(writer));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+}

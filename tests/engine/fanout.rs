@@ -512,12 +512,7 @@ nodes:
 
 /// `secflow ARGS` in `dir`: (exit code, stdout, stderr).
 fn secflow(dir: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(crate::support::BIN)
-        .current_dir(dir)
-        .args(args)
-        .env_remove("SECFLOW_HOME")
-        .output()
-        .unwrap();
+    let out = crate::support::TestRun::cmd(args).in_dir(dir).output();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

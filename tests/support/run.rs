@@ -16,25 +16,12 @@ use std::process::{Command, Output};
 /// The built binary.
 pub const BIN: &str = env!("CARGO_BIN_EXE_secflow");
 
-/// Variables a developer's shell may set that would change what a test sees.
-const SCRUBBED: [&str; 16] = [
-    "SECFLOW_HOME",
-    "SECFLOW_LOG_LEVEL",
-    "SECFLOW_AUDIT_KEY",
-    "SECFLOW_SINKS",
-    "SECFLOW_PUSHGATEWAY_URL",
-    "SECFLOW_CONCURRENCY",
-    "SECFLOW_EXECUTOR",
-    "TRACEPARENT",
-    "OTEL_SDK_DISABLED",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_SERVICE_NAME",
-];
+/// Whether a variable of the caller's environment could change what a test sees: every
+/// `SECFLOW_*` and `OTEL_*` (the per-signal OTLP variables included) and `TRACEPARENT`.
+fn scrubbed(name: &OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.starts_with("SECFLOW_") || name.starts_with("OTEL_") || name == "TRACEPARENT"
+}
 
 /// The base command: the built binary, run from the repository root (so relative paths and
 /// the paths printed in diagnostics are stable), in the hermetic environment above.
@@ -47,7 +34,7 @@ pub fn secflow() -> Command {
 
 /// Removes the variables above from `cmd`'s environment and sets `NO_COLOR=1`.
 pub fn hermetic(cmd: &mut Command) -> &mut Command {
-    for var in SCRUBBED {
+    for (var, _) in std::env::vars_os().filter(|(var, _)| scrubbed(var)) {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1")
