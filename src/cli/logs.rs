@@ -443,7 +443,7 @@ fn node_matches(id: &str, arg: &str) -> bool {
 }
 
 /// A node id, or an instance id `ID@i`.
-fn valid_node_arg(node: &str) -> bool {
+pub(crate) fn valid_node_arg(node: &str) -> bool {
     match node.split_once('@') {
         Some((t, i)) => {
             crate::plan::is_valid_name(t) && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
