@@ -12,6 +12,7 @@ mod instances;
 mod logagg;
 mod model;
 mod multi;
+mod select;
 mod single;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub use input::{AttemptTimes, Figures, LineStats, Nodes, Sample, SpanData, parse
 pub use logagg::{Histogram, NODE_COMPLETED, aggregate_logs};
 pub use model::*;
 pub use multi::{CompareOptions, analyze};
+pub use select::{restrict as restrict_to_node, selects as node_selects};
 pub use single::analyze_run;
 
 use crate::store::RunRecord;

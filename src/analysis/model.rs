@@ -44,6 +44,10 @@ pub struct AnalysisReport {
     /// Fanned-out nodes (SPEC §9): their instances grouped under the template.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fanouts: Vec<InstanceGroup>,
+    /// `--node ID`: the node, instance or fan-out template the node sections are restricted
+    /// to (absent: every node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The instances of one `foreach`/`matrix` node.

@@ -132,6 +132,7 @@ pub fn analyze_run(input: RunInput) -> AnalysisReport {
         regressions: Vec::new(),
         warnings,
         fanouts,
+        node: None,
     }
 }
 

@@ -1,7 +1,8 @@
 //! `secflow performance-analysis [RUN...]` (alias `analyze`): selects runs (RUN arguments,
 //! `--workflow`, `--last`, `--baseline`), reads them through [`crate::analysis`], renders
 //! the report through [`crate::report`], and exits 3 with `--fail-on-regression` when a
-//! regression is flagged.
+//! regression is flagged. `--node ID` restricts the node sections to one node, instance or
+//! fan-out template of the described run (an unknown one exits 2 naming the run).
 //!
 //! RUN is resolved as SPEC §4 says: an exact run id, else a unique id prefix (an ambiguous
 //! one is an error listing the matches), else `last` (newest by start time), else a path
@@ -161,6 +162,15 @@ fn select(args: &AnalyzeArgs, listing: &mut Listing) -> anyhow::Result<Vec<PathB
 }
 
 pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
+    if let Some(node) = &args.node
+        && !super::logs::valid_node_arg(node)
+    {
+        eprintln!(
+            "error: --node takes a node id, an instance id (`scan@3`) or a fan-out template id, not `{}`",
+            crate::escape::escape(node)
+        );
+        return Ok(exit::INVALID);
+    }
     let mut listing = Listing::new(&args.state.state_dir);
     let dirs = select(args, &mut listing)?;
     let baseline_dir = match &args.baseline {
@@ -199,9 +209,21 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<i32> {
         noise_ms: args.noise_ms,
         noise_bytes: args.noise_mib.saturating_mul(1024 * 1024),
     };
-    let report =
+    let mut report =
         analysis::analyze(inputs, baseline.as_ref(), &options).context("no run selected")?;
     drop(baseline);
+    if let Some(node) = &args.node
+        && let Err(known) = analysis::restrict_to_node(&mut report, node)
+    {
+        // Like `logs --node`: the run that lacks the node, and the ones it has.
+        eprintln!(
+            "error: run {} has no node `{}`; {}",
+            crate::escape::escape(&report.run.run_id),
+            crate::escape::escape(node),
+            crate::escape::escape(&known)
+        );
+        return Ok(exit::INVALID);
+    }
     let render = renderer(report_format(
         args.format.map(ReportFormatArg::format),
         args.output.as_deref(),

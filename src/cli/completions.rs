@@ -2,8 +2,8 @@
 //! registration script; on each TAB the shell calls `SECFLOW_COMPLETE=SHELL secflow -- WORDS`
 //! (clap_complete's dynamic engine, [`clap_complete::CompleteEnv`]), which completes
 //! subcommands and flags from the one clap definition and, for the values below, reads the
-//! state directory: run ids (every `RUN` argument), node ids (`logs --node`) and workflow
-//! names (`--workflow`).
+//! state directory: run ids (every `RUN` argument), node ids (`--node` of `logs` and
+//! `performance-analysis`, fan-out templates included) and workflow names (`--workflow`).
 //!
 //! The state directory is the `--state-dir` on the line being completed, else
 //! `SECFLOW_HOME`, else `./.secflow` — what the command itself would use. Candidates come
@@ -106,7 +106,7 @@ pub fn workflows() -> Vec<CompletionCandidate> {
     names.into_iter().map(CompletionCandidate::new).collect()
 }
 
-/// Node ids of the run named on the line (the first word after the subcommand that resolves
+/// Node ids (and fan-out template ids) of the run named on the line (the first word after the subcommand that resolves
 /// to a run), else of the newest run.
 pub fn nodes() -> Vec<CompletionCandidate> {
     let line = line();
@@ -121,9 +121,16 @@ pub fn nodes() -> Vec<CompletionCandidate> {
     let Some(record) = run.and_then(|dir| load_record(&dir).ok()) else {
         return Vec::new();
     };
-    record
-        .nodes
-        .into_iter()
-        .map(|n| CompletionCandidate::new(n.node_id).help(Some(n.status.as_str().into())))
-        .collect()
+    let mut out = Vec::with_capacity(record.nodes.len());
+    // A fan-out template (which `--node` accepts) is offered once, before its first instance.
+    let mut templates = std::collections::BTreeSet::new();
+    for n in record.nodes {
+        if let Some(i) = &n.instance
+            && templates.insert(i.template.clone())
+        {
+            out.push(CompletionCandidate::new(&i.template).help(Some("every instance".into())));
+        }
+        out.push(CompletionCandidate::new(n.node_id).help(Some(n.status.as_str().into())));
+    }
+    out
 }

@@ -415,7 +415,7 @@ fn stopped_code(stopped: Option<String>) -> i32 {
 /// Checks a `--node` argument: a node id (never a path), and one the run knows (from
 /// run.json, else the captured output directories). An unknown one lists the known ids.
 /// A node id, or an instance id `ID@i`.
-fn valid_node_arg(node: &str) -> bool {
+pub(crate) fn valid_node_arg(node: &str) -> bool {
     match node.split_once('@') {
         Some((t, i)) => {
             crate::plan::is_valid_name(t) && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())

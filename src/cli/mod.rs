@@ -357,6 +357,10 @@ pub struct AnalyzeArgs {
     /// Threads reading logs.jsonl (default: available cores, at most 4).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Only this node in the node sections: a node id, an instance id (`scan@3`), or a
+    /// fan-out template id (every instance, and the template's group).
+    #[arg(long, value_name = "ID", add = clap_complete::ArgValueCandidates::new(completions::nodes))]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Args)]

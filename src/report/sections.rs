@@ -41,6 +41,9 @@ pub fn sections(r: &AnalysisReport) -> Vec<Section> {
     out.push(summary_section(r));
 
     out.push(nodes_section(r));
+    if !r.fanouts.is_empty() {
+        out.push(fanouts(r));
+    }
 
     if !r.problems.is_empty() {
         let mut pr = Section::new("Retries, timeouts and failures");
@@ -113,6 +116,13 @@ fn summary_section(r: &AnalysisReport) -> Section {
         sum.lines.push(format!(
             "Skipped lines: {} torn, {} invalid",
             r.run.torn_lines, r.run.invalid_lines
+        ));
+    }
+    if let Some(node) = &r.node {
+        sum.lines.push(format!(
+            "Node sections restricted to `{node}`: {} of {} nodes",
+            r.nodes.len(),
+            r.summary.node_count
         ));
     }
     sum
@@ -260,6 +270,39 @@ fn regressions_section(r: &AnalysisReport) -> Section {
         }
     }
     rg
+}
+
+/// Fan-out (SPEC §9): one row per template — instances, duration percentiles, the slowest
+/// instances and the failed ones (a long list shows its first few and how many more).
+fn fanouts(r: &AnalysisReport) -> Section {
+    const SHOWN: usize = 5;
+    let list = |ids: &[String]| match ids.len() {
+        0 => "-".to_string(),
+        n if n <= SHOWN => ids.join(", "),
+        n => format!("{}, … ({} more)", ids[..SHOWN].join(", "), n - SHOWN),
+    };
+    let mut f = Section::new("Fan-out");
+    f.headers = vec![
+        "template",
+        "instances",
+        "p50",
+        "p95",
+        "max",
+        "slowest",
+        "failed",
+    ];
+    for g in &r.fanouts {
+        f.rows.push(vec![
+            g.template.clone(),
+            g.count.to_string(),
+            fmt_ms(g.p50_ms),
+            fmt_ms(g.p95_ms),
+            fmt_ms(g.max_ms),
+            list(&g.slowest),
+            list(&g.failed),
+        ]);
+    }
+    f
 }
 
 /// A chain of ids; a long one shows its ends and how many are between.

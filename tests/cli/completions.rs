@@ -241,3 +241,30 @@ fn bash_completes_run_ids_node_ids_and_workflow_names_from_the_state() {
     let sub = bash_candidates(&script, home.path(), &[], &["secflow", "lo"]);
     assert_eq!(sub, ["logs"]);
 }
+
+/// `--node` of `performance-analysis` (and `logs`) offers a fan-out template's id as well as
+/// its instances' (SPEC §9: `--node` accepts either).
+#[test]
+fn node_candidates_include_fan_out_templates() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let recipe = "version: \"1.0\"\nname: fan-wf\nnodes:\n  - id: alpha\n    run: \"true\"\n  - id: scan\n    foreach: [a, b]\n    run: \"true\"\n    depends_on: [alpha]\n";
+    let r = support::TestRun::new(recipe)
+        .in_dir(home.path())
+        .default_state()
+        .run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = r.record["run_id"].as_str().expect("run id").to_string();
+    let script = home.path().join("secflow.bash");
+    let out = output(secflow().args(["completions", "bash"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(&script, &out.stdout).expect("write script");
+    for sub in ["performance-analysis", "logs"] {
+        let nodes = bash_candidates(
+            &script,
+            home.path(),
+            &[],
+            &["secflow", sub, &id, "--node", ""],
+        );
+        assert_eq!(nodes, ["alpha", "scan", "scan@0", "scan@1"], "{sub}");
+    }
+}

@@ -150,3 +150,141 @@ fn analysis_needs_no_recipe_once_the_run_is_recorded() {
         .unwrap();
     assert_eq!(join["depends_on"].as_array().unwrap().len(), 2, "{join}");
 }
+
+/// `performance-analysis --node ID` (SPEC §9) on a real fan-out run: a template id selects
+/// every instance and keeps the template's group, an instance id only itself, a plain node
+/// only itself; run-wide figures stay the whole run's; an unknown id exits 2 naming the run
+/// and its nodes; a hostile one is escaped.
+#[test]
+fn node_flag_takes_a_template_an_instance_or_a_node() {
+    let recipe = r#"
+version: "1.0"
+name: fan-node
+nodes:
+  - id: scan
+    foreach: [ok1, bad, ok2]
+    run: "test {{ item }} != bad && echo {{ item }} > {{ outputs.o }}"
+    outputs: [o]
+    continue_on_error: true
+  - id: merge
+    run: "cat {{ inputs.o }} > {{ outputs.all }}"
+    inputs: [o]
+    outputs: [all]
+"#;
+    let r = TestRun::new(recipe).run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let run_id = r.record["run_id"].as_str().unwrap().to_string();
+    let analyze = |node: &str, format: &str| {
+        TestRun::cmd([
+            "performance-analysis",
+            &run_id,
+            "--state-dir",
+            "state",
+            "--format",
+            format,
+            "--node",
+            node,
+        ])
+        .in_dir(&r.dir)
+        .output()
+    };
+    let json = |node: &str| -> Value {
+        let out = analyze(node, "json");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let ids = |v: &Value, key: &str, field: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[field].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let t = json("scan");
+    assert_eq!(t["node"], "scan");
+    assert_eq!(ids(&t, "nodes", "node_id"), ["scan@0", "scan@1", "scan@2"]);
+    assert_eq!(ids(&t, "fanouts", "template"), ["scan"]);
+    assert_eq!(t["fanouts"][0]["count"], 3);
+    assert_eq!(t["fanouts"][0]["failed"], serde_json::json!(["scan@1"]));
+    assert_eq!(ids(&t, "problems", "node_id"), ["scan@1"]);
+    assert!(
+        t["slowest_nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n.as_str().unwrap().starts_with("scan@")),
+        "{}",
+        t["slowest_nodes"]
+    );
+    // The "node completed" aggregate: the instances that completed, nothing else.
+    let logged = ids(&t["logs"], "nodes", "node_id");
+    assert_eq!(logged, ["scan@0", "scan@2"]);
+    // Run-wide figures are the whole run's.
+    assert_eq!(t["summary"]["node_count"], 4);
+
+    let i = json("scan@1");
+    assert_eq!(ids(&i, "nodes", "node_id"), ["scan@1"]);
+    assert_eq!(i["nodes"][0]["status"], "failed");
+    assert_eq!(ids(&i, "fanouts", "template"), ["scan"]);
+
+    let m = json("merge");
+    assert_eq!(ids(&m, "nodes", "node_id"), ["merge"]);
+    assert!(m.get("fanouts").is_none(), "{m}");
+    assert!(m["problems"].as_array().unwrap().is_empty());
+
+    // Without --node: every node and no `node` key.
+    let all = TestRun::cmd([
+        "performance-analysis",
+        &run_id,
+        "--state-dir",
+        "state",
+        "--format",
+        "json",
+    ])
+    .in_dir(&r.dir)
+    .output();
+    let all: Value = serde_json::from_slice(&all.stdout).unwrap();
+    assert_eq!(all["nodes"].as_array().unwrap().len(), 4);
+    assert!(all.get("node").is_none());
+
+    // Table, markdown and HTML say what they are restricted to and show the group.
+    for format in ["table", "markdown", "html"] {
+        let out = analyze("scan", format);
+        assert!(out.status.success(), "{format}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("restricted to `scan`: 3 of 4 nodes"),
+            "{format}: {text}"
+        );
+        assert!(text.contains("Fan-out"), "{format}: {text}");
+        assert!(
+            !text.contains("merge</td>") && !text.contains("| merge |"),
+            "{format}"
+        );
+    }
+
+    // Unknown ids: exit 2, the run named, its nodes listed (instances folded).
+    for unknown in ["nosuch", "scan@7", "merge@0"] {
+        let out = analyze(unknown, "json");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{unknown}: {err}");
+        assert!(
+            err.contains(&format!("run {run_id} has no node `{unknown}`")),
+            "{err}"
+        );
+        assert!(err.contains("merge, scan@…"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    // Not an id at all: exit 2, escaped.
+    let out = analyze("x\x1b]0;owned\x07../y", "json");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains('\x1b') && !err.contains('\x07'), "{err:?}");
+    assert!(err.contains("--node takes a node id"), "{err}");
+}
