@@ -12,6 +12,7 @@ mod instances;
 mod logagg;
 mod model;
 mod multi;
+mod quickscan;
 mod single;
 
 use std::path::{Path, PathBuf};
