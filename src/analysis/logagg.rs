@@ -21,6 +21,7 @@ use serde::de::IgnoredAny;
 
 use super::AnalysisError;
 use super::model::{LogAggregate, LogNodeAggregate};
+use super::quickscan;
 
 /// The message of the record logged when a node succeeds (SPEC §4 log record).
 pub const NODE_COMPLETED: &str = "node completed";
@@ -113,6 +114,19 @@ fn framed(line: &[u8]) -> bool {
     }
 }
 
+/// The aggregate's four fields as serde reads them (the reference `quickscan` must match).
+#[derive(Deserialize)]
+struct Completed<'a> {
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+    #[serde(borrow, default)]
+    node_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    duration_ms: Option<u64>,
+    #[serde(default)]
+    findings_count: Option<u64>,
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Acc {
     count: u64,
@@ -143,38 +157,51 @@ impl Partial {
         self.invalid += other.invalid;
     }
 
-    /// Parses one candidate line; false if it is not valid JSON.
+    /// Parses one candidate line; false if it is not valid JSON. The byte scan of
+    /// `quickscan` answers for ordinary lines; serde decides the rest (see that module).
     fn line(&mut self, line: &[u8]) -> bool {
-        #[derive(Deserialize)]
-        struct Completed<'a> {
-            #[serde(borrow)]
-            message: Cow<'a, str>,
-            #[serde(borrow, default)]
-            node_id: Option<Cow<'a, str>>,
-            #[serde(default)]
-            duration_ms: Option<u64>,
-            #[serde(default)]
-            findings_count: Option<u64>,
-        }
-        let Ok(r) = serde_json::from_slice::<Completed>(line) else {
-            return false;
+        let (message, id, d, findings) = match quickscan::scan(line) {
+            Some(f) => (
+                Cow::Borrowed(f.message),
+                f.node_id.map(Cow::Borrowed),
+                f.duration_ms,
+                f.findings_count,
+            ),
+            None => match serde_json::from_slice::<Completed>(line) {
+                Ok(r) => (
+                    match r.message {
+                        Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+                        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+                    },
+                    r.node_id,
+                    r.duration_ms,
+                    r.findings_count,
+                ),
+                Err(_) => return false,
+            },
         };
-        if r.message != NODE_COMPLETED {
+        if *message != *NODE_COMPLETED.as_bytes() {
             return true;
         }
-        let id = r.node_id.as_deref().unwrap_or("");
+        self.count(
+            id.as_deref().unwrap_or(""),
+            d.unwrap_or(0),
+            findings.unwrap_or(0),
+        );
+        true
+    }
+
+    fn count(&mut self, id: &str, d: u64, findings: u64) {
         let acc = match self.nodes.get_mut(id) {
             Some(a) => a,
             None => self.nodes.entry(id.into()).or_default(),
         };
-        let d = r.duration_ms.unwrap_or(0);
         acc.count += 1;
         acc.sum = acc.sum.saturating_add(d);
         acc.max = acc.max.max(d);
-        acc.findings = acc.findings.saturating_add(r.findings_count.unwrap_or(0));
+        acc.findings = acc.findings.saturating_add(findings);
         self.hist.record(d);
         self.records += 1;
-        true
     }
 
     /// Scans a buffer of complete lines: every line gets the framing check, lines holding
@@ -494,5 +521,67 @@ mod tests {
         parts.merge(scan_range(&file, &f, 0, mid).unwrap());
         parts.merge(scan_range(&file, &f, mid, end).unwrap());
         assert_eq!(parts.records, 20_000);
+    }
+    /// `quickscan` against serde on record lines and on thousands of mutations of them:
+    /// whenever the byte scan answers, serde accepts the line and reads the same four fields.
+    #[test]
+    fn quickscan_agrees_with_serde_on_mutated_lines() {
+        let seeds: &[&[u8]] = &[
+            br#"{"schema_version":1,"timestamp":"2026-11-23T12:00:00.001Z","level":"INFO","logger":"secflow::engine","message":"node completed","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00000000000000ff","node_id":"n000123","plugin_name":"exec","attempt":1,"duration_ms":431,"findings_count":7,"success":true}"#,
+            br#"{"message":"node started","node_id":"x","metadata":{"pid":4242,"executor_job_id":null,"a":[1,-2.5e3,{"b":[]},{}],"s":"q\"\u00e9\n"}}"#,
+            br#" { "message" : "node completed" , "node_id" : null , "duration_ms" : null , "findings_count" : 0 } "#,
+            "{\"message\":\"node completed\",\"node_id\":\"n\u{e9}\u{4e2d}\",\"duration_ms\":18446744073709551615}".as_bytes(),
+            br#"{"message":"node completed","node_id":"n\u0031","duration_ms":1.0,"findings_count":-1}"#,
+            br#"{"mess\u0061ge":"node completed","message":"x"}"#,
+            br#"{"message":"node completed","x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}"#,
+            br#"{}"#,
+        ];
+        let alphabet: &[u8] = b"{}[]\",:\\ \t0123456789-+.eEnulltrfaxu\x01\x7f\xc3\xa9\xff";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut rand = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut answered, mut checked) = (0, 0);
+        for seed in seeds {
+            for round in 0..4000 {
+                let mut line = seed.to_vec();
+                for _ in 0..(if round == 0 { 0 } else { 1 + rand(3) }) {
+                    let at = rand(line.len() + 1);
+                    match rand(3) {
+                        0 if at < line.len() => {
+                            line.remove(at);
+                        }
+                        1 if at < line.len() => line[at] = alphabet[rand(alphabet.len())],
+                        _ => line.insert(at, alphabet[rand(alphabet.len())]),
+                    }
+                }
+                checked += 1;
+                let Some(q) = quickscan::scan(&line) else {
+                    continue;
+                };
+                answered += 1;
+                let r = serde_json::from_slice::<Completed>(&line).unwrap_or_else(|e| {
+                    panic!(
+                        "quickscan accepted what serde rejects ({e}): {}",
+                        String::from_utf8_lossy(&line)
+                    )
+                });
+                assert_eq!(
+                    q.message,
+                    r.message.as_bytes(),
+                    "{}",
+                    String::from_utf8_lossy(&line)
+                );
+                assert_eq!(q.node_id, r.node_id.as_deref());
+                assert_eq!(q.duration_ms, r.duration_ms);
+                assert_eq!(q.findings_count, r.findings_count);
+            }
+        }
+        // The fast path answers the ordinary lines (and many mutations), not only `None`.
+        assert!(quickscan::scan(seeds[0]).is_some() && quickscan::scan(seeds[1]).is_some());
+        assert!(answered > checked / 10, "{answered} of {checked}");
     }
 }

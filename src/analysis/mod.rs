@@ -13,6 +13,7 @@ mod logagg;
 mod model;
 mod multi;
 mod select;
+mod quickscan;
 mod single;
 
 use std::path::{Path, PathBuf};
