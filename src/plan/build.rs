@@ -17,6 +17,7 @@ use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{RawRecipe, S, Source};
 
 mod conditions;
+mod dir_outputs;
 mod fanout;
 mod order;
 mod scope;
@@ -353,6 +354,8 @@ impl Checker<'_> {
             ));
         }
 
+        self.dir_outputs(raw, &mut nodes);
+
         let mut has_dependants = vec![false; raw.nodes.len()];
         for &d in deps_of.iter().flatten() {
             has_dependants[d] = true;
@@ -652,6 +655,7 @@ impl Checker<'_> {
             trigger,
             fanout: fanout?,
             instance: None,
+            dir_datasets: Vec::new(),
         })
     }
 

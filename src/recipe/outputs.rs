@@ -16,8 +16,8 @@ use super::types::S;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outputs {
     pub names: Vec<S<String>>,
-    /// Names declared `dir: true` (a subset of `names`).
-    pub dirs: Vec<String>,
+    /// Parallel to `names`: whether the entry is declared `dir: true`.
+    pub is_dir: Vec<bool>,
 }
 
 impl std::ops::Deref for Outputs {
@@ -27,17 +27,34 @@ impl std::ops::Deref for Outputs {
     }
 }
 
+impl<'a> IntoIterator for &'a Outputs {
+    type Item = &'a S<String>;
+    type IntoIter = std::slice::Iter<'a, S<String>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.names.iter()
+    }
+}
+
+impl Outputs {
+    /// The entries declared `dir: true`, with their places.
+    pub fn dirs(&self) -> impl Iterator<Item = &S<String>> {
+        self.names
+            .iter()
+            .zip(&self.is_dir)
+            .filter(|(_, d)| **d)
+            .map(|(n, _)| n)
+    }
+}
+
 impl<'de> Deserialize<'de> for Outputs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let entries = Vec::<S<Entry>>::deserialize(deserializer)?;
         let mut out = Outputs {
             names: Vec::with_capacity(entries.len()),
-            dirs: Vec::new(),
+            is_dir: Vec::with_capacity(entries.len()),
         };
         for e in entries {
-            if e.value.dir {
-                out.dirs.push(e.value.name.clone());
-            }
+            out.is_dir.push(e.value.dir);
             out.names.push(S::new(e.value.name, e.referenced));
         }
         Ok(out)
