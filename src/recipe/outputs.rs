@@ -95,6 +95,23 @@ impl<'de> Visitor<'de> for EntryVisitor {
         })
     }
 
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Entry, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Entry, E> {
+        self.visit_str(&v.to_string())
+    }
+
+    /// A plain `n`, `no`, `off`, `y`… is a YAML 1.1 boolean: its spelling is gone by now, so
+    /// the entry is refused with a hint instead of renamed to `true`/`false`.
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Entry, E> {
+        Err(E::custom(format!(
+            "this `outputs` entry reads as the boolean `{v}`; quote a dataset name such as \
+             `n`, `no` or `off` (`outputs: [\"n\"]`)"
+        )))
+    }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
         let mut name: Option<String> = None;
         let mut dir: Option<bool> = None;
