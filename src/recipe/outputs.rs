@@ -130,7 +130,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
     }
 }
 
-/// The schema of one `outputs` entry (what [`Entry`] reads).
+/// One `outputs` entry: a dataset name, or a map with options.
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]

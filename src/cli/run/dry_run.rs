@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::cli::Format;
+use crate::engine::dir_output::dataset_path;
 use crate::engine::prepare::{AttemptIds, prepare};
 use crate::engine::{Environment, RunPaths};
 use crate::plan::Plan;
@@ -54,7 +55,7 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
         let inputs: serde_json::Map<String, serde_json::Value> = node
             .inputs
             .iter()
-            .map(|i| (i.clone(), json!(paths.dataset(i))))
+            .map(|i| (i.clone(), json!(dataset_path(&paths, node, i))))
             .collect();
         let outputs: serde_json::Map<String, serde_json::Value> = p
             .outputs
@@ -62,7 +63,7 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
             .map(|(name, scratch)| {
                 (
                     name.clone(),
-                    json!({"write_to": scratch, "dataset": paths.dataset(name)}),
+                    json!({"write_to": scratch, "dataset": dataset_path(&paths, node, name)}),
                 )
             })
             .collect();
@@ -161,14 +162,14 @@ pub(super) fn print_plan(plan: &Plan, env: &Environment, format: Format) -> anyh
                 writeln!(
                     out,
                     "    input  {input}: {}",
-                    paths.dataset(input).display()
+                    dataset_path(&paths, node, input).display()
                 )?;
             }
             for output in &node.outputs {
                 writeln!(
                     out,
                     "    output {output}: {}",
-                    paths.dataset(output).display()
+                    dataset_path(&paths, node, output).display()
                 )?;
             }
         }
