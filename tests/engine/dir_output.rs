@@ -245,3 +245,52 @@ nodes:
     assert!(r.run_dir.join("nodes/broken/1/out/other/b").is_file());
     assert_eq!(r.status("many"), "succeeded");
 }
+
+#[test]
+fn analysis_audit_and_prune_of_a_hostile_directory_never_reach_through_its_links() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    // A directory outside the run the node links to: pruning must not empty it.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), "keep").unwrap();
+    let recipe = hostile("v1", false).replace(
+        "      ln -s loop \"$d/loop\"\n",
+        "      ln -s loop \"$d/loop\"\n      ln -s \"$PWD/outside\" \"$d/outside\"\n",
+    );
+    let r = run(dir.path(), &recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = r.record["run_id"].as_str().unwrap().to_string();
+    let state = dir.path().join("state");
+    let secflow = |args: &[&str]| {
+        let out = crate::support::secflow()
+            .current_dir(dir.path())
+            .args(args)
+            .arg("--state-dir")
+            .arg(&state)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = secflow(&["performance-analysis", &id]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = secflow(&["audit", "verify", &id]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = secflow(&["runs", "show", &id]);
+    assert_eq!(code, 0, "{text}");
+    // A second run so that `--keep 1` deletes the first (with its links) but nothing else.
+    assert_eq!(run(dir.path(), &recipe, &[]).code, 0);
+    let (code, text) = secflow(&["runs", "prune", "--keep", "1"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!r.run_dir.exists(), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("keep.txt")).unwrap(),
+        "keep"
+    );
+    assert!(dir.path().join("secret.txt").is_file());
+    assert!(Path::new("/etc/passwd").is_file());
+}
