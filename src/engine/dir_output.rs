@@ -7,9 +7,10 @@
 //! like a failed attempt's file outputs.
 //!
 //! A node may leave anything in its directory: symlinks (to `/etc/shadow`, to another run),
-//! hard links, fifos, device nodes, deep trees. Nothing here follows a symlink, opens
-//! anything but a regular file (checked with `lstat`, then again on the open descriptor,
-//! opened `O_NOFOLLOW | O_NONBLOCK`), or descends more than [`MAX_DEPTH`] levels.
+//! hard links, fifos, device nodes, deep trees. Nothing here follows a symlink (the tree is
+//! walked by directory descriptor, `O_NOFOLLOW` at each step), opens anything but a regular
+//! file (checked on an `O_PATH` descriptor before it is opened), or descends more than
+//! [`MAX_DEPTH`] levels.
 //!
 //! Nodes with a directory output are never reused (no cache, no `--resume` reuse): they
 //! always run. A consumer's cache key and its `input modified` check cover a directory input
@@ -17,8 +18,9 @@
 //! symlinks' targets (as text, never followed).
 
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 
@@ -26,6 +28,7 @@ use super::datasets::{self, Promoted};
 use super::prepare::RunPaths;
 use crate::plan::PlanNode;
 use crate::store::OutputRecord;
+use crate::sys::dirfd::Dir;
 
 /// Deepest nesting walked in a directory output; deeper is an error, never a stack or
 /// `PATH_MAX` problem.
@@ -204,31 +207,41 @@ fn kind_name(t: std::fs::FileType) -> &'static str {
     }
 }
 
-/// One entry met by [`walk`]: its path relative to the root and its `lstat` type.
-struct Entry {
+/// One entry met by [`walk`]: its directory (held open), name, path relative to the root
+/// and its own type (never a symlink's target's).
+struct Entry<'a> {
+    parent: &'a Dir,
+    name: std::ffi::OsString,
     rel: PathBuf,
-    path: PathBuf,
     kind: std::fs::FileType,
 }
 
-/// Visits every entry under `root` (not `root` itself) without following symlinks, each
-/// directory's entries sorted by name, depth first; fails past [`MAX_DEPTH`] levels.
-fn walk(root: &Path, mut visit: impl FnMut(&Entry) -> io::Result<()>) -> io::Result<()> {
-    // (directory, its path relative to root, depth); popped last-in first-out.
-    let mut stack: Vec<(PathBuf, PathBuf, usize)> = vec![(root.to_path_buf(), PathBuf::new(), 0)];
-    while let Some((dir, rel, depth)) = stack.pop() {
+/// Visits every entry under `root` (not `root` itself), each directory's entries sorted by
+/// name, depth first. Every step is by descriptor ([`Dir`]): a symlink, or a path swapped
+/// for one meanwhile, is never followed. Fails past [`MAX_DEPTH`] levels; at most one
+/// descriptor per level is open.
+fn walk(root: &Path, mut visit: impl FnMut(&Entry<'_>) -> io::Result<()>) -> io::Result<()> {
+    // Pending directories: (parent, name, relative path, depth), opened when popped.
+    type Pending = (Option<Rc<Dir>>, std::ffi::OsString, PathBuf, usize);
+    let mut stack: Vec<Pending> = vec![(None, Default::default(), PathBuf::new(), 0)];
+    while let Some((parent, name, rel, depth)) = stack.pop() {
+        let dir = Rc::new(match &parent {
+            None => Dir::open(root)?,
+            Some(p) => p.open_child_dir(&name)?,
+        });
+        drop(parent);
         let mut entries: Vec<(std::ffi::OsString, std::fs::FileType)> = Vec::new();
-        for item in std::fs::read_dir(&dir)? {
+        for item in dir.entries()? {
             let item = item?;
-            // `file_type` is the directory entry's type (or `lstat`): never followed.
             entries.push((item.file_name(), item.file_type()?));
         }
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut subdirs = Vec::new();
         for (name, kind) in entries {
             let entry = Entry {
+                parent: &dir,
                 rel: rel.join(&name),
-                path: dir.join(&name),
+                name,
                 kind,
             };
             visit(&entry)?;
@@ -239,7 +252,7 @@ fn walk(root: &Path, mut visit: impl FnMut(&Entry) -> io::Result<()>) -> io::Res
                         entry.rel.display()
                     )));
                 }
-                subdirs.push((entry.path, entry.rel, depth + 1));
+                subdirs.push((Some(Rc::clone(&dir)), entry.name, entry.rel, depth + 1));
             }
         }
         stack.extend(subdirs.into_iter().rev());
@@ -288,11 +301,12 @@ pub fn tree_sha256(dir: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
     walk(dir, |e| {
         field(b"path", e.rel.as_os_str().as_bytes());
         if e.kind.is_file() {
-            field(b"file", &sha256_regular(&e.path, buf)?);
+            field(b"file", &sha256_regular(e.parent, &e.name, buf)?);
         } else if e.kind.is_dir() {
             field(b"dir", b"");
         } else if e.kind.is_symlink() {
-            field(b"link", std::fs::read_link(&e.path)?.as_os_str().as_bytes());
+            let target = e.parent.read_child_link(&e.name)?;
+            field(b"link", target.as_os_str().as_bytes());
         } else {
             field(b"other", kind_name(e.kind).as_bytes());
         }
@@ -301,19 +315,10 @@ pub fn tree_sha256(dir: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
-/// SHA-256 of a regular file, opened without following a symlink and without blocking
-/// (a fifo swapped in after `lstat` is refused by the descriptor's type, never read).
-fn sha256_regular(path: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not a regular file", path.display()),
-        ));
-    }
+/// SHA-256 of the regular file `name` in `dir`, opened by descriptor only once it is known
+/// to be a regular file (a fifo or device swapped in after listing is refused, never opened).
+fn sha256_regular(dir: &Dir, name: &std::ffi::OsStr, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
+    let mut file = dir.open_child_file(name)?;
     if buf.is_empty() {
         buf.resize(64 * 1024, 0);
     }
