@@ -54,8 +54,12 @@ impl<'de> Deserialize<'de> for Outputs {
             is_dir: Vec::with_capacity(entries.len()),
         };
         for e in entries {
+            let name = match &e.value.inferred {
+                Some(_) => spelling(e.referenced).unwrap_or(e.value.name),
+                None => e.value.name,
+            };
             out.is_dir.push(e.value.dir);
-            out.names.push(S::new(e.value.name, e.referenced));
+            out.names.push(S::new(name, e.referenced));
         }
         Ok(out)
     }
@@ -71,6 +75,54 @@ impl Serialize for Outputs {
 struct Entry {
     name: String,
     dir: bool,
+    /// Read as a YAML boolean or number (`y`, `off`, `007`): `name` is its spelling as found
+    /// in the source text when that can be recovered, see [`spelling`].
+    inferred: Option<String>,
+}
+
+impl Entry {
+    fn inferred(text: String) -> Entry {
+        Entry {
+            name: text.clone(),
+            dir: false,
+            inferred: Some(text),
+        }
+    }
+}
+
+thread_local! {
+    /// The text of the document being read, for [`spelling`].
+    static SOURCE: std::cell::RefCell<Option<std::sync::Arc<str>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `read` with `text` as the document whose scalars [`spelling`] recovers.
+pub(super) fn with_source<T>(text: &str, read: impl FnOnce() -> T) -> T {
+    let previous = SOURCE.with(|s| s.replace(Some(text.into())));
+    let out = read();
+    SOURCE.with(|s| *s.borrow_mut() = previous);
+    out
+}
+
+/// The plain scalar written at `at` in the document being read: a name such as `y` or `off`
+/// that YAML 1.1 reads as a boolean keeps its spelling (as it does for `inputs`, read as
+/// text). `None` when the text there is not a plain name.
+fn spelling(at: super::types::At) -> Option<String> {
+    let (_, pos) = super::split_pos(crate::diag::Pos::from(at));
+    let (line, column) = (
+        usize::try_from(pos.line).ok()?,
+        usize::try_from(pos.column).ok()?,
+    );
+    SOURCE.with(|s| {
+        let text = s.borrow();
+        let line = text.as_deref()?.lines().nth(line.checked_sub(1)?)?;
+        let rest: String = line.chars().skip(column.checked_sub(1)?).collect();
+        let token: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '+'))
+            .collect();
+        (!token.is_empty()).then_some(token)
+    })
 }
 
 impl<'de> Deserialize<'de> for Entry {
@@ -92,24 +144,24 @@ impl<'de> Visitor<'de> for EntryVisitor {
         Ok(Entry {
             name: v.to_string(),
             dir: false,
+            inferred: None,
         })
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Entry, E> {
-        self.visit_str(&v.to_string())
+        Ok(Entry::inferred(v.to_string()))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Entry, E> {
-        self.visit_str(&v.to_string())
+        Ok(Entry::inferred(v.to_string()))
     }
 
-    /// A plain `n`, `no`, `off`, `y`… is a YAML 1.1 boolean: its spelling is gone by now, so
-    /// the entry is refused with a hint instead of renamed to `true`/`false`.
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Entry, E> {
+        Ok(Entry::inferred(v.to_string()))
+    }
+
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Entry, E> {
-        Err(E::custom(format!(
-            "this `outputs` entry reads as the boolean `{v}`; quote a dataset name such as \
-             `n`, `no` or `off` (`outputs: [\"n\"]`)"
-        )))
+        Ok(Entry::inferred(v.to_string()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
@@ -126,6 +178,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
         Ok(Entry {
             name: name.ok_or_else(|| de::Error::missing_field("name"))?,
             dir: dir.unwrap_or(false),
+            inferred: None,
         })
     }
 }
@@ -152,4 +205,46 @@ pub struct OutputDecl {
     /// on success; its record count is the number of regular files in it.
     #[serde(default)]
     pub dir: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::recipe::{Limits, Source, parse};
+
+    fn outputs(yaml_list: &str) -> Result<Vec<(String, bool)>, String> {
+        let text = format!(
+            "version: \"1.0\"\nname: t\nnodes:\n  - id: a\n    run: \"true\"\n    outputs: {yaml_list}\n"
+        );
+        let source = Source {
+            path: "t.yaml".into(),
+            text,
+            sha256: String::new(),
+        };
+        let raw = parse(&source, &Limits::default()).map_err(|d| d.message.clone())?;
+        let o = &raw.nodes[0].outputs;
+        Ok(o.names
+            .iter()
+            .zip(&o.is_dir)
+            .map(|(n, d)| (n.value.clone(), *d))
+            .collect())
+    }
+
+    #[test]
+    fn names_keep_their_spelling_and_maps_declare_directories() {
+        let got = outputs("[y, off, 007, \"n\", { name: site, dir: true }, { name: plain }]");
+        let want = [
+            ("y", false),
+            ("off", false),
+            ("007", false),
+            ("n", false),
+            ("site", true),
+            ("plain", false),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(n, d)| (n.to_string(), *d)).collect();
+        assert_eq!(got.unwrap(), want);
+        let bad = outputs("[{ name: site, dir: true, depth: 3 }]").unwrap_err();
+        assert!(bad.contains("unknown field `depth`"), "{bad}");
+        let missing = outputs("[{ dir: true }]").unwrap_err();
+        assert!(missing.contains("name"), "{missing}");
+    }
 }
