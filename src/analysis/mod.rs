@@ -12,8 +12,8 @@ mod instances;
 mod logagg;
 mod model;
 mod multi;
-mod select;
 mod quickscan;
+mod select;
 mod single;
 
 use std::path::{Path, PathBuf};

@@ -75,7 +75,8 @@ pub fn node_key_with(
     let mut buf = Vec::new();
     let mut digests = Vec::with_capacity(inputs.len());
     for (name, path) in inputs {
-        let sha256 = sha256_file(path, &mut buf)?;
+        // A directory input (`dir: true`) by a digest of its tree, never through a symlink.
+        let sha256 = super::dir_output::sha256_path(path, &mut buf)?;
         field(&format!("input.{name}"), &sha256);
         digests.push(FileDigest {
             name: name.clone(),

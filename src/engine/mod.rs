@@ -7,6 +7,7 @@
 //! - [`prepare`]: environment, paths and command line of an attempt (also `--dry-run`).
 //! - [`capture`]: stdout/stderr into log files with secrets masked.
 //! - [`datasets`]: output promotion and record counts.
+//! - [`dir_output`]: directory outputs (`dir: true`), walked without following symlinks.
 //! - [`fanout`]: `foreach`/`matrix` instances at run time, and gathering their outputs.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
 //! - [`tool_events`]: the node telemetry channel (`SECFLOW_EVENTS`).
@@ -14,6 +15,7 @@
 pub mod cache_key;
 pub mod capture;
 pub mod datasets;
+pub mod dir_output;
 pub mod executor;
 pub mod fanout;
 pub mod local;

@@ -144,12 +144,15 @@ pub fn prepare(
     let outputs: Vec<(String, PathBuf)> = node
         .outputs
         .iter()
-        .map(|o| (o.clone(), paths.scratch_output(&node.id, ids.attempt, o)))
+        .map(|o| {
+            let path = super::dir_output::scratch_path(paths, node, ids.attempt, o);
+            (o.clone(), path)
+        })
         .collect();
     let inputs: Vec<(String, PathBuf)> = node
         .inputs
         .iter()
-        .map(|i| (i.clone(), paths.dataset(i)))
+        .map(|i| (i.clone(), super::dir_output::dataset_path(paths, node, i)))
         .collect();
 
     let mut vars: BTreeMap<OsString, OsString> = if node.env_clear {

@@ -137,7 +137,10 @@ impl Reuse {
             .inputs
             .iter()
             .filter(|name| Some(name.as_str()) != over)
-            .map(|name| (name.clone(), paths.dataset(name)))
+            .map(|name| {
+                let path = super::dir_output::dataset_path(paths, node, name);
+                (name.clone(), path)
+            })
             .collect();
         let sources = match super::sources::resolve(&node.sources, workdir) {
             Ok((files, unmatched)) => {
@@ -169,6 +172,11 @@ impl Reuse {
         d.key = Some(key.key.clone());
         d.inputs = key.inputs;
         let key = key.key;
+        if super::dir_output::has_dir_output(node) {
+            // A directory output is never reused: copying a tree a node left (symlinks, hard
+            // links, fifos) into or out of the cache is not safe. The node always runs.
+            return d;
+        }
         if let Some(dep) = upstream.reran_dependency {
             // `depends_on` carries no data the key could see: what ran before this node may
             // have changed what it does, so it runs again.
@@ -240,7 +248,11 @@ impl Reuse {
         paths: &RunPaths,
         outputs: &BTreeMap<String, OutputRecord>,
     ) -> std::io::Result<()> {
-        let Some(cache) = self.cache.as_ref().filter(|_| node.cache) else {
+        let Some(cache) = self
+            .cache
+            .as_ref()
+            .filter(|_| node.cache && !super::dir_output::has_dir_output(node))
+        else {
             return Ok(());
         };
         let files = outputs

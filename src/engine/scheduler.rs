@@ -474,6 +474,8 @@ impl Scheduler {
                 // Beneath the run directory's descriptor: never through a symlink.
                 let out = dir.join("out");
                 records.create_dir_all(&out).map_err(cannot(&out))?;
+                super::dir_output::make_scratch(records, &p.outputs, &node.dir_datasets)
+                    .map_err(cannot(&out))?;
                 Ok(p)
             });
         let prepared = match prepared {
@@ -498,6 +500,7 @@ impl Scheduler {
             inputs: Arc::clone(&self.nodes[i].inputs),
             instance: node.instance.as_ref().map(|inst| inst.index),
             events,
+            dirs: super::dir_output::dirs_of(node),
         };
         let stop = self.stop_tx.subscribe();
         let tx = self.tx.clone();
@@ -695,7 +698,7 @@ impl Scheduler {
         status: NodeStatus,
         error: String,
     ) {
-        match datasets::empty_outputs(&self.paths, &node.outputs) {
+        match super::dir_output::empty_outputs(&self.paths, node) {
             Ok(p) if !p.outputs.is_empty() => {
                 let names: Vec<String> = p.outputs.keys().map(|n| format!("`{n}`")).collect();
                 self.message(

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use std::task::{Context, Poll, Waker};
 
-use super::datasets::{self, Promoted};
+use super::datasets::Promoted;
 use super::executor::{AttemptSpec, BoxFuture, ExecError, Executor, ExitInfo, RunningAttempt};
 use super::prepare::RunPaths;
 
@@ -82,6 +82,8 @@ pub struct Job {
     pub instance: Option<usize>,
     /// The attempt's telemetry channel reader, finished before `Ended` is sent.
     pub events: Option<super::tool_events::Reader>,
+    /// The node's datasets that are directory outputs (`dir: true`).
+    pub dirs: Arc<[String]>,
 }
 
 /// An executor's `start`, owning what it needs.
@@ -222,12 +224,9 @@ pub async fn supervise(
     let info = info.map_err(|e| e.to_string());
     let clean = matches!(&info, Ok(i) if i.exit_code == Some(0)) && !timed_out && !stopped;
     let outputs = clean.then(|| {
-        check_inputs(&job.inputs)
-            .and_then(|()| datasets::check_written(&outputs))
-            .and_then(|()| {
-                datasets::promote_instance(&job.paths, &outputs, job.instance)
-                    .map_err(|e| format!("cannot promote outputs into datasets/: {e}"))
-            })
+        check_inputs(&job.inputs).and_then(|()| {
+            super::dir_output::check_and_promote(&job.paths, &outputs, job.instance, &job.dirs)
+        })
     });
     let _ = tx.send(Msg::Ended(Box::new(Ended {
         node: job.node,
@@ -247,7 +246,7 @@ fn check_inputs(inputs: &[crate::engine::cache_key::FileDigest]) -> Result<(), S
     let mut buf = Vec::new();
     let changed: Vec<&str> = inputs
         .iter()
-        .filter(|d| crate::store::cache::sha256_file(&d.path, &mut buf).ok() != Some(d.sha256))
+        .filter(|d| super::dir_output::sha256_path(&d.path, &mut buf).ok() != Some(d.sha256))
         .map(|d| d.name.as_str())
         .collect();
     if changed.is_empty() {

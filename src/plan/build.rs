@@ -17,6 +17,7 @@ use crate::diag::{Diagnostic, Pos, did_you_mean};
 use crate::recipe::{RawRecipe, S, Source};
 
 mod conditions;
+mod dir_outputs;
 mod fanout;
 mod order;
 mod scope;
@@ -172,6 +173,7 @@ impl Checker<'_> {
             ));
         }
 
+        self.dir_outputs(raw, &mut nodes);
         self.warn_unused_outputs(raw, &deps_of, &consumed);
         self.report_cycles(raw, &deps_of);
 
@@ -605,6 +607,7 @@ impl Checker<'_> {
             trigger,
             fanout: fanout?,
             instance: None,
+            dir_datasets: Vec::new(),
         })
     }
 

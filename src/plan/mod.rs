@@ -151,6 +151,9 @@ pub struct PlanNode {
     pub fanout: Option<Arc<foreach::FanOut>>,
     /// Set on an instance of a fanned-out node (added to the plan at run time).
     pub instance: Option<Arc<foreach::Instance>>,
+    /// Names among `inputs` and `outputs` that are directory outputs (`dir: true`, SPEC §9):
+    /// a directory `datasets/<name>/` instead of `datasets/<name>.jsonl`.
+    pub dir_datasets: Vec<String>,
 }
 
 /// What a node runs.

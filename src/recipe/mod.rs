@@ -8,6 +8,7 @@
 
 mod duration;
 pub mod include;
+mod outputs;
 mod types;
 mod yaml_error;
 
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::diag::{Diagnostic, Pos};
 pub use duration::parse_duration;
 pub use include::split_pos;
+pub use outputs::Outputs;
 pub use types::*;
 pub use yaml_error::CONCURRENCY_RANGE;
 
@@ -199,8 +201,10 @@ fn parse_document<T: serde::de::DeserializeOwned>(
     budget.enforce_alias_anchor_ratio = false;
     options.budget = Some(budget);
     options.alias_limits.max_total_replayed_events = 100_000;
-    serde_saphyr::from_str_with_options(&source.text, options)
-        .map_err(|e| yaml_error::diagnose(source, limits, top, &e))
+    outputs::with_source(&source.text, || {
+        serde_saphyr::from_str_with_options(&source.text, options)
+    })
+    .map_err(|e| yaml_error::diagnose(source, limits, top, &e))
 }
 
 /// Lowercase hex of bytes, without `fmt` (hashing is the audit verifier's hot path); the

@@ -197,10 +197,10 @@ pub struct RawNode {
     #[serde(default, deserialize_with = "exact")]
     #[schemars(with = "Vec<String>")]
     pub inputs: Vec<S<String>>,
-    /// Datasets this node writes.
-    #[serde(default, deserialize_with = "exact")]
-    #[schemars(with = "Vec<String>")]
-    pub outputs: Vec<S<String>>,
+    /// Datasets this node writes: names, or `{ name, dir: true }` for a directory output.
+    #[serde(default)]
+    #[schemars(with = "Vec<super::outputs::OutputEntry>")]
+    pub outputs: super::outputs::Outputs,
     /// Shell command, run through `sh -c` (exec nodes).
     #[serde(default)]
     #[schemars(with = "Option<String>")]

@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 
 /// An open directory.
@@ -206,9 +207,135 @@ impl Dir {
     }
 }
 
+/// Reading a tree someone else left (a node's directory output): every step by descriptor,
+/// so a symlink — or a path swapped for one meanwhile — is never followed.
+impl Dir {
+    /// Opens the subdirectory `name` (one component) without following a symlink.
+    pub fn open_child_dir(&self, name: &std::ffi::OsStr) -> io::Result<Dir> {
+        let fd = openat(
+            self.fd.as_raw_fd(),
+            one_component(name)?,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+        )?;
+        Ok(Dir {
+            fd,
+            path: self.path.join(name),
+        })
+    }
+
+    /// Opens `name` for reading only if it is a regular file: first as an `O_PATH`
+    /// descriptor (which opens nothing: no fifo blocks, no device sees an `open`), checked
+    /// with `fstat`, then reopened through `/proc/self/fd`.
+    pub fn open_child_file(&self, name: &std::ffi::OsStr) -> io::Result<File> {
+        let handle = openat(
+            self.fd.as_raw_fd(),
+            one_component(name)?,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+        )?;
+        let handle = File::from(handle);
+        if !handle.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a regular file", self.path.join(name).display()),
+            ));
+        }
+        let reopened = format!("/proc/self/fd/{}", handle.as_raw_fd());
+        std::fs::OpenOptions::new()
+            .read(true)
+            // Not O_NOFOLLOW: the magic link is followed to the very inode checked above.
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(reopened)
+            .or_else(|_| {
+                // Without `/proc`: by name beneath the descriptor, never through a symlink.
+                let fd = openat(
+                    self.fd.as_raw_fd(),
+                    name,
+                    libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY,
+                    0,
+                )?;
+                let file = File::from(fd);
+                if file.metadata()?.is_file() {
+                    Ok(file)
+                } else {
+                    Err(io::Error::from(io::ErrorKind::InvalidData))
+                }
+            })
+    }
+
+    /// The entries of the directory that was opened (whatever its path names now), listed
+    /// through `/proc/self/fd`; their `file_type` is the entry's own, never followed.
+    pub fn entries(&self) -> io::Result<std::fs::ReadDir> {
+        std::fs::read_dir(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+
+    /// The target of the symlink `name`, as text (never followed).
+    pub fn read_child_link(&self, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
+        let mut path = PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()));
+        path.push(one_component(name)?);
+        std::fs::read_link(path)
+    }
+}
+
+/// `name` when it is one plain path component (no `/`, not `.` or `..`).
+fn one_component(name: &std::ffi::OsStr) -> io::Result<&std::ffi::OsStr> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.contains(&b'/') || bytes == b"." || bytes == b".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a single path component",
+        ));
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_are_opened_by_descriptor_and_only_regular_files_are_read() {
+        use std::io::Read as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("tree");
+        std::fs::create_dir_all(base.join("sub")).unwrap();
+        std::fs::write(base.join("sub/f"), "data").unwrap();
+        std::os::unix::fs::symlink("/etc", base.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", base.join("pw")).unwrap();
+        let fifo = std::process::Command::new("mkfifo")
+            .arg(base.join("fifo"))
+            .status()
+            .unwrap();
+        assert!(fifo.success());
+        let dir = Dir::open(&base).unwrap();
+        let sub = dir.open_child_dir("sub".as_ref()).unwrap();
+        let mut text = String::new();
+        let mut f = sub.open_child_file("f".as_ref()).unwrap();
+        f.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "data");
+        assert!(dir.open_child_dir("etc".as_ref()).is_err());
+        assert!(dir.open_child_file("pw".as_ref()).is_err());
+        // A fifo is refused at once, never waited on.
+        assert!(dir.open_child_file("fifo".as_ref()).is_err());
+        assert!(dir.open_child_dir("..".as_ref()).is_err());
+        assert_eq!(
+            dir.read_child_link("pw".as_ref()).unwrap(),
+            Path::new("/etc/passwd")
+        );
+        // Listing names what the descriptor holds even after the path is swapped for a link.
+        std::fs::rename(&base, tmp.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink("/etc", &base).unwrap();
+        let names: Vec<_> = dir
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "sub") && names.len() == 4,
+            "{names:?}"
+        );
+    }
 
     #[test]
     fn files_are_made_beneath_and_symlinks_are_never_followed() {

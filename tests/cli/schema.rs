@@ -136,6 +136,8 @@ fn invalid_recipes_fail_the_schema() {
         ("missing-field", "'name' is a required property"),
         ("unknown-executor", "'kubernetes' is not one of"),
         ("retry-range", "101 is greater than the maximum of 100"),
+        // An `outputs` entry is a name or `{ name, dir }`, nothing more.
+        ("dir-output-entry", "$.nodes[0].outputs[0]"),
     ];
     // One run for all of them: the tool takes a second or two to start.
     let files: Vec<String> = cases

@@ -6,6 +6,7 @@ pub mod support;
 
 mod conditions;
 mod contain;
+mod dir_output;
 mod fanout;
 mod flow;
 mod include;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::cli::Format;
+use crate::engine::dir_output::dataset_path;
 use crate::engine::prepare::{AttemptIds, prepare};
 use crate::engine::{Environment, RunPaths};
 use crate::plan::Plan;
@@ -89,7 +90,7 @@ fn node_docs(
         let inputs: serde_json::Map<String, serde_json::Value> = node
             .inputs
             .iter()
-            .map(|i| (i.clone(), json!(paths.dataset(i))))
+            .map(|i| (i.clone(), json!(dataset_path(&paths, node, i))))
             .collect();
         let outputs: serde_json::Map<String, serde_json::Value> = p
             .outputs
@@ -97,7 +98,7 @@ fn node_docs(
             .map(|(name, scratch)| {
                 (
                     name.clone(),
-                    json!({"write_to": scratch, "dataset": paths.dataset(name)}),
+                    json!({"write_to": scratch, "dataset": dataset_path(&paths, node, name)}),
                 )
             })
             .collect();
@@ -187,14 +188,14 @@ fn write_text(
                 writeln!(
                     out,
                     "    input  {input}: {}",
-                    paths.dataset(input).display()
+                    dataset_path(&paths, node, input).display()
                 )?;
             }
             for output in &node.outputs {
                 writeln!(
                     out,
                     "    output {output}: {}",
-                    paths.dataset(output).display()
+                    dataset_path(&paths, node, output).display()
                 )?;
             }
         }

@@ -14,7 +14,6 @@
 use std::time::SystemTime;
 
 use super::{FailurePolicy, Halt, Scheduler, State, Stop};
-use crate::engine::datasets;
 use crate::event::{Event, Level};
 use crate::plan::foreach::Instance;
 use crate::plan::when::{self, NoInstance, Resolve, Trigger, Value};
@@ -37,7 +36,7 @@ impl Scheduler {
         }
         let paths = std::sync::Arc::clone(&self.paths);
         let count = |d: &str| {
-            datasets::count_records(&paths.dataset(d))
+            crate::engine::dir_output::count(&paths, node, d)
                 .map_err(|e| format!("cannot count the records of input `{d}`: {e}"))
         };
         let verdict = match &node.instance {
@@ -126,7 +125,7 @@ impl Scheduler {
             return;
         }
         self.nodes[i].emptied = true;
-        match datasets::empty_outputs(&self.paths, &node.outputs) {
+        match crate::engine::dir_output::empty_outputs(&self.paths, node) {
             Ok(p) => self.emit(Event::NodeOutputs {
                 node: i,
                 outputs: p.outputs,
