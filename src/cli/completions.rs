@@ -79,10 +79,21 @@ fn entries() -> Vec<RunEntry> {
     list_runs(&state_dir(&line())).unwrap_or_default()
 }
 
+/// Whether `value` may be offered: bash inserts a candidate into the command line unquoted,
+/// so a recorded workflow name, a node id in a crafted run.json or a run directory named
+/// `x;$(…)` would become shell code on Enter. Only plain words are offered.
+fn plain_word(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@+:/".contains(c))
+}
+
 /// Run ids, newest first, each with its workflow and status as help; then `last`.
 pub fn runs() -> Vec<CompletionCandidate> {
     let mut out: Vec<CompletionCandidate> = entries()
         .into_iter()
+        .filter(|e| plain_word(&e.run_id))
         .map(|e| {
             let help = e
                 .summary
@@ -100,6 +111,7 @@ pub fn workflows() -> Vec<CompletionCandidate> {
     let mut names: Vec<String> = entries()
         .into_iter()
         .filter_map(|e| e.summary.map(|s| s.workflow.name))
+        .filter(|name| plain_word(name))
         .collect();
     names.sort();
     names.dedup();
@@ -124,6 +136,7 @@ pub fn nodes() -> Vec<CompletionCandidate> {
     record
         .nodes
         .into_iter()
+        .filter(|n| plain_word(&n.node_id))
         .map(|n| CompletionCandidate::new(n.node_id).help(Some(n.status.as_str().into())))
         .collect()
 }
