@@ -299,3 +299,47 @@ fn emit_outside_a_run_warns_and_refuses_what_is_not_a_pipe() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// Attack: a tool puts terminal escape sequences (OSC title, screen clear) in a metric label
+/// value; the Prometheus exposition escapes only `\`, `"` and newline, so `secflow metrics
+/// --format prometheus` (and `/metrics`) sent them raw to the reader's terminal. Such a
+/// label is refused (`bad_label`), like any other bad label.
+#[test]
+fn control_characters_in_a_label_value_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: esc
+nodes:
+  - id: evil
+    run: |
+      {
+        printf '{"metric":{"name":"hits","type":"gauge","value":1,"labels":{"v":"x\\u001b]0;HACKED\\u0007\\u001b[2J"}}}\n'
+        printf '{"metric":{"name":"hits","type":"gauge","value":2,"labels":{"v":"csi\\u009b2J"}}}\n'
+        printf '{"metric":{"name":"hits","type":"gauge","value":3,"labels":{"v":"plain"}}}\n'
+      } > "$SECFLOW_EVENTS"
+"#;
+    let r = crate::support::run(dir.path(), recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("bad_label 2"), "{}", r.stderr);
+    let prom = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "metrics",
+            "last",
+            "--state-dir",
+            "state",
+            "--format",
+            "prometheus",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !prom.stdout.iter().any(|&b| b == 0x1b || b == 0x07),
+        "{}",
+        String::from_utf8_lossy(&prom.stdout)
+    );
+    let text = String::from_utf8(prom.stdout).unwrap();
+    assert!(!text.contains('\u{9b}'), "{text}");
+    assert!(text.contains("v=\"plain\"} 3"), "{text}");
+}
