@@ -246,6 +246,18 @@ impl Loader<'_> {
                 Ok(_) => {}
             }
             let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            // `/proc/self/environ` is a "regular file" whose parse error would quote the
+            // environment (a CI job's secrets) in a diagnostic of `validate`.
+            if canonical.starts_with("/proc") || canonical.starts_with("/sys") {
+                return Err(self
+                    .located(
+                        file,
+                        inc,
+                        "bad-include",
+                        format!("cannot include `{}`: a kernel pseudo-file", inc.value),
+                    )
+                    .with_hint("include recipe files only (not under /proc or /sys)"));
+            }
             if let Some(start) = self.stack.iter().position(|p| *p == canonical) {
                 let mut chain: Vec<String> = self.stack[start..]
                     .iter()
