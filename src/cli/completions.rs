@@ -79,10 +79,21 @@ fn entries() -> Vec<RunEntry> {
     list_runs(&state_dir(&line())).unwrap_or_default()
 }
 
+/// Whether `value` may be offered: bash inserts a candidate into the command line unquoted,
+/// so a recorded workflow name, a node id in a crafted run.json or a run directory named
+/// `x;$(…)` would become shell code on Enter. Only plain words are offered.
+fn plain_word(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@+:/".contains(c))
+}
+
 /// Run ids, newest first, each with its workflow and status as help; then `last`.
 pub fn runs() -> Vec<CompletionCandidate> {
     let mut out: Vec<CompletionCandidate> = entries()
         .into_iter()
+        .filter(|e| plain_word(&e.run_id))
         .map(|e| {
             let help = e
                 .summary
@@ -100,6 +111,7 @@ pub fn workflows() -> Vec<CompletionCandidate> {
     let mut names: Vec<String> = entries()
         .into_iter()
         .filter_map(|e| e.summary.map(|s| s.workflow.name))
+        .filter(|name| plain_word(name))
         .collect();
     names.sort();
     names.dedup();
@@ -124,8 +136,10 @@ pub fn nodes() -> Vec<CompletionCandidate> {
     let mut out = Vec::with_capacity(record.nodes.len());
     // A fan-out template (which `--node` accepts) is offered once, before its first instance.
     let mut templates = std::collections::BTreeSet::new();
-    for n in record.nodes {
+    // Only plain words: bash inserts a candidate unquoted (see `plain_word`).
+    for n in record.nodes.into_iter().filter(|n| plain_word(&n.node_id)) {
         if let Some(i) = &n.instance
+            && plain_word(&i.template)
             && templates.insert(i.template.clone())
         {
             out.push(CompletionCandidate::new(&i.template).help(Some("every instance".into())));

@@ -140,7 +140,7 @@ impl RecordBuilder {
                 cache_key: None,
                 attempts: Vec::new(),
                 killed_descendants: None,
-                instance: instance_record(n),
+                instance: instance_record(n, &self.redactor),
             })
             .collect();
         let added = records.len();
@@ -303,13 +303,27 @@ impl RecordBuilder {
 }
 
 /// The record fields of instance node `node`, if it is one (SPEC §9: `template`, `index`,
-/// `item` cut at 1 KiB with `item_sha256`, `matrix`).
-fn instance_record(node: &crate::plan::PlanNode) -> Option<crate::store::InstanceRecord> {
+/// `item` cut at 1 KiB with `item_sha256`, `matrix`). Secret values in the item and the
+/// matrix values are masked before the cut (SPEC §10), so no prefix of one survives it.
+fn instance_record(
+    node: &crate::plan::PlanNode,
+    redactor: &super::Redactor,
+) -> Option<crate::store::InstanceRecord> {
     let inst = node.instance.as_ref()?;
     let (item, item_sha256) = match &inst.item {
         Some(i) => {
             let (text, sha) = i.for_record();
-            (Some(text), sha)
+            let masked = redactor.redact(i.text());
+            if masked == i.text() {
+                (Some(text), sha)
+            } else {
+                let mut end = masked.len().min(crate::plan::foreach::RECORD_ITEM_BYTES);
+                while !masked.is_char_boundary(end) {
+                    end -= 1;
+                }
+                let sha = sha.or_else(|| (end < masked.len()).then(|| i.sha256()));
+                (Some(masked[..end].to_string()), sha)
+            }
         }
         None => (None, None),
     };
@@ -318,6 +332,10 @@ fn instance_record(node: &crate::plan::PlanNode) -> Option<crate::store::Instanc
         index: inst.index as u64,
         item,
         item_sha256,
-        matrix: inst.matrix.iter().cloned().collect(),
+        matrix: inst
+            .matrix
+            .iter()
+            .map(|(k, v)| (k.clone(), redactor.redact(v).into_owned()))
+            .collect(),
     })
 }

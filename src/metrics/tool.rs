@@ -6,7 +6,8 @@
 //! bounds what they may cost: a name keeps the type and label names it was first reported
 //! with (a line that disagrees is counted in `rejected`), and at most [`MAX_FAMILIES`]
 //! distinct families exist in a process (their names are interned for the registry, which
-//! holds `'static` descriptors). Series per attempt are capped by the channel.
+//! holds `'static` descriptors). Series per attempt are capped by the channel, series per
+//! run by [`MAX_RUN_SERIES`].
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -17,6 +18,10 @@ use crate::event::tool::{MetricItem, MetricType};
 
 /// Most tool metric families (name with its label names) in one process.
 pub const MAX_FAMILIES: usize = 256;
+
+/// Most tool series in one run: the channel caps each attempt, but a fan-out of 10 000
+/// instances, each labelling its own item, would otherwise multiply that cap.
+pub const MAX_RUN_SERIES: usize = 2_000;
 
 /// Bucket bounds of tool histograms: the value's own unit, decades from 0.001 to 10^6.
 pub const TOOL_BUCKETS: &[f64] = &[
@@ -76,6 +81,8 @@ struct Known {
 #[derive(Default)]
 pub struct ToolMetrics {
     known: HashMap<String, Known>,
+    /// The run's tool series (name and label values), at most [`MAX_RUN_SERIES`].
+    series: std::collections::HashSet<String>,
     /// Lines refused here: a type or label set other than the name's first, or the family cap.
     pub rejected: u64,
 }
@@ -134,6 +141,14 @@ impl ToolMetrics {
         }
         let mut values: Vec<&str> = vec![node_id, plugin_name];
         values.extend(m.labels.values().map(String::as_str));
+        let key = format!("{}\0{}", m.name, values.join("\0"));
+        if !self.series.contains(&key) {
+            if self.series.len() >= MAX_RUN_SERIES {
+                self.rejected += 1;
+                return false;
+            }
+            self.series.insert(key);
+        }
         match &known.family {
             Family::Counter(c) => c.with(&values).add(m.value),
             Family::Gauge(g) => g.with(&values).set(m.value),

@@ -240,6 +240,16 @@ pub fn template_id(id: &str) -> &str {
     id.split_once('@').map_or(id, |(t, _)| t)
 }
 
+/// Whether `id` is a node id or an instance id `ID@i` (a record's id, safe as a path part).
+pub fn is_valid_record_id(id: &str) -> bool {
+    match id.split_once('@') {
+        Some((t, i)) => {
+            super::is_valid_name(t) && !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => super::is_valid_name(id),
+    }
+}
+
 /// `--var X=a,b\,c` for a list var: split on commas, `\,` a literal comma.
 pub fn split_list(text: &str) -> Vec<String> {
     let mut items = Vec::new();

@@ -286,6 +286,18 @@ impl Loader<'_> {
         for inc in includes {
             let (path, shown) = self.resolve(file, dir, inc)?;
             let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            // `/proc/self/environ` is a "regular file" whose parse error would quote the
+            // environment (a CI job's secrets) in a diagnostic of `validate`.
+            if canonical.starts_with("/proc") || canonical.starts_with("/sys") {
+                return Err(self
+                    .located(
+                        file,
+                        inc,
+                        "bad-include",
+                        format!("cannot include `{}`: a kernel pseudo-file", inc.value),
+                    )
+                    .with_hint("include recipe files only (not under /proc or /sys)"));
+            }
             self.check_cycle(file, inc, &canonical)?;
             if !self.seen.insert(canonical.clone()) {
                 continue;

@@ -268,3 +268,48 @@ fn node_candidates_include_fan_out_templates() {
         assert_eq!(nodes, ["alpha", "scan", "scan@0", "scan@1"], "{sub}");
     }
 }
+
+/// Attack: bash inserts a completion candidate into the command line unquoted, so a recorded
+/// workflow name (any string a recipe gives), a node id in a crafted run.json or a run
+/// directory named `x;$(…)` (e.g. a `.secflow/` shipped in a cloned repository) would become
+/// shell code on Enter. Only plain words are offered.
+#[test]
+fn bash_never_offers_candidates_holding_shell_metacharacters() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let recipe = "version: \"1.0\"\nname: \"evil; touch PWNED $(id) *\"\nnodes:\n  - id: alpha\n    run: \"true\"\n";
+    let r = support::TestRun::new(recipe)
+        .in_dir(home.path())
+        .default_state()
+        .run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let id = r.record["run_id"].as_str().expect("run id").to_string();
+    let runs = home.path().join(".secflow/runs");
+    let crafted = runs.join("x;$(touch PWNED2)");
+    std::fs::create_dir(&crafted).expect("crafted run dir");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs.join(&id).join("run.json")).unwrap())
+            .unwrap();
+    record["nodes"][0]["node_id"] = "n; touch PWNED3 #".into();
+    std::fs::write(runs.join(&id).join("run.json"), record.to_string()).unwrap();
+    let script = home.path().join("secflow.bash");
+    let out = output(secflow().args(["completions", "bash"]));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::fs::write(&script, &out.stdout).expect("write script");
+
+    let runs_offered = bash_candidates(&script, home.path(), &[], &["secflow", "logs", ""]);
+    assert_eq!(runs_offered, [id.clone(), "last".to_string()]);
+    let nodes = bash_candidates(
+        &script,
+        home.path(),
+        &[],
+        &["secflow", "logs", &id, "--node", ""],
+    );
+    assert!(nodes.is_empty(), "{nodes:?}");
+    let workflows = bash_candidates(
+        &script,
+        home.path(),
+        &[],
+        &["secflow", "analyze", "--workflow", ""],
+    );
+    assert!(workflows.is_empty(), "{workflows:?}");
+}

@@ -756,3 +756,52 @@ nodes:
         r.stderr
     );
 }
+
+/// Attack: an upstream tool (or a list var) hands over an item equal to — or holding — a
+/// secret's value; run.json's `item` and `matrix` must show it masked (SPEC §10: no secret
+/// value in run.json), including a secret that straddles the 1 KiB cut of a long item.
+#[test]
+fn items_holding_a_secret_value_are_masked_in_run_json() {
+    use crate::support::TestRun;
+    let dir = tmp();
+    let long = format!("{}hunter2-secret-value", "x".repeat(1020));
+    std::fs::write(
+        dir.path().join("items.txt"),
+        format!("hunter2-secret-value\npre-hunter2-secret-value-post\n{{\"k\": \"hunter2-secret-value\"}}\n{long}\n"),
+    )
+    .unwrap();
+    let r = TestRun::new(
+        r#"
+version: "1.0"
+name: secret-items
+secrets: [TOKEN]
+nodes:
+  - id: gen
+    run: "cat items.txt > {{ outputs.items }}"
+    outputs: [items]
+  - id: use
+    foreach: "{{ inputs.items }}"
+    inputs: [items]
+    run: "true"
+  - id: mat
+    matrix: { v: [hunter2-secret-value, plain] }
+    run: "true"
+"#,
+    )
+    .in_dir(dir.path())
+    .env("TOKEN", "hunter2-secret-value")
+    .run();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for text in [
+        r.stdout.clone(),
+        std::fs::read_to_string(r.run_dir.join("run.json")).unwrap(),
+    ] {
+        assert!(!text.contains("hunter2"), "secret in run.json:\n{text}");
+    }
+    assert_eq!(r.node("use@0")["item"], "[REDACTED]");
+    assert_eq!(r.node("use@1")["item"], "pre-[REDACTED]-post");
+    assert_eq!(r.node("mat@0")["matrix"]["v"], "[REDACTED]");
+    let cut = r.node("use@3");
+    assert!(cut["item_sha256"].is_string());
+    assert!(!cut["item"].as_str().unwrap().contains("hunt"), "{cut}");
+}

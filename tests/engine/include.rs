@@ -122,3 +122,32 @@ fn a_diagnostic_points_into_the_included_file() {
 fn sha256_hex(bytes: &[u8]) -> String {
     secflow::recipe::hex(&<sha2::Sha256 as sha2::Digest>::digest(bytes))
 }
+
+/// Attack: a recipe sent for review includes `/proc/self/environ` (or a symlink to it); it
+/// is a "regular file", and its YAML error quoted the environment — a CI job's secrets — in
+/// the diagnostic `validate` prints. Kernel pseudo-files are refused without being read.
+#[test]
+fn an_include_of_proc_self_environ_never_quotes_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/proc/self/environ", dir.path().join("env.yaml")).unwrap();
+    for target in ["/proc/self/environ", "env.yaml"] {
+        let recipe = format!(
+            "version: \"1.0\"\nname: leak\ninclude: [{target}]\nnodes:\n  - id: a\n    run: \"true\"\n"
+        );
+        std::fs::write(dir.path().join("r.yaml"), recipe).unwrap();
+        let out = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["validate-recipe", "r.yaml"])
+            .env("CI_DEPLOY_TOKEN", "ci-secret-value-42")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{target}: {all}");
+        assert!(!all.contains("ci-secret-value-42"), "{target}: {all}");
+        assert!(all.contains("pseudo-file"), "{target}: {all}");
+    }
+}

@@ -109,6 +109,28 @@ nodes:
     assert!(!r.stderr.contains("out line"), "{}", r.stderr);
 }
 
+/// A failed fan-out instance (`scan@1`) shows its tails too: the path check took its `@`
+/// for an edited record's hostile id and printed "not shown".
+#[test]
+fn show_output_failure_shows_a_failed_instances_tails() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: fails-fanned
+nodes:
+  - id: scan
+    foreach: [a, b]
+    run: "echo out {{ item }}; echo err {{ item }} >&2; exit 4"
+"#;
+    let r = crate::support::run(dir.path(), recipe, &["--keep-going"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!r.stderr.contains("not shown"), "{}", r.stderr);
+    for item in ["a", "b"] {
+        assert!(r.stderr.contains(&format!("| err {item}")), "{}", r.stderr);
+        assert!(r.stderr.contains(&format!("| out {item}")), "{}", r.stderr);
+    }
+}
+
 /// `--log-format json`: stdout holds exactly the lines of logs.jsonl; with `--format json`
 /// it is a usage error (exit 2).
 #[test]

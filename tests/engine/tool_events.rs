@@ -350,3 +350,91 @@ fn emit_outside_a_run_warns_and_refuses_what_is_not_a_pipe() {
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
 }
+
+/// Attack: a tool puts terminal escape sequences (OSC title, screen clear) in a metric label
+/// value; the Prometheus exposition escapes only `\`, `"` and newline, so `secflow metrics
+/// --format prometheus` (and `/metrics`) sent them raw to the reader's terminal. Such a
+/// label is refused (`bad_label`), like any other bad label.
+#[test]
+fn control_characters_in_a_label_value_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: esc
+nodes:
+  - id: evil
+    run: |
+      {
+        printf '{"metric":{"name":"hits","type":"gauge","value":1,"labels":{"v":"x\\u001b]0;HACKED\\u0007\\u001b[2J"}}}\n'
+        printf '{"metric":{"name":"hits","type":"gauge","value":2,"labels":{"v":"csi\\u009b2J"}}}\n'
+        printf '{"metric":{"name":"hits","type":"gauge","value":3,"labels":{"v":"plain"}}}\n'
+      } > "$SECFLOW_EVENTS"
+"#;
+    let r = crate::support::run(dir.path(), recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("bad_label 2"), "{}", r.stderr);
+    let prom = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "metrics",
+            "last",
+            "--state-dir",
+            "state",
+            "--format",
+            "prometheus",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !prom.stdout.iter().any(|&b| b == 0x1b || b == 0x07),
+        "{}",
+        String::from_utf8_lossy(&prom.stdout)
+    );
+    let text = String::from_utf8(prom.stdout).unwrap();
+    assert!(!text.contains('\u{9b}'), "{text}");
+    assert!(text.contains("v=\"plain\"} 3"), "{text}");
+}
+
+/// Attack: the channel caps series per attempt (100), but a fan-out multiplies attempts: 25
+/// instances each labelling 100 series with their own index made 2 500 series in one run
+/// (10 000 instances: a million, in memory, metrics.json, /metrics and the Pushgateway). A
+/// run keeps at most 2 000 tool series; the first ones stay.
+#[test]
+fn tool_series_are_bounded_per_run_whatever_the_fan_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let items: Vec<String> = (0..25).map(|i| i.to_string()).collect();
+    let recipe = format!(
+        r#"
+version: "1.0"
+name: cardinality
+concurrency: 4
+nodes:
+  - id: fan
+    foreach: [{}]
+    run: |
+      j=0
+      while [ "$j" -lt 100 ]; do
+        printf '{{"metric":{{"name":"per_item","type":"gauge","value":1,"labels":{{"i":"%s","j":"%s"}}}}}}\n' {{{{ index }}}} "$j"
+        j=$((j + 1))
+      done > "$SECFLOW_EVENTS"
+"#,
+        items.join(", ")
+    );
+    let r = crate::support::run(dir.path(), &recipe, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let prom = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "metrics",
+            "last",
+            "--state-dir",
+            "state",
+            "--format",
+            "prometheus",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(prom.stdout).unwrap();
+    let series = text.lines().filter(|l| l.starts_with("per_item{")).count();
+    assert_eq!(series, 2_000, "{}", r.stderr);
+}

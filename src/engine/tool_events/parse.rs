@@ -251,7 +251,12 @@ fn labels(l: Map<String, Value>) -> Result<BTreeMap<String, String>, Bad> {
                 Value::Bool(b) => b.to_string(),
                 _ => return Err(Bad::Label),
             };
-            if !valid_label_name(&k) || v.chars().count() > MAX_LABEL_VALUE {
+            // Control characters would reach a terminal raw: the exposition escapes only
+            // `\`, `"` and newline (tab is harmless).
+            if !valid_label_name(&k)
+                || v.chars().count() > MAX_LABEL_VALUE
+                || v.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
                 return Err(Bad::Label);
             }
             Ok((k, v))

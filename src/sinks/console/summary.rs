@@ -163,7 +163,7 @@ pub fn failure_report(
     let Some(rec) = last else {
         return text;
     };
-    if !crate::plan::is_valid_name(&node.node_id) {
+    if !crate::plan::foreach::is_valid_record_id(&node.node_id) {
         // An edited record: never let its node id name a path outside the run.
         let _ = writeln!(text, "  stderr: not shown (the node id is not a valid id)");
         return text;
@@ -231,7 +231,7 @@ pub(super) fn stdout_tail(run_dir: &Path, node: &NodeRecord, paint: Paint) -> St
     let Some(rec) = node.attempts.last() else {
         return text;
     };
-    if !crate::plan::is_valid_name(&node.node_id) {
+    if !crate::plan::foreach::is_valid_record_id(&node.node_id) {
         return text;
     }
     let path = stderr_path(run_dir, &node.node_id, rec.attempt).with_file_name("stdout.log");
