@@ -42,7 +42,7 @@ for _ in $(seq 100); do
 done
 
 python3 - "$SECFLOW" "$WORK" "${ROUNDS:-5}" "$NODES" "$HTTP" "$GRPC" <<'PY'
-import json, os, subprocess, statistics, sys, time
+import json, os, resource, subprocess, statistics, sys, time
 
 secflow, work, rounds, nodes, http, grpc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
 configs = {
@@ -59,9 +59,12 @@ def run(name, extra):
     state = f"{work}/state-{name.replace('/', '-')}"
     argv = [secflow, "run", f"{work}/chain.yaml", "--quiet", "--progress", "never",
             "--format", "json", "--state-dir", state]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(argv, env=env, capture_output=True)
     wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
     status, out, err = p.returncode, p.stdout, p.stderr
     if status != 0:
         sys.exit(f"secflow failed ({status}) with {name}: {err.decode()[-500:]}")
@@ -69,22 +72,28 @@ def run(name, extra):
         undelivered = json.loads(out)["telemetry"]["export"]["undelivered"]
         if undelivered:
             sys.exit(f"{name}: {undelivered} items not delivered: {err.decode()[-500:]}")
-    return wall
+    return wall, cpu
 
 for name, extra in configs.items():  # warm-up
     run(name, extra)
 walls = {k: [] for k in configs}
+cpus = {k: [] for k in configs}
 for _ in range(rounds):
     for name, extra in configs.items():
-        walls[name].append(run(name, extra))
+        wall, cpu = run(name, extra)
+        walls[name].append(wall)
+        cpus[name].append(cpu)
 
 med = statistics.median
 base = med(walls["off"])
-print(f"== CHAIN-{nodes}: {rounds} interleaved rounds, wall time, live OTLP export to rotel")
-print(f"{'export':<14} {'median ms/node':>15} {'vs off':>8} {'min..max s':>14}")
+cbase = med(cpus["off"])
+print(f"== CHAIN-{nodes}: {rounds} interleaved rounds, live OTLP export to rotel; wall, and CPU of secflow and its children")
+print(f"{'export':<14} {'wall ms/node':>13} {'vs off':>8} {'min..max s':>12} {'CPU ms/node':>12} {'vs off':>8}")
 for name in configs:
-    w = med(walls[name])
-    print(f"{name:<14} {1000*w/nodes:15.3f} {100*(w/base-1):+7.1f}% {min(walls[name]):6.2f}..{max(walls[name]):.2f}")
-sd = statistics.stdev(walls["off"]) / statistics.mean(walls["off"]) * 100 if rounds > 1 else 0
-print(f"run-to-run noise (stdev/mean of `off`): {sd:.1f}%")
+    w, c = med(walls[name]), med(cpus[name])
+    print(f"{name:<14} {1000*w/nodes:13.3f} {100*(w/base-1):+7.1f}% {min(walls[name]):5.2f}..{max(walls[name]):<5.2f}"
+          f" {1000*c/nodes:12.3f} {100*(c/cbase-1):+7.1f}%")
+def noise(xs):
+    return statistics.stdev(xs) / statistics.mean(xs) * 100 if len(xs) > 1 else 0
+print(f"run-to-run noise (stdev/mean of `off`): wall {noise(walls['off']):.1f}%, CPU {noise(cpus['off']):.1f}%")
 PY

@@ -88,6 +88,8 @@ impl Exporter {
         std::thread::Builder::new()
             .name("secflow-otlp".into())
             .spawn(move || {
+                // Off the run's path like the record threads: below the tools under load.
+                crate::sys::priority::below_tools();
                 worker(&config, &rx, &worker_shared);
                 let _ = done_tx.send(());
             })?;
@@ -333,5 +335,44 @@ fn sleep_until(until: Instant, deadline: &dyn Fn() -> Option<Instant>) {
             return;
         }
         std::thread::sleep(SLICE.min(until - now));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nice value of this process's thread named `name`, from `/proc/self/task/*/stat`.
+    fn nice_of_thread(name: &str) -> Option<i32> {
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            // Fields after the parenthesised command: state is field 3, nice field 19.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            return rest.split(' ').nth(16)?.parse().ok();
+        }
+        None
+    }
+
+    #[test]
+    fn the_export_thread_runs_below_the_tools() {
+        let env =
+            |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://127.0.0.1:9".into());
+        let config = crate::otlp::config::from_env(None, env).unwrap().unwrap();
+        let exporter = Exporter::start(config).unwrap();
+        let mut nice = None;
+        for _ in 0..200 {
+            nice = nice_of_thread("secflow-otlp");
+            if nice.is_some_and(|n| n > 0) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ours = crate::sys::misc::thread_nice();
+        exporter.finish();
+        assert_eq!(nice, Some((ours + crate::sys::priority::NICE).min(19)));
     }
 }
