@@ -361,7 +361,9 @@ mod tests {
     fn the_export_thread_runs_below_the_tools() {
         let env =
             |k: &str| (k == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://127.0.0.1:9".into());
-        let config = crate::exporters::otlp::config::from_env(None, env).unwrap().unwrap();
+        let config = crate::exporters::otlp::config::from_env(None, env)
+            .unwrap()
+            .unwrap();
         let exporter = Exporter::start(config).unwrap();
         let mut nice = None;
         for _ in 0..200 {
