@@ -55,7 +55,7 @@ impl<'a> Cursor<'a> {
     /// Moves to the first `"`, `\` or control byte at or after the cursor (eight bytes at a
     /// time, as serde_json's own scan does).
     #[inline]
-    fn to_special(&mut self) {
+    fn skip_plain(&mut self) {
         while let Some(chunk) = self.b.get(self.i..self.i + 8) {
             let mut w = [0u8; 8];
             w.copy_from_slice(chunk);
@@ -85,7 +85,7 @@ impl<'a> Cursor<'a> {
     #[inline]
     fn plain_str(&mut self) -> Option<(&'a [u8], bool)> {
         let start = self.i;
-        self.to_special();
+        self.skip_plain();
         if self.peek()? != b'"' {
             return None;
         }
@@ -98,7 +98,7 @@ impl<'a> Cursor<'a> {
     /// well-formed, no control byte; UTF-8 not checked, as there).
     fn skip_str(&mut self) -> Option<()> {
         loop {
-            self.to_special();
+            self.skip_plain();
             match self.peek()? {
                 b'"' => {
                     self.i += 1;
