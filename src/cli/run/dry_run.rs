@@ -90,7 +90,7 @@ fn node_docs(
         let inputs: serde_json::Map<String, serde_json::Value> = node
             .inputs
             .iter()
-            .map(|i| (i.clone(), json!(dataset_path(&paths, node, i))))
+            .map(|i| (i.clone(), json!(dataset_path(paths, node, i))))
             .collect();
         let outputs: serde_json::Map<String, serde_json::Value> = p
             .outputs
@@ -98,7 +98,7 @@ fn node_docs(
             .map(|(name, scratch)| {
                 (
                     name.clone(),
-                    json!({"write_to": scratch, "dataset": dataset_path(&paths, node, name)}),
+                    json!({"write_to": scratch, "dataset": dataset_path(paths, node, name)}),
                 )
             })
             .collect();
@@ -188,14 +188,14 @@ fn write_text(
                 writeln!(
                     out,
                     "    input  {input}: {}",
-                    dataset_path(&paths, node, input).display()
+                    dataset_path(paths, node, input).display()
                 )?;
             }
             for output in &node.outputs {
                 writeln!(
                     out,
                     "    output {output}: {}",
-                    dataset_path(&paths, node, output).display()
+                    dataset_path(paths, node, output).display()
                 )?;
             }
         }
