@@ -138,7 +138,14 @@ impl Sink for RunJsonSink {
             let _ = thread.join();
         }
         let mut state = lock_ignoring_poison(&self.shared.0);
-        let result = write_record(&state.records, &self.path, record, true);
+        let mut result = write_record(&state.records, &self.path, record, true);
+        if result.is_err() {
+            // The last word on the run: a full disk is often transient (the failure that
+            // stopped the run ended the attempt that filled it), so one more try, as the
+            // run's last record deserves, before it is given up.
+            std::thread::sleep(FINAL_RETRY_PAUSE);
+            result = write_record(&state.records, &self.path, record, true);
+        }
         record_result(&mut state, &self.path, result);
         match state.error.take() {
             Some(e) => Err(anyhow::anyhow!("cannot write {}: {e}", self.path.display())),
@@ -146,6 +153,9 @@ impl Sink for RunJsonSink {
         }
     }
 }
+
+/// How long the final write waits before its one retry.
+const FINAL_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Marks `record` as a run whose records are incomplete: `failed`, exit 4, reason `records
 /// incomplete` (unchanged when it says so already).
