@@ -101,14 +101,6 @@ impl RecordBuilder {
         self.record
     }
 
-    /// Moves the record out without copying its nodes (the builder is left with none).
-    pub fn take_record(&mut self) -> RunRecord {
-        let nodes = std::mem::take(&mut self.record.nodes);
-        let mut record = self.record.clone();
-        record.nodes = nodes;
-        record
-    }
-
     /// The record of plan node `i`.
     fn node_mut(&mut self, i: usize) -> Option<&mut NodeRecord> {
         let p = *self.pos.get(i)?;
