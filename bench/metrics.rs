@@ -40,6 +40,7 @@ fn chain_plan(n: usize) -> Plan {
 fn context(plan: &Arc<Plan>, run_dir: &Path) -> RunContext {
     RunContext {
         records: Default::default(),
+        record: Default::default(),
         run_id: "01JDBENCH00000000000000000".into(),
         run_dir: run_dir.to_path_buf(),
         plan: plan.clone(),

@@ -20,7 +20,7 @@ use super::supervise::{
     Ended, Job, Msg, Stop, not_started, start_now, start_then_watch, supervise,
 };
 use super::{datasets, local};
-use crate::event::record::RecordBuilder;
+use crate::event::record::{RecordBuilder, SharedRecord};
 use crate::event::trace::{format_traceparent, new_span_id};
 use crate::event::{Event, Level, RunContext, RunEnd, Sink};
 use crate::store::{NodeStatus, RunRecord, RunStatus, SelfUsage};
@@ -180,7 +180,10 @@ pub async fn execute(
         .map(|s| s.as_bytes().to_vec())
         .collect();
     let mut s = Scheduler {
-        builder: RecordBuilder::new(&ctx),
+        builder: {
+            ctx.record.publish(RecordBuilder::new(&ctx));
+            ctx.record.clone()
+        },
         paths: Arc::new(RunPaths {
             run_dir: ctx.run_dir.clone(),
             records: Some(Arc::clone(&ctx.records)),
@@ -214,7 +217,8 @@ struct Scheduler {
     executor: Arc<dyn Executor>,
     env: Arc<Environment>,
     sinks: Vec<Box<dyn Sink>>,
-    builder: RecordBuilder,
+    /// The run's one fold of its record, shared with the run.json sink.
+    builder: SharedRecord,
     paths: Arc<RunPaths>,
     nodes: Vec<NodeState>,
     dependants: Vec<Vec<usize>>,
@@ -935,7 +939,11 @@ impl Scheduler {
             exit_code,
             at: SystemTime::now(),
         });
-        let mut record = self.builder.take_record();
+        // Published at the start, so always there; a fresh one only if that broke.
+        let mut record = self
+            .builder
+            .take_record()
+            .unwrap_or_else(|| RecordBuilder::new(&self.ctx).into_record());
         record.reason = match &self.halt {
             Some(Halt::Failure(id) | Halt::FailFast(id)) => Some(format!("node `{id}` failed")),
             Some(Halt::Cancelled) => Some("interrupted".into()),

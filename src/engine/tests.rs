@@ -119,6 +119,7 @@ fn run(yaml: &str, fake: Arc<Fake>, concurrency: usize) -> (crate::store::RunRec
 fn context(run_dir: &std::path::Path, plan: Arc<Plan>, concurrency: usize) -> Arc<RunContext> {
     Arc::new(RunContext {
         records: Default::default(),
+        record: Default::default(),
         run_id: "test".into(),
         run_dir: run_dir.to_path_buf(),
         plan,
@@ -453,4 +454,47 @@ fn a_record_failure_mid_run_stops_scheduling() {
     assert_eq!(outcome.record.reason.as_deref(), Some("records incomplete"));
     let join = outcome.record.nodes.iter().find(|n| n.node_id == "join");
     assert_eq!(join.map(|n| n.status), Some(NodeStatus::Cancelled));
+}
+
+/// Issue #18: the run record is folded once, by the engine, into the handle the run.json
+/// sink checkpoints: a sink handed an event finds it already in that record, and `finish`
+/// takes the final record out of it (nothing is left to checkpoint after the run).
+#[test]
+fn the_engine_folds_the_one_record_the_run_json_sink_checkpoints() {
+    struct Probe(Arc<Mutex<Vec<String>>>);
+    impl Sink for Probe {
+        fn event(&mut self, ctx: &RunContext, event: &Event) {
+            if let Event::NodeFinished { node, .. } = event {
+                let (_, json) = ctx.record.snapshot_json(None).expect("published");
+                let record: crate::store::RunRecord = serde_json::from_slice(&json).unwrap();
+                let n = &record.nodes[*node];
+                let line = format!("{} {:?} {}", n.node_id, n.status, n.attempts.len());
+                self.0.lock().unwrap().push(line);
+            }
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let probe = Arc::clone(&seen);
+    let mut shared = None;
+    let (outcome, _) = run_with(FAN, Arc::new(Fake::default()), 1, |ctx, mut sinks| {
+        shared = Some(ctx.record.clone());
+        sinks.push(Box::new(Probe(probe)));
+        sinks
+    });
+    assert_eq!(outcome.record.status, RunStatus::Succeeded);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "a Succeeded 1",
+            "b Succeeded 1",
+            "c Succeeded 1",
+            "d Succeeded 1",
+            "join Succeeded 1"
+        ]
+    );
+    let shared = shared.expect("the engine ran");
+    assert!(
+        shared.snapshot_json(None).is_none(),
+        "finish took the record"
+    );
 }

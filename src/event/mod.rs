@@ -9,7 +9,7 @@ pub mod redact;
 pub mod tool;
 pub mod trace;
 
-pub use record::RecordBuilder;
+pub use record::{RecordBuilder, SharedRecord};
 pub use redact::Redactor;
 
 use std::sync::Arc;
@@ -46,6 +46,9 @@ pub struct RunContext {
     /// Whether every record could be written so far: writers report failures, the engine
     /// stops the run on the first (SPEC §10 "Records fail closed").
     pub records: Arc<crate::store::RecordHealth>,
+    /// The run record as the engine folds it (published at the start; the run.json sink
+    /// checkpoints it). Empty until the engine publishes it.
+    pub record: SharedRecord,
 }
 
 /// One thing that happened.

@@ -1,7 +1,8 @@
 //! Folding the engine's event stream into a [`RunRecord`] (the content of `run.json`).
 //!
-//! Pure bookkeeping, no I/O: the engine keeps one to hand the final record to every sink,
-//! and the run.json sink keeps one for its checkpoints. Nodes stay in plan (topological)
+//! Pure bookkeeping, no I/O. The run has one: the engine publishes it as a
+//! [`SharedRecord`], folds every event into it, hands the final record to every sink, and
+//! the run.json sink checkpoints it (issue #18: the record is folded once). Nodes stay in plan (topological)
 //! order; a running attempt appears with status `running` until it ends.
 
 use std::time::SystemTime;
@@ -98,14 +99,6 @@ impl RecordBuilder {
 
     pub fn into_record(self) -> RunRecord {
         self.record
-    }
-
-    /// Moves the record out without copying its nodes (the builder is left with none).
-    pub fn take_record(&mut self) -> RunRecord {
-        let nodes = std::mem::take(&mut self.record.nodes);
-        let mut record = self.record.clone();
-        record.nodes = nodes;
-        record
     }
 
     /// The record of plan node `i`.
@@ -338,4 +331,67 @@ fn instance_record(
             .map(|(k, v)| (k.clone(), redactor.redact(v).into_owned()))
             .collect(),
     })
+}
+
+/// The run's one fold of its record, shared: the engine publishes its [`RecordBuilder`] here
+/// at the start and applies every event to it; the run.json sink takes its checkpoints from
+/// it (SPEC §6), so the record is folded once. A version counts the events applied, so a
+/// reader serializes only when something changed. Cloning the handle is cheap (an `Arc`).
+#[derive(Clone, Default)]
+pub struct SharedRecord(std::sync::Arc<std::sync::Mutex<Published>>);
+
+#[derive(Default)]
+struct Published {
+    /// `None` before the engine publishes it and after it took the final record.
+    builder: Option<RecordBuilder>,
+    version: u64,
+}
+
+impl std::fmt::Debug for SharedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedRecord")
+    }
+}
+
+impl SharedRecord {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Publishes the run's builder (the engine, once, before its first event).
+    pub fn publish(&self, builder: RecordBuilder) {
+        let mut p = self.lock();
+        p.builder = Some(builder);
+        p.version += 1;
+    }
+
+    /// Applies one event to the published builder (nothing if none is published).
+    pub fn apply(&self, event: &Event) {
+        let mut p = self.lock();
+        if let Some(b) = p.builder.as_mut() {
+            b.apply(event);
+            p.version += 1;
+        }
+    }
+
+    /// Takes the final record out without copying its nodes; nothing is published after.
+    pub fn take_record(&self) -> Option<RunRecord> {
+        self.lock().builder.take().map(RecordBuilder::into_record)
+    }
+
+    /// The record as pretty JSON (with a final newline) and its version, if one is published
+    /// and its version is not `seen`. Serialized in memory under the lock (no I/O while the
+    /// engine may wait for it); the caller writes the bytes.
+    pub fn snapshot_json(&self, seen: Option<u64>) -> Option<(u64, Vec<u8>)> {
+        let p = self.lock();
+        let builder = p.builder.as_ref()?;
+        if seen == Some(p.version) {
+            return None;
+        }
+        let mut bytes = serde_json::to_vec_pretty(builder.record()).ok()?;
+        bytes.push(b'\n');
+        Some((p.version, bytes))
+    }
 }

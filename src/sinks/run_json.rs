@@ -3,6 +3,10 @@
 //! a background thread, only when something changed, never once per node. A 10 000-node
 //! run costs a handful of writes, and a long-running node still shows as `running`.
 //!
+//! The record is the engine's one fold ([`SharedRecord`], published in `RunContext::record`):
+//! checkpoints serialize it (in memory, under its lock, then write outside it), the final
+//! write is the record handed to `finish`. The sink folds nothing itself.
+//!
 //! The first and the last write are fsynced (file, then directory): the engine starts no
 //! node before the first is on disk. A failed write leaves no temporary file behind and is
 //! reported to the run's [`RecordHealth`](RecordHealth) once, which stops the run
@@ -13,15 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use crate::event::RecordBuilder;
+use crate::event::SharedRecord;
 use crate::event::{Event, RunContext, Sink};
 use crate::store::{RecordHealth, RunRecord};
 
 struct Shared {
-    builder: RecordBuilder,
+    record: SharedRecord,
     records: Arc<RecordHealth>,
-    /// Events arrived since the last write.
-    dirty: bool,
+    /// The version of the record last written.
+    written: Option<u64>,
     done: bool,
     error: Option<std::io::Error>,
 }
@@ -41,9 +45,9 @@ impl RunJsonSink {
         let path = ctx.run_dir.join("run.json");
         let shared: SharedState = Arc::new((
             Mutex::new(Shared {
-                builder: RecordBuilder::new(ctx),
+                record: ctx.record.clone(),
                 records: Arc::clone(&ctx.records),
-                dirty: false,
+                written: None,
                 done: false,
                 error: None,
             }),
@@ -64,10 +68,8 @@ impl RunJsonSink {
                             Ok((s, _)) => s,
                             Err(poisoned) => poisoned.into_inner().0,
                         };
-                        if state.dirty && !state.done {
-                            let result =
-                                write_record(&state.records, &path, state.builder.record(), false);
-                            record_result(&mut state, &path, result);
+                        if !state.done {
+                            checkpoint(&mut state, &path, false);
                         }
                     }
                 })
@@ -85,8 +87,19 @@ fn lock_ignoring_poison(lock: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Writes the shared record if it changed since the last write (`durable`: fsynced).
+fn checkpoint(state: &mut Shared, path: &Path, durable: bool) {
+    let Some((version, bytes)) = state.record.snapshot_json(state.written) else {
+        return;
+    };
+    let result = state
+        .records
+        .write_atomic(path, durable, |file| file.write_all(&bytes));
+    state.written = Some(version);
+    record_result(state, path, result);
+}
+
 fn record_result(state: &mut Shared, path: &Path, result: std::io::Result<()>) {
-    state.dirty = false;
     if let Err(e) = result
         && state.error.is_none()
     {
@@ -116,13 +129,12 @@ fn write_record(
 
 impl Sink for RunJsonSink {
     fn event(&mut self, _ctx: &RunContext, event: &Event) {
-        let mut state = lock_ignoring_poison(&self.shared.0);
-        state.builder.apply(event);
+        // The engine folded the event already; the start's record is written (fsynced) at
+        // once, the rest at the next checkpoint.
         if matches!(event, Event::RunStarted { .. }) {
-            let result = write_record(&state.records, &self.path, state.builder.record(), true);
-            record_result(&mut state, &self.path, result);
-        } else {
-            state.dirty = true;
+            let mut state = lock_ignoring_poison(&self.shared.0);
+            state.written = None;
+            checkpoint(&mut state, &self.path, true);
         }
     }
 

@@ -805,3 +805,48 @@ nodes:
     assert!(cut["item_sha256"].is_string());
     assert!(!cut["item"].as_str().unwrap().contains("hunt"), "{cut}");
 }
+
+/// Issue #18: run.json checkpoints come from the engine's one fold of the record, so the
+/// instances a fan-out added (`InstancesAdded`) show in a checkpoint while they run, in
+/// place of their template.
+#[test]
+fn a_checkpoint_shows_the_running_instances_of_a_fan_out() {
+    let dir = tmp();
+    let child = crate::support::command(
+        dir.path(),
+        "version: \"1.0\"\nname: f\nnodes:\n  - id: scan\n    foreach: [a, b]\n    run: \"echo up > started-{{ index }}; while [ ! -f go ]; do sleep 0.05; done\"\n",
+        &["--run-id", "fan-live"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    assert!(crate::support::wait_for_file(
+        &dir.path().join("started-1"),
+        20
+    ));
+    let path = dir.path().join("state/runs/fan-live/run.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let nodes: Vec<(String, String)> = now["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["node_id"].to_string(), n["status"].to_string()))
+            .collect();
+        let running = |id: &str| (format!("\"{id}\""), "\"running\"".to_string());
+        if nodes == [running("scan@0"), running("scan@1")] {
+            assert_eq!(now["nodes"][1]["template"], "scan");
+            assert_eq!(now["status"], "running");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint: {now}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(ids(&r), ["scan@0", "scan@1"]);
+}

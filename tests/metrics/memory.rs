@@ -167,6 +167,7 @@ fn the_sinks_heap_per_node_stays_bounded_through_a_10000_node_run() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = RunContext {
         records: Default::default(),
+        record: Default::default(),
         run_id: "01JDMEMORY0000000000000000".into(),
         run_dir: dir.path().to_path_buf(),
         plan: plan.clone(),

@@ -29,6 +29,7 @@ pub fn plan_of(recipe: &str) -> Plan {
 pub fn context(run_dir: &Path, plan: Plan) -> RunContext {
     RunContext {
         records: Default::default(),
+        record: Default::default(),
         run_id: "01JDTESTRN0000000000000000".into(),
         run_dir: run_dir.to_path_buf(),
         plan: Arc::new(plan),

@@ -92,6 +92,7 @@ pub(super) fn start(
     };
     let ctx = Arc::new(RunContext {
         records: Arc::new(crate::store::RecordHealth::with_dir(run_dir_fd)),
+        record: Default::default(),
         run_id,
         run_dir,
         plan: Arc::new(plan),
