@@ -93,26 +93,6 @@ pub fn node_key_with(
     })
 }
 
-/// `{{ item }}`, `{{ item.K }}` or `{{ matrix.NAME }}` of an instance (empty elsewhere).
-fn instance_value(node: &PlanNode, r: &Reference) -> String {
-    let Some(inst) = node.instance.as_ref() else {
-        return String::new();
-    };
-    match r.namespace {
-        Namespace::Matrix => inst
-            .matrix
-            .iter()
-            .find(|(k, _)| *k == r.key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default(),
-        _ => match (&inst.item, r.key.is_empty()) {
-            (Some(item), true) => item.text().to_string(),
-            (Some(item), false) => item.field(&r.key).unwrap_or_default().to_string(),
-            (None, _) => String::new(),
-        },
-    }
-}
-
 /// The node's command with dataset paths and the run id as placeholders and everything else
 /// (vars, config, env references) as its value.
 fn placeholder_command(plan: &Plan, node: &PlanNode) -> Vec<String> {
@@ -123,12 +103,9 @@ fn placeholder_command(plan: &Plan, node: &PlanNode) -> Vec<String> {
             Namespace::Run => "<run.id>".to_string(),
             // An instance's own values: its item (not its place in the list, unless the
             // command uses `{{ index }}`), so that reordering a list re-runs nothing.
-            Namespace::Item => instance_value(node, r),
-            Namespace::Index => node
-                .instance
-                .as_ref()
-                .map_or_else(String::new, |i| i.index.to_string()),
-            Namespace::Matrix => instance_value(node, r),
+            Namespace::Item | Namespace::Index | Namespace::Matrix => {
+                super::fanout::instance_value(node, r).unwrap_or_default()
+            }
             Namespace::Vars => plan.vars.get(&r.key).cloned().unwrap_or_default(),
             Namespace::Config => node.config.get(&r.key).map(json_text).unwrap_or_default(),
             Namespace::Env if plan.secrets.contains(&r.key) => format!("<secret:{}>", r.key),

@@ -445,7 +445,6 @@ pub fn wait_child(pid: i32) -> std::io::Result<ExitInfo> {
 
 /// secflow's own rusage: (user, system, peak RSS bytes).
 pub fn self_usage() -> (Duration, Duration, u64) {
-    let u = crate::sys::rusage::get(crate::sys::rusage::Who::SelfProcess).unwrap_or_default();
-    let rss = crate::sys::proc::own_peak_rss().unwrap_or(u.max_rss);
-    (u.user, u.system, rss)
+    let u = crate::sys::rusage::own().unwrap_or_default();
+    (u.user, u.system, u.max_rss)
 }

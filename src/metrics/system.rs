@@ -100,10 +100,9 @@ pub fn self_cpu_seconds() -> Option<f64> {
 
 /// (user ms, system ms, peak RSS bytes) of this process so far.
 pub fn self_usage() -> Option<(u64, u64, u64)> {
-    rusage(Who::SelfProcess).map(|u| {
+    crate::sys::rusage::own().map(|u| {
         let ms = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() as u64;
-        let rss = crate::sys::proc::own_peak_rss().unwrap_or(u.max_rss);
-        (ms(u.user), ms(u.system), rss)
+        (ms(u.user), ms(u.system), u.max_rss)
     })
 }
 

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::diag::{Diagnostic, Pos};
 pub use duration::parse_duration;
 pub use include::split_pos;
-pub use outputs::Outputs;
+pub use outputs::{OutputDecl, OutputEntry, Outputs};
 pub use types::*;
 pub use yaml_error::CONCURRENCY_RANGE;
 

@@ -183,10 +183,10 @@ impl<'de> Visitor<'de> for EntryVisitor {
     }
 }
 
-/// One `outputs` entry: a dataset name, or a map with options.
+/// One `outputs` entry: a dataset name, or a map with options. Only the schema is built from
+/// it (the recipe reads entries through [`Outputs`]); exported as the documented entry type.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum OutputEntry {
     /// A dataset: a JSON-lines file, one record per non-empty line.
     Name(String),
@@ -197,7 +197,6 @@ pub enum OutputEntry {
 /// `{ name: site, dir: true }`.
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 pub struct OutputDecl {
     /// Dataset name.
     pub name: String,

@@ -54,6 +54,17 @@ pub enum Who {
     Children,
 }
 
+/// This process's own usage: `getrusage(RUSAGE_SELF)`, with the peak RSS of its own address
+/// space ([`super::proc::own_peak_rss`]) in place of `ru_maxrss`, which Linux carries over
+/// `execve` from the parent's.
+pub fn own() -> Option<Usage> {
+    let mut u = get(Who::SelfProcess)?;
+    if let Some(rss) = super::proc::own_peak_rss() {
+        u.max_rss = rss;
+    }
+    Some(u)
+}
+
 /// `getrusage` for `who`; `None` if the kernel refuses.
 pub fn get(who: Who) -> Option<Usage> {
     let who = match who {

@@ -71,16 +71,9 @@ impl LogLevel {
         Self::NAMES[self as usize]
     }
 
-    /// Case-insensitive; `warning` is `WARN`.
+    /// Case-insensitive; `warning` is `WARN` (the event level's names).
     pub fn parse(text: &str) -> Option<Self> {
-        match text.to_ascii_uppercase().as_str() {
-            "TRACE" => Some(LogLevel::Trace),
-            "DEBUG" => Some(LogLevel::Debug),
-            "INFO" => Some(LogLevel::Info),
-            "WARN" | "WARNING" => Some(LogLevel::Warn),
-            "ERROR" => Some(LogLevel::Error),
-            _ => None,
-        }
+        Level::parse(text).map(Self::from)
     }
 }
 
