@@ -17,12 +17,11 @@
 //! instead of an anchor, so the chain verifies as an unfinished prefix, never as tampered.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::event::{Event, RunContext, Sink};
+use crate::store::append::LineFile;
 use crate::store::clock::rfc3339_ms;
 use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus};
 
@@ -55,13 +54,11 @@ const BUFFER_BYTES: usize = 64 * 1024;
 pub struct AuditSink {
     key: AuditKey,
     path: PathBuf,
-    file: File,
+    file: LineFile,
     /// Complete lines not written yet.
     buf: Vec<u8>,
-    /// The file's length after the last complete write, with the seq and hash it ends at.
-    committed: (u64, u64, String),
-    /// The directory entry has been fsynced.
-    dir_synced: bool,
+    /// The seq and hash the file ends at after the last complete write.
+    committed: (u64, String),
     records: std::sync::Arc<crate::store::RecordHealth>,
     run_id: String,
     trace_id: String,
@@ -88,17 +85,17 @@ impl AuditSink {
             path: path.clone(),
             source,
         };
-        ctx.records.create_dir_all(&ctx.run_dir).map_err(io)?;
-        let file = ctx
-            .records
-            .open_file(&path, crate::sys::dirfd::Mode::CreateNew)
-            .map_err(io)?;
+        let file = LineFile::create(
+            &path,
+            crate::sys::dirfd::Mode::CreateNew,
+            Some(std::sync::Arc::clone(&ctx.records)),
+        )
+        .map_err(io)?;
         Ok(AuditSink {
             key: key.clone(),
             file,
             buf: Vec::with_capacity(BUFFER_BYTES),
-            committed: (0, 0, GENESIS_HASH.into()),
-            dir_synced: false,
+            committed: (0, GENESIS_HASH.into()),
             records: std::sync::Arc::clone(&ctx.records),
             path,
             run_id: ctx.run_id.clone(),
@@ -151,7 +148,7 @@ impl AuditSink {
 
     /// The head of the chain as written to the file: `(seq, last_hash)`.
     pub fn durable_head(&self) -> (u64, &str) {
-        (self.committed.1, &self.committed.2)
+        (self.committed.0, &self.committed.1)
     }
 
     /// Appends one event to the buffer.
@@ -209,35 +206,19 @@ impl AuditSink {
             return;
         }
         if !self.buf.is_empty() {
-            match self.file.write_all(&self.buf) {
-                Ok(()) => {
-                    self.committed = (
-                        self.committed.0 + self.buf.len() as u64,
-                        self.seq,
-                        self.last_hash.clone(),
-                    );
-                    self.buf.clear();
-                }
-                Err(source) => {
-                    // A torn line would read as tampering: cut back to the last whole one.
-                    let _ = self.file.set_len(self.committed.0);
-                    let path = self.path.clone();
-                    return self.fail(AuditError::Io { path, source });
-                }
+            // A failed write is cut back to the last whole line (a torn line would read as
+            // tampering) and reported to the run by the file.
+            if let Err(source) = self.file.append(&self.buf) {
+                let path = self.path.clone();
+                return self.fail(AuditError::Io { path, source });
             }
+            self.committed = (self.seq, self.last_hash.clone());
+            self.buf.clear();
         }
         if !durable {
             return;
         }
-        let mut result = self.file.sync_data();
-        if result.is_ok() && !self.dir_synced {
-            result = self
-                .path
-                .parent()
-                .map_or(Ok(()), |dir| File::open(dir).and_then(|d| d.sync_all()));
-            self.dir_synced = result.is_ok();
-        }
-        if let Err(source) = result {
+        if let Err(source) = self.file.sync(true) {
             let path = self.path.clone();
             self.fail(AuditError::Io { path, source });
         }
@@ -434,7 +415,7 @@ impl Sink for AuditSink {
             self.terminal(record.status, record.exit_code, ctx, SystemTime::now());
         }
         self.flush(true);
-        let (events, last_hash) = (self.committed.1, self.committed.2.clone());
+        let (events, last_hash) = (self.committed.0, self.committed.1.clone());
         // A chain stopped by a write error: the durable head, signed as a cut (the chain
         // then verifies as an unfinished prefix, and a shorter one as tampered).
         let stopped = self.stopped();

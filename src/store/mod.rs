@@ -5,6 +5,7 @@
 //! through [`jsonl::JsonlReader`] (torn-line tolerant) and find runs with
 //! [`resolve::resolve_run`].
 
+pub mod append;
 pub mod cache;
 pub mod clock;
 pub mod health;

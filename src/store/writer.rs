@@ -1,4 +1,5 @@
-//! The asynchronous, lossless JSON-lines writer every sink shares.
+//! The asynchronous, lossless JSON-lines writer of logs and spans: batching on a thread on
+//! top of [`LineFile`], the appender audit and metrics call directly.
 //!
 //! Producers (the engine's thread, the `tracing` layer) hand records to a background thread
 //! through an unbounded channel: sending never blocks on disk and never drops. The thread
@@ -8,14 +9,15 @@
 //! [`JsonlWriter::finish`] — called on every orderly exit path, SIGINT included — drains,
 //! syncs and joins, losing nothing.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use crate::store::append::LineFile;
 
 /// Largest batch written with one call.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -88,31 +90,16 @@ impl<T: Serialize + Send + 'static> JsonlWriter<T> {
         path: &Path,
         records: Option<std::sync::Arc<crate::store::RecordHealth>>,
     ) -> io::Result<Self> {
-        let file = match &records {
-            // A run's record: beneath its directory's descriptor, never through a symlink.
-            Some(r) => {
-                if let Some(dir) = path.parent() {
-                    r.create_dir_all(dir)?;
-                }
-                r.open_file(path, crate::sys::dirfd::Mode::Append)?
-            }
-            None => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                OpenOptions::new().create(true).append(true).open(path)?
-            }
-        };
+        let file = LineFile::create(path, crate::sys::dirfd::Mode::Append, records)?;
         let (tx, rx) = channel();
         let name = format!(
             "secflow-write-{}",
             path.file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         );
-        let report = records.map(|r| (r, path.to_path_buf()));
         let thread = std::thread::Builder::new().name(name).spawn(move || {
             crate::sys::priority::below_tools();
-            write_loop(file, rx, report)
+            write_loop(file, rx)
         })?;
         Ok(JsonlWriter {
             path: path.to_path_buf(),
@@ -167,12 +154,11 @@ impl<T> Drop for JsonlWriter<T> {
 
 /// The writer thread's state: the file, the batch being built, what it wrote.
 struct Batcher {
-    file: File,
+    /// Appends whole lines and reports its first write error to the run.
+    file: LineFile,
     buf: Vec<u8>,
     stats: WriteStats,
     error: Option<io::Error>,
-    /// Where to report the first write error, and the file's path for the message.
-    report: Option<(std::sync::Arc<crate::store::RecordHealth>, PathBuf)>,
 }
 
 impl Batcher {
@@ -196,14 +182,9 @@ impl Batcher {
             return;
         }
         if self.error.is_none() {
-            match self.file.write_all(&self.buf) {
+            match self.file.append(&self.buf) {
                 Ok(()) => self.stats.bytes += self.buf.len() as u64,
-                Err(e) => {
-                    if let Some((records, path)) = &self.report {
-                        records.fail(format!("cannot write {}: {e}", path.display()));
-                    }
-                    self.error = Some(e);
-                }
+                Err(e) => self.error = Some(e),
             }
         }
         self.buf.clear();
@@ -214,17 +195,12 @@ impl Batcher {
 /// [`FLUSH_INTERVAL`] (parked: producers' sends do not wake it, so a burst costs one wake-up
 /// and one write per interval, not one per line), writes the batch, and repeats until
 /// `Close`, which also unparks it.
-fn write_loop<T: Serialize>(
-    file: File,
-    rx: Receiver<Msg<T>>,
-    report: Option<(std::sync::Arc<crate::store::RecordHealth>, PathBuf)>,
-) -> io::Result<WriteStats> {
+fn write_loop<T: Serialize>(file: LineFile, rx: Receiver<Msg<T>>) -> io::Result<WriteStats> {
     let mut b = Batcher {
         file,
         buf: Vec::with_capacity(BATCH_BYTES + 4096),
         stats: WriteStats::default(),
         error: None,
-        report,
     };
     let mut observer: Option<Observer<T>> = None;
     let mut closing = false;
@@ -267,7 +243,7 @@ fn write_loop<T: Serialize>(
     if let Some(e) = b.error {
         return Err(e);
     }
-    b.file.sync_data()?;
+    b.file.sync(false)?;
     Ok(b.stats)
 }
 

@@ -1,24 +1,21 @@
-//! Appending whole lines to `metrics.jsonl`.
+//! Appending whole lines to `metrics.jsonl`, through the store's [`LineFile`].
 //!
 //! A snapshot line is streamed from the registry in many writes, so a write that fails half
 //! way (a full disk) would leave a torn line, and every later line would follow it. The
-//! appender cuts the file back to where its last complete line ended and appends nothing
-//! more: readers only ever see whole lines (a torn last line, from a crash, they skip).
+//! file is cut back to where its last complete line ended and takes nothing more: readers
+//! only ever see whole lines (a torn last line, from a crash, they skip).
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use super::WRITE_BUFFER;
+use crate::store::append::LineFile;
 
 pub struct LineAppender {
     path: PathBuf,
     /// Opened on the first line (an open that fails is tried again on the next one).
-    file: Option<BufWriter<File>>,
-    /// The file's length after its last complete line.
-    end: u64,
-    /// A line failed: the file was cut back and takes no more.
-    failed: bool,
+    file: Option<LineFile>,
     /// The run's records: the file is opened beneath the run directory's descriptor.
     records: Option<std::sync::Arc<crate::store::RecordHealth>>,
 }
@@ -28,8 +25,6 @@ impl LineAppender {
         LineAppender {
             path: path.to_path_buf(),
             file: None,
-            end: 0,
-            failed: false,
             records: None,
         }
     }
@@ -47,58 +42,36 @@ impl LineAppender {
     /// later calls do nothing.
     pub fn append(
         &mut self,
-        write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+        write: impl FnOnce(&mut BufWriter<&mut File>) -> std::io::Result<()>,
     ) -> Result<(), String> {
-        if self.failed {
-            return Ok(());
-        }
         let file = match &mut self.file {
+            Some(file) if file.is_failed() => return Ok(()),
             Some(file) => file,
             None => {
-                let opened = match &self.records {
-                    Some(r) => r.open_file(&self.path, crate::sys::dirfd::Mode::Append),
-                    None => OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&self.path),
-                }
-                .and_then(|f| f.metadata().map(|m| (f, m.len())));
-                let (file, len) =
-                    opened.map_err(|e| format!("cannot open {}: {e}", self.path.display()))?;
-                self.end = len;
-                self.file
-                    .insert(BufWriter::with_capacity(WRITE_BUFFER, file))
+                let opened = LineFile::open(
+                    &self.path,
+                    crate::sys::dirfd::Mode::Append,
+                    self.records.clone(),
+                )
+                .map_err(|e| format!("cannot open {}: {e}", self.path.display()))?;
+                self.file.insert(opened)
             }
         };
-        let written = write(file)
-            .and_then(|()| file.flush())
-            .and_then(|()| file.get_ref().metadata());
-        match written {
-            Ok(meta) => {
-                self.end = meta.len();
-                Ok(())
-            }
-            Err(e) => {
-                self.failed = true;
-                if let Some(file) = self.file.take() {
-                    // Whatever is still buffered is part of the torn line: drop it unwritten.
-                    let (file, _unwritten) = file.into_parts();
-                    let _ = file.set_len(self.end);
-                }
-                Err(format!(
-                    "cannot append to {} (kept its {} bytes of whole lines, no more snapshots \
-                     appended): {e}",
-                    self.path.display(),
-                    self.end
-                ))
-            }
-        }
+        file.append_with(WRITE_BUFFER, write).map_err(|e| {
+            format!(
+                "cannot append to {} (kept its {} bytes of whole lines, no more snapshots \
+                 appended): {e}",
+                self.path.display(),
+                file.end()
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn a_line_that_fails_half_way_is_cut_off_and_nothing_follows_it() {
