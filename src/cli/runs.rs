@@ -147,7 +147,7 @@ impl ListEntry {
             started_at: r.map(|r| r.started_at.clone()),
             ended_at: r.and_then(|r| r.ended_at.clone()),
             duration_ms,
-            nodes_total: r.map(|r| r.node_count.0),
+            nodes_total: r.map(|r| r.nodes.0),
             nodes_ok: r.map(|r| r.counts.succeeded.saturating_add(r.counts.cached)),
             nodes_failed: r.map(|r| r.counts.failed.saturating_add(r.counts.timed_out)),
             findings_count: r.map(|r| r.findings_count),

@@ -123,6 +123,27 @@ struct NodeState {
     emitted_findings: u64,
 }
 
+impl NodeState {
+    /// A node not started yet, waiting on `waiting_on` dependencies since `queued`.
+    fn waiting(waiting_on: usize, queued: (Instant, SystemTime)) -> Self {
+        NodeState {
+            state: State::Waiting,
+            attempt: 0,
+            waiting_on,
+            queued,
+            retry_delay: None,
+            node_span: None,
+            attempt_span: String::new(),
+            cache_key: None,
+            inputs: Arc::from(Vec::new()),
+            reused: false,
+            job_id: None,
+            emptied: false,
+            emitted_findings: 0,
+        }
+    }
+}
+
 /// Why the run stopped starting nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Halt {
@@ -155,21 +176,7 @@ pub async fn execute(
         .plan
         .nodes
         .iter()
-        .map(|node| NodeState {
-            state: State::Waiting,
-            attempt: 0,
-            waiting_on: node.deps.len(),
-            queued: now,
-            retry_delay: None,
-            node_span: None,
-            attempt_span: String::new(),
-            cache_key: None,
-            inputs: Arc::from(Vec::new()),
-            reused: false,
-            job_id: None,
-            emptied: false,
-            emitted_findings: 0,
-        })
+        .map(|node| NodeState::waiting(node.deps.len(), now))
         .collect();
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, _) = watch::channel(Stop::No);

@@ -1,7 +1,8 @@
 //! The run history `serve` shows, cached by run id, and its Prometheus series (SPEC §11).
 //!
-//! Each run directory is read once through [`crate::store::history::read_run`] (plus its
-//! nodes' durations and audit event count from the same `run.json`); a finished run's summary
+//! Each run directory is read once, `run.json` parsed once through
+//! [`crate::store::history::read_run_as`] with its nodes as [`NodeRecord`]s (their
+//! durations and the audit event count come from the same parse); a finished run's summary
 //! stays in memory, so a scrape only lists `runs/` and re-reads new, running or corrupt runs:
 //! a state directory with 10 000 runs costs a directory listing per scrape. History series
 //! carry `workflow`, `status` and `node_id` (the template id) only — never a run id or
@@ -15,12 +16,11 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Deserialize;
-
 use super::http::Response;
 use super::router::State;
 use crate::metrics::{Bucket, DURATION_BUCKETS, MetricKind, MetricsSnapshot, Series};
 use crate::plan::foreach::template_id;
+use crate::store::NodeRecord;
 use crate::store::history::{self, Effective};
 
 /// One run as `serve` shows it.
@@ -84,36 +84,10 @@ pub struct ApiRun<'a> {
     pub exit_code: Option<i32>,
 }
 
-/// What the metrics need of run.json beyond [`history::RunSummary`].
-#[derive(Deserialize)]
-struct Extra {
-    #[serde(default)]
-    nodes: Vec<ExtraNode>,
-    #[serde(default)]
-    audit: Option<ExtraAudit>,
-}
-
-#[derive(Deserialize)]
-struct ExtraNode {
-    node_id: String,
-    #[serde(default)]
-    attempts: Vec<ExtraAttempt>,
-}
-
-#[derive(Deserialize)]
-struct ExtraAttempt {
-    #[serde(default)]
-    duration_ms: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct ExtraAudit {
-    events: u64,
-}
-
 /// Reads one run directory; never fails.
 pub fn read(dir: &Path) -> RunInfo {
-    let entry = history::read_run(dir);
+    // One parse of run.json, its nodes as the store's records.
+    let entry = history::read_run_as::<Vec<NodeRecord>>(dir);
     let status = entry.effective.as_str();
     let reason = match &entry.effective {
         Effective::Corrupt(why) => Some(why.clone()),
@@ -135,11 +109,8 @@ pub fn read(dir: &Path) -> RunInfo {
         nodes: Vec::new(),
         audit_events: 0,
     };
-    if s.is_some()
-        && let Ok(bytes) = crate::store::open::read_regular(&dir.join("run.json"))
-        && let Ok(extra) = serde_json::from_slice::<Extra>(&bytes)
-    {
-        info.nodes = extra
+    if let Some(s) = s {
+        info.nodes = s
             .nodes
             .iter()
             .filter(|n| n.attempts.iter().any(|a| a.duration_ms.is_some()))
@@ -148,7 +119,7 @@ pub fn read(dir: &Path) -> RunInfo {
                 (template_id(&n.node_id).to_string(), ms as f64 / 1000.0)
             })
             .collect();
-        info.audit_events = extra.audit.map_or(0, |a| a.events);
+        info.audit_events = s.audit.as_ref().map_or(0, |a| a.events);
     }
     info
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use thiserror::Error;
 
-use super::{Counts, RunRecord, RunStatus, WorkflowRef};
+use super::{AuditSummary, Counts, RunRecord, RunStatus, WorkflowRef};
 
 /// Why a `RUN` argument or the history could not be read.
 #[derive(Debug, Error)]
@@ -54,21 +54,21 @@ impl Effective {
     }
 }
 
-/// One run directory, read.
+/// One run directory, read; `N` is how its nodes are read (see [`RunSummary`]).
 #[derive(Debug, Clone)]
-pub struct RunEntry {
+pub struct RunEntry<N = NodeCount> {
     /// The directory's name (the run id).
     pub run_id: String,
     pub dir: PathBuf,
     /// The record's summary fields, when `run.json` could be read.
-    pub summary: Option<RunSummary>,
+    pub summary: Option<RunSummary<N>>,
     pub effective: Effective,
     /// When the run started: from the record, else the run id's ULID time, else the
     /// directory's modification time.
     pub started: SystemTime,
 }
 
-impl RunEntry {
+impl<N> RunEntry<N> {
     /// Whether the run may still be writing: recorded `running` and not known dead (its
     /// process alive, or on another host where it cannot be checked), or a directory without
     /// `run.json` touched within the last minute (a run being created: run.json is written
@@ -118,11 +118,12 @@ pub fn list_runs(state_dir: &Path) -> Result<Vec<RunEntry>, HistoryError> {
     Ok(entries)
 }
 
-/// The fields of `run.json` that history needs, read without materialising the nodes (a
-/// 10 000-node record costs its parse time, not its size in memory). The field names are
-/// [`RunRecord`]'s; `nodes` is only counted.
+/// The fields of `run.json` that history needs: [`RunRecord`]'s own, with its nodes read
+/// as `N` — by default only counted ([`NodeCount`]: a 10 000-node record costs its parse
+/// time, not its size in memory); `Vec<NodeRecord>` for a reader that needs them (one
+/// parse of the file either way).
 #[derive(Debug, Clone, Deserialize)]
-pub struct RunSummary {
+pub struct RunSummary<N = NodeCount> {
     pub run_id: String,
     pub workflow: WorkflowRef,
     pub status: RunStatus,
@@ -134,10 +135,11 @@ pub struct RunSummary {
     pub host: String,
     #[serde(default)]
     pub resumed_from: Option<String>,
-    #[serde(rename = "nodes")]
-    pub node_count: NodeCount,
+    pub nodes: N,
     pub counts: Counts,
     pub findings_count: u64,
+    #[serde(default)]
+    pub audit: Option<AuditSummary>,
 }
 
 /// The length of a JSON array whose elements are skipped.
@@ -180,11 +182,16 @@ fn recorded_start(dir: &Path) -> Option<SystemTime> {
 
 /// Reads one run directory; never fails (an unreadable record is [`Effective::Corrupt`]).
 pub fn read_run(dir: &Path) -> RunEntry {
+    read_run_as(dir)
+}
+
+/// [`read_run`] with the nodes read as `N`.
+pub fn read_run_as<N: serde::de::DeserializeOwned>(dir: &Path) -> RunEntry<N> {
     let run_id = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| dir.display().to_string());
-    let (summary, effective) = match load_json::<RunSummary>(dir) {
+    let (summary, effective) = match load_json::<RunSummary<N>>(dir) {
         Ok(s) => {
             let dead = s.status == RunStatus::Running && is_dead(&s.host, s.pid, &s.started_at);
             let effective = if dead {

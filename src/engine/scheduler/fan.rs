@@ -62,21 +62,7 @@ impl Scheduler {
         self.nodes.reserve(count);
         self.dependants.resize(first + count, Vec::new());
         for _ in 0..count {
-            self.nodes.push(NodeState {
-                state: State::Waiting,
-                attempt: 0,
-                waiting_on: 0,
-                queued: now,
-                retry_delay: None,
-                node_span: None,
-                attempt_span: String::new(),
-                cache_key: None,
-                inputs: Arc::from(Vec::new()),
-                reused: false,
-                emptied: false,
-                emitted_findings: 0,
-                job_id: None,
-            });
+            self.nodes.push(NodeState::waiting(0, now));
         }
         self.fans.insert(
             t,

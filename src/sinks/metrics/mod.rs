@@ -14,7 +14,6 @@
 //! textfile, OTLP export).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -155,7 +154,8 @@ struct PluginHandles {
 /// The periodic writer and sampler thread.
 struct Periodic {
     stop: mpsc::Sender<()>,
-    handle: JoinHandle<Result<(), String>>,
+    /// Hands its `metrics.jsonl` appender back, for the final line.
+    handle: JoinHandle<(LineAppender, Result<(), String>)>,
 }
 
 /// The metrics sink. Create with [`MetricsSink::new`], take [`MetricsSink::final_snapshot`]
@@ -364,15 +364,17 @@ impl MetricsSink {
         self.audit(audit);
     }
 
-    fn stop_periodic(&mut self) -> Result<(), String> {
+    /// Stops the sampler thread; its `metrics.jsonl` appender (if it ran) and its result.
+    fn stop_periodic(&mut self) -> (Option<LineAppender>, Result<(), String>) {
         match self.periodic.take() {
             Some(p) => {
                 let _ = p.stop.send(());
-                p.handle
-                    .join()
-                    .unwrap_or_else(|_| Err("metrics sampler thread panicked".into()))
+                match p.handle.join() {
+                    Ok((lines, result)) => (Some(lines), result),
+                    Err(_) => (None, Err("metrics sampler thread panicked".into())),
+                }
             }
-            None => Ok(()),
+            None => (None, Ok(())),
         }
     }
 }
@@ -410,8 +412,8 @@ impl Sink for MetricsSink {
 
     fn finish(&mut self, ctx: &RunContext, record: &mut RunRecord) -> anyhow::Result<()> {
         self.start(ctx);
-        let periodic = match self.start_error.take() {
-            Some(e) => Err(e),
+        let (lines, periodic) = match self.start_error.take() {
+            Some(e) => (None, Err(e)),
             None => self.stop_periodic(),
         };
         if !self.completed_seen && record.status != RunStatus::Running {
@@ -454,24 +456,13 @@ impl Sink for MetricsSink {
             started_at: ctx.started_at,
         });
         let head = meta.head(true, false, Some(summary));
-        // Streamed once, to both files: the last line of metrics.jsonl and metrics.json.
-        let jsonl = ctx.records.open_file(
-            &ctx.run_dir.join(METRICS_JSONL_FILE),
-            crate::sys::dirfd::Mode::Append,
-        );
-        let (jsonl_file, mut jsonl_error) = match jsonl {
-            Ok(f) => (Some(f), None),
-            Err(e) => (None, Some(e)),
-        };
+        // Streamed twice rather than built in memory: metrics.json, then the same snapshot as
+        // the last line of metrics.jsonl, through the one appender of the run's line files
+        // (the sampler's, so a file it stopped after a failed write takes no final line).
         let path = ctx.run_dir.join(METRICS_FILE);
         ctx.records
             .write_atomic(&path, false, |file| {
-                let mut tee = Tee {
-                    file,
-                    also: jsonl_file,
-                    also_error: &mut jsonl_error,
-                };
-                let mut w = BufWriter::with_capacity(WRITE_BUFFER, &mut tee);
+                let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
                 head.write_line(&mut w, &self.registry, false)?;
                 w.flush()
             })
@@ -480,48 +471,25 @@ impl Sink for MetricsSink {
                     .fail(format!("cannot write {}: {e}", path.display()))
             })
             .with_context(|| format!("cannot write {}", METRICS_FILE))?;
-        if let Some(e) = &jsonl_error {
-            ctx.records.fail(format!(
-                "cannot append to {}: {e}",
-                ctx.run_dir.join(METRICS_JSONL_FILE).display()
-            ));
+        let mut lines = lines.unwrap_or_else(|| {
+            LineAppender::for_run(
+                &ctx.run_dir.join(METRICS_JSONL_FILE),
+                Arc::clone(&ctx.records),
+            )
+        });
+        let appended = lines.append(|w| head.write_line(w, &self.registry, false));
+        if let Err(e) = &appended {
+            ctx.records.fail(e.clone());
         }
         self.final_snapshot.set(self.registry.clone(), head);
         periodic.map_err(anyhow::Error::msg)?;
-        match jsonl_error {
-            Some(e) => Err(e).with_context(|| format!("cannot append to {}", METRICS_JSONL_FILE)),
-            None => Ok(()),
-        }
+        appended.map_err(anyhow::Error::msg)
     }
 }
 
 impl Drop for MetricsSink {
     fn drop(&mut self) {
         let _ = self.stop_periodic();
-    }
-}
-
-/// Writes to `file` and, until it fails (the error is kept in `also_error`), to `also` too.
-struct Tee<'a> {
-    file: &'a mut File,
-    also: Option<File>,
-    also_error: &'a mut Option<std::io::Error>,
-}
-
-impl Write for Tee<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write_all(buf)?;
-        if let Some(also) = self.also.as_mut()
-            && let Err(e) = also.write_all(buf)
-        {
-            *self.also_error = Some(e);
-            self.also = None;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
     }
 }
 
@@ -575,7 +543,7 @@ fn spawn_periodic(
                     }
                 }
             }
-            error.map_or(Ok(()), Err)
+            (lines, error.map_or(Ok(()), Err))
         });
     handle
         .map(|handle| Periodic { stop, handle })
