@@ -30,6 +30,10 @@ pub struct Diagnostic {
     pub code: &'static str,
     pub message: String,
     pub hint: Option<String>,
+    /// Whether rendering may quote the source line: false for a file that did not parse as
+    /// a recipe (an `include:` of `~/.aws/credentials` must not print its first bad line).
+    #[serde(skip)]
+    pub quote: bool,
 }
 
 /// A position in a source file, 1-based.
@@ -58,6 +62,7 @@ impl Diagnostic {
             code,
             message: message.into(),
             hint: None,
+            quote: true,
         }
     }
 
@@ -70,6 +75,12 @@ impl Diagnostic {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// The same diagnostic, rendered without its source line (see [`Diagnostic::quote`]).
+    pub fn unquoted(mut self) -> Self {
+        self.quote = false;
         self
     }
 
@@ -103,6 +114,7 @@ impl Diagnostic {
                 self.line, self.column, self.code
             );
         }
+        let lines = lines.filter(|_| self.quote);
         if let Some((shown, caret_at)) = lines.and_then(|l| excerpt(l, self.line, self.column)) {
             let gutter = self.line.to_string();
             let pad = " ".repeat(gutter.len());

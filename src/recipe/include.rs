@@ -321,8 +321,10 @@ impl Loader<'_> {
             let index = self.included.len() + 1;
             self.paths.push(shown);
             CURRENT.with(|c| c.set(index as u32));
+            // Until it parses as a recipe, the file may be anything the recipe named (a
+            // credentials file, an env file): its diagnostics say where, never quote it.
             let parsed: Result<RawInclude, Diagnostic> = parse_document(&source, self.limits, None);
-            let child = parsed?;
+            let child = parsed.map_err(Diagnostic::unquoted)?;
             check_child(&source, &child)?;
             self.included.push(source);
             self.stack.push(canonical);

@@ -151,3 +151,51 @@ fn an_include_of_proc_self_environ_never_quotes_the_environment() {
         assert!(all.contains("pseudo-file"), "{target}: {all}");
     }
 }
+
+/// Attack: a recipe sent for review includes `~/.aws/credentials`, an env file or a YAML
+/// file that is not a recipe. Its parse error named the place and quoted the line — the
+/// key. A file that did not parse as a recipe is located, never quoted, in every format
+/// and by `run-workflow` alike; a file that parsed as a recipe is still quoted.
+#[test]
+fn an_include_of_a_file_that_is_not_a_recipe_is_located_but_never_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "credentials",
+            "[default]\naws_secret_access_key = AKIAhostile-one\n",
+        ),
+        ("app.env", "TOKEN=hostile-two\n"),
+        ("values.yaml", "vars: \"hostile-three\"\n"),
+        (
+            "broken.yaml",
+            "nodes:\n  - id: b\n    command: hostile-four\n",
+        ),
+        ("syntax.yaml", "nodes: [\n  {id: x, run: hostile-five\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let recipe = format!(
+            "version: \"1.0\"\nname: leak\ninclude: [{name}]\nnodes:\n  - id: a\n    run: \"true\"\n"
+        );
+        std::fs::write(dir.path().join("r.yaml"), recipe).unwrap();
+        for args in [
+            &["validate-recipe", "r.yaml"][..],
+            &["validate-recipe", "r.yaml", "--format", "json"],
+            &["run-workflow", "r.yaml", "--state-dir", "s"],
+        ] {
+            let out = Command::new(BIN)
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .unwrap();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {all}");
+            assert!(!all.contains("hostile"), "{name} {args:?}: {all}");
+            assert!(all.contains(name), "{name} {args:?}: {all}");
+        }
+    }
+}
