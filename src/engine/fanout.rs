@@ -83,8 +83,10 @@ pub fn items(plan: &Plan, t: usize, paths: &RunPaths) -> Result<Vec<PlanNode>, S
             let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
             let mut items = Vec::new();
             let mut line = Vec::new();
+            let mut number = 0u64;
             loop {
                 line.clear();
+                number += 1;
                 let n = std::io::Read::by_ref(&mut reader)
                     .take(MAX_RECORD_BYTES as u64 + 1)
                     .read_until(b'\n', &mut line)
@@ -106,8 +108,16 @@ pub fn items(plan: &Plan, t: usize, paths: &RunPaths) -> Result<Vec<PlanNode>, S
                 if items.len() == limit {
                     return Err(over(format!("more than {limit}")));
                 }
-                let text = String::from_utf8_lossy(&line);
-                items.push((Some(Item::from_record(&text)), Vec::new()));
+                // A record is the tool's bytes: never altered (U+FFFD in place of bad bytes
+                // would hand the next tool an item its producer never wrote).
+                let text = std::str::from_utf8(&line).map_err(|e| {
+                    format!(
+                        "line {number} of `{dataset}` is not valid UTF-8 (at byte {}): \
+                         refused rather than changed",
+                        e.valid_up_to() + 1
+                    )
+                })?;
+                items.push((Some(Item::from_record(text)), Vec::new()));
             }
             items
         }

@@ -850,3 +850,38 @@ fn a_checkpoint_shows_the_running_instances_of_a_fan_out() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(ids(&r), ["scan@0", "scan@1"]);
 }
+
+/// Attack: an upstream tool writes records holding bytes that are not UTF-8. They reached
+/// the next tool with U+FFFD in place of the bad bytes — an item its producer never wrote.
+/// The fan-out now fails before any instance, naming the dataset, the line and the byte.
+#[test]
+fn a_record_that_is_not_utf8_fails_the_fan_out_before_any_instance() {
+    let dir = tmp();
+    let r = run(
+        dir.path(),
+        r#"
+version: "1.0"
+name: bytes
+nodes:
+  - id: discover
+    run: "printf 'a.example\\nb\\377\\376.example\\n' > {{ outputs.hosts }}"
+    outputs: [hosts]
+  - id: scan
+    foreach: "{{ inputs.hosts }}"
+    inputs: [hosts]
+    run: "echo {{ item }} > {{ outputs.findings }}"
+    outputs: [findings]
+"#,
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.status("discover"), "succeeded");
+    assert_eq!(r.status("scan"), "failed");
+    let reason = r.node("scan")["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("line 2 of `hosts`") && reason.contains("not valid UTF-8 (at byte 2)"),
+        "{reason}"
+    );
+    assert!(r.node("scan")["attempts"].as_array().unwrap().is_empty());
+    assert!(!r.run_dir.join("nodes/scan@0").exists());
+}
