@@ -64,7 +64,8 @@ impl Transport {
                     let roots = signal
                         .certificate
                         .as_ref()
-                        .map_or(Roots::System, |c| Roots::Pem(c.pem.clone()));
+                        .map_or(Roots::System, |c| Roots::Pem(c.pem.clone()))
+                        .for_url(&signal.endpoint);
                     Route::Http(Client::new(&roots)?)
                 }
             };
