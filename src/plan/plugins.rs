@@ -222,6 +222,20 @@ pub fn search_dirs(recipe: &Path, state_dir: Option<&Path>, extra: &[PathBuf]) -
 }
 
 fn read_manifest(path: &Path) -> Result<Plugin, Vec<Diagnostic>> {
+    // `/proc/self/environ` is a "regular file" whose parse error would name the
+    // environment's first variable: kernel pseudo-files are refused unread.
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if canonical.starts_with("/proc") || canonical.starts_with("/sys") {
+        return Err(vec![
+            Diagnostic::error(
+                &path.display().to_string(),
+                Pos::default(),
+                "bad-manifest",
+                "a plugin manifest cannot be a kernel pseudo-file",
+            )
+            .with_hint("plugin directories hold manifest files (not links into /proc or /sys)"),
+        ]);
+    }
     let source = crate::recipe::read_source(path, &Limits::default()).map_err(|d| vec![d])?;
     parse_manifest(&source, PluginSource::File(path.to_path_buf()))
 }
@@ -258,8 +272,10 @@ struct RawConfigKey {
 
 /// Parses and checks one manifest.
 pub fn parse_manifest(source: &Source, origin: PluginSource) -> Result<Plugin, Vec<Diagnostic>> {
+    // A file in a plugin directory that is not a manifest (a symlink to a credentials or env
+    // file) is located, never quoted: only a parsed manifest's lines are shown.
     let raw: RawManifest =
-        crate::recipe::parse_yaml(source, &Limits::default()).map_err(|d| vec![d])?;
+        crate::recipe::parse_yaml(source, &Limits::default()).map_err(|d| vec![d.unquoted()])?;
     let file = source.path.as_str();
     let mut errors = Vec::new();
     let at = |s: Pos| s;

@@ -325,7 +325,9 @@ impl Loader<'_> {
             // credentials file, an env file): its diagnostics say where, never quote it.
             let parsed: Result<RawInclude, Diagnostic> = parse_document(&source, self.limits, None);
             let child = parsed.map_err(Diagnostic::unquoted)?;
-            check_child(&source, &child)?;
+            // Nor until its top-level keys and version are a recipe's: a YAML file of
+            // `password: …` lines parses, then fails here.
+            check_child(&source, &child).map_err(Diagnostic::unquoted)?;
             self.included.push(source);
             self.stack.push(canonical);
             let child_dir = parent(&path);
@@ -448,7 +450,8 @@ fn check_child(source: &Source, child: &RawInclude) -> Result<(), Diagnostic> {
             &source.path,
             pos,
             "bad-version",
-            format!("unsupported recipe version `{}`", v.value),
+            // Not quoted: the value of a file not yet known to be a recipe.
+            "unsupported recipe version",
         )
         .with_hint("this secflow reads recipe format \"1.0\""));
     }

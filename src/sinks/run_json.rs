@@ -151,11 +151,14 @@ impl Sink for RunJsonSink {
         }
         let mut state = lock_ignoring_poison(&self.shared.0);
         let mut result = write_record(&state.records, &self.path, record, true);
-        if result.is_err() {
-            // The last word on the run: a full disk is often transient (the failure that
-            // stopped the run ended the attempt that filled it), so one more try, as the
-            // run's last record deserves, before it is given up.
-            std::thread::sleep(FINAL_RETRY_PAUSE);
+        // The last word on the run: a full disk is often transient (the failure that stopped
+        // the run ended the attempt that filled it, but on a loaded machine its clean-up may
+        // lag), so a few more tries, as the run's last record deserves, before it is given up.
+        for pause in FINAL_RETRY_PAUSES {
+            if result.is_ok() {
+                break;
+            }
+            std::thread::sleep(pause);
             result = write_record(&state.records, &self.path, record, true);
         }
         record_result(&mut state, &self.path, result);
@@ -166,8 +169,13 @@ impl Sink for RunJsonSink {
     }
 }
 
-/// How long the final write waits before its one retry.
-const FINAL_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+/// The pauses before each retry of a failed final write (1.5 s in all).
+const FINAL_RETRY_PAUSES: [std::time::Duration; 4] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(400),
+    std::time::Duration::from_millis(800),
+];
 
 /// Marks `record` as a run whose records are incomplete: `failed`, exit 4, reason `records
 /// incomplete` (unchanged when it says so already).

@@ -175,3 +175,57 @@ fn a_bad_manifest_is_a_located_error() {
     );
     assert!(stderr.contains("did you mean `command`?"), "{stderr}");
 }
+
+/// Attack: a recipe sent for review ships a `plugins/` directory beside it whose "manifests"
+/// are links to `/proc/self/environ` or to a credentials file, or an env file named `.yaml`.
+/// Their parse errors quoted the first line — the CI job's secrets. A kernel pseudo-file is
+/// refused unread; a file that does not parse as a manifest is located, never quoted.
+#[test]
+fn a_plugin_directory_never_quotes_a_file_that_is_not_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(dir.path().join("creds"), "TOKEN=hostile-env-file\n").unwrap();
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "version: \"1.0\"\nname: n\nnodes:\n  - id: a\n    run: \"true\"\n",
+    )
+    .unwrap();
+    let cases: [(&str, &dyn Fn(&Path)); 4] = [
+        ("environ.yaml", &|p| {
+            std::os::unix::fs::symlink("/proc/self/environ", p).unwrap()
+        }),
+        ("linked.yaml", &|p| {
+            std::os::unix::fs::symlink("../creds", p).unwrap()
+        }),
+        ("app.yml", &|p| {
+            std::fs::write(p, "API_KEY=hostile-dotenv\n").unwrap()
+        }),
+        ("vars.yaml", &|p| {
+            std::fs::write(p, "password: hostile-yaml\n").unwrap()
+        }),
+    ];
+    for (name, make) in cases {
+        let path = plugins.join(name);
+        make(&path);
+        for args in [
+            &["validate-recipe", "r.yaml"][..],
+            &["validate-recipe", "r.yaml", "--format", "json"],
+            &["run-workflow", "r.yaml", "--dry-run", "--state-dir", "s"],
+        ] {
+            let out = TestRun::cmd(args)
+                .in_dir(dir.path())
+                .env("CI_DEPLOY_TOKEN", "hostile-environment")
+                .output();
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {all}");
+            assert!(!all.contains("hostile"), "{name} {args:?}: {all}");
+            assert!(all.contains(name), "{name} {args:?}: {all}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -171,6 +171,13 @@ fn an_include_of_a_file_that_is_not_a_recipe_is_located_but_never_quoted() {
             "nodes:\n  - id: b\n    command: hostile-four\n",
         ),
         ("syntax.yaml", "nodes: [\n  {id: x, run: hostile-five\n"),
+        // Parse as YAML mappings, then fail as recipes (unknown key, version).
+        (
+            "secrets.yml",
+            "password: hostile-six\ntoken: hostile-seven\n",
+        ),
+        ("rails.yml", "x-a: 1\nsecret_key_base: hostile-eight\n"),
+        ("ver.yml", "version: hostile-nine\n"),
     ];
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
