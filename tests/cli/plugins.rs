@@ -191,7 +191,8 @@ fn a_plugin_directory_never_quotes_a_file_that_is_not_a_manifest() {
         "version: \"1.0\"\nname: n\nnodes:\n  - id: a\n    run: \"true\"\n",
     )
     .unwrap();
-    let cases: [(&str, &dyn Fn(&Path)); 4] = [
+    type Make<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Make); 4] = [
         ("environ.yaml", &|p| {
             std::os::unix::fs::symlink("/proc/self/environ", p).unwrap()
         }),
