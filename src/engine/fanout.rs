@@ -87,20 +87,22 @@ pub fn items(plan: &Plan, t: usize, paths: &RunPaths) -> Result<Vec<PlanNode>, S
             loop {
                 line.clear();
                 number += 1;
+                // Room for the record and its line ending (`\r\n` included).
                 let n = std::io::Read::by_ref(&mut reader)
-                    .take(MAX_RECORD_BYTES as u64 + 1)
+                    .take(MAX_RECORD_BYTES as u64 + 2)
                     .read_until(b'\n', &mut line)
                     .map_err(|e| format!("cannot read `{dataset}`: {e}"))?;
                 if n == 0 {
                     break;
                 }
-                if line.len() > MAX_RECORD_BYTES && line.last() != Some(&b'\n') {
+                let cut = line.len() > MAX_RECORD_BYTES && line.last() != Some(&b'\n');
+                while matches!(line.last(), Some(b'\n' | b'\r')) {
+                    line.pop();
+                }
+                if cut || line.len() > MAX_RECORD_BYTES {
                     return Err(format!(
                         "a record of `{dataset}` is longer than {MAX_RECORD_BYTES} bytes"
                     ));
-                }
-                while matches!(line.last(), Some(b'\n' | b'\r')) {
-                    line.pop();
                 }
                 if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
                     continue;

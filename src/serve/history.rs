@@ -1,7 +1,8 @@
 //! The run history `serve` shows, cached by run id, and its Prometheus series (SPEC §11).
 //!
 //! Each run directory is read once, `run.json` parsed once through
-//! [`crate::store::history::read_run_as`] with its nodes as [`NodeRecord`]s (their
+//! [`crate::store::history::read_run_as`] with its nodes as [`NodeRecord`]s, each read on
+//! its own so an odd one is only left out (their
 //! durations and the audit event count come from the same parse); a finished run's summary
 //! stays in memory, so a scrape only lists `runs/` and re-reads new, running or corrupt runs:
 //! a state directory with 10 000 runs costs a directory listing per scrape. History series
@@ -21,7 +22,7 @@ use super::router::State;
 use crate::metrics::{Bucket, DURATION_BUCKETS, MetricKind, MetricsSnapshot, Series};
 use crate::plan::foreach::template_id;
 use crate::store::NodeRecord;
-use crate::store::history::{self, Effective};
+use crate::store::history::{self, Effective, Lenient};
 
 /// One run as `serve` shows it.
 #[derive(Debug, Clone)]
@@ -86,8 +87,9 @@ pub struct ApiRun<'a> {
 
 /// Reads one run directory; never fails.
 pub fn read(dir: &Path) -> RunInfo {
-    // One parse of run.json, its nodes as the store's records.
-    let entry = history::read_run_as::<Vec<NodeRecord>>(dir);
+    // One parse of run.json, its nodes as the store's records; a node that does not read
+    // as one is left out of the node series, never makes the run `corrupt`.
+    let entry = history::read_run_as::<Lenient<NodeRecord>>(dir);
     let status = entry.effective.as_str();
     let reason = match &entry.effective {
         Effective::Corrupt(why) => Some(why.clone()),
@@ -112,6 +114,7 @@ pub fn read(dir: &Path) -> RunInfo {
     if let Some(s) = s {
         info.nodes = s
             .nodes
+            .items
             .iter()
             .filter(|n| n.attempts.iter().any(|a| a.duration_ms.is_some()))
             .map(|n| {

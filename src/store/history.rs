@@ -169,6 +169,44 @@ impl<'de> Deserialize<'de> for NodeCount {
     }
 }
 
+/// A JSON array read element by element: an element that does not read as `T` (a node
+/// record from another version of secflow, or edited by hand) is skipped and counted, so one
+/// odd element never makes the whole record unreadable.
+#[derive(Debug, Clone)]
+pub struct Lenient<T> {
+    pub items: Vec<T>,
+    pub skipped: usize,
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Elements<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::de::DeserializeOwned> serde::de::Visitor<'de> for Elements<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Lenient<T>, A::Error> {
+                let mut out = Lenient {
+                    items: Vec::new(),
+                    skipped: 0,
+                };
+                while let Some(value) = seq.next_element::<serde_json::Value>()? {
+                    match serde_json::from_value(value) {
+                        Ok(item) => out.items.push(item),
+                        Err(_) => out.skipped += 1,
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Elements(std::marker::PhantomData))
+    }
+}
+
 /// `started_at` of a record that is not a whole run summary (half-written, or older).
 fn recorded_start(dir: &Path) -> Option<SystemTime> {
     #[derive(Deserialize)]

@@ -885,3 +885,37 @@ nodes:
     assert!(r.node("scan")["attempts"].as_array().unwrap().is_empty());
     assert!(!r.run_dir.join("nodes/scan@0").exists());
 }
+
+/// The record limit is on the record, not its line ending: a 1 MiB record ends `\r\n` or
+/// `\n` alike; one byte more fails the fan-out, naming the limit.
+#[test]
+fn the_record_limit_counts_the_record_not_its_line_ending() {
+    let dir = tmp();
+    let recipe = |bytes: usize| {
+        format!(
+            r#"
+version: "1.0"
+name: big
+nodes:
+  - id: discover
+    run: "head -c {bytes} /dev/zero | tr '\\0' a > {{{{ outputs.hosts }}}}; printf '\r\n' >> {{{{ outputs.hosts }}}}"
+    outputs: [hosts]
+  - id: scan
+    foreach: "{{{{ inputs.hosts }}}}"
+    inputs: [hosts]
+    run: "true"
+"#
+        )
+    };
+    let r = run(dir.path(), &recipe(1 << 20), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.status("scan@0"), "succeeded", "{}", r.stderr);
+    assert_eq!(
+        r.node("scan@0")["item_sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    let r = run(dir.path(), &recipe((1 << 20) + 1), &[]);
+    assert_eq!(r.status("scan"), "failed", "{}", r.stderr);
+    let reason = r.node("scan")["reason"].as_str().unwrap();
+    assert!(reason.contains("longer than 1048576 bytes"), "{reason}");
+}

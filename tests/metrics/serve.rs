@@ -137,6 +137,16 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     hostile["workflow"]["name"] = "<img src=x onerror=alert(1)>\"\n} 1".into();
     std::fs::create_dir_all(state.join("runs/01HOSTILE")).unwrap();
     std::fs::write(state.join("runs/01HOSTILE/run.json"), hostile.to_string()).unwrap();
+    // A run with one node record this version cannot read (a field missing): listed with
+    // its status, like `runs list` does, never `corrupt`.
+    let mut odd = json(&std::fs::read_to_string(good_dir.join("run.json")).unwrap());
+    odd["run_id"] = "01ODDNODE".into();
+    odd["nodes"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("plugin_name");
+    std::fs::create_dir_all(state.join("runs/01ODDNODE")).unwrap();
+    std::fs::write(state.join("runs/01ODDNODE/run.json"), odd.to_string()).unwrap();
     // A half-written run directory and one whose run.json is garbage.
     std::fs::create_dir_all(state.join("runs/01HALFWRITTEN")).unwrap();
     std::fs::create_dir_all(state.join("runs/01CORRUPT")).unwrap();
@@ -159,8 +169,13 @@ fn serve_endpoints_auth_hostile_ids_corrupt_runs_readyz_and_sigterm() {
     let v = json(&body);
     assert_eq!(v["schema_version"], 1);
     let runs = v["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 4, "{body}");
-    let good = runs.iter().find(|r| r["workflow"] == "diamond").unwrap();
+    assert_eq!(runs.len(), 5, "{body}");
+    let odd = runs.iter().find(|r| r["run_id"] == "01ODDNODE").unwrap();
+    assert_eq!(odd["status"], "succeeded", "{body}");
+    let good = runs
+        .iter()
+        .find(|r| r["workflow"] == "diamond" && r["run_id"] != "01ODDNODE")
+        .unwrap();
     let keys: Vec<&str> = good
         .as_object()
         .unwrap()
