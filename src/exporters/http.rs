@@ -100,9 +100,13 @@ pub enum Roots {
 }
 
 impl Roots {
-    /// [`Roots::Plain`] for an `http://` URL, else `self`.
+    /// [`Roots::Plain`] in place of the system's store for an `http://` URL, else `self` (a
+    /// configured PEM is still read, so a bad one is still reported).
     pub fn for_url(self, url: &str) -> Roots {
-        if is_plain(url) { Roots::Plain } else { self }
+        match self {
+            Roots::System if is_plain(url) => Roots::Plain,
+            other => other,
+        }
     }
 }
 
@@ -311,6 +315,7 @@ mod tests {
         assert_eq!(Roots::System.for_url("https://collector"), Roots::System);
         let pem = Roots::Pem(b"x".to_vec());
         assert_eq!(pem.clone().for_url("https://c"), pem);
+        assert_eq!(pem.clone().for_url("http://c"), pem);
         // Not a URL secflow sends to: the store is kept, the client refuses it later.
         assert_eq!(Roots::System.for_url("ftp://c"), Roots::System);
         assert_eq!(Roots::System.for_url("http:/"), Roots::System);

@@ -325,9 +325,7 @@ impl Loader<'_> {
             // credentials file, an env file): its diagnostics say where, never quote it.
             let parsed: Result<RawInclude, Diagnostic> = parse_document(&source, self.limits, None);
             let child = parsed.map_err(Diagnostic::unquoted)?;
-            // Nor until its top-level keys and version are a recipe's: a YAML file of
-            // `password: …` lines parses, then fails here.
-            check_child(&source, &child).map_err(Diagnostic::unquoted)?;
+            check_child(&source, &child)?;
             self.included.push(source);
             self.stack.push(canonical);
             let child_dir = parent(&path);
@@ -425,6 +423,8 @@ pub fn outside(recipe: &str, included: &str) -> bool {
 
 /// An included file's keys: no unknown key, no setting of the whole workflow, version 1.0.
 fn check_child(source: &Source, child: &RawInclude) -> Result<(), Diagnostic> {
+    // Nor quoted until its top-level keys and version are a recipe's: a YAML file of
+    // `password: …` lines parses, then fails here.
     check_extra(
         source,
         child
@@ -432,7 +432,8 @@ fn check_child(source: &Source, child: &RawInclude) -> Result<(), Diagnostic> {
             .keys()
             .filter(|k| !WORKFLOW_ONLY.contains(&k.as_str())),
         INCLUDE_KEYS,
-    )?;
+    )
+    .map_err(Diagnostic::unquoted)?;
     if let Some(key) = WORKFLOW_ONLY.iter().find(|k| child.extra.contains_key(**k)) {
         return Err(Diagnostic::error(
             &source.path,
@@ -453,7 +454,8 @@ fn check_child(source: &Source, child: &RawInclude) -> Result<(), Diagnostic> {
             // Not quoted: the value of a file not yet known to be a recipe.
             "unsupported recipe version",
         )
-        .with_hint("this secflow reads recipe format \"1.0\""));
+        .with_hint("this secflow reads recipe format \"1.0\"")
+        .unquoted());
     }
     Ok(())
 }
