@@ -8,7 +8,7 @@
 //! cut tail is caught even when `run.json` was edited too.
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -145,18 +145,24 @@ struct Lines {
 
 impl Lines {
     fn next(&mut self, key: &AuditKey) -> Result<Option<Line>, VerifyError> {
-        self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|source| VerifyError::Read {
+        use crate::store::jsonl::{LineRead, MAX_LINE, read_line};
+        let read = read_line(&mut self.reader, &mut self.buf, MAX_LINE).map_err(|source| {
+            VerifyError::Read {
                 path: self.path.clone(),
                 source,
-            })?;
-        if n == 0 {
+            }
+        })?;
+        if read == LineRead::Eof {
             return Ok(None);
         }
         self.number += 1;
+        if let LineRead::TooLong { terminated } = read {
+            // Not an event (none is near this long), held in memory or not.
+            return Ok(Some(Line::Bad {
+                torn: !terminated,
+                why: format!("longer than {MAX_LINE} bytes"),
+            }));
+        }
         let terminated = self.buf.last() == Some(&b'\n');
         let line = match parse_line(&self.buf, key, &mut self.canon) {
             Ok((event, hash_ok)) => Line::Event {

@@ -7,7 +7,7 @@
 //! another hash, was cut or rewritten after the witness saw it — tampered, even when whoever
 //! did it held the key.
 
-use std::io::{BufRead as _, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -54,15 +54,16 @@ struct EventHead {
 /// Reads `audit` line by line, handing each parseable event to `f` (torn or foreign lines
 /// are skipped: verification is what judges them).
 fn each_event(audit: &Path, mut f: impl FnMut(EventHead)) -> Result<(), String> {
-    let file =
-        std::fs::File::open(audit).map_err(|e| format!("cannot read {}: {e}", audit.display()))?;
+    let file = crate::store::open::open_regular(audit)
+        .map_err(|e| format!("cannot read {}: {e}", audit.display()))?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     let mut line = Vec::new();
+    use crate::store::jsonl::{LineRead, MAX_LINE, read_line};
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {
+        match read_line(&mut reader, &mut line, MAX_LINE) {
+            Ok(LineRead::Eof) => return Ok(()),
+            Ok(LineRead::TooLong { .. }) => {}
+            Ok(LineRead::Line) => {
                 if let Ok(event) = serde_json::from_slice::<EventHead>(&line) {
                     f(event);
                 }

@@ -4,8 +4,10 @@
 //! line can be torn. [`JsonlReader`] yields each record in order, skips blank lines, skips
 //! *and counts* an unparseable last line ([`JsonlReader::torn_lines`]), and reports an
 //! unparseable line anywhere else as an error with its 1-based line number — then goes on
-//! with the next line, so a caller may choose to warn and continue. Memory is bounded by the
-//! longest line.
+//! with the next line, so a caller may choose to warn and continue. Memory is bounded by
+//! [`MAX_LINE`]: a longer line (a hostile file: one 100 GB line of zeros) is skipped without
+//! being buffered and reported like any other bad line ([`read_line`], shared with the audit
+//! verifier).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -23,6 +25,62 @@ pub enum JsonlError {
     Io(#[from] io::Error),
 }
 
+/// Longest line a record file is read with (256 MiB: a full metrics snapshot of a 100 000-node
+/// run fits; a log, span or audit line is far smaller).
+pub const MAX_LINE: usize = 256 << 20;
+
+/// What [`read_line`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineRead {
+    /// End of the stream.
+    Eof,
+    /// A line is in the buffer (with its `\n`, unless it is the unterminated last one).
+    Line,
+    /// A line longer than the limit was skipped (the buffer is empty); `terminated` says
+    /// whether it ended with `\n` (else it ran to the end of the stream: a torn last line).
+    TooLong { terminated: bool },
+}
+
+/// Reads one line into `buf` (cleared first), at most `max` bytes of it: a longer line is
+/// skipped to its end without being held in memory.
+pub fn read_line<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<LineRead> {
+    buf.clear();
+    let n = io::Read::take(&mut *reader, max as u64 + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(LineRead::Eof);
+    }
+    if buf.len() > max && buf.last() != Some(&b'\n') {
+        buf.clear();
+        buf.shrink_to(64 * 1024);
+        let terminated = skip_line(reader)?;
+        return Ok(LineRead::TooLong { terminated });
+    }
+    Ok(LineRead::Line)
+}
+
+/// Consumes the rest of a line, its `\n` included; false when the stream ended first.
+fn skip_line<R: BufRead>(reader: &mut R) -> io::Result<bool> {
+    loop {
+        let (found, used) = match reader.fill_buf() {
+            Ok([]) => return Ok(false),
+            Ok(available) => match memchr::memchr(b'\n', available) {
+                Some(i) => (true, i + 1),
+                None => (false, available.len()),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        reader.consume(used);
+        if found {
+            return Ok(true);
+        }
+    }
+}
+
 /// Iterates the records of type `T` in a JSON-lines stream.
 pub struct JsonlReader<T, R> {
     reader: R,
@@ -30,6 +88,7 @@ pub struct JsonlReader<T, R> {
     torn: u64,
     buf: Vec<u8>,
     done: bool,
+    max_line: usize,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -51,8 +110,15 @@ impl<T: DeserializeOwned, R: BufRead> JsonlReader<T, R> {
             torn: 0,
             buf: Vec::new(),
             done: false,
+            max_line: MAX_LINE,
             _t: PhantomData,
         }
+    }
+
+    /// Reads lines of at most `max` bytes (default [`MAX_LINE`]); longer ones are bad lines.
+    pub fn max_line(mut self, max: usize) -> Self {
+        self.max_line = max;
+        self
     }
 
     /// Torn last lines skipped so far (0 or 1).
@@ -89,10 +155,21 @@ impl<T: DeserializeOwned, R: BufRead> Iterator for JsonlReader<T, R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => self.done = true,
-                Ok(_) => {
+            match read_line(&mut self.reader, &mut self.buf, self.max_line) {
+                Ok(LineRead::Eof) => self.done = true,
+                Ok(LineRead::TooLong { terminated }) => {
+                    self.line += 1;
+                    if !terminated {
+                        self.torn += 1;
+                        self.done = true;
+                        return None;
+                    }
+                    return Some(Err(JsonlError::BadLine {
+                        line: self.line,
+                        message: format!("longer than {} bytes: skipped", self.max_line),
+                    }));
+                }
+                Ok(LineRead::Line) => {
                     self.line += 1;
                     let complete = self.buf.last() == Some(&b'\n');
                     let text = self.buf.trim_ascii();
@@ -143,6 +220,39 @@ mod tests {
         let mut r = JsonlReader::<u32, _>::new(text.as_bytes());
         let items = r.by_ref().map(|x| x.map_err(|e| e.to_string())).collect();
         (items, r.torn_lines())
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_skipped_unbuffered_and_reading_goes_on() {
+        let long = "7".repeat(100);
+        let text = format!("1\n{long}\n2\n{long}");
+        let mut r = JsonlReader::<u32, _>::new(text.as_bytes()).max_line(16);
+        let items: Vec<_> = r.by_ref().map(|x| x.map_err(|e| e.to_string())).collect();
+        assert_eq!(
+            items,
+            vec![
+                Ok(1),
+                Err("line 2: not a valid record: longer than 16 bytes: skipped".into()),
+                Ok(2)
+            ]
+        );
+        // The unterminated long last line is a torn one.
+        assert_eq!(r.torn_lines(), 1);
+        // The buffer never held the long line.
+        let text = format!("{long}\nok\n");
+        let mut reader = std::io::BufReader::with_capacity(8, text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 16).unwrap(),
+            LineRead::TooLong { terminated: true }
+        );
+        assert!(buf.len() <= 17);
+        assert_eq!(
+            read_line(&mut reader, &mut buf, 16).unwrap(),
+            LineRead::Line
+        );
+        assert_eq!(buf, b"ok\n");
+        assert_eq!(read_line(&mut reader, &mut buf, 16).unwrap(), LineRead::Eof);
     }
 
     #[test]

@@ -57,17 +57,31 @@ fn is_symlink(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
-/// The whole content of a regular file (see [`open_regular`]).
+/// Largest record file read whole (run.json, metrics.json): 1 GiB, far above a 100 000-node
+/// run's record; a larger (or sparse, 100 GB) file is refused rather than allocated.
+pub const MAX_WHOLE_FILE: u64 = 1 << 30;
+
+/// The whole content of a regular file (see [`open_regular`]) of at most [`MAX_WHOLE_FILE`]
+/// bytes.
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read as _;
-    let mut file = open_regular(path)?;
-    let mut bytes = Vec::with_capacity(
-        file.metadata()
-            .ok()
-            .and_then(|m| usize::try_from(m.len()).ok())
-            .map_or(0, |n| n.saturating_add(1)),
-    );
-    file.read_to_end(&mut bytes)?;
+    let file = open_regular(path)?;
+    let size = file.metadata()?.len();
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("refused: larger than {} MiB", MAX_WHOLE_FILE >> 20),
+        )
+    };
+    if size > MAX_WHOLE_FILE {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    // The size may change under us: read no more than the limit either way.
+    file.take(MAX_WHOLE_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_WHOLE_FILE {
+        return Err(too_large());
+    }
     Ok(bytes)
 }
 

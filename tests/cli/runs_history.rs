@@ -1010,3 +1010,68 @@ fn hostile_records_matrix_fast() {
     }
     eprintln!("{cells} cells; slowest {:?}: {}", slowest.0, slowest.1);
 }
+
+/// Attack: a same-user tool leaves sparse files of 100 GB in run directories — a run.json,
+/// one `logs.jsonl` line without a newline, zeros appended to `audit.jsonl`. Readers sized
+/// their buffers from the file or read to the newline: `runs list` aborted on a 100 GB
+/// allocation, `logs` and `audit verify` grew until the OOM killer came. Whole files are
+/// capped at 1 GiB and lines at 256 MiB, skipped unbuffered past that.
+#[test]
+fn hostile_sparse_record_files_cost_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = crate::support::run(
+        dir.path(),
+        "version: \"1.0\"\nname: big\nnodes:\n  - id: a\n    run: \"true\"\n",
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let state = r.run_dir.parent().unwrap().parent().unwrap().to_path_buf();
+    let sparse = |path: &Path, extra: u64| {
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len + extra).unwrap();
+    };
+    // A second run whose run.json is 100 GB of zeros.
+    let huge = state.join("runs").join("01M99ZZZZZZZZZZZZZZZZZZZZZ");
+    std::fs::create_dir(&huge).unwrap();
+    sparse(&huge.join("run.json"), 100 << 30);
+    // The real run: a 600 MiB last line in logs.jsonl, 600 MiB of zeros after the audit chain.
+    sparse(&r.run_dir.join("logs.jsonl"), 600 << 20);
+    sparse(&r.run_dir.join("audit.jsonl"), 600 << 20);
+    let limited = |args: &[&str]| {
+        // 1.5 GiB of address space: the old readers could not stay within it.
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -v 1500000; exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_secflow"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1");
+        cmd.output().unwrap()
+    };
+    let state_arg = state.to_str().unwrap();
+    let out = limited(&["runs", "list", "--state-dir", state_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("corrupt"), "{}", stdout(&out));
+    let out = limited(&["logs", r.run_dir.to_str().unwrap()]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    let out = limited(&[
+        "audit",
+        "verify",
+        "--state-dir",
+        state_arg,
+        r.run_dir.to_str().unwrap(),
+    ]);
+    // Zeros after the last event: a torn tail, never a crash.
+    assert!(
+        matches!(out.status.code(), Some(1 | 3)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
