@@ -173,6 +173,26 @@ pub struct RunMetricsArgs {
     pub metrics_listen: Option<String>,
 }
 
+/// A Pushgateway URL: never one carrying credentials (`user:password@host`), which would be
+/// recorded in run.json (`telemetry.export.pushgateway`) and shown in warnings. The error
+/// never repeats the URL.
+pub fn check_push_url(text: &str) -> Result<(), String> {
+    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(
+            "--push-metrics / SECFLOW_PUSHGATEWAY_URL carries credentials (user@host), which \
+             would be recorded in run.json; put an authenticating proxy in front of the \
+             Pushgateway instead"
+                .into(),
+        );
+    }
+    if text.trim().is_empty() {
+        return Err("--push-metrics / SECFLOW_PUSHGATEWAY_URL is empty".into());
+    }
+    Ok(())
+}
+
 fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = crate::recipe::parse_duration(text)?;
     if d < Duration::from_millis(10) {

@@ -94,7 +94,9 @@ impl Environment {
         }
         // Sorted once here: each attempt's map of it then needs no sort (`BTreeMap`'s
         // `from_iter` finds one run).
-        let mut base: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let mut base: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(name, _)| !is_exporter_credential(name))
+            .collect();
         base.sort();
         Ok(Environment {
             base,
@@ -107,6 +109,14 @@ impl Environment {
     pub fn secret_values(&self) -> Vec<String> {
         self.secrets.iter().map(|(_, v)| v.clone()).collect()
     }
+}
+
+/// Whether `name` is a variable holding secflow's own exporter credentials
+/// (`OTEL_EXPORTER_OTLP_HEADERS` and its per-signal forms: collector API keys), which no
+/// node inherits, `env_clear: false` included (SPEC §10: no secret reaches a tool).
+pub fn is_exporter_credential(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with("OTEL_EXPORTER_OTLP_") && n.ends_with("HEADERS"))
 }
 
 /// Identity of the attempt being prepared.

@@ -198,6 +198,32 @@ fn no_node_finds_the_audit_key_in_any_environment() {
     assert!(dir.path().join("state/audit.key").exists());
 }
 
+/// Attack: a node runs `env` to learn secflow's collector credentials. The OTLP headers
+/// variables (API keys) were inherited with `env_clear: false` and landed in stdout.log and
+/// on the console's failure tail. No node inherits them now.
+#[test]
+fn no_node_inherits_the_exporters_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = "version: \"1.0\"\nname: env\nnodes:\n  - id: a\n    run: \"env; exit 3\"\n";
+    let out = command(dir.path(), recipe, &[])
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer hdr-s3cret-1",
+        )
+        .env("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-key=hdr-s3cret-2")
+        .env("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "x-key=hdr-s3cret-3")
+        .env("OTEL_SERVICE_NAME", "kept-as-is")
+        .output()
+        .unwrap();
+    let r = finish(dir.path(), out);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let logged = std::fs::read_to_string(r.run_dir.join("nodes/a/1/stdout.log")).unwrap();
+    assert!(logged.contains("OTEL_SERVICE_NAME=kept-as-is"), "{logged}");
+    let everything = format!("{logged}{}{}", r.stdout, r.stderr);
+    assert!(!everything.contains("hdr-s3cret"), "{everything}");
+    assert!(!everything.contains("_HEADERS="), "{everything}");
+}
+
 /// SPEC §10: record files are created under the run directory's descriptor, so a
 /// `runs/<id>` swapped for a symlink mid-run is never written through.
 #[test]

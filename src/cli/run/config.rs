@@ -65,6 +65,9 @@ impl RunConfig {
             .map_err(|e| e.to_string())?;
         let otlp = crate::exporters::otlp::config::from_env(args.otlp_endpoint.as_deref(), &env)?;
         let m = &args.metrics;
+        if let Some(url) = &m.push_metrics {
+            crate::cli::metrics::check_push_url(url)?;
+        }
         Ok(RunConfig {
             sinks,
             otlp,
@@ -174,5 +177,26 @@ mod tests {
         assert!(e.contains("unknown sink `traces`"), "{e}");
         let e = RunConfig::new(&args(&["--otlp-endpoint", "ftp://collector"]), env(&[]));
         assert!(e.is_err(), "{e:?}");
+    }
+
+    #[test]
+    fn a_pushgateway_url_with_credentials_is_refused_without_repeating_them() {
+        for url in [
+            "http://admin:Passw0rd@gw:9091/",
+            "admin:Passw0rd@gw:9091",
+            " ",
+        ] {
+            let e = RunConfig::new(&args(&["--push-metrics", url]), env(&[])).unwrap_err();
+            assert!(
+                e.contains("SECFLOW_PUSHGATEWAY_URL") && !e.contains("Passw0rd"),
+                "{e}"
+            );
+        }
+        let ok = RunConfig::new(&args(&["--push-metrics", "http://gw:9091/x@y"]), env(&[]));
+        assert!(
+            ok.is_ok(),
+            "an @ in the path is not credentials: {:?}",
+            ok.err()
+        );
     }
 }
