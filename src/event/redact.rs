@@ -73,21 +73,39 @@ impl Redactor {
 
     /// Redacts every string (keys included) inside a JSON value.
     pub fn redact_json(&self, value: &mut Value) {
+        self.redact_value(value, false);
+    }
+
+    /// [`Redactor::redact_json`] for JSON a tool wrote (`SECFLOW_EVENTS`): numbers too. A
+    /// number is text there (a PIN, an account id): one that shows a secret becomes the mask,
+    /// a string (a metric value masked so is then refused as not a number). secflow's own
+    /// numbers (durations, sizes) are left alone.
+    pub fn redact_tool_json(&self, value: &mut Value) {
+        self.redact_value(value, true);
+    }
+
+    fn redact_value(&self, value: &mut Value, numbers: bool) {
         if self.is_empty() {
             return;
         }
         match value {
             Value::String(s) => self.redact_string(s),
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_value(v, numbers)),
             Value::Object(map) => {
                 let entries = std::mem::take(map);
                 for (mut k, mut v) in entries {
                     self.redact_string(&mut k);
-                    self.redact_json(&mut v);
+                    self.redact_value(&mut v, numbers);
                     map.insert(k, v);
                 }
             }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+            Value::Number(n) if numbers => {
+                let text = n.to_string();
+                if self.secrets.iter().any(|s| text.contains(s.as_str())) {
+                    *value = Value::String(MASK.into());
+                }
+            }
+            Value::Number(_) | Value::Null | Value::Bool(_) => {}
         }
     }
 
@@ -263,6 +281,24 @@ mod tests {
         let mut v = json!({"k": ["abc", {"abcdef": 1}], "n": 2});
         r.redact_json(&mut v);
         assert_eq!(v, json!({"k": ["[REDACTED]", {"[REDACTED]": 1}], "n": 2}));
+    }
+
+    #[test]
+    fn numbers_a_tool_wrote_that_show_a_secret_are_masked() {
+        let r = Redactor::new(["98765432101"]);
+        let mut v =
+            json!({"pin": 98765432101u64, "f": 98765432101.0, "n": [1, -98765432101i64], "ok": 42});
+        let mut own = v.clone();
+        r.redact_json(&mut own);
+        assert_eq!(
+            own["pin"], 98765432101u64,
+            "secflow's own numbers are left alone"
+        );
+        r.redact_tool_json(&mut v);
+        assert_eq!(
+            v,
+            json!({"pin": "[REDACTED]", "f": "[REDACTED]", "n": [1, "[REDACTED]"], "ok": 42})
+        );
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub fn valid_label_name(name: &str) -> bool {
 /// neither be kept nor smuggled into a name (a masked name is no longer valid).
 pub fn parse_line(line: &[u8], redactor: &Redactor) -> Result<Item, Bad> {
     let mut value: Value = serde_json::from_slice(line).map_err(|_| Bad::Json)?;
-    redactor.redact_json(&mut value);
+    redactor.redact_tool_json(&mut value);
     let Value::Object(mut map) = value else {
         return Err(Bad::Json);
     };
@@ -374,5 +374,19 @@ mod tests {
             panic!()
         };
         assert_eq!(m.labels["a"], "a\"} 1\nevil{");
+    }
+
+    #[test]
+    fn a_number_showing_a_secret_is_masked_and_a_metric_valued_so_refused() {
+        let r = Redactor::new(["98765432101"]);
+        let line = br#"{"log":{"message":"m","n":98765432101}}"#;
+        let Ok(Item::Log(l)) = parse_line(line, &r) else {
+            panic!()
+        };
+        assert_eq!(l.fields.get("n"), Some(&Value::from("[REDACTED]")));
+        let line = br#"{"metric":{"name":"leak","type":"gauge","value":98765432101}}"#;
+        assert_eq!(parse_line(line, &r).err(), Some(Bad::MetricValue));
+        let line = br#"{"progress":0.98765432101}"#;
+        assert!(parse_line(line, &r).is_err());
     }
 }
