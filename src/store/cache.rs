@@ -66,11 +66,12 @@ impl Cache {
         let dir = self.entry_dir(key);
         let text = std::fs::read_to_string(dir.join("entry.json")).ok()?;
         let entry: CacheEntry = serde_json::from_str(&text).ok()?;
+        // A symlink in place of an output file is no entry (restore would copy its target).
         let complete = entry.key == key
-            && entry
-                .outputs
-                .keys()
-                .all(|name| dir.join(format!("{name}.jsonl")).is_file());
+            && entry.outputs.keys().all(|name| {
+                std::fs::symlink_metadata(dir.join(format!("{name}.jsonl")))
+                    .is_ok_and(|m| m.file_type().is_file())
+            });
         complete.then_some(entry)
     }
 
@@ -82,7 +83,7 @@ impl Cache {
     ) -> std::io::Result<()> {
         let dir = self.entry_dir(&entry.key);
         for (name, path) in dest {
-            copy_file(&dir.join(format!("{name}.jsonl")), path)?;
+            copy_regular(&dir.join(format!("{name}.jsonl")), path)?;
         }
         Ok(())
     }
@@ -143,6 +144,21 @@ pub fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::copy(from, to).map(|_| ())
 }
 
+/// [`copy_file`] from a regular file only: a symlink, FIFO or device swapped in for `from`
+/// (a cache entry planted by another process of the user) is refused, never followed.
+fn copy_regular(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut source = super::open::open_regular(from)?;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::remove_file(to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut dest = std::fs::File::create_new(to)?;
+    std::io::copy(&mut source, &mut dest).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +186,36 @@ mod tests {
             .restore(&entry, &BTreeMap::from([("y".to_string(), dest.clone())]))
             .unwrap();
         assert_eq!(std::fs::read_to_string(dest).unwrap(), "1\n2\n");
+    }
+
+    /// Attack: another process of the user swaps a cache entry's output for a symlink to a
+    /// file it cannot read itself but secflow can; the next run restored its content into
+    /// `datasets/` as the node's cached output.
+    #[test]
+    fn a_symlinked_output_is_no_entry_and_never_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let out = dir.path().join("y.jsonl");
+        std::fs::write(&out, "1\n").unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "private\n").unwrap();
+        let key = "cd".repeat(32);
+        let outputs = BTreeMap::from([("y".to_string(), (out, 1))]);
+        cache.store(&key, "a", "run1", &outputs).unwrap();
+        let entry = cache.lookup(&key).unwrap();
+        let planted = cache.entry_dir(&key).join("y.jsonl");
+        std::fs::remove_file(&planted).unwrap();
+        std::os::unix::fs::symlink(&secret, &planted).unwrap();
+        assert!(cache.lookup(&key).is_none());
+        // Swapped between lookup and restore: refused, nothing copied.
+        let dest = dir.path().join("run2/datasets/y.jsonl");
+        let err = cache
+            .restore(&entry, &BTreeMap::from([("y".to_string(), dest.clone())]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("symlink") || err.raw_os_error() == Some(libc::ELOOP),
+            "{err}"
+        );
+        assert!(!dest.exists());
     }
 }
