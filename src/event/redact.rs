@@ -12,17 +12,21 @@ pub const MASK: &str = "[REDACTED]";
 
 /// Substrings that make a config key sensitive, compared with the key lowercased and its `-`
 /// and `_` removed (`X-Api-Key`, `api_key` and `apikey` alike).
-pub const SENSITIVE_KEY_PARTS: [&str; 10] = [
+pub const SENSITIVE_KEY_PARTS: [&str; 14] = [
     "password",
     "passwd",
+    "passphrase",
+    "pwd",
     "token",
     "secret",
     "apikey",
     "authorization",
+    "bearer",
     "privatekey",
     "cookie",
     "credential",
     "session",
+    "dsn",
 ];
 
 /// Replaces secret values in text. Longer secrets are replaced first, so a secret that
@@ -209,6 +213,10 @@ pub fn is_sensitive_key(key: &str) -> bool {
         .map(|c| c.to_ascii_lowercase())
         .collect();
     SENSITIVE_KEY_PARTS.iter().any(|part| lower.contains(part))
+        // `db_pass`, `basic_auth`, `auth`, `oauth_header` — but not `passive`, `bypass_cache`
+        // or `author`.
+        || lower.ends_with("pass")
+        || (lower.contains("auth") && !lower.contains("author"))
 }
 
 /// A copy of `config` fit to log: values under sensitive keys (at any depth) are [`MASK`],
@@ -238,8 +246,35 @@ fn mask_value(key: &str, value: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.iter().map(|v| mask_value("", v)).collect()),
+        Value::String(text) => Value::String(mask_userinfo(text).into_owned()),
         other => other.clone(),
     }
+}
+
+/// `scheme://user:password@host…` with its user information masked, wherever it appears
+/// in `text` (a database DSN, a proxy URL under an innocent key).
+fn mask_userinfo(text: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', '?', '#', ' ', '"']).unwrap_or(tail.len());
+        match tail[..authority_end].rfind('@') {
+            Some(userinfo_end) => {
+                out.push_str(MASK);
+                changed = true;
+                rest = &tail[userinfo_end..];
+            }
+            None => rest = tail,
+        }
+    }
+    if !changed {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -262,16 +297,48 @@ mod tests {
             "Authorization",
             "session_id",
             "GITHUB_TOKEN",
+            "db_pass",
+            "pwd",
+            "auth",
+            "oauth_header",
+            "Bearer",
+            "sentry_dsn",
         ] {
             assert!(is_sensitive_key(key), "{key}");
         }
-        for key in ["target", "wordlist", "threads", "url", "keyword"] {
+        for key in [
+            "target",
+            "wordlist",
+            "threads",
+            "url",
+            "keyword",
+            "passive",
+            "bypass_cache",
+            "author",
+        ] {
             assert!(!is_sensitive_key(key), "{key}");
         }
     }
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn user_information_in_urls_is_masked_in_logged_config() {
+        let config = BTreeMap::from([
+            ("db".to_string(), json!("postgres://app:hunter9@db:5432/x")),
+            (
+                "proxy".to_string(),
+                json!(["http://u:p@proxy:3128", "http://plain:80/a@b"]),
+            ),
+        ]);
+        let masked = mask_config(&config, &Redactor::default());
+        assert_eq!(masked["db"], json!("postgres://[REDACTED]@db:5432/x"));
+        assert_eq!(
+            masked["proxy"],
+            json!(["http://[REDACTED]@proxy:3128", "http://plain:80/a@b"])
+        );
+    }
 
     #[test]
     fn masks_secret_values_longest_first() {
@@ -324,14 +391,14 @@ mod tests {
     #[test]
     fn masks_sensitive_config_keys_at_any_depth() {
         let config: BTreeMap<String, Value> = serde_json::from_value(json!({
-            "API_KEY": "k1", "threads": 5, "auth": {"Authorization": "Bearer x", "user": "me"},
+            "API_KEY": "k1", "threads": 5, "proxy": {"Authorization": "Bearer x", "user": "me"},
             "url": "http://h?q=s3cr3t", "db_password": {"nested": true}
         }))
         .unwrap();
         let masked = mask_config(&config, &Redactor::new(["s3cr3t"]));
         assert_eq!(
             serde_json::to_value(&masked).unwrap(),
-            json!({"API_KEY": MASK, "threads": 5, "auth": {"Authorization": MASK, "user": "me"},
+            json!({"API_KEY": MASK, "threads": 5, "proxy": {"Authorization": MASK, "user": "me"},
                    "url": "http://h?q=[REDACTED]", "db_password": MASK})
         );
     }
