@@ -177,9 +177,7 @@ pub struct RunMetricsArgs {
 /// recorded in run.json (`telemetry.export.pushgateway`) and shown in warnings. The error
 /// never repeats the URL.
 pub fn check_push_url(text: &str) -> Result<(), String> {
-    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
+    if crate::exporters::http::authority(text).contains('@') {
         return Err(
             "--push-metrics / SECFLOW_PUSHGATEWAY_URL carries credentials (user@host), which \
              would be recorded in run.json; put an authenticating proxy in front of the \

@@ -110,6 +110,14 @@ impl Roots {
     }
 }
 
+/// The authority of `url` (`user@host:port`): what follows `scheme://` (the whole text
+/// without one) up to the path, query or fragment. Exporter URLs are recorded in run.json,
+/// so one whose authority holds a `@` (credentials) is refused.
+pub fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or_default()
+}
+
 /// Whether `url` is plain `http://`.
 fn is_plain(url: &str) -> bool {
     url.get(..7)
@@ -240,10 +248,8 @@ impl Client {
 fn default_client(url: &str) -> &'static Client {
     static TLS: OnceLock<Client> = OnceLock::new();
     static PLAIN: OnceLock<Client> = OnceLock::new();
-    let (cell, roots) = match is_plain(url) {
-        true => (&PLAIN, Roots::Plain),
-        false => (&TLS, Roots::System),
-    };
+    let roots = Roots::System.for_url(url);
+    let cell = if roots == Roots::Plain { &PLAIN } else { &TLS };
     cell.get_or_init(|| {
         Client::new(&roots).unwrap_or_else(|_| unreachable!("system and no roots never fail"))
     })

@@ -225,7 +225,7 @@ fn read_manifest(path: &Path) -> Result<Plugin, Vec<Diagnostic>> {
     // `/proc/self/environ` is a "regular file" whose parse error would name the
     // environment's first variable: kernel pseudo-files are refused unread.
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    if canonical.starts_with("/proc") || canonical.starts_with("/sys") {
+    if crate::recipe::is_kernel_pseudo_file(&canonical) {
         return Err(vec![
             Diagnostic::error(
                 &path.display().to_string(),

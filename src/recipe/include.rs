@@ -288,7 +288,7 @@ impl Loader<'_> {
             let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
             // `/proc/self/environ` is a "regular file" whose parse error would quote the
             // environment (a CI job's secrets) in a diagnostic of `validate`.
-            if canonical.starts_with("/proc") || canonical.starts_with("/sys") {
+            if super::is_kernel_pseudo_file(&canonical) {
                 return Err(self
                     .located(
                         file,

@@ -56,6 +56,13 @@ pub struct Source {
 }
 
 /// Reads a recipe file, refusing what cannot be a recipe with a clear message.
+/// Whether `canonical` (a canonicalised path) is a kernel pseudo-file under `/proc` or `/sys`:
+/// `/proc/self/environ` reads as a regular file whose parse error would quote the
+/// environment, so recipe includes and plugin manifests refuse these unread.
+pub fn is_kernel_pseudo_file(canonical: &Path) -> bool {
+    canonical.starts_with("/proc") || canonical.starts_with("/sys")
+}
+
 pub fn read_source(path: &Path, limits: &Limits) -> Result<Source, Diagnostic> {
     let shown = path.display().to_string();
     let fail = |code, msg: String| Diagnostic::error(&shown, Pos::default(), code, msg);

@@ -134,27 +134,26 @@ impl Cache {
 /// Copies `from` to a new file `to` (replacing it). Never a hard link: the copy is the
 /// reader's own, so nothing done to it reaches `from`.
 pub fn copy_file(from: &Path, to: &Path) -> std::io::Result<()> {
+    clear_destination(to)?;
+    std::fs::copy(from, to).map(|_| ())
+}
+
+/// Makes `to`'s directory and removes what `to` names, so the copy is a new file.
+fn clear_destination(to: &Path) -> std::io::Result<()> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
     match std::fs::remove_file(to) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
-    std::fs::copy(from, to).map(|_| ())
 }
 
 /// [`copy_file`] from a regular file only: a symlink, FIFO or device swapped in for `from`
 /// (a cache entry planted by another process of the user) is refused, never followed.
 fn copy_regular(from: &Path, to: &Path) -> std::io::Result<()> {
     let mut source = super::open::open_regular(from)?;
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::remove_file(to) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
+    clear_destination(to)?;
     let mut dest = std::fs::File::create_new(to)?;
     std::io::copy(&mut source, &mut dest).map(|_| ())
 }

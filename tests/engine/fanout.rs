@@ -9,6 +9,16 @@ fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
+/// Asserts that the run failed (exit 1) at the fan-out node `scan` before any instance
+/// started (no attempt, no instance directory); returns the node's reason.
+fn failed_before_any_instance(r: &Run) -> &str {
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.status("scan"), "failed");
+    assert!(r.node("scan")["attempts"].as_array().unwrap().is_empty());
+    assert!(!r.run_dir.join("nodes/scan@0").exists());
+    r.node("scan")["reason"].as_str().unwrap()
+}
+
 fn ids(r: &Run) -> Vec<String> {
     r.record["nodes"]
         .as_array()
@@ -277,15 +287,11 @@ nodes:
 "#,
         &[],
     );
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert_eq!(r.status("scan"), "failed");
-    let reason = r.node("scan")["reason"].as_str().unwrap();
+    let reason = failed_before_any_instance(&r);
     assert!(
         reason.contains("1000") && reason.contains("--max-instances"),
         "{reason}"
     );
-    assert!(r.node("scan")["attempts"].as_array().unwrap().is_empty());
-    assert!(!r.run_dir.join("nodes/scan@0").exists());
     // Streaming: the 3 M-record source (about 20 MiB) is not held in memory.
     let rss = r.record["self_usage"]["peak_rss_bytes"].as_u64().unwrap();
     assert!(rss < 64 << 20, "secflow peak RSS {rss}");
@@ -874,16 +880,12 @@ nodes:
 "#,
         &[],
     );
-    assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.status("discover"), "succeeded");
-    assert_eq!(r.status("scan"), "failed");
-    let reason = r.node("scan")["reason"].as_str().unwrap();
+    let reason = failed_before_any_instance(&r);
     assert!(
         reason.contains("line 2 of `hosts`") && reason.contains("not valid UTF-8 (at byte 2)"),
         "{reason}"
     );
-    assert!(r.node("scan")["attempts"].as_array().unwrap().is_empty());
-    assert!(!r.run_dir.join("nodes/scan@0").exists());
 }
 
 /// The record limit is on the record, not its line ending: a 1 MiB record ends `\r\n` or

@@ -318,15 +318,12 @@ pub fn from_env(
 /// recorded in run.json: credentials go in the headers variable).
 fn check_url(url: &str) -> Result<(), String> {
     let lower = url.to_ascii_lowercase();
-    let Some(rest) = lower
-        .strip_prefix("http://")
-        .or_else(|| lower.strip_prefix("https://"))
-    else {
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
         return Err(format!(
             "OTLP endpoint `{url}` must start with http:// or https://"
         ));
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    }
+    let authority = crate::exporters::http::authority(url);
     if authority.contains('@') {
         return Err(
             "OTLP endpoint carries credentials (user@host): put them in OTEL_EXPORTER_OTLP_HEADERS"
