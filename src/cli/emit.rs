@@ -18,7 +18,7 @@ use crate::engine::tool_events::{ENV_VAR, MAX_LINE, parse};
 use crate::event::Redactor;
 use crate::exit;
 
-/// `secflow emit`.
+// `secflow emit`.
 #[derive(Debug, Args)]
 pub struct EmitArgs {
     #[command(subcommand)]

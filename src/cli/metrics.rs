@@ -150,7 +150,7 @@ pub enum GroupingArg {
     Run,
 }
 
-/// The metrics options of `run-workflow`; flatten into its args.
+// The metrics options of `run-workflow`; flatten into its args.
 #[derive(Debug, Clone, Args)]
 pub struct RunMetricsArgs {
     /// Period of system samples and metrics.jsonl snapshots (e.g. 1s, 500ms).

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use crate::support;
 use crate::support::{check_expected, output, repo_root, secflow, text};
-use clap::CommandFactory;
 
 /// Each shell and the file its completions live in (the name each shell looks for).
 const SHELLS: [(&str, &str); 5] = [
@@ -44,10 +43,27 @@ fn completions_reject_an_unknown_shell() {
     assert!(text(&out.stderr).contains("invalid value 'tcsh'"));
 }
 
+/// The whole command tree as man pages see it: every command built (each one's arguments
+/// are deferred until it runs), clap's generated `help` commands hidden.
+fn command_tree() -> clap::Command {
+    fn hide_help(cmd: clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().into()).collect();
+        names.into_iter().fold(cmd, |cmd, name| {
+            cmd.mut_subcommand(name, |sub| match sub.get_name() {
+                "help" => sub.hide(true),
+                _ => hide_help(sub),
+            })
+        })
+    }
+    let mut cmd = <secflow::cli::Cli as clap::CommandFactory>::command();
+    cmd.build();
+    hide_help(cmd)
+}
+
 #[test]
 fn man_pages_are_fresh() {
     let dir = tempfile::tempdir().expect("tempdir");
-    clap_mangen::generate_to(secflow::cli::Cli::command(), dir.path()).expect("render man pages");
+    clap_mangen::generate_to(command_tree(), dir.path()).expect("render man pages");
     let mut generated = BTreeSet::new();
     let mut problems = Vec::new();
     for entry in std::fs::read_dir(dir.path()).expect("read generated pages") {
@@ -64,7 +80,7 @@ fn man_pages_are_fresh() {
     assert!(generated.contains("secflow.1"), "{generated:?}");
     // Every visible command, nested ones included (`runs show`, `audit verify`), has its page.
     let mut pages = Vec::new();
-    page_names(&secflow::cli::Cli::command(), "secflow", &mut pages);
+    page_names(&command_tree(), "secflow", &mut pages);
     assert!(pages.len() > 20, "{pages:?}");
     for page in &pages {
         if !generated.contains(page) {
