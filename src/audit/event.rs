@@ -119,6 +119,10 @@ pub struct AuditData {
     pub node_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// A succeeded or reused node's datasets: name → lowercase hex SHA-256 of the file
+    /// (directory outputs have none). What `--resume` checks a dataset against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -379,6 +383,13 @@ mod tests {
                 next_attempt: Some(3),
                 node_count: Some(9),
                 node_id: s("scan"),
+                // Dataset names sort by their bytes, as canonical JSON's keys do.
+                outputs: Some(
+                    [("urls", "ab"), ("Z", "cd"), ("é", "ef"), ("findings", "01")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
                 peak_rss_bytes: Some(u64::MAX),
                 pid: Some(7),
                 plugin_name: s("exec"),

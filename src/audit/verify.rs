@@ -219,6 +219,18 @@ pub fn verify(
     run_json_path: Option<&Path>,
     key: &AuditKey,
 ) -> Result<Report, VerifyError> {
+    verify_visiting(audit_path, run_json, run_json_path, key, &mut |_| {})
+}
+
+/// [`verify`], handing `visit` each event in chain order once it is verified (authentic and
+/// linked to the one before); nothing after the first problem is visited.
+pub fn verify_visiting(
+    audit_path: &Path,
+    run_json: Option<&RunJsonAudit>,
+    run_json_path: Option<&Path>,
+    key: &AuditKey,
+    visit: &mut dyn FnMut(&AuditEvent),
+) -> Result<Report, VerifyError> {
     let file =
         crate::store::open::open_regular(audit_path).map_err(|source| VerifyError::Read {
             path: audit_path.to_path_buf(),
@@ -277,44 +289,26 @@ pub fn verify(
             };
             return Ok(report);
         }
-        let problem = if !hash_ok {
-            Some(tamper(
-                TamperKind::Edited,
-                format!("line {at}: the hash does not match the event's content"),
-            ))
-        } else if terminal {
-            Some(tamper(
-                TamperKind::Inserted,
-                format!("line {at}: an event after the run's terminal event"),
-            ))
-        } else if event.seq == expected && event.prev_hash == report.last_hash {
-            None
-        } else if event.seq < expected {
-            Some(tamper(
-                TamperKind::Inserted,
-                format!(
-                    "line {at}: an event repeating seq {} where seq {expected} belongs",
-                    event.seq
-                ),
-            ))
-        } else if event.seq > expected {
-            Some(classify_gap(
+        let problem = if hash_ok {
+            link_problem(
                 &mut lines,
                 key,
                 &report.last_hash,
+                terminal,
                 expected,
                 &event,
-            )?)
+            )?
         } else {
             Some(tamper(
                 TamperKind::Edited,
-                format!("line {at}: prev_hash does not link to the event before"),
+                format!("line {at}: the hash does not match the event's content"),
             ))
         };
         if let Some(t) = problem {
             report.outcome = Outcome::Tampered(t);
             return Ok(report);
         }
+        visit(&event);
         report.events = event.seq;
         if report.first_timestamp.is_none() {
             report.first_timestamp = Some(event.timestamp.clone());
@@ -331,6 +325,49 @@ pub fn verify(
         .is_some()
         && report.outcome == Outcome::Intact;
     Ok(report)
+}
+
+/// Whether the authentic event `event` at line `lines.number` breaks the chain: after the
+/// terminal event, a repeated or skipped `seq`, or a `prev_hash` that does not link to
+/// `last_hash` (the event before).
+fn link_problem(
+    lines: &mut Lines,
+    key: &AuditKey,
+    last_hash: &str,
+    terminal: bool,
+    expected: u64,
+    event: &AuditEvent,
+) -> Result<Option<Tamper>, VerifyError> {
+    let at = lines.number;
+    let tamper = |kind, message: String| Tamper {
+        seq: expected,
+        kind,
+        line: at,
+        message,
+    };
+    Ok(if terminal {
+        Some(tamper(
+            TamperKind::Inserted,
+            format!("line {at}: an event after the run's terminal event"),
+        ))
+    } else if event.seq == expected && event.prev_hash == last_hash {
+        None
+    } else if event.seq < expected {
+        Some(tamper(
+            TamperKind::Inserted,
+            format!(
+                "line {at}: an event repeating seq {} where seq {expected} belongs",
+                event.seq
+            ),
+        ))
+    } else if event.seq > expected {
+        Some(classify_gap(lines, key, last_hash, expected, event)?)
+    } else {
+        Some(tamper(
+            TamperKind::Edited,
+            format!("line {at}: prev_hash does not link to the event before"),
+        ))
+    })
 }
 
 /// At line `lines.number` the event has `seq` beyond `expected`: an insertion (the chain goes

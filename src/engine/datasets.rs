@@ -1,12 +1,16 @@
-//! Datasets: promoting an attempt's outputs into `datasets/` and counting their records.
+//! Datasets: promoting an attempt's outputs into `datasets/`, counting their records and
+//! taking their SHA-256.
 //!
 //! Guarantees: an output is promoted (renamed, never copied) only when the attempt
 //! succeeded and wrote every declared output; records are non-empty lines, counted in a
-//! fixed-size buffer whatever the file's size.
+//! fixed-size buffer whatever the file's size, in the same pass that hashes the file (the
+//! digest goes to run.json and the audit chain, for `--resume` to check reuse against).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
 
 use super::prepare::RunPaths;
 use crate::store::OutputRecord;
@@ -18,7 +22,32 @@ pub fn is_findings(name: &str) -> bool {
 
 /// Non-empty lines in the file at `path`.
 pub fn count_records(path: &Path) -> std::io::Result<u64> {
-    let mut file = std::fs::File::open(path)?;
+    scan(path, None)
+}
+
+/// What one pass over a dataset file finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measured {
+    /// Non-empty lines.
+    pub records: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+/// Non-empty lines and SHA-256 of the regular file at `path` (a symlink, FIFO or device is
+/// refused, never followed), in one read.
+pub fn measure(path: &Path) -> std::io::Result<Measured> {
+    let mut hasher = Sha256::new();
+    let records = scan(path, Some(&mut hasher))?;
+    Ok(Measured {
+        records,
+        sha256: crate::recipe::hex(&hasher.finalize()),
+    })
+}
+
+/// Non-empty lines of the regular file at `path`, its bytes fed to `hasher` on the way.
+fn scan(path: &Path, mut hasher: Option<&mut Sha256>) -> std::io::Result<u64> {
+    let mut file = crate::store::open::open_regular(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut records = 0u64;
     // Whether the current line has a byte other than the line end.
@@ -30,6 +59,9 @@ pub fn count_records(path: &Path) -> std::io::Result<u64> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        if let Some(h) = hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         for &b in &buf[..n] {
             match b {
                 b'\n' => {
@@ -44,6 +76,16 @@ pub fn count_records(path: &Path) -> std::io::Result<u64> {
     Ok(records + u64::from(in_line))
 }
 
+/// The record of dataset file `name`, now at `dest` (relative path `rel`).
+pub fn output_record(rel: String, dest: &Path) -> std::io::Result<OutputRecord> {
+    let m = measure(dest)?;
+    Ok(OutputRecord {
+        path: rel,
+        records: m.records,
+        sha256: Some(m.sha256),
+    })
+}
+
 /// The promoted outputs of a node and its findings count.
 #[derive(Debug, Clone, Default)]
 pub struct Promoted {
@@ -55,18 +97,17 @@ impl Promoted {
     /// Records dataset `name`, now at `dest`: its record count, added to the findings when it
     /// is a findings dataset.
     pub fn add(&mut self, name: &str, dest: &Path) -> std::io::Result<()> {
-        let records = count_records(dest)?;
-        if is_findings(name) {
-            self.findings += records;
-        }
-        self.outputs.insert(
-            name.to_string(),
-            OutputRecord {
-                path: RunPaths::dataset_rel(name),
-                records,
-            },
-        );
+        self.insert(name, output_record(RunPaths::dataset_rel(name), dest)?);
         Ok(())
+    }
+
+    /// Records dataset `name` as `record`, adding its records to the findings when it is a
+    /// findings dataset.
+    pub fn insert(&mut self, name: &str, record: OutputRecord) {
+        if is_findings(name) {
+            self.findings += record.records;
+        }
+        self.outputs.insert(name.to_string(), record);
     }
 }
 
@@ -126,13 +167,7 @@ pub fn promote_instance(
         let rel = format!("datasets/{name}/{index}.jsonl");
         let dest = paths.run_dir.join(&rel);
         paths.rename(scratch, &dest)?;
-        let records = count_records(&dest)?;
-        if is_findings(name) {
-            promoted.findings += records;
-        }
-        promoted
-            .outputs
-            .insert(name.clone(), OutputRecord { path: rel, records });
+        promoted.insert(name, output_record(rel, &dest)?);
     }
     Ok(promoted)
 }
@@ -141,14 +176,9 @@ pub fn promote_instance(
 pub fn empty_outputs(paths: &RunPaths, names: &[String]) -> std::io::Result<Promoted> {
     let mut promoted = Promoted::default();
     for name in names {
-        paths.create_file(&paths.dataset(name))?;
-        promoted.outputs.insert(
-            name.clone(),
-            OutputRecord {
-                path: RunPaths::dataset_rel(name),
-                records: 0,
-            },
-        );
+        let dest = paths.dataset(name);
+        paths.create_file(&dest)?;
+        promoted.insert(name, output_record(RunPaths::dataset_rel(name), &dest)?);
     }
     Ok(promoted)
 }
@@ -165,6 +195,15 @@ mod tests {
         assert_eq!(count_records(&p).unwrap(), 3);
         std::fs::write(&p, "").unwrap();
         assert_eq!(count_records(&p).unwrap(), 0);
+        // One pass gives the digest too (sha256 of the empty string).
+        assert_eq!(
+            measure(&p).unwrap().sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // A symlink in place of a dataset is refused, not followed.
+        let link = dir.path().join("l.jsonl");
+        std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+        assert!(measure(&link).is_err());
         assert!(
             is_findings("findings") && is_findings("all_findings") && !is_findings("findingsx")
         );

@@ -146,9 +146,14 @@ pub fn check_and_promote(
             paths.rename(path, &paths.run_dir.join(&rel))
         };
         promote().map_err(|e| format!("cannot promote directory output `{name}`: {e}"))?;
-        promoted
-            .outputs
-            .insert(name.clone(), OutputRecord { path: rel, records });
+        promoted.outputs.insert(
+            name.clone(),
+            OutputRecord {
+                path: rel,
+                records,
+                sha256: None,
+            },
+        );
     }
     Ok(promoted)
 }
@@ -171,6 +176,7 @@ pub fn empty_outputs(paths: &RunPaths, node: &PlanNode) -> io::Result<Promoted> 
             OutputRecord {
                 path: rel,
                 records: 0,
+                sha256: None,
             },
         );
     }

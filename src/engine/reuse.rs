@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use super::cache_key::{FileDigest, node_key_with};
 use crate::plan::{Plan, PlanNode};
-use crate::store::cache::{Cache, copy_file};
+use crate::store::cache::{Cache, copy_regular};
 use crate::store::{NodeStatus, OutputRecord, RunRecord};
 
-use super::datasets::{count_records, is_findings};
+use super::datasets::{Promoted, output_record};
 use super::fanout::output_path;
 use super::prepare::RunPaths;
 
@@ -35,13 +35,17 @@ pub struct Reuse {
 pub struct PrevNode {
     pub succeeded: bool,
     pub cache_key: Option<String>,
-    /// Output name → file, absolute.
+    /// Output name → file, absolute (always under the run's `datasets/`).
     pub outputs: BTreeMap<String, PathBuf>,
+    /// Output name → SHA-256, from the run's verified audit chain (never from `run.json`):
+    /// a dataset is reused only when its copy has this digest.
+    pub digests: BTreeMap<String, String>,
 }
 
-/// The run `--resume` names.
+/// The run `--resume` names, read from its `run.json` and checked against its audit chain.
 #[derive(Debug, Clone)]
 pub struct ResumeSource {
+    /// The run id its audit chain carries (`resumed_from` of the new run).
     pub run_id: String,
     /// The workflow's `name`: what identifies a workflow across edits.
     pub workflow: String,
@@ -51,14 +55,36 @@ pub struct ResumeSource {
     pub instances: HashMap<(String, String), PrevNode>,
 }
 
+/// What the audit chain of the run being resumed vouches for, verified by the caller (the
+/// engine reads no chain): `run.json` and the datasets are the run's tools' to rewrite, the
+/// chain is not.
+#[derive(Debug, Clone, Default)]
+pub struct Vouched {
+    /// The run id the chain carries.
+    pub run_id: String,
+    /// Node id → output name → SHA-256, from its `node.completed`/`node.cached` event.
+    pub digests: HashMap<String, BTreeMap<String, String>>,
+}
+
 impl ResumeSource {
-    /// Reads `<run_dir>/run.json`.
-    pub fn load(run_dir: &Path) -> Result<ResumeSource, String> {
+    /// Reads `<run_dir>/run.json`, which must be the run `vouched` is about. A node's
+    /// datasets are reusable only with the digests `vouched` holds for it; an output path
+    /// outside `datasets/` is none.
+    pub fn load(run_dir: &Path, vouched: Vouched) -> Result<ResumeSource, String> {
         let path = run_dir.join("run.json");
-        let text =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = crate::store::open::read_regular(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let record: RunRecord = serde_json::from_slice(&text)
             .map_err(|e| format!("{} is not a run record: {e}", path.display()))?;
+        if record.run_id != vouched.run_id {
+            return Err(format!(
+                "{} says run {}, but its audit trail is run {}'s: it cannot be resumed",
+                path.display(),
+                record.run_id,
+                vouched.run_id
+            ));
+        }
+        let digests = vouched.digests;
         let mut instances = HashMap::new();
         let nodes = record
             .nodes
@@ -67,12 +93,14 @@ impl ResumeSource {
                 let outputs = n
                     .outputs
                     .iter()
+                    .filter(|(_, o)| is_dataset_path(&o.path))
                     .map(|(name, o)| (name.clone(), run_dir.join(&o.path)))
                     .collect();
                 let prev = PrevNode {
                     succeeded: n.status.is_success(),
                     cache_key: n.cache_key,
                     outputs,
+                    digests: digests.get(&n.node_id).cloned().unwrap_or_default(),
                 };
                 if let (Some(inst), Some(key)) = (&n.instance, &prev.cache_key) {
                     instances.insert((inst.template.clone(), key.clone()), prev.clone());
@@ -87,6 +115,15 @@ impl ResumeSource {
             instances,
         })
     }
+}
+
+/// Whether `rel`, a dataset path read from a `run.json`, names a file under `datasets/` (no
+/// absolute path, no `..`): the only place a resumed dataset may come from.
+fn is_dataset_path(rel: &str) -> bool {
+    let mut parts = Path::new(rel).components();
+    parts.next() == Some(std::path::Component::Normal("datasets".as_ref()))
+        && parts.clone().next().is_some()
+        && parts.all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// A node that needs no run: its outputs are in place.
@@ -188,35 +225,11 @@ impl Reuse {
             }
             return d;
         }
-        let prev_of = |resume: &ResumeSource| match &node.instance {
-            Some(inst) => resume
-                .instances
-                .get(&(inst.template.clone(), key.clone()))
-                .cloned(),
-            None => resume.nodes.get(&node.id).cloned(),
-        };
         if let Some(resume) = &self.resume
-            && let Some(prev) = prev_of(resume)
-            && prev.succeeded
+            && let Some(reused) = resumed(resume, node, paths, &key, &mut d.warnings)
         {
-            if prev.cache_key.as_deref() == Some(key.as_str()) {
-                match restore(node, paths, |name| prev.outputs.get(name).cloned()) {
-                    Ok(mut reused) => {
-                        reused.reason = format!("reused from run {}", resume.run_id);
-                        d.reused = Some(reused);
-                        return d;
-                    }
-                    Err(e) => d.warnings.push(format!(
-                        "`{}`: cannot reuse the outputs of run {}: {e}; running it again",
-                        node.id, resume.run_id
-                    )),
-                }
-            } else {
-                d.warnings.push(format!(
-                    "`{}` changed since run {} (definition, inputs or sources): running it again",
-                    node.id, resume.run_id
-                ));
-            }
+            d.reused = Some(reused);
+            return d;
         }
         if let Some(cache) = &self.cache
             && node.cache
@@ -229,8 +242,9 @@ impl Reuse {
                 .map(|name| (name.clone(), output_path(paths, node, name)))
                 .collect();
             if cache.restore(&entry, &dest).is_ok()
-                && let Ok(mut reused) =
-                    restore(node, paths, |name| Some(output_path(paths, node, name)))
+                && let Ok(mut reused) = restore(node, paths, |name| {
+                    Some((output_path(paths, node, name), None))
+                })
             {
                 reused.reason = format!("cache hit (outputs of run {})", entry.run_id);
                 d.reused = Some(reused);
@@ -263,41 +277,85 @@ impl Reuse {
     }
 }
 
-/// Copies each output of `node` from `source(name)` into this run's `datasets/` (unless it is
-/// already there) and counts its records.
+/// The outputs of `node` (whose cache key is `key`) reused from the run `resume`, when it
+/// succeeded there with the same key and each dataset's copy has the digest the run's audit
+/// chain vouches for; otherwise why it runs again goes to `warnings`.
+fn resumed(
+    resume: &ResumeSource,
+    node: &PlanNode,
+    paths: &RunPaths,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Option<Reused> {
+    let prev = match &node.instance {
+        Some(inst) => resume
+            .instances
+            .get(&(inst.template.clone(), key.to_string())),
+        None => resume.nodes.get(&node.id),
+    }
+    .filter(|prev| prev.succeeded)?;
+    if prev.cache_key.as_deref() != Some(key) {
+        warnings.push(format!(
+            "`{}` changed since run {} (definition, inputs or sources): running it again",
+            node.id, resume.run_id
+        ));
+        return None;
+    }
+    let source = |name: &str| {
+        let from = prev.outputs.get(name)?.clone();
+        Some((from, Some(prev.digests.get(name)?.clone())))
+    };
+    match restore(node, paths, source) {
+        Ok(mut reused) => {
+            reused.reason = format!("reused from run {}", resume.run_id);
+            Some(reused)
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "`{}`: cannot reuse the outputs of run {}: {e}; running it again",
+                node.id, resume.run_id
+            ));
+            None
+        }
+    }
+}
+
+/// Copies each output of `node` from `source(name)` (a regular file; unless it is already
+/// in place) into this run's `datasets/`, counts its records and takes its digest. When
+/// `source` gives a digest, the copy must have it: otherwise the copy is removed and the
+/// node is not reused.
 fn restore(
     node: &PlanNode,
     paths: &RunPaths,
-    source: impl Fn(&str) -> Option<PathBuf>,
+    source: impl Fn(&str) -> Option<(PathBuf, Option<String>)>,
 ) -> std::io::Result<Reused> {
-    let mut outputs = BTreeMap::new();
-    let mut findings = 0;
+    let mut promoted = Promoted::default();
     for name in &node.outputs {
-        let from = source(name).ok_or_else(|| {
+        let (from, expected) = source(name).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                format!("no recorded output `{name}`"),
+                format!("no recorded output `{name}` with its digest"),
             )
         })?;
         let to = output_path(paths, node, name);
         if from != to {
-            copy_file(&from, &to)?;
+            copy_regular(&from, &to)?;
         }
-        let records = count_records(&to)?;
-        if is_findings(name) {
-            findings += records;
+        let record = output_record(super::fanout::output_rel(node, name), &to)?;
+        if let Some(expected) = expected
+            && record.sha256.as_deref() != Some(expected.as_str())
+        {
+            let _ = std::fs::remove_file(&to);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("dataset `{name}` is not what its audit trail recorded (SHA-256 differs)"),
+            ));
         }
-        outputs.insert(
-            name.clone(),
-            OutputRecord {
-                path: super::fanout::output_rel(node, name),
-                records,
-            },
-        );
+        promoted.insert(name, record);
     }
     Ok(Reused {
-        outputs,
-        findings,
+        outputs: promoted.outputs,
+        findings: promoted.findings,
         reason: String::new(),
     })
 }

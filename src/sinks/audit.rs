@@ -16,7 +16,7 @@
 //! line is cut back to the last complete one, and `finish` signs the durable head as a `cut`
 //! instead of an anchor, so the chain verifies as an unfinished prefix, never as tampered.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -72,6 +72,8 @@ pub struct AuditSink {
     node_spans: HashMap<usize, String>,
     /// The last finished attempt by node index.
     last_attempt: HashMap<usize, AttemptRecord>,
+    /// Dataset digests by node index, from `NodeOutputs`, for the node's final event.
+    outputs: HashMap<usize, BTreeMap<String, String>>,
     /// Secret values to mask in free text (longest first).
     secrets: Vec<String>,
     error: Option<AuditError>,
@@ -117,6 +119,7 @@ impl AuditSink {
             terminal_written: false,
             node_spans: HashMap::new(),
             last_attempt: HashMap::new(),
+            outputs: HashMap::new(),
             secrets: {
                 let mut s: Vec<String> = ctx
                     .secret_values
@@ -336,6 +339,14 @@ impl Sink for AuditSink {
             Event::AttemptFinished { node, record, .. } => {
                 self.last_attempt.insert(*node, record.clone());
             }
+            Event::NodeOutputs { node, outputs, .. } => {
+                let digests: BTreeMap<String, String> = outputs
+                    .iter()
+                    .filter_map(|(name, o)| Some((name.clone(), o.sha256.clone()?)))
+                    .collect();
+                self.outputs.insert(*node, digests);
+                return;
+            }
             Event::NodeRetrying {
                 node,
                 next_attempt,
@@ -370,10 +381,16 @@ impl Sink for AuditSink {
                     status,
                     NodeStatus::Failed | NodeStatus::TimedOut | NodeStatus::Cancelled
                 );
+                // What a later `--resume` may reuse: the datasets of a node that succeeded.
+                let outputs = self
+                    .outputs
+                    .remove(node)
+                    .filter(|o| status.is_success() && !o.is_empty());
                 let data = AuditData {
                     status: Some(status.as_str().into()),
                     reason: reason.as_deref().map(|r| self.redact(r)),
                     findings_count: Some(*findings_count),
+                    outputs,
                     ..self.attempt_data(ctx, *node)
                 };
                 // The node is done: what was kept for its events can go (a 10 000-node run
@@ -391,7 +408,6 @@ impl Sink for AuditSink {
                 return;
             }
             Event::NodeQueued { .. }
-            | Event::NodeOutputs { .. }
             | Event::NodeCacheKey { .. }
             | Event::InstancesAdded { .. }
             | Event::Message { .. }

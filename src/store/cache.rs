@@ -151,7 +151,7 @@ fn clear_destination(to: &Path) -> std::io::Result<()> {
 
 /// [`copy_file`] from a regular file only: a symlink, FIFO or device swapped in for `from`
 /// (a cache entry planted by another process of the user) is refused, never followed.
-fn copy_regular(from: &Path, to: &Path) -> std::io::Result<()> {
+pub fn copy_regular(from: &Path, to: &Path) -> std::io::Result<()> {
     let mut source = super::open::open_regular(from)?;
     clear_destination(to)?;
     let mut dest = std::fs::File::create_new(to)?;

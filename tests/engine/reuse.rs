@@ -375,3 +375,199 @@ fn resume_reruns_dependants_and_only_resumes_the_same_workflow() {
     assert_ne!(last.record["resumed_from"], forced.record["run_id"]);
     assert_eq!(last.record["resumed_from"], r.record["run_id"]);
 }
+
+/// Lowercase hex SHA-256 of the file at `path`.
+fn sha256_of(path: &Path) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(std::fs::read(path).unwrap());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `data` of the audit event of type `kind` for `node` in the run's chain.
+fn audit_data(r: &Run, kind: &str, node: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(r.run_dir.join("audit.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event_type"] == kind && e["data"]["node_id"] == node)
+        .map(|e| e["data"].clone())
+        .unwrap_or_else(|| panic!("no {kind} event for {node}:\n{text}"))
+}
+
+/// Run directories beside `run_dir`.
+fn run_count(run_dir: &Path) -> usize {
+    let runs = run_dir.parent().unwrap();
+    std::fs::read_dir(runs).unwrap().count()
+}
+
+#[test]
+fn resume_reuses_only_datasets_whose_digest_the_audit_chain_vouches_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = run(dir.path(), FLAKY, &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let id = failed.record["run_id"].as_str().unwrap().to_string();
+    let data = failed.run_dir.join("datasets/data.jsonl");
+    let digest = sha256_of(&data);
+    // The digest is in run.json and, signed, in the node's audit event.
+    assert_eq!(failed.node("fetch")["outputs"]["data"]["sha256"], digest);
+    assert_eq!(
+        audit_data(&failed, "node.completed", "fetch")["outputs"]["data"],
+        digest
+    );
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let planted = "{\"planted\": true}\n";
+    let record_path = failed.run_dir.join("run.json");
+    let original_record = std::fs::read_to_string(&record_path).unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "{\"secret\": \"s3cr3t\"}\n").unwrap();
+
+    // Each way a tool of the same user could rewrite the earlier run after it ended: the
+    // dataset's bytes, the bytes and the digest run.json records, a symlink to a file the
+    // tool cannot read itself, run.json pointing at a file outside the run.
+    type Attack<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let attacks: [Attack; 4] = [
+        (
+            "rewritten dataset",
+            Box::new(|| std::fs::write(&data, planted).unwrap()),
+        ),
+        (
+            "rewritten dataset and run.json digest",
+            Box::new(|| {
+                std::fs::write(&data, planted).unwrap();
+                let forged = original_record.replace(&digest, &sha256_of(&data));
+                assert_ne!(forged, original_record);
+                std::fs::write(&record_path, forged).unwrap();
+            }),
+        ),
+        (
+            "symlinked dataset",
+            Box::new(|| {
+                std::fs::remove_file(&data).unwrap();
+                std::os::unix::fs::symlink(&secret, &data).unwrap();
+            }),
+        ),
+        (
+            "run.json path outside the run",
+            Box::new(|| {
+                let outside = secret.display().to_string();
+                let forged = original_record.replace("datasets/data.jsonl", &outside);
+                assert_ne!(forged, original_record);
+                std::fs::write(&record_path, forged).unwrap();
+            }),
+        ),
+    ];
+    let original_data = std::fs::read(&data).unwrap();
+    for (attack, tamper) in &attacks {
+        let _ = std::fs::remove_file(&data);
+        std::fs::write(&data, &original_data).unwrap();
+        std::fs::write(&record_path, &original_record).unwrap();
+        tamper();
+        executed(dir.path());
+        let resumed = run(dir.path(), FLAKY, &["--resume", &id]);
+        assert_eq!(resumed.code, 0, "{attack}: {}", resumed.stderr);
+        assert_eq!(
+            executed(dir.path()),
+            ["fetch", "parse", "report"],
+            "{attack}: fetch runs again"
+        );
+        assert_eq!(resumed.status("fetch"), "succeeded", "{attack}");
+        let copied = std::fs::read_to_string(resumed.run_dir.join("datasets/data.jsonl")).unwrap();
+        assert_eq!(copied, "{\"n\": 1}\n", "{attack}");
+        for file in [
+            "datasets/data.jsonl",
+            "datasets/parsed.jsonl",
+            "datasets/report.jsonl",
+        ] {
+            let text = std::fs::read_to_string(resumed.run_dir.join(file)).unwrap();
+            assert!(
+                !text.contains("planted") && !text.contains("s3cr3t"),
+                "{attack}: {file}"
+            );
+        }
+        if *attack != "run.json path outside the run" {
+            assert!(
+                resumed.stderr.contains("cannot reuse the outputs of run"),
+                "{attack}: {}",
+                resumed.stderr
+            );
+        }
+    }
+
+    // Untouched, the same run is reused, and the reused node's event carries the digest on.
+    std::fs::remove_file(&data).unwrap();
+    std::fs::write(&data, &original_data).unwrap();
+    std::fs::write(&record_path, &original_record).unwrap();
+    executed(dir.path());
+    let resumed = run(dir.path(), FLAKY, &["--resume", &id]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(executed(dir.path()), ["parse", "report"]);
+    assert_eq!(resumed.status("fetch"), "cached");
+    assert_eq!(
+        audit_data(&resumed, "node.cached", "fetch")["outputs"]["data"],
+        digest
+    );
+}
+
+#[test]
+fn resume_refuses_a_run_whose_audit_trail_does_not_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = run(dir.path(), FLAKY, &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let id = failed.record["run_id"].as_str().unwrap().to_string();
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let audit = failed.run_dir.join("audit.jsonl");
+    let chain = std::fs::read_to_string(&audit).unwrap();
+    let record_path = failed.run_dir.join("run.json");
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    let refused = |extra: &[&str], why: &str, env: Option<&str>| {
+        let before = run_count(&failed.run_dir);
+        let mut args = vec!["--resume", id.as_str()];
+        args.extend_from_slice(extra);
+        let mut r = TestRun::new(FLAKY).in_dir(dir.path()).args(&args);
+        if let Some(key) = env {
+            r = r.env("SECFLOW_AUDIT_KEY", key);
+        }
+        let out = r.run();
+        assert_eq!(out.code, 2, "{why}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("run {id} cannot be resumed")) && out.stderr.contains(why),
+            "{why}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            run_count(&failed.run_dir),
+            before,
+            "{why}: no run directory"
+        );
+    };
+
+    // An edited event (the dataset digest swapped for another).
+    let digest = failed.node("fetch")["outputs"]["data"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let edited = chain.replace(&digest, &"0".repeat(64));
+    assert_ne!(edited, chain);
+    std::fs::write(&audit, edited).unwrap();
+    refused(&[], "its audit trail was edited", None);
+
+    // A chain cut in the middle (an event deleted).
+    let mut lines: Vec<&str> = chain.lines().collect();
+    lines.remove(2);
+    std::fs::write(&audit, lines.join("\n") + "\n").unwrap();
+    refused(&[], "its audit trail was", None);
+    std::fs::write(&audit, &chain).unwrap();
+
+    // The chain written with another key than this run's.
+    refused(&[], "another key", Some(&"ab".repeat(32)));
+
+    // run.json saying it is another run.
+    let other = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    std::fs::write(&record_path, record.replace(&id, other)).unwrap();
+    refused(&["--force"], &format!("belongs to run {other}"), None);
+    std::fs::write(&record_path, &record).unwrap();
+
+    // Intact again: resumed.
+    let resumed = run(dir.path(), FLAKY, &["--resume", &id]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(resumed.status("fetch"), "cached");
+}

@@ -147,6 +147,7 @@ fn events(t0: SystemTime) -> Vec<Event> {
                 OutputRecord {
                     path: "datasets/pages.jsonl".into(),
                     records: 7,
+                    sha256: Some("ab".repeat(32)),
                 },
             )]),
             at: at(41),

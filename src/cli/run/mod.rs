@@ -12,6 +12,7 @@
 
 mod config;
 mod dry_run;
+mod resume;
 mod signals;
 mod sinks;
 mod start;

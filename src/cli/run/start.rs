@@ -63,7 +63,7 @@ pub(super) fn start(
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
-    let resume = match resume_source(args, &plan, state_dir) {
+    let resume = match resume_source(args, &plan, config) {
         Ok(r) => r,
         Err(message) => return Ok(Err(Refused::invalid(message))),
     };
@@ -203,16 +203,16 @@ fn newest_run_of(state_dir: &Path, name: &str) -> Result<std::path::PathBuf, Str
 fn resume_source(
     args: &RunArgs,
     plan: &Plan,
-    state_dir: &Path,
+    config: &RunConfig,
 ) -> Result<Option<Arc<crate::engine::reuse::ResumeSource>>, String> {
-    use crate::engine::reuse::ResumeSource;
+    let state_dir = config.state_dir.as_path();
     if let Some(arg) = &args.resume {
         let dir = if arg == "last" {
             newest_run_of(state_dir, &plan.name)?
         } else {
             crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?
         };
-        let source = ResumeSource::load(&dir)?;
+        let source = super::resume::load(&dir, config)?;
         if source.workflow != plan.name && !args.force {
             return Err(format!(
                 "run {} is a run of workflow `{}`, not of `{}`: its results are not this \
@@ -243,7 +243,7 @@ fn resume_source(
                 record.run_id,
                 record.status.as_str()
             );
-            return ResumeSource::load(&runs.join(id)).map(|r| Some(Arc::new(r)));
+            return super::resume::load(&runs.join(id), config).map(|r| Some(Arc::new(r)));
         }
         return Ok(None);
     }
