@@ -309,6 +309,49 @@ nodes:
 }
 
 #[test]
+fn an_ended_attempts_fifo_feeds_no_later_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    // The FIFO of an ended attempt is unlinked only once a later attempt is starting (off the
+    // path between two nodes): a later tool writing to it while it is still there reaches no
+    // record, and the next attempt's FIFO (made ahead) is another one.
+    let recipe = r#"
+version: "1.0"
+name: stale-fifo
+nodes:
+  - id: a
+    run: "echo \"$SECFLOW_EVENTS\" > a.path"
+  - id: b
+    run: |
+      old=$(cat a.path)
+      if [ -p "$old" ]; then
+        timeout 1 sh -c "printf '{\"log\": {\"message\": \"injected-by-b\"}}\n' > '$old'" || true
+      fi
+      echo "$SECFLOW_EVENTS" > b.path
+    depends_on: [a]
+  - id: c
+    run: "echo \"$SECFLOW_EVENTS\" > c.path"
+    depends_on: [b]
+"#;
+    let out = command(dir.path(), recipe, &[])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    let r = finish(dir.path(), out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let logs = std::fs::read_to_string(r.run_dir.join("logs.jsonl")).unwrap();
+    assert!(!logs.contains("injected-by-b"), "{logs}");
+    let path = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+    let (a, b, c) = (path("a.path"), path("b.path"), path("c.path"));
+    assert!(a != b && b != c && a != c, "{a} {b} {c}");
+    let left: Vec<_> = std::fs::read_dir(runtime.path())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
 fn emit_outside_a_run_warns_and_refuses_what_is_not_a_pipe() {
     let dir = tempfile::tempdir().unwrap();
     let emit = |env: Option<&std::path::Path>, args: &[&str]| {

@@ -10,12 +10,19 @@
 //! secflow opens it read-write (so it never sees end of file between two writers) and
 //! close-on-exec; writes of up to `PIPE_BUF` (4 KiB) are atomic, so lines from several
 //! processes of the tool never interleave.
+//!
+//! Off the path between one attempt's end and the next one's start (a chain of short nodes
+//! pays it per node): each attempt's reader makes the *next* attempt's FIFO once the tool
+//! is starting ([`RunDir::replenish`]: new, never handed out before), and an ended
+//! attempt's FIFO is unlinked then too, or with the directory (nothing reads it any more:
+//! a writer opening it gets `ENXIO` or blocks, and no later attempt ever reads it).
 
 use std::collections::HashSet;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -34,6 +41,10 @@ pub struct RunDir {
     path: PathBuf,
     /// The next FIFO's number.
     next: AtomicU64,
+    /// A FIFO made ahead for the next attempt, its read end open; never handed out before.
+    spare: Mutex<Option<(PathBuf, Receiver)>>,
+    /// FIFOs of ended attempts, unlinked off the critical path.
+    ended: Mutex<Vec<PathBuf>>,
 }
 
 impl RunDir {
@@ -49,12 +60,64 @@ impl RunDir {
         Ok(Arc::new(RunDir {
             path,
             next: AtomicU64::new(0),
+            spare: Mutex::new(None),
+            ended: Mutex::new(Vec::new()),
         }))
     }
+
+    /// A new FIFO in the directory, its read end open (read-write: never end of file
+    /// between two writers). Needs a Tokio runtime.
+    fn make_fifo(&self) -> io::Result<(PathBuf, Receiver)> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.path.join(format!("events-{n}"));
+        // `mkfifo` fails rather than use anything already at the path.
+        crate::sys::fifo::mkfifo(&path, 0o600)?;
+        match tokio::net::unix::pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(&path)
+        {
+            Ok(rx) => Ok((path, rx)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// The spare FIFO, else a new one.
+    fn take_fifo(&self) -> io::Result<(PathBuf, Receiver)> {
+        let spare = lock(&self.spare).take();
+        spare.map_or_else(|| self.make_fifo(), Ok)
+    }
+
+    /// Unlinks the FIFOs of ended attempts and makes the next attempt's spare (an error
+    /// leaves none: that attempt makes its own). Called once an attempt is starting.
+    pub fn replenish(&self) {
+        for path in std::mem::take(&mut *lock(&self.ended)) {
+            let _ = std::fs::remove_file(path);
+        }
+        if lock(&self.spare).is_none()
+            && let Ok(fifo) = self.make_fifo()
+        {
+            *lock(&self.spare) = Some(fifo);
+        }
+    }
+}
+
+/// The guard of `m`, poisoned or not (what it holds stays consistent: one assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
+        let spare = lock(&self.spare).take().map(|(path, _)| path);
+        for path in std::mem::take(&mut *lock(&self.ended))
+            .into_iter()
+            .chain(spare)
+        {
+            let _ = std::fs::remove_file(path);
+        }
         let _ = std::fs::remove_dir(&self.path);
     }
 }
@@ -71,20 +134,12 @@ pub struct Channel {
 impl Channel {
     /// Creates a new FIFO in `dir` and opens the read end. Needs a Tokio runtime.
     pub fn open(dir: &Arc<RunDir>) -> io::Result<Channel> {
-        let n = dir.next.fetch_add(1, Ordering::Relaxed);
-        let mut ch = Channel {
-            path: dir.path.join(format!("events-{n}")),
-            rx: None,
+        let (path, rx) = dir.take_fifo()?;
+        Ok(Channel {
+            path,
+            rx: Some(rx),
             _dir: Arc::clone(dir),
-        };
-        // `mkfifo` fails rather than use anything already at the path.
-        crate::sys::fifo::mkfifo(&ch.path, 0o600)?;
-        ch.rx = Some(
-            tokio::net::unix::pipe::OpenOptions::new()
-                .read_write(true)
-                .open_receiver(&ch.path)?,
-        );
-        Ok(ch)
+        })
     }
 
     /// The value of `SECFLOW_EVENTS`.
@@ -96,8 +151,9 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         self.rx = None;
-        let _ = std::fs::remove_file(&self.path);
-        // Then `self._dir` is dropped: the directory goes with its last holder.
+        // Unlinked by the next `replenish` or with the directory, which goes with its last
+        // holder (`self._dir`, dropped after this).
+        lock(&self._dir.ended).push(std::mem::take(&mut self.path));
     }
 }
 
@@ -275,6 +331,9 @@ async fn read(
     let Some(mut rx) = ch.rx.take() else {
         return;
     };
+    // The attempt is starting (this task first runs once the engine awaits its start):
+    // the next attempt's FIFO is made now, off the path between two attempts.
+    ch._dir.replenish();
     let mut lines = Lines {
         line: Vec::new(),
         overlong: false,
