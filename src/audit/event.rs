@@ -64,6 +64,15 @@ pub struct AuditEvent {
     pub trace_context: TraceContext,
 }
 
+/// A dataset as a node's final event vouches for it (fields in byte order of their names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DatasetDigest {
+    /// Size of the file.
+    pub bytes: u64,
+    /// Lowercase hex SHA-256 of the file.
+    pub sha256: String,
+}
+
 /// W3C ids of the span the event belongs to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TraceContext {
@@ -87,6 +96,9 @@ pub struct Actor {
 pub struct AuditData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u64>,
+    /// A succeeded or reused node's cache key (what `--resume` compares the node to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,10 +131,10 @@ pub struct AuditData {
     pub node_count: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
-    /// A succeeded or reused node's datasets: name → lowercase hex SHA-256 of the file
-    /// (directory outputs have none). What `--resume` checks a dataset against.
+    /// A succeeded or reused node's file datasets by name (directory outputs have none):
+    /// what `--resume` checks a dataset against.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<std::collections::BTreeMap<String, String>>,
+    pub outputs: Option<std::collections::BTreeMap<String, DatasetDigest>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,6 +380,7 @@ mod tests {
             correlation_id: "01RUN".into(),
             data: AuditData {
                 attempt: Some(2),
+                cache_key: s("cafe"),
                 concurrency: Some(4),
                 cpu_system_ms: Some(1),
                 cpu_user_ms: Some(2),
@@ -387,7 +400,13 @@ mod tests {
                 outputs: Some(
                     [("urls", "ab"), ("Z", "cd"), ("é", "ef"), ("findings", "01")]
                         .into_iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .map(|(k, v)| {
+                            let d = DatasetDigest {
+                                bytes: 12,
+                                sha256: v.to_string(),
+                            };
+                            (k.to_string(), d)
+                        })
                         .collect(),
                 ),
                 peak_rss_bytes: Some(u64::MAX),

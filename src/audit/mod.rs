@@ -13,7 +13,9 @@ pub mod origin;
 pub mod verify;
 pub mod witness;
 
-pub use event::{AuditData, AuditEvent, GENESIS_HASH, anchor, event_hash, write_canonical};
+pub use event::{
+    AuditData, AuditEvent, DatasetDigest, GENESIS_HASH, anchor, event_hash, write_canonical,
+};
 pub use key::{AuditKey, KEY_ENV, KeyError, KeySource};
 pub use origin::Origin;
 pub use verify::{Outcome, Report, Tamper, TamperKind, VerifyError};

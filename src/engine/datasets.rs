@@ -22,7 +22,8 @@ pub fn is_findings(name: &str) -> bool {
 
 /// Non-empty lines in the file at `path`.
 pub fn count_records(path: &Path) -> std::io::Result<u64> {
-    scan(path, None)
+    let mut file = crate::store::open::open_regular(path)?;
+    scan(&mut file, None).map(|(records, _)| records)
 }
 
 /// What one pass over a dataset file finds.
@@ -30,6 +31,8 @@ pub fn count_records(path: &Path) -> std::io::Result<u64> {
 pub struct Measured {
     /// Non-empty lines.
     pub records: u64,
+    /// Bytes read.
+    pub bytes: u64,
     /// Lowercase hex SHA-256 of the bytes.
     pub sha256: String,
 }
@@ -37,19 +40,26 @@ pub struct Measured {
 /// Non-empty lines and SHA-256 of the regular file at `path` (a symlink, FIFO or device is
 /// refused, never followed), in one read.
 pub fn measure(path: &Path) -> std::io::Result<Measured> {
+    let mut file = crate::store::open::open_regular(path)?;
+    measure_file(&mut file)
+}
+
+/// [`measure`] of an open file, from where it is to its end.
+pub fn measure_file(file: &mut impl Read) -> std::io::Result<Measured> {
     let mut hasher = Sha256::new();
-    let records = scan(path, Some(&mut hasher))?;
+    let (records, bytes) = scan(file, Some(&mut hasher))?;
     Ok(Measured {
         records,
+        bytes,
         sha256: crate::recipe::hex(&hasher.finalize()),
     })
 }
 
-/// Non-empty lines of the regular file at `path`, its bytes fed to `hasher` on the way.
-fn scan(path: &Path, mut hasher: Option<&mut Sha256>) -> std::io::Result<u64> {
-    let mut file = crate::store::open::open_regular(path)?;
+/// Non-empty lines and bytes of `file`, its bytes fed to `hasher` on the way.
+fn scan(file: &mut impl Read, mut hasher: Option<&mut Sha256>) -> std::io::Result<(u64, u64)> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut records = 0u64;
+    let mut bytes = 0u64;
     // Whether the current line has a byte other than the line end.
     let mut in_line = false;
     loop {
@@ -59,6 +69,7 @@ fn scan(path: &Path, mut hasher: Option<&mut Sha256>) -> std::io::Result<u64> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        bytes += n as u64;
         if let Some(h) = hasher.as_mut() {
             h.update(&buf[..n]);
         }
@@ -73,7 +84,7 @@ fn scan(path: &Path, mut hasher: Option<&mut Sha256>) -> std::io::Result<u64> {
             }
         }
     }
-    Ok(records + u64::from(in_line))
+    Ok((records + u64::from(in_line), bytes))
 }
 
 /// The record of dataset file `name`, now at `dest` (relative path `rel`).
@@ -83,6 +94,7 @@ pub fn output_record(rel: String, dest: &Path) -> std::io::Result<OutputRecord> 
         path: rel,
         records: m.records,
         sha256: Some(m.sha256),
+        bytes: Some(m.bytes),
     })
 }
 

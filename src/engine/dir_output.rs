@@ -152,6 +152,7 @@ pub fn check_and_promote(
                 path: rel,
                 records,
                 sha256: None,
+                bytes: None,
             },
         );
     }
@@ -177,6 +178,7 @@ pub fn empty_outputs(paths: &RunPaths, node: &PlanNode) -> io::Result<Promoted> 
                 path: rel,
                 records: 0,
                 sha256: None,
+                bytes: None,
             },
         );
     }

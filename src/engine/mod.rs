@@ -10,6 +10,8 @@
 //! - [`dir_output`]: directory outputs (`dir: true`), walked without following symlinks.
 //! - [`fanout`]: `foreach`/`matrix` instances at run time, and gathering their outputs.
 //! - [`sources`]: the files a node's `sources:` globs cover (cache key, resume check).
+//! - [`reuse`], [`resume`]: the node cache and `--resume` (the latter as the earlier run's
+//!   audit chain vouches for it).
 //! - [`tool_events`]: the node telemetry channel (`SECFLOW_EVENTS`).
 
 pub mod cache_key;
@@ -21,6 +23,7 @@ pub mod fanout;
 pub mod local;
 mod outcome;
 pub mod prepare;
+pub mod resume;
 pub mod reuse;
 pub mod scheduler;
 pub mod sources;

@@ -25,6 +25,7 @@ use crate::store::append::LineFile;
 use crate::store::clock::rfc3339_ms;
 use crate::store::{AttemptRecord, AuditSummary, NodeStatus, RunRecord, RunStatus};
 
+use crate::audit::DatasetDigest;
 use crate::audit::event::{
     AUDIT_SCHEMA_VERSION, Actor, AuditData, AuditEvent, AuditMetadata, EVENT_VERSION, GENESIS_HASH,
     TraceContext, anchor, cut_signature,
@@ -73,7 +74,9 @@ pub struct AuditSink {
     /// The last finished attempt by node index.
     last_attempt: HashMap<usize, AttemptRecord>,
     /// Dataset digests by node index, from `NodeOutputs`, for the node's final event.
-    outputs: HashMap<usize, BTreeMap<String, String>>,
+    outputs: HashMap<usize, BTreeMap<String, DatasetDigest>>,
+    /// Cache keys by node index, from `NodeCacheKey`, for the node's final event.
+    cache_keys: HashMap<usize, String>,
     /// Secret values to mask in free text (longest first).
     secrets: Vec<String>,
     error: Option<AuditError>,
@@ -120,6 +123,7 @@ impl AuditSink {
             node_spans: HashMap::new(),
             last_attempt: HashMap::new(),
             outputs: HashMap::new(),
+            cache_keys: HashMap::new(),
             secrets: {
                 let mut s: Vec<String> = ctx
                     .secret_values
@@ -308,6 +312,49 @@ impl AuditSink {
     }
 }
 
+impl AuditSink {
+    /// A node's final event: its status, and for a node that succeeded (or was reused)
+    /// its cache key and datasets, signed for a later `--resume`.
+    fn node_finished(
+        &mut self,
+        ctx: &RunContext,
+        node: usize,
+        status: NodeStatus,
+        reason: Option<&str>,
+        findings_count: u64,
+        at: SystemTime,
+    ) {
+        let event_type = match status {
+            NodeStatus::Succeeded => "node.completed",
+            NodeStatus::TimedOut => "node.timed_out",
+            NodeStatus::Skipped => "node.skipped",
+            NodeStatus::Cached => "node.cached",
+            _ => "node.failed",
+        };
+        let outputs = self
+            .outputs
+            .remove(&node)
+            .filter(|o| status.is_success() && !o.is_empty());
+        let cache_key = self
+            .cache_keys
+            .remove(&node)
+            .filter(|_| status.is_success());
+        let data = AuditData {
+            status: Some(status.as_str().into()),
+            reason: reason.map(|r| self.redact(r)),
+            findings_count: Some(findings_count),
+            outputs,
+            cache_key,
+            ..self.attempt_data(ctx, node)
+        };
+        // The node is done: what was kept for its events can go (a 10 000-node run must not
+        // keep 10 000 attempt records here).
+        let span = self.node_spans.remove(&node);
+        self.last_attempt.remove(&node);
+        self.append(event_type, span.as_deref(), data, at);
+    }
+}
+
 impl Sink for AuditSink {
     fn event(&mut self, ctx: &RunContext, event: &Event) {
         if self.terminal_written {
@@ -340,11 +387,21 @@ impl Sink for AuditSink {
                 self.last_attempt.insert(*node, record.clone());
             }
             Event::NodeOutputs { node, outputs, .. } => {
-                let digests: BTreeMap<String, String> = outputs
+                let digests = outputs
                     .iter()
-                    .filter_map(|(name, o)| Some((name.clone(), o.sha256.clone()?)))
+                    .filter_map(|(name, o)| {
+                        let d = DatasetDigest {
+                            bytes: o.bytes?,
+                            sha256: o.sha256.clone()?,
+                        };
+                        Some((name.clone(), d))
+                    })
                     .collect();
                 self.outputs.insert(*node, digests);
+                return;
+            }
+            Event::NodeCacheKey { node, key } => {
+                self.cache_keys.insert(*node, key.clone());
                 return;
             }
             Event::NodeRetrying {
@@ -370,34 +427,11 @@ impl Sink for AuditSink {
                 findings_count,
                 at,
             } => {
-                let event_type = match status {
-                    NodeStatus::Succeeded => "node.completed",
-                    NodeStatus::TimedOut => "node.timed_out",
-                    NodeStatus::Skipped => "node.skipped",
-                    NodeStatus::Cached => "node.cached",
-                    _ => "node.failed",
-                };
                 durable = matches!(
                     status,
                     NodeStatus::Failed | NodeStatus::TimedOut | NodeStatus::Cancelled
                 );
-                // What a later `--resume` may reuse: the datasets of a node that succeeded.
-                let outputs = self
-                    .outputs
-                    .remove(node)
-                    .filter(|o| status.is_success() && !o.is_empty());
-                let data = AuditData {
-                    status: Some(status.as_str().into()),
-                    reason: reason.as_deref().map(|r| self.redact(r)),
-                    findings_count: Some(*findings_count),
-                    outputs,
-                    ..self.attempt_data(ctx, *node)
-                };
-                // The node is done: what was kept for its events can go (a 10 000-node run
-                // must not keep 10 000 attempt records here).
-                let span = self.node_spans.remove(node);
-                self.last_attempt.remove(node);
-                self.append(event_type, span.as_deref(), data, *at);
+                self.node_finished(ctx, *node, *status, reason.as_deref(), *findings_count, *at);
             }
             Event::RunFinished {
                 status,
@@ -408,7 +442,6 @@ impl Sink for AuditSink {
                 return;
             }
             Event::NodeQueued { .. }
-            | Event::NodeCacheKey { .. }
             | Event::InstancesAdded { .. }
             | Event::Message { .. }
             | Event::ToolEvent { .. } => {

@@ -172,10 +172,13 @@ pub struct OutputRecord {
     /// Non-empty lines.
     pub records: u64,
     /// Lowercase hex SHA-256 of the file's bytes as recorded (absent for a directory output
-    /// and in runs recorded before it was kept). The same digest is in the audit chain's
-    /// `node.completed`/`node.cached` event, which is what `--resume` trusts.
+    /// and in runs recorded before it was kept). The same digest, with the size, is in the
+    /// audit chain's `node.completed`/`node.cached` event, which is what `--resume` trusts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Size of the file in bytes (with `sha256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// One attempt of a node.

@@ -409,10 +409,13 @@ fn resume_reuses_only_datasets_whose_digest_the_audit_chain_vouches_for() {
     let digest = sha256_of(&data);
     // The digest is in run.json and, signed, in the node's audit event.
     assert_eq!(failed.node("fetch")["outputs"]["data"]["sha256"], digest);
+    let signed = audit_data(&failed, "node.completed", "fetch");
+    assert_eq!(signed["outputs"]["data"]["sha256"], digest);
     assert_eq!(
-        audit_data(&failed, "node.completed", "fetch")["outputs"]["data"],
-        digest
+        signed["outputs"]["data"]["bytes"],
+        std::fs::metadata(&data).unwrap().len()
     );
+    assert_eq!(signed["cache_key"], failed.node("fetch")["cache_key"]);
     std::fs::write(dir.path().join("fixed"), "").unwrap();
     let planted = "{\"planted\": true}\n";
     let record_path = failed.run_dir.join("run.json");
@@ -502,7 +505,7 @@ fn resume_reuses_only_datasets_whose_digest_the_audit_chain_vouches_for() {
     assert_eq!(executed(dir.path()), ["parse", "report"]);
     assert_eq!(resumed.status("fetch"), "cached");
     assert_eq!(
-        audit_data(&resumed, "node.cached", "fetch")["outputs"]["data"],
+        audit_data(&resumed, "node.cached", "fetch")["outputs"]["data"]["sha256"],
         digest
     );
 }
@@ -570,4 +573,197 @@ fn resume_refuses_a_run_whose_audit_trail_does_not_verify() {
     let resumed = run(dir.path(), FLAKY, &["--resume", &id]);
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert_eq!(resumed.status("fetch"), "cached");
+}
+
+/// Runs `cmd` to its end, killing it after `secs` (a hang fails the test, never blocks it).
+fn output_within(mut cmd: std::process::Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn resume_takes_keys_sizes_and_names_from_the_chain_not_from_the_run_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = run(dir.path(), FLAKY, &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    let id = failed.record["run_id"].as_str().unwrap().to_string();
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let record_path = failed.run_dir.join("run.json");
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    let datasets = failed.run_dir.join("datasets");
+    let data = datasets.join("data.jsonl");
+    let original = std::fs::read(&data).unwrap();
+    let resume = |recipe: &str, what: &str| {
+        executed(dir.path());
+        let r = run(dir.path(), recipe, &["--resume", &id]);
+        assert_eq!(r.code, 0, "{what}: {}", r.stderr);
+        (r, executed(dir.path()))
+    };
+
+    // A changed node whose key was forged into run.json (the new definition's key, learnt
+    // from a scratch run) runs again: the key that counts is the signed one.
+    let changed = FLAKY.replace("{\\\"n\\\": 1}", "{\\\"n\\\": 2}");
+    let scratch = tempfile::tempdir().unwrap();
+    let probe = run(scratch.path(), &changed, &[]);
+    let new_key = probe.node("fetch")["cache_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let old_key = failed.node("fetch")["cache_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_key, old_key);
+    std::fs::write(&record_path, record.replace(&old_key, &new_key)).unwrap();
+    let (r, ran) = resume(&changed, "forged key");
+    assert_eq!(ran, ["fetch", "parse", "report"], "forged key");
+    assert!(
+        r.stderr.contains("`fetch` changed since run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.dataset("data").trim(), "{\"n\": 2}");
+    std::fs::write(&record_path, &record).unwrap();
+
+    // A symlink at any component is not followed (here `datasets/` itself, to the genuine
+    // bytes).
+    let real = failed.run_dir.join("datasets.real");
+    std::fs::rename(&datasets, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &datasets).unwrap();
+    let (r, ran) = resume(FLAKY, "symlinked datasets/");
+    assert_eq!(ran, ["fetch", "parse", "report"], "{}", r.stderr);
+    std::fs::remove_file(&datasets).unwrap();
+    std::fs::rename(&real, &datasets).unwrap();
+
+    // A dataset of another size (here a sparse 4 GiB file) is refused unread: no copy, no
+    // wait.
+    let file = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
+    file.set_len(4 << 30).unwrap();
+    let started = std::time::Instant::now();
+    let (r, ran) = resume(FLAKY, "sparse dataset");
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    assert_eq!(ran, ["fetch", "parse", "report"]);
+    assert!(
+        r.stderr.contains("its audit trail recorded"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        std::fs::metadata(r.run_dir.join("datasets/data.jsonl"))
+            .unwrap()
+            .len()
+            < 100
+    );
+    std::fs::remove_file(&data).unwrap();
+    std::fs::write(&data, &original).unwrap();
+
+    // The run copied under another run's name is refused: a chain is its run's.
+    let runs = failed.run_dir.parent().unwrap();
+    let renamed = runs.join("01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&failed.run_dir)
+        .arg(&renamed)
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let r = run(
+        dir.path(),
+        FLAKY,
+        &["--resume", "01ARZ3NDEKTSV4RRFFQ69G5FAV"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("named after it"), "{}", r.stderr);
+    std::fs::remove_dir_all(&renamed).unwrap();
+
+    // A FIFO or a huge sparse run.json among the runs: `--resume last` neither hangs nor
+    // reads it.
+    let fifo_run = runs.join("zz-fifo");
+    std::fs::create_dir(&fifo_run).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(fifo_run.join("run.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let big_run = runs.join("zz-big");
+    std::fs::create_dir(&big_run).unwrap();
+    let big = std::fs::File::create(big_run.join("run.json")).unwrap();
+    big.set_len(8 << 30).unwrap();
+    executed(dir.path());
+    let out = output_within(
+        crate::support::command(dir.path(), FLAKY, &["--resume", "last"]),
+        60,
+    );
+    let r = crate::support::finish(dir.path(), out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The newest readable run is the last resume above, which succeeded: nothing runs.
+    assert!(executed(dir.path()).is_empty());
+    let from = r.record["resumed_from"].as_str().unwrap();
+    assert!(from.starts_with("01"), "{from}");
+}
+
+#[test]
+fn resume_on_failure_never_resumes_a_run_its_chain_does_not_vouch_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = |name: &str, text: &str| {
+        format!(
+            r#"
+version: "1.0"
+name: {name}
+state: {{ resume_on_failure: true }}
+nodes:
+  - id: fetch
+    run: "echo fetch >> executed.log; echo '{{\"host\": \"{text}\"}}' > {{{{ outputs.data }}}}"
+    outputs: [data]
+  - id: report
+    run: "echo report >> executed.log; test -f fixed || exit 3; cat {{{{ inputs.data }}}} > {{{{ outputs.report }}}}"
+    inputs: [data]
+    outputs: [report]
+"#
+        )
+    };
+    // Another workflow succeeds; its run.json is made to look like a failed run of the
+    // victim (name, recipe digest, status, the victim's key).
+    let victim = recipe("victim", "genuine");
+    let other = run(dir.path(), &recipe("other", "ATTACKER"), &["--fresh"]);
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let other_ok = run(dir.path(), &recipe("other", "ATTACKER"), &["--fresh"]);
+    assert_eq!(other_ok.code, 0, "{}", other_ok.stderr);
+    drop(other);
+    let scratch = tempfile::tempdir().unwrap();
+    let probe = run(scratch.path(), &victim, &[]);
+    // Forged in place: the newest run, under its own name, so only its chain can tell.
+    let planted = other_ok.run_dir.clone();
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(planted.join("run.json")).unwrap()).unwrap();
+    forged["workflow"] = probe.record["workflow"].clone();
+    forged["status"] = "failed".into();
+    forged["nodes"][0]["cache_key"] = probe.node("fetch")["cache_key"].clone();
+    std::fs::write(planted.join("run.json"), forged.to_string()).unwrap();
+    executed(dir.path());
+    let r = run(dir.path(), &victim, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(executed(dir.path()), ["fetch", "report"]);
+    assert!(r.stderr.contains("not resuming"), "{}", r.stderr);
+    assert!(r.record["resumed_from"].is_null());
+    assert!(
+        r.dataset("report").contains("genuine"),
+        "{}",
+        r.dataset("report")
+    );
 }

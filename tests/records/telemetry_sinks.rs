@@ -148,6 +148,7 @@ fn events(t0: SystemTime) -> Vec<Event> {
                     path: "datasets/pages.jsonl".into(),
                     records: 7,
                     sha256: Some("ab".repeat(32)),
+                    bytes: Some(120),
                 },
             )]),
             at: at(41),

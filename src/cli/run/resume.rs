@@ -2,23 +2,33 @@
 //! as far as its audit chain vouches for it.
 //!
 //! The chain is verified with this run's key before anything is reused: a run whose chain was
-//! edited, cut in the middle or written with another key is refused (exit 2), and so is a
-//! `run.json` that names another run. An intact prefix of a run that never finished (a
-//! `kill -9`) is accepted: what it recorded is authentic. The SHA-256 of each dataset comes
-//! from the node's `node.completed`/`node.cached` event, never from `run.json`; the engine
-//! reuses a dataset only when its copy has that digest.
+//! edited, cut in the middle or written with another key is refused, and so is a `run.json`
+//! or a directory name of another run. An intact prefix of a run that never finished (a
+//! `kill -9`) is accepted: what it recorded is authentic. What may be reused comes from the
+//! signed events only: the workflow's name and recipe digest (`workflow.run.started`), and for
+//! each node whose `node.completed`/`node.cached` event is in the chain its cache key and each
+//! dataset's size and SHA-256 (see `engine::resume`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::config::RunConfig;
-use crate::audit::AuditKey;
 use crate::audit::verify::{Outcome, read_run_json, verify_visiting};
-use crate::engine::reuse::{ResumeSource, Vouched};
+use crate::audit::{AuditEvent, AuditKey};
+use crate::engine::resume::{Expected, ResumeSource, Vouched, VouchedNode};
 use crate::sinks::audit::AUDIT_FILE_NAME;
 
+/// What the chain says beyond what the engine reuses.
+pub(super) struct Verified {
+    pub source: ResumeSource,
+    /// `metadata.recipe_sha256` of the run's first event.
+    pub recipe_sha256: String,
+    /// Whether the chain ends with `workflow.run.completed` (the run succeeded).
+    pub succeeded: bool,
+}
+
 /// Loads the run in `run_dir` for resuming, its chain verified with the run's audit key.
-pub(super) fn load(run_dir: &Path, config: &RunConfig) -> Result<ResumeSource, String> {
+pub(super) fn load(run_dir: &Path, config: &RunConfig) -> Result<Verified, String> {
     let id = run_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -34,26 +44,34 @@ pub(super) fn load(run_dir: &Path, config: &RunConfig) -> Result<ResumeSource, S
         &[],
     )
     .map_err(|e| refused(format!("no audit key to verify its trail with ({e})")))?;
-    let vouched = vouched(run_dir, &key).map_err(refused)?;
-    ResumeSource::load(run_dir, vouched)
+    let (vouched, recipe_sha256, succeeded) = vouched(run_dir, &key).map_err(refused)?;
+    let source = ResumeSource::load(run_dir, vouched).map_err(refused)?;
+    Ok(Verified {
+        source,
+        recipe_sha256,
+        succeeded,
+    })
 }
 
-/// Verifies the chain of the run in `run_dir` and collects what it vouches for.
-fn vouched(run_dir: &Path, key: &AuditKey) -> Result<Vouched, String> {
+/// Verifies the chain of the run in `run_dir` and collects what it vouches for, with the
+/// recipe digest and whether the run succeeded.
+fn vouched(run_dir: &Path, key: &AuditKey) -> Result<(Vouched, String, bool), String> {
     let run_json = run_dir.join("run.json");
     let summary = read_run_json(&run_json).map_err(|e| e.to_string())?;
-    let mut digests: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    let mut vouched = Vouched::default();
+    let mut recipe_sha256 = String::new();
+    let mut succeeded = false;
     let report = verify_visiting(
         &run_dir.join(AUDIT_FILE_NAME),
         Some(&summary),
         Some(&run_json),
         key,
         &mut |event| {
-            if matches!(event.event_type.as_str(), "node.completed" | "node.cached")
-                && let (Some(node), Some(outputs)) = (&event.data.node_id, &event.data.outputs)
-            {
-                digests.insert(node.clone(), outputs.clone());
+            if event.seq == 1 {
+                recipe_sha256.clone_from(&event.metadata.recipe_sha256);
             }
+            succeeded = event.event_type == "workflow.run.completed";
+            collect(&mut vouched, event);
         },
     )
     .map_err(|e| e.to_string())?;
@@ -74,8 +92,57 @@ fn vouched(run_dir: &Path, key: &AuditKey) -> Result<Vouched, String> {
             ));
         }
     }
-    let run_id = report
+    vouched.run_id = report
         .run_id
         .ok_or_else(|| "its audit trail is empty".to_string())?;
-    Ok(Vouched { run_id, digests })
+    Ok((vouched, recipe_sha256, succeeded))
+}
+
+/// What one verified event adds: the workflow's name, or a node that succeeded.
+fn collect(vouched: &mut Vouched, event: &AuditEvent) {
+    match event.event_type.as_str() {
+        "workflow.run.started" => {
+            vouched.workflow = event.data.workflow.clone().unwrap_or_default();
+        }
+        "node.completed" | "node.cached" => {
+            let Some(node) = &event.data.node_id else {
+                return;
+            };
+            let outputs = event
+                .data
+                .outputs
+                .iter()
+                .flatten()
+                .map(|(name, d)| {
+                    let expected = Expected {
+                        bytes: d.bytes,
+                        sha256: d.sha256.clone(),
+                    };
+                    (name.clone(), expected)
+                })
+                .collect();
+            let entry = VouchedNode {
+                cache_key: event.data.cache_key.clone(),
+                outputs,
+            };
+            vouched.nodes.insert(node.clone(), entry);
+        }
+        _ => {}
+    }
+}
+
+/// Run ids whose `run.json` is small enough to read and parses, with it: the candidates of
+/// `--resume last` and `state.resume_on_failure` (a FIFO, a huge file or another name in
+/// `runs/` is skipped unread).
+pub(super) fn readable_runs(state_dir: &Path) -> HashMap<String, crate::store::RunRecord> {
+    let runs = crate::store::layout::runs_dir(state_dir);
+    crate::store::resolve::run_ids(state_dir)
+        .into_iter()
+        .filter(|id| crate::plan::is_valid_name(id))
+        .filter_map(|id| {
+            let text = crate::store::open::read_regular(&runs.join(&id).join("run.json")).ok()?;
+            let record = serde_json::from_slice(&text).ok()?;
+            Some((id, record))
+        })
+        .collect()
 }

@@ -11,6 +11,7 @@ use super::config::RunConfig;
 use super::sinks::{Before, Refused};
 use crate::cli::RunArgs;
 use crate::engine::prepare::absolute;
+use crate::engine::resume::ResumeSource;
 use crate::engine::{EngineConfig, Executor, LocalExecutor, RunContext};
 use crate::exit;
 use crate::plan::{ExecutorKind, Plan, is_valid_name};
@@ -170,32 +171,21 @@ fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<crate::sys::dirfd:
     crate::sys::dirfd::Dir::open(run_dir).map_err(|e| cannot(run_dir, e))
 }
 
-/// `--resume last`: the newest run (by start time) of the workflow called `name`.
+/// `--resume last`: the newest run (by start time) of the workflow called `name` (its
+/// chain is checked when it is loaded).
 fn newest_run_of(state_dir: &Path, name: &str) -> Result<std::path::PathBuf, String> {
     let runs = layout::runs_dir(state_dir);
-    let mut newest: Option<(String, std::path::PathBuf)> = None;
-    for id in crate::store::resolve::run_ids(state_dir) {
-        let dir = runs.join(&id);
-        let Ok(text) = std::fs::read(dir.join("run.json")) else {
-            continue;
-        };
-        let Ok(record) = serde_json::from_slice::<crate::store::RunRecord>(&text) else {
-            continue;
-        };
-        if record.workflow.name == name
-            && newest
-                .as_ref()
-                .is_none_or(|(at, _)| record.started_at >= *at)
-        {
-            newest = Some((record.started_at, dir));
-        }
-    }
-    newest.map(|(_, dir)| dir).ok_or_else(|| {
-        format!(
-            "no run of workflow `{name}` under {} to resume",
-            runs.display()
-        )
-    })
+    super::resume::readable_runs(state_dir)
+        .into_iter()
+        .filter(|(_, record)| record.workflow.name == name)
+        .max_by(|(a_id, a), (b_id, b)| (&a.started_at, a_id).cmp(&(&b.started_at, b_id)))
+        .map(|(id, _)| runs.join(id))
+        .ok_or_else(|| {
+            format!(
+                "no run of workflow `{name}` under {} to resume",
+                runs.display()
+            )
+        })
 }
 
 /// The run to resume: `--resume RUN`, or with `state.resume_on_failure` the latest run of
@@ -204,7 +194,7 @@ fn resume_source(
     args: &RunArgs,
     plan: &Plan,
     config: &RunConfig,
-) -> Result<Option<Arc<crate::engine::reuse::ResumeSource>>, String> {
+) -> Result<Option<Arc<ResumeSource>>, String> {
     let state_dir = config.state_dir.as_path();
     if let Some(arg) = &args.resume {
         let dir = if arg == "last" {
@@ -212,7 +202,7 @@ fn resume_source(
         } else {
             crate::store::resolve::resolve_run(state_dir, arg).map_err(|e| e.to_string())?
         };
-        let source = super::resume::load(&dir, config)?;
+        let source = super::resume::load(&dir, config)?.source;
         if source.workflow != plan.name && !args.force {
             return Err(format!(
                 "run {} is a run of workflow `{}`, not of `{}`: its results are not this \
@@ -225,29 +215,50 @@ fn resume_source(
     if args.fresh || !plan.state.resume_on_failure {
         return Ok(None);
     }
-    let runs = layout::runs_dir(state_dir);
-    for id in crate::store::resolve::run_ids(state_dir).iter().rev() {
-        let Ok(text) = std::fs::read(runs.join(id).join("run.json")) else {
-            continue;
-        };
-        let Ok(record) = serde_json::from_slice::<crate::store::RunRecord>(&text) else {
-            continue;
-        };
-        if record.workflow.recipe_sha256 != plan.recipe_sha256 || record.vars != plan.vars {
-            continue;
-        }
-        use crate::store::RunStatus;
-        if matches!(record.status, RunStatus::Failed | RunStatus::Cancelled) {
+    Ok(last_failed_run(plan, config).map(Arc::new))
+}
+
+/// With `state.resume_on_failure`: the latest run of this recipe (sha256) and vars, when it
+/// failed or was cancelled and its audit chain says so too. A run whose chain does not
+/// verify is not resumed: the run starts over, with a warning.
+fn last_failed_run(plan: &Plan, config: &RunConfig) -> Option<ResumeSource> {
+    use crate::store::RunStatus;
+    let runs = super::resume::readable_runs(&config.state_dir);
+    let mut ids: Vec<&String> = runs.keys().collect();
+    ids.sort();
+    let (id, record) = ids
+        .into_iter()
+        .rev()
+        .map(|id| (id, &runs[id]))
+        .find(|(_, r)| r.workflow.recipe_sha256 == plan.recipe_sha256 && r.vars == plan.vars)?;
+    if !matches!(record.status, RunStatus::Failed | RunStatus::Cancelled) {
+        return None;
+    }
+    let dir = layout::runs_dir(&config.state_dir).join(id);
+    match super::resume::load(&dir, config) {
+        Ok(v)
+            if v.recipe_sha256 == plan.recipe_sha256
+                && v.source.workflow == plan.name
+                && !v.succeeded =>
+        {
             eprintln!(
-                "resuming run {} ({}): state.resume_on_failure is set; pass --fresh to start over",
-                record.run_id,
+                "resuming run {id} ({}): state.resume_on_failure is set; pass --fresh to start over",
                 record.status.as_str()
             );
-            return super::resume::load(&runs.join(id), config).map(|r| Some(Arc::new(r)));
+            Some(v.source)
         }
-        return Ok(None);
+        Ok(_) => {
+            eprintln!(
+                "warning: not resuming run {id}: its audit trail does not record a failed run \
+                 of this recipe; starting over"
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("warning: not resuming: {e}; starting over");
+            None
+        }
     }
-    Ok(None)
 }
 
 /// Descriptors one running local attempt holds in secflow (two log files, three pipe read

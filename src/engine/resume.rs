@@ -1,0 +1,319 @@
+//! `--resume`: the earlier run as its audit chain vouches for it, and reusing a node's
+//! datasets from it.
+//!
+//! The caller verifies the chain (the engine reads none) and hands over what it vouches for
+//! ([`Vouched`]): the run id and workflow, and for each node whose final event says it
+//! succeeded or was reused, its cache key and each dataset's size and SHA-256. `run.json`
+//! and the datasets are the earlier run's tools' to rewrite; so from `run.json` only the
+//! dataset paths are taken, and only under `datasets/`. A dataset is read beneath the run
+//! directory by descriptor (no symlink followed at any component, only a regular file of the
+//! signed size), copied no further than that size while hashed, and kept only when the copy
+//! has the signed digest; otherwise every copy made for the node is removed and it runs
+//! again, with a warning naming the dataset.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use super::datasets::{Promoted, measure_file};
+use super::fanout::output_path;
+use super::prepare::RunPaths;
+use super::reuse::Reused;
+use crate::plan::PlanNode;
+use crate::store::{OutputRecord, RunRecord};
+use crate::sys::dirfd::Dir;
+
+/// A dataset as the chain vouches for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub bytes: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+}
+
+/// A node the chain says succeeded (or was reused).
+#[derive(Debug, Clone, Default)]
+pub struct VouchedNode {
+    pub cache_key: Option<String>,
+    /// Output name → the file as recorded.
+    pub outputs: BTreeMap<String, Expected>,
+}
+
+/// What the verified chain of the run being resumed says.
+#[derive(Debug, Clone, Default)]
+pub struct Vouched {
+    pub run_id: String,
+    /// The workflow's `name` in its `workflow.run.started` event.
+    pub workflow: String,
+    /// By node id.
+    pub nodes: HashMap<String, VouchedNode>,
+}
+
+/// A node of the run being resumed that may be reused.
+#[derive(Debug, Clone)]
+pub struct PrevNode {
+    /// Its cache key, as signed.
+    pub cache_key: String,
+    /// Output name → path relative to the run directory (under `datasets/`) and what the
+    /// chain vouches for.
+    pub outputs: BTreeMap<String, (PathBuf, Expected)>,
+}
+
+/// The run `--resume` names.
+#[derive(Debug, Clone)]
+pub struct ResumeSource {
+    /// The run id its chain carries (`resumed_from` of the new run).
+    pub run_id: String,
+    /// The workflow's `name`, as signed.
+    pub workflow: String,
+    pub dir: PathBuf,
+    pub nodes: HashMap<String, PrevNode>,
+    /// Instances of fanned-out nodes by (template, signed cache key): an instance is found
+    /// by what it did, not by its place in the list (SPEC §9).
+    pub instances: HashMap<(String, String), PrevNode>,
+}
+
+impl ResumeSource {
+    /// The run in `run_dir` as `vouched` describes it. Its directory's name and its
+    /// `run.json` must both be that run's.
+    pub fn load(run_dir: &Path, vouched: Vouched) -> Result<ResumeSource, String> {
+        let named = run_dir.file_name().and_then(OsStr::to_str);
+        if named != Some(vouched.run_id.as_str()) {
+            return Err(format!(
+                "{} holds the audit trail of run {}: a run's directory is named after it",
+                run_dir.display(),
+                vouched.run_id
+            ));
+        }
+        let path = run_dir.join("run.json");
+        let text = crate::store::open::read_regular(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let record: RunRecord = serde_json::from_slice(&text)
+            .map_err(|e| format!("{} is not a run record: {e}", path.display()))?;
+        if record.run_id != vouched.run_id {
+            return Err(format!(
+                "{} says run {}, but its audit trail is run {}'s",
+                path.display(),
+                record.run_id,
+                vouched.run_id
+            ));
+        }
+        let mut vouched_nodes = vouched.nodes;
+        let mut nodes = HashMap::new();
+        let mut instances = HashMap::new();
+        for n in record.nodes {
+            let Some(v) = vouched_nodes.remove(&n.node_id) else {
+                continue;
+            };
+            let Some(cache_key) = v.cache_key else {
+                continue;
+            };
+            let outputs = v
+                .outputs
+                .into_iter()
+                .filter_map(|(name, expected)| {
+                    let rel = n.outputs.get(&name).map(|o| o.path.as_str())?;
+                    is_dataset_path(rel).then(|| (name, (PathBuf::from(rel), expected)))
+                })
+                .collect();
+            let prev = PrevNode { cache_key, outputs };
+            if let Some(inst) = &n.instance {
+                instances.insert(
+                    (inst.template.clone(), prev.cache_key.clone()),
+                    prev.clone(),
+                );
+            }
+            nodes.insert(n.node_id, prev);
+        }
+        Ok(ResumeSource {
+            run_id: vouched.run_id,
+            workflow: vouched.workflow,
+            dir: run_dir.to_path_buf(),
+            nodes,
+            instances,
+        })
+    }
+}
+
+/// Whether `rel`, a dataset path read from a `run.json`, names a file under `datasets/` (no
+/// absolute path, no `..`, no `.`): the only place a resumed dataset may come from.
+fn is_dataset_path(rel: &str) -> bool {
+    let mut parts = Path::new(rel).components();
+    parts.next() == Some(Component::Normal("datasets".as_ref()))
+        && parts.clone().next().is_some()
+        && parts.all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// The outputs of `node` (whose cache key is `key`) reused from the run `resume`, when the
+/// chain vouches for it with that key and every dataset's copy is what it vouches for;
+/// otherwise why it runs again goes to `warnings`.
+pub fn resumed(
+    resume: &ResumeSource,
+    node: &PlanNode,
+    paths: &RunPaths,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Option<Reused> {
+    let prev = match &node.instance {
+        Some(inst) => resume
+            .instances
+            .get(&(inst.template.clone(), key.to_string())),
+        None => resume.nodes.get(&node.id),
+    }?;
+    if prev.cache_key != key {
+        warnings.push(format!(
+            "`{}` changed since run {} (definition, inputs or sources): running it again",
+            node.id, resume.run_id
+        ));
+        return None;
+    }
+    match restore(resume, prev, node, paths) {
+        Ok(mut reused) => {
+            reused.reason = format!("reused from run {}", resume.run_id);
+            Some(reused)
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "`{}`: cannot reuse the outputs of run {}: {e}; running it again",
+                node.id, resume.run_id
+            ));
+            None
+        }
+    }
+}
+
+/// Copies every output of `node` from the resumed run into this run's `datasets/`, each
+/// checked against what the chain vouches for; on any failure, the copies made so far are
+/// removed.
+fn restore(
+    resume: &ResumeSource,
+    prev: &PrevNode,
+    node: &PlanNode,
+    paths: &RunPaths,
+) -> Result<Reused, String> {
+    let mut promoted = Promoted::default();
+    let mut copied: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        let source =
+            Dir::open(&resume.dir).map_err(|e| format!("{}: {e}", resume.dir.display()))?;
+        for name in &node.outputs {
+            let Some((rel, expected)) = prev.outputs.get(name) else {
+                return Err(format!("dataset `{name}` has no signed record"));
+            };
+            let to = output_path(paths, node, name);
+            copied.push(to.clone());
+            let record = copy_checked(&source, rel, expected, &to)
+                .map_err(|e| format!("dataset `{name}` ({}): {e}", rel.display()))?;
+            promoted.insert(
+                name,
+                OutputRecord {
+                    path: super::fanout::output_rel(node, name),
+                    ..record
+                },
+            );
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(Reused {
+            outputs: promoted.outputs,
+            findings: promoted.findings,
+            reason: String::new(),
+        }),
+        Err(e) => {
+            for path in copied {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Copies `rel` beneath `source` to `to`, at most the expected size, hashing on the way;
+/// the file must be regular, reached without a symlink, and match `expected`.
+fn copy_checked(
+    source: &Dir,
+    rel: &Path,
+    expected: &Expected,
+    to: &Path,
+) -> std::io::Result<OutputRecord> {
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    let mut dir = None::<Dir>;
+    let mut parts: Vec<&OsStr> = rel.iter().collect();
+    let file_name = parts.pop().ok_or_else(|| invalid("empty path".into()))?;
+    for part in parts {
+        let next = dir.as_ref().unwrap_or(source).open_child_dir(part)?;
+        dir = Some(next);
+    }
+    let mut file = dir.as_ref().unwrap_or(source).open_child_file(file_name)?;
+    let size = file.metadata()?.len();
+    if size != expected.bytes {
+        return Err(invalid(format!(
+            "{size} bytes, its audit trail recorded {}",
+            expected.bytes
+        )));
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::remove_file(to) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let dest = std::fs::File::create_new(to)?;
+    let mut tee = Tee {
+        from: (&mut file).take(expected.bytes + 1),
+        to: dest,
+    };
+    let m = measure_file(&mut tee)?;
+    if m.bytes != expected.bytes || m.sha256 != expected.sha256 {
+        return Err(invalid(
+            "not what its audit trail recorded (SHA-256 differs)".into(),
+        ));
+    }
+    Ok(OutputRecord {
+        path: String::new(),
+        records: m.records,
+        sha256: Some(m.sha256),
+        bytes: Some(m.bytes),
+    })
+}
+
+/// Reads from `from`, writing every byte read to `to`.
+struct Tee<R, W> {
+    from: R,
+    to: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        self.to.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dataset_path;
+
+    #[test]
+    fn only_paths_under_datasets_are_dataset_paths() {
+        for ok in ["datasets/a.jsonl", "datasets/scan/3.jsonl"] {
+            assert!(is_dataset_path(ok), "{ok}");
+        }
+        for bad in [
+            "/etc/shadow",
+            "datasets",
+            "datasets/",
+            "datasets/../run.json",
+            "../datasets/a.jsonl",
+            "nodes/a/stdout.log",
+            "./datasets/a.jsonl",
+            "",
+        ] {
+            assert!(!is_dataset_path(bad), "{bad}");
+        }
+    }
+}
