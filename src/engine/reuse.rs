@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::cache_key::{FileDigest, node_key_with};
 use crate::plan::{Plan, PlanNode};
-use crate::store::cache::{Cache, copy_regular};
+use crate::store::cache::{Cache, CachedFile, copy_regular};
 use crate::store::{NodeStatus, OutputRecord};
 
 use super::datasets::{Promoted, output_record};
@@ -172,10 +172,18 @@ impl Reuse {
         else {
             return Ok(());
         };
-        let files = outputs
-            .iter()
-            .map(|(name, o)| (name.clone(), (output_path(paths, node, name), o.records)))
-            .collect();
+        let mut files = BTreeMap::new();
+        for (name, o) in outputs {
+            let (Some(bytes), Some(sha256)) = (o.bytes, o.sha256.clone()) else {
+                return Ok(());
+            };
+            let file = CachedFile {
+                bytes,
+                records: o.records,
+                sha256,
+            };
+            files.insert(name.clone(), (output_path(paths, node, name), file));
+        }
         cache.store(key, &node.id, run_id, &files)
     }
 }

@@ -767,3 +767,52 @@ nodes:
         r.dataset("report")
     );
 }
+
+#[test]
+fn a_planted_or_edited_cache_entry_is_never_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), &branches(true, "x"), &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    executed(dir.path());
+    let key = first.node("a")["cache_key"].as_str().unwrap().to_string();
+    let entry = dir.path().join("state/cache").join(&key[..2]).join(&key);
+    let file = entry.join("a_out.jsonl");
+    let genuine = std::fs::read_to_string(&file).unwrap();
+    let entry_json = std::fs::read_to_string(entry.join("entry.json")).unwrap();
+    let planted = "{\"v\": \"P\"}\n";
+    assert_eq!(
+        planted.len(),
+        genuine.len(),
+        "same size: only the digest tells"
+    );
+    let digest = |text: &str| {
+        use sha2::Digest as _;
+        let d = sha2::Sha256::digest(text.as_bytes());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    // Each way a tool of the same user (without the audit key) could feed a later run:
+    // swap the cached file, or swap it and rewrite the entry's digest to match.
+    for (what, forge_entry) in [("file swapped", false), ("file and entry rewritten", true)] {
+        std::fs::write(&file, planted).unwrap();
+        if forge_entry {
+            let forged = entry_json.replace(&digest(&genuine), &digest(planted));
+            assert_ne!(forged, entry_json);
+            std::fs::write(entry.join("entry.json"), forged).unwrap();
+        }
+        let again = run(dir.path(), &branches(true, "x"), &[]);
+        assert_eq!(again.code, 0, "{what}: {}", again.stderr);
+        assert!(
+            executed(dir.path()).contains(&"a".to_string()),
+            "{what}: a runs again"
+        );
+        assert_eq!(again.dataset("a2_out").trim(), r#"{"v": "x"}"#, "{what}");
+        for name in ["a_out", "a2_out"] {
+            assert!(!again.dataset(name).contains("\"P\""), "{what}: {name}");
+        }
+    }
+    // The genuine entry is stored again and reused by the next run.
+    let last = run(dir.path(), &branches(true, "x"), &[]);
+    assert_eq!(last.code, 0, "{}", last.stderr);
+    assert!(executed(dir.path()).is_empty());
+    assert_eq!(last.status("a"), "cached");
+}

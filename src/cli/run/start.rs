@@ -68,6 +68,23 @@ pub(super) fn start(
         Ok(r) => r,
         Err(message) => return Ok(Err(Refused::invalid(message))),
     };
+    // The node cache is signed with the run's audit key (an entry a tool planted is none).
+    let cache = if plan.state.cache_intermediate && !args.no_cache {
+        let env_key = crate::audit::key::env_key();
+        match crate::audit::AuditKey::for_run(
+            env_key.as_deref(),
+            config.audit_key_file.as_deref(),
+            state_dir,
+        ) {
+            Ok(key) => {
+                let sign = crate::store::cache::Signer(Arc::new(move |parts| key.hmac_hex(parts)));
+                Some(crate::store::cache::Cache::new(state_dir, sign))
+            }
+            Err(e) => return Ok(Err(Refused::invalid(format!("audit key: {e}")))),
+        }
+    } else {
+        None
+    };
     // Bound before the run directory exists: a busy port refuses the run (exit 2).
     let live_metrics = match config.metrics.listen.as_deref() {
         Some(addr) => match crate::serve::live::LiveListener::bind(addr) {
@@ -87,8 +104,7 @@ pub(super) fn start(
         }
     };
     let reuse = crate::engine::reuse::Reuse {
-        cache: (plan.state.cache_intermediate && !args.no_cache)
-            .then(|| crate::store::cache::Cache::new(state_dir)),
+        cache,
         resume: resume.clone(),
     };
     let ctx = Arc::new(RunContext {
