@@ -21,8 +21,11 @@ struct Fake {
     max_running: Arc<AtomicUsize>,
     started: Mutex<Vec<String>>,
     /// Called with each node id as its attempt starts (on the scheduler's thread).
-    on_start: Mutex<Option<Box<dyn FnMut(&str) + Send>>>,
+    on_start: Mutex<Option<OnStart>>,
 }
+
+/// A test's hook into [`Fake`]'s starts.
+type OnStart = Box<dyn FnMut(&str) + Send>;
 
 struct FakeAttempt {
     code: i32,
