@@ -13,6 +13,7 @@
 //! - [`reuse`], [`resume`]: the node cache and `--resume` (the latter as the earlier run's
 //!   audit chain vouches for it).
 //! - [`tool_events`]: the node telemetry channel (`SECFLOW_EVENTS`).
+//! - [`Interrupt`]: a signal seen while the engine's thread is busy.
 
 pub mod cache_key;
 pub mod capture;
@@ -20,6 +21,7 @@ pub mod datasets;
 pub mod dir_output;
 pub mod executor;
 pub mod fanout;
+mod interrupt;
 pub mod local;
 mod outcome;
 pub mod prepare;
@@ -35,6 +37,7 @@ pub mod tool_events;
 // The event types are the engine's vocabulary; they live in the leaf module `event`.
 pub use crate::event::{Event, Level, RunContext, RunEnd, Sink, TraceIds};
 pub use executor::{AttemptSpec, Executor, ExitInfo, RunningAttempt};
+pub use interrupt::Interrupt;
 pub use local::LocalExecutor;
 pub use prepare::{Environment, RunPaths};
 pub use scheduler::{Control, EngineConfig, FailurePolicy, Outcome, execute};

@@ -16,6 +16,7 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
+use super::Interrupt;
 use super::datasets::{Promoted, measure_file};
 use super::fanout::output_path;
 use super::prepare::RunPaths;
@@ -147,12 +148,14 @@ fn is_dataset_path(rel: &str) -> bool {
 
 /// The outputs of `node` (whose cache key is `key`) reused from the run `resume`, when the
 /// chain vouches for it with that key and every dataset's copy is what it vouches for;
-/// otherwise why it runs again goes to `warnings`.
+/// otherwise why it runs again goes to `warnings`. A signal (`interrupt`) stops the copies
+/// between datasets and between reads; they are removed, with no warning (nothing runs).
 pub fn resumed(
     resume: &ResumeSource,
     node: &PlanNode,
     paths: &RunPaths,
     key: &str,
+    interrupt: Interrupt,
     warnings: &mut Vec<String>,
 ) -> Option<Reused> {
     let prev = match &node.instance {
@@ -168,11 +171,12 @@ pub fn resumed(
         ));
         return None;
     }
-    match restore(resume, prev, node, paths) {
+    match restore(resume, prev, node, paths, interrupt) {
         Ok(mut reused) => {
             reused.reason = format!("reused from run {}", resume.run_id);
             Some(reused)
         }
+        Err(_) if interrupt.signal().is_some() => None,
         Err(e) => {
             warnings.push(format!(
                 "`{}`: cannot reuse the outputs of run {}: {e}; running it again",
@@ -191,6 +195,7 @@ fn restore(
     prev: &PrevNode,
     node: &PlanNode,
     paths: &RunPaths,
+    interrupt: Interrupt,
 ) -> Result<Reused, String> {
     let mut promoted = Promoted::default();
     let mut copied: Vec<PathBuf> = Vec::new();
@@ -198,12 +203,15 @@ fn restore(
         let source =
             Dir::open(&resume.dir).map_err(|e| format!("{}: {e}", resume.dir.display()))?;
         for name in &node.outputs {
+            if interrupt.signal().is_some() {
+                return Err(INTERRUPTED.into());
+            }
             let Some((rel, expected)) = prev.outputs.get(name) else {
                 return Err(format!("dataset `{name}` has no signed record"));
             };
             let to = output_path(paths, node, name);
             copied.push(to.clone());
-            let record = copy_checked(&source, rel, expected, &to)
+            let record = copy_checked(&source, rel, expected, &to, interrupt)
                 .map_err(|e| format!("dataset `{name}` ({}): {e}", rel.display()))?;
             promoted.insert(
                 name,
@@ -231,12 +239,14 @@ fn restore(
 }
 
 /// Copies `rel` beneath `source` to `to`, at most the expected size, hashing on the way;
-/// the file must be regular, reached without a symlink, and match `expected`.
+/// the file must be regular, reached without a symlink, and match `expected`. A signal
+/// (`interrupt`) stops the copy at its next read.
 fn copy_checked(
     source: &Dir,
     rel: &Path,
     expected: &Expected,
     to: &Path,
+    interrupt: Interrupt,
 ) -> std::io::Result<OutputRecord> {
     let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
     let mut dir = None::<Dir>;
@@ -265,6 +275,7 @@ fn copy_checked(
     let mut tee = Tee {
         from: (&mut file).take(expected.bytes + 1),
         to: dest,
+        interrupt,
     };
     let m = measure_file(&mut tee)?;
     if m.bytes != expected.bytes || m.sha256 != expected.sha256 {
@@ -280,14 +291,22 @@ fn copy_checked(
     })
 }
 
-/// Reads from `from`, writing every byte read to `to`.
+/// Reads from `from`, writing every byte read to `to`, until a signal (`interrupt`).
 struct Tee<R, W> {
     from: R,
     to: W,
+    interrupt: Interrupt,
 }
+
+/// Why a copy stopped early: the run is being cancelled.
+const INTERRUPTED: &str = "interrupted by a signal";
 
 impl<R: Read, W: Write> Read for Tee<R, W> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.interrupt.signal().is_some() {
+            // Not `ErrorKind::Interrupted`: readers retry that one.
+            return Err(std::io::Error::other(INTERRUPTED));
+        }
         let n = self.from.read(buf)?;
         self.to.write_all(&buf[..n])?;
         Ok(n)

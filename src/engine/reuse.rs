@@ -61,7 +61,9 @@ pub struct Upstream<'a> {
 
 impl Reuse {
     /// Decides whether `node` runs, given the inputs already in this run's `datasets/` and
-    /// its working directory `workdir` (for `sources`).
+    /// its working directory `workdir` (for `sources`). Once `interrupt` shows a signal,
+    /// nothing more is copied (a copy under way stops and is removed): the node is not
+    /// reused, and the caller starts nothing.
     pub fn decide(
         &self,
         plan: &Plan,
@@ -69,6 +71,7 @@ impl Reuse {
         paths: &RunPaths,
         workdir: &Path,
         upstream: Upstream<'_>,
+        interrupt: super::Interrupt,
     ) -> Decision {
         let mut d = Decision::default();
         // An instance's item is its part of the dataset it fans out over: the rest of that
@@ -129,8 +132,12 @@ impl Reuse {
             }
             return d;
         }
+        if interrupt.signal().is_some() {
+            return d;
+        }
         if let Some(resume) = &self.resume
-            && let Some(reused) = super::resume::resumed(resume, node, paths, &key, &mut d.warnings)
+            && let Some(reused) =
+                super::resume::resumed(resume, node, paths, &key, interrupt, &mut d.warnings)
         {
             d.reused = Some(reused);
             return d;

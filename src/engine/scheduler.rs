@@ -55,6 +55,9 @@ pub struct EngineConfig {
     pub jitter: bool,
     /// Earlier results the run may reuse (`--resume`, the node cache).
     pub reuse: Reuse,
+    /// The run's first signal, seen before its [`Control::Cancel`] is read (none: only the
+    /// control messages count).
+    pub interrupt: super::Interrupt,
 }
 
 impl EngineConfig {
@@ -68,6 +71,7 @@ impl EngineConfig {
             run_timeout: None,
             jitter: false,
             reuse: Reuse::default(),
+            interrupt: super::Interrupt::default(),
         }
     }
 }
@@ -214,6 +218,7 @@ pub async fn execute(
         secrets,
         fans: HashMap::new(),
         events_dir: None,
+        cancel_seen_early: false,
     };
     s.run(rx, control).await
 }
@@ -247,6 +252,9 @@ struct Scheduler {
     fans: HashMap<usize, super::fanout::FanState>,
     /// The directory of the attempts' telemetry FIFOs, made for the first local attempt.
     events_dir: Option<Arc<super::tool_events::RunDir>>,
+    /// The run was cancelled by its first signal as [`EngineConfig::interrupt`] showed it:
+    /// that signal's [`Control::Cancel`], read later, is not a second signal.
+    cancel_seen_early: bool,
 }
 
 impl Scheduler {
@@ -368,11 +376,7 @@ impl Scheduler {
         if self.ctx.records.is_failed() && self.halt_is_not_timeout() {
             self.stop_all(Halt::Records, Stop::Terminate);
         }
-        let cancelled = matches!(
-            self.halt,
-            Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::FailFast(_) | Halt::Records)
-        );
-        while self.running < self.config.concurrency && !cancelled {
+        while self.running < self.config.concurrency && !self.starts_stopped() {
             let next = match self.retry_ready.pop_first() {
                 Some(i) => i,
                 None if self.halt.is_none() => match self.ready.pop_first() {
@@ -389,6 +393,22 @@ impl Scheduler {
             }
             self.start(next);
         }
+    }
+
+    /// Whether no attempt may start now: the run was cancelled — also by a signal whose
+    /// [`Control::Cancel`] is not read yet (it arrived while this thread was busy; the run
+    /// is cancelled now) — timed out, failed fast or cannot write its records.
+    fn starts_stopped(&mut self) -> bool {
+        if self.halt != Some(Halt::Cancelled)
+            && let Some(signal) = self.config.interrupt.signal()
+        {
+            self.control(Control::Cancel { signal });
+            self.cancel_seen_early = true;
+        }
+        matches!(
+            self.halt,
+            Some(Halt::Cancelled | Halt::RunTimeout(_) | Halt::FailFast(_) | Halt::Records)
+        )
     }
 
     /// Reuses earlier outputs for node `i` when `--resume` or the cache allow it; records
@@ -413,6 +433,7 @@ impl Scheduler {
             &self.paths,
             &workdir,
             crate::engine::reuse::Upstream { reran_dependency },
+            self.config.interrupt,
         );
         for warning in decision.warnings {
             self.message(Level::Warn, Some(i), warning);
@@ -448,6 +469,12 @@ impl Scheduler {
             return;
         }
         if self.nodes[i].attempt == 1 && (self.skip_by_condition(i) || self.try_reuse(i)) {
+            return;
+        }
+        // The condition and the reuse decision block this thread (a big copy, a key over big
+        // inputs): a signal that came meanwhile stops this start. The node stays unstarted
+        // (`cancelled` when the run finishes).
+        if self.starts_stopped() {
             return;
         }
         let plan = Arc::clone(&self.ctx.plan);
@@ -854,6 +881,8 @@ impl Scheduler {
 
     fn control(&mut self, c: Control) {
         match c {
+            // The first signal's message, after `starts_stopped` cancelled for it.
+            Control::Cancel { .. } if std::mem::take(&mut self.cancel_seen_early) => {}
             Control::Cancel { signal } if self.halt != Some(Halt::Cancelled) => {
                 self.cancel_signal = Some(signal);
                 let running = self.running;

@@ -20,7 +20,12 @@ struct Fake {
     running: Arc<AtomicUsize>,
     max_running: Arc<AtomicUsize>,
     started: Mutex<Vec<String>>,
+    /// Called with each node id as its attempt starts (on the scheduler's thread).
+    on_start: Mutex<Option<OnStart>>,
 }
+
+/// A test's hook into [`Fake`]'s starts.
+type OnStart = Box<dyn FnMut(&str) + Send>;
 
 struct FakeAttempt {
     code: i32,
@@ -48,6 +53,9 @@ impl Executor for Fake {
             .lock()
             .unwrap()
             .push(format!("{}#{}", spec.node_id, spec.attempt));
+        if let Some(hook) = self.on_start.lock().unwrap().as_mut() {
+            hook(&spec.node_id);
+        }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);
         let running = Arc::clone(&self.running);
@@ -496,5 +504,79 @@ fn the_engine_folds_the_one_record_the_run_json_sink_checkpoints() {
     assert!(
         shared.snapshot_json(None).is_none(),
         "finish took the record"
+    );
+}
+
+/// A signal its handler recorded ([`super::Interrupt`]) while the scheduler's thread was busy
+/// starting `a` cancels the run before the next start, though its [`Control::Cancel`] is
+/// not read yet; that message, read later, is the same signal (no "kill at once").
+#[test]
+fn a_signal_seen_before_its_control_message_starts_nothing_more_and_kills_nothing() {
+    use super::Control;
+    static FIRST: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+    struct Messages(Arc<Mutex<Vec<String>>>);
+    impl Sink for Messages {
+        fn event(&mut self, _ctx: &RunContext, event: &Event) {
+            if let Event::Message { text, .. } = event {
+                self.0.lock().unwrap().push(text.clone());
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Arc::new(plan(
+        "version: \"1.0\"\nname: t\nnodes:\n  - { id: a, command: [x] }\n  - { id: b, command: [x] }\n  - { id: c, command: [x], depends_on: [a] }\n",
+    ));
+    let ctx = context(dir.path(), plan, 2);
+    let env = Arc::new(Environment {
+        base: Vec::new(),
+        secrets: Vec::new(),
+        cwd: dir.path().to_path_buf(),
+        exe: "secflow".into(),
+    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let fake = Arc::new(Fake::default());
+    *fake.on_start.lock().unwrap() = Some(Box::new(move |id| {
+        if id == "a" {
+            // The handler runs at once; the listener's message is read later.
+            FIRST.store(libc::SIGINT, Ordering::Relaxed);
+            let _ = tx.send(Control::Cancel {
+                signal: libc::SIGINT,
+            });
+        }
+    }));
+    let config = EngineConfig {
+        concurrency: 2,
+        interrupt: super::Interrupt::new(&FIRST),
+        ..EngineConfig::new(crate::exit::for_run)
+    };
+    let messages = Arc::new(Mutex::new(Vec::new()));
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(Messages(Arc::clone(&messages)))];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let executor: Arc<dyn Executor> = fake.clone();
+    let outcome = runtime.block_on(execute(ctx, config, executor, env, sinks, rx));
+    assert_eq!(
+        *fake.started.lock().unwrap(),
+        ["a#1"],
+        "nothing starts after the signal"
+    );
+    assert_eq!(
+        outcome.end,
+        crate::event::RunEnd::Cancelled {
+            signal: Some(libc::SIGINT)
+        }
+    );
+    assert_eq!(outcome.record.status, RunStatus::Cancelled);
+    for node in &outcome.record.nodes[1..] {
+        assert_eq!(node.status, NodeStatus::Cancelled, "{}", node.node_id);
+        assert!(node.attempts.is_empty(), "{}", node.node_id);
+    }
+    let messages = messages.lock().unwrap();
+    assert_eq!(
+        *messages,
+        ["cancelling: terminating 1 running attempt(s)"],
+        "one signal, one cancellation"
     );
 }

@@ -186,3 +186,19 @@ pub fn forward_to(pgid: i32) {
         super::proc::kill_group(pgid, pending);
     }
 }
+
+/// Stores `sig` in `first` when `sig` arrives and `first` still holds 0, from the signal
+/// handler itself, next to any other action for `sig` (tokio's registers through the same
+/// registry and still runs). So a thread busy with blocking work can see a signal that its
+/// runtime has not delivered yet.
+pub fn record_first(sig: i32, first: &'static std::sync::atomic::AtomicI32) -> io::Result<()> {
+    use std::sync::atomic::Ordering::Relaxed;
+    // SAFETY: the action only does a compare-and-swap on a lock-free atomic integer, which is
+    // async-signal-safe; it allocates nothing, takes no lock and keeps `errno`.
+    let registered = unsafe {
+        signal_hook_registry::register(sig, move || {
+            let _ = first.compare_exchange(0, sig, Relaxed, Relaxed);
+        })
+    };
+    registered.map(|_| ())
+}

@@ -173,3 +173,106 @@ fn sigterm_cancels_like_sigint_with_exit_143() {
     assert_eq!(r.node("nap")["attempts"][0]["signal"], 15);
     assert!(group_members(read_pid(&dir.path().join("pgid"))).is_empty());
 }
+
+/// The bytes of the dataset the resumed run copies: big enough that the copy (read, hashed,
+/// written in 64 KiB steps by the debug build) is caught half-way; sparse in the first run.
+const BIG: u64 = 192 << 20;
+
+/// The state letter of `/proc/<pid>/stat` (`T` when stopped).
+fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().next()?.chars().next()
+}
+
+/// Review finding (SPEC §10): a SIGINT that arrived while `--resume` was copying a big
+/// dataset of the earlier run (on the engine's thread) was read only after the copy, and
+/// the node the copy released had started by then. The test stops secflow half-way through
+/// the copy (SIGSTOP, checked in `/proc`), sends SIGINT, and lets it go on (SIGCONT): the
+/// signal lands inside the copy, whatever the machine's speed.
+#[test]
+fn sigint_during_a_resume_copy_starts_nothing_and_stops_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = format!(
+        "version: \"1.0\"\nname: big\nconcurrency: 1\nnodes:\n  - id: fetch\n    run: \"truncate -s {BIG} {{{{ outputs.big }}}}\"\n    outputs: [big]\n  - id: parse\n    run: \"touch parse.started; test -f fixed || exit 4; cat {{{{ inputs.big }}}} > {{{{ outputs.parsed }}}}\"\n    inputs: [big]\n    outputs: [parsed]\n"
+    );
+    let first = run(dir.path(), &recipe, &[]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert_eq!(first.status("fetch"), "succeeded");
+    let marker = dir.path().join("parse.started");
+    std::fs::remove_file(&marker).expect("parse ran in the first run");
+    let id = first.record["run_id"].as_str().unwrap().to_string();
+
+    let mut child = crate::support::command(dir.path(), &recipe, &["--resume", &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let runs = dir.path().join("state/runs");
+    // The copy in the new run's datasets/, once it has bytes.
+    let copy_len = || -> Option<u64> {
+        std::fs::read_dir(&runs)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_str() != Some(id.as_str()))
+            .find_map(|e| std::fs::metadata(e.path().join("datasets/big.jsonl")).ok())
+            .map(|m| m.len())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while copy_len().unwrap_or(0) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the resumed run never copied `big`"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("secflow ended ({status}) before the copy was seen");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    while proc_state(pid) != Some('T') {
+        assert!(Instant::now() < deadline, "secflow did not stop");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let copied = copy_len().unwrap_or(0);
+    let caught = copied > 0 && copied < BIG;
+    // SAFETY: as above; the SIGINT is delivered when the process continues.
+    unsafe {
+        libc::kill(pid, libc::SIGINT);
+        libc::kill(pid, libc::SIGCONT);
+    }
+    let r = crate::support::finish(dir.path(), child.wait_with_output().unwrap());
+    assert!(
+        caught,
+        "the copy was not caught half-way ({copied} of {BIG} bytes): raise BIG"
+    );
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert_eq!(r.record["status"], "cancelled");
+    assert_eq!(
+        r.written(),
+        r.record,
+        "run.json on disk is the final record"
+    );
+    assert_eq!(r.status("parse"), "cancelled", "{}", r.stderr);
+    assert_eq!(
+        r.node("parse")["attempts"],
+        serde_json::json!([]),
+        "`parse` started after the SIGINT:\n{}",
+        r.stderr
+    );
+    assert!(!marker.exists(), "`parse`'s tool ran after the SIGINT");
+    // The copy stopped at the signal (it did not run to its end first): `fetch` was not
+    // reused, and the partial copy is gone.
+    assert_eq!(r.status("fetch"), "cancelled", "{}", r.stderr);
+    assert!(
+        !r.run_dir.join("datasets/big.jsonl").exists(),
+        "the interrupted copy was left in the new run"
+    );
+    assert!(
+        !r.stderr.contains("running it again"),
+        "an interrupted copy is no reason to run again:\n{}",
+        r.stderr
+    );
+}

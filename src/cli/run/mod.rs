@@ -55,7 +55,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         dry_run::print_plan(&plan, &env, config.format)?;
         return Ok(exit::SUCCESS);
     }
-    let run = match start::start(args, &config, plan, env.secret_values(), validate)? {
+    let mut run = match start::start(args, &config, plan, env.secret_values(), validate)? {
         Ok(run) => run,
         Err(refused) => return Ok(refuse(refused)),
     };
@@ -77,7 +77,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
     let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
     {
         let _in_runtime = runtime.enter();
-        signals::listen(control_tx)?;
+        run.engine.interrupt = signals::listen(control_tx)?;
     }
     let ctx = Arc::clone(&run.ctx);
     let sinks = match sinks::build(&ctx, &config, run.before) {

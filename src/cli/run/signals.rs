@@ -1,7 +1,11 @@
 //! The run's signal handling: the first SIGINT, SIGTERM, SIGHUP or SIGQUIT cancels it with
 //! grace, a second kills; a hangup points the console at `/dev/null`.
 
-use crate::engine::Control;
+use crate::engine::{Control, Interrupt};
+
+/// The run's first signal, stored by the signal handler itself (0: none yet): the engine
+/// reads it while its thread is too busy to read the signal's [`Control`] message.
+static FIRST_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// Set once a SIGHUP arrived: console output may fail from then on, and is not an error.
 pub(super) static HUNG_UP: std::sync::atomic::AtomicBool =
@@ -11,8 +15,9 @@ pub(super) static HUNG_UP: std::sync::atomic::AtomicBool =
 /// signal); any further one kills at once. A SIGHUP this process inherited as ignored
 /// (`nohup`) stays ignored. After a hangup the terminal is gone: standard descriptors that
 /// were a terminal (and stderr when a pipe or socket) are pointed at `/dev/null`, so
-/// console writes neither fail nor block.
-pub(super) fn listen(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> anyhow::Result<()> {
+/// console writes neither fail nor block. Returns the first signal as the engine reads it
+/// between messages ([`Interrupt`]).
+pub(super) fn listen(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> anyhow::Result<Interrupt> {
     use tokio::signal::unix::{SignalKind, signal};
     let hup_ignored = crate::sys::signals::is_ignored(libc::SIGHUP);
     let mut int = signal(SignalKind::interrupt())?;
@@ -23,6 +28,13 @@ pub(super) fn listen(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> anyhow:
     } else {
         Some(signal(SignalKind::hangup())?)
     };
+    let mut caught = vec![libc::SIGINT, libc::SIGTERM, libc::SIGQUIT];
+    if !hup_ignored {
+        caught.push(libc::SIGHUP);
+    }
+    for sig in caught {
+        crate::sys::signals::record_first(sig, &FIRST_SIGNAL)?;
+    }
     let ttys: Vec<bool> = [0, 1, 2]
         .iter()
         .map(|&fd| crate::sys::fd::is_tty(fd))
@@ -63,5 +75,5 @@ pub(super) fn listen(tx: tokio::sync::mpsc::UnboundedSender<Control>) -> anyhow:
             }
         }
     });
-    Ok(())
+    Ok(Interrupt::new(&FIRST_SIGNAL))
 }
