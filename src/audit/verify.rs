@@ -141,26 +141,37 @@ struct Lines {
     buf: Vec<u8>,
     canon: Vec<u8>,
     number: u64,
+    /// A line longer than any event was met: nothing after it is read.
+    stopped: bool,
 }
+
+/// The longest line read as an event: a written event is a few hundred bytes (its free
+/// text is bounded), so a longer line is no event, and the verifier stops there rather than
+/// reading on through it (a sparse tail of terabytes costs a MiB).
+const MAX_EVENT_LINE: usize = 1 << 20;
 
 impl Lines {
     fn next(&mut self, key: &AuditKey) -> Result<Option<Line>, VerifyError> {
-        use crate::store::jsonl::{LineRead, MAX_LINE, read_line};
-        let read = read_line(&mut self.reader, &mut self.buf, MAX_LINE).map_err(|source| {
-            VerifyError::Read {
+        use crate::store::jsonl::{LineRead, read_line_or_stop};
+        if self.stopped {
+            return Ok(None);
+        }
+        let read = read_line_or_stop(&mut self.reader, &mut self.buf, MAX_EVENT_LINE).map_err(
+            |source| VerifyError::Read {
                 path: self.path.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
         if read == LineRead::Eof {
             return Ok(None);
         }
         self.number += 1;
-        if let LineRead::TooLong { terminated } = read {
-            // Not an event (none is near this long), held in memory or not.
+        if let LineRead::TooLong { .. } = read {
+            // No event is near this long, torn or not: the chain is not as written there.
+            self.stopped = true;
             return Ok(Some(Line::Bad {
-                torn: !terminated,
-                why: format!("longer than {MAX_LINE} bytes"),
+                torn: false,
+                why: format!("longer than {MAX_EVENT_LINE} bytes"),
             }));
         }
         let terminated = self.buf.last() == Some(&b'\n');
@@ -242,6 +253,7 @@ pub fn verify_visiting(
         buf: Vec::with_capacity(4096),
         canon: Vec::with_capacity(4096),
         number: 0,
+        stopped: false,
     };
     let mut report = Report {
         outcome: Outcome::Unfinished,

@@ -25,6 +25,9 @@ use crate::plan::PlanNode;
 use crate::store::{OutputRecord, RunRecord};
 use crate::sys::dirfd::Dir;
 
+/// The largest `run.json` read to resume from (a 100 000-node run's is ~100 MiB).
+pub const MAX_RUN_JSON: u64 = 256 << 20;
+
 /// A dataset as the chain vouches for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
@@ -88,7 +91,7 @@ impl ResumeSource {
             ));
         }
         let path = run_dir.join("run.json");
-        let text = crate::store::open::read_regular(&path)
+        let text = crate::store::open::read_regular_at_most(&path, MAX_RUN_JSON)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let record: RunRecord = serde_json::from_slice(&text)
             .map_err(|e| format!("{} is not a run record: {e}", path.display()))?;

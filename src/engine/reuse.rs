@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use super::cache_key::{FileDigest, node_key_with};
 use crate::plan::{Plan, PlanNode};
-use crate::store::cache::{Cache, CachedFile, copy_regular};
+use crate::store::cache::{Cache, CacheEntry, CachedFile};
 use crate::store::{NodeStatus, OutputRecord};
 
-use super::datasets::{Promoted, output_record};
+use super::datasets::Promoted;
 use super::fanout::output_path;
 use super::prepare::RunPaths;
 
@@ -142,22 +142,20 @@ impl Reuse {
             d.reused = Some(reused);
             return d;
         }
-        if let Some(cache) = &self.cache
-            && node.cache
-            && let Some(entry) = cache.lookup(&key)
-            && node.outputs.iter().all(|o| entry.outputs.contains_key(o))
-        {
-            let dest: BTreeMap<String, PathBuf> = node
-                .outputs
-                .iter()
-                .map(|name| (name.clone(), output_path(paths, node, name)))
-                .collect();
-            if cache.restore(&entry, &dest).is_ok()
-                && let Ok(mut reused) =
-                    restore(node, paths, |name| Some(output_path(paths, node, name)))
-            {
-                reused.reason = format!("cache hit (outputs of run {})", entry.run_id);
-                d.reused = Some(reused);
+        if let Some(cache) = self.cache.as_ref().filter(|_| node.cache) {
+            match cache.lookup(&key) {
+                Ok(Some(entry)) => match from_cache(cache, &entry, node, paths) {
+                    Ok(reused) => d.reused = Some(reused),
+                    Err(why) => d.warnings.push(format!(
+                        "`{}`: its cache entry is dropped: {why}; running it",
+                        node.id
+                    )),
+                },
+                Ok(None) => {}
+                Err(why) => d.warnings.push(format!(
+                    "`{}`: its cache entry is ignored: {why}; running it",
+                    node.id
+                )),
             }
         }
         d
@@ -195,34 +193,44 @@ impl Reuse {
     }
 }
 
-/// Copies each output of `node` from `source(name)` (a regular file; unless it is already
-/// in place) into this run's `datasets/`, counts its records and takes its digest.
-fn restore(
+/// `node`'s outputs restored from the cache entry `entry` (each copy checked against the
+/// signed entry), recorded with the entry's signed figures, never measured again from
+/// `datasets/` (which another node of the run could be writing meanwhile).
+fn from_cache(
+    cache: &Cache,
+    entry: &CacheEntry,
     node: &PlanNode,
     paths: &RunPaths,
-    source: impl Fn(&str) -> Option<PathBuf>,
-) -> std::io::Result<Reused> {
+) -> Result<Reused, String> {
+    let files: Vec<(&String, &CachedFile)> = node
+        .outputs
+        .iter()
+        .map(|name| {
+            let file = entry.outputs.get(name);
+            file.map(|f| (name, f))
+                .ok_or_else(|| format!("it has no `{name}`"))
+        })
+        .collect::<Result<_, _>>()?;
+    let dest: BTreeMap<String, PathBuf> = node
+        .outputs
+        .iter()
+        .map(|name| (name.clone(), output_path(paths, node, name)))
+        .collect();
+    cache.restore(entry, &dest).map_err(|e| e.to_string())?;
     let mut promoted = Promoted::default();
-    for name in &node.outputs {
-        let from = source(name).ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("no recorded output `{name}`"),
-            )
-        })?;
-        let to = output_path(paths, node, name);
-        if from != to {
-            copy_regular(&from, &to)?;
-        }
-        promoted.insert(
-            name,
-            output_record(super::fanout::output_rel(node, name), &to)?,
-        );
+    for (name, file) in files {
+        let record = OutputRecord {
+            path: super::fanout::output_rel(node, name),
+            records: file.records,
+            sha256: Some(file.sha256.clone()),
+            bytes: Some(file.bytes),
+        };
+        promoted.insert(name, record);
     }
     Ok(Reused {
         outputs: promoted.outputs,
         findings: promoted.findings,
-        reason: String::new(),
+        reason: format!("cache hit (outputs of run {})", entry.run_id),
     })
 }
 

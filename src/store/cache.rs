@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::sys::dirfd::Dir;
+use std::io::Write as _;
+use std::os::unix::fs::DirBuilderExt as _;
+
+use crate::sys::dirfd::{Dir, Mode};
 
 /// The entry format: 2 since entries are signed (earlier ones are no entries).
 pub const CACHE_SCHEMA_VERSION: u32 = 2;
@@ -108,26 +111,57 @@ impl Cache {
         (self.sign.0)(&[b"secflow cache entry\n", &bytes])
     }
 
+    #[cfg(test)]
     fn entry_dir(&self, key: &str) -> PathBuf {
-        self.dir.join(&key[..2.min(key.len())]).join(key)
+        self.dir.join(shard(key)).join(key)
     }
 
-    /// The entry for `key`, when it is signed with this key and complete (every output
-    /// file present, a regular file of the signed size).
-    pub fn lookup(&self, key: &str) -> Option<CacheEntry> {
-        let dir = self.entry_dir(key);
-        let text = super::open::read_regular(&dir.join("entry.json")).ok()?;
-        let entry: CacheEntry = serde_json::from_slice(&text).ok()?;
-        let signed = entry.schema_version == CACHE_SCHEMA_VERSION
-            && entry.key == key
-            && constant_time_eq(entry.mac.as_bytes(), self.mac_of(&entry).as_bytes());
-        // A symlink in place of an output file is no entry (restore would copy its target).
-        let complete = signed
-            && entry.outputs.iter().all(|(name, file)| {
-                std::fs::symlink_metadata(dir.join(format!("{name}.jsonl")))
-                    .is_ok_and(|m| m.file_type().is_file() && m.len() == file.bytes)
-            });
-        complete.then_some(entry)
+    /// The entry directory of `key`, opened from the cache directory down without following
+    /// a symlink at any step.
+    fn open_entry(&self, key: &str) -> std::io::Result<Dir> {
+        Dir::open(&self.dir)?
+            .open_child_dir(shard(key).as_ref())?
+            .open_child_dir(key.as_ref())
+    }
+
+    /// The entry for `key`: `Ok(None)` when there is none, `Err(why)` when there is one that
+    /// is not to be used (not signed with this key, edited, incomplete).
+    pub fn lookup(&self, key: &str) -> Result<Option<CacheEntry>, String> {
+        let dir = match self.open_entry(key) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open it ({e})")),
+        };
+        let file = dir
+            .open_child_file("entry.json".as_ref())
+            .map_err(|e| format!("entry.json: {e}"))?;
+        let text = super::open::read_file_at_most(file, MAX_ENTRY_BYTES)
+            .map_err(|e| format!("entry.json: {e}"))?;
+        let entry: CacheEntry =
+            serde_json::from_slice(&text).map_err(|_| "entry.json is not an entry".to_string())?;
+        if entry.schema_version != CACHE_SCHEMA_VERSION {
+            return Err(format!(
+                "written by an earlier secflow (entry format {}, unsigned)",
+                entry.schema_version
+            ));
+        }
+        if entry.key != key
+            || !constant_time_eq(entry.mac.as_bytes(), self.mac_of(&entry).as_bytes())
+        {
+            return Err("not signed with this state's audit key (planted or edited)".into());
+        }
+        // A symlink, or a file of another size, in place of an output is no entry (restore
+        // would copy its target).
+        for (name, file) in &entry.outputs {
+            let size = dir
+                .open_child_file(format!("{name}.jsonl").as_ref())
+                .and_then(|f| f.metadata())
+                .map(|m| m.len());
+            if size.ok() != Some(file.bytes) {
+                return Err(format!("`{name}.jsonl` is not the file it records"));
+            }
+        }
+        Ok(Some(entry))
     }
 
     /// Copies the entry's outputs to `dest[name]`, each checked against the entry; on any
@@ -138,7 +172,7 @@ impl Cache {
         dest: &BTreeMap<String, PathBuf>,
     ) -> std::io::Result<()> {
         let result = (|| {
-            let dir = Dir::open(&self.entry_dir(&entry.key))?;
+            let dir = self.open_entry(&entry.key)?;
             for (name, path) in dest {
                 let file = entry.outputs.get(name).ok_or_else(|| {
                     std::io::Error::new(std::io::ErrorKind::NotFound, format!("no `{name}`"))
@@ -154,13 +188,28 @@ impl Cache {
             }
             // An entry that does not hold what it records is of no use: the next store of
             // the key replaces it.
-            let _ = std::fs::remove_dir_all(self.entry_dir(&entry.key));
+            self.discard(&entry.key);
         }
         result
     }
 
+    /// Moves the entry of `key` out of the way (a rename beneath the cache directory, never
+    /// through a symlink), then removes it.
+    fn discard(&self, key: &str) {
+        let Ok(root) = Dir::open(&self.dir) else {
+            return;
+        };
+        let aside = format!("{}/.old-{key}-{}", shard(key), ulid::Ulid::new());
+        let from = format!("{}/{key}", shard(key));
+        if root.rename(from.as_ref(), aside.as_ref()).is_ok() {
+            let _ = std::fs::remove_dir_all(self.dir.join(aside));
+        }
+    }
+
     /// Records `outputs` (name → file and what it holds) under `key`, each copy checked
-    /// against it. An existing valid entry is kept; an unsigned or invalid one is replaced.
+    /// against it. An existing valid entry is kept; an invalid one is replaced. Everything
+    /// is created beneath the cache directory by descriptor (mode 0700), never through a
+    /// symlink, in a staging directory of a fresh name renamed into place.
     pub fn store(
         &self,
         key: &str,
@@ -168,59 +217,69 @@ impl Cache {
         run_id: &str,
         outputs: &BTreeMap<String, (PathBuf, CachedFile)>,
     ) -> std::io::Result<()> {
-        let dir = self.entry_dir(key);
-        if self.lookup(key).is_some() {
+        let existing = self.lookup(key);
+        if matches!(existing, Ok(Some(_))) {
             return Ok(());
         }
-        let parent = dir.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(parent)?;
-        let tmp = parent.join(format!(".tmp-{key}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)?;
-        for (name, (path, file)) in outputs {
-            let mut from = super::open::open_regular(path)?;
-            let copied = copy_checked(
-                &mut from,
-                file.bytes,
-                &file.sha256,
-                &tmp.join(format!("{name}.jsonl")),
-            );
-            if let Err(e) = copied {
-                let _ = std::fs::remove_dir_all(&tmp);
-                return Err(e);
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        let root = Dir::open(&self.dir)?;
+        root.create_dir(shard(key).as_ref())?;
+        let staging = format!("{}/.tmp-{key}-{}", shard(key), ulid::Ulid::new());
+        let result = (|| {
+            root.create_dir(staging.as_ref())?;
+            for (name, (path, file)) in outputs {
+                let mut from = super::open::open_regular(path)?;
+                let target = format!("{staging}/{name}.jsonl");
+                let mut to = root.open_file(target.as_ref(), Mode::CreateNew)?;
+                copy_into(&mut from, file.bytes, &file.sha256, &mut to)?;
+            }
+            let mut entry = CacheEntry {
+                schema_version: CACHE_SCHEMA_VERSION,
+                key: key.to_string(),
+                node_id: node_id.to_string(),
+                run_id: run_id.to_string(),
+                outputs: outputs
+                    .iter()
+                    .map(|(k, (_, f))| (k.clone(), f.clone()))
+                    .collect(),
+                mac: String::new(),
+            };
+            entry.mac = self.mac_of(&entry);
+            let target = format!("{staging}/entry.json");
+            root.open_file(target.as_ref(), Mode::CreateNew)?
+                .write_all(&serde_json::to_vec(&entry)?)?;
+            if existing.is_err() {
+                self.discard(key);
+            }
+            let into = format!("{}/{key}", shard(key));
+            match root.rename(staging.as_ref(), into.as_ref()) {
+                Ok(()) => Ok(()),
+                // Another run stored the same key first: theirs is as good as ours.
+                Err(_) if matches!(self.lookup(key), Ok(Some(_))) => Err(None),
+                Err(e) => Err(Some(e)),
+            }
+            .map_err(|e| e.unwrap_or_else(|| std::io::Error::other("stored by another run")))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(self.dir.join(&staging));
+            if matches!(self.lookup(key), Ok(Some(_))) {
+                return Ok(());
             }
         }
-        let mut entry = CacheEntry {
-            schema_version: CACHE_SCHEMA_VERSION,
-            key: key.to_string(),
-            node_id: node_id.to_string(),
-            run_id: run_id.to_string(),
-            outputs: outputs
-                .iter()
-                .map(|(k, (_, f))| (k.clone(), f.clone()))
-                .collect(),
-            mac: String::new(),
-        };
-        entry.mac = self.mac_of(&entry);
-        std::fs::write(tmp.join("entry.json"), serde_json::to_vec(&entry)?)?;
-        // An invalid entry in the way (unsigned, another key's, tampered) goes.
-        if dir.exists() && self.lookup(key).is_none() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        match std::fs::rename(&tmp, &dir) {
-            Ok(()) => Ok(()),
-            // Another run stored the same key first: theirs is as good as ours.
-            Err(_) if self.lookup(key).is_some() => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&tmp);
-                Err(e)
-            }
-        }
+        result
     }
 }
+
+/// The two-hex subdirectory an entry's key lives in.
+fn shard(key: &str) -> &str {
+    key.get(..2).unwrap_or(key)
+}
+
+/// Largest `entry.json` read (an entry lists a node's outputs: a few hundred bytes each).
+const MAX_ENTRY_BYTES: u64 = 1 << 20;
 
 /// Copies the rest of `from` to a new file `to` (replacing it), no more than `bytes`, and
 /// keeps it only when it is exactly `bytes` long with SHA-256 `sha256` (lowercase hex);
@@ -231,44 +290,49 @@ pub fn copy_checked(
     sha256: &str,
     to: &Path,
 ) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let size = from.metadata()?.len();
-    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
-    if size != bytes {
-        return Err(invalid(format!("{size} bytes, {bytes} recorded")));
-    }
     clear_destination(to)?;
     let mut dest = std::fs::File::create_new(to)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut copied = 0u64;
-    let mut limited = from.take(bytes + 1);
-    let result = loop {
-        let n = match limited.read(&mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(e),
-        };
-        hasher.update(&buf[..n]);
-        copied += n as u64;
-        if let Err(e) = dest.write_all(&buf[..n]) {
-            break Err(e);
-        }
-    };
-    let digest = crate::recipe::hex(&hasher.finalize());
-    let result = result.and_then(|()| {
-        if copied == bytes && digest == sha256 {
-            Ok(())
-        } else {
-            Err(invalid("not what was recorded (SHA-256 differs)".into()))
-        }
-    });
+    let result = copy_into(from, bytes, sha256, &mut dest);
     if result.is_err() {
         drop(dest);
         let _ = std::fs::remove_file(to);
     }
     result
+}
+
+/// Copies the rest of `from` into `dest`, no more than `bytes`, and fails (`InvalidData`)
+/// unless what was copied is exactly `bytes` long with SHA-256 `sha256`.
+pub fn copy_into(
+    from: &mut std::fs::File,
+    bytes: u64,
+    sha256: &str,
+    dest: &mut std::fs::File,
+) -> std::io::Result<()> {
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    let size = from.metadata()?.len();
+    if size != bytes {
+        return Err(invalid(format!("{size} bytes, {bytes} recorded")));
+    }
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    let mut limited = from.take(bytes + 1);
+    loop {
+        let n = match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        copied += n as u64;
+        dest.write_all(&buf[..n])?;
+    }
+    if copied == bytes && crate::recipe::hex(&hasher.finalize()) == sha256 {
+        Ok(())
+    } else {
+        Err(invalid("not what was recorded (SHA-256 differs)".into()))
+    }
 }
 
 /// Whether `a` and `b` are equal, in time independent of where they differ.
@@ -330,9 +394,9 @@ mod tests {
         let out = dir.path().join("y.jsonl");
         std::fs::write(&out, "1\n2\n").unwrap();
         let key = "ab".repeat(32);
-        assert!(cache.lookup(&key).is_none());
+        assert_eq!(cache.lookup(&key), Ok(None));
         cache.store(&key, "a", "run1", &one_output(&out)).unwrap();
-        let entry = cache.lookup(&key).unwrap();
+        let entry = cache.lookup(&key).unwrap().unwrap();
         assert_eq!(entry.outputs["y"].records, 2);
         let dest = dir.path().join("run2/datasets/y.jsonl");
         cache
@@ -354,11 +418,11 @@ mod tests {
         std::fs::write(&secret, "2\n").unwrap();
         let key = "cd".repeat(32);
         cache.store(&key, "a", "run1", &one_output(&out)).unwrap();
-        let entry = cache.lookup(&key).unwrap();
+        let entry = cache.lookup(&key).unwrap().unwrap();
         let planted = cache.entry_dir(&key).join("y.jsonl");
         std::fs::remove_file(&planted).unwrap();
         std::os::unix::fs::symlink(&secret, &planted).unwrap();
-        assert!(cache.lookup(&key).is_none());
+        assert!(cache.lookup(&key).is_err());
         // Swapped between lookup and restore: refused, nothing copied.
         let dest = dir.path().join("run2/datasets/y.jsonl");
         let err = cache
@@ -386,10 +450,14 @@ mod tests {
         Cache::new(dir.path(), key(2))
             .store(&k, "a", "run0", &one_output(&forged))
             .unwrap();
-        assert!(cache.lookup(&k).is_none(), "another key's entry");
+        let why = cache.lookup(&k).unwrap_err();
+        assert!(
+            why.contains("not signed with this state's audit key"),
+            "{why}"
+        );
         // Our store replaces the invalid entry in the way.
         cache.store(&k, "a", "run1", &one_output(&out)).unwrap();
-        let entry = cache.lookup(&k).unwrap();
+        let entry = cache.lookup(&k).unwrap().unwrap();
         assert_eq!(entry.run_id, "run1");
 
         // The entry edited to describe the planted file (size and digest): the MAC breaks.
@@ -398,15 +466,16 @@ mod tests {
         let edited = genuine.replace(&file_of(&out).sha256, &file_of(&forged).sha256);
         assert_ne!(edited, genuine);
         std::fs::write(&entry_json, &edited).unwrap();
-        assert!(cache.lookup(&k).is_none(), "edited entry");
+        assert!(cache.lookup(&k).is_err(), "edited entry");
         // Unsigned (schema 1, as entries were before): no entry.
         let mut unsigned: serde_json::Value = serde_json::from_str(&genuine).unwrap();
         unsigned["schema_version"] = 1.into();
         unsigned.as_object_mut().unwrap().remove("mac");
         std::fs::write(&entry_json, unsigned.to_string()).unwrap();
-        assert!(cache.lookup(&k).is_none(), "unsigned entry");
+        let why = cache.lookup(&k).unwrap_err();
+        assert!(why.contains("unsigned"), "{why}");
         std::fs::write(&entry_json, &genuine).unwrap();
-        assert!(cache.lookup(&k).is_some());
+        assert!(matches!(cache.lookup(&k), Ok(Some(_))));
 
         // The signed entry intact, its file swapped for same-size other content between
         // lookup and restore: not restored, no copy left.
@@ -432,6 +501,31 @@ mod tests {
         std::fs::write(&out, "2\n").unwrap();
         let k = "aa".repeat(32);
         assert!(cache.store(&k, "a", "run1", &recorded).is_err());
-        assert!(cache.lookup(&k).is_none());
+        assert_eq!(cache.lookup(&k), Ok(None));
+    }
+
+    /// Attack: the cache directory (or a shard of it) is a symlink to a directory of the
+    /// attacker's choice: nothing is written there, nothing read from there.
+    #[test]
+    fn a_symlinked_cache_or_shard_directory_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = dir.path().join("y.jsonl");
+        std::fs::write(&out, "1\n").unwrap();
+        let k = "bb".repeat(32);
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, state.join("cache")).unwrap();
+        let cache = Cache::new(&state, key(1));
+        assert!(cache.store(&k, "a", "run1", &one_output(&out)).is_err());
+        assert!(cache.lookup(&k).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        // The shard: a real cache directory whose `bb/` points elsewhere.
+        std::fs::remove_file(state.join("cache")).unwrap();
+        std::fs::create_dir(state.join("cache")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, state.join("cache/bb")).unwrap();
+        assert!(cache.store(&k, "a", "run1", &one_output(&out)).is_err());
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 }

@@ -62,6 +62,27 @@ pub fn read_line<R: BufRead>(
     Ok(LineRead::Line)
 }
 
+/// [`read_line`] for a reader that stops at a line longer than `max`: that line is not
+/// skipped (the stream is left in its middle; read no further), and the result is
+/// `TooLong { terminated: false }`. What a long run of bytes without a newline (a sparse
+/// file's hole) then costs is `max`, not its length.
+pub fn read_line_or_stop<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<LineRead> {
+    buf.clear();
+    let n = io::Read::take(&mut *reader, max as u64 + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(LineRead::Eof);
+    }
+    if buf.len() > max && buf.last() != Some(&b'\n') {
+        buf.clear();
+        return Ok(LineRead::TooLong { terminated: false });
+    }
+    Ok(LineRead::Line)
+}
+
 /// Consumes the rest of a line, its `\n` included; false when the stream ended first.
 fn skip_line<R: BufRead>(reader: &mut R) -> io::Result<bool> {
     loop {

@@ -64,22 +64,32 @@ pub const MAX_WHOLE_FILE: u64 = 1 << 30;
 /// The whole content of a regular file (see [`open_regular`]) of at most [`MAX_WHOLE_FILE`]
 /// bytes.
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read as _;
+    read_regular_at_most(path, MAX_WHOLE_FILE)
+}
+
+/// [`read_regular`] with a limit of `max` bytes (checked on the size before reading).
+pub fn read_regular_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     let file = open_regular(path)?;
+    read_file_at_most(file, max)
+}
+
+/// The whole content of an open file of at most `max` bytes.
+pub fn read_file_at_most(file: File, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
     let size = file.metadata()?.len();
     let too_large = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("refused: larger than {} MiB", MAX_WHOLE_FILE >> 20),
+            format!("refused: larger than {} KiB", max >> 10),
         )
     };
-    if size > MAX_WHOLE_FILE {
+    if size > max {
         return Err(too_large());
     }
     let mut bytes = Vec::with_capacity(size as usize + 1);
     // The size may change under us: read no more than the limit either way.
-    file.take(MAX_WHOLE_FILE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_WHOLE_FILE {
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
         return Err(too_large());
     }
     Ok(bytes)

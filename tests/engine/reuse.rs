@@ -560,6 +560,17 @@ fn resume_refuses_a_run_whose_audit_trail_does_not_verify() {
     refused(&[], "its audit trail was", None);
     std::fs::write(&audit, &chain).unwrap();
 
+    // A sparse tail of 4 GiB without a newline: refused at once, not read through.
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&audit)
+        .unwrap();
+    file.set_len(chain.len() as u64 + (4 << 30)).unwrap();
+    let started = std::time::Instant::now();
+    refused(&[], "its audit trail was", None);
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    std::fs::write(&audit, &chain).unwrap();
+
     // The chain written with another key than this run's.
     refused(&[], "another key", Some(&"ab".repeat(32)));
 

@@ -140,7 +140,12 @@ pub(super) fn readable_runs(state_dir: &Path) -> HashMap<String, crate::store::R
         .into_iter()
         .filter(|id| crate::plan::is_valid_name(id))
         .filter_map(|id| {
-            let text = crate::store::open::read_regular(&runs.join(&id).join("run.json")).ok()?;
+            let path = runs.join(&id).join("run.json");
+            let text = crate::store::open::read_regular_at_most(
+                &path,
+                crate::engine::resume::MAX_RUN_JSON,
+            )
+            .ok()?;
             let record = serde_json::from_slice(&text).ok()?;
             Some((id, record))
         })
