@@ -286,7 +286,9 @@ pub fn sha256_path(path: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
     if meta.is_dir() {
         tree_sha256(path, buf)
     } else if meta.is_file() {
-        crate::store::cache::sha256_file(path, buf)
+        // Opened without following a symlink and without blocking: a FIFO or a link swapped
+        // in since the `lstat` is refused, never waited on.
+        crate::store::cache::sha256_of(crate::store::open::open_regular(path)?, buf)
     } else {
         Err(io::Error::new(
             io::ErrorKind::InvalidData,

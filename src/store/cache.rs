@@ -29,10 +29,14 @@ pub const CACHE_SCHEMA_VERSION: u32 = 2;
 
 /// SHA-256 of the file at `path`, read through `buf`.
 pub fn sha256_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> {
+    sha256_of(std::fs::File::open(path)?, buf)
+}
+
+/// SHA-256 of the rest of `file`, read through `buf`.
+pub fn sha256_of(mut file: std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> {
     if buf.is_empty() {
         buf.resize(64 * 1024, 0);
     }
-    let mut file = std::fs::File::open(path)?;
     let mut content = Sha256::new();
     loop {
         let n = match file.read(buf) {
