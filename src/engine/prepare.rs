@@ -41,6 +41,41 @@ impl RunPaths {
         }
     }
 
+    /// A new file at `path` within the run directory, replacing whatever is there, its
+    /// directories made: beneath the run directory's descriptor when held, never through a
+    /// symlink (a `datasets/` swapped for one mid-run is refused, not followed).
+    pub fn replace_file(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        use crate::sys::dirfd::Mode;
+        let parent = path.parent().unwrap_or(&self.run_dir);
+        match &self.records {
+            Some(r) => {
+                r.create_dir_all(parent)?;
+                r.remove_file(path)?;
+                r.open_file(path, Mode::CreateNew)
+            }
+            None => {
+                std::fs::create_dir_all(parent)?;
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+                std::fs::File::create_new(path)
+            }
+        }
+    }
+
+    /// Removes the file `path` within the run directory (beneath its descriptor when held);
+    /// a missing one is no error.
+    pub fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {
+        match &self.records {
+            Some(r) => r.remove_file(path),
+            None => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
+    }
+
     pub fn dataset(&self, name: &str) -> PathBuf {
         self.run_dir.join("datasets").join(format!("{name}.jsonl"))
     }

@@ -214,7 +214,7 @@ fn restore(
             };
             let to = output_path(paths, node, name);
             copied.push(to.clone());
-            let record = copy_checked(&source, rel, expected, &to, interrupt)
+            let record = copy_checked(&source, rel, expected, paths, &to, interrupt)
                 .map_err(|e| format!("dataset `{name}` ({}): {e}", rel.display()))?;
             promoted.insert(
                 name,
@@ -234,20 +234,21 @@ fn restore(
         }),
         Err(e) => {
             for path in copied {
-                let _ = std::fs::remove_file(path);
+                let _ = paths.remove_file(&path);
             }
             Err(e)
         }
     }
 }
 
-/// Copies `rel` beneath `source` to `to`, at most the expected size, hashing on the way;
-/// the file must be regular, reached without a symlink, and match `expected`. A signal
-/// (`interrupt`) stops the copy at its next read.
+/// Copies `rel` beneath `source` to `to` in this run (created beneath its descriptor), at
+/// most the expected size, hashing on the way; the file must be regular, reached without a
+/// symlink, and match `expected`. A signal (`interrupt`) stops the copy at its next read.
 fn copy_checked(
     source: &Dir,
     rel: &Path,
     expected: &Expected,
+    paths: &RunPaths,
     to: &Path,
     interrupt: Interrupt,
 ) -> std::io::Result<OutputRecord> {
@@ -267,14 +268,7 @@ fn copy_checked(
             expected.bytes
         )));
     }
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::remove_file(to) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let dest = std::fs::File::create_new(to)?;
+    let dest = paths.replace_file(to)?;
     let mut tee = Tee {
         from: (&mut file).take(expected.bytes + 1),
         to: dest,

@@ -147,7 +147,7 @@ impl Reuse {
                 Ok(Some(entry)) => match from_cache(cache, &entry, node, paths) {
                     Ok(reused) => d.reused = Some(reused),
                     Err(why) => d.warnings.push(format!(
-                        "`{}`: its cache entry is dropped: {why}; running it",
+                        "`{}`: cannot reuse its cache entry: {why}; running it",
                         node.id
                     )),
                 },
@@ -211,12 +211,20 @@ fn from_cache(
                 .ok_or_else(|| format!("it has no `{name}`"))
         })
         .collect::<Result<_, _>>()?;
-    let dest: BTreeMap<String, PathBuf> = node
-        .outputs
-        .iter()
-        .map(|name| (name.clone(), output_path(paths, node, name)))
-        .collect();
-    cache.restore(entry, &dest).map_err(|e| e.to_string())?;
+    // Each copy made beneath the run directory's descriptor (never through a symlink);
+    // removed again if the restore fails.
+    let mut made: Vec<PathBuf> = Vec::new();
+    let restored = cache.restore(entry, &node.outputs, &mut |name| {
+        let to = output_path(paths, node, name);
+        made.push(to.clone());
+        paths.replace_file(&to)
+    });
+    if let Err(e) = restored {
+        for path in made {
+            let _ = paths.remove_file(&path);
+        }
+        return Err(e.to_string());
+    }
     let mut promoted = Promoted::default();
     for (name, file) in files {
         let record = OutputRecord {

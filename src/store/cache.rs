@@ -168,33 +168,42 @@ impl Cache {
         Ok(Some(entry))
     }
 
-    /// Copies the entry's outputs to `dest[name]`, each checked against the entry; on any
-    /// failure the copies made, and the entry, are removed.
+    /// Copies the entry's file `name` of each of `names` into `dest(name)` (a new file the
+    /// caller opens), each checked against the entry. An entry that fails its check (a file
+    /// missing, not regular, of another size or digest) is removed: the next store of the
+    /// key replaces it; a failure on the destination's side (a full disk) keeps it.
     pub fn restore(
         &self,
         entry: &CacheEntry,
-        dest: &BTreeMap<String, PathBuf>,
+        names: &[String],
+        dest: &mut dyn FnMut(&str) -> std::io::Result<std::fs::File>,
     ) -> std::io::Result<()> {
+        // (the error, whether it is the entry's fault)
         let result = (|| {
-            let dir = self.open_entry(&entry.key)?;
-            for (name, path) in dest {
+            let dir = self.open_entry(&entry.key).map_err(|e| (e, true))?;
+            for name in names {
                 let file = entry.outputs.get(name).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotFound, format!("no `{name}`"))
+                    let e =
+                        std::io::Error::new(std::io::ErrorKind::NotFound, format!("no `{name}`"));
+                    (e, true)
                 })?;
-                let mut from = dir.open_child_file(format!("{name}.jsonl").as_ref())?;
-                copy_checked(&mut from, file.bytes, &file.sha256, path)?;
+                let mut from = dir
+                    .open_child_file(format!("{name}.jsonl").as_ref())
+                    .map_err(|e| (e, true))?;
+                let mut to = dest(name).map_err(|e| (e, false))?;
+                copy_into(&mut from, file.bytes, &file.sha256, &mut to).map_err(|e| {
+                    let entry_fault = e.kind() == std::io::ErrorKind::InvalidData;
+                    (e, entry_fault)
+                })?;
             }
             Ok(())
         })();
-        if result.is_err() {
-            for path in dest.values() {
-                let _ = std::fs::remove_file(path);
+        result.map_err(|(e, entry_fault)| {
+            if entry_fault {
+                self.discard(&entry.key);
             }
-            // An entry that does not hold what it records is of no use: the next store of
-            // the key replaces it.
-            self.discard(&entry.key);
-        }
-        result
+            e
+        })
     }
 
     /// Moves the entry of `key` out of the way (a rename beneath the cache directory, never
@@ -285,25 +294,6 @@ fn shard(key: &str) -> &str {
 /// Largest `entry.json` read (an entry lists a node's outputs: a few hundred bytes each).
 const MAX_ENTRY_BYTES: u64 = 1 << 20;
 
-/// Copies the rest of `from` to a new file `to` (replacing it), no more than `bytes`, and
-/// keeps it only when it is exactly `bytes` long with SHA-256 `sha256` (lowercase hex);
-/// otherwise removes it and fails (`InvalidData`).
-pub fn copy_checked(
-    from: &mut std::fs::File,
-    bytes: u64,
-    sha256: &str,
-    to: &Path,
-) -> std::io::Result<()> {
-    clear_destination(to)?;
-    let mut dest = std::fs::File::create_new(to)?;
-    let result = copy_into(from, bytes, sha256, &mut dest);
-    if result.is_err() {
-        drop(dest);
-        let _ = std::fs::remove_file(to);
-    }
-    result
-}
-
 /// Copies the rest of `from` into `dest`, no more than `bytes`, and fails (`InvalidData`)
 /// unless what was copied is exactly `bytes` long with SHA-256 `sha256`.
 pub fn copy_into(
@@ -344,26 +334,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Makes `to`'s directory and removes what `to` names, so the copy is a new file.
-fn clear_destination(to: &Path) -> std::io::Result<()> {
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::remove_file(to) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// [`copy_file`] from a regular file only: a symlink, FIFO or device swapped in for `from`
-/// (a cache entry planted by another process of the user) is refused, never followed.
-pub fn copy_regular(from: &Path, to: &Path) -> std::io::Result<()> {
-    let mut source = super::open::open_regular(from)?;
-    clear_destination(to)?;
-    let mut dest = std::fs::File::create_new(to)?;
-    std::io::copy(&mut source, &mut dest).map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +357,19 @@ mod tests {
         }
     }
 
+    /// Restores output `y` of `entry` to a new file `dest`, removed again on failure (what
+    /// the engine does).
+    fn restore_y(cache: &Cache, entry: &CacheEntry, dest: &Path) -> std::io::Result<()> {
+        let r = cache.restore(entry, &["y".to_string()], &mut |_| {
+            std::fs::create_dir_all(dest.parent().unwrap())?;
+            std::fs::File::create_new(dest)
+        });
+        if r.is_err() {
+            let _ = std::fs::remove_file(dest);
+        }
+        r
+    }
+
     fn one_output(path: &Path) -> BTreeMap<String, (PathBuf, CachedFile)> {
         BTreeMap::from([("y".to_string(), (path.to_path_buf(), file_of(path)))])
     }
@@ -403,9 +386,7 @@ mod tests {
         let entry = cache.lookup(&key).unwrap().unwrap();
         assert_eq!(entry.outputs["y"].records, 2);
         let dest = dir.path().join("run2/datasets/y.jsonl");
-        cache
-            .restore(&entry, &BTreeMap::from([("y".to_string(), dest.clone())]))
-            .unwrap();
+        restore_y(&cache, &entry, &dest).unwrap();
         assert_eq!(std::fs::read_to_string(dest).unwrap(), "1\n2\n");
     }
 
@@ -429,9 +410,7 @@ mod tests {
         assert!(cache.lookup(&key).is_err());
         // Swapped between lookup and restore: refused, nothing copied.
         let dest = dir.path().join("run2/datasets/y.jsonl");
-        let err = cache
-            .restore(&entry, &BTreeMap::from([("y".to_string(), dest.clone())]))
-            .unwrap_err();
+        let err = restore_y(&cache, &entry, &dest).unwrap_err();
         assert!(err.to_string().contains("not a regular file"), "{err}");
         assert!(!dest.exists());
     }
@@ -488,9 +467,7 @@ mod tests {
         assert_eq!(same_size.len(), std::fs::read(&out).unwrap().len());
         std::fs::write(&planted, same_size).unwrap();
         let dest = dir.path().join("run2/datasets/y.jsonl");
-        let err = cache
-            .restore(&entry, &BTreeMap::from([("y".to_string(), dest.clone())]))
-            .unwrap_err();
+        let err = restore_y(&cache, &entry, &dest).unwrap_err();
         assert!(err.to_string().contains("SHA-256 differs"), "{err}");
         assert!(!dest.exists());
     }

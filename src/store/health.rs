@@ -78,6 +78,19 @@ impl RecordHealth {
         Ok(())
     }
 
+    /// Removes the file `path` (beneath the run directory's descriptor when it is in it); a
+    /// missing one is no error.
+    pub fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let r = match self.beneath(path) {
+            Some((dir, rel)) => dir.remove_file(rel),
+            None => std::fs::remove_file(path),
+        };
+        match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Renames `from` to `to` (beneath the run directory's descriptor when both are in it).
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         match (self.beneath(from), self.beneath(to)) {

@@ -827,3 +827,61 @@ fn a_planted_or_edited_cache_entry_is_never_reused() {
     assert!(executed(dir.path()).is_empty());
     assert_eq!(last.status("a"), "cached");
 }
+
+#[test]
+fn a_datasets_directory_swapped_for_a_symlink_mid_run_is_never_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("a_out.jsonl"), "IMPORTANT\n").unwrap();
+    // `first` (never cached) swaps this run's `datasets/` for a symlink to `victim/` when
+    // armed; `a`, started after it (one at a time), is then a cache hit whose copy must not
+    // go through the symlink.
+    let recipe = r#"
+version: "1.0"
+name: swap
+concurrency: 1
+state: { cache_intermediate: true }
+nodes:
+  - id: first
+    cache: false
+    run: "if [ -f armed ]; then d=state/runs/$SECFLOW_RUN_ID/datasets; mv $d $d.real && ln -s $PWD/victim $d; fi"
+  - id: a
+    run: "echo a >> executed.log; echo '{\"v\": 1}' > {{ outputs.a_out }}"
+    outputs: [a_out]
+"#;
+    let first = run(dir.path(), recipe, &[]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    executed(dir.path());
+    std::fs::write(dir.path().join("armed"), "").unwrap();
+    let swapped = run(dir.path(), recipe, &[]);
+    assert_ne!(
+        swapped.code, 0,
+        "the run cannot keep its datasets: {}",
+        swapped.stderr
+    );
+    assert!(
+        swapped.stderr.contains("cannot reuse its cache entry"),
+        "{}",
+        swapped.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(victim.join("a_out.jsonl")).unwrap(),
+        "IMPORTANT\n",
+        "{}",
+        swapped.stderr
+    );
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1);
+    // The signed entry survives a failure on the destination's side.
+    std::fs::remove_file(dir.path().join("armed")).unwrap();
+    executed(dir.path());
+    let after = run(dir.path(), recipe, &[]);
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert_eq!(
+        after.status("a"),
+        "cached",
+        "{}\n---\n{}",
+        swapped.stderr,
+        after.stderr
+    );
+}
