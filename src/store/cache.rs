@@ -240,6 +240,7 @@ impl Cache {
         }
         let root = Dir::open(&self.dir)?;
         root.create_dir(shard(key).as_ref())?;
+        self.sweep(&root, shard(key));
         let staging = format!("{}/.tmp-{key}-{}", shard(key), ulid::Ulid::new());
         let result = (|| {
             root.create_dir(staging.as_ref())?;
@@ -285,6 +286,38 @@ impl Cache {
         result
     }
 }
+
+impl Cache {
+    /// Removes what stores killed mid-way (`kill -9`) or a failed clean-up left in `shard`:
+    /// staging and set-aside directories older than [`STALE_AFTER`] (a store in progress is
+    /// younger).
+    fn sweep(&self, root: &Dir, shard: &str) {
+        let Ok(dir) = root.open_child_dir(shard.as_ref()) else {
+            return;
+        };
+        let Ok(entries) = dir.entries() else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let ours = name
+                .to_str()
+                .is_some_and(|n| n.starts_with(".tmp-") || n.starts_with(".old-"));
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE_AFTER));
+            if ours && stale {
+                // The last component is never followed: a symlink planted under such a
+                // name is removed itself.
+                let _ = std::fs::remove_dir_all(self.dir.join(shard).join(&name));
+            }
+        }
+    }
+}
+
+/// How old a staging or set-aside directory must be to be swept.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The two-hex subdirectory an entry's key lives in.
 fn shard(key: &str) -> &str {
@@ -508,5 +541,34 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, state.join("cache/bb")).unwrap();
         assert!(cache.store(&k, "a", "run1", &one_output(&out)).is_err());
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn stale_staging_left_by_a_killed_store_is_swept_and_a_fresh_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path(), key(1));
+        let out = dir.path().join("y.jsonl");
+        std::fs::write(&out, "1\n").unwrap();
+        let shard = dir.path().join("cache/cc");
+        std::fs::create_dir_all(&shard).unwrap();
+        let old = shard.join(".tmp-dead-01");
+        let young = shard.join(".tmp-busy-02");
+        let kept = shard.join("not-ours");
+        for d in [&old, &young, &kept] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("y.jsonl"), "partial").unwrap();
+        }
+        let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for d in [&old, &kept] {
+            std::fs::File::open(d)
+                .unwrap()
+                .set_modified(hours_ago)
+                .unwrap();
+        }
+        cache
+            .store(&"cc".repeat(32), "a", "run1", &one_output(&out))
+            .unwrap();
+        assert!(!old.exists(), "stale staging swept");
+        assert!(young.exists() && kept.exists());
     }
 }

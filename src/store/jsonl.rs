@@ -48,18 +48,14 @@ pub fn read_line<R: BufRead>(
     buf: &mut Vec<u8>,
     max: usize,
 ) -> io::Result<LineRead> {
-    buf.clear();
-    let n = io::Read::take(&mut *reader, max as u64 + 1).read_until(b'\n', buf)?;
-    if n == 0 {
-        return Ok(LineRead::Eof);
+    match read_line_or_stop(reader, buf, max)? {
+        LineRead::TooLong { .. } => {
+            buf.shrink_to(64 * 1024);
+            let terminated = skip_line(reader)?;
+            Ok(LineRead::TooLong { terminated })
+        }
+        read => Ok(read),
     }
-    if buf.len() > max && buf.last() != Some(&b'\n') {
-        buf.clear();
-        buf.shrink_to(64 * 1024);
-        let terminated = skip_line(reader)?;
-        return Ok(LineRead::TooLong { terminated });
-    }
-    Ok(LineRead::Line)
 }
 
 /// [`read_line`] for a reader that stops at a line longer than `max`: that line is not
