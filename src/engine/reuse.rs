@@ -144,7 +144,7 @@ impl Reuse {
         }
         if let Some(cache) = self.cache.as_ref().filter(|_| node.cache) {
             match cache.lookup(&key) {
-                Ok(Some(entry)) => match from_cache(cache, &entry, node, paths) {
+                Ok(Some(entry)) => match from_cache(cache, &entry, node, paths, interrupt) {
                     Ok(reused) => d.reused = Some(reused),
                     Err(why) => d.warnings.push(format!(
                         "`{}`: cannot reuse its cache entry: {why}; running it",
@@ -201,6 +201,7 @@ fn from_cache(
     entry: &CacheEntry,
     node: &PlanNode,
     paths: &RunPaths,
+    interrupt: super::Interrupt,
 ) -> Result<Reused, String> {
     let files: Vec<(&String, &CachedFile)> = node
         .outputs
@@ -214,11 +215,16 @@ fn from_cache(
     // Each copy made beneath the run directory's descriptor (never through a symlink);
     // removed again if the restore fails.
     let mut made: Vec<PathBuf> = Vec::new();
-    let restored = cache.restore(entry, &node.outputs, &mut |name| {
-        let to = output_path(paths, node, name);
-        made.push(to.clone());
-        paths.replace_file(&to)
-    });
+    let restored = cache.restore(
+        entry,
+        &node.outputs,
+        &mut |name| {
+            let to = output_path(paths, node, name);
+            made.push(to.clone());
+            paths.replace_file(&to)
+        },
+        &|| interrupt.signal().is_some(),
+    );
     if let Err(e) = restored {
         for path in made {
             let _ = paths.remove_file(&path);

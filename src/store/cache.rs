@@ -152,7 +152,8 @@ impl Cache {
         if entry.key != key
             || !constant_time_eq(entry.mac.as_bytes(), self.mac_of(&entry).as_bytes())
         {
-            return Err("not signed with this state's audit key (planted or edited)".into());
+            return Err("not signed with this state's audit key (planted, edited, or stored under another key)"
+                    .into());
         }
         // A symlink, or a file of another size, in place of an output is no entry (restore
         // would copy its target).
@@ -171,12 +172,14 @@ impl Cache {
     /// Copies the entry's file `name` of each of `names` into `dest(name)` (a new file the
     /// caller opens), each checked against the entry. An entry that fails its check (a file
     /// missing, not regular, of another size or digest) is removed: the next store of the
-    /// key replaces it; a failure on the destination's side (a full disk) keeps it.
+    /// key replaces it; a failure on the destination's side (a full disk) keeps it. Once
+    /// `stop()` says so (a signal), the copy ends at its next read.
     pub fn restore(
         &self,
         entry: &CacheEntry,
         names: &[String],
         dest: &mut dyn FnMut(&str) -> std::io::Result<std::fs::File>,
+        stop: &dyn Fn() -> bool,
     ) -> std::io::Result<()> {
         // (the error, whether it is the entry's fault)
         let result = (|| {
@@ -191,7 +194,7 @@ impl Cache {
                     .open_child_file(format!("{name}.jsonl").as_ref())
                     .map_err(|e| (e, true))?;
                 let mut to = dest(name).map_err(|e| (e, false))?;
-                copy_into(&mut from, file.bytes, &file.sha256, &mut to).map_err(|e| {
+                copy_into(&mut from, file.bytes, &file.sha256, &mut to, stop).map_err(|e| {
                     let entry_fault = e.kind() == std::io::ErrorKind::InvalidData;
                     (e, entry_fault)
                 })?;
@@ -248,7 +251,7 @@ impl Cache {
                 let mut from = super::open::open_regular(path)?;
                 let target = format!("{staging}/{name}.jsonl");
                 let mut to = root.open_file(target.as_ref(), Mode::CreateNew)?;
-                copy_into(&mut from, file.bytes, &file.sha256, &mut to)?;
+                copy_into(&mut from, file.bytes, &file.sha256, &mut to, &|| false)?;
             }
             let mut entry = CacheEntry {
                 schema_version: CACHE_SCHEMA_VERSION,
@@ -328,12 +331,14 @@ fn shard(key: &str) -> &str {
 const MAX_ENTRY_BYTES: u64 = 1 << 20;
 
 /// Copies the rest of `from` into `dest`, no more than `bytes`, and fails (`InvalidData`)
-/// unless what was copied is exactly `bytes` long with SHA-256 `sha256`.
+/// unless what was copied is exactly `bytes` long with SHA-256 `sha256`; fails (`Other`,
+/// "interrupted") once `stop()` says so, checked before each read.
 pub fn copy_into(
     from: &mut std::fs::File,
     bytes: u64,
     sha256: &str,
     dest: &mut std::fs::File,
+    stop: &dyn Fn() -> bool,
 ) -> std::io::Result<()> {
     let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
     let size = from.metadata()?.len();
@@ -345,6 +350,9 @@ pub fn copy_into(
     let mut copied = 0u64;
     let mut limited = from.take(bytes + 1);
     loop {
+        if stop() {
+            return Err(std::io::Error::other("interrupted"));
+        }
         let n = match limited.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -393,10 +401,15 @@ mod tests {
     /// Restores output `y` of `entry` to a new file `dest`, removed again on failure (what
     /// the engine does).
     fn restore_y(cache: &Cache, entry: &CacheEntry, dest: &Path) -> std::io::Result<()> {
-        let r = cache.restore(entry, &["y".to_string()], &mut |_| {
-            std::fs::create_dir_all(dest.parent().unwrap())?;
-            std::fs::File::create_new(dest)
-        });
+        let r = cache.restore(
+            entry,
+            &["y".to_string()],
+            &mut |_| {
+                std::fs::create_dir_all(dest.parent().unwrap())?;
+                std::fs::File::create_new(dest)
+            },
+            &|| false,
+        );
         if r.is_err() {
             let _ = std::fs::remove_file(dest);
         }
@@ -570,5 +583,34 @@ mod tests {
             .unwrap();
         assert!(!old.exists(), "stale staging swept");
         assert!(young.exists() && kept.exists());
+    }
+
+    #[test]
+    fn a_stopped_restore_copies_nothing_more_and_keeps_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path(), key(1));
+        let out = dir.path().join("y.jsonl");
+        std::fs::write(&out, "1\n").unwrap();
+        let k = "dd".repeat(32);
+        cache.store(&k, "a", "run1", &one_output(&out)).unwrap();
+        let entry = cache.lookup(&k).unwrap().unwrap();
+        let dest = dir.path().join("run2/y.jsonl");
+        let err = cache
+            .restore(
+                &entry,
+                &["y".to_string()],
+                &mut |_| {
+                    std::fs::create_dir_all(dest.parent().unwrap())?;
+                    std::fs::File::create_new(&dest)
+                },
+                &|| true,
+            )
+            .unwrap_err();
+        assert_eq!(err.to_string(), "interrupted");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"", "nothing copied");
+        assert!(
+            matches!(cache.lookup(&k), Ok(Some(_))),
+            "the entry is not at fault"
+        );
     }
 }
