@@ -145,10 +145,10 @@ struct Lines {
     stopped: bool,
 }
 
-/// The longest line read as an event: a written event is a few hundred bytes (its free
-/// text is bounded), so a longer line is no event, and the verifier stops there rather than
-/// reading on through it (a sparse tail of terabytes costs a MiB).
-const MAX_EVENT_LINE: usize = 1 << 20;
+/// The longest line read as an event: a written event is a few hundred bytes to a few KiB,
+/// so a longer line is no event, and the verifier stops there rather than reading on
+/// through it (a sparse tail of terabytes costs this much).
+const MAX_EVENT_LINE: usize = 16 << 20;
 
 impl Lines {
     fn next(&mut self, key: &AuditKey) -> Result<Option<Line>, VerifyError> {

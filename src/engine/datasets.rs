@@ -87,9 +87,11 @@ fn scan(file: &mut impl Read, mut hasher: Option<&mut Sha256>) -> std::io::Resul
     Ok((records + u64::from(in_line), bytes))
 }
 
-/// The record of dataset file `name`, now at `dest` (relative path `rel`).
-pub fn output_record(rel: String, dest: &Path) -> std::io::Result<OutputRecord> {
-    let m = measure(dest)?;
+/// The record of the dataset file at `dest` in the run (relative path `rel`), measured
+/// through a descriptor opened beneath the run directory (a `datasets/` swapped for a
+/// symlink is refused, never measured through).
+pub fn output_record(paths: &RunPaths, rel: String, dest: &Path) -> std::io::Result<OutputRecord> {
+    let m = measure_file(&mut paths.open_read(dest)?)?;
     Ok(OutputRecord {
         path: rel,
         records: m.records,
@@ -108,8 +110,11 @@ pub struct Promoted {
 impl Promoted {
     /// Records dataset `name`, now at `dest`: its record count, added to the findings when it
     /// is a findings dataset.
-    pub fn add(&mut self, name: &str, dest: &Path) -> std::io::Result<()> {
-        self.insert(name, output_record(RunPaths::dataset_rel(name), dest)?);
+    pub fn add(&mut self, paths: &RunPaths, name: &str, dest: &Path) -> std::io::Result<()> {
+        self.insert(
+            name,
+            output_record(paths, RunPaths::dataset_rel(name), dest)?,
+        );
         Ok(())
     }
 
@@ -160,7 +165,7 @@ pub fn promote(paths: &RunPaths, outputs: &[(String, PathBuf)]) -> std::io::Resu
     for (name, scratch) in outputs {
         let dest = paths.dataset(name);
         paths.rename(scratch, &dest)?;
-        promoted.add(name, &dest)?;
+        promoted.add(paths, name, &dest)?;
     }
     Ok(promoted)
 }
@@ -179,7 +184,7 @@ pub fn promote_instance(
         let rel = format!("datasets/{name}/{index}.jsonl");
         let dest = paths.run_dir.join(&rel);
         paths.rename(scratch, &dest)?;
-        promoted.insert(name, output_record(rel, &dest)?);
+        promoted.insert(name, output_record(paths, rel, &dest)?);
     }
     Ok(promoted)
 }
@@ -190,7 +195,10 @@ pub fn empty_outputs(paths: &RunPaths, names: &[String]) -> std::io::Result<Prom
     for name in names {
         let dest = paths.dataset(name);
         paths.create_file(&dest)?;
-        promoted.insert(name, output_record(RunPaths::dataset_rel(name), &dest)?);
+        promoted.insert(
+            name,
+            output_record(paths, RunPaths::dataset_rel(name), &dest)?,
+        );
     }
     Ok(promoted)
 }

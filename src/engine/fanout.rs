@@ -167,7 +167,7 @@ pub fn gather(paths: &RunPaths, template: &PlanNode, count: usize) -> std::io::R
             }
         }
         out.into_inner().map_err(|e| e.into_error())?;
-        promoted.add(name, &dest)?;
+        promoted.add(paths, name, &dest)?;
     }
     Ok(promoted)
 }

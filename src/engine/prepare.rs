@@ -64,6 +64,15 @@ impl RunPaths {
         }
     }
 
+    /// Opens the regular file `path` within the run directory for reading (beneath its
+    /// descriptor when held, never through a symlink).
+    pub fn open_read(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
+        match &self.records {
+            Some(r) => r.open_read(path),
+            None => crate::store::open::open_regular(path),
+        }
+    }
+
     /// Removes the file `path` within the run directory (beneath its descriptor when held);
     /// a missing one is no error.
     pub fn remove_file(&self, path: &std::path::Path) -> std::io::Result<()> {

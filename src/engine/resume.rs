@@ -79,9 +79,13 @@ pub struct ResumeSource {
 }
 
 impl ResumeSource {
-    /// The run in `run_dir` as `vouched` describes it. Its directory's name and its
-    /// `run.json` must both be that run's.
-    pub fn load(run_dir: &Path, vouched: Vouched) -> Result<ResumeSource, String> {
+    /// The run in `run_dir`, whose `run.json` is `record`, as `vouched` describes it. Its
+    /// directory's name and its `run.json` must both be that run's.
+    pub fn new(
+        run_dir: &Path,
+        record: RunRecord,
+        vouched: Vouched,
+    ) -> Result<ResumeSource, String> {
         let named = run_dir.file_name().and_then(OsStr::to_str);
         if named != Some(vouched.run_id.as_str()) {
             return Err(format!(
@@ -90,15 +94,10 @@ impl ResumeSource {
                 vouched.run_id
             ));
         }
-        let path = run_dir.join("run.json");
-        let text = crate::store::open::read_regular_at_most(&path, MAX_RUN_JSON)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let record: RunRecord = serde_json::from_slice(&text)
-            .map_err(|e| format!("{} is not a run record: {e}", path.display()))?;
         if record.run_id != vouched.run_id {
             return Err(format!(
                 "{} says run {}, but its audit trail is run {}'s",
-                path.display(),
+                run_dir.join("run.json").display(),
                 record.run_id,
                 vouched.run_id
             ));
@@ -210,7 +209,9 @@ fn restore(
                 return Err(INTERRUPTED.into());
             }
             let Some((rel, expected)) = prev.outputs.get(name) else {
-                return Err(format!("dataset `{name}` has no signed record"));
+                return Err(format!(
+                    "dataset `{name}` has no signed record or no path under datasets/"
+                ));
             };
             let to = output_path(paths, node, name);
             copied.push(to.clone());

@@ -187,9 +187,10 @@ impl Reuse {
                 records: o.records,
                 sha256,
             };
-            files.insert(name.clone(), (output_path(paths, node, name), file));
+            let open = paths.open_read(&output_path(paths, node, name))?;
+            files.insert(name.clone(), (open, file));
         }
-        cache.store(key, &node.id, run_id, &files)
+        cache.store(key, &node.id, run_id, files)
     }
 }
 

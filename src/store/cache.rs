@@ -27,9 +27,21 @@ use crate::sys::dirfd::{Dir, Mode};
 /// The entry format: 2 since entries are signed (earlier ones are no entries).
 pub const CACHE_SCHEMA_VERSION: u32 = 2;
 
-/// SHA-256 of the file at `path`, read through `buf`.
+/// SHA-256 of the regular file at `path` (a symlink to one is followed; a FIFO is refused,
+/// never waited on), read through `buf`.
 pub fn sha256_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> {
-    sha256_of(std::fs::File::open(path)?, buf)
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    sha256_of(file, buf)
 }
 
 /// SHA-256 of the rest of `file`, read through `buf`.
@@ -155,8 +167,7 @@ impl Cache {
             return Err("not signed with this state's audit key (planted, edited, or stored under another key)"
                     .into());
         }
-        // A symlink, or a file of another size, in place of an output is no entry (restore
-        // would copy its target).
+        // A symlink, or a file of another size, in place of an output: no entry.
         for (name, file) in &entry.outputs {
             let size = dir
                 .open_child_file(format!("{name}.jsonl").as_ref())
@@ -181,9 +192,17 @@ impl Cache {
         dest: &mut dyn FnMut(&str) -> std::io::Result<std::fs::File>,
         stop: &dyn Fn() -> bool,
     ) -> std::io::Result<()> {
-        // (the error, whether it is the entry's fault)
+        // (the error, whether it is the entry's fault: a file missing, not regular, a
+        // symlink, of another size or digest; not `EMFILE` or a permission)
+        let fault = |e: std::io::Error| {
+            let entry_fault = matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::NotFound
+            ) || e.raw_os_error() == Some(libc::ELOOP);
+            (e, entry_fault)
+        };
         let result = (|| {
-            let dir = self.open_entry(&entry.key).map_err(|e| (e, true))?;
+            let dir = self.open_entry(&entry.key).map_err(fault)?;
             for name in names {
                 let file = entry.outputs.get(name).ok_or_else(|| {
                     let e =
@@ -192,7 +211,7 @@ impl Cache {
                 })?;
                 let mut from = dir
                     .open_child_file(format!("{name}.jsonl").as_ref())
-                    .map_err(|e| (e, true))?;
+                    .map_err(fault)?;
                 let mut to = dest(name).map_err(|e| (e, false))?;
                 copy_into(&mut from, file.bytes, &file.sha256, &mut to, stop).map_err(|e| {
                     let entry_fault = e.kind() == std::io::ErrorKind::InvalidData;
@@ -222,8 +241,8 @@ impl Cache {
         }
     }
 
-    /// Records `outputs` (name → file and what it holds) under `key`, each copy checked
-    /// against it. An existing valid entry is kept; an invalid one is replaced. Everything
+    /// Records `outputs` (name → the file, open, and what it holds) under `key`, each copy
+    /// checked against it. An existing valid entry is kept; an invalid one is replaced. Everything
     /// is created beneath the cache directory by descriptor (mode 0700), never through a
     /// symlink, in a staging directory of a fresh name renamed into place.
     pub fn store(
@@ -231,7 +250,7 @@ impl Cache {
         key: &str,
         node_id: &str,
         run_id: &str,
-        outputs: &BTreeMap<String, (PathBuf, CachedFile)>,
+        outputs: BTreeMap<String, (std::fs::File, CachedFile)>,
     ) -> std::io::Result<()> {
         let existing = self.lookup(key);
         if matches!(existing, Ok(Some(_))) {
@@ -247,8 +266,8 @@ impl Cache {
         let staging = format!("{}/.tmp-{key}-{}", shard(key), ulid::Ulid::new());
         let result = (|| {
             root.create_dir(staging.as_ref())?;
-            for (name, (path, file)) in outputs {
-                let mut from = super::open::open_regular(path)?;
+            for (name, (from, file)) in &outputs {
+                let mut from = from.try_clone()?;
                 let target = format!("{staging}/{name}.jsonl");
                 let mut to = root.open_file(target.as_ref(), Mode::CreateNew)?;
                 copy_into(&mut from, file.bytes, &file.sha256, &mut to, &|| false)?;
@@ -292,8 +311,9 @@ impl Cache {
 
 impl Cache {
     /// Removes what stores killed mid-way (`kill -9`) or a failed clean-up left in `shard`:
-    /// staging and set-aside directories older than [`STALE_AFTER`] (a store in progress is
-    /// younger).
+    /// staging and set-aside directories not modified for [`STALE_AFTER`] (a store writes
+    /// its staging directory's entries as it goes; one copying a single file for over an
+    /// hour would lose its staging and store nothing).
     fn sweep(&self, root: &Dir, shard: &str) {
         let Ok(dir) = root.open_child_dir(shard.as_ref()) else {
             return;
@@ -306,11 +326,13 @@ impl Cache {
             let ours = name
                 .to_str()
                 .is_some_and(|n| n.starts_with(".tmp-") || n.starts_with(".old-"));
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE_AFTER));
-            if ours && stale {
+            let stale = || {
+                entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|at| at.elapsed().is_ok_and(|age| age > STALE_AFTER))
+            };
+            if ours && stale() {
                 // The last component is never followed: a symlink planted under such a
                 // name is removed itself.
                 let _ = std::fs::remove_dir_all(self.dir.join(shard).join(&name));
@@ -416,8 +438,9 @@ mod tests {
         r
     }
 
-    fn one_output(path: &Path) -> BTreeMap<String, (PathBuf, CachedFile)> {
-        BTreeMap::from([("y".to_string(), (path.to_path_buf(), file_of(path)))])
+    fn one_output(path: &Path) -> BTreeMap<String, (std::fs::File, CachedFile)> {
+        let file = std::fs::File::open(path).unwrap();
+        BTreeMap::from([("y".to_string(), (file, file_of(path)))])
     }
 
     #[test]
@@ -428,7 +451,7 @@ mod tests {
         std::fs::write(&out, "1\n2\n").unwrap();
         let key = "ab".repeat(32);
         assert_eq!(cache.lookup(&key), Ok(None));
-        cache.store(&key, "a", "run1", &one_output(&out)).unwrap();
+        cache.store(&key, "a", "run1", one_output(&out)).unwrap();
         let entry = cache.lookup(&key).unwrap().unwrap();
         assert_eq!(entry.outputs["y"].records, 2);
         let dest = dir.path().join("run2/datasets/y.jsonl");
@@ -448,7 +471,7 @@ mod tests {
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "2\n").unwrap();
         let key = "cd".repeat(32);
-        cache.store(&key, "a", "run1", &one_output(&out)).unwrap();
+        cache.store(&key, "a", "run1", one_output(&out)).unwrap();
         let entry = cache.lookup(&key).unwrap().unwrap();
         let planted = cache.entry_dir(&key).join("y.jsonl");
         std::fs::remove_file(&planted).unwrap();
@@ -477,7 +500,7 @@ mod tests {
 
         // Planted with another key (the attacker's own).
         Cache::new(dir.path(), key(2))
-            .store(&k, "a", "run0", &one_output(&forged))
+            .store(&k, "a", "run0", one_output(&forged))
             .unwrap();
         let why = cache.lookup(&k).unwrap_err();
         assert!(
@@ -485,7 +508,7 @@ mod tests {
             "{why}"
         );
         // Our store replaces the invalid entry in the way.
-        cache.store(&k, "a", "run1", &one_output(&out)).unwrap();
+        cache.store(&k, "a", "run1", one_output(&out)).unwrap();
         let entry = cache.lookup(&k).unwrap().unwrap();
         assert_eq!(entry.run_id, "run1");
 
@@ -527,7 +550,7 @@ mod tests {
         let recorded = one_output(&out);
         std::fs::write(&out, "2\n").unwrap();
         let k = "aa".repeat(32);
-        assert!(cache.store(&k, "a", "run1", &recorded).is_err());
+        assert!(cache.store(&k, "a", "run1", recorded).is_err());
         assert_eq!(cache.lookup(&k), Ok(None));
     }
 
@@ -545,14 +568,14 @@ mod tests {
         std::fs::create_dir(&state).unwrap();
         std::os::unix::fs::symlink(&elsewhere, state.join("cache")).unwrap();
         let cache = Cache::new(&state, key(1));
-        assert!(cache.store(&k, "a", "run1", &one_output(&out)).is_err());
+        assert!(cache.store(&k, "a", "run1", one_output(&out)).is_err());
         assert!(cache.lookup(&k).is_err());
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
         // The shard: a real cache directory whose `bb/` points elsewhere.
         std::fs::remove_file(state.join("cache")).unwrap();
         std::fs::create_dir(state.join("cache")).unwrap();
         std::os::unix::fs::symlink(&elsewhere, state.join("cache/bb")).unwrap();
-        assert!(cache.store(&k, "a", "run1", &one_output(&out)).is_err());
+        assert!(cache.store(&k, "a", "run1", one_output(&out)).is_err());
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 
@@ -579,7 +602,7 @@ mod tests {
                 .unwrap();
         }
         cache
-            .store(&"cc".repeat(32), "a", "run1", &one_output(&out))
+            .store(&"cc".repeat(32), "a", "run1", one_output(&out))
             .unwrap();
         assert!(!old.exists(), "stale staging swept");
         assert!(young.exists() && kept.exists());
@@ -592,7 +615,7 @@ mod tests {
         let out = dir.path().join("y.jsonl");
         std::fs::write(&out, "1\n").unwrap();
         let k = "dd".repeat(32);
-        cache.store(&k, "a", "run1", &one_output(&out)).unwrap();
+        cache.store(&k, "a", "run1", one_output(&out)).unwrap();
         let entry = cache.lookup(&k).unwrap().unwrap();
         let dest = dir.path().join("run2/y.jsonl");
         let err = cache

@@ -78,12 +78,23 @@ impl RecordHealth {
         Ok(())
     }
 
-    /// Removes the file `path` (beneath the run directory's descriptor when it is in it); a
-    /// missing one is no error.
+    /// Opens the regular file `path` for reading: beneath the run directory's descriptor,
+    /// never through a symlink, when the directory is held (a path outside it is refused).
+    pub fn open_read(&self, path: &Path) -> io::Result<File> {
+        match (&self.dir, self.beneath(path)) {
+            (_, Some((dir, rel))) => dir.open_read(rel),
+            (Some(_), None) => Err(outside(path)),
+            (None, None) => super::open::open_regular(path),
+        }
+    }
+
+    /// Removes the file `path` (beneath the run directory's descriptor when the directory is
+    /// held; a path outside it is refused); a missing one is no error.
     pub fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let r = match self.beneath(path) {
-            Some((dir, rel)) => dir.remove_file(rel),
-            None => std::fs::remove_file(path),
+        let r = match (&self.dir, self.beneath(path)) {
+            (_, Some((dir, rel))) => dir.remove_file(rel),
+            (Some(_), None) => return Err(outside(path)),
+            (None, None) => std::fs::remove_file(path),
         };
         match r {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -162,6 +173,14 @@ impl RecordHealth {
             self.wake.notified().await;
         }
     }
+}
+
+/// The error for a path outside the run directory handed to a method that works beneath it.
+fn outside(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{} is not in the run directory", path.display()),
+    )
 }
 
 #[cfg(test)]

@@ -80,7 +80,7 @@ pub fn read_file_at_most(file: File, max: u64) -> io::Result<Vec<u8>> {
     let too_large = || {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("refused: larger than {} KiB", max >> 10),
+            format!("refused: larger than {}", human_size(max)),
         )
     };
     if size > max {
@@ -93,6 +93,16 @@ pub fn read_file_at_most(file: File, max: u64) -> io::Result<Vec<u8>> {
         return Err(too_large());
     }
     Ok(bytes)
+}
+
+/// `bytes` in the largest binary unit that divides it (KiB, MiB or GiB), else bytes.
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,22 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// Opens the regular file `rel` beneath this directory for reading, never through a
+    /// symlink and without blocking on a FIFO (one swapped in is refused).
+    pub fn open_read(&self, rel: &Path) -> io::Result<File> {
+        let (parent, leaf) = self.parent_of(rel)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let file = File::from(openat(self.raw(&parent), leaf, flags, 0)?);
+        if file.metadata()?.is_file() {
+            Ok(file)
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a regular file", self.path.join(rel).display()),
+            ))
+        }
+    }
+
     /// Creates the directory `rel` (mode 0700 before the umask); an existing one is fine.
     /// Its parents must exist.
     pub fn create_dir(&self, rel: &Path) -> io::Result<()> {

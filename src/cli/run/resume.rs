@@ -4,16 +4,16 @@
 //! The chain is verified with this run's key before anything is reused: a run whose chain was
 //! edited, cut in the middle or written with another key is refused, and so is a `run.json`
 //! or a directory name of another run. An intact prefix of a run that never finished (a
-//! `kill -9`) is accepted: what it recorded is authentic. What may be reused comes from the
+//! `kill -9`) is accepted: what it recorded is authentic. What decides reuse comes from the
 //! signed events only: the workflow's name and recipe digest (`workflow.run.started`), and for
 //! each node whose `node.completed`/`node.cached` event is in the chain its cache key and each
-//! dataset's size and SHA-256 (see `engine::resume`).
+//! dataset's size and SHA-256 (see `engine::resume`); `run.json`, read once, gives only the
+//! datasets' paths under `datasets/`.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use super::config::RunConfig;
-use crate::audit::verify::{Outcome, read_run_json, verify_visiting};
+use crate::audit::verify::{Outcome, RunJsonAudit, verify_visiting};
 use crate::audit::{AuditEvent, AuditKey};
 use crate::engine::resume::{Expected, ResumeSource, Vouched, VouchedNode};
 use crate::sinks::audit::AUDIT_FILE_NAME;
@@ -44,8 +44,16 @@ pub(super) fn load(run_dir: &Path, config: &RunConfig) -> Result<Verified, Strin
         &[],
     )
     .map_err(|e| refused(format!("no audit key to verify its trail with ({e})")))?;
-    let (vouched, recipe_sha256, succeeded) = vouched(run_dir, &key).map_err(refused)?;
-    let source = ResumeSource::load(run_dir, vouched).map_err(refused)?;
+    // Read once: the record whose dataset paths are used is the one checked with the chain.
+    let path = run_dir.join("run.json");
+    let text = crate::store::open::read_regular_at_most(&path, crate::engine::resume::MAX_RUN_JSON)
+        .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
+    let parse_error =
+        |e: serde_json::Error| refused(format!("{} is not a run record: {e}", path.display()));
+    let summary: RunJsonAudit = serde_json::from_slice(&text).map_err(parse_error)?;
+    let record: crate::store::RunRecord = serde_json::from_slice(&text).map_err(parse_error)?;
+    let (vouched, recipe_sha256, succeeded) = vouched(run_dir, &summary, &key).map_err(refused)?;
+    let source = ResumeSource::new(run_dir, record, vouched).map_err(refused)?;
     Ok(Verified {
         source,
         recipe_sha256,
@@ -55,15 +63,18 @@ pub(super) fn load(run_dir: &Path, config: &RunConfig) -> Result<Verified, Strin
 
 /// Verifies the chain of the run in `run_dir` and collects what it vouches for, with the
 /// recipe digest and whether the run succeeded.
-fn vouched(run_dir: &Path, key: &AuditKey) -> Result<(Vouched, String, bool), String> {
+fn vouched(
+    run_dir: &Path,
+    summary: &RunJsonAudit,
+    key: &AuditKey,
+) -> Result<(Vouched, String, bool), String> {
     let run_json = run_dir.join("run.json");
-    let summary = read_run_json(&run_json).map_err(|e| e.to_string())?;
     let mut vouched = Vouched::default();
     let mut recipe_sha256 = String::new();
     let mut succeeded = false;
     let report = verify_visiting(
         &run_dir.join(AUDIT_FILE_NAME),
-        Some(&summary),
+        Some(summary),
         Some(&run_json),
         key,
         &mut |event| {
@@ -131,23 +142,24 @@ fn collect(vouched: &mut Vouched, event: &AuditEvent) {
     }
 }
 
-/// Run ids whose `run.json` is small enough to read and parses, with it: the candidates of
-/// `--resume last` and `state.resume_on_failure` (a FIFO, a huge file or another name in
-/// `runs/` is skipped unread).
-pub(super) fn readable_runs(state_dir: &Path) -> HashMap<String, crate::store::RunRecord> {
-    let runs = crate::store::layout::runs_dir(state_dir);
-    crate::store::resolve::run_ids(state_dir)
+/// The ids of the runs under the state directory that can be runs (valid names), oldest
+/// first (run ids sort by time).
+pub(super) fn run_ids(state_dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = crate::store::resolve::run_ids(state_dir)
         .into_iter()
         .filter(|id| crate::plan::is_valid_name(id))
-        .filter_map(|id| {
-            let path = runs.join(&id).join("run.json");
-            let text = crate::store::open::read_regular_at_most(
-                &path,
-                crate::engine::resume::MAX_RUN_JSON,
-            )
-            .ok()?;
-            let record = serde_json::from_slice(&text).ok()?;
-            Some((id, record))
-        })
-        .collect()
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The `run.json` of run `id` when it is a small enough regular file and parses: a FIFO, a
+/// huge file or garbage is skipped unread or unparsed.
+pub(super) fn read_run(state_dir: &Path, id: &str) -> Option<crate::store::RunRecord> {
+    let path = crate::store::layout::runs_dir(state_dir)
+        .join(id)
+        .join("run.json");
+    let text = crate::store::open::read_regular_at_most(&path, crate::engine::resume::MAX_RUN_JSON)
+        .ok()?;
+    serde_json::from_slice(&text).ok()
 }

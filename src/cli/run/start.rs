@@ -191,8 +191,9 @@ fn create_run_dir(state_dir: &Path, run_dir: &Path) -> Result<crate::sys::dirfd:
 /// chain is checked when it is loaded).
 fn newest_run_of(state_dir: &Path, name: &str) -> Result<std::path::PathBuf, String> {
     let runs = layout::runs_dir(state_dir);
-    super::resume::readable_runs(state_dir)
+    super::resume::run_ids(state_dir)
         .into_iter()
+        .filter_map(|id| super::resume::read_run(state_dir, &id).map(|r| (id, r)))
         .filter(|(_, record)| record.workflow.name == name)
         .max_by(|(a_id, a), (b_id, b)| (&a.started_at, a_id).cmp(&(&b.started_at, b_id)))
         .map(|(id, _)| runs.join(id))
@@ -239,18 +240,16 @@ fn resume_source(
 /// verify is not resumed: the run starts over, with a warning.
 fn last_failed_run(plan: &Plan, config: &RunConfig) -> Option<ResumeSource> {
     use crate::store::RunStatus;
-    let runs = super::resume::readable_runs(&config.state_dir);
-    let mut ids: Vec<&String> = runs.keys().collect();
-    ids.sort();
-    let (id, record) = ids
+    // Newest first, reading no further than the first run of this recipe and vars.
+    let (id, record) = super::resume::run_ids(&config.state_dir)
         .into_iter()
         .rev()
-        .map(|id| (id, &runs[id]))
+        .filter_map(|id| super::resume::read_run(&config.state_dir, &id).map(|r| (id, r)))
         .find(|(_, r)| r.workflow.recipe_sha256 == plan.recipe_sha256 && r.vars == plan.vars)?;
     if !matches!(record.status, RunStatus::Failed | RunStatus::Cancelled) {
         return None;
     }
-    let dir = layout::runs_dir(&config.state_dir).join(id);
+    let dir = layout::runs_dir(&config.state_dir).join(&id);
     match super::resume::load(&dir, config) {
         Ok(v)
             if v.recipe_sha256 == plan.recipe_sha256

@@ -13,10 +13,11 @@
 //! processes of the tool never interleave.
 //!
 //! Off the path between one attempt's end and the next one's start (a chain of short nodes
-//! pays it per node): each attempt's reader makes the *next* attempt's FIFO once the tool
-//! is starting ([`RunDir::replenish`]: new, never handed out before), and an ended
-//! attempt's FIFO is unlinked then too, or with the directory (nothing reads it any more:
-//! a writer opening it gets `ENXIO` or blocks, and no later attempt ever reads it).
+//! pays it per node): an ended attempt's FIFO is unlinked once the next attempt's tool is
+//! starting ([`RunDir::sweep`]), or with the directory (nothing reads it any more: a writer
+//! opening it gets `ENXIO` or blocks, and no later attempt ever reads it). A FIFO is never
+//! made ahead of its attempt: one waiting with its read end open would take what any tool
+//! wrote to its predictable name meanwhile.
 
 use std::collections::HashSet;
 use std::io;
@@ -42,8 +43,6 @@ pub struct RunDir {
     path: PathBuf,
     /// The next FIFO's number.
     next: AtomicU64,
-    /// A FIFO made ahead for the next attempt, its read end open; never handed out before.
-    spare: Mutex<Option<(PathBuf, Receiver)>>,
     /// FIFOs of ended attempts, unlinked off the critical path.
     ended: Mutex<Vec<PathBuf>>,
 }
@@ -64,7 +63,6 @@ impl RunDir {
         Ok(Arc::new(RunDir {
             path,
             next: AtomicU64::new(0),
-            spare: Mutex::new(None),
             ended: Mutex::new(Vec::new()),
         }))
     }
@@ -73,7 +71,9 @@ impl RunDir {
     /// between two writers). Needs a Tokio runtime.
     fn make_fifo(&self) -> io::Result<(PathBuf, Receiver)> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let path = self.path.join(format!("events-{n}"));
+        // Unpredictable: a tool cannot plant a file (or take a FIFO) under the name the next
+        // attempt's FIFO will have.
+        let path = self.path.join(format!("events-{n}-{}", ulid::Ulid::new()));
         // `mkfifo` fails rather than use anything already at the path.
         crate::sys::fifo::mkfifo(&path, 0o600)?;
         match tokio::net::unix::pipe::OpenOptions::new()
@@ -88,22 +88,10 @@ impl RunDir {
         }
     }
 
-    /// The spare FIFO, else a new one.
-    fn take_fifo(&self) -> io::Result<(PathBuf, Receiver)> {
-        let spare = lock(&self.spare).take();
-        spare.map_or_else(|| self.make_fifo(), Ok)
-    }
-
-    /// Unlinks the FIFOs of ended attempts and makes the next attempt's spare (an error
-    /// leaves none: that attempt makes its own). Called once an attempt is starting.
-    pub fn replenish(&self) {
+    /// Unlinks the FIFOs of ended attempts. Called once an attempt is starting.
+    pub fn sweep(&self) {
         for path in std::mem::take(&mut *lock(&self.ended)) {
             let _ = std::fs::remove_file(path);
-        }
-        if lock(&self.spare).is_none()
-            && let Ok(fifo) = self.make_fifo()
-        {
-            *lock(&self.spare) = Some(fifo);
         }
     }
 }
@@ -115,13 +103,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        let spare = lock(&self.spare).take().map(|(path, _)| path);
-        for path in std::mem::take(&mut *lock(&self.ended))
-            .into_iter()
-            .chain(spare)
-        {
-            let _ = std::fs::remove_file(path);
-        }
+        self.sweep();
         let _ = std::fs::remove_dir(&self.path);
     }
 }
@@ -138,7 +120,7 @@ pub struct Channel {
 impl Channel {
     /// Creates a new FIFO in `dir` and opens the read end. Needs a Tokio runtime.
     pub fn open(dir: &Arc<RunDir>) -> io::Result<Channel> {
-        let (path, rx) = dir.take_fifo()?;
+        let (path, rx) = dir.make_fifo()?;
         Ok(Channel {
             path,
             rx: Some(rx),
@@ -155,7 +137,7 @@ impl Channel {
 impl Drop for Channel {
     fn drop(&mut self) {
         self.rx = None;
-        // Unlinked by the next `replenish` or with the directory, which goes with its last
+        // Unlinked by the next `sweep` or with the directory, which goes with its last
         // holder (`self._dir`, dropped after this).
         lock(&self._dir.ended).push(std::mem::take(&mut self.path));
     }
@@ -336,8 +318,8 @@ async fn read(
         return;
     };
     // The attempt is starting (this task first runs once the engine awaits its start):
-    // the next attempt's FIFO is made now, off the path between two attempts.
-    ch._dir.replenish();
+    // the ended attempts' FIFOs go now, off the path between two attempts.
+    ch._dir.sweep();
     let mut lines = Lines {
         line: Vec::new(),
         overlong: false,
