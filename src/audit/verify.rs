@@ -270,12 +270,7 @@ pub fn verify_visiting(
     while let Some(line) = lines.next(key)? {
         let expected = report.events + 1;
         let at = lines.number;
-        let tamper = |kind, message: String| Tamper {
-            seq: expected,
-            kind,
-            line: at,
-            message,
-        };
+        let tamper = tamper_at(expected, at);
         let (event, hash_ok) = match line {
             Line::Bad { torn: true, .. } if !terminal => {
                 report.torn_lines += 1;
@@ -339,6 +334,16 @@ pub fn verify_visiting(
     Ok(report)
 }
 
+/// Makes the [`Tamper`] of `seq`, shown at line `line`, from its kind and message.
+fn tamper_at(seq: u64, line: u64) -> impl Fn(TamperKind, String) -> Tamper {
+    move |kind, message| Tamper {
+        seq,
+        kind,
+        line,
+        message,
+    }
+}
+
 /// Whether the authentic event `event` at line `lines.number` breaks the chain: after the
 /// terminal event, a repeated or skipped `seq`, or a `prev_hash` that does not link to
 /// `last_hash` (the event before).
@@ -351,12 +356,7 @@ fn link_problem(
     event: &AuditEvent,
 ) -> Result<Option<Tamper>, VerifyError> {
     let at = lines.number;
-    let tamper = |kind, message: String| Tamper {
-        seq: expected,
-        kind,
-        line: at,
-        message,
-    };
+    let tamper = tamper_at(expected, at);
     Ok(if terminal {
         Some(tamper(
             TamperKind::Inserted,

@@ -58,10 +58,8 @@ pub fn measure_file(file: &mut impl Read) -> std::io::Result<Measured> {
 /// Non-empty lines and bytes of `file`, its bytes fed to `hasher` on the way.
 fn scan(file: &mut impl Read, mut hasher: Option<&mut Sha256>) -> std::io::Result<(u64, u64)> {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut records = 0u64;
+    let mut records = RecordCounter::default();
     let mut bytes = 0u64;
-    // Whether the current line has a byte other than the line end.
-    let mut in_line = false;
     loop {
         let n = match file.read(&mut buf) {
             Ok(0) => break,
@@ -73,18 +71,37 @@ fn scan(file: &mut impl Read, mut hasher: Option<&mut Sha256>) -> std::io::Resul
         if let Some(h) = hasher.as_mut() {
             h.update(&buf[..n]);
         }
-        for &b in &buf[..n] {
+        records.feed(&buf[..n]);
+    }
+    Ok((records.total(), bytes))
+}
+
+/// Counts a dataset's records (non-empty lines) over the chunks of a stream.
+#[derive(Debug, Default)]
+pub struct RecordCounter {
+    records: u64,
+    /// Whether the current line has a byte other than the line end.
+    in_line: bool,
+}
+
+impl RecordCounter {
+    pub fn feed(&mut self, chunk: &[u8]) {
+        for &b in chunk {
             match b {
                 b'\n' => {
-                    records += u64::from(in_line);
-                    in_line = false;
+                    self.records += u64::from(self.in_line);
+                    self.in_line = false;
                 }
                 b'\r' | b' ' | b'\t' => {}
-                _ => in_line = true,
+                _ => self.in_line = true,
             }
         }
     }
-    Ok((records + u64::from(in_line), bytes))
+
+    /// The records so far, an unterminated last line included.
+    pub fn total(&self) -> u64 {
+        self.records + u64::from(self.in_line)
+    }
 }
 
 /// The record of the dataset file at `dest` in the run (relative path `rel`), measured

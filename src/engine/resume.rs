@@ -13,15 +13,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
-use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
 use super::Interrupt;
-use super::datasets::{Promoted, measure_file};
+use super::datasets::{Promoted, RecordCounter};
 use super::fanout::output_path;
 use super::prepare::RunPaths;
 use super::reuse::Reused;
 use crate::plan::PlanNode;
+use crate::store::cache::{Recorded, copy_into};
 use crate::store::{OutputRecord, RunRecord};
 use crate::sys::dirfd::Dir;
 
@@ -242,9 +242,13 @@ fn restore(
     }
 }
 
+/// Why a restore stopped early: the run is being cancelled.
+const INTERRUPTED: &str = "interrupted by a signal";
+
 /// Copies `rel` beneath `source` to `to` in this run (created beneath its descriptor), at
-/// most the expected size, hashing on the way; the file must be regular, reached without a
-/// symlink, and match `expected`. A signal (`interrupt`) stops the copy at its next read.
+/// most the expected size, hashing and counting records on the way; the file must be
+/// regular, reached without a symlink, and match `expected`. A signal (`interrupt`) stops
+/// the copy at its next read.
 fn copy_checked(
     source: &Dir,
     rel: &Path,
@@ -253,62 +257,36 @@ fn copy_checked(
     to: &Path,
     interrupt: Interrupt,
 ) -> std::io::Result<OutputRecord> {
-    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
     let mut dir = None::<Dir>;
     let mut parts: Vec<&OsStr> = rel.iter().collect();
-    let file_name = parts.pop().ok_or_else(|| invalid("empty path".into()))?;
+    let file_name = parts
+        .pop()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "empty path"))?;
     for part in parts {
         let next = dir.as_ref().unwrap_or(source).open_child_dir(part)?;
         dir = Some(next);
     }
     let mut file = dir.as_ref().unwrap_or(source).open_child_file(file_name)?;
-    let size = file.metadata()?.len();
-    if size != expected.bytes {
-        return Err(invalid(format!(
-            "{size} bytes, its audit trail recorded {}",
-            expected.bytes
-        )));
-    }
-    let dest = paths.replace_file(to)?;
-    let mut tee = Tee {
-        from: (&mut file).take(expected.bytes + 1),
-        to: dest,
-        interrupt,
+    let recorded = Recorded {
+        bytes: expected.bytes,
+        sha256: &expected.sha256,
+        by: "its audit trail",
     };
-    let m = measure_file(&mut tee)?;
-    if m.bytes != expected.bytes || m.sha256 != expected.sha256 {
-        return Err(invalid(
-            "not what its audit trail recorded (SHA-256 differs)".into(),
-        ));
-    }
+    let mut dest = paths.replace_file(to)?;
+    let mut records = RecordCounter::default();
+    copy_into(
+        &mut file,
+        recorded,
+        &mut dest,
+        &|| interrupt.signal().is_some(),
+        &mut |chunk| records.feed(chunk),
+    )?;
     Ok(OutputRecord {
         path: String::new(),
-        records: m.records,
-        sha256: Some(m.sha256),
-        bytes: Some(m.bytes),
+        records: records.total(),
+        sha256: Some(expected.sha256.clone()),
+        bytes: Some(expected.bytes),
     })
-}
-
-/// Reads from `from`, writing every byte read to `to`, until a signal (`interrupt`).
-struct Tee<R, W> {
-    from: R,
-    to: W,
-    interrupt: Interrupt,
-}
-
-/// Why a copy stopped early: the run is being cancelled.
-const INTERRUPTED: &str = "interrupted by a signal";
-
-impl<R: Read, W: Write> Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.interrupt.signal().is_some() {
-            // Not `ErrorKind::Interrupted`: readers retry that one.
-            return Err(std::io::Error::other(INTERRUPTED));
-        }
-        let n = self.from.read(buf)?;
-        self.to.write_all(&buf[..n])?;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]

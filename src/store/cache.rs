@@ -72,6 +72,17 @@ pub struct CachedFile {
     pub sha256: String,
 }
 
+impl CachedFile {
+    /// What a copy of this file must be.
+    fn recorded(&self) -> Recorded<'_> {
+        Recorded {
+            bytes: self.bytes,
+            sha256: &self.sha256,
+            by: "its cache entry",
+        }
+    }
+}
+
 /// What the index records about one entry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CacheEntry {
@@ -213,7 +224,7 @@ impl Cache {
                     .open_child_file(format!("{name}.jsonl").as_ref())
                     .map_err(fault)?;
                 let mut to = dest(name).map_err(|e| (e, false))?;
-                copy_into(&mut from, file.bytes, &file.sha256, &mut to, stop).map_err(|e| {
+                copy_into(&mut from, file.recorded(), &mut to, stop, &mut |_| {}).map_err(|e| {
                     let entry_fault = e.kind() == std::io::ErrorKind::InvalidData;
                     (e, entry_fault)
                 })?;
@@ -270,7 +281,7 @@ impl Cache {
                 let mut from = from.try_clone()?;
                 let target = format!("{staging}/{name}.jsonl");
                 let mut to = root.open_file(target.as_ref(), Mode::CreateNew)?;
-                copy_into(&mut from, file.bytes, &file.sha256, &mut to, &|| false)?;
+                copy_into(&mut from, file.recorded(), &mut to, &|| false, &mut |_| {})?;
             }
             let mut entry = CacheEntry {
                 schema_version: CACHE_SCHEMA_VERSION,
@@ -291,16 +302,11 @@ impl Cache {
                 self.discard(key);
             }
             let into = format!("{}/{key}", shard(key));
-            match root.rename(staging.as_ref(), into.as_ref()) {
-                Ok(()) => Ok(()),
-                // Another run stored the same key first: theirs is as good as ours.
-                Err(_) if matches!(self.lookup(key), Ok(Some(_))) => Err(None),
-                Err(e) => Err(Some(e)),
-            }
-            .map_err(|e| e.unwrap_or_else(|| std::io::Error::other("stored by another run")))
+            root.rename(staging.as_ref(), into.as_ref())
         })();
         if result.is_err() {
             let _ = std::fs::remove_dir_all(self.dir.join(&staging));
+            // Another run stored the same key first: theirs is as good as ours.
             if matches!(self.lookup(key), Ok(Some(_))) {
                 return Ok(());
             }
@@ -352,20 +358,32 @@ fn shard(key: &str) -> &str {
 /// Largest `entry.json` read (an entry lists a node's outputs: a few hundred bytes each).
 const MAX_ENTRY_BYTES: u64 = 1 << 20;
 
-/// Copies the rest of `from` into `dest`, no more than `bytes`, and fails (`InvalidData`)
-/// unless what was copied is exactly `bytes` long with SHA-256 `sha256`; fails (`Other`,
-/// "interrupted") once `stop()` says so, checked before each read.
+/// A file as something recorded it: what a copy of it must be.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded<'a> {
+    pub bytes: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: &'a str,
+    /// What recorded it, for messages ("its cache entry", "its audit trail").
+    pub by: &'a str,
+}
+
+/// Copies the rest of `from` into `dest`, no more than `recorded.bytes`, handing each chunk
+/// to `observe`, and fails (`InvalidData`) unless what was copied is exactly that long with
+/// that SHA-256; fails (`Other`, "interrupted") once `stop()` says so, checked before each
+/// read.
 pub fn copy_into(
     from: &mut std::fs::File,
-    bytes: u64,
-    sha256: &str,
+    recorded: Recorded<'_>,
     dest: &mut std::fs::File,
     stop: &dyn Fn() -> bool,
+    observe: &mut dyn FnMut(&[u8]),
 ) -> std::io::Result<()> {
+    let Recorded { bytes, sha256, by } = recorded;
     let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
     let size = from.metadata()?.len();
     if size != bytes {
-        return Err(invalid(format!("{size} bytes, {bytes} recorded")));
+        return Err(invalid(format!("{size} bytes, {by} recorded {bytes}")));
     }
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -382,13 +400,14 @@ pub fn copy_into(
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        observe(&buf[..n]);
         copied += n as u64;
         dest.write_all(&buf[..n])?;
     }
     if copied == bytes && crate::recipe::hex(&hasher.finalize()) == sha256 {
         Ok(())
     } else {
-        Err(invalid("not what was recorded (SHA-256 differs)".into()))
+        Err(invalid(format!("not what {by} recorded (SHA-256 differs)")))
     }
 }
 
