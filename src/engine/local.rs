@@ -54,9 +54,13 @@ impl Executor for LocalExecutor {
 
     fn start(
         &self,
-        spec: AttemptSpec,
+        mut spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
         let requested = request(&spec);
+        // The shim holds the telemetry pipe's write end now: ours closes, so the reader sees
+        // end of file once the attempt is over (and the attempt costs secflow no descriptor
+        // for it).
+        spec.events = None;
         Box::pin(async move {
             let attempt = watch(spec, requested?).await?;
             Ok(Box::new(attempt) as Box<dyn RunningAttempt>)
