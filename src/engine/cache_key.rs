@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::template::{Namespace, Reference};
 use crate::plan::{Action, Plan, PlanNode};
-use crate::store::cache::sha256_file;
+use crate::store::cache::{Stop, sha256_file};
 
 /// A file a cache key covers, with the SHA-256 of its content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,15 +37,17 @@ pub fn node_key(
     node: &PlanNode,
     inputs: &BTreeMap<String, PathBuf>,
 ) -> std::io::Result<String> {
-    node_key_with(plan, node, inputs, &[]).map(|k| k.key)
+    node_key_with(plan, node, inputs, &[], &crate::store::cache::never).map(|k| k.key)
 }
 
 /// The key over the node's definition, its `inputs` and its `sources` (name → file, in order).
+/// `stop` is asked before each read of an input or source (their digests are the slow part).
 pub fn node_key_with(
     plan: &Plan,
     node: &PlanNode,
     inputs: &BTreeMap<String, PathBuf>,
     sources: &[(String, PathBuf)],
+    stop: Stop<'_>,
 ) -> std::io::Result<NodeKey> {
     let mut h = Sha256::new();
     let mut field = |name: &str, value: &[u8]| {
@@ -76,7 +78,7 @@ pub fn node_key_with(
     let mut digests = Vec::with_capacity(inputs.len());
     for (name, path) in inputs {
         // A directory input (`dir: true`) by a digest of its tree, never through a symlink.
-        let sha256 = super::dir_output::sha256_path(path, &mut buf)?;
+        let sha256 = super::dir_output::sha256_path(path, &mut buf, stop)?;
         field(&format!("input.{name}"), &sha256);
         digests.push(FileDigest {
             name: name.clone(),
@@ -85,7 +87,10 @@ pub fn node_key_with(
         });
     }
     for (name, path) in sources {
-        field(&format!("source.{name}"), &sha256_file(path, &mut buf)?);
+        field(
+            &format!("source.{name}"),
+            &sha256_file(path, &mut buf, stop)?,
+        );
     }
     Ok(NodeKey {
         key: crate::recipe::hex(&h.finalize()),

@@ -17,7 +17,7 @@
 //! through [`sha256_path`], a digest of the tree's names, kinds, regular files' contents and
 //! symlinks' targets (as text, never followed).
 
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -28,6 +28,7 @@ use super::datasets::{self, Promoted};
 use super::prepare::RunPaths;
 use crate::plan::PlanNode;
 use crate::store::OutputRecord;
+use crate::store::cache::Stop;
 use crate::sys::dirfd::Dir;
 
 /// Deepest nesting walked in a directory output; deeper is an error, never a stack or
@@ -280,15 +281,16 @@ pub fn count_files(dir: &Path) -> io::Result<u64> {
 }
 
 /// SHA-256 of a dataset: a file's content, or for a directory (by `lstat`) a digest of its
-/// tree ([`tree_sha256`]). A symlink in place of the dataset is an error.
-pub fn sha256_path(path: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
+/// tree ([`tree_sha256`]). A symlink in place of the dataset is an error. `stop` is asked
+/// before each read.
+pub fn sha256_path(path: &Path, buf: &mut Vec<u8>, stop: Stop<'_>) -> io::Result<[u8; 32]> {
     let meta = std::fs::symlink_metadata(path)?;
     if meta.is_dir() {
-        tree_sha256(path, buf)
+        tree_sha256(path, buf, stop)
     } else if meta.is_file() {
         // Opened without following a symlink and without blocking: a FIFO or a link swapped
         // in since the `lstat` is refused, never waited on.
-        crate::store::cache::sha256_of(crate::store::open::open_regular(path)?, buf)
+        crate::store::cache::sha256_of(crate::store::open::open_regular(path)?, buf, stop)
     } else {
         Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -300,7 +302,7 @@ pub fn sha256_path(path: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
 /// Digest of the tree under `dir`: for each entry in walk order, its relative path, its
 /// kind and — for a regular file — its content's SHA-256, for a symlink its target text.
 /// Fifos, sockets and devices enter by name and kind only, never opened.
-pub fn tree_sha256(dir: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
+pub fn tree_sha256(dir: &Path, buf: &mut Vec<u8>, stop: Stop<'_>) -> io::Result<[u8; 32]> {
     use std::os::unix::ffi::OsStrExt;
     let mut h = Sha256::new();
     let mut field = |tag: &[u8], value: &[u8]| {
@@ -311,7 +313,7 @@ pub fn tree_sha256(dir: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
     walk(dir, |e| {
         field(b"path", e.rel.as_os_str().as_bytes());
         if e.kind.is_file() {
-            field(b"file", &sha256_regular(e.parent, &e.name, buf)?);
+            field(b"file", &sha256_regular(e.parent, &e.name, buf, stop)?);
         } else if e.kind.is_dir() {
             field(b"dir", b"");
         } else if e.kind.is_symlink() {
@@ -327,21 +329,13 @@ pub fn tree_sha256(dir: &Path, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
 
 /// SHA-256 of the regular file `name` in `dir`, opened by descriptor only once it is known
 /// to be a regular file (a fifo or device swapped in after listing is refused, never opened).
-fn sha256_regular(dir: &Dir, name: &std::ffi::OsStr, buf: &mut Vec<u8>) -> io::Result<[u8; 32]> {
-    let mut file = dir.open_child_file(name)?;
-    if buf.is_empty() {
-        buf.resize(64 * 1024, 0);
-    }
-    let mut h = Sha256::new();
-    loop {
-        match file.read(buf) {
-            Ok(0) => break,
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(h.finalize().into())
+fn sha256_regular(
+    dir: &Dir,
+    name: &std::ffi::OsStr,
+    buf: &mut Vec<u8>,
+    stop: Stop<'_>,
+) -> io::Result<[u8; 32]> {
+    crate::store::cache::sha256_of(dir.open_child_file(name)?, buf, stop)
 }
 
 /// Output names of `node` that are directories, for [`check_and_promote`].
@@ -371,10 +365,11 @@ mod tests {
             .unwrap();
         assert_eq!(count_files(&d).unwrap(), 3);
         let mut buf = Vec::new();
-        let a = tree_sha256(&d, &mut buf).unwrap();
+        let never = crate::store::cache::never;
+        let a = tree_sha256(&d, &mut buf, &never).unwrap();
         std::fs::write(d.join("a/b/page.html"), "z").unwrap();
-        assert_ne!(a, tree_sha256(&d, &mut buf).unwrap());
-        assert!(sha256_path(&d.join("passwd"), &mut buf).is_err());
+        assert_ne!(a, tree_sha256(&d, &mut buf, &never).unwrap());
+        assert!(sha256_path(&d.join("passwd"), &mut buf, &never).is_err());
     }
 
     #[test]

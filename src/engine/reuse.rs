@@ -103,8 +103,12 @@ impl Reuse {
                 return d;
             }
         };
-        let key = match node_key_with(plan, node, &inputs, &sources) {
+        let stop = || interrupt.signal().is_some();
+        let key = match node_key_with(plan, node, &inputs, &sources, &stop) {
             Ok(k) => k,
+            // A signal asked the run to stop: the node does not start (the scheduler reads
+            // the signal before every start), so nothing is said about its key.
+            Err(_) if stop() => return d,
             Err(e) => {
                 d.warnings.push(format!(
                     "cannot compute the cache key of `{}`: {e}",

@@ -246,7 +246,11 @@ fn check_inputs(inputs: &[crate::engine::cache_key::FileDigest]) -> Result<(), S
     let mut buf = Vec::new();
     let changed: Vec<&str> = inputs
         .iter()
-        .filter(|d| super::dir_output::sha256_path(&d.path, &mut buf).ok() != Some(d.sha256))
+        .filter(|d| {
+            let now =
+                super::dir_output::sha256_path(&d.path, &mut buf, &crate::store::cache::never);
+            now.ok() != Some(d.sha256)
+        })
         .map(|d| d.name.as_str())
         .collect();
     if changed.is_empty() {

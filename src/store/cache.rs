@@ -27,9 +27,23 @@ use crate::sys::dirfd::{Dir, Mode};
 /// The entry format: 2 since entries are signed (earlier ones are no entries).
 pub const CACHE_SCHEMA_VERSION: u32 = 2;
 
+/// Asked between two reads of a long digest or copy: `true` stops it (a signal asked the run
+/// to stop, SPEC §10).
+pub type Stop<'a> = &'a dyn Fn() -> bool;
+
+/// A [`Stop`] that never stops.
+pub fn never() -> bool {
+    false
+}
+
+/// The error of a digest that a [`Stop`] cut short.
+pub fn stopped() -> std::io::Error {
+    std::io::Error::other("stopped by a signal")
+}
+
 /// SHA-256 of the regular file at `path` (a symlink to one is followed; a FIFO is refused,
-/// never waited on), read through `buf`.
-pub fn sha256_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> {
+/// never waited on), read through `buf`; `stop` is asked before each read.
+pub fn sha256_file(path: &Path, buf: &mut Vec<u8>, stop: Stop<'_>) -> std::io::Result<[u8; 32]> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -41,16 +55,23 @@ pub fn sha256_file(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> 
             format!("{} is not a regular file", path.display()),
         ));
     }
-    sha256_of(file, buf)
+    sha256_of(file, buf, stop)
 }
 
-/// SHA-256 of the rest of `file`, read through `buf`.
-pub fn sha256_of(mut file: std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<[u8; 32]> {
+/// SHA-256 of the rest of `file`, read through `buf`; `stop` is asked before each read.
+pub fn sha256_of(
+    mut file: std::fs::File,
+    buf: &mut Vec<u8>,
+    stop: Stop<'_>,
+) -> std::io::Result<[u8; 32]> {
     if buf.is_empty() {
         buf.resize(64 * 1024, 0);
     }
     let mut content = Sha256::new();
     loop {
+        if stop() {
+            return Err(stopped());
+        }
         let n = match file.read(buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -276,3 +276,72 @@ fn sigint_during_a_resume_copy_starts_nothing_and_stops_the_copy() {
         r.stderr
     );
 }
+
+/// Whether process `pid` has a descriptor open on a file whose path ends with `name`.
+fn holds_open(pid: i32, name: &str) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.ends_with(name)))
+}
+
+/// A node's `sources` hold a huge file (64 GiB, sparse: hours of digest on a slow disk,
+/// tens of seconds here). A SIGINT while its cache key was being computed waited for the
+/// whole digest before the run stopped; the digest now stops at its next read: the run ends
+/// 130 within moments, its record final, and the node never starts.
+#[test]
+fn sigint_during_a_cache_key_digest_stops_it_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = std::fs::File::create(dir.path().join("big.bin")).unwrap();
+    big.set_len(64 << 30).unwrap();
+    drop(big);
+    let recipe = r#"
+version: "1.0"
+name: digest
+state: { cache_intermediate: true }
+nodes:
+  - id: scan
+    run: "touch scan.started; echo x > {{ outputs.found }}"
+    sources: ["big.bin"]
+    outputs: [found]
+"#;
+    let mut child = crate::support::command(dir.path(), recipe, &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !holds_open(pid, "big.bin") {
+        assert!(Instant::now() < deadline, "secflow never read big.bin");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("secflow ended ({status}) before it read big.bin");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let signalled = Instant::now();
+    // SAFETY: kill with a valid pid and signal.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let took = signalled.elapsed();
+    let r = crate::support::finish(dir.path(), out);
+    assert!(
+        took < Duration::from_secs(5),
+        "the run took {took:?} to stop after SIGINT (the digest ran to its end)"
+    );
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert_eq!(r.record["status"], "cancelled");
+    assert_eq!(
+        r.written(),
+        r.record,
+        "run.json on disk is the final record"
+    );
+    assert_eq!(r.status("scan"), "cancelled", "{}", r.stderr);
+    assert_eq!(r.node("scan")["attempts"], serde_json::json!([]));
+    assert!(
+        !dir.path().join("scan.started").exists(),
+        "`scan` ran after SIGINT"
+    );
+    assert!(!r.stderr.contains("cache key"), "{}", r.stderr);
+}
