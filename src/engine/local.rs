@@ -54,13 +54,9 @@ impl Executor for LocalExecutor {
 
     fn start(
         &self,
-        mut spec: AttemptSpec,
+        spec: AttemptSpec,
     ) -> BoxFuture<'_, Result<Box<dyn RunningAttempt>, ExecError>> {
         let requested = request(&spec);
-        // The shim holds the telemetry pipe's write end now: ours closes, so the reader sees
-        // end of file once the attempt is over (and the attempt costs secflow no descriptor
-        // for it).
-        spec.events = None;
         Box::pin(async move {
             let attempt = watch(spec, requested?).await?;
             Ok(Box::new(attempt) as Box<dyn RunningAttempt>)
