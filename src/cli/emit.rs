@@ -4,7 +4,7 @@
 //! The line is checked with the rules secflow applies when reading it, so a mistake is said
 //! here (exit 2) rather than counted as a bad line. Without `SECFLOW_EVENTS` (outside a run)
 //! it warns and exits 0, so a tool works the same under and outside secflow. It only writes
-//! to a pipe: a variable naming anything else (a regular file, a device) is refused, never
+//! to a FIFO: a variable naming anything else (a regular file, a device) is refused, never
 //! written to. A line of up to 4 KiB is one atomic write.
 
 use std::io::Write as _;
@@ -164,17 +164,16 @@ pub fn run(args: &EmitArgs) -> anyhow::Result<i32> {
         );
         Ok(exit::SUCCESS)
     };
-    // Checked before opening too: opening some devices has effects of its own. Followed:
-    // the variable names the pipe as `/proc/<pid>/fd/<n>`, a link to it.
-    match std::fs::metadata(&path) {
+    // Checked before opening too: opening some devices has effects of its own.
+    match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_fifo() => {}
         Ok(_) => return warn("not a pipe".into()),
         Err(e) => return warn(e.to_string()),
     }
-    // Non-blocking: opening a pipe nobody reads fails (ENXIO) instead of waiting forever.
+    // Non-blocking: opening a FIFO nobody reads fails (ENXIO) instead of waiting forever.
     let mut file = match std::fs::OpenOptions::new()
         .write(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(&path)
     {
         Ok(f) => f,

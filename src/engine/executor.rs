@@ -38,9 +38,6 @@ pub struct AttemptSpec {
     /// How long processes get between SIGTERM and SIGKILL (the node's `kill_grace`): on a
     /// timeout or cancel, and for what the tool leaves running when it exits.
     pub grace: Duration,
-    /// The write end of the attempt's telemetry pipe (`SECFLOW_EVENTS`), handed to the
-    /// process that holds it for the tool; `None` without one (batch jobs, tests).
-    pub events: Option<Arc<std::os::fd::OwnedFd>>,
 }
 
 /// How an attempt ended and what it cost, as the kernel reports it.

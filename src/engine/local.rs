@@ -118,7 +118,6 @@ fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
             },
             out_w.as_raw_fd(),
             err_w.as_raw_fd(),
-            spec.events.as_deref().map(|e| e.as_raw_fd()),
         )
         .map_err(spawn_err)?;
     let started = (Instant::now(), SystemTime::now());

@@ -298,7 +298,6 @@ pub fn prepare(
             secrets: Arc::clone(secrets),
             records: None,
             grace: node.kill_grace,
-            events: None,
         },
         outputs,
         env_names: names,

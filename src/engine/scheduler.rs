@@ -217,6 +217,7 @@ pub async fn execute(
         tx,
         secrets,
         fans: HashMap::new(),
+        events_dir: None,
         cancel_seen_early: false,
     };
     s.run(rx, control).await
@@ -249,6 +250,8 @@ struct Scheduler {
     secrets: Arc<[Vec<u8>]>,
     /// Templates that fanned out (SPEC §9), by plan index: see [`super::fanout`].
     fans: HashMap<usize, super::fanout::FanState>,
+    /// The directory of the attempts' telemetry FIFOs, made for the first local attempt.
+    events_dir: Option<Arc<super::tool_events::RunDir>>,
     /// The run was cancelled by its first signal as [`EngineConfig::interrupt`] showed it:
     /// that signal's [`Control::Cancel`], read later, is not a second signal.
     cancel_seen_early: bool,
@@ -785,12 +788,16 @@ impl Scheduler {
                 at: SystemTime::now(),
             });
         });
-        let attached = super::tool_events::attach(&mut spec.env, &self.secrets, send);
+        let dir = match &self.events_dir {
+            Some(dir) => Ok(Arc::clone(dir)),
+            None => super::tool_events::RunDir::create(),
+        };
+        let attached = dir.and_then(|dir| {
+            self.events_dir = Some(Arc::clone(&dir));
+            super::tool_events::attach(&dir, &mut spec.env, &self.secrets, send)
+        });
         match attached {
-            Ok((r, write_end)) => {
-                spec.events = Some(Arc::new(write_end));
-                Some(r)
-            }
+            Ok(r) => Some(r),
             Err(e) => {
                 let text = format!("cannot open the telemetry channel (SECFLOW_EVENTS): {e}");
                 self.message(Level::Warn, Some(node), text);

@@ -12,6 +12,7 @@
 
 pub mod dirfd;
 pub mod fd;
+pub mod fifo;
 pub mod limits;
 pub mod misc;
 pub mod priority;

@@ -72,28 +72,6 @@ pub enum Report {
     Lost { errno: i32 },
 }
 
-/// The variable naming an attempt's telemetry pipe (SPEC §11), as `KEY=`.
-const EVENTS_VAR: &[u8] = b"SECFLOW_EVENTS=";
-
-/// Points `SECFLOW_EVENTS` in `launch` at `events`, the write end of the attempt's
-/// telemetry pipe as this process holds it: `/proc/<pid>/fd/<n>`, which any process of the
-/// attempt can open by path (a shell's `>"$SECFLOW_EVENTS"`, a child that closed every
-/// descriptor above 2) while this process holds it, and which names nothing once the
-/// attempt is over. secflow sets the variable (empty) only for attempts it reads a pipe for.
-pub(super) fn point_events(launch: &mut Launch, events: RawFd) {
-    for entry in launch.env.iter_mut() {
-        if entry.as_bytes().starts_with(EVENTS_VAR) {
-            let value = format!("/proc/{}/fd/{events}", proc::own_pid());
-            let mut bytes = EVENTS_VAR.to_vec();
-            bytes.extend_from_slice(value.as_bytes());
-            // No NUL inside: the name is a constant and the value digits and slashes.
-            if let Ok(c) = CString::new(bytes) {
-                *entry = c;
-            }
-        }
-    }
-}
-
 /// Size of one report record.
 pub const RECORD: usize = 64;
 
@@ -183,19 +161,14 @@ pub fn serve(socket: OwnedFd, nofile: Option<u64>, notify: bool) -> ! {
     let _ = super::misc::set_child_subreaper();
     super::misc::set_parent_death_signal(KILL);
     let stale = SigSet::of(&[TERMINATE, KILL]);
-    while let Some(super::spawner::Request::Spawn {
-        mut launch, fds, ..
-    }) = super::spawner::read_request(socket.as_raw_fd(), nofile)
+    while let Some(super::spawner::Request::Spawn { launch, fds, .. }) =
+        super::spawner::read_request(socket.as_raw_fd(), nofile)
     {
         // A stop request for the previous attempt that came in after it ended.
         while signals::wait_for(&stale, Some(Duration::ZERO)).is_some() {}
         let mut fds = fds.into_iter();
         if let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next()) {
-            let events = fds.next();
-            if let Some(events) = &events {
-                point_events(&mut launch, events.as_raw_fd());
-            }
-            run_one(&launch, stdout, stderr, report, events);
+            run_one(&launch, stdout, stderr, report);
         }
         if notify && super::fd::write_all(socket.as_raw_fd(), &[1]).is_err() {
             break;
@@ -206,17 +179,8 @@ pub fn serve(socket: OwnedFd, nofile: Option<u64>, notify: bool) -> ! {
     unsafe { libc::_exit(0) }
 }
 
-/// One attempt: starts the tool, contains it, reports. `events` (the write end of the
-/// attempt's telemetry pipe) is held until the tool and everything it left are gone, then
-/// closed before the end is reported: secflow's reader sees end of file, and the path the
-/// tool was given names nothing any more.
-fn run_one(
-    launch: &Launch,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-    report: OwnedFd,
-    events: Option<OwnedFd>,
-) {
+/// One attempt: starts the tool, contains it, reports.
+fn run_one(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) {
     let report_fd = report.as_raw_fd();
     let started = start_tool(launch, stdout.as_raw_fd(), stderr.as_raw_fd());
     // The tool holds its copies: ours must close so secflow sees the end of its output.
@@ -239,9 +203,7 @@ fn run_one(
                 send(report_fd, Report::NotStarted { step, errno });
             }
             let mut tree = Tree::new(pid, launch.grace);
-            let contained = tree.contain();
-            drop(events);
-            match contained {
+            match tree.contain() {
                 // The tool's own figures (its reaped descendants included) and those of
                 // the leftovers reaped here: this shim runs many attempts in turn.
                 Ok(reaped) => send(

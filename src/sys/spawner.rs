@@ -222,22 +222,18 @@ impl Spawner {
         }
     }
 
-    /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output and
-    /// `events` (the write end of its telemetry pipe, if any) held for it by its shim, which
-    /// points `SECFLOW_EVENTS` at it. Returns the attempt's id and the read end of its
-    /// report pipe (non-blocking).
+    /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output. Returns
+    /// the attempt's id and the read end of its report pipe (non-blocking).
     pub fn spawn(
         &self,
         program: &Program<'_>,
         stdout: RawFd,
         stderr: RawFd,
-        events: Option<RawFd>,
     ) -> io::Result<(u64, OwnedFd)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = encode_spawn(id, program)?;
         let (report_r, report_w) = fd::pipe()?;
-        let mut fds = vec![stdout, stderr, report_w.as_raw_fd()];
-        fds.extend(events);
+        let fds = [stdout, stderr, report_w.as_raw_fd()];
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         let mut fresh = false;
         loop {
@@ -512,7 +508,7 @@ fn serve(socket: OwnedFd, parent: i32, nofile: Option<u64>) -> i32 {
                     // Alone, the tool can be the spawner's own child: every process
                     // re-parented to the spawner is then one of its descendants.
                     if SHIM_FREE && direct.is_none() && shims.busy.is_empty() {
-                        direct = Direct::start(id, launch, fds);
+                        direct = Direct::start(id, &launch, fds);
                     } else {
                         shims.dispatch(id, &raw, fds, &socket, &sigfd);
                     }
@@ -688,8 +684,7 @@ fn not_started(fds: &[OwnedFd], errno: i32) {
 /// Reads one request; `None` at end of stream or on a malformed one.
 pub(super) fn read_request(socket: RawFd, nofile: Option<u64>) -> Option<Request> {
     let mut head = [0u8; 4];
-    // stdout, stderr, the report pipe and the telemetry pipe.
-    let (n, fds) = fd::recv_with_fds(socket, &mut head, 4).ok()?;
+    let (n, fds) = fd::recv_with_fds(socket, &mut head, 3).ok()?;
     if n == 0 {
         return None;
     }
@@ -722,26 +717,19 @@ struct Direct {
     reaped: Option<rusage::Reaped>,
     /// When to look again without a signal (a grace running out, leftovers to rescan).
     next: Option<Instant>,
-    /// The write end of the attempt's telemetry pipe, held until the attempt is over.
-    events: Option<OwnedFd>,
 }
 
 impl Direct {
-    fn start(id: u64, launch: Launch, fds: Vec<OwnedFd>) -> Option<Direct> {
-        let mut launch = launch;
+    fn start(id: u64, launch: &Launch, fds: Vec<OwnedFd>) -> Option<Direct> {
         let mut fds = fds.into_iter();
         let (Some(stdout), Some(stderr), Some(report)) = (fds.next(), fds.next(), fds.next())
         else {
             return None;
         };
-        let events = fds.next();
-        if let Some(events) = &events {
-            shim::point_events(&mut launch, events.as_raw_fd());
-        }
         let send = |r: Report| {
             let _ = fd::write_all(report.as_raw_fd(), &r.encode());
         };
-        match shim::start_tool(&launch, stdout.as_raw_fd(), stderr.as_raw_fd()) {
+        match shim::start_tool(launch, stdout.as_raw_fd(), stderr.as_raw_fd()) {
             Err(errno) => {
                 send(Report::NotStarted {
                     step: shim::STEP_FORK,
@@ -760,7 +748,6 @@ impl Direct {
                     tree: shim::Tree::new(tool, launch.grace),
                     reaped: None,
                     next: None,
-                    events,
                 })
             }
         }
@@ -809,8 +796,6 @@ impl Direct {
             status: 0,
             usage: rusage::Usage::default(),
         });
-        // Nothing of the attempt is left to write to it.
-        self.events = None;
         let mut out = Vec::with_capacity(2 * shim::RECORD);
         // The tool is gone: the pipe holds its failure report, or is at end of file.
         if let Some((step, errno)) = shim::exec_failure(&self.err_r) {

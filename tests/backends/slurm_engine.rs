@@ -62,7 +62,6 @@ fn spec(c: &Cluster, node: &str, script: &str) -> AttemptSpec {
         secrets: Arc::from(Vec::new()),
         records: None,
         grace: std::time::Duration::from_secs(5),
-        events: None,
     }
 }
 

@@ -1,23 +1,31 @@
 //! The pipe behind `SECFLOW_EVENTS` and the task that reads it.
 //!
-//! An anonymous pipe per attempt, made by secflow: it keeps the read end (close-on-exec),
-//! and the write end goes with the attempt's other descriptors to the process that starts
-//! the tool (its shim), which holds it, close-on-exec, until the tool and everything it
-//! left are gone, and points `SECFLOW_EVENTS` at it as `/proc/<shim>/fd/<n>`. Any process
-//! of the attempt can open that path (`echo … >"$SECFLOW_EVENTS"` from any shell, a child
-//! that closed every descriptor above 2), and it names nothing once the attempt is over: an
-//! ended attempt's pipe never feeds a later one, nothing is made in a file system (no name
-//! to predict or plant, nothing left behind by a run that was killed), and starting an
-//! attempt costs a `pipe2` instead of a FIFO's `mknod` and `unlink` (~30 µs a node on a
-//! chain, `perf` of the engine thread). secflow drops its copy of the write end once the
-//! attempt is handed over, so the reader sees end of file when the shim closes its own;
-//! writes of up to `PIPE_BUF` (4 KiB) are atomic, so lines from several processes of the
-//! tool never interleave.
+//! A FIFO rather than an inherited descriptor: the spawner hands tools descriptors 0–2 and
+//! nothing else, and a path works from any shell (`echo … >"$SECFLOW_EVENTS"`). Each
+//! attempt's FIFO is new (never reused: a descriptor to an earlier attempt's pipe never feeds
+//! a later one) and goes when its reader ends; the FIFOs of one run share a fresh directory
+//! ([`RunDir`], mode `0700`, under `$XDG_RUNTIME_DIR` when set, else `/dev/shm`, else the
+//! temporary directory, never in the run directory), made for the run's first attempt and
+//! removed after its last
+//! (a directory per attempt cost ~85 µs of `mkdir`/`rmdir` on ext4, a FIFO alone ~8 µs).
+//! secflow opens it read-write (so it never sees end of file between two writers) and
+//! close-on-exec; writes of up to `PIPE_BUF` (4 KiB) are atomic, so lines from several
+//! processes of the tool never interleave.
+//!
+//! Off the path between one attempt's end and the next one's start (a chain of short nodes
+//! pays it per node): an ended attempt's FIFO is unlinked once the next attempt's tool is
+//! starting ([`RunDir::sweep`]), or with the directory (nothing reads it any more: a writer
+//! opening it gets `ENXIO` or blocks, and no later attempt ever reads it). A FIFO is never
+//! made ahead of its attempt: one waiting with its read end open would take what any tool
+//! wrote to its predictable name meanwhile.
 
 use std::collections::HashSet;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use tokio::io::AsyncReadExt;
@@ -28,6 +36,113 @@ use super::parse::{Bad, parse_line};
 use super::{BURST, Item, MAX_DRAIN, MAX_LINE, MAX_SERIES, RATE, SHARED_BURST, SHARED_RATE, Stats};
 use crate::event::Redactor;
 
+/// The directory holding a run's FIFOs. Removed when the last holder (the run, then each
+/// channel still draining) lets go of it.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    /// The next FIFO's number.
+    next: AtomicU64,
+    /// FIFOs of ended attempts, unlinked off the critical path.
+    ended: Mutex<Vec<PathBuf>>,
+}
+
+impl RunDir {
+    /// Makes a fresh directory (mode `0700`).
+    pub fn create() -> io::Result<Arc<RunDir>> {
+        // A memory file system when there is one: a FIFO's `mknod` on ext4 waits for the
+        // journal (~100 µs a node while the records are being written), on tmpfs it does not.
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute() && p.is_dir())
+            .or_else(|| Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()))
+            .unwrap_or_else(std::env::temp_dir);
+        let path = base.join(format!("secflow-events-{}", ulid::Ulid::new()));
+        // A fresh name made here: `create` fails rather than reuse anything in the way.
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Arc::new(RunDir {
+            path,
+            next: AtomicU64::new(0),
+            ended: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// A new FIFO in the directory, its read end open (read-write: never end of file
+    /// between two writers). Needs a Tokio runtime.
+    fn make_fifo(&self) -> io::Result<(PathBuf, Receiver)> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        // Unpredictable: a tool cannot plant a file (or take a FIFO) under the name the next
+        // attempt's FIFO will have.
+        let path = self.path.join(format!("events-{n}-{}", ulid::Ulid::new()));
+        // `mkfifo` fails rather than use anything already at the path.
+        crate::sys::fifo::mkfifo(&path, 0o600)?;
+        match tokio::net::unix::pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(&path)
+        {
+            Ok(rx) => Ok((path, rx)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Unlinks the FIFOs of ended attempts. Called once an attempt is starting.
+    pub fn sweep(&self) {
+        for path in std::mem::take(&mut *lock(&self.ended)) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The guard of `m`, poisoned or not (what it holds stays consistent: one assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        self.sweep();
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+/// An open channel: the FIFO's path and secflow's read end. Dropping it removes both.
+#[derive(Debug)]
+pub struct Channel {
+    path: PathBuf,
+    rx: Option<Receiver>,
+    /// Kept until the FIFO is gone (dropped after it, see `Drop`).
+    _dir: Arc<RunDir>,
+}
+
+impl Channel {
+    /// Creates a new FIFO in `dir` and opens the read end. Needs a Tokio runtime.
+    pub fn open(dir: &Arc<RunDir>) -> io::Result<Channel> {
+        let (path, rx) = dir.make_fifo()?;
+        Ok(Channel {
+            path,
+            rx: Some(rx),
+            _dir: Arc::clone(dir),
+        })
+    }
+
+    /// The value of `SECFLOW_EVENTS`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.rx = None;
+        // Unlinked by the next `sweep` or with the directory, which goes with its last
+        // holder (`self._dir`, dropped after this).
+        lock(&self._dir.ended).push(std::mem::take(&mut self.path));
+    }
+}
+
 /// The reading task of one attempt.
 #[derive(Debug)]
 pub struct Reader {
@@ -37,7 +152,7 @@ pub struct Reader {
 
 impl Reader {
     /// The attempt ended: reads what is left (up to [`MAX_DRAIN`] bytes), sends the
-    /// [`Item::Summary`], closes the pipe. Returns when all that is done.
+    /// [`Item::Summary`], removes the pipe. Returns when all that is done.
     pub async fn finish(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -56,29 +171,24 @@ impl Drop for Reader {
     }
 }
 
-/// Makes an attempt's pipe, sets `SECFLOW_EVENTS` in `env` (empty: the process that holds
-/// the write end for the tool fills it in) and starts its reader, which hands every
-/// accepted line (then the summary) to `send`. Returns the reader and the write end, to go
-/// with the attempt. Needs a Tokio runtime.
+/// Opens a channel for an attempt in `dir`, sets `SECFLOW_EVENTS` in `env` and starts its
+/// reader, which hands every accepted line (then the summary) to `send`.
 pub fn attach(
+    dir: &Arc<RunDir>,
     env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
     secrets: &[Vec<u8>],
     send: Arc<dyn Fn(Item) + Send + Sync>,
-) -> io::Result<(Reader, OwnedFd)> {
-    let (read_end, write_end) = crate::sys::fd::pipe()?;
-    let rx = Receiver::from_owned_fd(read_end)?;
+) -> io::Result<Reader> {
+    let ch = Channel::open(dir)?;
     env.retain(|(k, _)| k != super::ENV_VAR);
-    env.push((super::ENV_VAR.into(), std::ffi::OsString::new()));
+    env.push((super::ENV_VAR.into(), ch.path().as_os_str().to_owned()));
     let redactor = Redactor::new(secrets.iter().map(|s| String::from_utf8_lossy(s)));
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(read(rx, stopped, redactor, send));
-    Ok((
-        Reader {
-            stop: Some(stop),
-            task: Some(task),
-        },
-        write_end,
-    ))
+    let task = tokio::spawn(read(ch, stopped, redactor, send));
+    Ok(Reader {
+        stop: Some(stop),
+        task: Some(task),
+    })
 }
 
 /// Splits the stream into lines and applies the limits.
@@ -198,14 +308,18 @@ fn take_shared_token() -> bool {
     true
 }
 
-/// Reads the pipe until end of file (every writer gone: the tool's processes, and the shim's
-/// and secflow's copies of the write end) or the attempt's end, then drains it.
 async fn read(
-    mut rx: Receiver,
+    mut ch: Channel,
     mut stopped: oneshot::Receiver<()>,
     redactor: Redactor,
     send: Arc<dyn Fn(Item) + Send + Sync>,
 ) {
+    let Some(mut rx) = ch.rx.take() else {
+        return;
+    };
+    // The attempt is starting (this task first runs once the engine awaits its start):
+    // the ended attempts' FIFOs go now, off the path between two attempts.
+    ch._dir.sweep();
     let mut lines = Lines {
         line: Vec::new(),
         overlong: false,
@@ -255,6 +369,7 @@ async fn read(
         lines.end_line();
     }
     drop(rx);
+    drop(ch);
     let stats = std::mem::take(&mut lines.stats);
     (lines.send)(Item::Summary(stats));
 }

@@ -1,10 +1,9 @@
 //! The node telemetry channel (SPEC §11): every local attempt gets `SECFLOW_EVENTS`, the
-//! path of a pipe secflow reads, where the tool (or `secflow emit`) writes JSON lines —
+//! path of a named pipe secflow reads, where the tool (or `secflow emit`) writes JSON lines —
 //! `{"log":{…}}`, `{"metric":{…}}`, `{"progress":F}`, `{"finding":{…}}`.
 //!
-//! - [`channel`]: the pipe (a new anonymous pipe per attempt, its write end held for the
-//!   tool by its shim and named `/proc/<shim>/fd/<n>`; never a file) and the task that
-//!   reads it.
+//! - [`channel`]: the pipe (a new FIFO per attempt, removed with it, in the run's private
+//!   `0700` directory outside the run directory) and the task that reads it.
 //! - [`parse`]: one line into an [`Item`], validated and masked.
 //!
 //! Guarantees: a tool cannot make secflow's memory grow or stall the run — lines are capped at
@@ -19,7 +18,7 @@ pub mod parse;
 
 pub use crate::event::tool::{Item, LogItem, MAX_DRAIN, MetricItem, MetricType, Stats};
 
-pub use channel::{Reader, attach};
+pub use channel::{Channel, Reader, RunDir, attach};
 
 /// The environment variable naming the pipe.
 pub const ENV_VAR: &str = "SECFLOW_EVENTS";
