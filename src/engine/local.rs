@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::AsyncReadExt;
+use tokio::net::UnixStream;
 use tokio::net::unix::pipe::Receiver;
 
 use super::capture;
@@ -134,7 +135,7 @@ fn request(spec: &AttemptSpec) -> Result<Requested, ExecError> {
 }
 
 /// Reads one report record; `None` at end of file (the shim or spawner is gone).
-async fn next_report(report: &mut Receiver) -> Option<Report> {
+async fn next_report(report: &mut UnixStream) -> Option<Report> {
     let mut buf = [0u8; shim::RECORD];
     report.read_exact(&mut buf).await.ok()?;
     Report::decode(&buf)
@@ -166,10 +167,11 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
     };
     let program = spec.argv.first().cloned().unwrap_or_default();
     let lost = |what: String| ExecError::Watch(what);
-    let receivers = Receiver::from_owned_fd_unchecked(r.report).and_then(|rep| {
-        let out = Receiver::from_owned_fd_unchecked(r.stdout)?;
-        Ok((rep, out, Receiver::from_owned_fd_unchecked(r.stderr)?))
-    });
+    let receivers =
+        UnixStream::from_std(std::os::unix::net::UnixStream::from(r.report)).and_then(|rep| {
+            let out = Receiver::from_owned_fd_unchecked(r.stdout)?;
+            Ok((rep, out, Receiver::from_owned_fd_unchecked(r.stderr)?))
+        });
     let (mut report, out_rx, err_rx) = match receivers {
         Ok(x) => x,
         Err(e) => {
@@ -243,7 +245,7 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
 /// Reads the shim's report to its end: how the tool ended, or why it never ran; and
 /// whether the shim reported its end (it is then free for another attempt).
 async fn ended(
-    report: &mut Receiver,
+    report: &mut UnixStream,
     program: &std::ffi::OsStr,
     cwd: &std::path::Path,
 ) -> (Result<ExitInfo, ExecError>, bool) {

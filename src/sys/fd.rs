@@ -19,6 +19,20 @@ pub fn dev_null() -> io::Result<BorrowedFd<'static>> {
     Ok(DEV_NULL.get_or_init(|| OwnedFd::from(file)).as_fd())
 }
 
+/// The channel a shim reports an attempt on: a Unix stream socket pair, both ends
+/// close-on-exec, (secflow's end, non-blocking; the shim's end, blocking). A socket, not a
+/// pipe: `/proc/<pid>/fd/<n>` of a pipe can be opened by whoever may look into that
+/// process (its root tools), which would let a tool write its own end; a socket cannot be
+/// opened that way.
+pub fn report_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (ours, theirs) = socketpair()?;
+    // SAFETY: F_SETFL on a descriptor this function owns.
+    if unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((ours, theirs))
+}
+
 /// A pipe, both ends close-on-exec: (read end, set non-blocking; write end, blocking).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (read, write) = pipe_blocking()?;

@@ -223,7 +223,7 @@ impl Spawner {
     }
 
     /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output. Returns
-    /// the attempt's id and the read end of its report pipe (non-blocking).
+    /// the attempt's id and secflow's end of its report channel (non-blocking).
     pub fn spawn(
         &self,
         program: &Program<'_>,
@@ -232,7 +232,7 @@ impl Spawner {
     ) -> io::Result<(u64, OwnedFd)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = encode_spawn(id, program)?;
-        let (report_r, report_w) = fd::pipe()?;
+        let (report_r, report_w) = fd::report_pair()?;
         let fds = [stdout, stderr, report_w.as_raw_fd()];
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
         let mut fresh = false;
@@ -424,6 +424,11 @@ pub fn enter_if_spawner() {
             .unwrap_or(0)
     };
     let (socket, parent, nofile) = (num(), num(), num());
+    // Out of the tools' reach (they run as the same user): no ptrace, no `pidfd_getfd`, no
+    // `/proc/<pid>/{fd,mem,environ}` of the spawner or of the shims, which inherit this.
+    // A tool that could reach its shim could write its own end or stop its containment.
+    // (Each tool is dumpable again once it execs.)
+    let _ = super::process_guard::set_undumpable();
     let code = match fd::adopt(socket as RawFd) {
         Some(socket) => serve(socket, parent as i32, (nofile > 0).then_some(nofile as u64)),
         None => {

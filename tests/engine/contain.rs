@@ -653,3 +653,83 @@ fn a_sigkilled_secflow_leaves_no_tool_shim_or_spawner() {
     }
     assert_none_left(&[m[0].clone(), m[1].clone(), m[2].clone(), helpers]);
 }
+
+/// Attack (adversarial review): a tool wrote a forged 64-byte `Ended { status: 0 }` report
+/// into its shim's report pipe, opened through `/proc/$PPID/fd/*` (its parent runs as the
+/// same user), and went on running: secflow recorded it succeeded at once (exit 0, no CPU),
+/// the next node's timeout ran on the tool's time, and the tool outlived its recorded end.
+/// Reports now go over a socket, which `/proc` cannot open (root tools included).
+#[test]
+fn a_tool_cannot_forge_its_shims_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: forge
+nodes:
+  - id: a
+    run: |
+      for f in /proc/$PPID/fd/*; do
+        { printf '\003'; head -c 63 /dev/zero; } > "$f" 2>/dev/null && echo "$f" >> opened
+      done
+      sleep 1
+      exit 7
+"#;
+    let r = run(dir.path(), recipe, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let a = r.node("a");
+    assert_eq!(a["status"], "failed", "{a}");
+    let attempt = &a["attempts"][0];
+    assert_eq!(attempt["exit_code"], 7, "the forged end was taken: {a}");
+    assert!(
+        attempt["duration_ms"].as_u64().unwrap_or(0) >= 900,
+        "ended before the tool did: {a}"
+    );
+}
+
+/// The spawner and the shims are not dumpable: a tool running as the same (non-root) user
+/// cannot list its shim's descriptors, read its environment or its memory map — nor
+/// `ptrace` it or take its descriptors with `pidfd_getfd`, which need at least as much. The
+/// run goes as `nobody` (setpriv), so it needs root to start.
+#[test]
+fn a_non_root_tool_cannot_reach_into_its_shim() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running secflow as another user needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("secflow");
+    std::fs::copy(BIN, &bin).unwrap();
+    let recipe = r#"
+version: "1.0"
+name: reach
+nodes:
+  - id: a
+    run: |
+      ls /proc/$PPID/fd >/dev/null 2>&1 && echo fd-listed >> probe
+      head -c 1 /proc/$PPID/environ >/dev/null 2>&1 && echo environ-read >> probe
+      cat /proc/$PPID/maps >/dev/null 2>&1 && echo maps-read >> probe
+      ls /proc/$$/fd >/dev/null 2>&1 && echo own-fds-listed >> probe
+"#;
+    std::fs::write(dir.path().join("recipe.yaml"), recipe).unwrap();
+    for entry in [
+        dir.path().to_path_buf(),
+        bin.clone(),
+        dir.path().join("recipe.yaml"),
+    ] {
+        std::os::unix::fs::chown(&entry, Some(65534), Some(65534)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(["run", "recipe.yaml", "--state-dir", "state", "--quiet"])
+        .env("HOME", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .expect("setpriv (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let probe = std::fs::read_to_string(dir.path().join("probe")).unwrap_or_default();
+    // The tool itself works (its own descriptors), its shim is out of reach.
+    assert_eq!(probe.trim(), "own-fds-listed", "{stderr}");
+}
