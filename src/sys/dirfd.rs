@@ -211,6 +211,40 @@ impl Dir {
         }
     }
 
+    /// Takes an exclusive `flock` on the directory without waiting: `Ok(false)` when another
+    /// open description holds it. Held until every descriptor of this one is closed (or
+    /// its process is gone), which is what makes it a liveness mark.
+    pub fn try_lock(&self) -> io::Result<bool> {
+        // SAFETY: flock on a descriptor owned by `self`; no memory is passed.
+        let r = unsafe { libc::flock(self.fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            Ok(false)
+        } else {
+            Err(e)
+        }
+    }
+
+    /// The directory's own metadata (`fstat` of the descriptor).
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        File::from(self.fd.try_clone()?).metadata()
+    }
+
+    /// Removes the empty subdirectory `name` (one component, never followed).
+    pub fn remove_child_dir(&self, name: &std::ffi::OsStr) -> io::Result<()> {
+        let name = c_name(one_component(name)?)?;
+        // SAFETY: `name` is NUL-terminated and outlives the call; the descriptor is open.
+        let r = unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// fsyncs the directory itself (its entries: a rename or a new file is then durable).
     pub fn sync(&self) -> io::Result<()> {
         // SAFETY: the descriptor is open and owned by `self`.

@@ -11,9 +11,9 @@
 //! shim's socket and a pidfd of it (made while the shim is an unreaped child, so it can
 //! never name a recycled pid). secflow then hands attempts to those shims itself, with no
 //! hop through the spawner (one process wake-up and a dozen system calls fewer per
-//! attempt): a spawn request carries the tool's stdout and stderr pipes and a report pipe
+//! attempt): a spawn request carries the tool's stdout and stderr pipes and a report socket
 //! as `SCM_RIGHTS`; the shim writes its [`Report`](super::shim::Report) records to the
-//! report pipe, so secflow never waits for a tool to reach `execve`. Terminate and kill go
+//! report socket, so secflow never waits for a tool to reach `execve`. Terminate and kill go
 //! to the attempt's shim through its pidfd, only while secflow has not read the attempt's
 //! end (a signal that arrives after it is dropped by the shim before its next attempt).
 //! The spawner still reaps the shims and ends what a shim that died left behind.

@@ -482,3 +482,107 @@ nodes:
     let series = text.lines().filter(|l| l.starts_with("per_item{")).count();
     assert_eq!(series, 2_000, "{}", r.stderr);
 }
+
+/// The `secflow-events-*` directories in `dir`.
+fn fifo_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("secflow-events-"))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Sets the last change of `path` (a directory) to `ago` before now.
+fn age(path: &std::path::Path, ago: std::time::Duration) {
+    let then = std::time::SystemTime::now() - ago;
+    std::fs::File::open(path)
+        .unwrap()
+        .set_times(std::fs::FileTimes::new().set_modified(then))
+        .unwrap();
+}
+
+/// A run killed before its end (SIGKILL) leaves its FIFO directory behind (a `/dev/shm`
+/// filled with them over time); the next run removes it when it makes its own. Never one a
+/// live run holds (its `flock`), one made a moment ago (not locked yet), nor anything
+/// through a symlink.
+#[test]
+fn fifo_directories_left_by_killed_runs_are_swept_and_live_ones_kept() {
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    let slow = "version: \"1.0\"\nname: slow\nnodes:\n  - id: a\n    run: \"sleep 30\"\n";
+    let mut child = command(dir.path(), slow, &[])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let left = loop {
+        let made = fifo_dirs(runtime.path());
+        if let Some(d) = made.first()
+            && std::fs::read_dir(d).unwrap().count() > 0
+        {
+            break d.clone();
+        }
+        assert!(Instant::now() < deadline, "no FIFO was made");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(left.exists(), "a killed run removed its FIFO directory");
+    age(&left, Duration::from_secs(7200));
+
+    let young = runtime.path().join("secflow-events-young");
+    std::fs::create_dir(&young).unwrap();
+    let held = runtime.path().join("secflow-events-held");
+    std::fs::create_dir(&held).unwrap();
+    age(&held, Duration::from_secs(7200));
+    // A live run's lock, held by flock(1) (util-linux) until it is killed.
+    let mut holder = std::process::Command::new("flock")
+        .arg(&held)
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock (util-linux)");
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&held).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains("FLOCK") && l.contains(&format!(":{ino} ")))
+    {
+        assert!(Instant::now() < deadline, "flock never took its lock");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let target = dir.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("keep.txt"), "keep").unwrap();
+    let link = runtime.path().join("secflow-events-link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    let quick = "version: \"1.0\"\nname: quick\nnodes:\n  - id: a\n    run: \"true\"\n";
+    let out = command(dir.path(), quick, &[])
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    let r = finish(dir.path(), out);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!left.exists(), "the killed run's directory is still there");
+    assert_eq!(
+        fifo_dirs(runtime.path()),
+        vec![held.clone(), link.clone(), young.clone()],
+        "a live, young or symlinked directory was removed (or the run left its own)"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("keep.txt")).unwrap(),
+        "keep"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver;
@@ -35,6 +35,7 @@ use tokio::sync::oneshot;
 use super::parse::{Bad, parse_line};
 use super::{BURST, Item, MAX_DRAIN, MAX_LINE, MAX_SERIES, RATE, SHARED_BURST, SHARED_RATE, Stats};
 use crate::event::Redactor;
+use crate::sys::dirfd::Dir;
 
 /// The directory holding a run's FIFOs. Removed when the last holder (the run, then each
 /// channel still draining) lets go of it.
@@ -45,10 +46,21 @@ pub struct RunDir {
     next: AtomicU64,
     /// FIFOs of ended attempts, unlinked off the critical path.
     ended: Mutex<Vec<PathBuf>>,
+    /// The directory, held open and `flock`ed while the run lives: the mark that tells a
+    /// later run's [`sweep_orphans`] it is not an orphan.
+    _live: Dir,
 }
 
+/// The prefix of every run's FIFO directory.
+const PREFIX: &str = "secflow-events-";
+
+/// How old (last change) an unlocked FIFO directory must be before it is taken for an
+/// orphan: a run that just made its directory has not locked it yet.
+const ORPHAN_AGE: Duration = Duration::from_secs(60);
+
 impl RunDir {
-    /// Makes a fresh directory (mode `0700`).
+    /// Makes a fresh directory (mode `0700`), after removing those that runs killed before
+    /// their end left next to it.
     pub fn create() -> io::Result<Arc<RunDir>> {
         // A memory file system when there is one: a FIFO's `mknod` on ext4 waits for the
         // journal (~100 µs a node while the records are being written), on tmpfs it does not.
@@ -57,13 +69,17 @@ impl RunDir {
             .filter(|p| p.is_absolute() && p.is_dir())
             .or_else(|| Some(PathBuf::from("/dev/shm")).filter(|p| p.is_dir()))
             .unwrap_or_else(std::env::temp_dir);
-        let path = base.join(format!("secflow-events-{}", ulid::Ulid::new()));
+        sweep_orphans(&base);
+        let path = base.join(format!("{PREFIX}{}", ulid::Ulid::new()));
         // A fresh name made here: `create` fails rather than reuse anything in the way.
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        let live = Dir::open(&path)?;
+        live.try_lock()?;
         Ok(Arc::new(RunDir {
             path,
             next: AtomicU64::new(0),
             ended: Mutex::new(Vec::new()),
+            _live: live,
         }))
     }
 
@@ -93,6 +109,46 @@ impl RunDir {
         for path in std::mem::take(&mut *lock(&self.ended)) {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+/// Removes the FIFO directories in `base` that runs killed before their end (SIGKILL, a
+/// crash, a power cut of a tmpfs-less host) left behind: this user's, unchanged for
+/// [`ORPHAN_AGE`] and locked by no live run. Every step goes by descriptor beneath `base`
+/// and never through a symlink; only what is not a directory is unlinked inside. Best
+/// effort: what cannot be removed stays.
+fn sweep_orphans(base: &Path) {
+    let Ok(base_dir) = Dir::open(base) else {
+        return;
+    };
+    let Ok(entries) = base_dir.entries() else {
+        return;
+    };
+    let uid = crate::sys::process_guard::effective_uid();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(PREFIX) {
+            continue;
+        }
+        let Ok(dir) = base_dir.open_child_dir(&name) else {
+            continue;
+        };
+        let orphan = dir.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            let age = m.modified().ok().and_then(|t| t.elapsed().ok());
+            m.uid() == uid && age.is_some_and(|a| a >= ORPHAN_AGE)
+        });
+        if !orphan || !matches!(dir.try_lock(), Ok(true)) {
+            continue;
+        }
+        if let Ok(inside) = dir.entries() {
+            for f in inside.flatten() {
+                if f.file_type().is_ok_and(|t| !t.is_dir()) {
+                    let _ = dir.remove_file(Path::new(&f.file_name()));
+                }
+            }
+        }
+        let _ = base_dir.remove_child_dir(&name);
     }
 }
 
