@@ -118,7 +118,8 @@ impl RunDir {
 /// and never through a symlink; only what is not a directory is unlinked inside. Best
 /// effort: what cannot be removed stays.
 fn sweep_orphans(base: &Path) {
-    let Ok(base_dir) = Dir::open(base) else {
+    // Resolved first: `/dev/shm` is a symlink to `/run/shm` on some systems.
+    let Ok(base_dir) = base.canonicalize().and_then(|b| Dir::open(&b)) else {
         return;
     };
     let Ok(entries) = base_dir.entries() else {
