@@ -202,6 +202,8 @@ fn run_one(launch: &Launch, stdout: OwnedFd, stderr: OwnedFd, report: OwnedFd) {
             if let Some((step, errno)) = exec_failure(&err_r) {
                 send(report_fd, Report::NotStarted { step, errno });
             }
+            // Read to its end: nothing is left to hold it open for.
+            drop(err_r);
             let mut tree = Tree::new(pid, launch.grace);
             match tree.contain() {
                 // The tool's own figures (its reaped descendants included) and those of

@@ -724,6 +724,7 @@ nodes:
         .arg(&bin)
         .args(["run", "recipe.yaml", "--state-dir", "state", "--quiet"])
         .env("HOME", dir.path())
+        .env_remove("XDG_RUNTIME_DIR")
         .current_dir(dir.path())
         .output()
         .expect("setpriv (util-linux)");

@@ -286,6 +286,48 @@ fn holds_open(pid: i32, name: &str) -> bool {
         .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.ends_with(name)))
 }
 
+/// CPU time (user + system, in clock ticks) of process `pid`, from `/proc/<pid>/stat`
+/// (readable whoever runs the test).
+fn cpu_ticks(pid: i32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat: the 12th and 13th after the command name.
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    tick(11) + tick(12)
+}
+
+/// Kills the child it holds when dropped (a failed assertion must not leave a secflow
+/// digesting 64 GiB on the machine).
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn child(&mut self) -> &mut std::process::Child {
+        self.0
+            .as_mut()
+            .expect("the child is held until its output is taken")
+    }
+
+    /// Waits for the child's end and output (it is then no longer killed on drop).
+    fn output(mut self) -> std::process::Output {
+        let child = self.0.take().expect("output is taken once");
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A node's `sources` hold a huge file (64 GiB, sparse: hours of digest on a slow disk,
 /// tens of seconds here). A SIGINT while its cache key was being computed waited for the
 /// whole digest before the run stopped; the digest now stops at its next read: the run ends
@@ -306,16 +348,20 @@ nodes:
     sources: ["big.bin"]
     outputs: [found]
 "#;
-    let mut child = crate::support::command(dir.path(), recipe, &[])
+    let child = crate::support::command(dir.path(), recipe, &[])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id() as i32;
+    let mut child = KillOnDrop(Some(child));
+    let pid = child.child().id() as i32;
+    // Well into the digest: 30 ticks (300 ms at the usual 100 Hz) of CPU, far more than the
+    // start-up, or the file seen open when /proc/<pid>/fd is readable (secflow is not
+    // dumpable: only root reads it).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !holds_open(pid, "big.bin") {
+    while cpu_ticks(pid) < 30 && !holds_open(pid, "big.bin") {
         assert!(Instant::now() < deadline, "secflow never read big.bin");
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.child().try_wait().unwrap() {
             panic!("secflow ended ({status}) before it read big.bin");
         }
         std::thread::sleep(Duration::from_millis(1));
@@ -323,7 +369,7 @@ nodes:
     let signalled = Instant::now();
     // SAFETY: kill with a valid pid and signal.
     unsafe { libc::kill(pid, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
+    let out = child.output();
     let took = signalled.elapsed();
     let r = crate::support::finish(dir.path(), out);
     assert!(

@@ -250,11 +250,11 @@ nodes:
     assert_eq!(r.code, 0, "{}", r.stderr);
     for n in ["a", "b"] {
         let fds = std::fs::read_to_string(dir.path().join(format!("{n}.fds"))).unwrap();
-        assert!(!fds.contains("secflow-events"), "{n}: {fds}");
+        assert!(!fds.contains("secflow-run-events"), "{n}: {fds}");
     }
     let a = std::fs::read_to_string(dir.path().join("a.path")).unwrap();
     let b = std::fs::read_to_string(dir.path().join("b.path")).unwrap();
-    assert!(a.contains("secflow-events") && a != b, "{a} {b}");
+    assert!(a.contains("secflow-run-events") && a != b, "{a} {b}");
 }
 
 #[test]
@@ -291,7 +291,7 @@ nodes:
             .file_name()
             .unwrap()
             .to_string_lossy()
-            .starts_with("secflow-events-"),
+            .starts_with("secflow-run-events-"),
         "{paths:?}"
     );
     for p in &paths[1..] {
@@ -483,7 +483,7 @@ nodes:
     assert_eq!(series, 2_000, "{}", r.stderr);
 }
 
-/// The `secflow-events-*` directories in `dir`.
+/// The FIFO directories in `dir`: this build's (`secflow-run-events-*`) and older ones'.
 fn fifo_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -491,7 +491,7 @@ fn fifo_dirs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("secflow-events-"))
+                .is_some_and(|n| n.to_string_lossy().starts_with("secflow-"))
         })
         .collect();
     found.sort();
@@ -539,32 +539,24 @@ fn fifo_directories_left_by_killed_runs_are_swept_and_live_ones_kept() {
     assert!(left.exists(), "a killed run removed its FIFO directory");
     age(&left, Duration::from_secs(7200));
 
-    let young = runtime.path().join("secflow-events-young");
+    let young = runtime.path().join("secflow-run-events-young");
     std::fs::create_dir(&young).unwrap();
-    let held = runtime.path().join("secflow-events-held");
+    let held = runtime.path().join("secflow-run-events-held");
     std::fs::create_dir(&held).unwrap();
     age(&held, Duration::from_secs(7200));
-    // A live run's lock, held by flock(1) (util-linux) until it is killed.
-    let mut holder = std::process::Command::new("flock")
-        .arg(&held)
-        .args(["sleep", "60"])
-        .spawn()
-        .expect("flock (util-linux)");
-    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&held).unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .lines()
-        .any(|l| l.contains("FLOCK") && l.contains(&format!(":{ino} ")))
-    {
-        assert!(Instant::now() < deadline, "flock never took its lock");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // A live run's lock: another open description of the directory, flocked.
+    let lock = std::fs::File::open(&held).unwrap();
+    flock(&lock);
     let target = dir.path().join("target");
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("keep.txt"), "keep").unwrap();
-    let link = runtime.path().join("secflow-events-link");
+    let link = runtime.path().join("secflow-run-events-link");
     std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    // An older build's directory (it never locked it): never taken for an orphan.
+    let unlocked = runtime.path().join("secflow-events-older-build");
+    std::fs::create_dir(&unlocked).unwrap();
+    age(&unlocked, Duration::from_secs(7200));
 
     let quick = "version: \"1.0\"\nname: quick\nnodes:\n  - id: a\n    run: \"true\"\n";
     let out = command(dir.path(), quick, &[])
@@ -576,13 +568,20 @@ fn fifo_directories_left_by_killed_runs_are_swept_and_live_ones_kept() {
     assert!(!left.exists(), "the killed run's directory is still there");
     assert_eq!(
         fifo_dirs(runtime.path()),
-        vec![held.clone(), link.clone(), young.clone()],
-        "a live, young or symlinked directory was removed (or the run left its own)"
+        vec![unlocked.clone(), held.clone(), link.clone(), young.clone()],
+        "a live, young, older or symlinked directory was removed (or the run left its own)"
     );
     assert_eq!(
         std::fs::read_to_string(target.join("keep.txt")).unwrap(),
         "keep"
     );
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(lock);
+}
+
+/// Takes an exclusive `flock` on `file` (what a live run holds on its FIFO directory).
+#[allow(unsafe_code)] // libc::flock on a descriptor this test owns
+fn flock(file: &std::fs::File) {
+    // SAFETY: flock on an open descriptor owned by `file`; no memory is passed.
+    let r = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(file), libc::LOCK_EX) };
+    assert_eq!(r, 0, "flock: {}", std::io::Error::last_os_error());
 }

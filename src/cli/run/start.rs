@@ -276,9 +276,11 @@ fn last_failed_run(plan: &Plan, config: &RunConfig) -> Option<ResumeSource> {
     }
 }
 
-/// Descriptors one running local attempt holds in secflow (two log files, three pipe read
-/// ends; three write ends only while its request is sent), plus one to spare.
-const FDS_PER_ATTEMPT: u64 = 6;
+/// Descriptors one running local attempt holds in secflow: two log files, the stdout and
+/// stderr pipes' read ends, the report socket, the telemetry FIFO, and its shim's socket and
+/// pidfd (an idle shim holds those two as well); plus one to spare. (Three more only while
+/// a request is sent, one attempt at a time.)
+const FDS_PER_ATTEMPT: u64 = 9;
 /// Descriptors kept for everything else (record files, sockets, the spawner, exporters).
 const FDS_RESERVED: u64 = 64;
 

@@ -51,8 +51,13 @@ pub struct RunDir {
     _live: Dir,
 }
 
-/// The prefix of every run's FIFO directory.
-const PREFIX: &str = "secflow-events-";
+/// The prefix of every run's FIFO directory. Directories named `secflow-events-*` come from
+/// builds that did not lock theirs: never swept (one could be a live run's).
+const PREFIX: &str = "secflow-run-events-";
+
+/// At most this many candidates are looked at per sweep (another user can fill a shared
+/// `/dev/shm` with names; a run start must not pay for all of them).
+const SWEEP_MAX: usize = 64;
 
 /// How old (last change) an unlocked FIFO directory must be before it is taken for an
 /// orphan: a run that just made its directory has not locked it yet.
@@ -73,8 +78,16 @@ impl RunDir {
         let path = base.join(format!("{PREFIX}{}", ulid::Ulid::new()));
         // A fresh name made here: `create` fails rather than reuse anything in the way.
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;
-        let live = Dir::open(&path)?;
-        live.try_lock()?;
+        let live = match Dir::open(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&path);
+                return Err(e);
+            }
+        };
+        // A file system without `flock` (ENOLCK): the directory stays unlocked, and no sweep
+        // can lock it either, so none removes it while the run lives.
+        let _ = live.try_lock();
         Ok(Arc::new(RunDir {
             path,
             next: AtomicU64::new(0),
@@ -114,9 +127,9 @@ impl RunDir {
 
 /// Removes the FIFO directories in `base` that runs killed before their end (SIGKILL, a
 /// crash, a power cut of a tmpfs-less host) left behind: this user's, unchanged for
-/// [`ORPHAN_AGE`] and locked by no live run. Every step goes by descriptor beneath `base`
-/// and never through a symlink; only what is not a directory is unlinked inside. Best
-/// effort: what cannot be removed stays.
+/// [`ORPHAN_AGE`] and locked by no live run (at most [`SWEEP_MAX`] looked at). Every step
+/// goes by descriptor beneath `base` and never through a symlink; only what is not a
+/// directory is unlinked inside. Best effort: what cannot be removed stays.
 fn sweep_orphans(base: &Path) {
     // Resolved first: `/dev/shm` is a symlink to `/run/shm` on some systems.
     let Ok(base_dir) = base.canonicalize().and_then(|b| Dir::open(&b)) else {
@@ -126,11 +139,14 @@ fn sweep_orphans(base: &Path) {
         return;
     };
     let uid = crate::sys::process_guard::effective_uid();
-    for entry in entries.flatten() {
+    let candidates = entries.flatten().filter(|e| {
+        use std::os::unix::fs::MetadataExt as _;
+        // `lstat` first: only this user's directories are ever opened.
+        e.file_name().to_string_lossy().starts_with(PREFIX)
+            && e.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid)
+    });
+    for entry in candidates.take(SWEEP_MAX) {
         let name = entry.file_name();
-        if !name.to_string_lossy().starts_with(PREFIX) {
-            continue;
-        }
         let Ok(dir) = base_dir.open_child_dir(&name) else {
             continue;
         };
