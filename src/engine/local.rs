@@ -187,7 +187,7 @@ async fn watch(spec: AttemptSpec, r: Requested) -> Result<LocalAttempt, ExecErro
                 source: Arc::new(shim::step_error(step, errno, &spec.cwd)),
             });
         }
-        _ => return Err(lost("the spawner process is gone".into())),
+        _ => return Err(lost("its shim or the spawner process is gone".into())),
     };
     let secrets = spec.secrets;
     let out_file = capture::LogFile::lazy(spec.stdout_path, spec.records.clone());
@@ -285,7 +285,7 @@ async fn ended(
             }
             Some(Report::Started { .. }) => {}
             None => {
-                let e = ExecError::Watch("the spawner process is gone".into());
+                let e = ExecError::Watch("its shim or the spawner process is gone".into());
                 return (Err(e), false);
             }
         }

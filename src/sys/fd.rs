@@ -33,6 +33,30 @@ pub fn report_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((ours, theirs))
 }
 
+/// Waits up to `timeout` for `fd` to be readable (or at its end, or in error): `Ok(true)`
+/// when it is, `Ok(false)` on the timeout.
+pub fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `pfd` is one valid pollfd that outlives the call.
+    match unsafe { libc::poll(&mut pfd, 1, ms) } {
+        r if r > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// A pipe, both ends close-on-exec: (read end, set non-blocking; write end, blocking).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (read, write) = pipe_blocking()?;

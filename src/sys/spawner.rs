@@ -137,11 +137,25 @@ pub fn finish() {
         fd::shutdown_write(socket.as_raw_fd());
     }
     let until = Instant::now() + Duration::from_secs(10);
+    let mut looked = Instant::now();
     while Instant::now() < until {
         match rusage::try_wait(spawner.pid) {
             Ok(None) => std::thread::sleep(Duration::from_millis(1)),
             _ => return,
         }
+        // A tool may have stopped it (`kill -STOP`): it cannot end its shims then.
+        if looked.elapsed() >= Duration::from_millis(20) {
+            continue_if_stopped(spawner.pid);
+            looked = Instant::now();
+        }
+    }
+}
+
+/// Sends SIGCONT to `pid` (the spawner) when `/proc` shows it stopped: a tool running as the
+/// same user can stop it, not keep the run waiting on it.
+fn continue_if_stopped(pid: i32) {
+    if matches!(proc::stat(pid), Some((state, _, _)) if state == 'T' || state == 't') {
+        proc::kill(pid, libc::SIGCONT);
     }
 }
 
@@ -201,6 +215,7 @@ impl Spawner {
         let mut got = Vec::with_capacity(n);
         let mut failed = None;
         for _ in 0..n {
+            self.await_reply(socket.as_raw_fd()).map_err(gone)?;
             let mut reply = [0u8; 8];
             let (len, fds) = fd::recv_with_fds(socket.as_raw_fd(), &mut reply, 2).map_err(gone)?;
             if len == 0 {
@@ -220,6 +235,16 @@ impl Spawner {
             (true, Some(errno)) => Err(io::Error::from_raw_os_error(errno)),
             _ => Ok(got),
         }
+    }
+
+    /// Waits until the spawner's reply on `socket` can be read. The spawner runs as the
+    /// tools' user, so a tool can `kill -STOP` it, which hung the run right here (and made
+    /// it deaf to SIGTERM: this runs on the engine's thread); a stopped spawner is continued.
+    fn await_reply(&self, socket: RawFd) -> io::Result<()> {
+        while !fd::wait_readable(socket, Duration::from_millis(20))? {
+            continue_if_stopped(self.pid);
+        }
+        Ok(())
     }
 
     /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output. Returns

@@ -734,3 +734,51 @@ nodes:
     // The tool itself works (its own descriptors), its shim is out of reach.
     assert_eq!(probe.trim(), "own-fds-listed", "{stderr}");
 }
+
+/// Attack (adversarial review): the spawner runs as the tools' user, so a tool can
+/// `kill -STOP` it (the shim's parent). The next start that needed a new shim then waited for
+/// the spawner's answer forever, on the engine's thread: the run hung, its record stayed
+/// `running`, and SIGTERM did nothing. A stopped spawner is now continued.
+#[test]
+fn a_tool_that_stops_the_spawner_cannot_hang_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = r#"
+version: "1.0"
+name: freeze
+concurrency: 4
+nodes:
+  - id: stop
+    run: 'kill -STOP "$(awk "{print \$4}" /proc/$PPID/stat)"'
+  - id: b1
+    run: "sleep 0.2"
+    depends_on: [stop]
+  - id: b2
+    run: "sleep 0.2"
+    depends_on: [stop]
+  - id: b3
+    run: "sleep 0.2"
+    depends_on: [stop]
+"#;
+    let mut child = command(dir.path(), recipe, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the run hung after its tool stopped the spawner:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = finish(dir.path(), child.wait_with_output().unwrap());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for n in ["stop", "b1", "b2", "b3"] {
+        assert_eq!(r.status(n), "succeeded", "{n}: {}", r.stderr);
+    }
+}
