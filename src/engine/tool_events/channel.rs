@@ -139,21 +139,27 @@ fn sweep_orphans(base: &Path) {
         return;
     };
     let uid = crate::sys::process_guard::effective_uid();
+    let old_enough = |m: &std::fs::Metadata| {
+        let age = m.modified().ok().and_then(|t| t.elapsed().ok());
+        age.is_some_and(|a| a >= ORPHAN_AGE)
+    };
     let candidates = entries.flatten().filter(|e| {
         use std::os::unix::fs::MetadataExt as _;
-        // `lstat` first: only this user's directories are ever opened.
+        // `lstat` first: only this user's directories old enough to be orphans are opened
+        // (and only they count towards the cap).
         e.file_name().to_string_lossy().starts_with(PREFIX)
-            && e.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid)
+            && e.metadata()
+                .is_ok_and(|m| m.is_dir() && m.uid() == uid && old_enough(&m))
     });
     for entry in candidates.take(SWEEP_MAX) {
         let name = entry.file_name();
         let Ok(dir) = base_dir.open_child_dir(&name) else {
             continue;
         };
+        // Checked again on what was opened (the name may have been replaced meanwhile).
         let orphan = dir.metadata().is_ok_and(|m| {
             use std::os::unix::fs::MetadataExt as _;
-            let age = m.modified().ok().and_then(|t| t.elapsed().ok());
-            m.uid() == uid && age.is_some_and(|a| a >= ORPHAN_AGE)
+            m.uid() == uid && old_enough(&m)
         });
         if !orphan || !matches!(dir.try_lock(), Ok(true)) {
             continue;
