@@ -26,45 +26,24 @@ pub fn dev_null() -> io::Result<BorrowedFd<'static>> {
 /// opened that way.
 pub fn report_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let (ours, theirs) = socketpair()?;
-    // SAFETY: F_SETFL on a descriptor this function owns.
-    if unsafe { libc::fcntl(ours.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    set_nonblocking_fresh(&ours)?;
     Ok((ours, theirs))
 }
 
-/// Waits up to `timeout` for `fd` to be readable (or at its end, or in error): `Ok(true)`
-/// when it is, `Ok(false)` on the timeout.
-pub fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: `pfd` is one valid pollfd that outlives the call.
-    match unsafe { libc::poll(&mut pfd, 1, ms) } {
-        r if r > 0 => Ok(true),
-        0 => Ok(false),
-        _ => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            }
-        }
+/// Sets `O_NONBLOCK` on a descriptor just made, which has no other status flag set (so one
+/// `F_SETFL`, no `F_GETFL`).
+fn set_nonblocking_fresh(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: F_SETFL on a descriptor the caller owns.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(())
 }
 
 /// A pipe, both ends close-on-exec: (read end, set non-blocking; write end, blocking).
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let (read, write) = pipe_blocking()?;
-    // A fresh pipe's read end has no status flag set: one F_SETFL, no F_GETFL.
-    // SAFETY: F_SETFL on a descriptor this function owns.
-    if unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    set_nonblocking_fresh(&read)?;
     Ok((read, write))
 }
 

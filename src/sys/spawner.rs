@@ -151,10 +151,10 @@ pub fn finish() {
     }
 }
 
-/// Sends SIGCONT to `pid` (the spawner) when `/proc` shows it stopped: a tool running as the
-/// same user can stop it, not keep the run waiting on it.
+/// Sends SIGCONT to `pid` (the spawner, a shim) when `/proc` shows it stopped: a tool running
+/// as the same user can stop it, not keep the run waiting on it.
 fn continue_if_stopped(pid: i32) {
-    if matches!(proc::stat(pid), Some((state, _, _)) if state == 'T' || state == 't') {
+    if proc::stat(pid).is_some_and(|(state, _, _)| matches!(state, 'T' | 't')) {
         proc::kill(pid, libc::SIGCONT);
     }
 }
@@ -215,7 +215,7 @@ impl Spawner {
         let mut got = Vec::with_capacity(n);
         let mut failed = None;
         for _ in 0..n {
-            self.await_reply(socket.as_raw_fd()).map_err(gone)?;
+            self.await_reply(socket.as_raw_fd());
             let mut reply = [0u8; 8];
             let (len, fds) = fd::recv_with_fds(socket.as_raw_fd(), &mut reply, 2).map_err(gone)?;
             if len == 0 {
@@ -240,11 +240,10 @@ impl Spawner {
     /// Waits until the spawner's reply on `socket` can be read. The spawner runs as the
     /// tools' user, so a tool can `kill -STOP` it, which hung the run right here (and made
     /// it deaf to SIGTERM: this runs on the engine's thread); a stopped spawner is continued.
-    fn await_reply(&self, socket: RawFd) -> io::Result<()> {
-        while !fd::wait_readable(socket, Duration::from_millis(20))? {
+    fn await_reply(&self, socket: RawFd) {
+        while !super::signals::poll_readable(&[socket], Some(Duration::from_millis(20)))[0] {
             continue_if_stopped(self.pid);
         }
-        Ok(())
     }
 
     /// Asks for `program` to start with `stdout`/`stderr` (write ends) as its output. Returns
@@ -856,9 +855,7 @@ fn reap(shims: &mut Shims, direct: bool, signalled: bool) {
         // A shim stopped by its own tool (`kill -STOP $PPID`) could neither report nor end
         // the tool's tree: the SIGCHLD of its stop brings it here, and it is continued.
         for pid in shims.pids() {
-            if proc::stat(pid).is_some_and(|(state, _, _)| matches!(state, 'T' | 't')) {
-                proc::kill(pid, libc::SIGCONT);
-            }
+            continue_if_stopped(pid);
         }
     }
     for pid in shims.pids() {

@@ -248,20 +248,7 @@ fn sigint_during_a_resume_copy_starts_nothing_and_stops_the_copy() {
         caught,
         "the copy was not caught half-way ({copied} of {BIG} bytes): raise BIG"
     );
-    assert_eq!(r.code, 130, "{}", r.stderr);
-    assert_eq!(r.record["status"], "cancelled");
-    assert_eq!(
-        r.written(),
-        r.record,
-        "run.json on disk is the final record"
-    );
-    assert_eq!(r.status("parse"), "cancelled", "{}", r.stderr);
-    assert_eq!(
-        r.node("parse")["attempts"],
-        serde_json::json!([]),
-        "`parse` started after the SIGINT:\n{}",
-        r.stderr
-    );
+    assert_cancelled_unstarted(&r, "parse");
     assert!(!marker.exists(), "`parse`'s tool ran after the SIGINT");
     // The copy stopped at the signal (it did not run to its end first): `fetch` was not
     // reused, and the partial copy is gone.
@@ -273,6 +260,25 @@ fn sigint_during_a_resume_copy_starts_nothing_and_stops_the_copy() {
     assert!(
         !r.stderr.contains("running it again"),
         "an interrupted copy is no reason to run again:\n{}",
+        r.stderr
+    );
+}
+
+/// A run a SIGINT cancelled while it was deciding whether `node` could start: exit 130, its
+/// record final on disk, and `node` cancelled without an attempt.
+fn assert_cancelled_unstarted(r: &crate::support::Run, node: &str) {
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert_eq!(r.record["status"], "cancelled");
+    assert_eq!(
+        r.written(),
+        r.record,
+        "run.json on disk is the final record"
+    );
+    assert_eq!(r.status(node), "cancelled", "{}", r.stderr);
+    assert_eq!(
+        r.node(node)["attempts"],
+        serde_json::json!([]),
+        "`{node}` started after the SIGINT:\n{}",
         r.stderr
     );
 }
@@ -376,15 +382,7 @@ nodes:
         took < Duration::from_secs(5),
         "the run took {took:?} to stop after SIGINT (the digest ran to its end)"
     );
-    assert_eq!(r.code, 130, "{}", r.stderr);
-    assert_eq!(r.record["status"], "cancelled");
-    assert_eq!(
-        r.written(),
-        r.record,
-        "run.json on disk is the final record"
-    );
-    assert_eq!(r.status("scan"), "cancelled", "{}", r.stderr);
-    assert_eq!(r.node("scan")["attempts"], serde_json::json!([]));
+    assert_cancelled_unstarted(&r, "scan");
     assert!(
         !dir.path().join("scan.started").exists(),
         "`scan` ran after SIGINT"
